@@ -1,0 +1,426 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+
+	"github.com/helpdesk-duo/duo-plugin/migrations"
+)
+
+// MigrationsTable is where applied migrations are recorded.
+const MigrationsTable = "schema_migrations"
+
+// SQLite is the Store on one SQLite file.
+type SQLite struct {
+	db *sql.DB
+}
+
+var _ Store = (*SQLite)(nil)
+
+// DSN returns the connection string for path: WAL, a busy timeout,
+// foreign keys, synchronous=FULL (a commit survives power loss), and
+// BEGIN IMMEDIATE for transactions so racing writers queue on the busy
+// timeout instead of failing to upgrade a read lock.
+func DSN(path string) string {
+	q := url.Values{}
+	for _, p := range []string{
+		"journal_mode(WAL)",
+		"busy_timeout(10000)",
+		"foreign_keys(ON)",
+		"synchronous(FULL)",
+	} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// OpenSQLite opens (or creates) the database at path and applies the
+// embedded migrations, each in its own transaction. A database migrated by
+// a newer plugin is refused with ErrSchemaTooNew and left untouched.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	db, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := migrate(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &SQLite{db: db}, nil
+}
+
+func newProvider(db *sql.DB) (*goose.Provider, error) {
+	return goose.NewProvider(goose.DialectSQLite3, db, migrations.FS,
+		goose.WithTableName(MigrationsTable),
+		goose.WithDisableGlobalRegistry(true),
+	)
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	p, err := newProvider(db)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	current, target, err := p.GetVersions(ctx)
+	if err != nil && current != -1 {
+		return fmt.Errorf("migrations: read schema version: %w", err)
+	}
+	if current > target {
+		return fmt.Errorf("%w: the database is at schema version %d and this plugin knows up to %d; install the newer plugin again or restore a backup", ErrSchemaTooNew, current, target)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrations: apply: %w", err)
+	}
+	return nil
+}
+
+// LatestSchemaVersion is the version the embedded migrations lead to.
+func LatestSchemaVersion() (int64, error) {
+	db, err := sql.Open("sqlite", "file::memory:")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	p, err := newProvider(db)
+	if err != nil {
+		return 0, err
+	}
+	srcs := p.ListSources()
+	if len(srcs) == 0 {
+		return 0, errors.New("no migrations embedded")
+	}
+	return srcs[len(srcs)-1].Version, nil
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+// SchemaVersion implements Store.
+func (s *SQLite) SchemaVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM `+MigrationsTable+` WHERE is_applied`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	return v, nil
+}
+
+// LoadSettings implements Store.
+func (s *SQLite) LoadSettings(ctx context.Context) (Settings, error) {
+	out := Settings{Values: map[string]string{}, Secrets: map[string][]byte{}}
+	rows, err := s.db.QueryContext(ctx, `SELECT key, value FROM settings`)
+	if err != nil {
+		return out, fmt.Errorf("load settings: %w", err)
+	}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			rows.Close()
+			return out, fmt.Errorf("load settings: %w", err)
+		}
+		out.Values[k] = v
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("load settings: %w", err)
+	}
+	rows, err = s.db.QueryContext(ctx, `SELECT key, ciphertext FROM secrets`)
+	if err != nil {
+		return out, fmt.Errorf("load secrets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return out, fmt.Errorf("load secrets: %w", err)
+		}
+		out.Secrets[k] = v
+	}
+	return out, rows.Err()
+}
+
+// SaveSettings implements Store.
+func (s *SQLite) SaveSettings(ctx context.Context, st Settings, ev Event) error {
+	return s.tx(ctx, "save settings", func(tx *sql.Tx) error {
+		at := ev.At.Unix()
+		for k, v := range st.Values {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?)
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+				k, v, at, ev.Actor); err != nil {
+				return err
+			}
+		}
+		for k, v := range st.Secrets {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (key, ciphertext, updated_at, updated_by) VALUES (?, ?, ?, ?)
+				ON CONFLICT (key) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+				k, v, at, ev.Actor); err != nil {
+				return err
+			}
+		}
+		return appendEvent(ctx, tx, ev)
+	})
+}
+
+const operatorColumns = `id, username, email, enabled, duo_alias, enrolled_at, last_login_at, changed_by, changed_at`
+
+func scanOperator(sc interface{ Scan(...any) error }) (OperatorState, error) {
+	var (
+		st                  OperatorState
+		enabled             int
+		enrolled, lastLogin sql.NullInt64
+		changedAt           int64
+	)
+	err := sc.Scan(&st.ID, &st.Username, &st.Email, &enabled, &st.DuoAlias, &enrolled, &lastLogin, &st.ChangedBy, &changedAt)
+	if err != nil {
+		return st, err
+	}
+	st.Enabled = enabled == 1
+	st.EnrolledAt = unixOrZero(enrolled)
+	st.LastLogin = unixOrZero(lastLogin)
+	st.ChangedAt = time.Unix(changedAt, 0).UTC()
+	return st, nil
+}
+
+func unixOrZero(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.Unix(v.Int64, 0).UTC()
+}
+
+// upsertOperator makes sure the operator's row exists with the latest
+// username and e-mail the host sent.
+func upsertOperator(ctx context.Context, tx *sql.Tx, op Operator, ev Event) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO operators (id, username, email, changed_by, changed_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET username = excluded.username, email = excluded.email`,
+		op.ID, op.Username, op.Email, ev.Actor, ev.At.Unix())
+	return err
+}
+
+func getOperator(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, id string) (OperatorState, error) {
+	st, err := scanOperator(q.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, ErrNotFound
+	}
+	return st, err
+}
+
+// SetOperatorEnabled implements Store.
+func (s *SQLite) SetOperatorEnabled(ctx context.Context, op Operator, enabled bool, ev Event) (OperatorState, error) {
+	var out OperatorState
+	err := s.tx(ctx, "set operator enabled", func(tx *sql.Tx) error {
+		if err := upsertOperator(ctx, tx, op, ev); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE operators SET enabled = ?, changed_by = ?, changed_at = ? WHERE id = ?`,
+			boolInt(enabled), ev.Actor, ev.At.Unix(), op.ID); err != nil {
+			return err
+		}
+		if err := appendEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		var err error
+		out, err = getOperator(ctx, tx, op.ID)
+		return err
+	})
+	return out, err
+}
+
+// SetOperatorAlias implements Store.
+func (s *SQLite) SetOperatorAlias(ctx context.Context, op Operator, alias string, ev Event) (OperatorState, error) {
+	var out OperatorState
+	err := s.tx(ctx, "set operator alias", func(tx *sql.Tx) error {
+		if err := upsertOperator(ctx, tx, op, ev); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE operators SET duo_alias = ?, changed_by = ?, changed_at = ? WHERE id = ?`,
+			alias, ev.Actor, ev.At.Unix(), op.ID); err != nil {
+			return err
+		}
+		if err := appendEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		var err error
+		out, err = getOperator(ctx, tx, op.ID)
+		return err
+	})
+	return out, err
+}
+
+// OperatorStates implements Store. Ids are looked up in batches so a large
+// request stays under SQLite's bound-parameter limit.
+func (s *SQLite) OperatorStates(ctx context.Context, ids []string) (map[string]OperatorState, error) {
+	out := make(map[string]OperatorState, len(ids))
+	for _, id := range ids {
+		out[id] = OperatorState{Operator: Operator{ID: id}}
+	}
+	const batch = 500
+	for start := 0; start < len(ids); start += batch {
+		chunk := ids[start:min(start+batch, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		q := `SELECT ` + operatorColumns + ` FROM operators WHERE id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("operator states: %w", err)
+		}
+		for rows.Next() {
+			st, err := scanOperator(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("operator states: %w", err)
+			}
+			out[st.ID] = st
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("operator states: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// ListEnabled implements Store.
+func (s *SQLite) ListEnabled(ctx context.Context, afterID string, limit int) ([]OperatorState, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE enabled = 1 AND id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list enabled operators: %w", err)
+	}
+	defer rows.Close()
+	var out []OperatorState
+	for rows.Next() {
+		st, err := scanOperator(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list enabled operators: %w", err)
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// CreatePendingLogin implements Store.
+func (s *SQLite) CreatePendingLogin(ctx context.Context, p PendingLogin) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO pending_logins (state_hash, operator_id, duo_username, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		p.StateHash, p.OperatorID, p.DuoUsername, p.CreatedAt.Unix(), p.ExpiresAt.Unix())
+	if err != nil {
+		return fmt.Errorf("create pending login: %w", err)
+	}
+	return nil
+}
+
+// ConsumePendingLogin implements Store with one conditional UPDATE: the row
+// is claimed only if unused, unexpired and this operator's, so a replay or
+// a concurrent duplicate affects no row and loses.
+func (s *SQLite) ConsumePendingLogin(ctx context.Context, stateHash []byte, operatorID string, now time.Time) (PendingLogin, error) {
+	var p PendingLogin
+	var created, expires int64
+	err := s.db.QueryRowContext(ctx, `UPDATE pending_logins SET used_at = ?
+		WHERE state_hash = ? AND operator_id = ? AND used_at IS NULL AND expires_at > ?
+		RETURNING state_hash, operator_id, duo_username, created_at, expires_at`,
+		now.Unix(), stateHash, operatorID, now.Unix()).Scan(&p.StateHash, &p.OperatorID, &p.DuoUsername, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, ErrConsumed
+	}
+	if err != nil {
+		return p, fmt.Errorf("consume pending login: %w", err)
+	}
+	p.CreatedAt = time.Unix(created, 0).UTC()
+	p.ExpiresAt = time.Unix(expires, 0).UTC()
+	return p, nil
+}
+
+// RecordLogin implements Store.
+func (s *SQLite) RecordLogin(ctx context.Context, operatorID string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE operators SET last_login_at = ?, enrolled_at = COALESCE(enrolled_at, ?) WHERE id = ?`,
+		at.Unix(), at.Unix(), operatorID)
+	if err != nil {
+		return fmt.Errorf("record login: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpiredPendingLogins implements Store.
+func (s *SQLite) DeleteExpiredPendingLogins(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM pending_logins WHERE expires_at <= ?`, now.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("delete expired pending logins: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// AppendEvent implements Store.
+func (s *SQLite) AppendEvent(ctx context.Context, ev Event) error {
+	if err := appendEvent(ctx, s.db, ev); err != nil {
+		return fmt.Errorf("append event: %w", err)
+	}
+	return nil
+}
+
+func appendEvent(ctx context.Context, q interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, ev Event) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO audit_events (at, kind, operator_id, actor, client_ip, outcome, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.At.Unix(), ev.Kind, ev.OperatorID, ev.Actor, ev.ClientIP, ev.Outcome, ev.Reason, ev.Detail)
+	return err
+}
+
+// Events implements Store.
+func (s *SQLite) Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, at, kind, operator_id, actor, client_ip, outcome, reason, detail
+		FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	defer rows.Close()
+	var out []EventRecord
+	for rows.Next() {
+		var r EventRecord
+		var at int64
+		if err := rows.Scan(&r.ID, &at, &r.Kind, &r.OperatorID, &r.Actor, &r.ClientIP, &r.Outcome, &r.Reason, &r.Detail); err != nil {
+			return nil, fmt.Errorf("events: %w", err)
+		}
+		r.At = time.Unix(at, 0).UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *SQLite) tx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: begin: %w", what, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: commit: %w", what, err)
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

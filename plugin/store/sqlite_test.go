@@ -1,0 +1,256 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func openTemp(t *testing.T) (*SQLite, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "duo.db")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, path
+}
+
+func ev(kind string) Event {
+	return Event{At: time.Unix(1_700_000_000, 0), Kind: kind, Actor: "admin"}
+}
+
+func TestOpenAppliesPragmasAndMigrations(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	pragmas := []struct {
+		name string
+		want string
+	}{
+		{"journal_mode", "wal"},
+		{"foreign_keys", "1"},
+		{"synchronous", "2"}, // FULL
+		{"busy_timeout", "10000"},
+	}
+	for _, p := range pragmas {
+		var got string
+		if err := s.db.QueryRowContext(ctx, "PRAGMA "+p.name).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", p.name, err)
+		}
+		if got != p.want {
+			t.Errorf("PRAGMA %s = %q, want %q", p.name, got, p.want)
+		}
+	}
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := LatestSchemaVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != latest || v < 1 {
+		t.Fatalf("schema version = %d, latest = %d", v, latest)
+	}
+}
+
+func TestReopenIsIdempotentAndKeepsData(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	ctx := context.Background()
+	if _, err := s.SetOperatorEnabled(ctx, Operator{ID: "1", Username: "alice"}, true, ev("operator.enabled")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := s2.OperatorStates(ctx, []string{"1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got["1"].Enabled || got["1"].Username != "alice" {
+		t.Fatalf("after reopen: %+v", got["1"])
+	}
+}
+
+func TestNewerSchemaRefusedAndUntouched(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	ctx := context.Background()
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO `+MigrationsTable+` (version_id, is_applied) VALUES (9999, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetOperatorEnabled(ctx, Operator{ID: "1", Username: "alice"}, true, ev("x")); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	before := fileHash(t, path)
+
+	_, err := OpenSQLite(ctx, path)
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("err = %v, want ErrSchemaTooNew", err)
+	}
+	if after := fileHash(t, path); after != before {
+		t.Fatal("refused database was modified")
+	}
+}
+
+func fileHash(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+func TestOperatorStatesDefaultDisabled(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	if _, err := s.SetOperatorEnabled(ctx, Operator{ID: "a", Username: "alice", Email: "alice@example.com"}, true, ev("operator.enabled")); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"a", "unknown"}
+	for i := range 1200 { // more than one batch
+		ids = append(ids, fmt.Sprintf("bulk-%d", i))
+	}
+	got, err := s.OperatorStates(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("got %d states for %d ids", len(got), len(ids))
+	}
+	if a := got["a"]; !a.Enabled || a.ChangedBy != "admin" || a.ChangedAt.Unix() != 1_700_000_000 || a.Email != "alice@example.com" {
+		t.Fatalf("a = %+v", a)
+	}
+	if u := got["unknown"]; u.Enabled || u.ID != "unknown" {
+		t.Fatalf("unknown = %+v", u)
+	}
+}
+
+func TestListEnabledPages(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	for i := range 7 {
+		id := fmt.Sprintf("op-%02d", i)
+		if _, err := s.SetOperatorEnabled(ctx, Operator{ID: id, Username: id}, i != 3, ev("operator.enabled")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	after := ""
+	for {
+		page, err := s.ListEnabled(ctx, after, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page {
+			seen = append(seen, p.ID)
+		}
+		if len(page) < 4 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	want := []string{"op-00", "op-01", "op-02", "op-04", "op-05", "op-06"}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("listed %v, want %v", seen, want)
+	}
+}
+
+func TestConsumePendingLogin(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	h := sha256.Sum256([]byte("state"))
+	p := PendingLogin{StateHash: h[:], OperatorID: "a", DuoUsername: "alice", CreatedAt: now, ExpiresAt: now.Add(5 * time.Minute)}
+	if err := s.CreatePendingLogin(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConsumePendingLogin(ctx, h[:], "b", now); !errors.Is(err, ErrConsumed) {
+		t.Fatalf("other operator: %v", err)
+	}
+	if _, err := s.ConsumePendingLogin(ctx, h[:], "a", now.Add(6*time.Minute)); !errors.Is(err, ErrConsumed) {
+		t.Fatalf("expired: %v", err)
+	}
+	got, err := s.ConsumePendingLogin(ctx, h[:], "a", now)
+	if err != nil || got.DuoUsername != "alice" {
+		t.Fatalf("first consume: %+v %v", got, err)
+	}
+	if _, err := s.ConsumePendingLogin(ctx, h[:], "a", now); !errors.Is(err, ErrConsumed) {
+		t.Fatalf("replay: %v", err)
+	}
+}
+
+func TestConsumePendingLoginConcurrentExactlyOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	now := time.Now()
+	h := sha256.Sum256([]byte("race"))
+	if err := s.CreatePendingLogin(ctx, PendingLogin{StateHash: h[:], OperatorID: "a", DuoUsername: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	var wins, losses atomic.Int32
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.ConsumePendingLogin(ctx, h[:], "a", now)
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, ErrConsumed):
+				losses.Add(1)
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 || losses.Load() != 15 {
+		t.Fatalf("wins=%d losses=%d", wins.Load(), losses.Load())
+	}
+}
+
+func TestSettingsRoundTripAndAudit(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	in := Settings{Values: map[string]string{"client_id": "DIXXXXXXXXXXXXXXXXXX"}, Secrets: map[string][]byte{"client_secret": {1, 2, 3}}}
+	if err := s.SaveSettings(ctx, in, ev("settings.updated")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Values["client_id"] != "DIXXXXXXXXXXXXXXXXXX" || string(got.Secrets["client_secret"]) != "\x01\x02\x03" {
+		t.Fatalf("got %+v", got)
+	}
+	events, err := s.Events(ctx, 0, 10)
+	if err != nil || len(events) != 1 || events[0].Kind != "settings.updated" || events[0].Actor != "admin" {
+		t.Fatalf("events = %+v, %v", events, err)
+	}
+}
