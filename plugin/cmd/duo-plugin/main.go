@@ -1,0 +1,25 @@
+// Command duo-plugin is the Duo Security plugin process. A helpdesk starts
+// it through the host SDK (package host); run by hand it explains that and
+// exits.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
+	"github.com/helpdesk-duo/duo-plugin/plugin/serve"
+	"github.com/helpdesk-duo/duo-plugin/plugin/service"
+	"github.com/helpdesk-duo/duo-plugin/settings"
+)
+
+func main() {
+	rt, err := settings.LoadRuntime(os.Environ())
+	if err != nil {
+		// stderr only: stdout belongs to go-plugin's handshake.
+		fmt.Fprintf(os.Stderr, "duo-plugin: configuration: %v\n", err)
+		os.Exit(1)
+	}
+	log := serve.NewLogger(rt, os.Stderr)
+	serve.Run(rt, log, service.Config{Checker: duo.NewFactory(rt)})
+}

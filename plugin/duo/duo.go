@@ -1,0 +1,237 @@
+// Package duo wraps Duo's Go client (duo_universal_golang) for the plugin.
+//
+// The library's default HTTP client pins Duo's root CAs and refuses plain
+// HTTP, but has no timeout and Go's default of two idle connections per
+// host; passing WithHTTPClient replaces all of that. So this package builds
+// its own transport that keeps the library's rules — the same pinned roots
+// (duo_roots.pem, a copy of the library's bundle; a test checks they agree),
+// TLS only — and adds timeouts and a keep-alive pool sized for concurrent
+// logins. A test/simulator CA is trusted instead only when the settings name
+// one and the process runs with the explicit test switch.
+package duo
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/duosecurity/duo_universal_golang/duouniversal"
+
+	"github.com/helpdesk-duo/duo-plugin/settings"
+)
+
+//go:embed duo_roots.pem
+var duoRootsPEM []byte
+
+// ErrPlainHTTP is returned if anything tries to reach Duo without TLS.
+var ErrPlainHTTP = errors.New("duo: plain HTTP is refused; Duo is reached over TLS only")
+
+// Result is what Duo said about one login.
+type Result struct {
+	Username  string // preferred_username, already checked against the expected one
+	Result    string // auth_result.result: allow, deny, …
+	Status    string // auth_result.status
+	StatusMsg string
+	Reason    string // auth_context.reason, e.g. user_approved, user_marked_fraud
+	Factor    string
+	TxID      string
+}
+
+// Allowed reports whether Duo allowed the login. The Go client does not
+// check this; callers must.
+func (r *Result) Allowed() bool { return r != nil && r.Result == "allow" }
+
+// Client is one Duo application, as the plugin uses it.
+type Client interface {
+	HealthCheck(ctx context.Context) error
+	GenerateState() (string, error)
+	AuthURL(username, state string) (string, error)
+	Exchange(ctx context.Context, code, username string) (*Result, error)
+}
+
+// Factory builds Clients for settings and reuses them (and their
+// connection pools) while the settings do not change.
+type Factory struct {
+	rt settings.Runtime
+
+	mu     sync.Mutex
+	key    [32]byte
+	cached *client
+}
+
+// NewFactory returns a Factory for the process's runtime configuration.
+func NewFactory(rt settings.Runtime) *Factory { return &Factory{rt: rt} }
+
+// Client returns the client for d and the redirect URI.
+func (f *Factory) Client(d settings.Duo, redirectURI string) (Client, error) {
+	key := fingerprint(d, redirectURI)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cached != nil && f.key == key {
+		return f.cached, nil
+	}
+	c, err := newClient(f.rt, d, redirectURI)
+	if err != nil {
+		return nil, err
+	}
+	if f.cached != nil {
+		f.cached.http.CloseIdleConnections()
+	}
+	f.key, f.cached = key, c
+	return c, nil
+}
+
+// Check implements service.DuoChecker: Duo's health check with d.
+func (f *Factory) Check(ctx context.Context, d settings.Duo) error {
+	c, err := newClient(f.rt, d, "https://localhost/duo-health-check")
+	if err != nil {
+		return err
+	}
+	defer c.http.CloseIdleConnections()
+	return c.HealthCheck(ctx)
+}
+
+func fingerprint(d settings.Duo, redirectURI string) [32]byte {
+	return sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s", d.ClientID, d.ClientSecret.Reveal(), d.APIHostname, d.CAFile, redirectURI)))
+}
+
+type client struct {
+	duo  *duouniversal.Client
+	http *http.Client
+}
+
+func newClient(rt settings.Runtime, d settings.Duo, redirectURI string) (*client, error) {
+	if !d.Complete() {
+		return nil, errors.New("duo: settings are incomplete")
+	}
+	hc, err := NewHTTPClient(rt, d)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := duouniversal.NewClient(d.ClientID, d.ClientSecret.Reveal(), d.APIHostname, redirectURI, duouniversal.WithHTTPClient(hc))
+	if err != nil {
+		return nil, fmt.Errorf("duo: %w", err)
+	}
+	return &client{duo: dc, http: hc}, nil
+}
+
+// NewHTTPClient returns the HTTP client used to reach Duo: pinned roots (or
+// the test CA), TLS 1.2+, no plain HTTP, a whole-request timeout and a pool
+// of keep-alive connections.
+func NewHTTPClient(rt settings.Runtime, d settings.Duo) (*http.Client, error) {
+	roots := x509.NewCertPool()
+	switch {
+	case d.CAFile != "" && rt.AllowTestDuoHost:
+		pem, err := os.ReadFile(d.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("duo: test CA file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("duo: test CA file %s holds no certificate", d.CAFile)
+		}
+	case d.CAFile != "":
+		return nil, errors.New("duo: a test CA file is set but the plugin does not run in test mode (DUO_PLUGIN_ALLOW_TEST_DUO_HOST)")
+	default:
+		if !roots.AppendCertsFromPEM(duoRootsPEM) {
+			return nil, errors.New("duo: pinned roots do not parse")
+		}
+	}
+	timeout := rt.DuoTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	dialer := &tls.Dialer{
+		NetDialer: &net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second},
+		Config:    &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+	}
+	tr := &http.Transport{
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			return nil, ErrPlainHTTP
+		},
+		DialTLSContext:        dialer.DialContext,
+		TLSHandshakeTimeout:   min(timeout, 5*time.Second),
+		ResponseHeaderTimeout: timeout,
+		// Logins come in bursts; two idle connections per host (Go's default)
+		// would mean a new TLS handshake every few calls.
+		MaxIdleConns:        128,
+		MaxIdleConnsPerHost: 64,
+		// Duo drops idle connections after about 60 s; close ours first.
+		IdleConnTimeout: 50 * time.Second,
+	}
+	return &http.Client{
+		Transport: tr,
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // Duo's API never redirects
+		},
+	}, nil
+}
+
+// withContext runs fn, returning early if ctx ends first. The library's
+// calls take no context; the HTTP client's timeout bounds fn itself, so
+// the goroutine cannot outlive it by much.
+func withContext[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	type out struct {
+		v   T
+		err error
+	}
+	ch := make(chan out, 1)
+	go func() {
+		v, err := fn()
+		ch <- out{v, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.v, o.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// HealthCheck implements Client.
+func (c *client) HealthCheck(ctx context.Context) error {
+	_, err := withContext(ctx, func() (*duouniversal.HealthCheckResponse, error) { return c.duo.HealthCheck() })
+	if err != nil {
+		return fmt.Errorf("duo health check: %w", err)
+	}
+	return nil
+}
+
+// GenerateState implements Client.
+func (c *client) GenerateState() (string, error) { return c.duo.GenerateState() }
+
+// AuthURL implements Client.
+func (c *client) AuthURL(username, state string) (string, error) {
+	return c.duo.CreateAuthURL(username, state)
+}
+
+// Exchange implements Client: the code for Duo's verdict on username. The
+// library verifies the id_token (signature, issuer, audience, expiry and
+// preferred_username); the verdict itself is in Result.Allowed.
+func (c *client) Exchange(ctx context.Context, code, username string) (*Result, error) {
+	tok, err := withContext(ctx, func() (*duouniversal.TokenResponse, error) {
+		return c.duo.ExchangeAuthorizationCodeFor2faResult(code, username)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("duo token exchange: %w", err)
+	}
+	return &Result{
+		Username:  tok.PreferredUsername,
+		Result:    tok.AuthResult.Result,
+		Status:    tok.AuthResult.Status,
+		StatusMsg: tok.AuthResult.StatusMsg,
+		Reason:    tok.AuthContext.Reason,
+		Factor:    tok.AuthContext.Factor,
+		TxID:      tok.AuthContext.Txid,
+	}, nil
+}
