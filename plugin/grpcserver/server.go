@@ -228,3 +228,43 @@ func (s *Server) SetOperatorAlias(ctx context.Context, r *duov1.SetOperatorAlias
 	}
 	return &duov1.SetOperatorAliasResponse{State: operatorState(st)}, nil
 }
+
+func clientInfo(c *duov1.ClientInfo) service.ClientInfo {
+	return service.ClientInfo{IP: c.GetIp(), UserAgent: c.GetUserAgent()}
+}
+
+func decision(d service.Decision) duov1.LoginDecision {
+	switch d {
+	case service.DecisionNotRequired:
+		return duov1.LoginDecision_LOGIN_DECISION_NOT_REQUIRED
+	case service.DecisionRedirect:
+		return duov1.LoginDecision_LOGIN_DECISION_REDIRECT
+	case service.DecisionAllowed:
+		return duov1.LoginDecision_LOGIN_DECISION_ALLOWED
+	case service.DecisionDenied:
+		return duov1.LoginDecision_LOGIN_DECISION_DENIED
+	}
+	return duov1.LoginDecision_LOGIN_DECISION_UNSPECIFIED
+}
+
+// BeginLogin implements duov1.LoginServer.
+func (s *Server) BeginLogin(ctx context.Context, r *duov1.BeginLoginRequest) (*duov1.BeginLoginResponse, error) {
+	res, err := s.svc.BeginLogin(ctx, operator(r.GetOperator()), clientInfo(r.GetClient()))
+	if err != nil {
+		return nil, s.toStatus("BeginLogin", err)
+	}
+	return &duov1.BeginLoginResponse{Decision: decision(res.Decision), RedirectUrl: res.RedirectURL, State: res.State,
+		Reason: res.Reason, Message: res.Message}, nil
+}
+
+// CompleteLogin implements duov1.LoginServer.
+func (s *Server) CompleteLogin(ctx context.Context, r *duov1.CompleteLoginRequest) (*duov1.CompleteLoginResponse, error) {
+	res, err := s.svc.CompleteLogin(ctx, service.CompleteParams{
+		Operator: operator(r.GetOperator()), SessionState: r.GetSessionState(), CallbackState: r.GetCallbackState(),
+		DuoCode: r.GetDuoCode(), Client: clientInfo(r.GetClient()),
+	})
+	if err != nil {
+		return nil, s.toStatus("CompleteLogin", err)
+	}
+	return &duov1.CompleteLoginResponse{Decision: decision(res.Decision), Reason: res.Reason, Message: res.Message}, nil
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
 	"github.com/helpdesk-duo/duo-plugin/plugin/secretbox"
 	"github.com/helpdesk-duo/duo-plugin/plugin/store"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -85,9 +86,12 @@ type Status struct {
 	Duo           DuoHealth
 }
 
-// DuoChecker proves that Duo accepts a set of settings (Duo's health check).
-type DuoChecker interface {
+// DuoProvider reaches Duo: it proves that Duo accepts a set of settings
+// (Duo's health check) and hands out clients for logins. *duo.Factory is
+// the real one.
+type DuoProvider interface {
 	Check(ctx context.Context, d settings.Duo) error
+	Client(d settings.Duo, redirectURI string) (duo.Client, error)
 }
 
 // Config wires a Service.
@@ -95,8 +99,9 @@ type Config struct {
 	Runtime settings.Runtime
 	Logger  hclog.Logger
 	Now     func() time.Time
-	// Checker checks credentials with Duo before they are saved; nil skips.
-	Checker DuoChecker
+	// Duo reaches Duo. Without it, settings are saved unchecked and logins
+	// that need Duo are denied.
+	Duo DuoProvider
 }
 
 // Service is the plugin. The zero value is not usable; use New.
@@ -113,6 +118,13 @@ type Service struct {
 	lastDataDir string
 
 	health atomic.Pointer[DuoHealth]
+	// healthCache remembers the last health check for login decisions.
+	healthCache struct {
+		sync.Mutex
+		key [32]byte
+		h   DuoHealth
+	}
+	lastSweep atomic.Int64 // unix time of the last expired-login sweep
 }
 
 // activeState exists only while the plugin is active.

@@ -40,7 +40,7 @@ func (s *Service) UpdateSettings(ctx context.Context, values map[string]string, 
 			s.audit(ctx, a, store.Event{Kind: "settings.rejected", Actor: actor.String(), ClientIP: actor.IP, Outcome: "invalid", Reason: fieldList(ferrs)})
 			return nil
 		}
-		if !skipCheck && s.cfg.Checker != nil && next.Complete() {
+		if !skipCheck && s.cfg.Duo != nil && next.Complete() {
 			h := s.checkDuo(ctx, next)
 			res.Duo = h
 			if !h.OK {
@@ -59,7 +59,7 @@ func (s *Service) UpdateSettings(ctx context.Context, values map[string]string, 
 			sealed[secretName] = ct
 		}
 		detail := "credentials checked with Duo"
-		if skipCheck || s.cfg.Checker == nil {
+		if skipCheck || s.cfg.Duo == nil {
 			detail = "saved without a Duo check"
 		}
 		ev := store.Event{At: s.now(), Kind: "settings.updated", Actor: actor.String(), ClientIP: actor.IP, Outcome: "ok", Detail: detail}
@@ -68,7 +68,7 @@ func (s *Service) UpdateSettings(ctx context.Context, values map[string]string, 
 		}
 		a.duo.Store(&next)
 		res.Saved = true
-		s.log.Info("settings saved", "actor", actor.String(), "checked", !skipCheck && s.cfg.Checker != nil)
+		s.log.Info("settings saved", "actor", actor.String(), "checked", !skipCheck && s.cfg.Duo != nil)
 		return nil
 	})
 	return res, err
@@ -92,9 +92,10 @@ func (s *Service) CheckDuo(ctx context.Context) (DuoHealth, error) {
 
 func (s *Service) checkDuo(ctx context.Context, d settings.Duo) DuoHealth {
 	h := DuoHealth{Checked: true, CheckedAt: s.now()}
-	if s.cfg.Checker == nil {
+	if s.cfg.Duo == nil {
 		h.Detail = "no Duo client configured"
-	} else if err := s.cfg.Checker.Check(ctx, d); err != nil {
+	} else if err := s.cfg.Duo.Check(ctx, d); err != nil {
+		s.log.Warn("duo health check failed", "error", err)
 		h.Detail = err.Error()
 		if errors.Is(err, context.DeadlineExceeded) {
 			h.Detail = "Duo did not answer in time"

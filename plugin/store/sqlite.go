@@ -347,6 +347,25 @@ func (s *SQLite) ConsumePendingLogin(ctx context.Context, stateHash []byte, oper
 	return p, nil
 }
 
+// LookupPendingLogin implements Store.
+func (s *SQLite) LookupPendingLogin(ctx context.Context, stateHash []byte) (PendingLoginInfo, error) {
+	var (
+		p                PendingLoginInfo
+		created, expires int64
+		used             sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT state_hash, operator_id, duo_username, created_at, expires_at, used_at
+		FROM pending_logins WHERE state_hash = ?`, stateHash).Scan(&p.StateHash, &p.OperatorID, &p.DuoUsername, &created, &expires, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, ErrNotFound
+	}
+	if err != nil {
+		return p, fmt.Errorf("lookup pending login: %w", err)
+	}
+	p.CreatedAt, p.ExpiresAt, p.Used = time.Unix(created, 0).UTC(), time.Unix(expires, 0).UTC(), used.Valid
+	return p, nil
+}
+
 // RecordLogin implements Store.
 func (s *SQLite) RecordLogin(ctx context.Context, operatorID string, at time.Time) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE operators SET last_login_at = ?, enrolled_at = COALESCE(enrolled_at, ?) WHERE id = ?`,

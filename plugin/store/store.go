@@ -96,6 +96,9 @@ type Store interface {
 	// concurrent calls at most one succeeds. It fails with ErrConsumed when
 	// the row is missing, used, expired or belongs to another operator.
 	ConsumePendingLogin(ctx context.Context, stateHash []byte, operatorID string, now time.Time) (PendingLogin, error)
+	// LookupPendingLogin reads a pending login without consuming it, to
+	// explain a failed consume in the audit log. ErrNotFound if absent.
+	LookupPendingLogin(ctx context.Context, stateHash []byte) (PendingLoginInfo, error)
 	// RecordLogin notes a successful Duo login (and the first enrolment).
 	RecordLogin(ctx context.Context, operatorID string, at time.Time) error
 	// DeleteExpiredPendingLogins removes rows that expired before now.
@@ -112,4 +115,10 @@ type Store interface {
 type EventRecord struct {
 	ID int64
 	Event
+}
+
+// PendingLoginInfo explains, after a failed consume, why it failed.
+type PendingLoginInfo struct {
+	PendingLogin
+	Used bool
 }

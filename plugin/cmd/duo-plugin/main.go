@@ -21,5 +21,5 @@ func main() {
 		os.Exit(1)
 	}
 	log := serve.NewLogger(rt, os.Stderr)
-	serve.Run(rt, log, service.Config{Checker: duo.NewFactory(rt)})
+	serve.Run(rt, log, service.Config{Duo: duo.NewFactory(rt)})
 }
