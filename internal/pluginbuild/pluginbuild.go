@@ -1,0 +1,141 @@
+// Package pluginbuild builds the plugin binary and writes a bundle that a
+// host can load: bin/<os>-<arch>/duo-plugin and a plugin.json whose
+// executable entry carries the binary's sha256. Tests use it to launch the
+// real plugin; the demo uses it to build what it runs.
+package pluginbuild
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RepoRoot returns the directory of the module's go.mod, searching up from
+// the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "plugin.json")); err == nil {
+				return dir, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("pluginbuild: no go.mod with plugin.json above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Target is the manifest key for this machine, e.g. linux-amd64.
+func Target() string { return runtime.GOOS + "-" + runtime.GOARCH }
+
+// Bundle builds the plugin from root into outDir and writes
+// outDir/plugin.json. It returns the manifest's path.
+func Bundle(ctx context.Context, root, outDir string) (string, error) {
+	rel := filepath.Join("bin", Target(), "duo-plugin")
+	bin := filepath.Join(outDir, rel)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./plugin/cmd/duo-plugin")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("pluginbuild: go build: %w\n%s", err, out)
+	}
+	sum, err := fileSHA256(bin)
+	if err != nil {
+		return "", err
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "plugin.json"))
+	if err != nil {
+		return "", fmt.Errorf("pluginbuild: %w", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", fmt.Errorf("pluginbuild: plugin.json: %w", err)
+	}
+	m["executables"] = map[string]any{Target(): map[string]string{"path": filepath.ToSlash(rel), "sha256": sum}}
+	out, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(outDir, "plugin.json")
+	if err := os.WriteFile(path, append(out, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("pluginbuild: %w", err)
+	}
+	return path, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("pluginbuild: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("pluginbuild: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+var (
+	once      sync.Once
+	onceDir   string
+	onceErr   error
+	onceBuilt string
+)
+
+// ForTest builds the bundle once per test process and returns a fresh copy
+// of it in t.TempDir(), so a test may tamper with its copy. The shared
+// build is removed by Cleanup (call it from TestMain after m.Run).
+func ForTest(t testing.TB) string {
+	t.Helper()
+	once.Do(func() {
+		root, err := RepoRoot()
+		if err != nil {
+			onceErr = err
+			return
+		}
+		onceDir, onceErr = os.MkdirTemp("", "duo-plugin-bundle-")
+		if onceErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		onceBuilt, onceErr = Bundle(ctx, root, onceDir)
+	})
+	if onceErr != nil {
+		t.Fatalf("build plugin: %v", onceErr)
+	}
+	dst := t.TempDir()
+	if err := os.CopyFS(dst, os.DirFS(onceDir)); err != nil {
+		t.Fatalf("copy plugin bundle: %v", err)
+	}
+	// CopyFS drops the executable bit.
+	bin := filepath.Join(dst, "bin", Target(), "duo-plugin")
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatalf("chmod plugin: %v", err)
+	}
+	return filepath.Join(dst, "plugin.json")
+}
+
+// Cleanup removes the shared build made by ForTest.
+func Cleanup() {
+	if onceDir != "" {
+		_ = os.RemoveAll(onceDir)
+	}
+}
