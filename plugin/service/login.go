@@ -17,8 +17,9 @@ import (
 // Decision is the outcome of a login hook.
 type Decision int
 
-// Decisions. BeginLogin answers NotRequired, Redirect, Denied, or Allowed
-// (only when Duo is unreachable and the admin chose fail open);
+// Decisions. BeginLogin answers NotRequired, Redirect or Denied; when Duo
+// is unreachable and the admin chose fail open it answers NotRequired with
+// reason ReasonFailOpen, so the host falls back to its own second factor.
 // CompleteLogin answers Allowed or Denied.
 const (
 	DecisionUnspecified Decision = iota
@@ -160,10 +161,10 @@ func (s *Service) beginLogin(ctx context.Context, a *activeState, op store.Opera
 
 	if h := s.cachedHealth(ctx, d); !h.OK {
 		if d.FailMode == settings.FailOpen {
-			ev.Outcome, ev.Reason, ev.Detail = "allowed_without_duo", ReasonFailOpen, "FAIL OPEN: Duo unreachable ("+h.Detail+"); login allowed on the password alone"
+			ev.Outcome, ev.Reason, ev.Detail = "allowed_without_duo", ReasonFailOpen, "FAIL OPEN: Duo unreachable ("+h.Detail+"); Duo skipped for this login"
 			s.audit(ctx, a, ev)
-			s.log.Warn("FAIL OPEN: Duo is unreachable; login allowed without Duo", "operator_id", op.ID, "detail", h.Detail)
-			return BeginResult{Decision: DecisionAllowed, Reason: ReasonFailOpen}, nil
+			s.log.Warn("FAIL OPEN: Duo is unreachable; login continues without Duo", "operator_id", op.ID, "detail", h.Detail)
+			return BeginResult{Decision: DecisionNotRequired, Reason: ReasonFailOpen}, nil
 		}
 		return deny(ReasonDuoUnavailable, msgUnavailable, h.Detail)
 	}

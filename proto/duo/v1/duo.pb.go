@@ -37,6 +37,8 @@ type LoginDecision int32
 const (
 	LoginDecision_LOGIN_DECISION_UNSPECIFIED LoginDecision = 0
 	// Duo is not required for this operator; the host goes on with its own 2FA.
+	// Also the answer when Duo is unreachable and the admin chose fail open
+	// (reason duo_unavailable_fail_open); the plugin audits it loudly.
 	LoginDecision_LOGIN_DECISION_NOT_REQUIRED LoginDecision = 1
 	// Send the browser to redirect_url and keep state in the pre-auth session.
 	LoginDecision_LOGIN_DECISION_REDIRECT LoginDecision = 2
