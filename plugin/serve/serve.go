@@ -7,6 +7,8 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -35,6 +37,9 @@ func NewLogger(rt settings.Runtime, w io.Writer) hclog.Logger {
 func Run(rt settings.Runtime, log hclog.Logger, svcCfg service.Config) {
 	svcCfg.Runtime = rt
 	svcCfg.Logger = log
+	// When the host dies, our stderr is a broken pipe; by default Go kills
+	// the process on the first log write, before the store is closed.
+	signal.Ignore(syscall.SIGPIPE)
 	svc := service.New(svcCfg)
 	go WatchParent(log, svc, 500*time.Millisecond)
 
@@ -59,8 +64,8 @@ func WatchParent(log hclog.Logger, svc *service.Service, interval time.Duration)
 	for {
 		time.Sleep(interval)
 		if os.Getppid() != parent {
-			log.Warn("host process is gone; plugin exiting", "old_parent", parent)
 			shutdown(log, svc)
+			log.Warn("host process is gone; plugin exited", "old_parent", parent)
 			os.Exit(0)
 		}
 	}

@@ -307,7 +307,7 @@ func (s *Service) Uninstall(_ context.Context, confirm, dataDir string, actor Ac
 	if err := os.Remove(dir); err == nil {
 		removed = append(removed, dir)
 	}
-	s.lastDataDir = ""
+	s.lastDataDir = dir // a second Uninstall finds nothing left and says so
 	s.log.Warn("plugin uninstalled: all stored data removed", "data_dir", dir, "removed", len(removed), "actor", actor.String())
 	return removed, nil
 }

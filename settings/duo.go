@@ -1,0 +1,127 @@
+package settings
+
+import (
+	"log/slog"
+	"strconv"
+	"time"
+)
+
+// FailMode says what a login of a Duo-enabled operator does while Duo cannot
+// be reached.
+type FailMode string
+
+// The fail modes.
+const (
+	// FailClosed refuses the login (the default).
+	FailClosed FailMode = "closed"
+	// FailOpen allows the login on the password alone; each such login is
+	// audited as a warning.
+	FailOpen FailMode = "open"
+)
+
+// UsernameFormat says which part of the helpdesk account is sent to Duo as
+// the username (a per-operator alias wins over it).
+type UsernameFormat string
+
+// The username formats.
+const (
+	// FormatUsername sends the helpdesk username (the default).
+	FormatUsername UsernameFormat = "username"
+	// FormatEmail sends the operator's e-mail address.
+	FormatEmail UsernameFormat = "email"
+	// FormatEmailLocal sends the part of the e-mail address before the @.
+	FormatEmailLocal UsernameFormat = "email_local"
+)
+
+// Login timeout bounds and default, as the schema's help text states them.
+const (
+	MinLoginTimeout     = 30 * time.Second  // shortest accepted Duo.LoginTimeout
+	MaxLoginTimeout     = 600 * time.Second // longest accepted Duo.LoginTimeout
+	DefaultLoginTimeout = 300 * time.Second // Duo.LoginTimeout of Defaults
+)
+
+// Duo is the plugin's Duo settings. It is a value with no references inside,
+// so a copy is independent of the original: treat it as immutable and swap
+// whole values when the settings change. Build one with Defaults, Apply or
+// ParseStored; Apply and Validate check the values, the others do not.
+type Duo struct {
+	// ClientID is the Web SDK application's Client ID (20 characters).
+	ClientID string
+	// ClientSecret is the application's Client secret (40 characters).
+	ClientSecret Secret
+	// APIHostname is the Duo API host, lower-case, without scheme: normally
+	// api-xxxxxxxx.duosecurity.com; any host[:port] only in test mode.
+	APIHostname string
+	// FailMode applies while Duo is unreachable.
+	FailMode FailMode
+	// UsernameFormat chooses the Duo username of an operator without alias.
+	UsernameFormat UsernameFormat
+	// LoginTimeout is how long an operator has to complete the Duo prompt.
+	LoginTimeout time.Duration
+	// CAFile is an absolute path to a PEM CA bundle to trust for APIHostname;
+	// set only in test mode. The file was checked when saved; whoever uses
+	// it must read it again and handle errors, as it may have changed.
+	CAFile string
+}
+
+// Defaults returns the settings of a fresh installation: fail closed, the
+// helpdesk username as Duo username, 5 minutes to complete Duo, and no
+// credentials.
+func Defaults() Duo {
+	return Duo{
+		FailMode:       FailClosed,
+		UsernameFormat: FormatUsername,
+		LoginTimeout:   DefaultLoginTimeout,
+	}
+}
+
+// Complete reports whether the credentials needed to talk to Duo (client
+// id, client secret and API hostname) are all set. It does not validate them.
+func (d Duo) Complete() bool {
+	return d.ClientID != "" && d.ClientSecret.IsSet() && d.APIHostname != ""
+}
+
+// Values returns every non-secret setting in its string form, keyed as in
+// the schema, as the settings page shows it and the store keeps it. The
+// client secret is never included: see SecretSet. A zero LoginTimeout is "",
+// and a fractional one is truncated to whole seconds.
+func (d Duo) Values() map[string]string {
+	timeout := ""
+	if d.LoginTimeout != 0 {
+		timeout = strconv.FormatInt(int64(d.LoginTimeout/time.Second), 10)
+	}
+	return map[string]string{
+		KeyClientID:       d.ClientID,
+		KeyAPIHostname:    d.APIHostname,
+		KeyFailMode:       string(d.FailMode),
+		KeyUsernameFormat: string(d.UsernameFormat),
+		KeyLoginTimeout:   timeout,
+		KeyCAFile:         d.CAFile,
+	}
+}
+
+// SecretSet reports, for every secret setting, whether it is stored.
+func (d Duo) SecretSet() map[string]bool {
+	return map[string]bool{KeyClientSecret: d.ClientSecret.IsSet()}
+}
+
+// LogValue implements slog.LogValuer: the non-secret settings and whether
+// the secret is set.
+func (d Duo) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String(KeyClientID, d.ClientID),
+		slog.Bool("client_secret_set", d.ClientSecret.IsSet()),
+		slog.String(KeyAPIHostname, d.APIHostname),
+		slog.String(KeyFailMode, string(d.FailMode)),
+		slog.String(KeyUsernameFormat, string(d.UsernameFormat)),
+		slog.Duration("login_timeout", d.LoginTimeout),
+		slog.String(KeyCAFile, d.CAFile),
+	)
+}
+
+// submitted is d in the string form Apply validates, including the secret.
+func (d Duo) submitted() map[string]string {
+	m := d.Values()
+	m[KeyClientSecret] = d.ClientSecret.Reveal()
+	return m
+}

@@ -1,0 +1,193 @@
+package settings
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+)
+
+const (
+	validID     = "DIABCDEFGHIJ01234567"
+	validSecret = "S3cr3tV4lu3S3cr3tV4lu3S3cr3tV4lu3S3cr3tX"
+	validHost   = "api-12345678.duosecurity.com"
+)
+
+// configured is a complete, valid production configuration.
+func configured() Duo {
+	return Duo{
+		ClientID:       validID,
+		ClientSecret:   Secret(validSecret),
+		APIHostname:    validHost,
+		FailMode:       FailOpen,
+		UsernameFormat: FormatEmail,
+		LoginTimeout:   120 * time.Second,
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	want := Duo{FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: 5 * time.Minute}
+	if got := Defaults(); got != want {
+		t.Errorf("Defaults() = %+v, want %+v", got, want)
+	}
+}
+
+func TestComplete(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(*Duo)
+		want   bool
+	}{
+		{"configured", func(*Duo) {}, true},
+		{"defaults", func(d *Duo) { *d = Defaults() }, false},
+		{"no client id", func(d *Duo) { d.ClientID = "" }, false},
+		{"no secret", func(d *Duo) { d.ClientSecret = "" }, false},
+		{"no host", func(d *Duo) { d.APIHostname = "" }, false},
+		{"other fields do not matter", func(d *Duo) { d.FailMode, d.UsernameFormat, d.LoginTimeout = "", "", 0 }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := configured()
+			tt.mutate(&d)
+			if got := d.Complete(); got != tt.want {
+				t.Errorf("Complete() = %t, want %t", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValuesAndSecretSet(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		d          Duo
+		want       map[string]string
+		wantSecret bool
+	}{
+		{"defaults", Defaults(), map[string]string{
+			KeyClientID: "", KeyAPIHostname: "", KeyFailMode: "closed", KeyUsernameFormat: "username", KeyLoginTimeout: "300", KeyCAFile: "",
+		}, false},
+		{"configured", configured(), map[string]string{
+			KeyClientID: validID, KeyAPIHostname: validHost, KeyFailMode: "open", KeyUsernameFormat: "email", KeyLoginTimeout: "120", KeyCAFile: "",
+		}, true},
+		{"zero", Duo{}, map[string]string{
+			KeyClientID: "", KeyAPIHostname: "", KeyFailMode: "", KeyUsernameFormat: "", KeyLoginTimeout: "", KeyCAFile: "",
+		}, false},
+		{"test host and CA", Duo{APIHostname: "127.0.0.1:8443", CAFile: "/tmp/ca.pem", LoginTimeout: 90500 * time.Millisecond}, map[string]string{
+			KeyClientID: "", KeyAPIHostname: "127.0.0.1:8443", KeyFailMode: "", KeyUsernameFormat: "", KeyLoginTimeout: "90", KeyCAFile: "/tmp/ca.pem",
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.d.Values(); !maps.Equal(got, tt.want) {
+				t.Errorf("Values() = %v, want %v", got, tt.want)
+			}
+			if got, want := tt.d.SecretSet(), map[string]bool{KeyClientSecret: tt.wantSecret}; !maps.Equal(got, want) {
+				t.Errorf("SecretSet() = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestDuoIsAValue(t *testing.T) {
+	t.Parallel()
+	a := configured()
+	b := a
+	b.ClientID = "DIZZZZZZZZZZZZZZZZZZ"
+	b.ClientSecret = "other"
+	vals := a.Values()
+	vals[KeyClientID] = "changed"
+	if a != configured() {
+		t.Errorf("changing a copy or Values() changed the original: %+v", a)
+	}
+}
+
+func TestParseStored(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		values  map[string]string
+		secret  Secret
+		want    Duo
+		wantErr string
+	}{
+		{"nil", nil, "", Defaults(), ""},
+		{"round trip of configured", configured().Values(), Secret(validSecret), configured(), ""},
+		{"round trip of defaults", Defaults().Values(), "", Defaults(), ""},
+		{"empty values take defaults", map[string]string{KeyFailMode: "", KeyUsernameFormat: "", KeyLoginTimeout: ""}, "", Defaults(), ""},
+		{"partial", map[string]string{KeyClientID: "DIX"}, "", Duo{ClientID: "DIX", FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: DefaultLoginTimeout}, ""},
+		{"test host and ca kept", map[string]string{KeyAPIHostname: "127.0.0.1:8443", KeyCAFile: "/ca.pem"}, "s",
+			Duo{ClientSecret: "s", APIHostname: "127.0.0.1:8443", CAFile: "/ca.pem", FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: DefaultLoginTimeout}, ""},
+		{"unknown keys and secret row ignored", map[string]string{"future_key": "x", KeyClientSecret: "plain"}, "", Defaults(), ""},
+		{"bad fail mode", map[string]string{KeyFailMode: "sometimes"}, "", Duo{},
+			`parse stored Duo settings: corrupt stored setting: fail_mode is "sometimes", want one of closed, open`},
+		{"bad username format", map[string]string{KeyUsernameFormat: "upn"}, "", Duo{},
+			`parse stored Duo settings: corrupt stored setting: username_format is "upn", want one of username, email, email_local`},
+		{"timeout not a number", map[string]string{KeyLoginTimeout: "5m"}, "", Duo{},
+			`parse stored Duo settings: corrupt stored setting: login_timeout_seconds is "5m", want an integer from 30 to 600`},
+		{"timeout out of range", map[string]string{KeyLoginTimeout: "10"}, "", Duo{},
+			`parse stored Duo settings: corrupt stored setting: login_timeout_seconds is "10", want an integer from 30 to 600`},
+		{"every corrupt key", map[string]string{KeyFailMode: "x", KeyUsernameFormat: "y", KeyLoginTimeout: "z"}, "", Duo{},
+			"parse stored Duo settings: corrupt stored setting: fail_mode is \"x\", want one of closed, open\n" +
+				"corrupt stored setting: username_format is \"y\", want one of username, email, email_local\n" +
+				"corrupt stored setting: login_timeout_seconds is \"z\", want an integer from 30 to 600"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseStored(tt.values, tt.secret)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if !errors.Is(err, ErrCorrupt) {
+					t.Errorf("err does not wrap ErrCorrupt: %v", err)
+				}
+			} else if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDuoValidate(t *testing.T) {
+	t.Parallel()
+	testHost := configured()
+	testHost.APIHostname = "127.0.0.1:8443"
+	tests := []struct {
+		name string
+		d    Duo
+		opts ValidateOptions
+		want []string
+	}{
+		{"configured", configured(), ValidateOptions{}, nil},
+		{"defaults lack credentials", Defaults(), ValidateOptions{}, []string{"client_id:required", "client_secret:required", "api_hostname:required"}},
+		{"test host in test mode", testHost, ValidateOptions{AllowTestHost: true}, nil},
+		{"test host after the switch is off", testHost, ValidateOptions{}, []string{"api_hostname:host"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := reasons(tt.d.Validate(tt.opts)); !slices.Equal(got, tt.want) {
+				t.Errorf("Validate() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// reasons renders field errors as "field:reason".
+func reasons(errs []FieldError) []string {
+	var out []string
+	for _, e := range errs {
+		out = append(out, e.Field+":"+e.Reason)
+	}
+	return out
+}

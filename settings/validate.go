@@ -1,0 +1,446 @@
+package settings
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Reasons of a FieldError. Hosts branch on these, never on messages.
+const (
+	ReasonRequired   = "required"    // a required setting is empty
+	ReasonLength     = "length"      // too long, or not the exact length required
+	ReasonFormat     = "format"      // not in the expected form (characters, syntax, file content)
+	ReasonHost       = "host"        // a well-formed host that is not a Duo API host
+	ReasonOption     = "option"      // not one of a dropdown's options
+	ReasonRange      = "range"       // a number outside its bounds
+	ReasonUnknown    = "unknown"     // a key that is not a setting
+	ReasonNotAllowed = "not_allowed" // a setting this process does not accept (ca_file without test mode)
+)
+
+// MaxValueLength is the longest value, in characters, Apply looks at.
+const MaxValueLength = 4096
+
+// maxCAFileSize bounds how much of a CA file is read; real bundles are far
+// smaller, and the bound keeps a path like /dev/zero from hanging a save.
+const maxCAFileSize = 1 << 20
+
+// ValidateOptions carries what the plugin process allows beyond production
+// settings.
+type ValidateOptions struct {
+	// AllowTestHost is true when the plugin process runs with the explicit
+	// test/simulator switch (DUO_PLUGIN_ALLOW_TEST_DUO_HOST): the API
+	// hostname may then be any host[:port], and ca_file may be set.
+	AllowTestHost bool
+}
+
+// FieldError is one problem with one submitted setting.
+type FieldError struct {
+	// Field is the setting's key (or the unknown key that was submitted).
+	Field string
+	// Reason is one of the Reason* constants.
+	Reason string
+	// Message tells the admin what is expected. It never contains the
+	// submitted value.
+	Message string
+}
+
+// Error returns "field: message".
+func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+
+var (
+	// alnum is what Duo's credentials consist of (duo_universal_java checks it).
+	alnum = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+	// duoHost is a production Duo API host, lower-cased.
+	duoHost = regexp.MustCompile(`^api-[a-z0-9]+\.(duosecurity|duofederal)\.com$`)
+	// dnsLabel is one label of a host name, lower-cased.
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// Apply builds new settings from the values an admin submitted over the
+// stored ones, and validates the result.
+//
+// stored should come from Defaults or ParseStored. A key missing from values
+// keeps its stored value, and so does an empty client_secret (the settings
+// page never shows the secret, so a blank box means "keep it"). Every value
+// is trimmed of surrounding whitespace; api_hostname is lower-cased, and a
+// pasted "https://" and trailing "/" are removed. Every field of the merged
+// result is validated, and all errors are returned at once, in schema order
+// with unknown keys last (sorted). On any error Apply returns stored
+// unchanged, so nothing half-applied can escape.
+//
+// Apply reads ca_file from disk when it is set.
+func Apply(stored Duo, values map[string]string, opts ValidateOptions) (Duo, []FieldError) {
+	merged := stored.submitted()
+	var errs []FieldError
+	skip := map[string]bool{}
+	for key, raw := range values {
+		if fieldIndex(key) < 0 {
+			errs = append(errs, FieldError{
+				Field:   printableKey(key),
+				Reason:  ReasonUnknown,
+				Message: "This is not a setting of the Duo Security plugin; its settings are " + strings.Join(keys(), ", ") + ".",
+			})
+			continue
+		}
+		if utf8.RuneCountInString(raw) > MaxValueLength {
+			errs = append(errs, FieldError{
+				Field:   key,
+				Reason:  ReasonLength,
+				Message: fmt.Sprintf("%s is too long: at most %d characters.", schema[fieldIndex(key)].DisplayName, MaxValueLength),
+			})
+			skip[key] = true
+			continue
+		}
+		v := strings.TrimSpace(raw)
+		if key == KeyClientSecret && v == "" {
+			continue
+		}
+		merged[key] = v
+	}
+	next, verrs := validate(merged, opts, skip)
+	errs = append(errs, verrs...)
+	if len(errs) > 0 {
+		sortFieldErrors(errs)
+		return stored, errs
+	}
+	return next, nil
+}
+
+// Validate checks d as Apply would check it, for settings that were valid
+// when saved but may not be under the current options (for example a test
+// host after the test switch was turned off). It returns nil when d is valid.
+func (d Duo) Validate(opts ValidateOptions) []FieldError {
+	_, errs := validate(d.submitted(), opts, nil)
+	return errs
+}
+
+// validate parses and checks every field of m, in schema order, skipping
+// the keys in skip (already reported).
+func validate(m map[string]string, opts ValidateOptions, skip map[string]bool) (Duo, []FieldError) {
+	var d Duo
+	var errs []FieldError
+	for _, f := range schema {
+		if skip[f.Key] {
+			continue
+		}
+		v := m[f.Key]
+		if v == "" {
+			if f.Required {
+				errs = append(errs, requiredError(f))
+			}
+			continue
+		}
+		var fe *FieldError
+		switch f.Key {
+		case KeyClientID:
+			fe = checkCredential(f, v, 20, "like DIXXXXXXXXXXXXXXXXXX", true)
+			d.ClientID = v
+		case KeyClientSecret:
+			fe = checkCredential(f, v, 40, "", false)
+			d.ClientSecret = Secret(v)
+		case KeyAPIHostname:
+			d.APIHostname, fe = checkHost(f, v, opts)
+		case KeyFailMode:
+			fe = checkOption(f, v)
+			d.FailMode = FailMode(v)
+		case KeyUsernameFormat:
+			fe = checkOption(f, v)
+			d.UsernameFormat = UsernameFormat(v)
+		case KeyLoginTimeout:
+			d.LoginTimeout, fe = checkTimeout(f, v)
+		case KeyCAFile:
+			fe = checkCAFile(f, v, opts)
+			d.CAFile = v
+		}
+		if fe != nil {
+			errs = append(errs, *fe)
+		}
+	}
+	return d, errs
+}
+
+func requiredError(f Field) FieldError {
+	msg := f.DisplayName + " is required."
+	switch f.Key {
+	case KeyClientID:
+		msg = "Client ID is required: copy it from your Web SDK application in the Duo Admin Panel (20 characters, starting with DI)."
+	case KeyClientSecret:
+		msg = "Client secret is required: copy it from your Web SDK application in the Duo Admin Panel (40 characters)."
+	case KeyAPIHostname:
+		msg = "API hostname is required: copy it from your Web SDK application in the Duo Admin Panel, like api-xxxxxxxx.duosecurity.com."
+	case KeyFailMode, KeyUsernameFormat:
+		msg = f.DisplayName + " is required: choose one of " + strings.Join(optionValues(f.Key), ", ") + "."
+	case KeyLoginTimeout:
+		msg = f.DisplayName + " is required: a whole number of seconds from 30 to 600."
+	}
+	return FieldError{Field: f.Key, Reason: ReasonRequired, Message: msg}
+}
+
+// checkCredential checks a Duo credential: exactly n letters and digits. The
+// entered length is told only for values that are not secret.
+func checkCredential(f Field, v string, n int, example string, tellLength bool) *FieldError {
+	what := fmt.Sprintf("%s must be exactly %d letters and digits", f.DisplayName, n)
+	if example != "" {
+		what += ", " + example
+	}
+	what += ", as shown for your Web SDK application in the Duo Admin Panel"
+	if l := utf8.RuneCountInString(v); l != n {
+		msg := what + "."
+		if tellLength {
+			msg = fmt.Sprintf("%s; the value entered has %d characters.", what, l)
+		}
+		return &FieldError{Field: f.Key, Reason: ReasonLength, Message: msg}
+	}
+	if !alnum.MatchString(v) {
+		return &FieldError{Field: f.Key, Reason: ReasonFormat, Message: what + "; the value entered has other characters."}
+	}
+	return nil
+}
+
+// checkHost normalises and checks the API hostname.
+func checkHost(f Field, v string, opts ValidateOptions) (string, *FieldError) {
+	h := strings.ToLower(v)
+	h = strings.TrimPrefix(h, "https://")
+	h = strings.TrimRight(h, "/")
+
+	formatMsg := "API hostname must be a host name only, like api-xxxxxxxx.duosecurity.com: no spaces, no path, and no scheme other than https://."
+	if opts.AllowTestHost {
+		formatMsg = "API hostname must be a host name or host:port only, like api-xxxxxxxx.duosecurity.com or 127.0.0.1:8443: no spaces, no path, and no scheme other than https://."
+	}
+	formatErr := &FieldError{Field: f.Key, Reason: ReasonFormat, Message: formatMsg}
+	if h == "" || strings.ContainsFunc(h, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || strings.ContainsRune("/?#@\\", r) || r >= utf8.RuneSelf
+	}) {
+		return "", formatErr
+	}
+	if duoHost.MatchString(h) {
+		return h, nil
+	}
+	if !opts.AllowTestHost {
+		if !validHostPort(h) {
+			return "", formatErr
+		}
+		return "", &FieldError{
+			Field:   f.Key,
+			Reason:  ReasonHost,
+			Message: "API hostname must be your Duo API hostname, like api-xxxxxxxx.duosecurity.com (or api-xxxxxxxx.duofederal.com), as shown for your Web SDK application in the Duo Admin Panel.",
+		}
+	}
+	if !validHostPort(h) {
+		return "", formatErr
+	}
+	return h, nil
+}
+
+// validHostPort reports whether h is a host name, an IPv4 address or a
+// bracketed IPv6 address, with an optional port.
+func validHostPort(h string) bool {
+	host, port := h, ""
+	switch {
+	case strings.HasPrefix(h, "["):
+		if strings.HasSuffix(h, "]") {
+			host = h[1 : len(h)-1]
+		} else {
+			var err error
+			if host, port, err = net.SplitHostPort(h); err != nil {
+				return false
+			}
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return false
+		}
+		return port == "" || validPort(port)
+	case strings.Count(h, ":") == 1:
+		var err error
+		if host, port, err = net.SplitHostPort(h); err != nil || !validPort(port) {
+			return false
+		}
+	case strings.Contains(h, ":"):
+		return false // an IPv6 address needs brackets
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Is4()
+	}
+	if len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if !dnsLabel.MatchString(label) {
+			return false
+		}
+	}
+	return true
+}
+
+func validPort(p string) bool {
+	if p == "" || strings.TrimLeft(p, "0123456789") != "" {
+		return false
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+func checkOption(f Field, v string) *FieldError {
+	opts := optionValues(f.Key)
+	if slices.Contains(opts, v) {
+		return nil
+	}
+	return &FieldError{
+		Field:   f.Key,
+		Reason:  ReasonOption,
+		Message: f.DisplayName + " must be one of " + strings.Join(opts, ", ") + ".",
+	}
+}
+
+func checkTimeout(f Field, v string) (time.Duration, *FieldError) {
+	n, err := strconv.Atoi(v)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, &FieldError{Field: f.Key, Reason: ReasonFormat, Message: f.DisplayName + " must be a whole number of seconds from 30 to 600."}
+	}
+	d := time.Duration(n) * time.Second
+	if err != nil || d < MinLoginTimeout || d > MaxLoginTimeout {
+		return 0, &FieldError{Field: f.Key, Reason: ReasonRange, Message: f.DisplayName + " must be from 30 to 600 seconds."}
+	}
+	return d, nil
+}
+
+// checkCAFile checks that ca_file is allowed and names a readable file with
+// at least one PEM certificate.
+func checkCAFile(f Field, v string, opts ValidateOptions) *FieldError {
+	fail := func(reason, msg string) *FieldError {
+		return &FieldError{Field: f.Key, Reason: reason, Message: f.DisplayName + " " + msg}
+	}
+	if !opts.AllowTestHost {
+		return fail(ReasonNotAllowed, "is only for testing against a Duo simulator, and this plugin is not running in test mode: leave it blank.")
+	}
+	if !filepath.IsAbs(v) {
+		return fail(ReasonFormat, "must be an absolute path to a PEM file, like /etc/duo-simulator/ca.pem.")
+	}
+	file, err := os.Open(v)
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fail(ReasonFormat, "does not exist: enter the absolute path of a PEM file.")
+		case errors.Is(err, fs.ErrPermission):
+			return fail(ReasonFormat, "cannot be read by the plugin process (permission denied).")
+		default:
+			return fail(ReasonFormat, "cannot be opened by the plugin process.")
+		}
+	}
+	defer func() { _ = file.Close() }()
+	if st, err := file.Stat(); err != nil || !st.Mode().IsRegular() {
+		return fail(ReasonFormat, "must be a regular file containing PEM certificates.")
+	}
+	data, err := io.ReadAll(io.LimitReader(file, maxCAFileSize+1))
+	if err != nil {
+		return fail(ReasonFormat, "cannot be read by the plugin process.")
+	}
+	if len(data) > maxCAFileSize {
+		return fail(ReasonFormat, "is larger than 1 MiB; a CA file holds a few PEM certificates.")
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		return fail(ReasonFormat, "contains no PEM certificate (a block starting with -----BEGIN CERTIFICATE-----).")
+	}
+	return nil
+}
+
+// sortFieldErrors orders errors by schema position, unknown keys last and
+// by key; the sort is stable so one field's errors keep their order.
+func sortFieldErrors(errs []FieldError) {
+	pos := func(e FieldError) int {
+		if i := fieldIndex(e.Field); i >= 0 {
+			return i
+		}
+		return len(schema)
+	}
+	slices.SortStableFunc(errs, func(a, b FieldError) int {
+		if pa, pb := pos(a), pos(b); pa != pb {
+			return pa - pb
+		}
+		return strings.Compare(a.Field, b.Field)
+	})
+}
+
+// printableKey bounds an unknown key for FieldError.Field: it is echoed back
+// to the settings page, and a key is not a value but may be just as large.
+func printableKey(k string) string {
+	const maxKey = 64
+	k = strings.ToValidUTF8(k, "\uFFFD")
+	if len(k) <= maxKey {
+		return k
+	}
+	cut := maxKey
+	for cut > 0 && !utf8.RuneStart(k[cut]) {
+		cut--
+	}
+	return k[:cut] + "…"
+}
+
+func keys() []string {
+	out := make([]string, len(schema))
+	for i, f := range schema {
+		out[i] = f.Key
+	}
+	return out
+}
+
+// ErrCorrupt marks a stored setting that no valid save could have produced.
+var ErrCorrupt = errors.New("corrupt stored setting")
+
+// ParseStored rebuilds settings from the store's key/value rows (the form
+// Values returns) and the decrypted secret. It is lenient: a missing or empty
+// key takes its default, unknown keys (from another plugin version) and a
+// client_secret row are ignored, and credentials are not validated, so
+// incomplete settings load. It fails, with errors wrapping ErrCorrupt and
+// naming each key, only for values that Apply never stores: a fail_mode or
+// username_format outside its options, or a login timeout that is not an
+// integer from 30 to 600.
+func ParseStored(values map[string]string, secret Secret) (Duo, error) {
+	d := Defaults()
+	d.ClientSecret = secret
+	d.ClientID = values[KeyClientID]
+	d.APIHostname = values[KeyAPIHostname]
+	d.CAFile = values[KeyCAFile]
+	var errs []error
+	corrupt := func(key, v, want string) {
+		errs = append(errs, fmt.Errorf("%w: %s is %.64q, want %s", ErrCorrupt, key, v, want))
+	}
+	if v := values[KeyFailMode]; v != "" {
+		if !slices.Contains(optionValues(KeyFailMode), v) {
+			corrupt(KeyFailMode, v, "one of "+strings.Join(optionValues(KeyFailMode), ", "))
+		}
+		d.FailMode = FailMode(v)
+	}
+	if v := values[KeyUsernameFormat]; v != "" {
+		if !slices.Contains(optionValues(KeyUsernameFormat), v) {
+			corrupt(KeyUsernameFormat, v, "one of "+strings.Join(optionValues(KeyUsernameFormat), ", "))
+		}
+		d.UsernameFormat = UsernameFormat(v)
+	}
+	if v := values[KeyLoginTimeout]; v != "" {
+		n, err := strconv.Atoi(v)
+		t := time.Duration(n) * time.Second
+		if err != nil || t < MinLoginTimeout || t > MaxLoginTimeout {
+			corrupt(KeyLoginTimeout, v, "an integer from 30 to 600")
+		}
+		d.LoginTimeout = t
+	}
+	if len(errs) > 0 {
+		return Duo{}, fmt.Errorf("parse stored Duo settings: %w", errors.Join(errs...))
+	}
+	return d, nil
+}
