@@ -43,6 +43,9 @@ func New(svc *service.Service, log hclog.Logger) *Server {
 // RecoverInterceptor turns a panic in a handler into an Internal error so
 // it never takes the plugin process (and the host's logins) down.
 func RecoverInterceptor(log hclog.Logger) grpc.UnaryServerInterceptor {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -99,7 +102,7 @@ func health(h service.DuoHealth) *duov1.DuoHealth {
 	return &duov1.DuoHealth{Checked: h.Checked, Ok: h.OK, CheckedAtUnix: unix(h.CheckedAt), Detail: h.Detail}
 }
 
-func status(st service.Status) *duov1.StatusResponse {
+func statusResponse(st service.Status) *duov1.StatusResponse {
 	return &duov1.StatusResponse{Active: st.Active, SchemaVersion: st.SchemaVersion, Configured: st.Configured,
 		PluginVersion: st.PluginVersion, Duo: health(st.Duo)}
 }
@@ -120,7 +123,7 @@ func (s *Server) Activate(ctx context.Context, r *duov1.ActivateRequest) (*duov1
 	if err != nil {
 		return nil, s.toStatus("Activate", err)
 	}
-	return &duov1.ActivateResponse{Status: status(st)}, nil
+	return &duov1.ActivateResponse{Status: statusResponse(st)}, nil
 }
 
 // Deactivate implements duov1.LifecycleServer.
@@ -146,7 +149,7 @@ func (s *Server) Status(ctx context.Context, _ *duov1.StatusRequest) (*duov1.Sta
 	if err != nil {
 		return nil, s.toStatus("Status", err)
 	}
-	return status(st), nil
+	return statusResponse(st), nil
 }
 
 // GetSettings implements duov1.SettingsServer. The secret never leaves.

@@ -901,7 +901,9 @@ func (x *UpdateSettingsRequest) GetActor() *Actor {
 type FieldError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Field string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
-	// Machine-readable: required, length, format, host, option, range, duo_rejected.
+	// Machine-readable: required, length, format, host, option, range,
+	// unknown (no such key), not_allowed (ca_file outside test mode),
+	// duo_rejected (Duo refused the credentials).
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
