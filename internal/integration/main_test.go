@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	pluginbuild.Cleanup()
+	if barePath != "" {
+		_ = os.RemoveAll(filepath.Dir(barePath))
+	}
 	os.Exit(code)
 }
 

@@ -183,13 +183,12 @@ func (s *Service) beginLogin(ctx context.Context, a *activeState, op store.Opera
 	}
 	now := s.now()
 	s.sweepExpired(ctx, a, now)
+	ev.Outcome = "redirect"
 	if err := a.store.CreatePendingLogin(ctx, store.PendingLogin{
 		StateHash: hashState(state), OperatorID: op.ID, DuoUsername: duoUser, CreatedAt: now, ExpiresAt: now.Add(d.LoginTimeout),
-	}); err != nil {
+	}, ev); err != nil {
 		return BeginResult{}, storageError("begin login: save pending login", err)
 	}
-	ev.Outcome = "redirect"
-	s.audit(ctx, a, ev)
 	return BeginResult{Decision: DecisionRedirect, RedirectURL: authURL, State: state}, nil
 }
 
@@ -300,11 +299,11 @@ func (s *Service) completeLogin(ctx context.Context, a *activeState, p CompleteP
 	if !res.Allowed() || res.Username != pending.DuoUsername {
 		return deny(ReasonDuoDenied, fmt.Sprintf("Duo result %q status %q reason %q", res.Result, res.Status, res.Reason))
 	}
-	if err := a.store.RecordLogin(ctx, op.ID, now); err != nil {
+	ev.Outcome, ev.Detail = "allowed", fmt.Sprintf("Duo reason %q factor %q txid %q", res.Reason, res.Factor, res.TxID)
+	if err := a.store.RecordLogin(ctx, op.ID, now, ev); err != nil {
+		// Duo vouched for the operator; failing to note it must not lock them out.
 		s.log.Error("record login", "operator_id", op.ID, "error", err)
 	}
-	ev.Outcome, ev.Detail = "allowed", fmt.Sprintf("Duo reason %q factor %q txid %q", res.Reason, res.Factor, res.TxID)
-	s.audit(ctx, a, ev)
 	s.log.Info("login allowed by Duo", "operator_id", op.ID)
 	return CompleteResult{Decision: DecisionAllowed}, nil
 }

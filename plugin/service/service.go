@@ -134,6 +134,7 @@ type activeState struct {
 	host        HostInfo
 	store       store.Store
 	box         *secretbox.Box
+	schema      int64                        // migrations run only at activation
 	duo         atomic.Pointer[settings.Duo] // swapped whole on change
 }
 
@@ -222,7 +223,12 @@ func (s *Service) open(ctx context.Context, dir string) (*activeState, error) {
 	if err != nil {
 		return nil, storageError("activate: open database", err)
 	}
-	a := &activeState{dataDir: dir, store: st, box: box}
+	schema, err := st.SchemaVersion(ctx)
+	if err != nil {
+		_ = st.Close()
+		return nil, storageError("activate: schema version", err)
+	}
+	a := &activeState{dataDir: dir, store: st, box: box, schema: schema}
 	d, err := s.loadSettings(ctx, a)
 	if err != nil {
 		_ = st.Close()
@@ -312,24 +318,18 @@ func (s *Service) Uninstall(_ context.Context, confirm, dataDir string, actor Ac
 	return removed, nil
 }
 
-// Status implements the lifecycle hook. It answers in every state.
-func (s *Service) Status(ctx context.Context) (Status, error) {
+// Status implements the lifecycle hook. It answers in every state, from
+// memory, so hosts may poll it.
+func (s *Service) Status(_ context.Context) (Status, error) {
 	st := Status{PluginVersion: Version}
 	if h := s.health.Load(); h != nil {
 		st.Duo = *h
 	}
-	err := s.withActive(func(a *activeState) error {
-		v, err := a.store.SchemaVersion(ctx)
-		if err != nil {
-			return storageError("status: schema version", err)
-		}
-		st.Active, st.SchemaVersion, st.Configured = true, v, a.duo.Load().Complete()
+	_ = s.withActive(func(a *activeState) error {
+		st.Active, st.SchemaVersion, st.Configured = true, a.schema, a.duo.Load().Complete()
 		return nil
 	})
-	if errors.Is(err, ErrInactive) {
-		return st, nil
-	}
-	return st, err
+	return st, nil
 }
 
 // audit writes an event; a failure is logged, not returned, because the

@@ -317,13 +317,14 @@ func (s *SQLite) ListEnabled(ctx context.Context, afterID string, limit int) ([]
 }
 
 // CreatePendingLogin implements Store.
-func (s *SQLite) CreatePendingLogin(ctx context.Context, p PendingLogin) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO pending_logins (state_hash, operator_id, duo_username, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		p.StateHash, p.OperatorID, p.DuoUsername, p.CreatedAt.Unix(), p.ExpiresAt.Unix())
-	if err != nil {
-		return fmt.Errorf("create pending login: %w", err)
-	}
-	return nil
+func (s *SQLite) CreatePendingLogin(ctx context.Context, p PendingLogin, ev Event) error {
+	return s.tx(ctx, "create pending login", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pending_logins (state_hash, operator_id, duo_username, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			p.StateHash, p.OperatorID, p.DuoUsername, p.CreatedAt.Unix(), p.ExpiresAt.Unix()); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, ev)
+	})
 }
 
 // ConsumePendingLogin implements Store with one conditional UPDATE: the row
@@ -367,13 +368,14 @@ func (s *SQLite) LookupPendingLogin(ctx context.Context, stateHash []byte) (Pend
 }
 
 // RecordLogin implements Store.
-func (s *SQLite) RecordLogin(ctx context.Context, operatorID string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE operators SET last_login_at = ?, enrolled_at = COALESCE(enrolled_at, ?) WHERE id = ?`,
-		at.Unix(), at.Unix(), operatorID)
-	if err != nil {
-		return fmt.Errorf("record login: %w", err)
-	}
-	return nil
+func (s *SQLite) RecordLogin(ctx context.Context, operatorID string, at time.Time, ev Event) error {
+	return s.tx(ctx, "record login", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE operators SET last_login_at = ?, enrolled_at = COALESCE(enrolled_at, ?) WHERE id = ?`,
+			at.Unix(), at.Unix(), operatorID); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, ev)
+	})
 }
 
 // DeleteExpiredPendingLogins implements Store.

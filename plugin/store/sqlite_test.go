@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-func openTemp(t *testing.T) (*SQLite, string) {
+func openTemp(t testing.TB) (*SQLite, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "duo.db")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -184,7 +184,7 @@ func TestConsumePendingLogin(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	h := sha256.Sum256([]byte("state"))
 	p := PendingLogin{StateHash: h[:], OperatorID: "a", DuoUsername: "alice", CreatedAt: now, ExpiresAt: now.Add(5 * time.Minute)}
-	if err := s.CreatePendingLogin(ctx, p); err != nil {
+	if err := s.CreatePendingLogin(ctx, p, ev("login.begin")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ConsumePendingLogin(ctx, h[:], "b", now); !errors.Is(err, ErrConsumed) {
@@ -208,7 +208,7 @@ func TestConsumePendingLoginConcurrentExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	h := sha256.Sum256([]byte("race"))
-	if err := s.CreatePendingLogin(ctx, PendingLogin{StateHash: h[:], OperatorID: "a", DuoUsername: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+	if err := s.CreatePendingLogin(ctx, PendingLogin{StateHash: h[:], OperatorID: "a", DuoUsername: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, ev("login.begin")); err != nil {
 		t.Fatal(err)
 	}
 	var wins, losses atomic.Int32

@@ -90,8 +90,9 @@ type Store interface {
 	// ordered by id.
 	ListEnabled(ctx context.Context, afterID string, limit int) ([]OperatorState, error)
 
-	// CreatePendingLogin stores a redirect to Duo.
-	CreatePendingLogin(ctx context.Context, p PendingLogin) error
+	// CreatePendingLogin stores a redirect to Duo and its audit event in one
+	// transaction (one durable commit on the login path, not two).
+	CreatePendingLogin(ctx context.Context, p PendingLogin, ev Event) error
 	// ConsumePendingLogin marks the pending login used, atomically: of two
 	// concurrent calls at most one succeeds. It fails with ErrConsumed when
 	// the row is missing, used, expired or belongs to another operator.
@@ -99,8 +100,9 @@ type Store interface {
 	// LookupPendingLogin reads a pending login without consuming it, to
 	// explain a failed consume in the audit log. ErrNotFound if absent.
 	LookupPendingLogin(ctx context.Context, stateHash []byte) (PendingLoginInfo, error)
-	// RecordLogin notes a successful Duo login (and the first enrolment).
-	RecordLogin(ctx context.Context, operatorID string, at time.Time) error
+	// RecordLogin notes a successful Duo login (and the first enrolment)
+	// with its audit event, in one transaction.
+	RecordLogin(ctx context.Context, operatorID string, at time.Time, ev Event) error
 	// DeleteExpiredPendingLogins removes rows that expired before now.
 	DeleteExpiredPendingLogins(ctx context.Context, now time.Time) (int64, error)
 

@@ -1,0 +1,313 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"crypto/sha256"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/duosecurity/duo_universal_golang/duouniversal"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
+	"github.com/helpdesk-duo/duo-plugin/plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
+)
+
+var (
+	bareOnce sync.Once
+	barePath string
+	bareErr  error
+)
+
+// bareBinary builds internal/bareplugin, a do-nothing plugin of the same
+// contract: the baseline of what go-plugin itself costs on this machine.
+func bareBinary(b *testing.B) string {
+	bareOnce.Do(func() {
+		root, err := pluginbuild.RepoRoot()
+		if err != nil {
+			bareErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "bareplugin-")
+		if err != nil {
+			bareErr = err
+			return
+		}
+		barePath = filepath.Join(dir, "bareplugin")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", barePath, "./internal/bareplugin")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			bareErr = fmt.Errorf("build bareplugin: %v\n%s", err, out)
+		}
+	})
+	if bareErr != nil {
+		b.Fatal(bareErr)
+	}
+	return barePath
+}
+
+// startBare starts the bare plugin with plain go-plugin: AutoMTLS, gRPC,
+// checksum verified, exactly like the SDK but with nothing around it.
+func startBare(b *testing.B) (*plugin.Client, *contract.Clients) {
+	b.Helper()
+	exe := bareBinary(b)
+	raw, err := os.ReadFile(exe)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	cmd := exec.Command(exe)
+	c := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  contract.Handshake,
+		VersionedPlugins: contract.VersionedPlugins(nil),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		SecureConfig:     &plugin.SecureConfig{Checksum: sum[:], Hash: sha256.New()},
+		Logger:           hclog.NewNullLogger(),
+	})
+	rpc, err := c.Client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := rpc.Dispense(contract.PluginName)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, d.(*contract.Clients)
+}
+
+// percentiles reports p50 and p99 of the samples as benchmark metrics.
+func percentiles(b *testing.B, samples []time.Duration) {
+	if len(samples) == 0 {
+		return
+	}
+	slices.Sort(samples)
+	at := func(q float64) float64 {
+		return float64(samples[int(q*float64(len(samples)-1))].Microseconds())
+	}
+	b.ReportMetric(at(0.50), "p50-µs")
+	b.ReportMetric(at(0.99), "p99-µs")
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// BenchmarkColdStart: exec → handshake → Activate (open a new SQLite file,
+// run migrations, create the key) → first call answered.
+func BenchmarkColdStart(b *testing.B) {
+	manifest := pluginbuild.ForTest(b)
+	ctx := context.Background()
+	var samples []time.Duration
+	for i := 0; b.Loop(); i++ {
+		dir := filepath.Join(b.TempDir(), "data")
+		start := time.Now()
+		p, err := host.Start(ctx, host.Options{ManifestPath: manifest, Logger: quietLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Activate(ctx, host.ActivateRequest{DataDir: dir}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Status(ctx); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+		b.StopTimer()
+		_ = p.Close()
+		b.StartTimer()
+	}
+	percentiles(b, samples)
+}
+
+// BenchmarkBareGoPluginStart is the baseline: exec → handshake → one call
+// on a do-nothing go-plugin server.
+func BenchmarkBareGoPluginStart(b *testing.B) {
+	ctx := context.Background()
+	var samples []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		c, cl := startBare(b)
+		if _, err := cl.Lifecycle.Status(ctx, &duov1.StatusRequest{}); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+		b.StopTimer()
+		c.Kill()
+		b.StartTimer()
+	}
+	percentiles(b, samples)
+}
+
+// BenchmarkSDKStatusRoundTrip: a cheap call through the SDK to the real,
+// active plugin (one SQLite read behind it).
+func BenchmarkSDKStatusRoundTrip(b *testing.B) {
+	manifest := pluginbuild.ForTest(b)
+	ctx := context.Background()
+	p, err := host.Start(ctx, host.Options{ManifestPath: manifest, Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Activate(ctx, host.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d")}); err != nil {
+		b.Fatal(err)
+	}
+	samples := make([]time.Duration, 0, 10000)
+	for b.Loop() {
+		start := time.Now()
+		if _, err := p.Status(ctx); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	percentiles(b, samples)
+}
+
+// BenchmarkSDKStatusInactive: the same call on an inactive plugin, which
+// answers from memory: the SDK and boundary cost alone.
+func BenchmarkSDKStatusInactive(b *testing.B) {
+	manifest := pluginbuild.ForTest(b)
+	ctx := context.Background()
+	p, err := host.Start(ctx, host.Options{ManifestPath: manifest, Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	samples := make([]time.Duration, 0, 10000)
+	for b.Loop() {
+		start := time.Now()
+		if _, err := p.Status(ctx); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	percentiles(b, samples)
+}
+
+// BenchmarkBareGoPluginRoundTrip is the baseline for the round trip.
+func BenchmarkBareGoPluginRoundTrip(b *testing.B) {
+	c, cl := startBare(b)
+	defer c.Kill()
+	ctx := context.Background()
+	samples := make([]time.Duration, 0, 10000)
+	for b.Loop() {
+		start := time.Now()
+		if _, err := cl.Lifecycle.Status(ctx, &duov1.StatusRequest{}); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	percentiles(b, samples)
+}
+
+// duoBrowser follows an authorize URL on the scripted simulator and returns
+// the callback's query.
+func duoBrowser(b *testing.B, hc *http.Client, authURL string) url.Values {
+	resp, err := hc.Get(authURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusFound {
+		b.Fatalf("authorize: %d %v", resp.StatusCode, err)
+	}
+	return loc.Query()
+}
+
+func benchSim(b *testing.B) (*duosim.Server, *http.Client) {
+	sim, err := duosim.Start(context.Background(), duosim.Config{Scripted: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = sim.Close() })
+	hc := sim.HTTPClient(10 * time.Second)
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return sim, hc
+}
+
+// BenchmarkLoginThroughSDK: BeginLogin → (browser at Duo) → CompleteLogin,
+// through the SDK and the real plugin, against the scripted simulator.
+func BenchmarkLoginThroughSDK(b *testing.B) {
+	sim, hc := benchSim(b)
+	manifest := pluginbuild.ForTest(b)
+	ctx := context.Background()
+	p, err := host.Start(ctx, host.Options{ManifestPath: manifest, Logger: quietLogger(),
+		Env: []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true", "DUO_PLUGIN_LOG_LEVEL=warn"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Activate(ctx, host.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d"), CallbackURL: callbackURL}); err != nil {
+		b.Fatal(err)
+	}
+	app := sim.Apps()[0]
+	if res, err := p.UpdateSettings(ctx, host.UpdateSettingsRequest{Values: map[string]string{"client_id": app.ClientID,
+		"client_secret": app.ClientSecret, "api_hostname": sim.APIHost(), "ca_file": sim.CAFile()}}); err != nil || !res.Saved {
+		b.Fatalf("%+v %v", res, err)
+	}
+	op := host.Operator{ID: "1", Username: "alice"}
+	if _, err := p.SetOperatorEnabled(ctx, op, true, host.Actor{}); err != nil {
+		b.Fatal(err)
+	}
+	var samples []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		begin, err := p.BeginLogin(ctx, op, host.ClientInfo{})
+		if err != nil || begin.Decision != host.DecisionRedirect {
+			b.Fatalf("%+v %v", begin, err)
+		}
+		q := duoBrowser(b, hc, begin.RedirectURL)
+		res, err := p.CompleteLogin(ctx, host.CompleteLoginRequest{Operator: op, SessionState: begin.State,
+			CallbackState: q.Get("state"), DuoCode: q.Get("duo_code")})
+		if err != nil || res.Decision != host.DecisionAllowed {
+			b.Fatalf("%+v %v", res, err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	percentiles(b, samples)
+}
+
+// BenchmarkLoginRawDuoClient is the same login with Duo's Go client alone:
+// state, auth URL, (browser at Duo), code exchange.
+func BenchmarkLoginRawDuoClient(b *testing.B) {
+	sim, hc := benchSim(b)
+	app := sim.Apps()[0]
+	c, err := duouniversal.NewClient(app.ClientID, app.ClientSecret, sim.APIHost(), callbackURL, duouniversal.WithHTTPClient(sim.HTTPClient(10*time.Second)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var samples []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		state, err := c.GenerateState()
+		if err != nil {
+			b.Fatal(err)
+		}
+		u, err := c.CreateAuthURL("alice", state)
+		if err != nil {
+			b.Fatal(err)
+		}
+		q := duoBrowser(b, hc, u)
+		tok, err := c.ExchangeAuthorizationCodeFor2faResult(q.Get("duo_code"), "alice")
+		if err != nil || tok.AuthResult.Result != "allow" {
+			b.Fatalf("%+v %v", tok, err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	percentiles(b, samples)
+}
