@@ -2,8 +2,8 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
