@@ -152,49 +152,33 @@ func BenchmarkBareGoPluginStart(b *testing.B) {
 	percentiles(b, samples)
 }
 
-// BenchmarkSDKStatusRoundTrip: a cheap call through the SDK to the real,
-// active plugin (one SQLite read behind it).
+// BenchmarkSDKStatusRoundTrip: a cheap call through the SDK to the real
+// plugin, active and inactive.
 func BenchmarkSDKStatusRoundTrip(b *testing.B) {
-	manifest := pluginbuild.ForTest(b)
-	ctx := context.Background()
-	p, err := host.Start(ctx, host.Options{ManifestPath: manifest, Logger: quietLogger()})
-	if err != nil {
-		b.Fatal(err)
+	for _, active := range []bool{true, false} {
+		b.Run(fmt.Sprintf("active=%v", active), func(b *testing.B) {
+			ctx := context.Background()
+			p, err := host.Start(ctx, host.Options{ManifestPath: pluginbuild.ForTest(b), Logger: quietLogger()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			if active {
+				if _, err := p.Activate(ctx, host.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d")}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			samples := make([]time.Duration, 0, 10000)
+			for b.Loop() {
+				start := time.Now()
+				if _, err := p.Status(ctx); err != nil {
+					b.Fatal(err)
+				}
+				samples = append(samples, time.Since(start))
+			}
+			percentiles(b, samples)
+		})
 	}
-	defer p.Close()
-	if _, err := p.Activate(ctx, host.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d")}); err != nil {
-		b.Fatal(err)
-	}
-	samples := make([]time.Duration, 0, 10000)
-	for b.Loop() {
-		start := time.Now()
-		if _, err := p.Status(ctx); err != nil {
-			b.Fatal(err)
-		}
-		samples = append(samples, time.Since(start))
-	}
-	percentiles(b, samples)
-}
-
-// BenchmarkSDKStatusInactive: the same call on an inactive plugin, which
-// answers from memory: the SDK and boundary cost alone.
-func BenchmarkSDKStatusInactive(b *testing.B) {
-	manifest := pluginbuild.ForTest(b)
-	ctx := context.Background()
-	p, err := host.Start(ctx, host.Options{ManifestPath: manifest, Logger: quietLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	samples := make([]time.Duration, 0, 10000)
-	for b.Loop() {
-		start := time.Now()
-		if _, err := p.Status(ctx); err != nil {
-			b.Fatal(err)
-		}
-		samples = append(samples, time.Since(start))
-	}
-	percentiles(b, samples)
 }
 
 // BenchmarkBareGoPluginRoundTrip is the baseline for the round trip.

@@ -223,34 +223,24 @@ func getOperator(ctx context.Context, q interface {
 
 // SetOperatorEnabled implements Store.
 func (s *SQLite) SetOperatorEnabled(ctx context.Context, op Operator, enabled bool, ev Event) (OperatorState, error) {
-	var out OperatorState
-	err := s.tx(ctx, "set operator enabled", func(tx *sql.Tx) error {
-		if err := upsertOperator(ctx, tx, op, ev); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE operators SET enabled = ?, changed_by = ?, changed_at = ? WHERE id = ?`,
-			boolInt(enabled), ev.Actor, ev.At.Unix(), op.ID); err != nil {
-			return err
-		}
-		if err := appendEvent(ctx, tx, ev); err != nil {
-			return err
-		}
-		var err error
-		out, err = getOperator(ctx, tx, op.ID)
-		return err
-	})
-	return out, err
+	return s.updateOperator(ctx, "set operator enabled", op, ev, "enabled = ?", boolInt(enabled))
 }
 
 // SetOperatorAlias implements Store.
 func (s *SQLite) SetOperatorAlias(ctx context.Context, op Operator, alias string, ev Event) (OperatorState, error) {
+	return s.updateOperator(ctx, "set operator alias", op, ev, "duo_alias = ?", alias)
+}
+
+// updateOperator creates the operator's row if needed, applies one column
+// change with who made it and when, and writes ev, in one transaction.
+func (s *SQLite) updateOperator(ctx context.Context, what string, op Operator, ev Event, set string, value any) (OperatorState, error) {
 	var out OperatorState
-	err := s.tx(ctx, "set operator alias", func(tx *sql.Tx) error {
+	err := s.tx(ctx, what, func(tx *sql.Tx) error {
 		if err := upsertOperator(ctx, tx, op, ev); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE operators SET duo_alias = ?, changed_by = ?, changed_at = ? WHERE id = ?`,
-			alias, ev.Actor, ev.At.Unix(), op.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE operators SET `+set+`, changed_by = ?, changed_at = ? WHERE id = ?`,
+			value, ev.Actor, ev.At.Unix(), op.ID); err != nil {
 			return err
 		}
 		if err := appendEvent(ctx, tx, ev); err != nil {
