@@ -1,0 +1,222 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/helpdesk-duo/duo-plugin/host/internal/logbridge"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// replayActor is the actor of the Activate the SDK replays after a restart:
+// no administrator did it, and the audit log should say so.
+var replayActor = Actor{ID: "host-sdk", Username: "host-sdk (activation replayed after a plugin restart)"}
+
+// instance is one plugin process and the gRPC clients dispensed from it.
+type instance struct {
+	client  *plugin.Client        // nil for an in-process test connection
+	rpc     plugin.ClientProtocol // go-plugin's connection
+	clients *contract.Clients
+	proc    *os.Process // nil for an in-process test connection
+}
+
+// PID is the process id, or 0 without a process.
+func (in *instance) PID() int {
+	if in.proc == nil {
+		return 0
+	}
+	return in.proc.Pid
+}
+
+// Exited reports whether the process has exited (and been reaped).
+func (in *instance) Exited() bool {
+	return in.client != nil && in.client.Exited()
+}
+
+// Ping runs the same gRPC health check as go-plugin's ClientProtocol.Ping,
+// but under ctx: Ping itself uses context.Background(), so a stopped or
+// wedged process would hang it forever.
+func (in *instance) Ping(ctx context.Context) error {
+	if g, ok := in.rpc.(*plugin.GRPCClient); ok {
+		resp, err := healthpb.NewHealthClient(g.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
+		if err != nil {
+			return err
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("health status %s", resp.GetStatus())
+		}
+		return nil
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- in.rpc.Ping() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Kill asks the process to exit and kills it outright after timeout.
+// go-plugin's Client.Kill is not enough on its own: its graceful step sends a
+// Shutdown RPC with no deadline, so a stopped or wedged plugin hangs it
+// before its own two-second force-kill is reached.
+func (in *instance) Kill(timeout time.Duration) error {
+	if in.client == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		in.client.Kill()
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+	}
+	// os.Process.Kill is safe against PID reuse: it does nothing once the
+	// process has been waited for.
+	if in.proc != nil {
+		_ = in.proc.Kill()
+	}
+	t2 := time.NewTimer(time.Second)
+	defer t2.Stop()
+	select {
+	case <-done:
+		return fmt.Errorf("plugin did not exit within %s; killed it", timeout.Round(time.Millisecond))
+	case <-t2.C:
+		return fmt.Errorf("plugin did not exit within %s, nor after SIGKILL", timeout.Round(time.Millisecond))
+	}
+}
+
+// launch starts a new plugin process, verified against the manifest's
+// sha256, dispenses the contract's clients and replays the last Activate.
+// It returns promptly when ctx is done.
+func (p *Plugin) launch(ctx context.Context) (*instance, error) {
+	// Looked up again on every launch so that a binary removed since the
+	// last one fails clearly (and for good) instead of with an exec error.
+	path, _, err := p.manifest.Executable(runtime.GOOS, runtime.GOARCH)
+	if err != nil {
+		return nil, err
+	}
+
+	// exec.Command, not CommandContext: the process must outlive ctx, which
+	// only bounds the start.
+	cmd := exec.Command(path)
+	// go-plugin appends the host environment after Cmd.Env, where it would
+	// override Options.Env on duplicate keys; build the environment here, with
+	// SkipHostEnv, so that Options.Env wins.
+	cmd.Env = append(os.Environ(), p.opts.Env...)
+
+	var secure *plugin.SecureConfig
+	if len(p.checksum) > 0 {
+		// A fresh hash per launch: SecureConfig.Check writes into Hash, so a
+		// reused one would accumulate and never match again.
+		secure = &plugin.SecureConfig{Checksum: p.checksum, Hash: sha256.New()}
+	}
+
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  contract.Handshake,
+		VersionedPlugins: contract.VersionedPlugins(nil),
+		Cmd:              cmd,
+		SecureConfig:     secure,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     p.opts.StartTimeout,
+		Logger:           logbridge.New(p.log, "go-plugin"),
+		SyncStdout:       &logbridge.LineWriter{Log: func(l string) { p.log.Debug("plugin stdout", "line", l) }},
+		SyncStderr:       &logbridge.LineWriter{Log: func(l string) { p.log.Debug("plugin stderr", "line", l) }},
+		SkipHostEnv:      true,
+		Managed:          false,
+	})
+
+	type started struct {
+		rpc plugin.ClientProtocol
+		err error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		rpc, err := client.Client()
+		ch <- started{rpc, err}
+	}()
+	var s started
+	select {
+	case s = <-ch:
+	case <-ctx.Done():
+		// Client.Start holds the client's lock until the handshake ends or
+		// StartTimeout passes, so the kill has to wait for it.
+		go func() {
+			<-ch
+			client.Kill()
+		}()
+		return nil, fmt.Errorf("start plugin %s: %w", path, context.Cause(ctx))
+	}
+	// cmd.Process was set by the goroutine above, before it sent on ch.
+	in := &instance{client: client, rpc: s.rpc, proc: cmd.Process}
+	if s.err != nil {
+		_ = in.Kill(p.opts.ShutdownTimeout)
+		if errors.Is(s.err, plugin.ErrChecksumsDoNotMatch) {
+			return nil, &sentinelErr{
+				msg:      fmt.Sprintf("plugin executable %s does not match the sha256 in the manifest; refusing to run it", path),
+				sentinel: ErrChecksumMismatch,
+			}
+		}
+		return nil, fmt.Errorf("start plugin %s: %w", path, s.err)
+	}
+
+	raw, err := s.rpc.Dispense(contract.PluginName)
+	if err != nil {
+		_ = in.Kill(p.opts.ShutdownTimeout)
+		return nil, fmt.Errorf("start plugin %s: dispense %q: %w", path, contract.PluginName, err)
+	}
+	clients, ok := raw.(*contract.Clients)
+	if !ok {
+		_ = in.Kill(p.opts.ShutdownTimeout)
+		return nil, fmt.Errorf("start plugin %s: dispense %q: got %T, want *contract.Clients", path, contract.PluginName, raw)
+	}
+	in.clients = clients
+
+	if err := p.replayActivate(ctx, in); err != nil {
+		_ = in.Kill(p.opts.ShutdownTimeout)
+		return nil, err
+	}
+	return in, nil
+}
+
+// replayActivate re-sends the last successful Activate to a new process,
+// because the plugin keeps its active flag only in memory. A transport
+// failure fails the launch (the supervisor retries); a refusal by the plugin
+// leaves it running but inactive, which refuses logins with ReasonInactive:
+// still closed, and visible to the administrator.
+func (p *Plugin) replayActivate(ctx context.Context, in *instance) error {
+	req, ok := p.rememberedActivate()
+	if !ok {
+		return nil
+	}
+	req.Actor = replayActor
+	cctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
+	defer cancel()
+	if _, err := in.clients.Lifecycle.Activate(cctx, toprotoActivate(req)); err != nil {
+		err = fromCallError(ctx, err)
+		if errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+			return fmt.Errorf("replay activate: %w", err)
+		}
+		p.log.Error("plugin restarted, but re-activating it failed: it stays inactive and refuses logins until an administrator activates it",
+			"reason", string(ReasonOf(err)), "error", err)
+		return nil
+	}
+	p.log.Info("plugin restarted and re-activated")
+	return nil
+}

@@ -1,0 +1,402 @@
+package host
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// Manifest is a plugin bundle's plugin.json.
+type Manifest struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Version is the plugin's semantic version (1.2.3).
+	Version string `json:"version"`
+	// MinHostVersion, if set, is the oldest host version the plugin runs
+	// in; Start checks it against Options.HostVersion.
+	MinHostVersion string `json:"min_host_version,omitempty"`
+	// ProtocolVersion is the wire contract's major version; it must equal
+	// contract.ProtocolVersion.
+	ProtocolVersion int `json:"protocol_version"`
+	// Executables are keyed by GOOS-GOARCH, for example "linux-amd64".
+	Executables    map[string]Executable `json:"executables"`
+	SettingsSchema []SettingField        `json:"settings_schema,omitempty"`
+	// Dir is the directory the manifest was read from; executable paths
+	// are relative to it. Set by LoadManifest.
+	Dir string `json:"-"`
+}
+
+// Executable is one platform's plugin binary.
+type Executable struct {
+	// Path is relative to the manifest's directory, with forward slashes,
+	// and may not leave it.
+	Path string `json:"path"`
+	// SHA256 is the hex SHA-256 of the file. Start verifies the binary
+	// against it and refuses to run a binary without one unless
+	// Options.AllowUnverified is set.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// SettingField is one entry of the settings schema, for the host's settings
+// page.
+type SettingField struct {
+	Key         string `json:"key"`
+	DisplayName string `json:"display_name"`
+	// Type is one of SettingText, SettingSecret, SettingBool,
+	// SettingDropdown, SettingNumber.
+	Type     string          `json:"type"`
+	HelpText string          `json:"help_text,omitempty"`
+	Default  string          `json:"default,omitempty"`
+	Options  []SettingOption `json:"options,omitempty"`
+	Required bool            `json:"required,omitempty"`
+}
+
+// SettingOption is one choice of a dropdown setting.
+type SettingOption struct {
+	Value       string `json:"value"`
+	DisplayName string `json:"display_name"`
+}
+
+// Setting types.
+const (
+	SettingText     = "text"
+	SettingSecret   = "secret"
+	SettingBool     = "bool"
+	SettingDropdown = "dropdown"
+	SettingNumber   = "number"
+)
+
+// ManifestProblem is one thing wrong with a manifest.
+type ManifestProblem struct {
+	// Field is a JSON path such as "settings_schema[2].default", or "" for
+	// the document as a whole (for example a syntax error).
+	Field   string
+	Message string
+}
+
+// String returns "field: message", or the message alone.
+func (p ManifestProblem) String() string {
+	if p.Field == "" {
+		return p.Message
+	}
+	return p.Field + ": " + p.Message
+}
+
+// ManifestError lists every problem found in a manifest.
+type ManifestError struct {
+	// Path is the manifest file, if it was read from one.
+	Path     string
+	Problems []ManifestProblem
+}
+
+// Error lists every problem on one line.
+func (e *ManifestError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid plugin manifest")
+	if e.Path != "" {
+		b.WriteString(" " + e.Path)
+	}
+	if len(e.Problems) == 1 {
+		b.WriteString(": " + e.Problems[0].String())
+		return b.String()
+	}
+	fmt.Fprintf(&b, ": %d problems", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("; " + p.String())
+	}
+	return b.String()
+}
+
+// LoadManifest reads and validates a plugin.json. Unknown fields are
+// ignored, so a newer manifest still loads. Content problems are reported
+// all at once as a *ManifestError; a file that cannot be read is reported as
+// a wrapped *fs.PathError. A missing sha256 is not a problem here: Start
+// decides whether it may run such a binary.
+func LoadManifest(path string) (*Manifest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plugin manifest: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plugin manifest: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, &ManifestError{Path: path, Problems: []ManifestProblem{{Message: describeJSONError(data, err)}}}
+	}
+	m.Dir = filepath.Dir(abs)
+	if err := m.Validate(); err != nil {
+		var me *ManifestError
+		if errors.As(err, &me) {
+			me.Path = path
+		}
+		return nil, err
+	}
+	return &m, nil
+}
+
+// describeJSONError adds the line and column to json's errors that carry an
+// offset.
+func describeJSONError(data []byte, err error) string {
+	var offset int64 = -1
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		offset = syn.Offset
+	case errors.As(err, &typ):
+		offset = typ.Offset
+	}
+	if offset < 0 || offset > int64(len(data)) {
+		return "invalid JSON: " + err.Error()
+	}
+	before := data[:offset]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	if col < 1 {
+		col = 1
+	}
+	return fmt.Sprintf("invalid JSON at line %d, column %d: %v", line, col, err)
+}
+
+var (
+	idPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	semverPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+	osArchPattern = regexp.MustCompile(`^[a-z0-9]+-[a-z0-9]+$`)
+)
+
+// Validate checks the manifest and returns a *ManifestError listing every
+// problem, or nil.
+func (m *Manifest) Validate() error {
+	var probs []ManifestProblem
+	add := func(field, format string, args ...any) {
+		probs = append(probs, ManifestProblem{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+
+	switch {
+	case m.ID == "":
+		add("id", "required")
+	case !idPattern.MatchString(m.ID):
+		add("id", "%q may hold only letters, digits, '.', '_' and '-'", m.ID)
+	}
+	if m.Name == "" {
+		add("name", "required")
+	}
+	switch {
+	case m.Version == "":
+		add("version", "required")
+	case !semverPattern.MatchString(m.Version):
+		add("version", "%q is not a semantic version like 1.2.3", m.Version)
+	}
+	if m.MinHostVersion != "" && !semverPattern.MatchString(m.MinHostVersion) {
+		add("min_host_version", "%q is not a semantic version like 1.2.3", m.MinHostVersion)
+	}
+	switch {
+	case m.ProtocolVersion == 0:
+		add("protocol_version", "required")
+	case m.ProtocolVersion != contract.ProtocolVersion:
+		add("protocol_version", "the plugin speaks protocol version %d, this host SDK speaks %d", m.ProtocolVersion, contract.ProtocolVersion)
+	}
+
+	if len(m.Executables) == 0 {
+		add("executables", "required: at least one entry keyed like linux-amd64")
+	}
+	for _, key := range sortedKeys(m.Executables) {
+		e := m.Executables[key]
+		field := "executables[" + key + "]"
+		if !osArchPattern.MatchString(key) {
+			add(field, "key %q is not shaped like os-arch (for example linux-amd64)", key)
+		}
+		switch {
+		case e.Path == "":
+			add(field+".path", "required")
+		case !filepath.IsLocal(filepath.FromSlash(e.Path)):
+			add(field+".path", "%q must be a relative path inside the plugin's directory", e.Path)
+		}
+		if e.SHA256 != "" {
+			if b, err := hex.DecodeString(e.SHA256); err != nil || len(b) != 32 {
+				add(field+".sha256", "must be 64 hexadecimal characters")
+			}
+		}
+	}
+
+	seen := make(map[string]int, len(m.SettingsSchema))
+	for i, s := range m.SettingsSchema {
+		field := fmt.Sprintf("settings_schema[%d]", i)
+		if s.Key == "" {
+			add(field+".key", "required")
+		} else if first, dup := seen[s.Key]; dup {
+			add(field+".key", "duplicate key %q (also settings_schema[%d])", s.Key, first)
+		} else {
+			seen[s.Key] = i
+		}
+		if s.DisplayName == "" {
+			add(field+".display_name", "required")
+		}
+		switch s.Type {
+		case SettingText:
+		case SettingSecret:
+			if s.Default != "" {
+				add(field+".default", "a secret setting may not have a default")
+			}
+		case SettingBool:
+			if s.Default != "" && s.Default != "true" && s.Default != "false" {
+				add(field+".default", "%q is not true or false", s.Default)
+			}
+		case SettingNumber:
+			if s.Default != "" {
+				if _, err := strconv.ParseFloat(s.Default, 64); err != nil {
+					add(field+".default", "%q is not a number", s.Default)
+				}
+			}
+		case SettingDropdown:
+			if len(s.Options) == 0 {
+				add(field+".options", "a dropdown needs at least one option")
+			}
+			values := make(map[string]bool, len(s.Options))
+			for j, o := range s.Options {
+				of := fmt.Sprintf("%s.options[%d].value", field, j)
+				switch {
+				case o.Value == "":
+					add(of, "required")
+				case values[o.Value]:
+					add(of, "duplicate option %q", o.Value)
+				}
+				values[o.Value] = true
+			}
+			if s.Default != "" && len(s.Options) > 0 && !values[s.Default] {
+				add(field+".default", "%q is not one of the options", s.Default)
+			}
+		case "":
+			add(field+".type", "required: one of text, secret, bool, dropdown, number")
+		default:
+			add(field+".type", "unknown type %q: want one of text, secret, bool, dropdown, number", s.Type)
+		}
+		if s.Type != SettingDropdown && len(s.Options) > 0 {
+			add(field+".options", "only dropdown settings have options")
+		}
+	}
+
+	if len(probs) > 0 {
+		return &ManifestError{Problems: probs}
+	}
+	return nil
+}
+
+// Executable returns the absolute path and the expected SHA-256 (lower-case
+// hex, "" if the manifest has none) of the binary for goos-goarch. It fails,
+// matching ErrNoExecutable, when the manifest has no entry for the platform
+// or the file is missing, not a regular file, or not executable.
+func (m *Manifest) Executable(goos, goarch string) (path string, sha256 string, err error) {
+	key := goos + "-" + goarch
+	e, ok := m.Executables[key]
+	if !ok {
+		has := strings.Join(sortedKeys(m.Executables), ", ")
+		if has == "" {
+			has = "none"
+		}
+		return "", "", sentinelError(ErrNoExecutable, "no executable for %s in manifest (has: %s)", key, has)
+	}
+	path = filepath.FromSlash(e.Path)
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(m.Dir, path)
+	}
+	path, err = filepath.Abs(path)
+	if err != nil {
+		return "", "", sentinelError(ErrNoExecutable, "executable for %s: %v", key, err)
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", "", sentinelError(ErrNoExecutable, "executable for %s: %s does not exist", key, path)
+	case err != nil:
+		return "", "", sentinelError(ErrNoExecutable, "executable for %s: %v", key, err)
+	case !fi.Mode().IsRegular():
+		return "", "", sentinelError(ErrNoExecutable, "executable for %s: %s is not a regular file", key, path)
+	case runtime.GOOS != "windows" && fi.Mode().Perm()&0o111 == 0:
+		return "", "", sentinelError(ErrNoExecutable, "executable for %s: %s is not executable (mode %s)", key, path, fi.Mode().Perm())
+	}
+	return path, strings.ToLower(e.SHA256), nil
+}
+
+// clone returns a deep copy, so that a caller changing its manifest cannot
+// race the supervisor reading ours.
+func (m *Manifest) clone() *Manifest {
+	c := *m
+	c.Executables = make(map[string]Executable, len(m.Executables))
+	for k, v := range m.Executables {
+		c.Executables[k] = v
+	}
+	c.SettingsSchema = make([]SettingField, len(m.SettingsSchema))
+	for i, f := range m.SettingsSchema {
+		f.Options = slices.Clone(f.Options)
+		c.SettingsSchema[i] = f
+	}
+	return &c
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// compareVersions compares two semantic versions that passed semverPattern:
+// -1, 0 or 1. Build metadata is ignored; a pre-release sorts before its
+// release, and pre-releases compare as strings.
+func compareVersions(a, b string) int {
+	pa, pb := semverPattern.FindStringSubmatch(a), semverPattern.FindStringSubmatch(b)
+	if pa == nil || pb == nil {
+		return strings.Compare(a, b)
+	}
+	for i := 1; i <= 3; i++ {
+		x, _ := strconv.ParseUint(pa[i], 10, 64)
+		y, _ := strconv.ParseUint(pb[i], 10, 64)
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case pa[4] == pb[4]:
+		return 0
+	case pa[4] == "":
+		return 1
+	case pb[4] == "":
+		return -1
+	default:
+		return strings.Compare(pa[4], pb[4])
+	}
+}
+
+// sentinelErr is an error with its own message that matches a sentinel.
+type sentinelErr struct {
+	msg      string
+	sentinel error
+}
+
+func (e *sentinelErr) Error() string        { return e.msg }
+func (e *sentinelErr) Is(target error) bool { return target == e.sentinel }
+
+func sentinelError(sentinel error, format string, args ...any) error {
+	return &sentinelErr{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
+}

@@ -1,0 +1,300 @@
+package host
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/host/supervisor"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// Phase is where the plugin is in its life; see the Phase* constants.
+type Phase = supervisor.Phase
+
+// Phases of a plugin. Calls reach the plugin only while it is PhaseRunning;
+// in every other phase they fail at once with an error matching
+// ErrUnavailable.
+const (
+	PhaseStarting   = supervisor.Starting
+	PhaseRunning    = supervisor.Running
+	PhaseDown       = supervisor.Down
+	PhaseRestarting = supervisor.Restarting
+	PhaseFailed     = supervisor.Failed
+	PhaseClosed     = supervisor.Closed
+)
+
+// State is a snapshot of the plugin process: Phase, PID (while running),
+// Restarts (restart attempts so far), LastError and Since.
+type State = supervisor.State
+
+// Defaults of Options.
+const (
+	DefaultCallTimeout       = 5 * time.Second
+	DefaultStartTimeout      = 15 * time.Second
+	DefaultPingInterval      = 2 * time.Second
+	DefaultRestartBackoffMin = 250 * time.Millisecond
+	DefaultRestartBackoffMax = 10 * time.Second
+	DefaultMaxRestarts       = 5
+	DefaultRestartWindow     = time.Minute
+	DefaultShutdownTimeout   = 4 * time.Second
+)
+
+// Options configure Start. Zero values take the defaults noted.
+type Options struct {
+	// ManifestPath is the plugin bundle's plugin.json. Set exactly one of
+	// ManifestPath and Manifest.
+	ManifestPath string
+	// Manifest is an already loaded manifest; Start validates it again.
+	Manifest *Manifest
+
+	// AllowUnverified lets Start run a binary whose manifest entry has no
+	// sha256. Development only: Start logs a loud warning. A sha256 that is
+	// present is always verified.
+	AllowUnverified bool
+
+	// HostVersion is the helpdesk's semantic version. If set, Start refuses a
+	// plugin whose min_host_version is newer (ErrHostTooOld).
+	HostVersion string
+
+	// Logger receives the SDK's logs and the plugin's (go-plugin forwards the
+	// plugin's hclog output). Default slog.Default().
+	Logger *slog.Logger
+
+	// CallTimeout bounds every call to the plugin, even when the caller's
+	// context has no deadline. Default 5s.
+	CallTimeout time.Duration
+	// StartTimeout bounds each launch of the process up to its handshake.
+	// Default 15s.
+	StartTimeout time.Duration
+	// Env is extra environment for the plugin process (for example
+	// DUO_PLUGIN_*), on top of the host's own; on duplicate keys Env wins.
+	Env []string
+
+	// PingInterval is how often the supervisor checks the process. Default 2s.
+	PingInterval time.Duration
+	// RestartBackoffMin and RestartBackoffMax bound the exponential delay
+	// before a restart. Defaults 250ms and 10s.
+	RestartBackoffMin, RestartBackoffMax time.Duration
+	// MaxRestarts crashes within RestartWindow are restarted; one more and
+	// the plugin goes PhaseFailed for good. Defaults 5 and 1m. A negative
+	// MaxRestarts never restarts.
+	MaxRestarts   int
+	RestartWindow time.Duration
+
+	// ShutdownTimeout is how long Close lets the plugin exit before killing
+	// it. Close returns within about ShutdownTimeout plus one second.
+	// It also bounds disposing of a crashed or wedged process before a
+	// restart. Default 4s.
+	ShutdownTimeout time.Duration
+
+	// OnStateChange, if set, is called with every new State, in order, from
+	// a goroutine of its own. It must not block for long.
+	OnStateChange func(State)
+}
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.CallTimeout, DefaultCallTimeout)
+	def(&o.StartTimeout, DefaultStartTimeout)
+	def(&o.PingInterval, DefaultPingInterval)
+	def(&o.RestartBackoffMin, DefaultRestartBackoffMin)
+	def(&o.RestartBackoffMax, DefaultRestartBackoffMax)
+	def(&o.RestartWindow, DefaultRestartWindow)
+	def(&o.ShutdownTimeout, DefaultShutdownTimeout)
+	if o.MaxRestarts == 0 {
+		o.MaxRestarts = DefaultMaxRestarts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// instanceSource is where calls get the live instance: the supervisor, or a
+// fixed connection in the in-process tests.
+type instanceSource interface {
+	Current() (*instance, bool)
+	State() State
+	Kick()
+	Close(timeout time.Duration) error
+}
+
+// Plugin is a running, supervised Duo plugin. Its methods are safe for
+// concurrent use, including while the supervisor restarts the process: a
+// call then either fails with ErrUnavailable or reaches the new process.
+type Plugin struct {
+	opts     Options
+	log      *slog.Logger
+	manifest *Manifest
+	checksum []byte // from the manifest; nil only with AllowUnverified
+	src      instanceSource
+
+	mu           sync.Mutex
+	lastActivate *ActivateRequest // replayed after a restart; nil when not active
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start loads and validates the manifest, picks the executable for this
+// platform, verifies its SHA-256 against the manifest (ErrChecksumMismatch;
+// ErrUnverified when the manifest has none and AllowUnverified is not set),
+// launches it, and starts supervising it. ctx bounds the first launch only;
+// the plugin runs until Close.
+//
+// The checksum is checked just before each launch (and each restart), from
+// the file that is then executed: install the bundle where only the host's
+// administrator can write, or the file could be swapped in between.
+//
+// The plugin starts inactive: call Activate.
+func Start(ctx context.Context, opts Options) (*Plugin, error) {
+	opts = opts.withDefaults()
+	log := opts.Logger.With("plugin", "duo")
+
+	var m *Manifest
+	switch {
+	case opts.Manifest != nil && opts.ManifestPath != "":
+		return nil, errors.New("start duo plugin: set Options.ManifestPath or Options.Manifest, not both")
+	case opts.Manifest != nil:
+		if err := opts.Manifest.Validate(); err != nil {
+			return nil, fmt.Errorf("start duo plugin: %w", err)
+		}
+		m = opts.Manifest.clone()
+	case opts.ManifestPath != "":
+		var err error
+		if m, err = LoadManifest(opts.ManifestPath); err != nil {
+			return nil, fmt.Errorf("start duo plugin: %w", err)
+		}
+	default:
+		return nil, errors.New("start duo plugin: Options.ManifestPath or Options.Manifest is required")
+	}
+	log = log.With("plugin_id", m.ID, "plugin_version", m.Version)
+
+	if opts.HostVersion != "" && m.MinHostVersion != "" {
+		if !semverPattern.MatchString(opts.HostVersion) {
+			return nil, fmt.Errorf("start duo plugin: Options.HostVersion %q is not a semantic version like 1.2.3", opts.HostVersion)
+		}
+		if compareVersions(opts.HostVersion, m.MinHostVersion) < 0 {
+			return nil, fmt.Errorf("start duo plugin: %w", sentinelError(ErrHostTooOld,
+				"plugin %s %s needs host version %s or newer; this host is %s", m.ID, m.Version, m.MinHostVersion, opts.HostVersion))
+		}
+	}
+
+	path, sum, err := m.Executable(runtime.GOOS, runtime.GOARCH)
+	if err != nil {
+		return nil, fmt.Errorf("start duo plugin: %w", err)
+	}
+	var checksum []byte
+	if sum == "" {
+		if !opts.AllowUnverified {
+			return nil, fmt.Errorf("start duo plugin: %w", sentinelError(ErrUnverified,
+				"the manifest has no sha256 for %s-%s, so %s cannot be verified; refusing to run it (Options.AllowUnverified is for development only)",
+				runtime.GOOS, runtime.GOARCH, path))
+		}
+		log.Warn("STARTING AN UNVERIFIED PLUGIN BINARY: the manifest has no sha256 and AllowUnverified is set. Never do this in production.",
+			"path", path)
+	} else if checksum, err = hex.DecodeString(sum); err != nil {
+		// Validate already checked the shape; this is belt and braces.
+		return nil, fmt.Errorf("start duo plugin: manifest sha256: %w", err)
+	}
+
+	p := &Plugin{opts: opts, log: log, manifest: m, checksum: checksum}
+	sup, err := supervisor.Start(ctx, supervisor.Config[*instance]{
+		Launch:        p.launch,
+		Permanent:     permanentLaunchError,
+		PingInterval:  opts.PingInterval,
+		PingTimeout:   opts.CallTimeout,
+		BackoffMin:    opts.RestartBackoffMin,
+		BackoffMax:    opts.RestartBackoffMax,
+		MaxRestarts:   opts.MaxRestarts,
+		Window:        opts.RestartWindow,
+		KillTimeout:   opts.ShutdownTimeout,
+		Logger:        log,
+		OnStateChange: opts.OnStateChange,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start duo plugin: %w", err)
+	}
+	p.src = sup
+	log.Info("duo plugin started", "pid", sup.State().PID)
+	return p, nil
+}
+
+// permanentLaunchError reports launch failures that no restart fixes.
+func permanentLaunchError(err error) bool {
+	return errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrNoExecutable)
+}
+
+// Manifest returns a copy of the manifest the plugin was started from.
+func (p *Plugin) Manifest() Manifest {
+	return *p.manifest.clone()
+}
+
+// State returns a snapshot of the plugin process's state.
+func (p *Plugin) State() State {
+	return p.src.State()
+}
+
+// Close stops supervising, asks the plugin to exit and kills it if it has
+// not exited within Options.ShutdownTimeout. It returns within about that
+// bound plus one second, even when the plugin hangs. Close is idempotent;
+// every call returns the first call's result. Calls made after Close fail
+// with an error matching ErrClosed and ErrUnavailable.
+func (p *Plugin) Close() error {
+	p.closeOnce.Do(func() {
+		p.closeErr = p.src.Close(p.opts.ShutdownTimeout)
+		if p.closeErr != nil {
+			p.log.Error("duo plugin closed with an error", "error", p.closeErr)
+		} else {
+			p.log.Info("duo plugin closed")
+		}
+	})
+	return p.closeErr
+}
+
+// current returns the live instance or an error matching ErrUnavailable,
+// without waiting.
+func (p *Plugin) current() (*instance, error) {
+	in, ok := p.src.Current()
+	if !ok {
+		st := p.src.State()
+		switch st.Phase {
+		case PhaseClosed:
+			return nil, unavailable(contract.ReasonPluginUnavailable, "the plugin was closed", ErrClosed)
+		case PhaseFailed:
+			return nil, unavailable(contract.ReasonPluginUnavailable, "the plugin failed and will not be restarted ("+st.LastError+")", nil)
+		default:
+			return nil, unavailable(contract.ReasonPluginUnavailable, "the plugin is "+st.Phase.String(), nil)
+		}
+	}
+	if in.Exited() {
+		p.src.Kick()
+		return nil, unavailable(contract.ReasonPluginUnavailable, "the plugin process exited", nil)
+	}
+	return in, nil
+}
+
+func (p *Plugin) rememberActivate(req *ActivateRequest) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastActivate = req
+}
+
+func (p *Plugin) rememberedActivate() (ActivateRequest, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lastActivate == nil {
+		return ActivateRequest{}, false
+	}
+	return *p.lastActivate, true
+}
