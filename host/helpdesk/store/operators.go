@@ -1,0 +1,200 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Roles of an operator.
+const (
+	RoleAdmin = "admin"
+	RoleAgent = "agent"
+)
+
+// Operator is a helpdesk operator (an agent or an admin).
+type Operator struct {
+	ID           int64
+	Username     string
+	Email        string
+	DisplayName  string
+	Role         string
+	PasswordHash Secret
+	// TOTPSecret is the base32 secret of the built-in two-factor method;
+	// empty if none. It applies only once TOTPConfirmed.
+	TOTPSecret    Secret
+	TOTPConfirmed bool
+	TOTPLastStep  int64
+	CreatedAt     time.Time
+}
+
+// IsAdmin reports whether the operator may administer the helpdesk.
+func (o Operator) IsAdmin() bool { return o.Role == RoleAdmin }
+
+// HasTOTP reports whether the built-in two-factor method applies.
+func (o Operator) HasTOTP() bool { return o.TOTPConfirmed && o.TOTPSecret.IsSet() }
+
+// Name is the display name, or the username when there is none.
+func (o Operator) Name() string {
+	if o.DisplayName != "" {
+		return o.DisplayName
+	}
+	return o.Username
+}
+
+// NewOperator is the argument of CreateOperator.
+type NewOperator struct {
+	Username     string
+	Email        string
+	DisplayName  string
+	Role         string
+	PasswordHash string
+}
+
+const operatorColumns = `id, username, email, display_name, role, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at`
+
+func scanOperator(row interface{ Scan(...any) error }) (Operator, error) {
+	var o Operator
+	var hash, secret string
+	var confirmed int
+	var created int64
+	err := row.Scan(&o.ID, &o.Username, &o.Email, &o.DisplayName, &o.Role, &hash, &secret, &confirmed, &o.TOTPLastStep, &created)
+	if err != nil {
+		return Operator{}, err
+	}
+	o.PasswordHash, o.TOTPSecret, o.TOTPConfirmed, o.CreatedAt = Secret(hash), Secret(secret), confirmed == 1, fromUnix(created)
+	return o, nil
+}
+
+// CreateOperator adds an operator. A taken username is ErrDuplicate.
+func (s *Store) CreateOperator(ctx context.Context, n NewOperator) (Operator, error) {
+	n.Username = strings.TrimSpace(n.Username)
+	if n.Username == "" {
+		return Operator{}, errors.New("create operator: username is required")
+	}
+	if n.Role != RoleAdmin && n.Role != RoleAgent {
+		return Operator{}, fmt.Errorf("create operator: role %q is not admin or agent", n.Role)
+	}
+	if n.PasswordHash == "" {
+		return Operator{}, errors.New("create operator: password hash is required")
+	}
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO operators (username, email, display_name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		n.Username, strings.TrimSpace(n.Email), strings.TrimSpace(n.DisplayName), n.Role, n.PasswordHash, unix(s.now()))
+	if isUniqueViolation(err) {
+		return Operator{}, fmt.Errorf("create operator %q: %w", n.Username, ErrDuplicate)
+	}
+	if err != nil {
+		return Operator{}, fmt.Errorf("create operator %q: %w", n.Username, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return Operator{}, fmt.Errorf("create operator %q: %w", n.Username, err)
+	}
+	return s.OperatorByID(ctx, id)
+}
+
+// OperatorByID returns one operator, or ErrNotFound.
+func (s *Store) OperatorByID(ctx context.Context, id int64) (Operator, error) {
+	o, err := scanOperator(s.db.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Operator{}, fmt.Errorf("operator %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Operator{}, fmt.Errorf("operator %d: %w", id, err)
+	}
+	return o, nil
+}
+
+// OperatorByUsername returns one operator (usernames compare without
+// regard to case), or ErrNotFound.
+func (s *Store) OperatorByUsername(ctx context.Context, username string) (Operator, error) {
+	o, err := scanOperator(s.db.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE username = ?`, strings.TrimSpace(username)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Operator{}, fmt.Errorf("operator %q: %w", username, ErrNotFound)
+	}
+	if err != nil {
+		return Operator{}, fmt.Errorf("operator %q: %w", username, err)
+	}
+	return o, nil
+}
+
+// ListOperators returns every operator, by username.
+func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("list operators: %w", err)
+	}
+	defer rows.Close()
+	var out []Operator
+	for rows.Next() {
+		o, err := scanOperator(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list operators: %w", err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list operators: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) execOne(ctx context.Context, what string, query string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
+// SetPassword replaces an operator's password hash.
+func (s *Store) SetPassword(ctx context.Context, id int64, hash string) error {
+	return s.execOne(ctx, fmt.Sprintf("set password of operator %d", id),
+		`UPDATE operators SET password_hash = ? WHERE id = ?`, hash, id)
+}
+
+// SetTOTP stores a TOTP secret for an operator, confirmed or not; a new
+// secret resets the replay guard.
+func (s *Store) SetTOTP(ctx context.Context, id int64, secret string, confirmed bool) error {
+	return s.execOne(ctx, fmt.Sprintf("set totp of operator %d", id),
+		`UPDATE operators SET totp_secret = ?, totp_confirmed = ?, totp_last_step = 0 WHERE id = ?`, secret, b2i(confirmed), id)
+}
+
+// ConfirmTOTP marks the operator's stored secret confirmed, recording step
+// as used. It fails with ErrNotFound if the stored secret is not secret
+// (it was replaced meanwhile).
+func (s *Store) ConfirmTOTP(ctx context.Context, id int64, secret string, step int64) error {
+	return s.execOne(ctx, fmt.Sprintf("confirm totp of operator %d", id),
+		`UPDATE operators SET totp_confirmed = 1, totp_last_step = ? WHERE id = ? AND totp_secret = ? AND totp_secret <> ''`, step, id, secret)
+}
+
+// ClearTOTP removes the operator's TOTP method.
+func (s *Store) ClearTOTP(ctx context.Context, id int64) error {
+	return s.SetTOTP(ctx, id, "", false)
+}
+
+// UseTOTPStep records that the code of time step was used by operator id,
+// and reports false when that step (or a later one) was already used: a
+// TOTP code is accepted at most once.
+func (s *Store) UseTOTPStep(ctx context.Context, id int64, step int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE operators SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, id, step)
+	if err != nil {
+		return false, fmt.Errorf("use totp step of operator %d: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("use totp step of operator %d: %w", id, err)
+	}
+	return n == 1, nil
+}
