@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -234,4 +235,33 @@ func (c *client) Exchange(ctx context.Context, code, username string) (*Result, 
 		Factor:    tok.AuthContext.Factor,
 		TxID:      tok.AuthContext.Txid,
 	}, nil
+}
+
+// Explain turns a failed Duo call into a short sentence for an admin. The
+// Go client reports HTTP failures as a bare status line, so this names the
+// likely cause.
+func Explain(err error) string {
+	if err == nil {
+		return ""
+	}
+	var cert *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var netErr net.Error
+	msg := err.Error()
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
+		return "Duo did not answer in time"
+	case errors.As(err, &cert) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr):
+		return "Duo's TLS certificate could not be verified for this API hostname"
+	case strings.Contains(msg, "no such host"):
+		return "the API hostname does not resolve"
+	case strings.Contains(msg, "connection refused"):
+		return "nothing answers at the API hostname"
+	case strings.Contains(msg, "400 Bad Request"), strings.Contains(msg, "401 Unauthorized"), strings.Contains(msg, "invalid_client"):
+		return "Duo rejected the Client ID or Client secret (invalid_client)"
+	case strings.HasPrefix(msg, "duo health check: 5"), strings.Contains(msg, "503"), strings.Contains(msg, "502"), strings.Contains(msg, "500"):
+		return "Duo reported a server error"
+	}
+	return msg
 }

@@ -101,3 +101,41 @@ func TestResultAllowed(t *testing.T) {
 		}
 	}
 }
+
+func TestExplain(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sim, err := duosim.Start(ctx, duosim.Config{Scripted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	rt := settings.Runtime{AllowTestDuoHost: true, DuoTimeout: 2 * time.Second}
+	wrong := simSettings(sim)
+	wrong.ClientSecret = settings.Secret(strings.Repeat("x", 40))
+	pinned := simSettings(sim)
+	pinned.CAFile = ""
+	closed := simSettings(sim)
+	closed.APIHostname = "127.0.0.1:1"
+	cases := []struct {
+		name string
+		rt   settings.Runtime
+		d    settings.Duo
+		want string
+	}{
+		{"wrong secret", rt, wrong, "Duo rejected the Client ID or Client secret (invalid_client)"},
+		{"untrusted certificate", settings.Runtime{DuoTimeout: 2 * time.Second}, pinned, "Duo's TLS certificate could not be verified for this API hostname"},
+		{"nothing listening", rt, closed, "nothing answers at the API hostname"},
+	}
+	for _, tc := range cases {
+		err := NewFactory(tc.rt).Check(ctx, tc.d)
+		if got := Explain(err); got != tc.want {
+			t.Errorf("%s: Explain(%v) = %q, want %q", tc.name, err, got, tc.want)
+		}
+	}
+	sim.SetHealthy(false)
+	if got := Explain(NewFactory(rt).Check(ctx, simSettings(sim))); got != "Duo reported a server error" {
+		t.Errorf("unhealthy: %q", got)
+	}
+}

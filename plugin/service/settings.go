@@ -2,9 +2,9 @@ package service
 
 import (
 	"context"
-	"errors"
-	"time"
+		"time"
 
+	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
 	"github.com/helpdesk-duo/duo-plugin/plugin/store"
 	"github.com/helpdesk-duo/duo-plugin/settings"
 )
@@ -96,10 +96,7 @@ func (s *Service) checkDuo(ctx context.Context, d settings.Duo) DuoHealth {
 		h.Detail = "no Duo client configured"
 	} else if err := s.cfg.Duo.Check(ctx, d); err != nil {
 		s.log.Warn("duo health check failed", "error", err)
-		h.Detail = err.Error()
-		if errors.Is(err, context.DeadlineExceeded) {
-			h.Detail = "Duo did not answer in time"
-		}
+		h.Detail = duo.Explain(err)
 	} else {
 		h.OK = true
 	}
