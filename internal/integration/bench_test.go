@@ -224,18 +224,17 @@ func benchSim(b *testing.B) (*duosim.Server, *http.Client) {
 	return sim, hc
 }
 
-// BenchmarkLoginThroughSDK: BeginLogin → (browser at Duo) → CompleteLogin,
-// through the SDK and the real plugin, against the scripted simulator.
-func BenchmarkLoginThroughSDK(b *testing.B) {
+// loginBench starts the simulator and the real plugin, configured, with
+// alice enabled, and returns a function that runs one whole login.
+func loginBench(b *testing.B) func() {
 	sim, hc := benchSim(b)
-	manifest := pluginbuild.ForTest(b)
 	ctx := context.Background()
-	p, err := host.Start(ctx, host.Options{ManifestPath: manifest, Logger: quietLogger(),
+	p, err := host.Start(ctx, host.Options{ManifestPath: pluginbuild.ForTest(b), Logger: quietLogger(),
 		Env: []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true", "DUO_PLUGIN_LOG_LEVEL=warn"}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.Close()
+	b.Cleanup(func() { _ = p.Close() })
 	if _, err := p.Activate(ctx, host.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d"), CallbackURL: callbackURL}); err != nil {
 		b.Fatal(err)
 	}
@@ -248,9 +247,7 @@ func BenchmarkLoginThroughSDK(b *testing.B) {
 	if _, err := p.SetOperatorEnabled(ctx, op, true, host.Actor{}); err != nil {
 		b.Fatal(err)
 	}
-	var samples []time.Duration
-	for b.Loop() {
-		start := time.Now()
+	return func() {
 		begin, err := p.BeginLogin(ctx, op, host.ClientInfo{})
 		if err != nil || begin.Decision != host.DecisionRedirect {
 			b.Fatalf("%+v %v", begin, err)
@@ -261,9 +258,33 @@ func BenchmarkLoginThroughSDK(b *testing.B) {
 		if err != nil || res.Decision != host.DecisionAllowed {
 			b.Fatalf("%+v %v", res, err)
 		}
+	}
+}
+
+// BenchmarkLoginThroughSDK: BeginLogin → (browser at Duo) → CompleteLogin,
+// through the SDK and the real plugin, against the scripted simulator, one
+// login at a time.
+func BenchmarkLoginThroughSDK(b *testing.B) {
+	login := loginBench(b)
+	var samples []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		login()
 		samples = append(samples, time.Since(start))
 	}
 	percentiles(b, samples)
+}
+
+// BenchmarkLoginThroughSDKParallel: the same with 8 logins in flight per
+// core, for throughput (ns/op is then wall time per login).
+func BenchmarkLoginThroughSDKParallel(b *testing.B) {
+	login := loginBench(b)
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			login()
+		}
+	})
 }
 
 // BenchmarkLoginRawDuoClient is the same login with Duo's Go client alone:

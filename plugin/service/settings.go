@@ -2,7 +2,7 @@ package service
 
 import (
 	"context"
-		"time"
+	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
 	"github.com/helpdesk-duo/duo-plugin/plugin/store"
