@@ -5,18 +5,22 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
-
+	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 	"github.com/helpdesk-duo/duo-plugin/migrations"
 )
 
 // MigrationsTable is where applied migrations are recorded.
 const MigrationsTable = "schema_migrations"
+
+var dbOptions = sqlitedb.Options{
+	Synchronous:     "FULL", // a consumed login or a toggle survives power loss
+	Migrations:      migrations.FS,
+	MigrationsTable: MigrationsTable,
+	Owner:           "plugin",
+}
 
 // SQLite is the Store on one SQLite file.
 type SQLite struct {
@@ -25,85 +29,20 @@ type SQLite struct {
 
 var _ Store = (*SQLite)(nil)
 
-// DSN returns the connection string for path: WAL, a busy timeout,
-// foreign keys, synchronous=FULL (a commit survives power loss), and
-// BEGIN IMMEDIATE for transactions so racing writers queue on the busy
-// timeout instead of failing to upgrade a read lock.
-func DSN(path string) string {
-	q := url.Values{}
-	for _, p := range []string{
-		"journal_mode(WAL)",
-		"busy_timeout(10000)",
-		"foreign_keys(ON)",
-		"synchronous(FULL)",
-	} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
-}
-
-// OpenSQLite opens (or creates) the database at path and applies the
-// embedded migrations, each in its own transaction. A database migrated by
-// a newer plugin is refused with ErrSchemaTooNew and left untouched.
+// OpenSQLite opens (or creates) the database at path (WAL, busy timeout,
+// foreign keys, synchronous=FULL, BEGIN IMMEDIATE) and applies the embedded
+// migrations, each in its own transaction. A database migrated by a newer
+// plugin is refused with ErrSchemaTooNew and left untouched.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
-	db, err := sql.Open("sqlite", DSN(path))
+	db, err := sqlitedb.Open(ctx, path, dbOptions)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if err := migrate(ctx, db); err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	return &SQLite{db: db}, nil
 }
 
-func newProvider(db *sql.DB) (*goose.Provider, error) {
-	return goose.NewProvider(goose.DialectSQLite3, db, migrations.FS,
-		goose.WithTableName(MigrationsTable),
-		goose.WithDisableGlobalRegistry(true),
-	)
-}
-
-func migrate(ctx context.Context, db *sql.DB) error {
-	p, err := newProvider(db)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	current, target, err := p.GetVersions(ctx)
-	if err != nil && current != -1 {
-		return fmt.Errorf("migrations: read schema version: %w", err)
-	}
-	if current > target {
-		return fmt.Errorf("%w: the database is at schema version %d and this plugin knows up to %d; install the newer plugin again or restore a backup", ErrSchemaTooNew, current, target)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrations: apply: %w", err)
-	}
-	return nil
-}
-
 // LatestSchemaVersion is the version the embedded migrations lead to.
-func LatestSchemaVersion() (int64, error) {
-	db, err := sql.Open("sqlite", "file::memory:")
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	p, err := newProvider(db)
-	if err != nil {
-		return 0, err
-	}
-	srcs := p.ListSources()
-	if len(srcs) == 0 {
-		return 0, errors.New("no migrations embedded")
-	}
-	return srcs[len(srcs)-1].Version, nil
-}
+func LatestSchemaVersion() (int64, error) { return sqlitedb.LatestVersion(dbOptions) }
 
 // Close closes the database.
 func (s *SQLite) Close() error { return s.db.Close() }

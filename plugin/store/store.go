@@ -10,12 +10,14 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 )
 
 // Sentinel errors callers branch on.
 var (
 	// ErrSchemaTooNew means the database was migrated by a newer plugin.
-	ErrSchemaTooNew = errors.New("database schema is newer than this plugin")
+	ErrSchemaTooNew = sqlitedb.ErrSchemaTooNew
 	// ErrNotFound means the requested row does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrConsumed means a single-use row was already used, expired, or

@@ -14,12 +14,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 )
 
 //go:embed migrations/*.sql
@@ -35,7 +33,7 @@ var (
 	// ErrDuplicate: a unique value (a username) is taken.
 	ErrDuplicate = errors.New("already exists")
 	// ErrSchemaTooNew: the database was migrated by a newer helpdesk.
-	ErrSchemaTooNew = errors.New("database schema is newer than this helpdesk")
+	ErrSchemaTooNew = sqlitedb.ErrSchemaTooNew
 )
 
 // Secret is a string that must not reach a log or an error message: its
@@ -65,60 +63,27 @@ type Store struct {
 	now func() time.Time
 }
 
-// DSN returns the connection string for path: WAL, a busy timeout, foreign
-// keys, and BEGIN IMMEDIATE for transactions so that racing writers queue on
-// the busy timeout instead of failing to upgrade a read lock.
-func DSN(path string) string {
-	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(ON)", "synchronous(NORMAL)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
-}
-
-// Open opens (or creates) the database at path and applies the embedded
-// migrations, each in its own transaction. A database migrated by a newer
-// helpdesk is refused with ErrSchemaTooNew and left untouched.
+// Open opens (or creates) the database at path (WAL, busy timeout,
+// foreign keys, synchronous=NORMAL, BEGIN IMMEDIATE) and applies the
+// embedded migrations, each in its own transaction. A database migrated by
+// a newer helpdesk is refused with ErrSchemaTooNew and left untouched.
 func Open(ctx context.Context, path string) (*Store, error) {
-	db, err := sql.Open("sqlite", DSN(path))
+	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
-		return nil, fmt.Errorf("open helpdesk database %s: %w", path, err)
+		return nil, fmt.Errorf("open helpdesk database: migrations: %w", err)
 	}
-	if err := db.PingContext(ctx); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open helpdesk database %s: %w", path, err)
-	}
-	if err := migrate(ctx, db); err != nil {
-		_ = db.Close()
+	db, err := sqlitedb.Open(ctx, path, sqlitedb.Options{
+		// Sessions and sign-in failures may lose their last second on power
+		// loss; nothing here is single-use security state.
+		Synchronous:     "NORMAL",
+		Migrations:      sub,
+		MigrationsTable: MigrationsTable,
+		Owner:           "helpdesk",
+	})
+	if err != nil {
 		return nil, fmt.Errorf("open helpdesk database %s: %w", path, err)
 	}
 	return &Store{db: db, now: time.Now}, nil
-}
-
-func migrate(ctx context.Context, db *sql.DB) error {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub,
-		goose.WithTableName(MigrationsTable),
-		goose.WithDisableGlobalRegistry(true),
-	)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	current, target, err := p.GetVersions(ctx)
-	if err != nil && current != -1 {
-		return fmt.Errorf("migrations: read schema version: %w", err)
-	}
-	if current > target {
-		return fmt.Errorf("%w: the database is at schema version %d and this helpdesk knows up to %d", ErrSchemaTooNew, current, target)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrations: apply: %w", err)
-	}
-	return nil
 }
 
 // Close closes the database.
