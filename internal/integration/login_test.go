@@ -67,6 +67,24 @@ func newLoginEnv(t *testing.T, simCfg duosim.Config, failMode string, ops ...hos
 	return &loginEnv{t: t, p: s.p, sim: sim, s: s, app: app}
 }
 
+// closeAndCheckLogs stops the plugin, so that all it wrote has reached
+// the host's log, and fails if any of the secrets appears there.
+func (e *loginEnv) closeAndCheckLogs(secrets ...string) {
+	e.t.Helper()
+	if err := e.p.Close(); err != nil {
+		e.t.Logf("close: %v", err)
+	}
+	logs := e.s.logs.String()
+	if !strings.Contains(logs, "plugin") {
+		e.t.Fatal("the host's log is empty: the check below would prove nothing")
+	}
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			e.t.Fatal("a secret reached the log")
+		}
+	}
+}
+
 func (e *loginEnv) begin(op host.Operator) host.BeginLoginResult {
 	e.t.Helper()
 	res, err := e.p.BeginLogin(ctxT(e.t), op, host.ClientInfo{IP: "203.0.113.7", UserAgent: "test"})
@@ -179,9 +197,7 @@ func TestDuoScriptedOutcomes(t *testing.T) {
 	if err != nil || states[alice.ID].EnrolledAt.IsZero() || states[alice.ID].LastLogin.IsZero() {
 		t.Fatalf("alice not recorded as enrolled: %+v %v", states[alice.ID], err)
 	}
-	if strings.Contains(e.s.logs.String(), e.app.ClientSecret) {
-		t.Fatal("the client secret reached a log")
-	}
+	e.closeAndCheckLogs(e.app.ClientSecret)
 }
 
 func TestNotEnabledOperatorIsNotRequired(t *testing.T) {
@@ -381,9 +397,7 @@ func TestCredentialsRejectedOnSave(t *testing.T) {
 	if h, _ := e.p.CheckDuo(ctx); h.OK {
 		t.Fatal("CheckDuo OK with the wrong secret")
 	}
-	if strings.Contains(e.s.logs.String(), wrong) {
-		t.Fatal("the wrong secret reached a log")
-	}
+	e.closeAndCheckLogs(e.app.ClientSecret, wrong)
 }
 
 // TestDuoGoClientAgainstSimulator: Duo's own Go client, unmodified,
