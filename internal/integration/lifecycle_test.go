@@ -278,6 +278,11 @@ func TestBadInputIsRefusedAndLosesNothing(t *testing.T) {
 	wantReason(t, "bad page token", err, contract.ReasonInvalidArgument)
 	_, err = p.Activate(ctx, host.ActivateRequest{DataDir: filepath.Join(t.TempDir(), "other"), Actor: admin})
 	wantReason(t, "activate with another data dir", err, contract.ReasonDataDirMismatch)
+	for _, cb := range []string{"javascript:alert(1)", "http://helpdesk.example.com/cb", "https://user:pw@helpdesk.example.com/cb",
+		"/relative/cb", "https://helpdesk.example.com/" + strings.Repeat("a", 300)} {
+		_, err = p.Activate(ctx, host.ActivateRequest{DataDir: dir, CallbackURL: cb, Actor: admin})
+		wantReason(t, "activate with callback "+cb[:min(len(cb), 40)], err, contract.ReasonInvalidArgument)
+	}
 
 	after, err := p.GetSettings(ctx)
 	if err != nil {

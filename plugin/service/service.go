@@ -172,6 +172,9 @@ func (s *Service) Activate(ctx context.Context, p ActivateParams) (Status, error
 	if err != nil {
 		return Status{}, invalid("activate: data directory %q: %v", p.DataDir, err)
 	}
+	if err := validateCallbackURL(p.CallbackURL); err != nil {
+		return Status{}, err
+	}
 
 	s.mu.Lock()
 	if s.active != nil {

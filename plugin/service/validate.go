@@ -2,6 +2,8 @@ package service
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -63,4 +65,34 @@ func normalizeAlias(alias string) (string, error) {
 		return "", invalid("invalid Duo username alias: %s", p)
 	}
 	return alias, nil
+}
+
+// maxCallbackLen is Duo's limit on redirect_uri.
+const maxCallbackLen = 256
+
+// validateCallbackURL checks the host's Duo callback URL: absolute https,
+// or http on a loopback address (development), no credentials, within
+// Duo's length limit. Empty is allowed: logins then are denied as not
+// configured.
+func validateCallbackURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if len(raw) > maxCallbackLen {
+		return invalid("activate: callback URL is %d characters; Duo accepts at most %d", len(raw), maxCallbackLen)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return invalid("activate: callback URL must be an absolute URL without credentials or fragment, like https://helpdesk.example.com/login/duo/callback")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+			return nil
+		}
+		return invalid("activate: callback URL must use https (plain http is allowed only on a loopback address)")
+	}
+	return invalid("activate: callback URL must use https")
 }
