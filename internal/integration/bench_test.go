@@ -214,11 +214,7 @@ func duoBrowser(b *testing.B, hc *http.Client, authURL string) url.Values {
 }
 
 func benchSim(b *testing.B) (*duosim.Server, *http.Client) {
-	sim, err := duosim.Start(context.Background(), duosim.Config{Scripted: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = sim.Close() })
+	sim := duosim.StartTest(b, duosim.Config{Scripted: true})
 	hc := sim.HTTPClient(10 * time.Second)
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return sim, hc

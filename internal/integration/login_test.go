@@ -38,11 +38,7 @@ func newLoginEnv(t *testing.T, simCfg duosim.Config, failMode string, ops ...hos
 	if simCfg.SlowDelay == 0 {
 		simCfg.SlowDelay = 10 * time.Second
 	}
-	sim, err := duosim.Start(ctx, simCfg)
-	if err != nil {
-		t.Fatalf("start simulator: %v", err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	sim := duosim.StartTest(t, simCfg)
 	s := startPlugin(t, "", func(o *host.Options) {
 		o.Env = append(o.Env, "DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true", "DUO_PLUGIN_HEALTH_CACHE_TTL=0s")
 	})
@@ -404,11 +400,7 @@ func TestCredentialsRejectedOnSave(t *testing.T) {
 // completes a login against the simulator.
 func TestDuoGoClientAgainstSimulator(t *testing.T) {
 	t.Parallel()
-	sim, err := duosim.Start(ctxT(t), duosim.Config{Scripted: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := duosim.StartTest(t, duosim.Config{Scripted: true})
 	app := sim.Apps()[0]
 	c, err := duouniversal.NewClient(app.ClientID, app.ClientSecret, sim.APIHost(), callbackURL, duouniversal.WithHTTPClient(sim.HTTPClient(5*time.Second)))
 	if err != nil {

@@ -47,11 +47,7 @@ func TestTrust(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sim, err := duosim.Start(ctx, duosim.Config{Scripted: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := duosim.StartTest(t, duosim.Config{Scripted: true})
 	testRT := settings.Runtime{AllowTestDuoHost: true, DuoTimeout: 2 * time.Second}
 	prodRT := settings.Runtime{DuoTimeout: 2 * time.Second}
 
@@ -106,11 +102,7 @@ func TestExplain(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sim, err := duosim.Start(ctx, duosim.Config{Scripted: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := duosim.StartTest(t, duosim.Config{Scripted: true})
 	rt := settings.Runtime{AllowTestDuoHost: true, DuoTimeout: 2 * time.Second}
 	wrong := simSettings(sim)
 	wrong.ClientSecret = settings.Secret(strings.Repeat("x", 40))

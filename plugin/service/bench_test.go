@@ -18,11 +18,7 @@ import (
 // service itself, without the process boundary, to split the SDK figure.
 func BenchmarkLoginInProcess(b *testing.B) {
 	ctx := context.Background()
-	sim, err := duosim.Start(ctx, duosim.Config{Scripted: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sim.Close()
+	sim := duosim.StartTest(b, duosim.Config{Scripted: true})
 	rt := settings.Runtime{AllowTestDuoHost: true, DuoTimeout: 5 * time.Second, HealthCacheTTL: 30 * time.Second}
 	svc := New(Config{Runtime: rt, Duo: duo.NewFactory(rt)})
 	if _, err := svc.Activate(ctx, ActivateParams{DataDir: filepath.Join(b.TempDir(), "d"), CallbackURL: "http://127.0.0.1:9/cb"}); err != nil {

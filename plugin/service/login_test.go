@@ -60,11 +60,7 @@ func TestExpiredStateIsDenied(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sim, err := duosim.Start(ctx, duosim.Config{Scripted: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := duosim.StartTest(t, duosim.Config{Scripted: true})
 	rt := settings.Runtime{AllowTestDuoHost: true, DuoTimeout: 2 * time.Second}
 	clk := newClock()
 	svc := New(Config{Runtime: rt, Duo: duo.NewFactory(rt), Now: clk.Now})
