@@ -194,7 +194,14 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 	if err != nil || len(again) != 0 {
 		t.Fatalf("second Uninstall = %v, %v", again, err)
 	}
+	// Both processes have exited, so everything they wrote is in the logs.
+	if err := p.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
 	for _, logs := range []string{s.logs.String(), s2.logs.String()} {
+		if !strings.Contains(logs, "plugin") {
+			t.Fatal("a host log is empty: the secrecy check would prove nothing")
+		}
 		if strings.Contains(logs, testSecret) {
 			t.Fatal("the client secret appears in a log")
 		}

@@ -74,7 +74,7 @@ func NewFactory(rt settings.Runtime) *Factory { return &Factory{rt: rt} }
 
 // Client returns the client for d and the redirect URI.
 func (f *Factory) Client(d settings.Duo, redirectURI string) (Client, error) {
-	key := fingerprint(d, redirectURI)
+	key := Fingerprint(d, redirectURI)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.cached != nil && f.key == key {
@@ -101,7 +101,9 @@ func (f *Factory) Check(ctx context.Context, d settings.Duo) error {
 	return c.HealthCheck(ctx)
 }
 
-func fingerprint(d settings.Duo, redirectURI string) [32]byte {
+// Fingerprint identifies the settings that reach Duo (and the redirect
+// URI), so caches can tell when they changed. It includes the secret, hashed.
+func Fingerprint(d settings.Duo, redirectURI string) [32]byte {
 	return sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s", d.ClientID, d.ClientSecret.Reveal(), d.APIHostname, d.CAFile, redirectURI)))
 }
 
@@ -237,6 +239,13 @@ func (c *client) Exchange(ctx context.Context, code, username string) (*Result, 
 	}, nil
 }
 
+// IsTimeout reports whether err is Duo not answering in time: the HTTP
+// client's timeout or the caller's deadline.
+func IsTimeout(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
+}
+
 // Explain turns a failed Duo call into a short sentence for an admin. The
 // Go client reports HTTP failures as a bare status line, so this names the
 // likely cause.
@@ -247,10 +256,9 @@ func Explain(err error) string {
 	var cert *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
-	var netErr net.Error
 	msg := err.Error()
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
+	case IsTimeout(err):
 		return "Duo did not answer in time"
 	case errors.As(err, &cert) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr):
 		return "Duo's TLS certificate could not be verified for this API hostname"

@@ -66,7 +66,7 @@ func (s *Server) toStatus(method string, err error) error {
 	code := codes.Internal
 	switch reason {
 	case contract.ReasonInactive, contract.ReasonActive, contract.ReasonSchemaTooNew,
-		contract.ReasonDataDirMismatch, contract.ReasonNotConfigured:
+		contract.ReasonDataDirMismatch:
 		code = codes.FailedPrecondition
 	case contract.ReasonConfirmation, contract.ReasonInvalidArgument:
 		code = codes.InvalidArgument

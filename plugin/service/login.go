@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
 	"github.com/helpdesk-duo/duo-plugin/plugin/store"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	"github.com/helpdesk-duo/duo-plugin/settings"
@@ -45,7 +46,6 @@ const (
 	ReasonExchangeFailed   = "duo_code_rejected"
 	ReasonDuoTimeout       = "duo_timeout"
 	ReasonDuoDenied        = "duo_denied"
-	ReasonInternal         = "internal_error"
 	maxStateLen            = 1024 // Duo's limit
 	maxCodeLen             = 4096
 	minStateLen            = 22
@@ -195,7 +195,7 @@ func (s *Service) beginLogin(ctx context.Context, a *activeState, op store.Opera
 // cachedHealth returns Duo's health for d, checking at most once per
 // HealthCacheTTL (a failure is re-checked sooner, so recovery shows fast).
 func (s *Service) cachedHealth(ctx context.Context, d settings.Duo) DuoHealth {
-	key := fingerprintSettings(d)
+	key := duo.Fingerprint(d, "")
 	ttl := s.cfg.Runtime.HealthCacheTTL
 	s.healthCache.Lock()
 	defer s.healthCache.Unlock()
@@ -213,10 +213,6 @@ func (s *Service) cachedHealth(ctx context.Context, d settings.Duo) DuoHealth {
 	h := s.checkDuo(ctx, d)
 	c.key, c.h = key, h
 	return h
-}
-
-func fingerprintSettings(d settings.Duo) [32]byte {
-	return sha256.Sum256([]byte(d.ClientID + "\x00" + d.ClientSecret.Reveal() + "\x00" + d.APIHostname + "\x00" + d.CAFile))
 }
 
 // sweepExpired deletes expired pending logins at most once a minute.
@@ -291,7 +287,7 @@ func (s *Service) completeLogin(ctx context.Context, a *activeState, p CompleteP
 	defer cancel()
 	res, err := c.Exchange(xctx, p.DuoCode, pending.DuoUsername)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout") {
+		if duo.IsTimeout(err) {
 			return deny(ReasonDuoTimeout, "Duo did not answer the code exchange in time")
 		}
 		return deny(ReasonExchangeFailed, err.Error())

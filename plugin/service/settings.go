@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
@@ -106,12 +107,9 @@ func (s *Service) checkDuo(ctx context.Context, d settings.Duo) DuoHealth {
 }
 
 func fieldList(errs []settings.FieldError) string {
-	out := ""
+	parts := make([]string, len(errs))
 	for i, e := range errs {
-		if i > 0 {
-			out += ","
-		}
-		out += e.Field + ":" + e.Reason
+		parts[i] = e.Field + ":" + e.Reason
 	}
-	return out
+	return strings.Join(parts, ",")
 }

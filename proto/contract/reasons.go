@@ -22,7 +22,6 @@ const (
 	ReasonConfirmation      Reason = "CONFIRMATION_MISMATCH" // uninstall confirmation does not name the plugin
 	ReasonInvalidArgument   Reason = "INVALID_ARGUMENT"      // a request field is malformed
 	ReasonSchemaTooNew      Reason = "SCHEMA_TOO_NEW"        // the database was written by a newer plugin
-	ReasonNotConfigured     Reason = "NOT_CONFIGURED"        // Duo settings are incomplete
 	ReasonDataDirMismatch   Reason = "DATA_DIR_MISMATCH"     // activate with another data dir while active
 	ReasonStorage           Reason = "STORAGE"               // the database or key file failed
 	ReasonInternal          Reason = "INTERNAL"              // a bug; details are in the plugin's log
