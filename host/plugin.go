@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/helpdesk-duo/duo-plugin/host/supervisor"
+	"github.com/helpdesk-duo/duo-plugin/host/internal/supervisor"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 

@@ -22,7 +22,7 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
-	"github.com/helpdesk-duo/duo-plugin/plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
 )

@@ -16,7 +16,7 @@ import (
 	"github.com/duosecurity/duo_universal_golang/duouniversal"
 
 	"github.com/helpdesk-duo/duo-plugin/host"
-	"github.com/helpdesk-duo/duo-plugin/plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/duosim"
 )
 
 const callbackURL = "http://127.0.0.1:9/login/duo/callback"

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/helpdesk-duo/duo-plugin/plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/settings"
 )
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
-	"github.com/helpdesk-duo/duo-plugin/plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/plugin/store"
 	"github.com/helpdesk-duo/duo-plugin/settings"
 )

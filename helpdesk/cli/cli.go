@@ -1,0 +1,333 @@
+// Package cli is the reference helpdesk's command line: serve, demo,
+// plugins status|deactivate (the break-glass switch) and user add. The
+// command in helpdesk/cmd/helpdesk only calls Main.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/app"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/demo"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+)
+
+const usage = `helpdesk — the reference helpdesk for the Duo Security plugin
+
+Usage:
+  helpdesk demo [-addr 127.0.0.1:8080] [-data-dir .data] [-duo-addr 127.0.0.1:8443] [-preconfigure]
+      Build the plugin, start the Duo simulator and the helpdesk, seed demo logins.
+  helpdesk serve [-addr 127.0.0.1:8080] [-data-dir .data] [-plugin-dir DIR] [-base-url URL]
+                 [-allow-unverified-plugin] [-tls-cert FILE -tls-key FILE]
+      Run the helpdesk. Environment: HELPDESK_ADDR, HELPDESK_DATA_DIR, HELPDESK_PLUGIN_DIR,
+      HELPDESK_BASE_URL, HELPDESK_ALLOW_UNVERIFIED_PLUGIN, HELPDESK_TLS_CERT, HELPDESK_TLS_KEY
+      (flags win). DUO_PLUGIN_* variables reach the plugin process.
+  helpdesk plugins status -data-dir DIR
+      Show whether the Duo Security plugin is installed and active.
+  helpdesk plugins deactivate -data-dir DIR
+      Break-glass: mark the plugin inactive in the helpdesk's database, so that
+      sign-ins stop requiring Duo. Works while the helpdesk is running.
+  helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|admin] [-password-stdin]
+      Add an operator. Without -password-stdin a random password is generated and printed.
+
+Common flags: -log-level debug|info|warn|error, -log-format text|json (serve, demo).
+`
+
+// Main runs the command line and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stderr)
+	case "demo":
+		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "plugins":
+		err = pluginsCmd(ctx, args[1:], stdout, stderr)
+	case "user":
+		err = userCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "helpdesk: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "helpdesk: %v\n", err)
+		return 1
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("helpdesk "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return errUsage
+	}
+	return nil
+}
+
+func env(key, def string) string {
+	if v := strings.TrimSpace(os.Getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+type logFlags struct{ level, format *string }
+
+func addLogFlags(fs *flag.FlagSet) logFlags {
+	return logFlags{
+		level:  fs.String("log-level", env("HELPDESK_LOG_LEVEL", "info"), "log level: debug, info, warn or error"),
+		format: fs.String("log-format", env("HELPDESK_LOG_FORMAT", "text"), "log format: text or json"),
+	}
+}
+
+func (l logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*l.level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", *l.level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch *l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("-log-format %q: want text or json", *l.format)
+	}
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	addr := fs.String("addr", env("HELPDESK_ADDR", "127.0.0.1:8080"), "listen address")
+	dataDir := fs.String("data-dir", env("HELPDESK_DATA_DIR", demo.DefaultDataDir), "data directory (helpdesk.db, plugin data)")
+	pluginDir := fs.String("plugin-dir", env("HELPDESK_PLUGIN_DIR", ""), "plugin bundle directory with plugin.json (default DATA/plugins/duo-security)")
+	baseURL := fs.String("base-url", env("HELPDESK_BASE_URL", ""), "external URL of the helpdesk (default http://ADDR)")
+	unverified := fs.Bool("allow-unverified-plugin", env("HELPDESK_ALLOW_UNVERIFIED_PLUGIN", "") == "true",
+		"run a plugin binary whose manifest has no sha256 (development only)")
+	tlsCert := fs.String("tls-cert", env("HELPDESK_TLS_CERT", ""), "PEM certificate file: serve HTTPS (with -tls-key)")
+	tlsKey := fs.String("tls-key", env("HELPDESK_TLS_KEY", ""), "PEM private key file for -tls-cert")
+	lf := addLogFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	defer ln.Close()
+	a, err := app.New(ctx, app.Config{
+		Addr:                  ln.Addr().String(),
+		DataDir:               *dataDir,
+		PluginDir:             *pluginDir,
+		BaseURL:               *baseURL,
+		AllowUnverifiedPlugin: *unverified,
+		TLSCertFile:           *tlsCert,
+		TLSKeyFile:            *tlsKey,
+		Logger:                log,
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ops, err := a.Store().ListOperators(ctx)
+	if err == nil && len(ops) == 0 {
+		log.Warn("no operators yet: add an admin with `helpdesk user add -data-dir " + *dataDir + " -username admin -role admin`")
+	}
+	log.Info("helpdesk listening", "url", a.BaseURL())
+	return a.Serve(ctx, ln)
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", stderr)
+	addr := fs.String("addr", demo.DefaultAddr, "helpdesk listen address")
+	duoAddr := fs.String("duo-addr", demo.DefaultDuoAddr, "Duo simulator listen address")
+	dataDir := fs.String("data-dir", demo.DefaultDataDir, "data directory")
+	pre := fs.Bool("preconfigure", false, "activate the plugin and save the simulator's credentials in its settings")
+	lf := addLogFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	return demo.Run(ctx, demo.Config{Addr: *addr, DuoAddr: *duoAddr, DataDir: *dataDir, Preconfigure: *pre, Logger: log, Out: stdout})
+}
+
+// openStore opens an existing helpdesk database; it refuses to create one
+// (a typo in -data-dir must not look like "nothing installed").
+func openStore(ctx context.Context, dataDir string) (*store.Store, error) {
+	if dataDir == "" {
+		return nil, errors.New("-data-dir is required")
+	}
+	path := app.DBPath(dataDir)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no helpdesk database at %s (is -data-dir right?): %w", path, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return store.Open(cctx, path)
+}
+
+func pluginsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "usage: helpdesk plugins status|deactivate -data-dir DIR\n")
+		return errUsage
+	}
+	sub := args[0]
+	if sub != "status" && sub != "deactivate" {
+		fmt.Fprintf(stderr, "helpdesk plugins: unknown command %q (want status or deactivate)\n", sub)
+		return errUsage
+	}
+	fs := newFlags("plugins "+sub, stderr)
+	dataDir := fs.String("data-dir", env("HELPDESK_DATA_DIR", ""), "the helpdesk's data directory")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rec, err := st.Plugin(ctx, plugins.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !rec.Installed) {
+		fmt.Fprintf(stdout, "Duo Security (%s) is not installed in the helpdesk at %s.\n", plugins.ID, *dataDir)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if sub == "status" {
+		state := "inactive"
+		if rec.Active {
+			state = "ACTIVE (sign-ins of Duo-enabled operators need Duo; they fail closed while the plugin is down)"
+		}
+		fmt.Fprintf(stdout, "Plugin:   Duo Security (%s) %s\n", rec.ID, rec.Version)
+		fmt.Fprintf(stdout, "State:    %s\n", state)
+		fmt.Fprintf(stdout, "Bundle:   %s\n", rec.BundleDir)
+		fmt.Fprintf(stdout, "Data:     %s\n", rec.DataDir)
+		fmt.Fprintf(stdout, "Changed:  %s by %s\n", rec.UpdatedAt.Local().Format(time.RFC3339), rec.UpdatedBy)
+		return nil
+	}
+	if !rec.Active {
+		fmt.Fprintf(stdout, "Duo Security is already inactive in the helpdesk at %s; nothing to do.\n", *dataDir)
+		return nil
+	}
+	by := "shell (break-glass)"
+	if u := os.Getenv("USER"); u != "" {
+		by = "shell user " + u + " (break-glass)"
+	}
+	if err := st.SetPluginActive(ctx, plugins.ID, false, by); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Duo Security is now INACTIVE in the helpdesk at %s.\n", *dataDir)
+	fmt.Fprintf(stdout, "Sign-ins no longer ask Duo, from the next sign-in on, even while the helpdesk runs;\n")
+	fmt.Fprintf(stdout, "operators who set up an authenticator app are still asked for its code.\n")
+	fmt.Fprintf(stdout, "Its settings are kept. Re-activate it on the Plugins page once Duo works again.\n")
+	return nil
+}
+
+var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		fmt.Fprint(stderr, "usage: helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|admin] [-password-stdin]\n")
+		return errUsage
+	}
+	fs := newFlags("user add", stderr)
+	dataDir := fs.String("data-dir", env("HELPDESK_DATA_DIR", demo.DefaultDataDir), "the helpdesk's data directory")
+	username := fs.String("username", "", "username (letters, digits, '.', '_', '-')")
+	email := fs.String("email", "", "e-mail address")
+	name := fs.String("name", "", "display name")
+	role := fs.String("role", store.RoleAgent, "agent or admin")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if !usernamePattern.MatchString(*username) {
+		return errors.New("-username is required: 1 to 64 letters, digits, '.', '_' or '-'")
+	}
+	if *role != store.RoleAgent && *role != store.RoleAdmin {
+		return fmt.Errorf("-role %q: want agent or admin", *role)
+	}
+	password, generated := "", false
+	if *fromStdin {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read password: %w", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+	} else {
+		tok, err := auth.NewToken()
+		if err != nil {
+			return err
+		}
+		password, generated = tok[:20], true
+	}
+	hash, err := auth.HashPassword(password, 0)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := store.Open(cctx, app.DBPath(*dataDir))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	op, err := st.CreateOperator(ctx, store.NewOperator{Username: *username, Email: *email, DisplayName: *name, Role: *role, PasswordHash: hash})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Added %s %s (id %d).\n", op.Role, op.Username, op.ID)
+	if generated {
+		fmt.Fprintf(stdout, "Password: %s\n(shown once; the helpdesk keeps only its hash)\n", password)
+	}
+	return nil
+}

@@ -1,0 +1,561 @@
+// Package plugins is the helpdesk's plugin manager for the Duo Security
+// plugin: it finds the installed bundle, starts the plugin process through
+// the host SDK, and carries out Activate, Deactivate, Restart and Uninstall
+// while keeping the helpdesk's own record (installed? active? where?) in its
+// database. That record, not the plugin process, is what the login path
+// trusts: a plugin the helpdesk considers active must vouch for every
+// sign-in, and when its process is down sign-ins fail closed.
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// ID is the Duo Security plugin's id, as in its manifest.
+const ID = contract.PluginID
+
+// ManifestFile is the manifest's name inside a plugin bundle.
+const ManifestFile = "plugin.json"
+
+// Plugin is what the helpdesk uses of a running plugin; *host.Plugin
+// implements it. Tests substitute fakes.
+type Plugin interface {
+	Activate(ctx context.Context, req host.ActivateRequest) (host.Status, error)
+	Deactivate(ctx context.Context, actor host.Actor) error
+	Uninstall(ctx context.Context, req host.UninstallRequest) ([]string, error)
+	Status(ctx context.Context) (host.Status, error)
+	GetSettings(ctx context.Context) (host.Settings, error)
+	UpdateSettings(ctx context.Context, req host.UpdateSettingsRequest) (host.UpdateSettingsResult, error)
+	CheckDuo(ctx context.Context) (host.DuoHealth, error)
+	SetOperatorEnabled(ctx context.Context, op host.Operator, enabled bool, actor host.Actor) (host.OperatorState, error)
+	GetOperatorStates(ctx context.Context, ids []string) (map[string]host.OperatorState, error)
+	SetOperatorAlias(ctx context.Context, op host.Operator, alias string, actor host.Actor) (host.OperatorState, error)
+	BeginLogin(ctx context.Context, op host.Operator, client host.ClientInfo) (host.BeginLoginResult, error)
+	CompleteLogin(ctx context.Context, req host.CompleteLoginRequest) (host.CompleteLoginResult, error)
+	State() host.State
+	Close() error
+}
+
+var _ Plugin = (*host.Plugin)(nil)
+
+// StartFunc starts the plugin described by the manifest at manifestPath.
+type StartFunc func(ctx context.Context, manifestPath string) (Plugin, error)
+
+// SDKStarter returns a StartFunc that launches the real plugin process with
+// the host SDK and opts (ManifestPath is filled in).
+func SDKStarter(opts host.Options) StartFunc {
+	return func(ctx context.Context, manifestPath string) (Plugin, error) {
+		o := opts
+		o.ManifestPath = manifestPath
+		o.Env = append([]string(nil), opts.Env...)
+		p, err := host.Start(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+}
+
+// Config configures a Manager.
+type Config struct {
+	Store *store.Store
+	// BundleDir is the plugin bundle: a directory with plugin.json and the
+	// executables it names. Uninstall removes it.
+	BundleDir string
+	// DataDir is the directory the plugin owns for its database and key.
+	// Uninstall removes it.
+	DataDir string
+	// CallbackURL is the helpdesk's Duo callback, given at Activate.
+	CallbackURL string
+	Host        host.HostInfo
+	Start       StartFunc
+	Logger      *slog.Logger
+	// CallTimeout bounds each lifecycle call. Default 15s.
+	CallTimeout time.Duration
+	// StartTimeout bounds one launch of the plugin process. Default 30s.
+	StartTimeout time.Duration
+}
+
+// Errors callers branch on.
+var (
+	// ErrNotInstalled: there is no plugin to act on.
+	ErrNotInstalled = errors.New("the Duo Security plugin is not installed")
+	// ErrNotRunning: the plugin is installed but its process is not
+	// running. It matches host.ErrUnavailable, so that callers that fail
+	// closed on that error do so here too.
+	ErrNotRunning = &notRunningError{}
+	// ErrConfirmation: the uninstall confirmation does not name the plugin.
+	ErrConfirmation = errors.New("type the plugin id to confirm")
+	// ErrActive: uninstall while active.
+	ErrActive = errors.New("the plugin is active: deactivate it first")
+)
+
+type notRunningError struct{}
+
+func (*notRunningError) Error() string        { return "the Duo Security plugin process is not running" }
+func (*notRunningError) Is(target error) bool { return target == host.ErrUnavailable }
+
+// Actor is who acts, for the plugin's audit log and the helpdesk's record.
+type Actor = host.Actor
+
+// Manager owns the plugin's lifecycle. Safe for concurrent use.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+
+	// opMu serialises lifecycle operations (and reconciliation).
+	opMu sync.Mutex
+
+	mu       sync.RWMutex
+	p        Plugin
+	manifest *host.Manifest
+	startErr error
+}
+
+// New returns a Manager; call Init to start the plugin.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Store == nil || cfg.Start == nil {
+		return nil, errors.New("plugins: Config.Store and Config.Start are required")
+	}
+	if cfg.BundleDir == "" || cfg.DataDir == "" {
+		return nil, errors.New("plugins: Config.BundleDir and Config.DataDir are required")
+	}
+	var err error
+	if cfg.BundleDir, err = filepath.Abs(cfg.BundleDir); err != nil {
+		return nil, fmt.Errorf("plugins: bundle dir: %w", err)
+	}
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("plugins: data dir: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 15 * time.Second
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	return &Manager{cfg: cfg, log: cfg.Logger.With("component", "plugins", "plugin_id", ID)}, nil
+}
+
+// BundleDir is where the plugin's bundle is installed.
+func (m *Manager) BundleDir() string { return m.cfg.BundleDir }
+
+// DataDir is the plugin's data directory.
+func (m *Manager) DataDir() string { return m.cfg.DataDir }
+
+func (m *Manager) manifestPath() string { return filepath.Join(m.cfg.BundleDir, ManifestFile) }
+
+var startupActor = Actor{ID: "helpdesk", Username: "helpdesk (re-activation at start-up)"}
+
+// Init records the installed bundle, starts the plugin process and, if the
+// helpdesk's record says the plugin is active, activates it again. A plugin
+// that fails to start is not an error of Init: it is reported by
+// StartError and on the Plugins page, and sign-ins fail closed while it is
+// active. Init fails only when the helpdesk's own database does.
+func (m *Manager) Init(ctx context.Context) error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+
+	man, merr := host.LoadManifest(m.manifestPath())
+	switch {
+	case merr == nil:
+		if man.ID != ID {
+			merr = fmt.Errorf("the bundle in %s is plugin %q, not %q", m.cfg.BundleDir, man.ID, ID)
+			break
+		}
+		if err := m.cfg.Store.MarkPluginInstalled(ctx, ID, m.cfg.BundleDir, m.cfg.DataDir, man.Version, "helpdesk start-up"); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.manifest = man
+		m.mu.Unlock()
+	case errors.Is(merr, fs.ErrNotExist):
+		merr = fmt.Errorf("no plugin bundle in %s", m.cfg.BundleDir)
+	}
+
+	rec, err := m.cfg.Store.Plugin(ctx, ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !rec.Installed) {
+		if merr != nil {
+			m.log.Info("duo plugin not installed", "bundle_dir", m.cfg.BundleDir)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if merr != nil {
+		// Installed per the record but the bundle is unusable: keep the
+		// record (an active plugin keeps sign-ins failing closed rather than
+		// silently dropping Duo) and say why.
+		m.setStartErr(merr)
+		m.log.Error("duo plugin bundle unusable", "error", merr, "active", rec.Active)
+		return nil
+	}
+	if err := m.startLocked(ctx); err != nil {
+		return nil // recorded in startErr and logged
+	}
+	if rec.Active {
+		if _, err := m.activateLocked(ctx, startupActor); err != nil {
+			m.log.Error("re-activating the duo plugin at start-up failed; sign-ins of Duo-enabled operators are refused until it is fixed", "error", err)
+		} else {
+			m.log.Info("duo plugin re-activated at start-up")
+		}
+	}
+	return nil
+}
+
+func (m *Manager) setStartErr(err error) {
+	m.mu.Lock()
+	m.startErr = err
+	m.mu.Unlock()
+}
+
+// startLocked launches a new plugin process, closing the old one. opMu held.
+func (m *Manager) startLocked(ctx context.Context) error {
+	m.mu.Lock()
+	old := m.p
+	m.p = nil
+	m.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	sctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
+	defer cancel()
+	p, err := m.cfg.Start(sctx, m.manifestPath())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.startErr = fmt.Errorf("start plugin: %w", err)
+		m.log.Error("duo plugin did not start", "error", err)
+		return m.startErr
+	}
+	m.p, m.startErr = p, nil
+	if man, err := host.LoadManifest(m.manifestPath()); err == nil {
+		m.manifest = man
+	}
+	return nil
+}
+
+// Plugin returns the running plugin, or an error matching ErrNotRunning
+// (and host.ErrUnavailable). The plugin it returns may still be down or
+// restarting: its calls then fail with host.ErrUnavailable.
+func (m *Manager) Plugin() (Plugin, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.p == nil {
+		if m.startErr != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotRunning, m.startErr)
+		}
+		return nil, ErrNotRunning
+	}
+	return m.p, nil
+}
+
+// StartError is why the plugin process could not be started, or nil.
+func (m *Manager) StartError() error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.startErr
+}
+
+// Manifest returns the installed plugin's manifest, or nil when none.
+func (m *Manager) Manifest() *host.Manifest {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.manifest == nil {
+		return nil
+	}
+	cp := *m.manifest
+	return &cp
+}
+
+// Record returns the helpdesk's record of the plugin; Installed is false
+// when there is none.
+func (m *Manager) Record(ctx context.Context) (store.PluginRecord, error) {
+	rec, err := m.cfg.Store.Plugin(ctx, ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.PluginRecord{ID: ID}, nil
+	}
+	return rec, err
+}
+
+// Active reports whether the helpdesk considers the plugin active. It reads
+// the database every time, so that a break-glass deactivation from the
+// shell takes effect at the next sign-in.
+func (m *Manager) Active(ctx context.Context) (bool, error) {
+	return m.cfg.Store.PluginActive(ctx, ID)
+}
+
+func (m *Manager) activateRequest(actor Actor) host.ActivateRequest {
+	return host.ActivateRequest{Host: m.cfg.Host, CallbackURL: m.cfg.CallbackURL, DataDir: m.cfg.DataDir, Actor: actor}
+}
+
+// ensureRunningLocked starts the process if it is not there or has failed
+// for good. opMu held.
+func (m *Manager) ensureRunningLocked(ctx context.Context) (Plugin, error) {
+	m.mu.RLock()
+	p := m.p
+	m.mu.RUnlock()
+	if p != nil {
+		switch p.State().Phase {
+		case host.PhaseFailed, host.PhaseClosed:
+		default:
+			return p, nil
+		}
+	}
+	if err := m.startLocked(ctx); err != nil {
+		return nil, err
+	}
+	return m.Plugin()
+}
+
+func (m *Manager) installedLocked(ctx context.Context) error {
+	rec, err := m.Record(ctx)
+	if err != nil {
+		return err
+	}
+	if !rec.Installed {
+		return ErrNotInstalled
+	}
+	return nil
+}
+
+// Activate activates the plugin (starting its process if needed) and
+// records it active.
+func (m *Manager) Activate(ctx context.Context, actor Actor) (host.Status, error) {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	if err := m.installedLocked(ctx); err != nil {
+		return host.Status{}, err
+	}
+	return m.activateLocked(ctx, actor)
+}
+
+func (m *Manager) activateLocked(ctx context.Context, actor Actor) (host.Status, error) {
+	p, err := m.ensureRunningLocked(ctx)
+	if err != nil {
+		return host.Status{}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+	defer cancel()
+	st, err := p.Activate(cctx, m.activateRequest(actor))
+	if err != nil {
+		return host.Status{}, fmt.Errorf("activate: %w", err)
+	}
+	if err := m.cfg.Store.SetPluginActive(ctx, ID, true, actorName(actor)); err != nil {
+		return st, err
+	}
+	m.log.Info("duo plugin activated", "actor", actorName(actor))
+	return st, nil
+}
+
+// Deactivate records the plugin inactive and tells the plugin. The record
+// changes even when the plugin process cannot be reached (then the returned
+// error matches ErrNotRunning or host.ErrUnavailable, and the plugin is told
+// by the next reconciliation): deactivating is how an admin stops Duo from
+// gating sign-ins, so it must not depend on the plugin answering.
+func (m *Manager) Deactivate(ctx context.Context, actor Actor) error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	if err := m.installedLocked(ctx); err != nil {
+		return err
+	}
+	if err := m.cfg.Store.SetPluginActive(ctx, ID, false, actorName(actor)); err != nil {
+		return err
+	}
+	m.log.Info("duo plugin deactivated", "actor", actorName(actor))
+	p, err := m.Plugin()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+	defer cancel()
+	if err := p.Deactivate(cctx, actor); err != nil {
+		return fmt.Errorf("deactivate: %w", err)
+	}
+	return nil
+}
+
+// Restart closes the plugin process and starts a new one (for a plugin the
+// supervisor gave up on), activating it again if the helpdesk's record says
+// it is active.
+func (m *Manager) Restart(ctx context.Context, actor Actor) error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	rec, err := m.Record(ctx)
+	if err != nil {
+		return err
+	}
+	if !rec.Installed {
+		return ErrNotInstalled
+	}
+	m.log.Info("restarting the duo plugin", "actor", actorName(actor))
+	if err := m.startLocked(ctx); err != nil {
+		return err
+	}
+	if rec.Active {
+		if _, err := m.activateLocked(ctx, actor); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Uninstall removes the plugin for good: the plugin deletes what it stored,
+// then the helpdesk stops its process, removes its data directory and its
+// bundle directory, and records it uninstalled. confirm must be the plugin's
+// id (ErrConfirmation) and the plugin must be inactive (ErrActive). It
+// returns what was removed.
+func (m *Manager) Uninstall(ctx context.Context, actor Actor, confirm string) ([]string, error) {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	if confirm != ID {
+		return nil, ErrConfirmation
+	}
+	rec, err := m.Record(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Installed {
+		return nil, ErrNotInstalled
+	}
+	if rec.Active {
+		return nil, ErrActive
+	}
+	p, err := m.ensureRunningLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+	defer cancel()
+	removed, err := p.Uninstall(cctx, host.UninstallRequest{Confirm: confirm, Actor: actor, DataDir: m.cfg.DataDir})
+	if err != nil {
+		return nil, fmt.Errorf("uninstall: %w", err)
+	}
+	m.mu.Lock()
+	m.p, m.manifest, m.startErr = nil, nil, nil
+	m.mu.Unlock()
+	if err := p.Close(); err != nil {
+		m.log.Warn("closing the uninstalled plugin", "error", err)
+	}
+	if err := m.cfg.Store.MarkPluginUninstalled(ctx, ID, actorName(actor)); err != nil {
+		return removed, err
+	}
+	var errs []error
+	for _, dir := range []string{m.cfg.DataDir, m.cfg.BundleDir} {
+		_, statErr := os.Stat(dir)
+		if err := removeDir(dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if statErr == nil {
+			removed = append(removed, dir)
+		}
+	}
+	m.log.Warn("duo plugin uninstalled: its data and bundle were removed", "actor", actorName(actor), "removed", len(removed))
+	return removed, errors.Join(errs...)
+}
+
+// removeDir removes a plugin directory, refusing paths that are clearly not
+// one (the root, a relative path, a home directory).
+func removeDir(dir string) error {
+	clean := filepath.Clean(dir)
+	if !filepath.IsAbs(clean) || clean == filepath.Dir(clean) {
+		return fmt.Errorf("refusing to remove %q", dir)
+	}
+	if home, err := os.UserHomeDir(); err == nil && clean == filepath.Clean(home) {
+		return fmt.Errorf("refusing to remove the home directory %q", dir)
+	}
+	if err := os.RemoveAll(clean); err != nil {
+		return fmt.Errorf("remove %s: %w", clean, err)
+	}
+	return nil
+}
+
+// reconcileActor is the actor when the helpdesk tells the plugin what its
+// record says (for example after a break-glass deactivation from the shell).
+var reconcileActor = Actor{ID: "helpdesk", Username: "helpdesk (sync with the helpdesk's plugin record)"}
+
+// Reconcile brings a running plugin in line with the helpdesk's record: it
+// deactivates a plugin the record says is inactive (the shell's break-glass
+// command only changes the record) and activates one the record says is
+// active. A plugin that is not running is left alone.
+func (m *Manager) Reconcile(ctx context.Context) {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	rec, err := m.Record(ctx)
+	if err != nil || !rec.Installed {
+		return
+	}
+	p, err := m.Plugin()
+	if err != nil || p.State().Phase != host.PhaseRunning {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+	defer cancel()
+	st, err := p.Status(cctx)
+	if err != nil || st.Active == rec.Active {
+		return
+	}
+	if rec.Active {
+		if _, err := p.Activate(cctx, m.activateRequest(reconcileActor)); err != nil {
+			m.log.Warn("reconcile: activate", "error", err)
+		}
+		return
+	}
+	if err := p.Deactivate(cctx, reconcileActor); err != nil {
+		m.log.Warn("reconcile: deactivate", "error", err)
+		return
+	}
+	m.log.Info("reconcile: deactivated the plugin, as the helpdesk's record says (break-glass from the shell?)")
+}
+
+// Run reconciles every interval until ctx ends.
+func (m *Manager) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.Reconcile(ctx)
+		}
+	}
+}
+
+// Close stops the plugin process.
+func (m *Manager) Close() error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	m.mu.Lock()
+	p := m.p
+	m.p = nil
+	m.startErr = errors.New("the helpdesk is shutting down")
+	m.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.Close()
+}
+
+func actorName(a Actor) string {
+	if a.Username != "" {
+		return a.Username
+	}
+	return a.ID
+}

@@ -1,0 +1,150 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+)
+
+type homeData struct {
+	Tickets []store.Ticket
+}
+
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.st.ListTickets(r.Context(), 100)
+	if err != nil {
+		s.internalError(w, r, "list tickets", err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "home", "Tickets", "tickets", homeData{Tickets: ts})
+}
+
+func (s *Server) handleCreateTicket(w http.ResponseWriter, r *http.Request) {
+	subject := strings.TrimSpace(r.PostForm.Get("subject"))
+	requester := strings.TrimSpace(r.PostForm.Get("requester"))
+	if subject == "" || len(subject) > 200 || len(requester) > 200 {
+		s.flash(r, flashError, "A ticket needs a subject of at most 200 characters.")
+		redirect(w, r, "/")
+		return
+	}
+	id, err := s.st.CreateTicket(r.Context(), subject, requester, currentOperator(r).ID)
+	if err != nil {
+		s.internalError(w, r, "create ticket", err)
+		return
+	}
+	s.flash(r, flashSuccess, "Ticket #"+strconv.FormatInt(id, 10)+" opened.")
+	redirect(w, r, "/")
+}
+
+func (s *Server) handleCloseTicket(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.renderError(w, r, http.StatusNotFound, "No such ticket", "There is no such ticket.")
+		return
+	}
+	if err := s.st.CloseTicket(r.Context(), id); err != nil {
+		s.flash(r, flashError, "Ticket #"+strconv.FormatInt(id, 10)+" is not open.")
+	} else {
+		s.flash(r, flashSuccess, "Ticket #"+strconv.FormatInt(id, 10)+" closed.")
+	}
+	redirect(w, r, "/")
+}
+
+type accountData struct {
+	Op store.Operator
+	// TOTP set-up under way: the unconfirmed secret, shown until confirmed.
+	Setup *auth.TOTPKey
+	// Duo: whether the Duo plugin is active, and this operator's state.
+	DuoActive  bool
+	DuoKnown   bool
+	DuoEnabled bool
+	DuoState   host.OperatorState
+}
+
+func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
+	op := *currentOperator(r)
+	d := accountData{Op: op}
+	if op.TOTPSecret.IsSet() && !op.TOTPConfirmed {
+		k, err := auth.DescribeTOTP(s.cfg.SiteName, op.Username, op.TOTPSecret.Reveal())
+		if err != nil {
+			s.internalError(w, r, "describe totp secret", err)
+			return
+		}
+		d.Setup = &k
+	}
+	if active, err := s.plugins.Active(r.Context()); err == nil && active {
+		d.DuoActive = true
+		if p, err := s.plugins.Plugin(); err == nil {
+			ctx, cancel := s.pluginCtx(r)
+			id := strconv.FormatInt(op.ID, 10)
+			states, err := p.GetOperatorStates(ctx, []string{id})
+			cancel()
+			if err == nil {
+				d.DuoKnown, d.DuoState = true, states[id]
+				d.DuoEnabled = d.DuoState.Enabled
+			}
+		}
+	}
+	s.render(w, r, http.StatusOK, "account", "My account", "account", d)
+}
+
+func (s *Server) handleTOTPSetup(w http.ResponseWriter, r *http.Request) {
+	op := currentOperator(r)
+	if op.HasTOTP() {
+		s.flash(r, flashError, "Your authenticator app is already set up. Remove it first to set up another.")
+		redirect(w, r, "/account")
+		return
+	}
+	k, err := auth.NewTOTPKey(s.cfg.SiteName, op.Username)
+	if err != nil {
+		s.internalError(w, r, "generate totp secret", err)
+		return
+	}
+	if err := s.st.SetTOTP(r.Context(), op.ID, k.Secret, false); err != nil {
+		s.internalError(w, r, "save totp secret", err)
+		return
+	}
+	s.log.Info("totp set-up started", "operator_id", op.ID)
+	redirect(w, r, "/account")
+}
+
+func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
+	op := currentOperator(r)
+	if !op.TOTPSecret.IsSet() || op.TOTPConfirmed {
+		redirect(w, r, "/account")
+		return
+	}
+	step, ok := auth.VerifyTOTP(op.TOTPSecret.Reveal(), r.PostForm.Get("code"), s.cfg.Now(), 0)
+	if !ok {
+		s.flash(r, flashError, msgWrongCode)
+		redirect(w, r, "/account")
+		return
+	}
+	if err := s.st.ConfirmTOTP(r.Context(), op.ID, op.TOTPSecret.Reveal(), step); err != nil {
+		s.internalError(w, r, "confirm totp", err)
+		return
+	}
+	s.log.Info("totp set up", "operator_id", op.ID)
+	s.flash(r, flashSuccess, "Two-factor authentication with your authenticator app is on. You will be asked for a code when you sign in.")
+	redirect(w, r, "/account")
+}
+
+func (s *Server) handleTOTPRemove(w http.ResponseWriter, r *http.Request) {
+	op := currentOperator(r)
+	if op.HasTOTP() && !auth.CheckPassword(op.PasswordHash.Reveal(), r.PostForm.Get("password")) {
+		s.flash(r, flashError, "Wrong password: your authenticator app was not removed.")
+		redirect(w, r, "/account")
+		return
+	}
+	if err := s.st.ClearTOTP(r.Context(), op.ID); err != nil {
+		s.internalError(w, r, "remove totp", err)
+		return
+	}
+	s.log.Info("totp removed", "operator_id", op.ID)
+	s.flash(r, flashSuccess, "Your authenticator app was removed.")
+	redirect(w, r, "/account")
+}

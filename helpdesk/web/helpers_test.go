@@ -1,0 +1,316 @@
+package web_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
+)
+
+// fakePlugin is a hand-written stand-in for the plugin process. Its login
+// hooks answer what the test sets; it counts the calls.
+type fakePlugin struct {
+	mu       sync.Mutex
+	begin    func(op host.Operator) (host.BeginLoginResult, error)
+	complete func(req host.CompleteLoginRequest) (host.CompleteLoginResult, error)
+	calls    map[string]int
+	active   bool
+	phase    host.Phase
+}
+
+func newFakePlugin() *fakePlugin {
+	return &fakePlugin{calls: map[string]int{}, phase: host.PhaseRunning,
+		begin: func(host.Operator) (host.BeginLoginResult, error) {
+			return host.BeginLoginResult{Decision: host.DecisionNotRequired}, nil
+		},
+		complete: func(host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
+			return host.CompleteLoginResult{Decision: host.DecisionDenied, Message: "no"}, nil
+		},
+	}
+}
+
+func (f *fakePlugin) count(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[name]++
+}
+
+func (f *fakePlugin) Calls(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[name]
+}
+
+func (f *fakePlugin) set(fn func(f *fakePlugin)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakePlugin) Activate(context.Context, host.ActivateRequest) (host.Status, error) {
+	f.count("Activate")
+	f.set(func(f *fakePlugin) { f.active = true })
+	return host.Status{Active: true}, nil
+}
+
+func (f *fakePlugin) Deactivate(context.Context, host.Actor) error {
+	f.count("Deactivate")
+	f.set(func(f *fakePlugin) { f.active = false })
+	return nil
+}
+
+func (f *fakePlugin) Uninstall(_ context.Context, req host.UninstallRequest) ([]string, error) {
+	f.count("Uninstall")
+	return []string{req.DataDir}, nil
+}
+
+func (f *fakePlugin) Status(context.Context) (host.Status, error) {
+	f.count("Status")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return host.Status{Active: f.active}, nil
+}
+
+func (f *fakePlugin) GetSettings(context.Context) (host.Settings, error) {
+	return host.Settings{Values: map[string]string{}, SecretSet: map[string]bool{}}, nil
+}
+
+func (f *fakePlugin) UpdateSettings(context.Context, host.UpdateSettingsRequest) (host.UpdateSettingsResult, error) {
+	f.count("UpdateSettings")
+	return host.UpdateSettingsResult{Saved: true}, nil
+}
+
+func (f *fakePlugin) CheckDuo(context.Context) (host.DuoHealth, error) {
+	return host.DuoHealth{Checked: true, OK: true}, nil
+}
+
+func (f *fakePlugin) SetOperatorEnabled(_ context.Context, op host.Operator, enabled bool, _ host.Actor) (host.OperatorState, error) {
+	f.count("SetOperatorEnabled")
+	return host.OperatorState{OperatorID: op.ID, Enabled: enabled}, nil
+}
+
+func (f *fakePlugin) GetOperatorStates(_ context.Context, ids []string) (map[string]host.OperatorState, error) {
+	out := map[string]host.OperatorState{}
+	for _, id := range ids {
+		out[id] = host.OperatorState{OperatorID: id}
+	}
+	return out, nil
+}
+
+func (f *fakePlugin) SetOperatorAlias(_ context.Context, op host.Operator, alias string, _ host.Actor) (host.OperatorState, error) {
+	return host.OperatorState{OperatorID: op.ID, DuoAlias: alias}, nil
+}
+
+func (f *fakePlugin) BeginLogin(_ context.Context, op host.Operator, _ host.ClientInfo) (host.BeginLoginResult, error) {
+	f.count("BeginLogin")
+	f.mu.Lock()
+	fn := f.begin
+	f.mu.Unlock()
+	return fn(op)
+}
+
+func (f *fakePlugin) CompleteLogin(_ context.Context, req host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
+	f.count("CompleteLogin")
+	f.mu.Lock()
+	fn := f.complete
+	f.mu.Unlock()
+	return fn(req)
+}
+
+func (f *fakePlugin) State() host.State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return host.State{Phase: f.phase, PID: 4242}
+}
+
+func (f *fakePlugin) Close() error { return nil }
+
+// testManifest is a valid plugin.json; the fake never runs its executable.
+const testManifest = `{"id":"duo-security","name":"Duo Security","version":"0.1.0","protocol_version":1,
+"executables":{"linux-amd64":{"path":"bin/duo-plugin"}},
+"settings_schema":[{"key":"client_id","display_name":"Client ID","type":"text","required":true},
+{"key":"client_secret","display_name":"Client secret","type":"secret","required":true}]}`
+
+type env struct {
+	t       *testing.T
+	st      *store.Store
+	mgr     *plugins.Manager
+	fake    *fakePlugin
+	srv     *httptest.Server
+	startOK bool
+}
+
+type envOpts struct {
+	web      func(*web.Config)
+	startErr error // the plugin process does not start
+}
+
+const password = "correct horse battery"
+
+// newEnv starts a helpdesk with a fake plugin and the operators admin,
+// alice and bob (all with password).
+func newEnv(t *testing.T, o envOpts) *env {
+	t.Helper()
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "helpdesk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	bundle := filepath.Join(dir, "bundle")
+	if err := os.MkdirAll(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "plugin.json"), []byte(testManifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fake := newFakePlugin()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mgr, err := plugins.New(plugins.Config{
+		Store: st, BundleDir: bundle, DataDir: filepath.Join(dir, "plugin-data"),
+		CallbackURL: "http://helpdesk.test" + web.CallbackPath, Logger: log,
+		Start: func(context.Context, string) (plugins.Plugin, error) {
+			if o.startErr != nil {
+				return nil, o.startErr
+			}
+			return fake, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mgr.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mgr.Close() })
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []struct{ name, role string }{{"admin", store.RoleAdmin}, {"alice", store.RoleAgent}, {"bob", store.RoleAgent}} {
+		if _, err := st.CreateOperator(ctx, store.NewOperator{Username: u.name, Email: u.name + "@example.com", Role: u.role, PasswordHash: string(hash)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	base, _ := url.Parse("http://" + srv.Listener.Addr().String())
+	cfg := web.Config{Store: st, Plugins: mgr, BaseURL: base, Logger: log}
+	if o.web != nil {
+		o.web(&cfg)
+	}
+	w, err := web.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = w.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &env{t: t, st: st, mgr: mgr, fake: fake, srv: srv}
+}
+
+// activate marks the plugin active, as the Plugins page does.
+func (e *env) activate() {
+	e.t.Helper()
+	if _, err := e.mgr.Activate(e.t.Context(), host.Actor{ID: "test"}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// client is one browser: a cookie jar, no automatic redirects.
+type client struct {
+	t    *testing.T
+	e    *env
+	hc   *http.Client
+	last string // body of the last response
+}
+
+func (e *env) client() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: e.t, e: e, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+func (c *client) do(req *http.Request) *http.Response {
+	c.t.Helper()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	c.last = string(b)
+	return resp
+}
+
+func (c *client) get(path string) *http.Response {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.e.srv.URL+path, nil)
+	return c.do(req)
+}
+
+func (c *client) post(path string, form url.Values) *http.Response {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.e.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.do(req)
+}
+
+var csrfPattern = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// csrf is the token in the last page.
+func (c *client) csrf() string {
+	c.t.Helper()
+	m := csrfPattern.FindStringSubmatch(c.last)
+	if m == nil {
+		c.t.Fatalf("no CSRF token in the page:\n%s", c.last)
+	}
+	return m[1]
+}
+
+func (c *client) sessionCookie() string {
+	u, _ := url.Parse(c.e.srv.URL)
+	for _, ck := range c.hc.Jar.Cookies(u) {
+		if ck.Name == web.CookieName(false) {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// login fills the sign-in form and returns the answer to the POST.
+func (c *client) login(username, pass, next string) *http.Response {
+	c.t.Helper()
+	c.get("/login")
+	return c.post("/login", url.Values{"csrf_token": {c.csrf()}, "username": {username}, "password": {pass}, "next": {next}})
+}
+
+// signedIn logs in with no second factor and asserts it worked.
+func (c *client) signedIn(username string) {
+	c.t.Helper()
+	resp := c.login(username, password, "")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		c.t.Fatalf("sign-in of %s: %d %s", username, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	c.get("/")
+}
+
+var errBoom = errors.New("boom")

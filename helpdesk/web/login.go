@@ -1,0 +1,390 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+)
+
+// Messages at the sign-in page. They never say which of username and
+// password was wrong, nor why exactly Duo refused.
+const (
+	msgWrongCredentials = "Wrong username or password."
+	// MsgFailClosed is shown when the Duo plugin is active but cannot
+	// answer: the sign-in is refused, never completed on the password alone.
+	MsgFailClosed = "Two-factor authentication is temporarily unavailable, so sign-in is refused. Contact your administrator."
+	msgDuoRefused = "Two-factor verification with Duo did not succeed, so you are not signed in. Sign in again, or contact your administrator."
+	msgExpired    = "This sign-in has expired or was started in another browser. Sign in again."
+	msgWrongCode  = "That code is not right. Check your authenticator app and try again."
+)
+
+type loginData struct {
+	Username string
+	Next     string
+	Error    string
+}
+
+// handleLoginForm shows the sign-in form, under a fresh anonymous session
+// that carries the form's CSRF token.
+func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
+	next := auth.SafeNext(r.URL.Query().Get("next"))
+	if currentOperator(r) != nil {
+		redirect(w, r, nextOrHome(next))
+		return
+	}
+	if ses := currentSession(r); ses == nil || ses.Kind != store.SessionAnonymous {
+		if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionAnonymous}); err != nil {
+			s.internalError(w, r, "start anonymous session", err)
+			return
+		}
+	}
+	s.renderLogin(w, r, http.StatusOK, loginData{Next: next})
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
+	w.Header().Set("Content-Security-Policy", loginCSP)
+	s.render(w, r, status, "login", "Sign in", "", d)
+}
+
+func nextOrHome(next string) string {
+	if next == "" {
+		return "/"
+	}
+	return next
+}
+
+// rateLimited reports whether the username or the client address has
+// failed too often recently.
+func (s *Server) rateLimited(r *http.Request, username string) (bool, error) {
+	since := s.cfg.Now().Add(-s.cfg.FailureWindow)
+	n, err := s.st.CountFailures(r.Context(), store.ScopeUser, userKey(username), since)
+	if err != nil {
+		return false, err
+	}
+	if n >= s.cfg.UserFailureLimit {
+		return true, nil
+	}
+	n, err = s.st.CountFailures(r.Context(), store.ScopeIP, clientIP(r), since)
+	if err != nil {
+		return false, err
+	}
+	return n >= s.cfg.IPFailureLimit, nil
+}
+
+func userKey(username string) string { return strings.ToLower(strings.TrimSpace(username)) }
+
+func (s *Server) recordFailure(r *http.Request, username string) {
+	now := s.cfg.Now()
+	if username != "" {
+		if err := s.st.RecordFailure(r.Context(), store.ScopeUser, userKey(username), now); err != nil {
+			s.log.Error("record failed sign-in", "error", err)
+		}
+	}
+	if err := s.st.RecordFailure(r.Context(), store.ScopeIP, clientIP(r), now); err != nil {
+		s.log.Error("record failed sign-in", "error", err)
+	}
+}
+
+func (s *Server) renderTooMany(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusTooManyRequests, "too_many", "Too many attempts", "", struct{ Minutes int }{int(s.cfg.FailureWindow.Minutes())})
+}
+
+// handleLogin checks the password and starts the second factor.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	username := strings.TrimSpace(r.PostForm.Get("username"))
+	password := r.PostForm.Get("password")
+	next := auth.SafeNext(r.PostForm.Get("next"))
+	if len(username) > 128 || len(password) > 1024 {
+		s.renderLogin(w, r, http.StatusBadRequest, loginData{Next: next, Error: msgWrongCredentials})
+		return
+	}
+
+	op, err := s.st.OperatorByUsername(r.Context(), username)
+	known := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.internalError(w, r, "look up operator", err)
+		return
+	}
+	// An unknown "username" is often a password typed into the wrong field:
+	// only known usernames reach the log.
+	logUser := []any{"username_known", known, "client_ip", clientIP(r)}
+	if known {
+		logUser = append(logUser, "username", op.Username, "operator_id", op.ID)
+	}
+
+	limited, err := s.rateLimited(r, username)
+	if err != nil {
+		s.internalError(w, r, "check sign-in rate limit", err)
+		return
+	}
+	if limited {
+		s.log.Warn("sign-in refused: too many failed attempts", logUser...)
+		s.renderTooMany(w, r)
+		return
+	}
+
+	hash := ""
+	if known {
+		hash = op.PasswordHash.Reveal()
+	}
+	// CheckPassword spends the same time on an unknown username.
+	if !auth.CheckPassword(hash, password) || !known {
+		s.recordFailure(r, username)
+		s.log.Info("sign-in failed: wrong username or password", logUser...)
+		s.renderLogin(w, r, http.StatusUnauthorized, loginData{Username: username, Next: next, Error: msgWrongCredentials})
+		return
+	}
+	if err := s.st.ClearFailures(r.Context(), store.ScopeUser, userKey(op.Username)); err != nil {
+		s.log.Warn("clear failed sign-ins", "error", err)
+	}
+	s.secondFactor(w, r, op, next)
+}
+
+// secondFactor decides what follows a correct password: Duo (while the
+// plugin is active and requires it), else the built-in TOTP method (if the
+// operator set it up), else nothing.
+func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.Operator, next string) {
+	log := s.log.With("operator_id", op.ID, "username", op.Username)
+	// Read from the database on every sign-in: a break-glass deactivation
+	// from the shell takes effect at once.
+	active, err := s.plugins.Active(r.Context())
+	if err != nil {
+		log.Error("sign-in refused: cannot read whether the Duo plugin is active", "error", err)
+		s.renderRefused(w, r, http.StatusServiceUnavailable, MsgFailClosed)
+		return
+	}
+	if active {
+		p, err := s.plugins.Plugin()
+		if err != nil {
+			s.failClosed(w, r, op, "begin login", err)
+			return
+		}
+		ctx, cancel := s.pluginCtx(r)
+		res, err := p.BeginLogin(ctx, hostOperator(op), clientInfo(r))
+		cancel()
+		if err != nil {
+			s.failClosed(w, r, op, "begin login", err)
+			return
+		}
+		switch res.Decision {
+		case host.DecisionRedirect:
+			if !validDuoURL(res.RedirectURL) || res.State == "" {
+				log.Error("sign-in refused: the Duo plugin answered REDIRECT without a usable https URL and state")
+				s.renderRefused(w, r, http.StatusBadGateway, MsgFailClosed)
+				return
+			}
+			if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionPending, operator: op.ID, factor: store.FactorDuo, duoState: res.State, next: next}); err != nil {
+				s.internalError(w, r, "start pending session", err)
+				return
+			}
+			log.Info("password accepted; sending the operator to Duo")
+			http.Redirect(w, r, res.RedirectURL, http.StatusSeeOther)
+			return
+		case host.DecisionNotRequired:
+			if res.Reason != "" {
+				// Fail open, chosen by the admin: Duo is unreachable and the
+				// plugin lets the sign-in go on; the built-in method, if any,
+				// still applies.
+				log.Warn("Duo skipped for this sign-in by the plugin's fail-open setting", "reason", res.Reason)
+			}
+		default:
+			log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", res.Reason)
+			s.renderRefused(w, r, http.StatusForbidden, messageOr(res.Message, msgDuoRefused))
+			return
+		}
+	}
+
+	if op.HasTOTP() {
+		if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionPending, operator: op.ID, factor: store.FactorTOTP, next: next}); err != nil {
+			s.internalError(w, r, "start pending session", err)
+			return
+		}
+		redirect(w, r, "/login/totp")
+		return
+	}
+	s.signIn(w, r, op, next)
+}
+
+// validDuoURL accepts only an absolute https URL: the browser is sent there
+// with the pending session's cookie set.
+func validDuoURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil
+}
+
+func messageOr(msg, fallback string) string {
+	if strings.TrimSpace(msg) == "" {
+		return fallback
+	}
+	return msg
+}
+
+// signIn starts the authenticated session, under a new id.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, op store.Operator, next string) {
+	if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionAuthenticated, operator: op.ID}); err != nil {
+		s.internalError(w, r, "start session", err)
+		return
+	}
+	s.log.Info("operator signed in", "operator_id", op.ID, "username", op.Username, "client_ip", clientIP(r))
+	redirect(w, r, nextOrHome(next))
+}
+
+// failClosed refuses a sign-in because the plugin could not answer.
+func (s *Server) failClosed(w http.ResponseWriter, r *http.Request, op store.Operator, step string, err error) {
+	s.log.Warn("sign-in refused (fail closed): the Duo plugin is active but did not answer",
+		"operator_id", op.ID, "username", op.Username, "step", step, "reason", string(host.ReasonOf(err)),
+		"unavailable", errors.Is(err, host.ErrUnavailable), "error", err.Error())
+	s.renderRefused(w, r, http.StatusServiceUnavailable, MsgFailClosed)
+}
+
+func (s *Server) renderRefused(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	s.render(w, r, status, "refused", "Sign-in refused", "", struct{ Message string }{msg})
+}
+
+// pendingSession returns the request's pending session for factor.
+func pendingSession(r *http.Request, factor string) *store.Session {
+	ses := currentSession(r)
+	if ses == nil || ses.Kind != store.SessionPending || ses.SecondFactor != factor || ses.OperatorID == 0 {
+		return nil
+	}
+	return ses
+}
+
+func (s *Server) handleTOTPForm(w http.ResponseWriter, r *http.Request) {
+	if pendingSession(r, store.FactorTOTP) == nil {
+		redirect(w, r, "/login")
+		return
+	}
+	s.render(w, r, http.StatusOK, "login_totp", "Two-factor authentication", "", loginData{})
+}
+
+func (s *Server) handleTOTP(w http.ResponseWriter, r *http.Request) {
+	ses := pendingSession(r, store.FactorTOTP)
+	if ses == nil {
+		s.renderRefused(w, r, http.StatusBadRequest, msgExpired)
+		return
+	}
+	op, err := s.st.OperatorByID(r.Context(), ses.OperatorID)
+	if err != nil {
+		s.internalError(w, r, "load operator", err)
+		return
+	}
+	limited, err := s.rateLimited(r, op.Username)
+	if err != nil {
+		s.internalError(w, r, "check sign-in rate limit", err)
+		return
+	}
+	if limited {
+		_ = s.st.DeleteSession(r.Context(), ses.IDHash)
+		s.clearCookie(w)
+		s.log.Warn("sign-in refused: too many failed attempts", "operator_id", op.ID, "client_ip", clientIP(r))
+		s.renderTooMany(w, r)
+		return
+	}
+	step, ok := auth.VerifyTOTP(op.TOTPSecret.Reveal(), r.PostForm.Get("code"), s.cfg.Now(), op.TOTPLastStep)
+	if ok && op.HasTOTP() {
+		ok, err = s.st.UseTOTPStep(r.Context(), op.ID, step)
+		if err != nil {
+			s.internalError(w, r, "record totp step", err)
+			return
+		}
+	}
+	if !ok || !op.HasTOTP() {
+		s.recordFailure(r, op.Username)
+		s.log.Info("sign-in failed: wrong TOTP code", "operator_id", op.ID, "client_ip", clientIP(r))
+		s.render(w, r, http.StatusUnauthorized, "login_totp", "Two-factor authentication", "", loginData{Error: msgWrongCode})
+		return
+	}
+	s.signIn(w, r, op, ses.NextPath)
+}
+
+// handleDuoCallback is where Duo sends the operator back. The pending
+// session is used once, whatever the outcome; only an ALLOWED answer from
+// the plugin signs the operator in.
+func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
+	ses := pendingSession(r, store.FactorDuo)
+	if ses == nil {
+		s.log.Info("duo callback without a pending Duo sign-in", "client_ip", clientIP(r))
+		s.renderRefused(w, r, http.StatusBadRequest, msgExpired)
+		return
+	}
+	taken, err := s.st.TakeSession(r.Context(), ses.IDHash)
+	if err != nil {
+		s.internalError(w, r, "use pending session", err)
+		return
+	}
+	// The cookie now names nothing; a successful sign-in replaces it.
+	stateOf(r).ses = nil
+	if !taken {
+		s.renderRefused(w, r, http.StatusBadRequest, msgExpired)
+		return
+	}
+	op, err := s.st.OperatorByID(r.Context(), ses.OperatorID)
+	if err != nil {
+		s.internalError(w, r, "load operator", err)
+		return
+	}
+	log := s.log.With("operator_id", op.ID, "username", op.Username)
+
+	q := r.URL.Query()
+	if e := q.Get("error"); e != "" {
+		// Only the short error code is logged; the description is Duo's
+		// text and stays out of the log.
+		if len(e) > 64 {
+			e = e[:64]
+		}
+		log.Info("sign-in refused: Duo returned an error", "duo_error", e)
+		s.renderRefused(w, r, http.StatusForbidden, msgDuoRefused)
+		return
+	}
+
+	p, err := s.plugins.Plugin()
+	if err != nil {
+		s.failClosed(w, r, op, "complete login", err)
+		return
+	}
+	ctx, cancel := s.pluginCtx(r)
+	res, err := p.CompleteLogin(ctx, host.CompleteLoginRequest{
+		Operator:      hostOperator(op),
+		SessionState:  ses.DuoState.Reveal(),
+		CallbackState: q.Get("state"),
+		DuoCode:       q.Get("duo_code"),
+		Client:        clientInfo(r),
+	})
+	cancel()
+	if err != nil {
+		s.failClosed(w, r, op, "complete login", err)
+		return
+	}
+	if res.Decision != host.DecisionAllowed {
+		log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", res.Reason)
+		s.renderRefused(w, r, http.StatusForbidden, messageOr(res.Message, msgDuoRefused))
+		return
+	}
+	log.Info("Duo approved the sign-in")
+	s.signIn(w, r, op, ses.NextPath)
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if ses := currentSession(r); ses != nil {
+		if err := s.st.DeleteSession(r.Context(), ses.IDHash); err != nil {
+			s.internalError(w, r, "delete session", err)
+			return
+		}
+		if op := currentOperator(r); op != nil {
+			s.log.Info("operator signed out", "operator_id", op.ID, "username", op.Username)
+		}
+	}
+	s.clearCookie(w)
+	redirect(w, r, "/login")
+}
+
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log.Error(what, "path", r.URL.Path, "error", err)
+	s.renderError(w, r, http.StatusInternalServerError, "Something went wrong", "The helpdesk could not complete this request. Try again.")
+}

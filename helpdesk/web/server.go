@@ -1,0 +1,329 @@
+// Package web is the reference helpdesk's user interface: server-rendered
+// pages for signing in (password, then Duo or the built-in TOTP method),
+// tickets, the operator's own account, and the admin pages that manage the
+// Duo Security plugin (Plugins, Settings, Operators). It uses the host SDK
+// the way a helpdesk vendor would.
+//
+// Security properties, each enforced in one place:
+//   - sessions are server side; the cookie carries a random 32-byte id, the
+//     database its SHA-256; a new id at every step of signing in;
+//   - every state-changing request carries the session's CSRF token
+//     (checked in constant time by middleware for every non-GET request);
+//   - failed sign-ins are limited per username and per client address;
+//   - while the Duo plugin is active, a sign-in needs its ALLOWED answer for
+//     operators it gates, and any error from the plugin refuses the
+//     sign-in (fail closed);
+//   - pages send a strict Content-Security-Policy (no script at all),
+//     X-Frame-Options: DENY and Referrer-Policy: no-referrer (Duo's callback
+//     URL carries duo_code).
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+)
+
+// CallbackPath is where Duo sends the operator back; the callback URL given
+// to the plugin at Activate is the base URL plus this path.
+const CallbackPath = "/login/duo/callback"
+
+// Config configures the web server.
+type Config struct {
+	Store   *store.Store
+	Plugins *plugins.Manager
+	// BaseURL is the helpdesk's external URL, like http://127.0.0.1:8080.
+	// Cookies are Secure when it is https.
+	BaseURL *url.URL
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// SiteName is shown in the header and used as the TOTP issuer.
+	SiteName string
+	// BcryptCost of new password hashes (0: auth.DefaultBcryptCost).
+	BcryptCost int
+
+	// Failed sign-in limits: more than UserFailureLimit failures for one
+	// username, or IPFailureLimit from one address, within FailureWindow
+	// and signing in is refused until the window passes. Defaults 5, 20
+	// and 15 minutes (an office behind one NAT address shares the
+	// per-address budget, hence the larger one).
+	UserFailureLimit int
+	IPFailureLimit   int
+	FailureWindow    time.Duration
+
+	// Session lifetimes: an anonymous session (the sign-in form) lasts
+	// AnonymousTTL; a pending one (second factor under way) PendingTTL; a
+	// signed-in one expires after SessionIdle without a request and at
+	// most SessionMax after signing in. Defaults 1h, 10m, 2h, 12h.
+	AnonymousTTL time.Duration
+	PendingTTL   time.Duration
+	SessionIdle  time.Duration
+	SessionMax   time.Duration
+
+	// PluginCallTimeout bounds each call to the plugin from a page.
+	// Default 10s.
+	PluginCallTimeout time.Duration
+}
+
+func (c *Config) defaults() error {
+	if c.Store == nil || c.Plugins == nil || c.BaseURL == nil {
+		return errors.New("web: Config.Store, Config.Plugins and Config.BaseURL are required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.SiteName == "" {
+		c.SiteName = "Reference Helpdesk"
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.UserFailureLimit <= 0 {
+		c.UserFailureLimit = 5
+	}
+	if c.IPFailureLimit <= 0 {
+		c.IPFailureLimit = 20
+	}
+	def(&c.FailureWindow, 15*time.Minute)
+	def(&c.AnonymousTTL, time.Hour)
+	def(&c.PendingTTL, 10*time.Minute)
+	def(&c.SessionIdle, 2*time.Hour)
+	def(&c.SessionMax, 12*time.Hour)
+	def(&c.PluginCallTimeout, 10*time.Second)
+	return nil
+}
+
+// Server serves the helpdesk's pages.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	st      *store.Store
+	plugins *plugins.Manager
+	secure  bool
+	pages   *pages
+	handler http.Handler
+}
+
+// New returns a Server.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	pg, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "web"),
+		st:      cfg.Store,
+		plugins: cfg.Plugins,
+		secure:  cfg.BaseURL.Scheme == "https",
+		pages:   pg,
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// CallbackURL is the Duo callback URL for a base URL.
+func CallbackURL(base *url.URL) string {
+	u := *base
+	u.Path = strings.TrimSuffix(u.Path, "/") + CallbackPath
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	auth := s.requireAuth
+	admin := func(h http.HandlerFunc) http.Handler { return s.requireAuth(s.requireAdmin(h)) }
+
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.Handle("GET /{$}", auth(http.HandlerFunc(s.handleHome)))
+	mux.Handle("POST /tickets", auth(http.HandlerFunc(s.handleCreateTicket)))
+	mux.Handle("POST /tickets/{id}/close", auth(http.HandlerFunc(s.handleCloseTicket)))
+
+	mux.HandleFunc("GET /login", s.handleLoginForm)
+	mux.HandleFunc("POST /login", s.handleLogin)
+	mux.HandleFunc("GET /login/totp", s.handleTOTPForm)
+	mux.HandleFunc("POST /login/totp", s.handleTOTP)
+	mux.HandleFunc("GET "+CallbackPath, s.handleDuoCallback)
+	mux.HandleFunc("POST /logout", s.handleLogout)
+
+	mux.Handle("GET /account", auth(http.HandlerFunc(s.handleAccount)))
+	mux.Handle("POST /account/totp/setup", auth(http.HandlerFunc(s.handleTOTPSetup)))
+	mux.Handle("POST /account/totp/confirm", auth(http.HandlerFunc(s.handleTOTPConfirm)))
+	mux.Handle("POST /account/totp/remove", auth(http.HandlerFunc(s.handleTOTPRemove)))
+
+	const pp = "/admin/plugins/" + plugins.ID
+	mux.Handle("GET /admin/plugins", admin(s.handlePlugins))
+	mux.Handle("POST "+pp+"/activate", admin(s.handleActivate))
+	mux.Handle("POST "+pp+"/deactivate", admin(s.handleDeactivate))
+	mux.Handle("POST "+pp+"/restart", admin(s.handleRestart))
+	mux.Handle("POST "+pp+"/check", admin(s.handleCheckDuo))
+	mux.Handle("GET "+pp+"/settings", admin(s.handleSettingsForm))
+	mux.Handle("POST "+pp+"/settings", admin(s.handleSaveSettings))
+	mux.Handle("GET "+pp+"/uninstall", admin(s.handleUninstallForm))
+	mux.Handle("POST "+pp+"/uninstall", admin(s.handleUninstall))
+	mux.Handle("GET /admin/operators", admin(s.handleOperators))
+	mux.Handle("POST /admin/operators/{id}/duo", admin(s.handleSetOperatorDuo))
+	mux.Handle("POST /admin/operators/{id}/alias", admin(s.handleSetOperatorAlias))
+
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.renderError(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")
+	})
+
+	var h http.Handler = mux
+	h = s.csrf(h)
+	h = s.loadSession(h)
+	h = limitBody(h)
+	h = s.recoverPanics(h)
+	h = s.logRequests(h)
+	h = securityHeaders(h)
+	return h
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// securityHeaders sets the headers every response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", defaultCSP)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		// Duo's callback URL carries duo_code and state: never let them
+		// leave in a Referer.
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+const maxBody = 64 << 10
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// logRequests logs one line per request: method, path (never the query,
+// which carries duo_code and state on the callback), status and duration.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"duration_ms", time.Since(start).Milliseconds(), "client_ip", clientIP(r))
+	})
+}
+
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				s.renderError(w, r, http.StatusInternalServerError, "Something went wrong", "The helpdesk hit an internal error. Try again.")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientIP is the address of the client. The reference helpdesk is served
+// directly; behind a reverse proxy, a vendor would read the proxy's header
+// here, and only from trusted proxies.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func userAgent(r *http.Request) string {
+	ua := r.UserAgent()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	return ua
+}
+
+// hostOperator is how the plugin knows an operator.
+func hostOperator(op store.Operator) host.Operator {
+	return host.Operator{ID: strconv.FormatInt(op.ID, 10), Username: op.Username, Email: op.Email}
+}
+
+func clientInfo(r *http.Request) host.ClientInfo {
+	return host.ClientInfo{IP: clientIP(r), UserAgent: userAgent(r)}
+}
+
+func (s *Server) actor(r *http.Request) host.Actor {
+	op := currentOperator(r)
+	if op == nil {
+		return host.Actor{IP: clientIP(r)}
+	}
+	return host.Actor{ID: strconv.FormatInt(op.ID, 10), Username: op.Username, IP: clientIP(r)}
+}
+
+// pluginCtx bounds one call to the plugin.
+func (s *Server) pluginCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.cfg.PluginCallTimeout)
+}

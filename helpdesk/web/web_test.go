@@ -1,0 +1,583 @@
+package web_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	c := e.client()
+	for _, path := range []string{"/login", "/nowhere", web.CallbackPath + "?duo_code=x&state=y"} {
+		resp := c.get(path)
+		h := resp.Header
+		if got := h.Get("Referrer-Policy"); got != "no-referrer" {
+			t.Errorf("%s: Referrer-Policy %q", path, got)
+		}
+		if got := h.Get("X-Frame-Options"); got != "DENY" {
+			t.Errorf("%s: X-Frame-Options %q", path, got)
+		}
+		csp := h.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") || strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("%s: Content-Security-Policy %q", path, csp)
+		}
+	}
+	resp := c.get("/login")
+	for _, ck := range resp.Cookies() {
+		if ck.Name == web.CookieName(false) && (!ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode) {
+			t.Errorf("session cookie %+v: want HttpOnly and SameSite=Lax", ck)
+		}
+	}
+}
+
+func TestCSRFRejected(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+
+	t.Run("login without a session", func(t *testing.T) {
+		c := e.client()
+		resp := c.post("/login", url.Values{"username": {"admin"}, "password": {password}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status %d, want 403", resp.StatusCode)
+		}
+	})
+
+	cases := []struct {
+		name  string
+		token func(own, other string) string
+	}{
+		{"no token", func(string, string) string { return "" }},
+		{"wrong token", func(own, _ string) string { return own[:len(own)-2] + "xx" }},
+		{"another session's token", func(_, other string) string { return other }},
+	}
+	for _, tc := range cases {
+		t.Run("login with "+tc.name, func(t *testing.T) {
+			other := e.client()
+			other.get("/login")
+			c := e.client()
+			c.get("/login")
+			resp := c.post("/login", url.Values{"csrf_token": {tc.token(c.csrf(), other.csrf())}, "username": {"admin"}, "password": {password}})
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("status %d, want 403", resp.StatusCode)
+			}
+		})
+		t.Run("activate with "+tc.name, func(t *testing.T) {
+			other := e.client()
+			other.get("/login")
+			c := e.client()
+			c.signedIn("admin")
+			before := e.fake.Calls("Activate")
+			resp := c.post("/admin/plugins/duo-security/activate", url.Values{"csrf_token": {tc.token(c.csrf(), other.csrf())}})
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("status %d, want 403", resp.StatusCode)
+			}
+			if e.fake.Calls("Activate") != before {
+				t.Fatal("the plugin was activated without a valid CSRF token")
+			}
+			if active, _ := e.mgr.Active(t.Context()); active {
+				t.Fatal("recorded active without a valid CSRF token")
+			}
+		})
+	}
+
+	t.Run("the right token works", func(t *testing.T) {
+		c := e.client()
+		c.signedIn("admin")
+		resp := c.post("/logout", url.Values{"csrf_token": {c.csrf()}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+			t.Fatalf("logout: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+}
+
+func TestRateLimiting(t *testing.T) {
+	t.Parallel()
+
+	t.Run("per username", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{})
+		c := e.client()
+		for i := range 5 {
+			if resp := c.login("alice", "wrong password "+fmt.Sprint(i), ""); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("attempt %d: status %d, want 401", i+1, resp.StatusCode)
+			}
+		}
+		// Even the right password is refused now, with a clear page.
+		resp := c.login("alice", password, "")
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(c.last, "Too many attempts") {
+			t.Fatalf("6th attempt: status %d, want 429 with a clear page:\n%s", resp.StatusCode, c.last)
+		}
+		// Another operator from another address is not affected... but this
+		// one shares the address; bob is below the per-address limit (20).
+		if resp := c.login("bob", password, ""); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("bob: status %d, want 303", resp.StatusCode)
+		}
+	})
+
+	t.Run("per address", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{web: func(c *web.Config) { c.IPFailureLimit = 4 }})
+		c := e.client()
+		for i, user := range []string{"nobody1", "nobody2", "alice", "nobody3"} {
+			if resp := c.login(user, "wrong", ""); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("attempt %d: status %d, want 401", i+1, resp.StatusCode)
+			}
+		}
+		if resp := c.login("bob", password, ""); resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("after the address's limit: status %d, want 429", resp.StatusCode)
+		}
+	})
+
+	t.Run("the message does not say which was wrong", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{})
+		c := e.client()
+		c.login("no-such-user", "whatever1", "")
+		unknown := c.last
+		c.login("alice", "whatever1", "")
+		wrongPass := c.last
+		for _, body := range []string{unknown, wrongPass} {
+			if !strings.Contains(body, "Wrong username or password.") {
+				t.Fatalf("no generic message in:\n%s", body)
+			}
+		}
+		clean := func(s string) string {
+			return csrfPattern.ReplaceAllString(strings.ReplaceAll(s, "no-such-user", "alice"), "")
+		}
+		if clean(unknown) != clean(wrongPass) {
+			t.Fatal("the page for an unknown username differs from the page for a wrong password")
+		}
+	})
+}
+
+func TestNextRedirect(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	cases := []struct {
+		next, want string
+	}{
+		{"/account", "/account"},
+		{"/admin/operators?x=1", "/admin/operators?x=1"},
+		{"", "/"},
+		{"//evil.example/", "/"},
+		{"/\\evil.example", "/"},
+		{"\\\\evil.example", "/"},
+		{"https://evil.example/", "/"},
+		{"javascript:alert(1)", "/"},
+		{"evil.example", "/"},
+		{"/%2Fevil.example", "/"},
+		{"/%5Cevil.example", "/"},
+		{"/ok\r\nSet-Cookie: x=y", "/"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.next, func(t *testing.T) {
+			c := e.client()
+			resp := c.login("alice", password, tc.next)
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.want {
+				t.Fatalf("next %q: %d to %q, want 303 to %q", tc.next, resp.StatusCode, resp.Header.Get("Location"), tc.want)
+			}
+			if got := auth.SafeNext(tc.next); (got != "") != (tc.want == tc.next && tc.next != "") {
+				t.Fatalf("SafeNext(%q) = %q", tc.next, got)
+			}
+		})
+	}
+	// An unauthenticated page sends to /login with next, and back.
+	c := e.client()
+	resp := c.get("/account")
+	if loc := resp.Header.Get("Location"); loc != "/login?next=%2Faccount" {
+		t.Fatalf("redirect to %q", loc)
+	}
+}
+
+func TestSessionRotation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	c := e.client()
+	c.get("/login")
+	anon := c.sessionCookie()
+	if anon == "" {
+		t.Fatal("no session before the password")
+	}
+	resp := c.post("/login", url.Values{"csrf_token": {c.csrf()}, "username": {"alice"}, "password": {password}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	authed := c.sessionCookie()
+	if authed == "" || authed == anon {
+		t.Fatal("the session id was not replaced at sign-in")
+	}
+	if resp := c.get("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("signed in: %d", resp.StatusCode)
+	}
+	// The id from before the sign-in is worthless (no fixation).
+	fixated := e.client()
+	u, _ := url.Parse(e.srv.URL)
+	fixated.hc.Jar.SetCookies(u, []*http.Cookie{{Name: web.CookieName(false), Value: anon, Path: "/"}})
+	if resp := fixated.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("old session id still signed in: %d", resp.StatusCode)
+	}
+	// Only the hash of the id is stored.
+	if _, err := e.st.SessionByHash(t.Context(), []byte(authed), time.Now()); err == nil {
+		t.Fatal("the raw session id is a key in the database")
+	}
+	if _, err := e.st.SessionByHash(t.Context(), auth.HashToken(authed), time.Now()); err != nil {
+		t.Fatalf("hashed session id not found: %v", err)
+	}
+
+	// With TOTP: anonymous → pending → authenticated, three ids.
+	op, _ := e.st.OperatorByUsername(t.Context(), "bob")
+	key, _ := auth.NewTOTPKey("Test", "bob")
+	if err := e.st.SetTOTP(t.Context(), op.ID, key.Secret, true); err != nil {
+		t.Fatal(err)
+	}
+	b := e.client()
+	resp = b.login("bob", password, "/account")
+	if loc := resp.Header.Get("Location"); loc != "/login/totp" {
+		t.Fatalf("bob: to %q, want /login/totp", loc)
+	}
+	pending := b.sessionCookie()
+	if resp := b.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatal("a pending session reaches the helpdesk")
+	}
+	b.get("/login/totp")
+	code, _ := totp.GenerateCode(key.Secret, time.Now())
+	resp = b.post("/login/totp", url.Values{"csrf_token": {b.csrf()}, "code": {code}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+		t.Fatalf("totp: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if s := b.sessionCookie(); s == pending || s == "" {
+		t.Fatal("the session id was not replaced after the second factor")
+	}
+	// The same code again is refused (no replay).
+	b2 := e.client()
+	b2.login("bob", password, "")
+	b2.get("/login/totp")
+	if resp := b2.post("/login/totp", url.Values{"csrf_token": {b2.csrf()}, "code": {code}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("replayed TOTP code: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestFailClosed(t *testing.T) {
+	t.Parallel()
+	unavailable := fmt.Errorf("begin login: %w", host.ErrUnavailable)
+	pluginErr := &host.Error{Code: "FailedPrecondition", Reason: contract.ReasonInactive, Message: "inactive"}
+	cases := []struct {
+		name       string
+		begin      func(host.Operator) (host.BeginLoginResult, error)
+		wantStatus int
+		wantMsg    string
+	}{
+		{"unavailable", func(host.Operator) (host.BeginLoginResult, error) { return host.BeginLoginResult{}, unavailable }, 503, web.MsgFailClosed},
+		{"plugin error", func(host.Operator) (host.BeginLoginResult, error) { return host.BeginLoginResult{}, pluginErr }, 503, web.MsgFailClosed},
+		{"any other error", func(host.Operator) (host.BeginLoginResult, error) { return host.BeginLoginResult{}, errBoom }, 503, web.MsgFailClosed},
+		{"denied", func(host.Operator) (host.BeginLoginResult, error) {
+			return host.BeginLoginResult{Decision: host.DecisionDenied, Reason: "locked_out", Message: "Your Duo account is locked."}, nil
+		}, 403, "Your Duo account is locked."},
+		{"unspecified decision", func(host.Operator) (host.BeginLoginResult, error) { return host.BeginLoginResult{}, nil }, 403, "did not succeed"},
+		{"allowed is not a BeginLogin answer", func(host.Operator) (host.BeginLoginResult, error) {
+			return host.BeginLoginResult{Decision: host.DecisionAllowed}, nil
+		}, 403, "did not succeed"},
+		{"redirect to http", func(host.Operator) (host.BeginLoginResult, error) {
+			return host.BeginLoginResult{Decision: host.DecisionRedirect, RedirectURL: "http://duo.example/x", State: "s"}, nil
+		}, 502, web.MsgFailClosed},
+		{"redirect without state", func(host.Operator) (host.BeginLoginResult, error) {
+			return host.BeginLoginResult{Decision: host.DecisionRedirect, RedirectURL: "https://duo.example/x"}, nil
+		}, 502, web.MsgFailClosed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{})
+			e.activate()
+			e.fake.set(func(f *fakePlugin) { f.begin = tc.begin })
+			c := e.client()
+			resp := c.login("alice", password, "")
+			if resp.StatusCode != tc.wantStatus || !strings.Contains(c.last, tc.wantMsg) {
+				t.Fatalf("status %d, want %d with %q:\n%s", resp.StatusCode, tc.wantStatus, tc.wantMsg, c.last)
+			}
+			if strings.Contains(c.last, "locked_out") {
+				t.Fatal("the reason reached the browser")
+			}
+			if resp := c.get("/"); resp.StatusCode != http.StatusSeeOther {
+				t.Fatal("signed in although the plugin did not allow it")
+			}
+		})
+	}
+
+	t.Run("plugin process never started", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{startErr: errBoom})
+		// The record says active (as after a restart of the helpdesk).
+		if err := e.st.SetPluginActive(t.Context(), plugins.ID, true, "test"); err != nil {
+			t.Fatal(err)
+		}
+		c := e.client()
+		resp := c.login("alice", password, "")
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(c.last, web.MsgFailClosed) {
+			t.Fatalf("status %d:\n%s", resp.StatusCode, c.last)
+		}
+	})
+
+	t.Run("break-glass deactivation takes effect at the next sign-in", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{})
+		e.activate()
+		e.fake.set(func(f *fakePlugin) {
+			f.begin = func(host.Operator) (host.BeginLoginResult, error) { return host.BeginLoginResult{}, unavailable }
+		})
+		c := e.client()
+		if resp := c.login("alice", password, ""); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("before: %d", resp.StatusCode)
+		}
+		calls := e.fake.Calls("BeginLogin")
+		// What `helpdesk plugins deactivate` does, from another process.
+		if err := e.st.SetPluginActive(t.Context(), plugins.ID, false, "shell"); err != nil {
+			t.Fatal(err)
+		}
+		if resp := c.login("alice", password, ""); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("after break-glass: %d:\n%s", resp.StatusCode, c.last)
+		}
+		if e.fake.Calls("BeginLogin") != calls {
+			t.Fatal("the plugin was asked although the helpdesk's record says inactive")
+		}
+		// The Plugins page tells the running plugin (reconciliation).
+		a := e.client()
+		a.signedIn("admin")
+		a.get("/admin/plugins")
+		if e.fake.Calls("Deactivate") == 0 {
+			t.Fatal("the plugin was not told about the break-glass deactivation")
+		}
+	})
+}
+
+func TestDuoCallback(t *testing.T) {
+	t.Parallel()
+	const state = "state-0123456789-abcdefghij"
+	redirect := func(host.Operator) (host.BeginLoginResult, error) {
+		return host.BeginLoginResult{Decision: host.DecisionRedirect, RedirectURL: "https://duo.example/oauth/v1/authorize?x=1", State: state}, nil
+	}
+	start := func(t *testing.T, complete func(host.CompleteLoginRequest) (host.CompleteLoginResult, error)) (*env, *client) {
+		e := newEnv(t, envOpts{})
+		e.activate()
+		e.fake.set(func(f *fakePlugin) { f.begin, f.complete = redirect, complete })
+		c := e.client()
+		resp := c.login("alice", password, "/account")
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "https://duo.example/") {
+			t.Fatalf("login: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		return e, c
+	}
+
+	t.Run("allowed", func(t *testing.T) {
+		t.Parallel()
+		var got host.CompleteLoginRequest
+		e, c := start(t, func(req host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
+			got = req
+			return host.CompleteLoginResult{Decision: host.DecisionAllowed}, nil
+		})
+		resp := c.get(web.CallbackPath + "?duo_code=the-code&state=" + state)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+			t.Fatalf("callback: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if got.SessionState != state || got.CallbackState != state || got.DuoCode != "the-code" || got.Operator.Username != "alice" {
+			t.Fatalf("CompleteLogin got %+v", got)
+		}
+		if resp := c.get("/account"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("not signed in: %d", resp.StatusCode)
+		}
+		// The pending sign-in is single use.
+		if resp := c.get(web.CallbackPath + "?duo_code=the-code&state=" + state); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("replayed callback: %d", resp.StatusCode)
+		}
+		if n := e.fake.Calls("CompleteLogin"); n != 1 {
+			t.Fatalf("CompleteLogin called %d times", n)
+		}
+	})
+
+	for _, tc := range []struct {
+		name       string
+		complete   func(host.CompleteLoginRequest) (host.CompleteLoginResult, error)
+		query      string
+		wantStatus int
+		wantCalls  int
+	}{
+		{"denied", func(host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
+			return host.CompleteLoginResult{Decision: host.DecisionDenied, Reason: "state_mismatch", Message: "Two-factor verification with Duo failed."}, nil
+		}, "?duo_code=c&state=" + state, 403, 1},
+		{"unavailable", func(host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
+			return host.CompleteLoginResult{}, fmt.Errorf("complete login: %w", host.ErrUnavailable)
+		}, "?duo_code=c&state=" + state, 503, 1},
+		{"not-required is not an answer", func(host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
+			return host.CompleteLoginResult{Decision: host.DecisionNotRequired}, nil
+		}, "?duo_code=c&state=" + state, 403, 1},
+		{"error from Duo", nil, "?error=access_denied&error_description=The+user+cancelled&state=" + state, 403, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, c := start(t, tc.complete)
+			resp := c.get(web.CallbackPath + tc.query)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d:\n%s", resp.StatusCode, tc.wantStatus, c.last)
+			}
+			if strings.Contains(c.last, "state_mismatch") || strings.Contains(c.last, "cancelled") {
+				t.Fatal("details reached the browser")
+			}
+			if n := e.fake.Calls("CompleteLogin"); n != tc.wantCalls {
+				t.Fatalf("CompleteLogin called %d times, want %d", n, tc.wantCalls)
+			}
+			if resp := c.get("/"); resp.StatusCode != http.StatusSeeOther {
+				t.Fatal("signed in after a refusal")
+			}
+		})
+	}
+
+	t.Run("another browser", func(t *testing.T) {
+		t.Parallel()
+		e, _ := start(t, func(host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
+			return host.CompleteLoginResult{Decision: host.DecisionAllowed}, nil
+		})
+		attacker := e.client()
+		if resp := attacker.get(web.CallbackPath + "?duo_code=c&state=" + state); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("callback without the pending session: %d", resp.StatusCode)
+		}
+		if e.fake.Calls("CompleteLogin") != 0 {
+			t.Fatal("CompleteLogin called without a pending session")
+		}
+	})
+}
+
+func TestNotRequiredFallsBackToTOTP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.activate()
+	e.fake.set(func(f *fakePlugin) {
+		f.begin = func(host.Operator) (host.BeginLoginResult, error) {
+			// Fail open: Duo unreachable, the admin chose to let sign-ins on.
+			return host.BeginLoginResult{Decision: host.DecisionNotRequired, Reason: "duo_unavailable_fail_open"}, nil
+		}
+	})
+	op, _ := e.st.OperatorByUsername(t.Context(), "alice")
+	key, _ := auth.NewTOTPKey("Test", "alice")
+	if err := e.st.SetTOTP(t.Context(), op.ID, key.Secret, true); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	if resp := c.login("alice", password, ""); resp.Header.Get("Location") != "/login/totp" {
+		t.Fatalf("fail-open sign-in skipped the built-in second factor: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Without TOTP, NOT_REQUIRED signs in on the password.
+	b := e.client()
+	if resp := b.login("bob", password, ""); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("bob: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func TestAdminPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	agent := e.client()
+	agent.signedIn("alice")
+	for _, path := range []string{"/admin/plugins", "/admin/operators", "/admin/plugins/duo-security/settings"} {
+		if resp := agent.get(path); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("agent GET %s: %d, want 403", path, resp.StatusCode)
+		}
+	}
+	if resp := agent.post("/admin/plugins/duo-security/activate", url.Values{"csrf_token": {agent.csrf()}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("agent activate: %d, want 403", resp.StatusCode)
+	}
+
+	a := e.client()
+	a.signedIn("admin")
+	a.get("/admin/operators")
+	if !strings.Contains(a.last, `id="duo-inactive"`) || strings.Contains(a.last, `id="enable-alice"`) {
+		t.Fatal("inactive plugin: the Operators page must say so and show no toggles")
+	}
+	a.get("/admin/plugins")
+	for id, want := range map[string]bool{"activate": true, "uninstall": true, "deactivate": false, "settings": false} {
+		if got := strings.Contains(a.last, `id="`+id+`"`); got != want {
+			t.Errorf("inactive Plugins page: #%s shown=%v, want %v", id, got, want)
+		}
+	}
+	// Settings while inactive: back to Plugins.
+	if resp := a.get("/admin/plugins/duo-security/settings"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("settings while inactive: %d", resp.StatusCode)
+	}
+	a.get("/admin/plugins")
+	if resp := a.post("/admin/plugins/duo-security/activate", url.Values{"csrf_token": {a.csrf()}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("activate: %d", resp.StatusCode)
+	}
+	a.get("/admin/plugins")
+	for id, want := range map[string]bool{"activate": false, "uninstall": false, "deactivate": true, "settings": true} {
+		if got := strings.Contains(a.last, `id="`+id+`"`); got != want {
+			t.Errorf("active Plugins page: #%s shown=%v, want %v", id, got, want)
+		}
+	}
+	a.get("/admin/operators")
+	if !strings.Contains(a.last, `id="enable-alice"`) {
+		t.Fatal("active plugin: no Enable button for alice")
+	}
+	alice, _ := e.st.OperatorByUsername(t.Context(), "alice")
+	if resp := a.post(fmt.Sprintf("/admin/operators/%d/duo", alice.ID), url.Values{"csrf_token": {a.csrf()}, "enabled": {"true"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("enable: %d", resp.StatusCode)
+	}
+	if e.fake.Calls("SetOperatorEnabled") != 1 {
+		t.Fatal("SetOperatorEnabled not called")
+	}
+	// Uninstall is refused while active, whatever is typed.
+	a.get("/admin/plugins")
+	a.post("/admin/plugins/duo-security/uninstall", url.Values{"csrf_token": {a.csrf()}, "confirm": {"duo-security"}})
+	if e.fake.Calls("Uninstall") != 0 {
+		t.Fatal("uninstalled while active")
+	}
+	if rec, _ := e.st.Plugin(t.Context(), plugins.ID); !rec.Installed {
+		t.Fatal("record says uninstalled")
+	}
+}
+
+func TestTOTPSetup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	c := e.client()
+	c.signedIn("alice")
+	c.get("/account")
+	c.post("/account/totp/setup", url.Values{"csrf_token": {c.csrf()}})
+	c.get("/account")
+	secret := ""
+	if i := strings.Index(c.last, `id="totp-secret">`); i >= 0 {
+		secret = c.last[i+len(`id="totp-secret">`):]
+		secret = secret[:strings.Index(secret, "<")]
+	}
+	if secret == "" || !strings.Contains(c.last, "otpauth://totp/") {
+		t.Fatalf("set-up page shows no secret or URI:\n%s", c.last)
+	}
+	op, _ := e.st.OperatorByUsername(t.Context(), "alice")
+	if op.HasTOTP() {
+		t.Fatal("TOTP applies before it is confirmed")
+	}
+	c.post("/account/totp/confirm", url.Values{"csrf_token": {c.csrf()}, "code": {"000000"}})
+	if op, _ = e.st.OperatorByUsername(t.Context(), "alice"); op.HasTOTP() {
+		t.Fatal("confirmed with a wrong code")
+	}
+	code, _ := totp.GenerateCode(secret, time.Now())
+	c.get("/account")
+	c.post("/account/totp/confirm", url.Values{"csrf_token": {c.csrf()}, "code": {code}})
+	if op, _ = e.st.OperatorByUsername(t.Context(), "alice"); !op.HasTOTP() {
+		t.Fatal("not confirmed with the right code")
+	}
+	if op.TOTPSecret.Reveal() != secret {
+		t.Fatal("secret changed")
+	}
+}
