@@ -60,6 +60,24 @@
 // Duo's Go client never checks auth_result and the application must. Use
 // SetHealthy(false) for a whole-service outage.
 //
+// # A Duo that never answers
+//
+// SetUnresponsive(true) simulates the realistic bad minute: TCP and TLS
+// succeed, the request is read, and the response never comes. It applies
+// to POST /oauth/v1/health_check and POST /oauth/v1/token only (the calls
+// an application makes with its own HTTP client, whose timeout is what is
+// under test); the authorize and prompt pages keep working, so a test can
+// reach the token exchange. No byte of a response is written while a
+// request is held. It ends when the client gives up or the server closes
+// (the connection is dropped, unanswered; Close does not wait for it), or
+// when SetUnresponsive(false) releases it, and then it is answered as if
+// it had just arrived. Stats.Held counts held requests, so a test can tell
+// that the application did call Duo and then gave up:
+//
+//	sim.SetUnresponsive(true)
+//	_, err := client.HealthCheck() // with WithHTTPClient(sim.HTTPClient(300*time.Millisecond))
+//	// err is a net.Error whose Timeout() is true; sim.Stats().Held == 1
+//
 // # Logging
 //
 // Config.Logger gets one record per request outcome with the client id and

@@ -118,6 +118,7 @@ func (s *Server) handleHealthCheck(w http.ResponseWriter, r *http.Request) {
 		s.methodNotAllowed(w, endpoint, http.MethodPost)
 		return
 	}
+	s.holdIfUnresponsive(r, endpoint)
 	if !s.healthy.Load() {
 		s.refuse(endpoint, FailureUnhealthy, "", nil)
 		s.writeUnavailableFail(w)
@@ -322,6 +323,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.methodNotAllowed(w, endpoint, http.MethodPost)
 		return
 	}
+	s.holdIfUnresponsive(r, endpoint)
 	if !s.healthy.Load() {
 		s.refuse(endpoint, FailureUnhealthy, "", nil)
 		s.writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable.")

@@ -49,6 +49,11 @@ type Server struct {
 
 	healthy atomic.Bool
 
+	unresponsiveMu sync.Mutex
+	// release is non-nil while SetUnresponsive(true) is in force; closing
+	// it lets the requests held meanwhile go on to be answered.
+	release chan struct{}
+
 	usersMu  sync.Mutex
 	outcomes map[string]Outcome
 	enrolled map[string]struct{}
@@ -201,9 +206,10 @@ func (s *Server) removeTempDir() error {
 }
 
 // Close stops the server: it unblocks stalled (OutcomeSlow) requests,
-// waits up to a few seconds for in-flight requests, closes the idle
-// connections of every client from HTTPClient and removes the temporary CA
-// directory, if one was made. It is safe to call more than once; later
+// drops the connections of requests held by SetUnresponsive, waits up to
+// a few seconds for in-flight requests, closes the idle connections of
+// every client from HTTPClient and removes the temporary CA directory, if
+// one was made. It is safe to call more than once; later
 // calls return the first call's result.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {

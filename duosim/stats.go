@@ -57,6 +57,10 @@ type Stats struct {
 	CodesIssued    int64 // authorization codes handed out in a redirect
 	TokensIssued   int64 // successful token responses
 	Denials        int64 // Deny clicks on the interactive prompt
+	// Held counts health-check and token requests that SetUnresponsive
+	// held without an answer, whether the client later gave up, the server
+	// closed, or the mode was switched off and they were answered.
+	Held int64
 	// Evictions counts replay-cache, code and prompt entries dropped before
 	// their expiry because a size bound was reached.
 	Evictions int64
@@ -67,7 +71,7 @@ type Stats struct {
 
 type counters struct {
 	healthChecks, authorizes, promptActions, tokenExchanges atomic.Int64
-	codesIssued, tokensIssued, denials, evictions           atomic.Int64
+	codesIssued, tokensIssued, denials, evictions, held     atomic.Int64
 	failures                                                map[FailureReason]*atomic.Int64 // read-only after construction
 }
 
@@ -90,6 +94,7 @@ func (s *Server) Stats() Stats {
 		CodesIssued:    s.stats.codesIssued.Load(),
 		TokensIssued:   s.stats.tokensIssued.Load(),
 		Denials:        s.stats.denials.Load(),
+		Held:           s.stats.held.Load(),
 		Evictions:      s.stats.evictions.Load(),
 		Failures:       make(map[FailureReason]int64),
 	}

@@ -1,17 +1,22 @@
 package settings
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 )
 
-// Environment variables read by LoadRuntime.
+// Environment variables read by LoadRuntime. Each but EnvConfig is
+// "DUO_PLUGIN_" and its config-file key in upper case, because viper derives
+// the name from the key; TestRuntimeEnvNames keeps the two in step.
 const (
 	// EnvConfig names an optional config file (.yaml, .yml, .json or .toml).
 	EnvConfig = "DUO_PLUGIN_CONFIG"
@@ -30,6 +35,10 @@ const (
 	EnvAllowTestDuoHost = "DUO_PLUGIN_ALLOW_TEST_DUO_HOST"
 )
 
+// envPrefix is what viper puts before a key's upper-cased name to find its
+// environment variable.
+const envPrefix = "DUO_PLUGIN"
+
 // Bounds of the runtime durations.
 const (
 	MinDuoTimeout     = time.Second      // shortest accepted Runtime.DuoTimeout
@@ -39,25 +48,26 @@ const (
 
 // Runtime is the configuration of the plugin process, fixed at start: from
 // defaults, then an optional config file, then the environment. Build it with
-// LoadRuntime.
+// LoadRuntime. The mapstructure tags are the config-file keys.
 type Runtime struct {
 	// DataDir is an absolute, cleaned directory for the plugin's data, or ""
 	// to use the one the host passes at activation.
-	DataDir string
+	DataDir string `mapstructure:"data_dir"`
 	// LogLevel is trace, debug, info (default), warn or error.
-	LogLevel string
+	LogLevel string `mapstructure:"log_level"`
 	// LogFormat is json (default) or text.
-	LogFormat string
+	LogFormat string `mapstructure:"log_format"`
 	// DuoTimeout bounds each HTTP call to Duo: 1s to 60s, default 10s.
-	DuoTimeout time.Duration
+	DuoTimeout time.Duration `mapstructure:"duo_timeout"`
 	// HealthCacheTTL is how long a Duo health-check result is reused: 0
 	// disables caching, at most 10m, default 30s.
-	HealthCacheTTL time.Duration
+	HealthCacheTTL time.Duration `mapstructure:"health_cache_ttl"`
 	// AllowTestDuoHost is the explicit test/simulator switch, default false:
 	// see ValidateOptions.AllowTestHost.
-	AllowTestDuoHost bool
-	// ConfigFile is the config file that was read, or "" if none.
-	ConfigFile string
+	AllowTestDuoHost bool `mapstructure:"allow_test_duo_host"`
+	// ConfigFile is the config file that was read, or "" if none. It is not
+	// a key: a config file cannot name itself.
+	ConfigFile string `mapstructure:"-"`
 }
 
 // ValidateOptions returns the options Apply must use in this process.
@@ -65,26 +75,38 @@ func (r Runtime) ValidateOptions() ValidateOptions {
 	return ValidateOptions{AllowTestHost: r.AllowTestDuoHost}
 }
 
-// runtimeKey binds one Runtime setting to its config-file key, its
-// environment variable and its default, in the string form a user writes.
+// runtimeKey ties a config-file key to its environment variable and the
+// kind of its value, for saying what is wrong with a value and where it came
+// from.
 type runtimeKey struct {
-	key, env, def string
+	key, env string
+	kind     valueKind
+	example  string // a valid duration to show, for kindDuration
 }
 
-// runtimeKeys lists every runtime setting; the order is the order of
-// reported problems.
+type valueKind int
+
+const (
+	kindString valueKind = iota
+	kindDuration
+	kindBool
+)
+
+// runtimeKeys lists every runtime setting in the order of Runtime's fields;
+// it is also the order of reported problems.
 var runtimeKeys = []runtimeKey{
-	{key: "data_dir", env: EnvDataDir, def: ""},
-	{key: "log_level", env: EnvLogLevel, def: "info"},
-	{key: "log_format", env: EnvLogFormat, def: "json"},
-	{key: "duo_timeout", env: EnvDuoTimeout, def: "10s"},
-	{key: "health_cache_ttl", env: EnvHealthCacheTTL, def: "30s"},
-	{key: "allow_test_duo_host", env: EnvAllowTestDuoHost, def: "false"},
+	{key: "data_dir", env: EnvDataDir, kind: kindString},
+	{key: "log_level", env: EnvLogLevel, kind: kindString},
+	{key: "log_format", env: EnvLogFormat, kind: kindString},
+	{key: "duo_timeout", env: EnvDuoTimeout, kind: kindDuration, example: "10s"},
+	{key: "health_cache_ttl", env: EnvHealthCacheTTL, kind: kindDuration, example: "30s"},
+	{key: "allow_test_duo_host", env: EnvAllowTestDuoHost, kind: kindBool},
 }
 
 var (
-	logLevels  = []string{"trace", "debug", "info", "warn", "error"}
-	logFormats = []string{"json", "text"}
+	logLevels   = []string{"trace", "debug", "info", "warn", "error"}
+	logFormats  = []string{"json", "text"}
+	configTypes = []string{"yaml", "yml", "json", "toml"}
 )
 
 // DefaultRuntime returns the runtime configuration with nothing configured.
@@ -108,10 +130,9 @@ func (e *RuntimeError) Error() string {
 	return "runtime configuration: " + strings.Join(e.Problems, "; ")
 }
 
-// LoadRuntime builds the plugin process's configuration from environ (the
-// process environment as os.Environ returns it: KEY=VALUE entries, the last
-// one of a key winning). Precedence, lowest first: defaults; the config file
-// named by DUO_PLUGIN_CONFIG, whose keys are data_dir, log_level, log_format,
+// LoadRuntime builds the plugin process's configuration from the process
+// environment. Precedence, lowest first: defaults; the config file named by
+// DUO_PLUGIN_CONFIG, whose keys are data_dir, log_level, log_format,
 // duo_timeout, health_cache_ttl and allow_test_duo_host; the DUO_PLUGIN_*
 // variables. An empty variable or an empty string in the file counts as
 // unset.
@@ -120,191 +141,271 @@ func (e *RuntimeError) Error() string {
 // type is an error naming the file, returned alone. Otherwise every invalid
 // value and every unknown file key is reported at once in a *RuntimeError.
 //
-// It uses its own viper instance, never the global one. Viper's BindEnv
-// reads the process environment itself, which would bypass environ, so the
-// explicit bindings in runtimeKeys are applied from environ with Set, which
-// viper ranks above the config file and the defaults.
-func LoadRuntime(environ []string) (Runtime, error) {
-	env := parseEnviron(environ)
+// It uses its own viper instance, never the global one, so that nothing
+// else in the process can change the plugin's configuration.
+func LoadRuntime() (Runtime, error) {
 	v := viper.New()
-	for _, k := range runtimeKeys {
-		v.SetDefault(k.key, k.def)
-	}
+	v.SetEnvPrefix(envPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	// AutomaticEnv only looks up keys viper knows, which the defaults below
+	// make every key; viper's default AllowEmptyEnv(false) makes an empty
+	// variable unset.
+	v.AutomaticEnv()
+	def := DefaultRuntime()
+	v.SetDefault("data_dir", def.DataDir)
+	v.SetDefault("log_level", def.LogLevel)
+	v.SetDefault("log_format", def.LogFormat)
+	v.SetDefault("duo_timeout", def.DuoTimeout)
+	v.SetDefault("health_cache_ttl", def.HealthCacheTTL)
+	v.SetDefault("allow_test_duo_host", def.AllowTestDuoHost)
 
-	var problems []string
-	cfg := strings.TrimSpace(env[EnvConfig])
+	// The file's name is read directly: it must be known before viper reads
+	// anything, and it is not itself a setting.
+	cfg := strings.TrimSpace(os.Getenv(EnvConfig))
 	if cfg != "" {
 		ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(cfg), "."))
-		if !slices.Contains([]string{"yaml", "yml", "json", "toml"}, ext) {
+		if !slices.Contains(configTypes, ext) {
 			return Runtime{}, fmt.Errorf("runtime configuration: config file %q named by %s: unsupported type %q; use .yaml, .yml, .json or .toml", cfg, EnvConfig, filepath.Ext(cfg))
 		}
 		v.SetConfigFile(cfg)
+		// Set explicitly because viper takes the type from the extension
+		// as written, and .YAML or .TOML would be refused.
 		v.SetConfigType(ext)
 		if err := v.ReadInConfig(); err != nil {
 			return Runtime{}, fmt.Errorf("runtime configuration: read config file %q named by %s: %w", cfg, EnvConfig, err)
 		}
-		known := make([]string, len(runtimeKeys))
-		for i, k := range runtimeKeys {
-			known[i] = k.key
-		}
-		all := v.AllKeys()
-		slices.Sort(all)
-		for _, key := range all {
-			if !slices.Contains(known, key) {
-				problems = append(problems, fmt.Sprintf("config file %q: unknown key %.64q; known keys are %s", cfg, key, strings.Join(known, ", ")))
-			}
-		}
-	}
-	for _, k := range runtimeKeys {
-		if val := env[k.env]; val != "" {
-			v.Set(k.key, val)
-		}
 	}
 
-	r := Runtime{ConfigFile: cfg}
+	// Decoding starts from the defaults so that a blank string, which
+	// blankIsUnset turns into the field's current value, keeps the default.
+	r := def
+	err := v.Unmarshal(&r, viper.DecodeHook(runtimeDecodeHook()), func(c *mapstructure.DecoderConfig) {
+		// Reports unknown file keys: a typo must not be silently ignored.
+		c.ErrorUnused = true
+		// Viper's weak typing would read 7 as the path "7" and 1 as true;
+		// the hooks convert only what a user can mean.
+		c.WeaklyTypedInput = false
+	})
+	fieldErrs, problems := splitDecodeError(err, cfg)
 	for _, k := range runtimeKeys {
-		where := k.key + " (default)"
-		switch {
-		case env[k.env] != "":
-			where = k.env
-		case v.InConfig(k.key):
-			where = fmt.Sprintf("%s in config file %q", k.key, cfg)
+		var msg string
+		if ferr, ok := fieldErrs[k.key]; ok {
+			msg = decodeProblem(k, v.Get(k.key), ferr)
+		} else {
+			msg = validateRuntime(&r, k.key)
 		}
-		if msg := decodeRuntime(&r, k, v.Get(k.key)); msg != "" {
-			problems = append(problems, where+": "+msg)
+		if msg != "" {
+			problems = append(problems, whereFrom(v, k, cfg)+": "+msg)
 		}
 	}
 	if len(problems) > 0 {
 		return Runtime{}, &RuntimeError{Problems: problems}
 	}
+	r.ConfigFile = cfg
 	return r, nil
 }
 
-// decodeRuntime parses raw into k's field of r, and returns what is wrong
-// with it, or "".
-func decodeRuntime(r *Runtime, k runtimeKey, raw any) string {
-	if s, ok := raw.(string); ok && strings.TrimSpace(s) == "" {
-		raw = k.def
+// whereFrom names the source viper took k's value from. An empty variable
+// is passed over, as viper passes over it.
+func whereFrom(v *viper.Viper, k runtimeKey, cfg string) string {
+	switch {
+	case os.Getenv(k.env) != "":
+		return k.env
+	case v.InConfig(k.key):
+		return fmt.Sprintf("%s in config file %q", k.key, cfg)
+	default:
+		return k.key + " (default)"
 	}
-	switch k.key {
+}
+
+// splitDecodeError sorts the errors of v.Unmarshal: a field's error by its
+// key, anything else as a finished problem.
+func splitDecodeError(err error, cfg string) (map[string]error, []string) {
+	byKey := make(map[string]error)
+	var problems []string
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case interface{ Unwrap() []error }:
+			for _, each := range e.Unwrap() {
+				walk(each)
+			}
+		case *mapstructure.DecodeError:
+			if e.Name() != "" {
+				byKey[e.Name()] = e.Unwrap()
+				break
+			}
+			// The root's only error is ErrorUnused's list of unknown keys,
+			// and only the file can hold keys viper does not know.
+			problems = append(problems, fmt.Sprintf("config file %q %v (known keys: %s)", cfg, e.Unwrap(), knownKeys()))
+		default:
+			if inner := errors.Unwrap(err); inner != nil {
+				walk(inner)
+			} else {
+				problems = append(problems, err.Error())
+			}
+		}
+	}
+	walk(err)
+	return byKey, problems
+}
+
+func knownKeys() string {
+	keys := make([]string, len(runtimeKeys))
+	for i, k := range runtimeKeys {
+		keys[i] = k.key
+	}
+	return strings.Join(keys, ", ")
+}
+
+// decodeProblem words the error decoding k's value raw.
+func decodeProblem(k runtimeKey, raw any, err error) string {
+	var wrong wrongKind
+	if errors.As(err, &wrong) {
+		switch k.kind {
+		case kindDuration:
+			return fmt.Sprintf("must be a duration like %q, not %s", k.example, wrong.got)
+		case kindBool:
+			return "must be true or false, not " + wrong.got
+		default:
+			return "must be a string, not " + wrong.got
+		}
+	}
+	s := strings.TrimSpace(fmt.Sprint(raw))
+	switch k.kind {
+	case kindDuration:
+		return fmt.Sprintf("%.64q is not a duration; use a Go duration like %q", s, k.example)
+	case kindBool:
+		return fmt.Sprintf("%.64q is not a boolean; use true or false", s)
+	default:
+		return err.Error()
+	}
+}
+
+// validateRuntime checks the decoded value of key in r, normalising it, and
+// returns what is wrong with it, or "".
+func validateRuntime(r *Runtime, key string) string {
+	switch key {
 	case "data_dir":
-		s, msg := asString(raw)
-		if msg != "" {
-			return msg
+		if r.DataDir == "" {
+			return ""
 		}
-		if s != "" && !filepath.IsAbs(s) {
-			return fmt.Sprintf("%.256q is not an absolute path", s)
+		if !filepath.IsAbs(r.DataDir) {
+			return fmt.Sprintf("%.256q is not an absolute path", r.DataDir)
 		}
-		if s != "" {
-			s = filepath.Clean(s)
+		r.DataDir = filepath.Clean(r.DataDir)
+	case "log_level":
+		r.LogLevel = strings.ToLower(r.LogLevel)
+		if !slices.Contains(logLevels, r.LogLevel) {
+			return fmt.Sprintf("%.64q is not a log level; use %s", r.LogLevel, strings.Join(logLevels, ", "))
 		}
-		r.DataDir = s
-	case "log_level", "log_format":
-		s, msg := asString(raw)
-		if msg != "" {
-			return msg
-		}
-		s = strings.ToLower(s)
-		allowed := logLevels
-		what := "log level"
-		if k.key == "log_format" {
-			allowed, what = logFormats, "log format"
-		}
-		if !slices.Contains(allowed, s) {
-			return fmt.Sprintf("%.64q is not a %s; use %s", s, what, strings.Join(allowed, ", "))
-		}
-		if k.key == "log_level" {
-			r.LogLevel = s
-		} else {
-			r.LogFormat = s
+	case "log_format":
+		r.LogFormat = strings.ToLower(r.LogFormat)
+		if !slices.Contains(logFormats, r.LogFormat) {
+			return fmt.Sprintf("%.64q is not a log format; use %s", r.LogFormat, strings.Join(logFormats, ", "))
 		}
 	case "duo_timeout":
-		d, msg := asDuration(raw, "10s")
-		if msg != "" {
-			return msg
+		if r.DuoTimeout < MinDuoTimeout || r.DuoTimeout > MaxDuoTimeout {
+			return fmt.Sprintf("%s is out of range; use %s to %s", r.DuoTimeout, MinDuoTimeout, MaxDuoTimeout)
 		}
-		if d < MinDuoTimeout || d > MaxDuoTimeout {
-			return fmt.Sprintf("%s is out of range; use %s to %s", d, MinDuoTimeout, MaxDuoTimeout)
-		}
-		r.DuoTimeout = d
 	case "health_cache_ttl":
-		d, msg := asDuration(raw, "30s")
-		if msg != "" {
-			return msg
-		}
-		if d < 0 || d > MaxHealthCacheTTL {
-			return fmt.Sprintf("%s is out of range; use 0s (no caching) to %s", d, MaxHealthCacheTTL)
-		}
-		r.HealthCacheTTL = d
-	case "allow_test_duo_host":
-		switch b := raw.(type) {
-		case bool:
-			r.AllowTestDuoHost = b
-		case string:
-			p, err := strconv.ParseBool(strings.TrimSpace(b))
-			if err != nil {
-				return fmt.Sprintf("%.64q is not a boolean; use true or false", b)
-			}
-			r.AllowTestDuoHost = p
-		default:
-			return "must be true or false, not " + describe(raw)
+		if r.HealthCacheTTL < 0 || r.HealthCacheTTL > MaxHealthCacheTTL {
+			return fmt.Sprintf("%s is out of range; use 0s (no caching) to %s", r.HealthCacheTTL, MaxHealthCacheTTL)
 		}
 	}
 	return ""
 }
 
-func asString(raw any) (string, string) {
-	s, ok := raw.(string)
-	if !ok {
-		return "", "must be a string, not " + describe(raw)
-	}
-	return strings.TrimSpace(s), ""
+var durationType = reflect.TypeFor[time.Duration]()
+
+// runtimeDecodeHook turns what a config file or the environment holds into
+// Runtime's field types. Each hook passes on what it does not handle.
+func runtimeDecodeHook() mapstructure.DecodeHookFunc {
+	return mapstructure.ComposeDecodeHookFunc(
+		refuseWrongKind,
+		blankIsUnset,
+		numberAsDurationText,
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToBoolHookFunc(),
+	)
 }
 
-// asDuration parses a Go duration. A number from a config file goes through
-// the same parser, so 0 is accepted and 10 is refused for its missing unit.
-func asDuration(raw any, example string) (time.Duration, string) {
-	var s string
-	switch x := raw.(type) {
-	case string:
-		s = strings.TrimSpace(x)
-	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
-		s = fmt.Sprint(x)
+// wrongKind is a value of a kind its field cannot take, such as a list for
+// a string; got describes the value.
+type wrongKind struct{ got string }
+
+func (e wrongKind) Error() string { return "unexpected " + e.got }
+
+// refuseWrongKind refuses a value no later hook can convert, so that the
+// problem names the value's kind instead of a Go type.
+func refuseWrongKind(from, to reflect.Type, data any) (any, error) {
+	var ok bool
+	switch {
+	case to == durationType:
+		ok = from == durationType || from.Kind() == reflect.String || isNumber(from.Kind())
+	case to.Kind() == reflect.String:
+		ok = from.Kind() == reflect.String
+	case to.Kind() == reflect.Bool:
+		ok = from.Kind() == reflect.Bool || from.Kind() == reflect.String
 	default:
-		return 0, "must be a duration like " + strconv.Quote(example) + ", not " + describe(raw)
+		return data, nil
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Sprintf("%.64q is not a duration; use a Go duration like %q", s, example)
+	if !ok {
+		return nil, wrongKind{got: describe(data)}
 	}
-	return d, ""
+	return data, nil
+}
+
+// blankIsUnset trims strings, and returns the field's current value (its
+// default) for a blank one: viper treats an empty variable as unset but
+// reads an empty string in a file as a value.
+func blankIsUnset(from, to reflect.Value) (any, error) {
+	if from.Kind() != reflect.String {
+		return from.Interface(), nil
+	}
+	s := strings.TrimSpace(from.String())
+	if s == "" {
+		return to.Interface(), nil
+	}
+	return s, nil
+}
+
+// numberAsDurationText hands a file's number for a duration to the
+// duration parser as text, so 0 is accepted and 10 is refused for its
+// missing unit instead of being taken as 10ns.
+func numberAsDurationText(from, to reflect.Type, data any) (any, error) {
+	if to == durationType && from != durationType && isNumber(from.Kind()) {
+		return fmt.Sprint(data), nil
+	}
+	return data, nil
+}
+
+func isNumber(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }
 
 // describe names the kind of a config-file value for an error message.
 func describe(raw any) string {
-	switch raw.(type) {
-	case bool:
+	switch reflect.ValueOf(raw).Kind() {
+	case reflect.Bool:
 		return "a boolean"
-	case string:
+	case reflect.String:
 		return "a string"
-	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
-		return "a number"
-	case []any:
+	case reflect.Slice, reflect.Array:
 		return "a list"
-	case map[string]any, map[any]any:
+	case reflect.Map:
 		return "a table"
 	default:
+		if isNumber(reflect.ValueOf(raw).Kind()) {
+			return "a number"
+		}
 		return fmt.Sprintf("a %T", raw)
 	}
-}
-
-// parseEnviron maps KEY=VALUE entries; entries without "=" are ignored.
-func parseEnviron(environ []string) map[string]string {
-	m := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
-			m[k] = v
-		}
-	}
-	return m
 }

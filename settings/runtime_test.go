@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +13,32 @@ import (
 	"github.com/spf13/viper"
 )
 
+// The LoadRuntime tests set process variables with t.Setenv, so none of them
+// is parallel.
+
+// setEnv leaves exactly the DUO_PLUGIN_* variables of environ ("KEY=VALUE")
+// set: every other one, from the machine or an earlier case, is set to "",
+// which LoadRuntime treats as unset.
+func setEnv(t *testing.T, environ ...string) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DUO_PLUGIN_") {
+			t.Setenv(k, "")
+		}
+	}
+	for _, k := range []string{EnvConfig, EnvDataDir, EnvLogLevel, EnvLogFormat, EnvDuoTimeout, EnvHealthCacheTTL, EnvAllowTestDuoHost} {
+		t.Setenv(k, "")
+	}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			t.Fatalf("setEnv: %q is not KEY=VALUE", kv)
+		}
+		t.Setenv(k, v)
+	}
+}
+
 func TestLoadRuntime(t *testing.T) {
-	t.Parallel()
 	yamlAll := writeFile(t, "all.yaml", `
 data_dir: /srv/duo/
 log_level: debug
@@ -36,6 +61,9 @@ allow_test_duo_host = false
 	yamlBlanks := writeFile(t, "blanks.yaml", "log_level: \"\"\nduo_timeout: \"  \"\n")
 	yamlZero := writeFile(t, "zero.yaml", "health_cache_ttl: 0\n")
 	yamlUpper := writeFile(t, "upper.yaml", "LOG_LEVEL: Warn\n")
+	yamlNull := writeFile(t, "null.yaml", "log_level:\nduo_timeout: ~\n")
+	jsonZero := writeFile(t, "zero.json", `{"health_cache_ttl": 0}`)
+	ymlTwo := writeFile(t, "two.yml", "log_level: trace\nduo_timeout: 20s\n")
 
 	def := DefaultRuntime()
 	with := func(f func(*Runtime)) Runtime {
@@ -51,7 +79,7 @@ allow_test_duo_host = false
 		want    Runtime
 	}{
 		{"defaults", nil, Runtime{LogLevel: "info", LogFormat: "json", DuoTimeout: 10 * time.Second, HealthCacheTTL: 30 * time.Second}},
-		{"unrelated variables", []string{"PATH=/bin", "HOME=/root", "DUO_PLUGIN_UNKNOWN=x"}, def},
+		{"unrelated variables", []string{"LOG_LEVEL=debug", "DUO_PLUGIN_UNKNOWN=x", "DUO_PLUGIN_LOG=debug"}, def},
 
 		// environment over defaults, each key
 		{"env data dir", []string{"DUO_PLUGIN_DATA_DIR=/var/lib/duo/../duo-plugin/"}, with(func(r *Runtime) { r.DataDir = "/var/lib/duo-plugin" })},
@@ -66,8 +94,8 @@ allow_test_duo_host = false
 		{"env allow test host 1", []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=1"}, with(func(r *Runtime) { r.AllowTestDuoHost = true })},
 		{"env allow test host FALSE", []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=FALSE"}, def},
 		{"empty env is unset", []string{"DUO_PLUGIN_LOG_LEVEL=", "DUO_PLUGIN_DUO_TIMEOUT="}, def},
-		{"last entry wins", []string{"DUO_PLUGIN_LOG_LEVEL=error", "DUO_PLUGIN_LOG_LEVEL=debug"}, with(func(r *Runtime) { r.LogLevel = "debug" })},
-		{"entries without = ignored", []string{"DUO_PLUGIN_LOG_LEVEL", "=x"}, def},
+		{"every variable empty is unset", []string{"DUO_PLUGIN_CONFIG=", "DUO_PLUGIN_DATA_DIR=", "DUO_PLUGIN_LOG_LEVEL=", "DUO_PLUGIN_LOG_FORMAT=",
+			"DUO_PLUGIN_DUO_TIMEOUT=", "DUO_PLUGIN_HEALTH_CACHE_TTL=", "DUO_PLUGIN_ALLOW_TEST_DUO_HOST="}, def},
 		{"value with =", []string{"DUO_PLUGIN_DATA_DIR=/srv/a=b"}, with(func(r *Runtime) { r.DataDir = "/srv/a=b" })},
 
 		// file over defaults, each key and each format
@@ -80,6 +108,8 @@ allow_test_duo_host = false
 		{"empty file", []string{"DUO_PLUGIN_CONFIG=" + yamlEmpty}, with(func(r *Runtime) { r.ConfigFile = yamlEmpty })},
 		{"blank file values are unset", []string{"DUO_PLUGIN_CONFIG=" + yamlBlanks}, with(func(r *Runtime) { r.ConfigFile = yamlBlanks })},
 		{"file number 0 for a duration", []string{"DUO_PLUGIN_CONFIG=" + yamlZero}, with(func(r *Runtime) { r.HealthCacheTTL = 0; r.ConfigFile = yamlZero })},
+		{"json number 0 for a duration", []string{"DUO_PLUGIN_CONFIG=" + jsonZero}, with(func(r *Runtime) { r.HealthCacheTTL = 0; r.ConfigFile = jsonZero })},
+		{"null file values are unset", []string{"DUO_PLUGIN_CONFIG=" + yamlNull}, with(func(r *Runtime) { r.ConfigFile = yamlNull })},
 		{"file keys any case", []string{"DUO_PLUGIN_CONFIG=" + yamlUpper}, with(func(r *Runtime) { r.LogLevel = "warn"; r.ConfigFile = yamlUpper })},
 		{"empty DUO_PLUGIN_CONFIG", []string{"DUO_PLUGIN_CONFIG="}, def},
 
@@ -91,11 +121,13 @@ allow_test_duo_host = false
 		{"env beats file: health ttl", []string{"DUO_PLUGIN_CONFIG=" + yamlAll, "DUO_PLUGIN_HEALTH_CACHE_TTL=0s"}, func() Runtime { r := fromYAML; r.HealthCacheTTL = 0; return r }()},
 		{"env beats file: allow test host", []string{"DUO_PLUGIN_CONFIG=" + yamlAll, "DUO_PLUGIN_ALLOW_TEST_DUO_HOST=false"}, func() Runtime { r := fromYAML; r.AllowTestDuoHost = false; return r }()},
 		{"empty env does not beat file", []string{"DUO_PLUGIN_CONFIG=" + yamlAll, "DUO_PLUGIN_LOG_LEVEL="}, fromYAML},
+		{"env beats file beats default", []string{"DUO_PLUGIN_CONFIG=" + ymlTwo, "DUO_PLUGIN_LOG_LEVEL=error"},
+			with(func(r *Runtime) { r.LogLevel = "error"; r.DuoTimeout = 20 * time.Second; r.ConfigFile = ymlTwo })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := LoadRuntime(tt.environ)
+			setEnv(t, tt.environ...)
+			got, err := LoadRuntime()
 			if err != nil {
 				t.Fatalf("LoadRuntime: %v", err)
 			}
@@ -107,7 +139,6 @@ allow_test_duo_host = false
 }
 
 func TestLoadRuntimeErrors(t *testing.T) {
-	t.Parallel()
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.yaml")
 	ini := writeFile(t, "duo.ini", "log_level=info\n")
@@ -115,6 +146,9 @@ func TestLoadRuntimeErrors(t *testing.T) {
 	unknown := writeFile(t, "unknown.yaml", "log_levl: debug\nduo:\n  timeout: 5s\n")
 	badValues := writeFile(t, "values.yaml", "data_dir: 7\nlog_level: verbose\nlog_format: [json]\nduo_timeout: 10\nhealth_cache_ttl: -1s\nallow_test_duo_host: yes\n")
 	badTypes := writeFile(t, "types.json", `{"duo_timeout": true, "allow_test_duo_host": 1, "log_level": {"a": 1}}`)
+	bareTTL := writeFile(t, "bare.yaml", "health_cache_ttl: 5\n")
+	floatTimeout := writeFile(t, "float.json", `{"duo_timeout": 1.5}`)
+	known := " (known keys: data_dir, log_level, log_format, duo_timeout, health_cache_ttl, allow_test_duo_host)"
 	prefix := "runtime configuration: "
 	tests := []struct {
 		name    string
@@ -149,8 +183,15 @@ func TestLoadRuntimeErrors(t *testing.T) {
 
 		// values in the file
 		{"unknown keys", []string{"DUO_PLUGIN_CONFIG=" + unknown},
-			prefix + `config file "` + unknown + `": unknown key "duo.timeout"; known keys are data_dir, log_level, log_format, duo_timeout, health_cache_ttl, allow_test_duo_host; ` +
-				`config file "` + unknown + `": unknown key "log_levl"; known keys are data_dir, log_level, log_format, duo_timeout, health_cache_ttl, allow_test_duo_host`, nil},
+			prefix + `config file "` + unknown + `" has invalid keys: duo, log_levl` + known, nil},
+		{"unknown key and a bad variable, all at once", []string{"DUO_PLUGIN_CONFIG=" + unknown, "DUO_PLUGIN_LOG_FORMAT=xml", "DUO_PLUGIN_DUO_TIMEOUT=soon"},
+			prefix + `config file "` + unknown + `" has invalid keys: duo, log_levl` + known + `; ` +
+				`DUO_PLUGIN_LOG_FORMAT: "xml" is not a log format; use json, text; ` +
+				`DUO_PLUGIN_DUO_TIMEOUT: "soon" is not a duration; use a Go duration like "10s"`, nil},
+		{"yaml bare number for a duration", []string{"DUO_PLUGIN_CONFIG=" + bareTTL},
+			prefix + `health_cache_ttl in config file "` + bareTTL + `": "5" is not a duration; use a Go duration like "30s"`, nil},
+		{"json fraction for a duration", []string{"DUO_PLUGIN_CONFIG=" + floatTimeout},
+			prefix + `duo_timeout in config file "` + floatTimeout + `": "1.5" is not a duration; use a Go duration like "10s"`, nil},
 		{"bad file values", []string{"DUO_PLUGIN_CONFIG=" + badValues},
 			prefix + `data_dir in config file "` + badValues + `": must be a string, not a number; ` +
 				`log_level in config file "` + badValues + `": "verbose" is not a log level; use trace, debug, info, warn, error; ` +
@@ -159,8 +200,7 @@ func TestLoadRuntimeErrors(t *testing.T) {
 				`health_cache_ttl in config file "` + badValues + `": -1s is out of range; use 0s (no caching) to 10m0s; ` +
 				`allow_test_duo_host in config file "` + badValues + `": "yes" is not a boolean; use true or false`, nil},
 		{"bad file types", []string{"DUO_PLUGIN_CONFIG=" + badTypes},
-			prefix + `config file "` + badTypes + `": unknown key "log_level.a"; known keys are data_dir, log_level, log_format, duo_timeout, health_cache_ttl, allow_test_duo_host; ` +
-				`log_level in config file "` + badTypes + `": must be a string, not a table; ` +
+			prefix + `log_level in config file "` + badTypes + `": must be a string, not a table; ` +
 				`duo_timeout in config file "` + badTypes + `": must be a duration like "10s", not a boolean; ` +
 				`allow_test_duo_host in config file "` + badTypes + `": must be true or false, not a number`, nil},
 		{"env fixes a bad file value, other problems remain", []string{"DUO_PLUGIN_CONFIG=" + badValues, "DUO_PLUGIN_LOG_LEVEL=info", "DUO_PLUGIN_DATA_DIR=/d",
@@ -169,8 +209,8 @@ func TestLoadRuntimeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := LoadRuntime(tt.environ)
+			setEnv(t, tt.environ...)
+			got, err := LoadRuntime()
 			if err == nil {
 				t.Fatalf("no error; got %+v", got)
 			}
@@ -190,7 +230,6 @@ func TestLoadRuntimeErrors(t *testing.T) {
 // TestLoadRuntimeFileErrorsNameTheFile covers the errors whose tail comes
 // from a parser, so only their stable parts are asserted.
 func TestLoadRuntimeFileErrorsNameTheFile(t *testing.T) {
-	t.Parallel()
 	dir := t.TempDir()
 	asDir := filepath.Join(dir, "conf.yaml")
 	if err := os.Mkdir(asDir, 0o700); err != nil {
@@ -209,8 +248,8 @@ func TestLoadRuntimeFileErrorsNameTheFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := LoadRuntime([]string{"DUO_PLUGIN_CONFIG=" + tt.path})
+			setEnv(t, "DUO_PLUGIN_CONFIG="+tt.path)
+			_, err := LoadRuntime()
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -227,8 +266,8 @@ func TestLoadRuntimeFileErrorsNameTheFile(t *testing.T) {
 }
 
 func TestRuntimeErrorType(t *testing.T) {
-	t.Parallel()
-	_, err := LoadRuntime([]string{"DUO_PLUGIN_LOG_FORMAT=xml", "DUO_PLUGIN_LOG_LEVEL=x"})
+	setEnv(t, "DUO_PLUGIN_LOG_FORMAT=xml", "DUO_PLUGIN_LOG_LEVEL=x")
+	_, err := LoadRuntime()
 	var re *RuntimeError
 	if !errors.As(err, &re) {
 		t.Fatalf("error is not a *RuntimeError: %v", err)
@@ -262,18 +301,45 @@ func TestRuntimeValidateOptions(t *testing.T) {
 	}
 }
 
-// TestLoadRuntimeIgnoresProcessEnvironment proves LoadRuntime reads only its
-// argument: the process environment must not leak in (as viper's BindEnv
-// would make it). Not parallel: it sets process variables.
-func TestLoadRuntimeIgnoresProcessEnvironment(t *testing.T) {
-	t.Setenv(EnvLogLevel, "debug")
-	t.Setenv(EnvAllowTestDuoHost, "true")
-	t.Setenv(EnvConfig, "/nonexistent/duo.yaml")
-	got, err := LoadRuntime(nil)
+// TestLoadRuntimeIgnoresGlobalViper proves LoadRuntime uses its own viper
+// instance: settings on the global one must not leak in.
+func TestLoadRuntimeIgnoresGlobalViper(t *testing.T) {
+	setEnv(t)
+	t.Cleanup(viper.Reset)
+	viper.Set("log_level", "debug")
+	viper.SetDefault("duo_timeout", "5s")
+	viper.SetEnvPrefix("OTHER")
+	viper.AutomaticEnv()
+	t.Setenv("OTHER_LOG_FORMAT", "text")
+	got, err := LoadRuntime()
 	if err != nil {
 		t.Fatalf("LoadRuntime: %v", err)
 	}
 	if got != DefaultRuntime() {
 		t.Errorf("got %+v, want the defaults %+v", got, DefaultRuntime())
+	}
+}
+
+// TestRuntimeEnvNames keeps runtimeKeys in step with Runtime's mapstructure
+// tags and with the variable names viper derives from the keys.
+func TestRuntimeEnvNames(t *testing.T) {
+	t.Parallel()
+	var tags []string
+	rt := reflect.TypeFor[Runtime]()
+	for i := range rt.NumField() {
+		if tag := rt.Field(i).Tag.Get("mapstructure"); tag != "-" {
+			tags = append(tags, tag)
+		}
+	}
+	if len(tags) != len(runtimeKeys) {
+		t.Fatalf("Runtime has keys %q, runtimeKeys has %d", tags, len(runtimeKeys))
+	}
+	for i, k := range runtimeKeys {
+		if k.key != tags[i] {
+			t.Errorf("runtimeKeys[%d].key = %q, Runtime's field %d has key %q", i, k.key, i, tags[i])
+		}
+		if want := "DUO_PLUGIN_" + strings.ToUpper(k.key); k.env != want {
+			t.Errorf("key %q: env %q, viper reads %q", k.key, k.env, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 // The major version lives in three places: the proto package name, the
 // handshake and VersionedPlugins. They must agree.
 func TestProtocolVersionMatchesProtoPackage(t *testing.T) {
+	t.Parallel()
 	pkg := string(duov1.File_duo_v1_duo_proto.Package())
 	want := fmt.Sprintf("helpdesk.duo.v%d", ProtocolVersion)
 	if pkg != want {
@@ -24,9 +26,29 @@ func TestProtocolVersionMatchesProtoPackage(t *testing.T) {
 	if Handshake.ProtocolVersion != ProtocolVersion {
 		t.Fatalf("Handshake.ProtocolVersion = %d, want %d", Handshake.ProtocolVersion, ProtocolVersion)
 	}
-	vp := VersionedPlugins(nil)
+	vp := VersionedPlugins(nil, nil)
 	if _, ok := vp[ProtocolVersion][PluginName]; !ok || len(vp) != 1 {
 		t.Fatalf("VersionedPlugins = %v, want exactly version %d with %q", vp, ProtocolVersion, PluginName)
+	}
+}
+
+// PluginID and ProtocolVersion are also in plugin.json; the manifest a host
+// reads must name the same plugin and protocol.
+func TestManifestAgrees(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../plugin.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		ID              string `json:"id"`
+		ProtocolVersion int    `json:"protocol_version"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != PluginID || m.ProtocolVersion != ProtocolVersion {
+		t.Fatalf("plugin.json id %q protocol %d; contract has %q and %d", m.ID, m.ProtocolVersion, PluginID, ProtocolVersion)
 	}
 }
 

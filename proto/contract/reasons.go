@@ -1,59 +1,96 @@
 package contract
 
-import (
-	"errors"
+import "fmt"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-)
+// LoginDecision is the plugin's answer to a login step.
+//
+// The zero value, DecisionUnspecified, and any value not listed here mean
+// deny.
+type LoginDecision int
 
-// ErrorDomain is the google.rpc.ErrorInfo domain of the plugin's errors.
-const ErrorDomain = "duo-plugin"
-
-// Reason is the machine-readable cause of a failed call, carried in a
-// google.rpc.ErrorInfo detail of the gRPC status.
-type Reason string
-
-// Reasons a call can fail for. Hosts branch on these, never on messages.
+// Login decisions.
 const (
-	ReasonInactive          Reason = "PLUGIN_INACTIVE"       // the plugin is deactivated: activate it first
-	ReasonActive            Reason = "PLUGIN_ACTIVE"         // uninstall while active: deactivate first
-	ReasonConfirmation      Reason = "CONFIRMATION_MISMATCH" // uninstall confirmation does not name the plugin
-	ReasonInvalidArgument   Reason = "INVALID_ARGUMENT"      // a request field is malformed
-	ReasonSchemaTooNew      Reason = "SCHEMA_TOO_NEW"        // the database was written by a newer plugin
-	ReasonDataDirMismatch   Reason = "DATA_DIR_MISMATCH"     // activate with another data dir while active
-	ReasonStorage           Reason = "STORAGE"               // the database or key file failed
-	ReasonInternal          Reason = "INTERNAL"              // a bug; details are in the plugin's log
-	ReasonPluginUnavailable Reason = "PLUGIN_UNAVAILABLE"    // (host side) the plugin process is down
-	ReasonDeadline          Reason = "DEADLINE_EXCEEDED"     // (host side) the call took too long
-	ReasonUnknown           Reason = "UNKNOWN"               // an error without a reason
+	// DecisionUnspecified is never a valid answer: treat it as deny.
+	DecisionUnspecified LoginDecision = iota
+	// DecisionNotRequired (BeginLogin): Duo is not required for this
+	// operator; go on with the host's own second factor, if any. Also the
+	// answer when Duo is unreachable and the admin chose fail open
+	// (LoginReasonFailOpen).
+	DecisionNotRequired
+	// DecisionRedirect (BeginLogin): keep State in the operator's pre-auth
+	// session and send the browser to RedirectURL.
+	DecisionRedirect
+	// DecisionDenied: refuse the login.
+	DecisionDenied
+	// DecisionAllowed (CompleteLogin): Duo vouched for the operator.
+	DecisionAllowed
 )
 
-// Status builds a gRPC status error with code, message and reason.
-func Status(code codes.Code, reason Reason, msg string) error {
-	st := status.New(code, msg)
-	withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: string(reason), Domain: ErrorDomain})
-	if err != nil {
-		return st.Err()
+// String returns the decision in lower case, for logs.
+func (d LoginDecision) String() string {
+	switch d {
+	case DecisionUnspecified:
+		return "unspecified"
+	case DecisionNotRequired:
+		return "not_required"
+	case DecisionRedirect:
+		return "redirect"
+	case DecisionDenied:
+		return "denied"
+	case DecisionAllowed:
+		return "allowed"
+	default:
+		return fmt.Sprintf("decision(%d)", int(d))
 	}
-	return withInfo.Err()
 }
 
-// ReasonOf returns the reason carried by a gRPC status error, or
-// ReasonUnknown.
-func ReasonOf(err error) Reason {
-	if err == nil {
-		return ""
-	}
-	var se interface{ GRPCStatus() *status.Status }
-	if !errors.As(err, &se) {
-		return ReasonUnknown
-	}
-	for _, d := range se.GRPCStatus().Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
-			return Reason(info.GetReason())
-		}
-	}
-	return ReasonUnknown
-}
+// LoginReason is why a login was denied, or why Duo was skipped. It is for
+// logs and the audit log; the operator's browser gets Message.
+type LoginReason string
+
+// Login reasons. Hosts may branch on them; new ones may be added.
+const (
+	LoginReasonDuoUnavailable     LoginReason = "duo_unavailable"           // Duo unreachable, fail closed
+	LoginReasonFailOpen           LoginReason = "duo_unavailable_fail_open" // Duo unreachable, fail open: NOT_REQUIRED
+	LoginReasonDuoMisconfigured   LoginReason = "duo_misconfigured"         // Duo rejected the credentials, or its certificate did not verify: denied in both fail modes
+	LoginReasonNotConfigured      LoginReason = "not_configured"            // Duo settings incomplete, or no callback URL
+	LoginReasonBadDuoUsername     LoginReason = "invalid_duo_username"      // the operator's Duo username is unusable
+	LoginReasonDuoUsernameTaken   LoginReason = "duo_username_conflict"     // another operator resolves to the same Duo username
+	LoginReasonBadRequest         LoginReason = "invalid_request"           // malformed state or code
+	LoginReasonStateMismatch      LoginReason = "state_mismatch"            // session state and callback state differ
+	LoginReasonStateUnknown       LoginReason = "state_unknown"             // no pending login has this state
+	LoginReasonStateUsed          LoginReason = "state_already_used"        // replay or duplicate callback
+	LoginReasonStateExpired       LoginReason = "state_expired"             // the operator took too long
+	LoginReasonStateOtherOperator LoginReason = "state_other_operator"      // the state belongs to another operator
+	LoginReasonCodeRejected       LoginReason = "duo_code_rejected"         // Duo refused the code, or its token did not verify
+	LoginReasonDuoTimeout         LoginReason = "duo_timeout"               // Duo did not answer the code exchange in time
+	LoginReasonDuoDenied          LoginReason = "duo_denied"                // Duo's verdict was not allow
+)
+
+// FieldReason is why a submitted setting was refused.
+type FieldReason string
+
+// Field reasons.
+const (
+	FieldRequired    FieldReason = "required"     // a required setting is empty
+	FieldLength      FieldReason = "length"       // wrong length
+	FieldFormat      FieldReason = "format"       // wrong characters or shape
+	FieldHost        FieldReason = "host"         // not a Duo API hostname
+	FieldOption      FieldReason = "option"       // not one of a dropdown's options
+	FieldRange       FieldReason = "range"        // a number out of range
+	FieldUnknown     FieldReason = "unknown"      // no such setting
+	FieldNotAllowed  FieldReason = "not_allowed"  // allowed only in test mode (ca_file)
+	FieldDuoRejected FieldReason = "duo_rejected" // Duo refused the credentials, or could not be reached or trusted
+)
+
+// DuoFailure is the kind of a failed Duo health check.
+type DuoFailure string
+
+// Duo failures. Only DuoUnreachable lets fail open skip Duo: the others
+// are configuration (or attack) signals and refuse logins in both modes.
+const (
+	DuoUnreachable          DuoFailure = "unreachable"           // connection refused, timeout, DNS, 5xx
+	DuoCredentialsRejected  DuoFailure = "credentials_rejected"  // Duo refused the Client ID or secret
+	DuoCertificateUntrusted DuoFailure = "certificate_untrusted" // the TLS certificate did not verify
+	DuoNotConfigured        DuoFailure = "not_configured"        // settings incomplete, or no Duo client
+)

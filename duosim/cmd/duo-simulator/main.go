@@ -68,6 +68,11 @@ with -scripted):
   slow             allow, but the token call stalls for -slow-delay
   unavailable      authorize and token answer 503
 
+With -unresponsive it is a Duo that accepts connections and never answers:
+POSTs to /oauth/v1/health_check and /oauth/v1/token complete TLS, are read,
+and get no response until the client gives up or the simulator stops (then
+the connection is dropped). The authorize and prompt pages still work.
+
 Flags:
 `
 
@@ -99,6 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	scripted := fs.Bool("scripted", false, "users without an -outcome get allow instead of the interactive prompt")
 	codeTTL := fs.Duration("code-ttl", duosim.DefaultCodeTTL, "how long an authorization code stays redeemable")
 	slowDelay := fs.Duration("slow-delay", duosim.DefaultSlowDelay, "how long the slow outcome stalls the token call")
+	unresponsive := fs.Bool("unresponsive", false, "hold health-check and token requests without ever answering")
 	verbose := fs.Bool("v", false, "log every request outcome (to stderr)")
 	outcomes := outcomeFlags{}
 	fs.Var(outcomes, "outcome", "user=OUTCOME; repeatable")
@@ -142,6 +148,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Before printing the settings, so no client can reach it answering.
+	sim.SetUnresponsive(*unresponsive)
 	_, err = fmt.Fprintf(stdout, "api_host=%s\nca_file=%s\nclient_id=%s\nclient_secret=%s\nspki_sha256=%s\n",
 		sim.APIHost(), sim.CAFile(), app.ClientID, app.ClientSecret, sim.SPKIHash())
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	rt, err := settings.LoadRuntime(os.Environ())
+	rt, err := settings.LoadRuntime()
 	if err != nil {
 		// stderr only: stdout belongs to go-plugin's handshake.
 		fmt.Fprintf(os.Stderr, "duo-plugin: configuration: %v\n", err)

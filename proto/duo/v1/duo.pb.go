@@ -609,7 +609,11 @@ type DuoHealth struct {
 	Ok            bool  `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
 	CheckedAtUnix int64 `protobuf:"varint,3,opt,name=checked_at_unix,json=checkedAtUnix,proto3" json:"checked_at_unix,omitempty"`
 	// A short, non-secret description of the last failure.
-	Detail        string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	Detail string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	// Machine-readable kind of the last failure, empty when ok: unreachable
+	// (connection refused, timeout, 5xx: the only kind fail open applies to),
+	// credentials_rejected, certificate_untrusted, not_configured.
+	Failure       string `protobuf:"bytes,5,opt,name=failure,proto3" json:"failure,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -668,6 +672,13 @@ func (x *DuoHealth) GetCheckedAtUnix() int64 {
 func (x *DuoHealth) GetDetail() string {
 	if x != nil {
 		return x.Detail
+	}
+	return ""
+}
+
+func (x *DuoHealth) GetFailure() string {
+	if x != nil {
+		return x.Failure
 	}
 	return ""
 }
@@ -1963,12 +1974,13 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\bdata_dir\x18\x03 \x01(\tR\adataDir\"-\n" +
 	"\x11UninstallResponse\x12\x18\n" +
 	"\aremoved\x18\x01 \x03(\tR\aremoved\"\x0f\n" +
-	"\rStatusRequest\"u\n" +
+	"\rStatusRequest\"\x8f\x01\n" +
 	"\tDuoHealth\x12\x18\n" +
 	"\achecked\x18\x01 \x01(\bR\achecked\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12&\n" +
 	"\x0fchecked_at_unix\x18\x03 \x01(\x03R\rcheckedAtUnix\x12\x16\n" +
-	"\x06detail\x18\x04 \x01(\tR\x06detail\"\xc4\x01\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x18\n" +
+	"\afailure\x18\x05 \x01(\tR\afailure\"\xc4\x01\n" +
 	"\x0eStatusResponse\x12\x16\n" +
 	"\x06active\x18\x01 \x01(\bR\x06active\x12%\n" +
 	"\x0eschema_version\x18\x02 \x01(\x03R\rschemaVersion\x12\x1e\n" +

@@ -1,0 +1,273 @@
+package contract
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// stubPlugin answers every call from its fields; login hooks can be
+// replaced to return broken answers or to panic.
+type stubPlugin struct {
+	err    error
+	status StatusResponse
+	begin  func(BeginLoginRequest) (BeginLoginResponse, error)
+	done   func(CompleteLoginRequest) (CompleteLoginResponse, error)
+	gotCtx chan context.Context
+}
+
+func (s *stubPlugin) Activate(ctx context.Context, r ActivateRequest) (ActivateResponse, error) {
+	return ActivateResponse{Status: s.status}, s.err
+}
+func (s *stubPlugin) Deactivate(context.Context, DeactivateRequest) (DeactivateResponse, error) {
+	return DeactivateResponse{}, s.err
+}
+func (s *stubPlugin) Uninstall(_ context.Context, r UninstallRequest) (UninstallResponse, error) {
+	return UninstallResponse{Removed: []string{r.DataDir}}, s.err
+}
+func (s *stubPlugin) Status(ctx context.Context, _ StatusRequest) (StatusResponse, error) {
+	if s.gotCtx != nil {
+		s.gotCtx <- ctx
+	}
+	return s.status, s.err
+}
+func (s *stubPlugin) GetSettings(context.Context, GetSettingsRequest) (GetSettingsResponse, error) {
+	return GetSettingsResponse{}, s.err
+}
+func (s *stubPlugin) UpdateSettings(context.Context, UpdateSettingsRequest) (UpdateSettingsResponse, error) {
+	return UpdateSettingsResponse{}, s.err
+}
+func (s *stubPlugin) CheckDuo(context.Context, CheckDuoRequest) (CheckDuoResponse, error) {
+	return CheckDuoResponse{}, s.err
+}
+func (s *stubPlugin) SetOperatorEnabled(_ context.Context, r SetOperatorEnabledRequest) (SetOperatorEnabledResponse, error) {
+	return SetOperatorEnabledResponse{State: OperatorState{OperatorID: r.Operator.ID, Enabled: r.Enabled}}, s.err
+}
+func (s *stubPlugin) GetOperatorStates(_ context.Context, r GetOperatorStatesRequest) (GetOperatorStatesResponse, error) {
+	var out GetOperatorStatesResponse
+	for _, id := range r.OperatorIDs {
+		out.States = append(out.States, OperatorState{OperatorID: id})
+	}
+	return out, s.err
+}
+func (s *stubPlugin) ListEnabledOperators(context.Context, ListEnabledOperatorsRequest) (ListEnabledOperatorsResponse, error) {
+	return ListEnabledOperatorsResponse{}, s.err
+}
+func (s *stubPlugin) SetOperatorAlias(context.Context, SetOperatorAliasRequest) (SetOperatorAliasResponse, error) {
+	return SetOperatorAliasResponse{}, s.err
+}
+func (s *stubPlugin) BeginLogin(_ context.Context, r BeginLoginRequest) (BeginLoginResponse, error) {
+	return s.begin(r)
+}
+func (s *stubPlugin) CompleteLogin(_ context.Context, r CompleteLoginRequest) (CompleteLoginResponse, error) {
+	return s.done(r)
+}
+
+// connect serves impl through the server adapter and returns the client
+// adapter, over go-plugin's in-process gRPC connection.
+func connect(t *testing.T, impl Plugin) (Plugin, func()) {
+	t.Helper()
+	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
+		PluginName: &GRPCPlugin{Impl: impl},
+	})
+	raw, err := client.Dispense(PluginName)
+	if err != nil {
+		t.Fatalf("dispense: %v", err)
+	}
+	p, ok := raw.(Plugin)
+	if !ok {
+		t.Fatalf("dispense: got %T, want Plugin", raw)
+	}
+	closed := false
+	closeFn := func() {
+		if !closed {
+			closed = true
+			_ = client.Close()
+		}
+	}
+	t.Cleanup(closeFn)
+	return p, closeFn
+}
+
+func TestAdaptersCarryAnswers(t *testing.T) {
+	t.Parallel()
+	want := StatusResponse{Active: true, SchemaVersion: 3, PluginVersion: "1.2.3",
+		Duo: DuoHealth{Checked: true, CheckedAt: time.Unix(1_700_000_000, 0).UTC(), Detail: "refused", Failure: DuoUnreachable}}
+	p, _ := connect(t, &stubPlugin{status: want})
+	ctx := context.Background()
+	got, err := p.Status(ctx, StatusRequest{})
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Status = %+v, %v; want %+v", got, err, want)
+	}
+	states, err := p.GetOperatorStates(ctx, GetOperatorStatesRequest{OperatorIDs: []string{"b", "a"}})
+	if err != nil || len(states.States) != 2 || states.States[0].OperatorID != "b" || states.States[1].OperatorID != "a" {
+		t.Fatalf("GetOperatorStates = %+v, %v; want b then a", states, err)
+	}
+}
+
+func TestAdaptersCarryErrorReasons(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		err        error
+		wantReason ErrorReason
+		wantMsg    string
+	}{
+		{"inactive", Errorf(ReasonInactive, "activate it first"), ReasonInactive, "activate it first"},
+		{"wrapped with a cause", &Error{Reason: ReasonStorage, Message: "save failed", Cause: errors.New("disk /secret/path full")}, ReasonStorage, "save failed"},
+		{"plain error becomes internal", errors.New("sql: no rows in /var/lib/x"), ReasonInternal, internalMessage},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, _ := connect(t, &stubPlugin{err: tc.err})
+			_, err := p.Deactivate(context.Background(), DeactivateRequest{})
+			var e *Error
+			if !errors.As(err, &e) || e.Reason != tc.wantReason || e.Message != tc.wantMsg || e.Cause != nil {
+				t.Fatalf("err = %#v, want reason %s message %q and no cause (causes never cross)", err, tc.wantReason, tc.wantMsg)
+			}
+			if ReasonOf(err) != tc.wantReason {
+				t.Fatalf("ReasonOf = %s", ReasonOf(err))
+			}
+		})
+	}
+}
+
+func TestStatusCodesFollowReasons(t *testing.T) {
+	t.Parallel()
+	cases := map[ErrorReason]codes.Code{
+		ReasonInactive: codes.FailedPrecondition, ReasonActive: codes.FailedPrecondition,
+		ReasonSchemaTooNew: codes.FailedPrecondition, ReasonDataDirMismatch: codes.FailedPrecondition,
+		ReasonConfirmation: codes.InvalidArgument, ReasonInvalidArgument: codes.InvalidArgument,
+		ReasonStorage: codes.Internal, ReasonInternal: codes.Internal,
+	}
+	for reason, code := range cases {
+		if got := status.Code(statusError(reason, "m")); got != code {
+			t.Errorf("%s travels as %s, want %s", reason, got, code)
+		}
+		if back := fromStatus(context.Background(), statusError(reason, "m")); back.Reason != reason || back.Message != "m" {
+			t.Errorf("%s comes back as %+v", reason, back)
+		}
+	}
+}
+
+func TestTransportFailuresAreNamed(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		err  error
+		want ErrorReason
+	}{
+		{"unavailable without reason", status.Error(codes.Unavailable, "conn refused"), ReasonPluginUnavailable},
+		{"deadline", status.Error(codes.DeadlineExceeded, "late"), ReasonDeadline},
+		{"canceled", status.Error(codes.Canceled, "bye"), ReasonCanceled},
+		{"unimplemented (an older plugin)", status.Error(codes.Unimplemented, "no such method"), ReasonUnknown},
+		{"not a status", errors.New("broken pipe"), ReasonPluginUnavailable},
+		{"context deadline", context.DeadlineExceeded, ReasonDeadline},
+	}
+	// With the caller's ctx cancelled, a Canceled answer is the caller's doing.
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range cases {
+		if got := fromStatus(cancelled, tc.err); got.Reason != tc.want {
+			t.Errorf("%s: reason %s, want %s", tc.name, got.Reason, tc.want)
+		}
+	}
+}
+
+func TestAPanicNeverCrossesTheBoundary(t *testing.T) {
+	t.Parallel()
+	p, _ := connect(t, &stubPlugin{begin: func(BeginLoginRequest) (BeginLoginResponse, error) { panic("boom") }})
+	res, err := p.BeginLogin(context.Background(), BeginLoginRequest{Operator: Operator{ID: "1"}})
+	if ReasonOf(err) != ReasonInternal || res.Decision != DecisionUnspecified {
+		t.Fatalf("BeginLogin after a panic = %+v, %v; want INTERNAL", res, err)
+	}
+	// The server survived it.
+	if _, err := p.Status(context.Background(), StatusRequest{}); err != nil {
+		t.Fatalf("Status after the panic: %v", err)
+	}
+}
+
+func TestLoginAnswersAreCheckedAgainstTheContract(t *testing.T) {
+	t.Parallel()
+	begin := []struct {
+		name    string
+		answer  BeginLoginResponse
+		want    BeginLoginResponse
+		wantErr bool
+	}{
+		{"redirect without url", BeginLoginResponse{Decision: DecisionRedirect, State: "s"}, BeginLoginResponse{}, true},
+		{"redirect without state", BeginLoginResponse{Decision: DecisionRedirect, RedirectURL: "https://duo"}, BeginLoginResponse{}, true},
+		{"allowed at begin", BeginLoginResponse{Decision: DecisionAllowed}, BeginLoginResponse{}, true},
+		{"unspecified passes as deny", BeginLoginResponse{Decision: DecisionUnspecified, RedirectURL: "https://x", State: "s"}, BeginLoginResponse{}, false},
+		{"denied keeps reason, drops stray state", BeginLoginResponse{Decision: DecisionDenied, State: "s", Reason: LoginReasonDuoUnavailable, Message: "m"},
+			BeginLoginResponse{Decision: DecisionDenied, Reason: LoginReasonDuoUnavailable, Message: "m"}, false},
+		{"redirect", BeginLoginResponse{Decision: DecisionRedirect, RedirectURL: "https://duo", State: "s"},
+			BeginLoginResponse{Decision: DecisionRedirect, RedirectURL: "https://duo", State: "s"}, false},
+	}
+	for _, tc := range begin {
+		t.Run("begin/"+tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, _ := connect(t, &stubPlugin{begin: func(BeginLoginRequest) (BeginLoginResponse, error) { return tc.answer, nil }})
+			got, err := p.BeginLogin(context.Background(), BeginLoginRequest{})
+			if (err != nil) != tc.wantErr || !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("BeginLogin = %+v, %v; want %+v (error %t)", got, err, tc.want, tc.wantErr)
+			}
+			if tc.wantErr && ReasonOf(err) != ReasonInternal {
+				t.Fatalf("reason %s, want INTERNAL", ReasonOf(err))
+			}
+		})
+	}
+	for _, d := range []LoginDecision{DecisionNotRequired, DecisionRedirect} {
+		t.Run("complete/"+d.String(), func(t *testing.T) {
+			t.Parallel()
+			p, _ := connect(t, &stubPlugin{done: func(CompleteLoginRequest) (CompleteLoginResponse, error) {
+				return CompleteLoginResponse{Decision: d}, nil
+			}})
+			got, err := p.CompleteLogin(context.Background(), CompleteLoginRequest{})
+			if ReasonOf(err) != ReasonInternal || got.Decision != DecisionUnspecified {
+				t.Fatalf("CompleteLogin answering %s = %+v, %v; want a contract violation", d, got, err)
+			}
+		})
+	}
+}
+
+// The caller's deadline travels to the plugin, so that the plugin can fit
+// its own calls to Duo inside it.
+func TestDeadlineReachesThePlugin(t *testing.T) {
+	t.Parallel()
+	stub := &stubPlugin{gotCtx: make(chan context.Context, 1)}
+	p, _ := connect(t, stub)
+	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Second)
+	defer cancel()
+	if _, err := p.Status(ctx, StatusRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	dl, ok := (<-stub.gotCtx).Deadline()
+	if left := time.Until(dl); !ok || left > 7*time.Second || left < 5*time.Second {
+		t.Fatalf("plugin saw deadline %v (ok %t), %v from now; want about 7s", dl, ok, left)
+	}
+}
+
+func TestCanceledByTheTransportIsUnavailable(t *testing.T) {
+	t.Parallel()
+	if got := fromStatus(context.Background(), status.Error(codes.Canceled, "grpc: the client connection is closing")); got.Reason != ReasonPluginUnavailable {
+		t.Fatalf("reason %s, want PLUGIN_UNAVAILABLE", got.Reason)
+	}
+}
+
+func TestClosedConnectionIsUnavailable(t *testing.T) {
+	t.Parallel()
+	p, closeConn := connect(t, &stubPlugin{})
+	closeConn()
+	_, err := p.Status(context.Background(), StatusRequest{})
+	if ReasonOf(err) != ReasonPluginUnavailable {
+		t.Fatalf("Status on a closed connection: %v (reason %s), want PLUGIN_UNAVAILABLE", err, ReasonOf(err))
+	}
+}

@@ -1,0 +1,167 @@
+package contract
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
+)
+
+// grpcClient is a Plugin that calls the plugin process over gRPC. It checks
+// every login answer against the contract, so that a broken answer can only
+// deny.
+type grpcClient struct {
+	lifecycle duov1.LifecycleClient
+	settings  duov1.SettingsClient
+	operators duov1.OperatorsClient
+	login     duov1.LoginClient
+}
+
+// NewGRPCClient returns a Plugin speaking to a plugin served on c. Its
+// errors are *Error: the plugin's reason when it gave one, else
+// ReasonPluginUnavailable, ReasonDeadline or ReasonCanceled for transport
+// failures and ReasonUnknown for anything else.
+func NewGRPCClient(c grpc.ClientConnInterface) Plugin {
+	return &grpcClient{
+		lifecycle: duov1.NewLifecycleClient(c),
+		settings:  duov1.NewSettingsClient(c),
+		operators: duov1.NewOperatorsClient(c),
+		login:     duov1.NewLoginClient(c),
+	}
+}
+
+// invoke converts one request, calls the plugin and converts its answer.
+func invoke[Req, PReq, PResp, Resp any](ctx context.Context, req Req,
+	to func(Req) PReq, rpc func(context.Context, PReq, ...grpc.CallOption) (PResp, error), from func(PResp) Resp,
+) (Resp, error) {
+	resp, err := rpc(ctx, to(req))
+	if err != nil {
+		var zero Resp
+		return zero, fromStatus(ctx, err)
+	}
+	return from(resp), nil
+}
+
+// fromStatus turns what a gRPC call returned into an *Error. A call
+// cancelled while the caller's ctx is still live was cut by the transport
+// (a closing connection), so it is the plugin that is unavailable.
+func fromStatus(ctx context.Context, err error) *Error {
+	e := fromStatusOnly(err)
+	if e.Reason == ReasonCanceled && ctx.Err() == nil {
+		e.Reason = ReasonPluginUnavailable
+	}
+	return e
+}
+
+func fromStatusOnly(err error) *Error {
+	st, ok := status.FromError(err)
+	if !ok {
+		reason := ReasonPluginUnavailable
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			reason = ReasonDeadline
+		case errors.Is(err, context.Canceled):
+			reason = ReasonCanceled
+		}
+		return &Error{Reason: reason, Message: "no answer from the plugin", Cause: err}
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
+			return &Error{Reason: ErrorReason(info.GetReason()), Message: st.Message()}
+		}
+	}
+	return &Error{Reason: reasonForCode(st.Code()), Message: st.Message(), Cause: err}
+}
+
+// contractViolation reports an answer that breaks the contract (for
+// example a REDIRECT without a URL). It is an error so that it can only
+// deny.
+func contractViolation(format string, args ...any) *Error {
+	e := Errorf(ReasonInternal, format, args...)
+	e.Message = "contract violation: " + e.Message
+	return e
+}
+
+func (c *grpcClient) Activate(ctx context.Context, req ActivateRequest) (ActivateResponse, error) {
+	return invoke(ctx, req, toprotoActivateRequest, c.lifecycle.Activate, fromprotoActivateResponse)
+}
+
+func (c *grpcClient) Deactivate(ctx context.Context, req DeactivateRequest) (DeactivateResponse, error) {
+	return invoke(ctx, req, toprotoDeactivateRequest, c.lifecycle.Deactivate, fromprotoDeactivateResponse)
+}
+
+func (c *grpcClient) Uninstall(ctx context.Context, req UninstallRequest) (UninstallResponse, error) {
+	return invoke(ctx, req, toprotoUninstallRequest, c.lifecycle.Uninstall, fromprotoUninstallResponse)
+}
+
+func (c *grpcClient) Status(ctx context.Context, req StatusRequest) (StatusResponse, error) {
+	return invoke(ctx, req, toprotoStatusRequest, c.lifecycle.Status, fromprotoStatusResponse)
+}
+
+func (c *grpcClient) GetSettings(ctx context.Context, req GetSettingsRequest) (GetSettingsResponse, error) {
+	return invoke(ctx, req, toprotoGetSettingsRequest, c.settings.GetSettings, fromprotoGetSettingsResponse)
+}
+
+func (c *grpcClient) UpdateSettings(ctx context.Context, req UpdateSettingsRequest) (UpdateSettingsResponse, error) {
+	return invoke(ctx, req, toprotoUpdateSettingsRequest, c.settings.UpdateSettings, fromprotoUpdateSettingsResponse)
+}
+
+func (c *grpcClient) CheckDuo(ctx context.Context, req CheckDuoRequest) (CheckDuoResponse, error) {
+	return invoke(ctx, req, toprotoCheckDuoRequest, c.settings.CheckDuo, fromprotoCheckDuoResponse)
+}
+
+func (c *grpcClient) SetOperatorEnabled(ctx context.Context, req SetOperatorEnabledRequest) (SetOperatorEnabledResponse, error) {
+	return invoke(ctx, req, toprotoSetOperatorEnabledRequest, c.operators.SetOperatorEnabled, fromprotoSetOperatorEnabledResponse)
+}
+
+func (c *grpcClient) GetOperatorStates(ctx context.Context, req GetOperatorStatesRequest) (GetOperatorStatesResponse, error) {
+	return invoke(ctx, req, toprotoGetOperatorStatesRequest, c.operators.GetOperatorStates, fromprotoGetOperatorStatesResponse)
+}
+
+func (c *grpcClient) ListEnabledOperators(ctx context.Context, req ListEnabledOperatorsRequest) (ListEnabledOperatorsResponse, error) {
+	return invoke(ctx, req, toprotoListEnabledOperatorsRequest, c.operators.ListEnabledOperators, fromprotoListEnabledOperatorsResponse)
+}
+
+func (c *grpcClient) SetOperatorAlias(ctx context.Context, req SetOperatorAliasRequest) (SetOperatorAliasResponse, error) {
+	return invoke(ctx, req, toprotoSetOperatorAliasRequest, c.operators.SetOperatorAlias, fromprotoSetOperatorAliasResponse)
+}
+
+// BeginLogin may only answer NOT_REQUIRED, REDIRECT (with a URL and a
+// state) or DENIED. An unspecified or unknown decision passes through as
+// DecisionUnspecified (deny); anything else that breaks the contract is an
+// error (deny).
+func (c *grpcClient) BeginLogin(ctx context.Context, req BeginLoginRequest) (BeginLoginResponse, error) {
+	res, err := invoke(ctx, req, toprotoBeginLoginRequest, c.login.BeginLogin, fromprotoBeginLoginResponse)
+	if err != nil {
+		return res, err
+	}
+	switch res.Decision {
+	case DecisionRedirect:
+		if res.RedirectURL == "" || res.State == "" {
+			return BeginLoginResponse{}, contractViolation("BeginLogin answered REDIRECT without a redirect URL or state")
+		}
+	case DecisionAllowed:
+		return BeginLoginResponse{}, contractViolation("BeginLogin answered ALLOWED; only CompleteLogin may allow")
+	default:
+		// Only a redirect carries a URL and a state; never hand out stray ones.
+		res.RedirectURL, res.State = "", ""
+	}
+	return res, nil
+}
+
+// CompleteLogin may only answer ALLOWED or DENIED (or an unspecified
+// decision, which denies).
+func (c *grpcClient) CompleteLogin(ctx context.Context, req CompleteLoginRequest) (CompleteLoginResponse, error) {
+	res, err := invoke(ctx, req, toprotoCompleteLoginRequest, c.login.CompleteLogin, fromprotoCompleteLoginResponse)
+	if err != nil {
+		return res, err
+	}
+	if res.Decision == DecisionNotRequired || res.Decision == DecisionRedirect {
+		return CompleteLoginResponse{}, contractViolation("CompleteLogin answered %s; only ALLOWED or DENIED are valid", res.Decision)
+	}
+	return res, nil
+}

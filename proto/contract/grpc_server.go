@@ -1,0 +1,131 @@
+package contract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+
+	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
+)
+
+// grpcServer serves a Plugin over gRPC: protobuf in, Go types to the
+// plugin, protobuf out. Errors leave as gRPC statuses with a reason; a
+// panic is recovered into ReasonInternal and never crosses the boundary.
+type grpcServer struct {
+	duov1.UnimplementedLifecycleServer
+	duov1.UnimplementedSettingsServer
+	duov1.UnimplementedOperatorsServer
+	duov1.UnimplementedLoginServer
+
+	impl Plugin
+	log  hclog.Logger
+}
+
+func newGRPCServer(impl Plugin, log hclog.Logger) *grpcServer {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &grpcServer{impl: impl, log: log}
+}
+
+// internalMessage is all a host learns of a bug in the plugin; the details
+// go to the plugin's log.
+const internalMessage = "internal error in the Duo plugin; see its log"
+
+// serve converts one request, calls the plugin and converts its answer.
+func serve[PReq, Req, Resp, PResp any](ctx context.Context, s *grpcServer, method string, in PReq,
+	from func(PReq) Req, call func(context.Context, Req) (Resp, error), to func(Resp) PResp,
+) (out PResp, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in the plugin; answered INTERNAL", "method", method, "panic", fmt.Sprint(r))
+			var zero PResp
+			out, err = zero, statusError(ReasonInternal, internalMessage)
+		}
+	}()
+	resp, err := call(ctx, from(in))
+	if err != nil {
+		var zero PResp
+		return zero, s.toStatus(method, err)
+	}
+	return to(resp), nil
+}
+
+// toStatus turns the plugin's error into a gRPC status. Only Reason and
+// Message cross; the cause is logged here when it matters.
+func (s *grpcServer) toStatus(method string, err error) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Reason: ReasonInternal, Message: internalMessage, Cause: err}
+	}
+	if e.Reason == ReasonInternal || e.Reason == ReasonStorage {
+		s.log.Error("call failed", "method", method, "reason", string(e.Reason), "error", e.Error())
+	}
+	return statusError(e.Reason, e.Message)
+}
+
+// statusError builds a gRPC status error with reason's code, msg and the
+// reason in a google.rpc.ErrorInfo.
+func statusError(reason ErrorReason, msg string) error {
+	st := status.New(reason.code(), msg)
+	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: string(reason), Domain: ErrorDomain}); err == nil {
+		return withInfo.Err()
+	}
+	return st.Err()
+}
+
+func (s *grpcServer) Activate(ctx context.Context, r *duov1.ActivateRequest) (*duov1.ActivateResponse, error) {
+	return serve(ctx, s, "Activate", r, fromprotoActivateRequest, s.impl.Activate, toprotoActivateResponse)
+}
+
+func (s *grpcServer) Deactivate(ctx context.Context, r *duov1.DeactivateRequest) (*duov1.DeactivateResponse, error) {
+	return serve(ctx, s, "Deactivate", r, fromprotoDeactivateRequest, s.impl.Deactivate, toprotoDeactivateResponse)
+}
+
+func (s *grpcServer) Uninstall(ctx context.Context, r *duov1.UninstallRequest) (*duov1.UninstallResponse, error) {
+	return serve(ctx, s, "Uninstall", r, fromprotoUninstallRequest, s.impl.Uninstall, toprotoUninstallResponse)
+}
+
+func (s *grpcServer) Status(ctx context.Context, r *duov1.StatusRequest) (*duov1.StatusResponse, error) {
+	return serve(ctx, s, "Status", r, fromprotoStatusRequest, s.impl.Status, toprotoStatusResponse)
+}
+
+func (s *grpcServer) GetSettings(ctx context.Context, r *duov1.GetSettingsRequest) (*duov1.GetSettingsResponse, error) {
+	return serve(ctx, s, "GetSettings", r, fromprotoGetSettingsRequest, s.impl.GetSettings, toprotoGetSettingsResponse)
+}
+
+func (s *grpcServer) UpdateSettings(ctx context.Context, r *duov1.UpdateSettingsRequest) (*duov1.UpdateSettingsResponse, error) {
+	return serve(ctx, s, "UpdateSettings", r, fromprotoUpdateSettingsRequest, s.impl.UpdateSettings, toprotoUpdateSettingsResponse)
+}
+
+func (s *grpcServer) CheckDuo(ctx context.Context, r *duov1.CheckDuoRequest) (*duov1.CheckDuoResponse, error) {
+	return serve(ctx, s, "CheckDuo", r, fromprotoCheckDuoRequest, s.impl.CheckDuo, toprotoCheckDuoResponse)
+}
+
+func (s *grpcServer) SetOperatorEnabled(ctx context.Context, r *duov1.SetOperatorEnabledRequest) (*duov1.SetOperatorEnabledResponse, error) {
+	return serve(ctx, s, "SetOperatorEnabled", r, fromprotoSetOperatorEnabledRequest, s.impl.SetOperatorEnabled, toprotoSetOperatorEnabledResponse)
+}
+
+func (s *grpcServer) GetOperatorStates(ctx context.Context, r *duov1.GetOperatorStatesRequest) (*duov1.GetOperatorStatesResponse, error) {
+	return serve(ctx, s, "GetOperatorStates", r, fromprotoGetOperatorStatesRequest, s.impl.GetOperatorStates, toprotoGetOperatorStatesResponse)
+}
+
+func (s *grpcServer) ListEnabledOperators(ctx context.Context, r *duov1.ListEnabledOperatorsRequest) (*duov1.ListEnabledOperatorsResponse, error) {
+	return serve(ctx, s, "ListEnabledOperators", r, fromprotoListEnabledOperatorsRequest, s.impl.ListEnabledOperators, toprotoListEnabledOperatorsResponse)
+}
+
+func (s *grpcServer) SetOperatorAlias(ctx context.Context, r *duov1.SetOperatorAliasRequest) (*duov1.SetOperatorAliasResponse, error) {
+	return serve(ctx, s, "SetOperatorAlias", r, fromprotoSetOperatorAliasRequest, s.impl.SetOperatorAlias, toprotoSetOperatorAliasResponse)
+}
+
+func (s *grpcServer) BeginLogin(ctx context.Context, r *duov1.BeginLoginRequest) (*duov1.BeginLoginResponse, error) {
+	return serve(ctx, s, "BeginLogin", r, fromprotoBeginLoginRequest, s.impl.BeginLogin, toprotoBeginLoginResponse)
+}
+
+func (s *grpcServer) CompleteLogin(ctx context.Context, r *duov1.CompleteLoginRequest) (*duov1.CompleteLoginResponse, error) {
+	return serve(ctx, s, "CompleteLogin", r, fromprotoCompleteLoginRequest, s.impl.CompleteLogin, toprotoCompleteLoginResponse)
+}

@@ -1,0 +1,266 @@
+package contract
+
+import "time"
+
+// The Go form of every message of proto/duo/v1/duo.proto, with the same
+// names. Times are time.Time (the zero time when the wire's unix seconds are
+// 0); a test checks that every proto field has its Go field and back.
+
+// Actor is who performs a change, for the plugin's audit log.
+type Actor struct {
+	ID       string
+	Username string
+	IP       string
+}
+
+// String names the actor for logs: the username, else the id.
+func (a Actor) String() string {
+	if a.Username != "" {
+		return a.Username
+	}
+	return a.ID
+}
+
+// Operator is a helpdesk operator (agent), as the host knows them.
+type Operator struct {
+	ID       string
+	Username string
+	Email    string
+}
+
+// HostInfo names the helpdesk the plugin runs in.
+type HostInfo struct {
+	Name    string
+	Version string
+}
+
+// ClientInfo describes the operator's browser, for the audit log.
+type ClientInfo struct {
+	IP        string
+	UserAgent string
+}
+
+// ActivateRequest is the argument of Lifecycle.Activate.
+type ActivateRequest struct {
+	Host HostInfo
+	// CallbackURL is the host's URL that Duo redirects back to after the
+	// Universal Prompt: https, or http on a loopback address; at most 256
+	// characters (Duo's limit).
+	CallbackURL string
+	// DataDir is the directory the plugin owns for its database and key.
+	DataDir string
+	Actor   Actor
+}
+
+// ActivateResponse is the answer of Lifecycle.Activate.
+type ActivateResponse struct {
+	Status StatusResponse
+}
+
+// DeactivateRequest is the argument of Lifecycle.Deactivate.
+type DeactivateRequest struct {
+	Actor Actor
+}
+
+// DeactivateResponse is the answer of Lifecycle.Deactivate.
+type DeactivateResponse struct{}
+
+// UninstallRequest is the argument of Lifecycle.Uninstall.
+type UninstallRequest struct {
+	// Confirm must equal PluginID.
+	Confirm string
+	Actor   Actor
+	// DataDir is used only when the plugin was never activated in this
+	// process: the directory to clean.
+	DataDir string
+}
+
+// UninstallResponse is the answer of Lifecycle.Uninstall.
+type UninstallResponse struct {
+	// Removed lists the paths removed, in the order they were removed.
+	Removed []string
+}
+
+// StatusRequest is the argument of Lifecycle.Status.
+type StatusRequest struct{}
+
+// DuoHealth is the result of the plugin's last Duo health check of its
+// saved settings.
+type DuoHealth struct {
+	// Checked is false until a health check has run in this plugin process.
+	Checked bool
+	OK      bool
+	// CheckedAt is when the check finished; the zero time when !Checked.
+	CheckedAt time.Time
+	// Detail is a short, non-secret sentence for an admin.
+	Detail string
+	// Failure is the kind of failure; empty when OK.
+	Failure DuoFailure
+}
+
+// StatusResponse describes the plugin.
+type StatusResponse struct {
+	Active        bool
+	SchemaVersion int64
+	// Configured is whether every required Duo setting is set.
+	Configured    bool
+	PluginVersion string
+	Duo           DuoHealth
+}
+
+// GetSettingsRequest is the argument of Settings.GetSettings.
+type GetSettingsRequest struct{}
+
+// GetSettingsResponse holds the settings keyed as in plugin.json's
+// settings_schema. Secrets are never returned: SecretSet says whether each
+// secret setting has a stored value.
+type GetSettingsResponse struct {
+	Values    map[string]string
+	SecretSet map[string]bool
+}
+
+// UpdateSettingsRequest is the argument of Settings.UpdateSettings.
+type UpdateSettingsRequest struct {
+	// Values are keyed as in plugin.json's settings_schema. A secret left
+	// empty keeps the stored one. It holds secrets: never log it.
+	Values map[string]string
+	// SkipDuoCheck saves without the live credential check (offline set-up).
+	SkipDuoCheck bool
+	Actor        Actor
+}
+
+// FieldError is a setting that failed validation.
+type FieldError struct {
+	Field   string
+	Reason  FieldReason
+	Message string
+}
+
+// UpdateSettingsResponse is the answer of Settings.UpdateSettings. When any
+// field fails, nothing is saved and every field error is listed.
+type UpdateSettingsResponse struct {
+	Saved  bool
+	Errors []FieldError
+	// Duo is the health check of the submitted settings, when one ran.
+	Duo DuoHealth
+}
+
+// CheckDuoRequest is the argument of Settings.CheckDuo.
+type CheckDuoRequest struct{}
+
+// CheckDuoResponse is the answer of Settings.CheckDuo.
+type CheckDuoResponse struct {
+	Duo DuoHealth
+}
+
+// OperatorState is the plugin's record of one operator. Times are the zero
+// time when the plugin has none.
+type OperatorState struct {
+	OperatorID string
+	Enabled    bool
+	Username   string
+	Email      string
+	// DuoAlias is the Duo username used instead of the derived one; empty
+	// if none.
+	DuoAlias   string
+	EnrolledAt time.Time
+	ChangedBy  string
+	ChangedAt  time.Time
+	LastLogin  time.Time
+}
+
+// SetOperatorEnabledRequest is the argument of Operators.SetOperatorEnabled.
+type SetOperatorEnabledRequest struct {
+	Operator Operator
+	Enabled  bool
+	Actor    Actor
+}
+
+// SetOperatorEnabledResponse is the answer of Operators.SetOperatorEnabled.
+type SetOperatorEnabledResponse struct {
+	State OperatorState
+}
+
+// GetOperatorStatesRequest is the argument of Operators.GetOperatorStates.
+type GetOperatorStatesRequest struct {
+	OperatorIDs []string
+}
+
+// GetOperatorStatesResponse holds one state per id asked, in order.
+type GetOperatorStatesResponse struct {
+	States []OperatorState
+}
+
+// ListEnabledOperatorsRequest is the argument of
+// Operators.ListEnabledOperators.
+type ListEnabledOperatorsRequest struct {
+	// PageSize 0 lets the plugin choose.
+	PageSize int32
+	// PageToken is opaque; empty for the first page.
+	PageToken string
+}
+
+// ListEnabledOperatorsResponse is one page of enabled operators.
+type ListEnabledOperatorsResponse struct {
+	States []OperatorState
+	// NextPageToken is empty on the last page.
+	NextPageToken string
+}
+
+// SetOperatorAliasRequest is the argument of Operators.SetOperatorAlias.
+type SetOperatorAliasRequest struct {
+	Operator Operator
+	DuoAlias string
+	Actor    Actor
+}
+
+// SetOperatorAliasResponse is the answer of Operators.SetOperatorAlias.
+type SetOperatorAliasResponse struct {
+	State OperatorState
+}
+
+// BeginLoginRequest is the argument of Login.BeginLogin.
+type BeginLoginRequest struct {
+	Operator Operator
+	Client   ClientInfo
+}
+
+// BeginLoginResponse is the answer of Login.BeginLogin: DecisionNotRequired,
+// DecisionRedirect (with RedirectURL and State) or DecisionDenied (with
+// Reason and Message). The client adapter refuses any other answer.
+type BeginLoginResponse struct {
+	Decision    LoginDecision
+	RedirectURL string
+	// State must be kept in the operator's pre-auth session, server side,
+	// and handed back to CompleteLogin as SessionState. It is a secret:
+	// never log it or put it in a URL of your own.
+	State string
+	// Reason is set for DecisionDenied, and for DecisionNotRequired when Duo
+	// was skipped by the fail-open setting (LoginReasonFailOpen).
+	Reason LoginReason
+	// Message is safe to show the operator.
+	Message string
+}
+
+// CompleteLoginRequest is the argument of Login.CompleteLogin.
+type CompleteLoginRequest struct {
+	Operator Operator
+	// SessionState is the State BeginLogin returned, from the operator's
+	// pre-auth session.
+	SessionState string
+	// CallbackState is the state query parameter of Duo's callback.
+	CallbackState string
+	// DuoCode is the duo_code query parameter of Duo's callback.
+	DuoCode string
+	Client  ClientInfo
+}
+
+// CompleteLoginResponse is the answer of Login.CompleteLogin:
+// DecisionAllowed, or DecisionDenied with Reason and Message.
+type CompleteLoginResponse struct {
+	Decision LoginDecision
+	// Reason is for logs, not for the browser.
+	Reason LoginReason
+	// Message is safe to show the operator.
+	Message string
+}

@@ -1,0 +1,78 @@
+package contract
+
+import "context"
+
+// Plugin is every call a host can make to the Duo Security plugin, one
+// method per RPC of the wire contract. The plugin process implements it;
+// the host SDK's *host.Plugin implements it too, adding supervision,
+// deadlines and fail-closed errors.
+//
+// Every method honours ctx (its deadline travels to the plugin), and fails
+// with an error for which ReasonOf names the cause. Problems a person must
+// fix (a refused setting, a denied login) are not errors: they come back in
+// the response.
+type Plugin interface {
+	Lifecycle
+	Settings
+	Operators
+	Login
+}
+
+// Lifecycle activates, deactivates and uninstalls the plugin.
+type Lifecycle interface {
+	// Activate opens (or creates) the plugin's store in DataDir, applies its
+	// migrations and creates its secrets key. Idempotent with the same
+	// DataDir; another DataDir while active fails with ReasonDataDirMismatch.
+	Activate(ctx context.Context, req ActivateRequest) (ActivateResponse, error)
+	// Deactivate stops the plugin answering hooks; every setting and record
+	// is kept. Idempotent.
+	Deactivate(ctx context.Context, req DeactivateRequest) (DeactivateResponse, error)
+	// Uninstall removes everything the plugin stored. It is irreversible and
+	// refused while active (ReasonActive) or when Confirm is not PluginID
+	// (ReasonConfirmation).
+	Uninstall(ctx context.Context, req UninstallRequest) (UninstallResponse, error)
+	// Status answers in every state, from memory, so hosts may poll it.
+	Status(ctx context.Context, req StatusRequest) (StatusResponse, error)
+}
+
+// Settings reads and changes the plugin's Duo settings. Valid only while
+// the plugin is active (else ReasonInactive).
+type Settings interface {
+	// GetSettings returns the values keyed as in plugin.json's
+	// settings_schema; secrets are never returned.
+	GetSettings(ctx context.Context, req GetSettingsRequest) (GetSettingsResponse, error)
+	// UpdateSettings validates every field and, unless SkipDuoCheck, checks
+	// the credentials with Duo before saving. On any problem nothing is
+	// saved and every field error comes back at once.
+	UpdateSettings(ctx context.Context, req UpdateSettingsRequest) (UpdateSettingsResponse, error)
+	// CheckDuo runs Duo's health check with the saved settings.
+	CheckDuo(ctx context.Context, req CheckDuoRequest) (CheckDuoResponse, error)
+}
+
+// Operators turns Duo on and off per operator. Valid only while the plugin
+// is active.
+type Operators interface {
+	SetOperatorEnabled(ctx context.Context, req SetOperatorEnabledRequest) (SetOperatorEnabledResponse, error)
+	// GetOperatorStates answers for every id asked, in order; unknown ids
+	// are disabled.
+	GetOperatorStates(ctx context.Context, req GetOperatorStatesRequest) (GetOperatorStatesResponse, error)
+	ListEnabledOperators(ctx context.Context, req ListEnabledOperatorsRequest) (ListEnabledOperatorsResponse, error)
+	// SetOperatorAlias sets the Duo username used for one operator; an empty
+	// alias clears it. An alias another operator already resolves to is
+	// refused (ReasonInvalidArgument).
+	SetOperatorAlias(ctx context.Context, req SetOperatorAliasRequest) (SetOperatorAliasResponse, error)
+}
+
+// Login is the second factor of a sign-in. Valid only while the plugin is
+// active.
+//
+// Fail closed: a host signs the operator in only on a nil error from
+// CompleteLogin and DecisionAllowed. Any error, and any decision other than
+// DecisionNotRequired or DecisionRedirect from BeginLogin, refuses the
+// login.
+type Login interface {
+	// BeginLogin is called after a correct password.
+	BeginLogin(ctx context.Context, req BeginLoginRequest) (BeginLoginResponse, error)
+	// CompleteLogin is called from the host's Duo callback.
+	CompleteLogin(ctx context.Context, req CompleteLoginRequest) (CompleteLoginResponse, error)
+}
