@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,10 +21,11 @@ type Manifest struct {
 	ID          string `json:"id"`
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
-	// Version is the plugin's semantic version (1.2.3).
+	// Version is the plugin's semantic version, MAJOR.MINOR.PATCH with an
+	// optional pre-release and build, without a leading "v" (1.2.3).
 	Version string `json:"version"`
 	// MinHostVersion, if set, is the oldest host version the plugin runs
-	// in; Start checks it against Options.HostVersion.
+	// in, written like Version; Start checks it against Options.HostVersion.
 	MinHostVersion string `json:"min_host_version,omitempty"`
 	// ProtocolVersion is the wire contract's major version; it must equal
 	// contract.ProtocolVersion.
@@ -175,7 +174,6 @@ func describeJSONError(data []byte, err error) string {
 
 var (
 	idPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	semverPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
 	osArchPattern = regexp.MustCompile(`^[a-z0-9]+-[a-z0-9]+$`)
 )
 
@@ -199,10 +197,10 @@ func (m *Manifest) Validate() error {
 	switch {
 	case m.Version == "":
 		add("version", "required")
-	case !semverPattern.MatchString(m.Version):
+	case !isVersion(m.Version):
 		add("version", "%q is not a semantic version like 1.2.3", m.Version)
 	}
-	if m.MinHostVersion != "" && !semverPattern.MatchString(m.MinHostVersion) {
+	if m.MinHostVersion != "" && !isVersion(m.MinHostVersion) {
 		add("min_host_version", "%q is not a semantic version like 1.2.3", m.MinHostVersion)
 	}
 	switch {
@@ -297,42 +295,6 @@ func (m *Manifest) Validate() error {
 	return nil
 }
 
-// Executable returns the absolute path and the expected SHA-256 (lower-case
-// hex, "" if the manifest has none) of the binary for goos-goarch. It fails,
-// matching ErrNoExecutable, when the manifest has no entry for the platform
-// or the file is missing, not a regular file, or not executable.
-func (m *Manifest) Executable(goos, goarch string) (path string, sha256 string, err error) {
-	key := goos + "-" + goarch
-	e, ok := m.Executables[key]
-	if !ok {
-		has := strings.Join(sortedKeys(m.Executables), ", ")
-		if has == "" {
-			has = "none"
-		}
-		return "", "", sentinelError(ErrNoExecutable, "no executable for %s in manifest (has: %s)", key, has)
-	}
-	path = filepath.FromSlash(e.Path)
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(m.Dir, path)
-	}
-	path, err = filepath.Abs(path)
-	if err != nil {
-		return "", "", sentinelError(ErrNoExecutable, "executable for %s: %v", key, err)
-	}
-	fi, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "", "", sentinelError(ErrNoExecutable, "executable for %s: %s does not exist", key, path)
-	case err != nil:
-		return "", "", sentinelError(ErrNoExecutable, "executable for %s: %v", key, err)
-	case !fi.Mode().IsRegular():
-		return "", "", sentinelError(ErrNoExecutable, "executable for %s: %s is not a regular file", key, path)
-	case runtime.GOOS != "windows" && fi.Mode().Perm()&0o111 == 0:
-		return "", "", sentinelError(ErrNoExecutable, "executable for %s: %s is not executable (mode %s)", key, path, fi.Mode().Perm())
-	}
-	return path, strings.ToLower(e.SHA256), nil
-}
-
 // clone returns a deep copy, so that a caller changing its manifest cannot
 // race the supervisor reading ours.
 func (m *Manifest) clone() *Manifest {
@@ -356,36 +318,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// compareVersions compares two semantic versions that passed semverPattern:
-// -1, 0 or 1. Build metadata is ignored; a pre-release sorts before its
-// release, and pre-releases compare as strings.
-func compareVersions(a, b string) int {
-	pa, pb := semverPattern.FindStringSubmatch(a), semverPattern.FindStringSubmatch(b)
-	if pa == nil || pb == nil {
-		return strings.Compare(a, b)
-	}
-	for i := 1; i <= 3; i++ {
-		x, _ := strconv.ParseUint(pa[i], 10, 64)
-		y, _ := strconv.ParseUint(pb[i], 10, 64)
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
-		}
-	}
-	switch {
-	case pa[4] == pb[4]:
-		return 0
-	case pa[4] == "":
-		return 1
-	case pb[4] == "":
-		return -1
-	default:
-		return strings.Compare(pa[4], pb[4])
-	}
 }
 
 // sentinelErr is an error with its own message that matches a sentinel.

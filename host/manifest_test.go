@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -93,6 +92,24 @@ func TestLoadManifestProblems(t *testing.T) {
 				{"id", `"duo security" may hold only letters, digits, '.', '_' and '-'`},
 				{"version", `"v1.0" is not a semantic version like 1.2.3`},
 				{"min_host_version", `"one" is not a semantic version like 1.2.3`},
+			},
+		},
+		{
+			name: "versions golang.org/x/mod/semver would take but a manifest may not",
+			mutate: func(m map[string]any) {
+				m["version"] = "v1.2.3"
+				m["min_host_version"] = "1.2"
+			},
+			want: []ManifestProblem{
+				{"version", `"v1.2.3" is not a semantic version like 1.2.3`},
+				{"min_host_version", `"1.2" is not a semantic version like 1.2.3`},
+			},
+		},
+		{
+			name: "pre-release and build versions",
+			mutate: func(m map[string]any) {
+				m["version"] = "1.0.0-alpha.10+build.5"
+				m["min_host_version"] = "2.1.0-rc.1"
 			},
 		},
 		{
@@ -285,73 +302,5 @@ func TestRepositoryManifestLoads(t *testing.T) {
 	}
 	if keys["client_secret"] != SettingSecret {
 		t.Errorf("client_secret has type %q, want %q", keys["client_secret"], SettingSecret)
-	}
-}
-
-func TestManifestExecutable(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	writeFile(t, dir, "bin/ok", []byte("#!/bin/sh\n"), 0o755)
-	writeFile(t, dir, "bin/noexec", []byte("x"), 0o644)
-	if err := os.MkdirAll(filepath.Join(dir, "bin/dir"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	m := &Manifest{Dir: dir, Executables: map[string]Executable{
-		"linux-amd64":  {Path: "bin/ok", SHA256: strings.ToUpper(testSHA)},
-		"linux-arm64":  {Path: "bin/missing"},
-		"darwin-arm64": {Path: "bin/noexec"},
-		"darwin-amd64": {Path: "bin/dir"},
-	}}
-	tests := []struct {
-		name, goos, goarch string
-		wantPath, wantSHA  string
-		wantErr            string
-	}{
-		{name: "found", goos: "linux", goarch: "amd64", wantPath: filepath.Join(dir, "bin/ok"), wantSHA: testSHA},
-		{name: "no entry", goos: "linux", goarch: "riscv64", wantErr: "no executable for linux-riscv64 in manifest (has: darwin-amd64, darwin-arm64, linux-amd64, linux-arm64)"},
-		{name: "missing file", goos: "linux", goarch: "arm64", wantErr: "executable for linux-arm64: " + filepath.Join(dir, "bin/missing") + " does not exist"},
-		{name: "not a file", goos: "darwin", goarch: "amd64", wantErr: "executable for darwin-amd64: " + filepath.Join(dir, "bin/dir") + " is not a regular file"},
-	}
-	if runtime.GOOS != "windows" {
-		tests = append(tests, struct {
-			name, goos, goarch string
-			wantPath, wantSHA  string
-			wantErr            string
-		}{name: "not executable", goos: "darwin", goarch: "arm64", wantErr: "executable for darwin-arm64: " + filepath.Join(dir, "bin/noexec") + " is not executable (mode -rw-r--r--)"})
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			path, sum, err := m.Executable(tc.goos, tc.goarch)
-			if tc.wantErr != "" {
-				if err == nil || err.Error() != tc.wantErr || !errors.Is(err, ErrNoExecutable) {
-					t.Fatalf("Executable error = %v, want %q matching ErrNoExecutable", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil || path != tc.wantPath || sum != tc.wantSHA {
-				t.Fatalf("Executable = %q, %q, %v; want %q, %q", path, sum, err, tc.wantPath, tc.wantSHA)
-			}
-		})
-	}
-}
-
-func TestCompareVersions(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"1.0.0", "1.0.0", 0},
-		{"1.0.0", "1.0.1", -1},
-		{"1.10.0", "1.9.0", 1},
-		{"2.0.0", "10.0.0", -1},
-		{"1.0.0-rc.1", "1.0.0", -1},
-		{"1.0.0", "1.0.0-rc.1", 1},
-		{"1.0.0+build.5", "1.0.0", 0},
-	}
-	for _, tc := range tests {
-		if got := compareVersions(tc.a, tc.b); got != tc.want {
-			t.Errorf("compareVersions(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
 	}
 }

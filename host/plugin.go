@@ -180,14 +180,8 @@ func Start(ctx context.Context, opts Options) (*Plugin, error) {
 	}
 	log = log.With("plugin_id", m.ID, "plugin_version", m.Version)
 
-	if opts.HostVersion != "" && m.MinHostVersion != "" {
-		if !semverPattern.MatchString(opts.HostVersion) {
-			return nil, fmt.Errorf("start duo plugin: Options.HostVersion %q is not a semantic version like 1.2.3", opts.HostVersion)
-		}
-		if compareVersions(opts.HostVersion, m.MinHostVersion) < 0 {
-			return nil, fmt.Errorf("start duo plugin: %w", sentinelError(ErrHostTooOld,
-				"plugin %s %s needs host version %s or newer; this host is %s", m.ID, m.Version, m.MinHostVersion, opts.HostVersion))
-		}
+	if err := checkHostVersion(opts.HostVersion, m.MinHostVersion); err != nil {
+		return nil, fmt.Errorf("start duo plugin %s %s: %w", m.ID, m.Version, err)
 	}
 
 	path, sum, err := m.Executable(runtime.GOOS, runtime.GOARCH)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // writeCA writes a self-signed PEM certificate into a fresh directory and
@@ -253,7 +255,7 @@ func TestApplyUnreadableCAFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, errs := Apply(configured(), map[string]string{KeyCAFile: ca}, ValidateOptions{AllowTestHost: true})
-	want := []FieldError{{Field: KeyCAFile, Reason: ReasonFormat, Message: "Trusted CA file (testing only) cannot be read by the plugin process (permission denied)."}}
+	want := []FieldError{{Field: KeyCAFile, Reason: contract.FieldFormat, Message: "Trusted CA file (testing only) cannot be read by the plugin process (permission denied)."}}
 	if !slices.Equal(errs, want) {
 		t.Errorf("got %+v, want %+v", errs, want)
 	}
@@ -273,60 +275,60 @@ func TestApplyMessages(t *testing.T) {
 		opts   ValidateOptions
 		want   FieldError
 	}{
-		{"client_id required", configured(), map[string]string{KeyClientID: ""}, prod, FieldError{KeyClientID, ReasonRequired,
-			"Client ID is required: copy it from your Web SDK application in the Duo Admin Panel (20 characters, starting with DI)."}},
-		{"client_secret required", with(func(d *Duo) { d.ClientSecret = "" }), nil, prod, FieldError{KeyClientSecret, ReasonRequired,
-			"Client secret is required: copy it from your Web SDK application in the Duo Admin Panel (40 characters)."}},
-		{"api_hostname required", configured(), map[string]string{KeyAPIHostname: ""}, prod, FieldError{KeyAPIHostname, ReasonRequired,
-			"API hostname is required: copy it from your Web SDK application in the Duo Admin Panel, like api-xxxxxxxx.duosecurity.com."}},
-		{"fail_mode required", configured(), map[string]string{KeyFailMode: ""}, prod, FieldError{KeyFailMode, ReasonRequired,
-			"When Duo is unreachable is required: choose one of closed, open."}},
-		{"username_format required", configured(), map[string]string{KeyUsernameFormat: ""}, prod, FieldError{KeyUsernameFormat, ReasonRequired,
-			"Duo username is required: choose one of username, email, email_local."}},
-		{"timeout required", configured(), map[string]string{KeyLoginTimeout: ""}, prod, FieldError{KeyLoginTimeout, ReasonRequired,
-			"Time to complete Duo (seconds) is required: a whole number of seconds from 30 to 600."}},
-		{"client_id length", configured(), map[string]string{KeyClientID: "DI123"}, prod, FieldError{KeyClientID, ReasonLength,
-			"Client ID must be exactly 20 letters and digits, like DIXXXXXXXXXXXXXXXXXX, as shown for your Web SDK application in the Duo Admin Panel; the value entered has 5 characters."}},
-		{"client_id format", configured(), map[string]string{KeyClientID: "DI-23456789012345678"}, prod, FieldError{KeyClientID, ReasonFormat,
-			"Client ID must be exactly 20 letters and digits, like DIXXXXXXXXXXXXXXXXXX, as shown for your Web SDK application in the Duo Admin Panel; the value entered has other characters."}},
-		{"client_secret length", configured(), map[string]string{KeyClientSecret: "abc"}, prod, FieldError{KeyClientSecret, ReasonLength,
-			"Client secret must be exactly 40 letters and digits, as shown for your Web SDK application in the Duo Admin Panel."}},
-		{"client_secret format", configured(), map[string]string{KeyClientSecret: strings.Repeat("-", 40)}, prod, FieldError{KeyClientSecret, ReasonFormat,
-			"Client secret must be exactly 40 letters and digits, as shown for your Web SDK application in the Duo Admin Panel; the value entered has other characters."}},
-		{"api_hostname host", configured(), map[string]string{KeyAPIHostname: "example.com"}, prod, FieldError{KeyAPIHostname, ReasonHost,
-			"API hostname must be your Duo API hostname, like api-xxxxxxxx.duosecurity.com (or api-xxxxxxxx.duofederal.com), as shown for your Web SDK application in the Duo Admin Panel."}},
-		{"api_hostname format", configured(), map[string]string{KeyAPIHostname: "http://example.com"}, prod, FieldError{KeyAPIHostname, ReasonFormat,
-			"API hostname must be a host name only, like api-xxxxxxxx.duosecurity.com: no spaces, no path, and no scheme other than https://."}},
-		{"api_hostname format in test mode", configured(), map[string]string{KeyAPIHostname: "a b"}, test, FieldError{KeyAPIHostname, ReasonFormat,
-			"API hostname must be a host name or host:port only, like api-xxxxxxxx.duosecurity.com or 127.0.0.1:8443: no spaces, no path, and no scheme other than https://."}},
-		{"fail_mode option", configured(), map[string]string{KeyFailMode: "x"}, prod, FieldError{KeyFailMode, ReasonOption,
-			"When Duo is unreachable must be one of closed, open."}},
-		{"username_format option", configured(), map[string]string{KeyUsernameFormat: "x"}, prod, FieldError{KeyUsernameFormat, ReasonOption,
-			"Duo username must be one of username, email, email_local."}},
-		{"timeout format", configured(), map[string]string{KeyLoginTimeout: "2m"}, prod, FieldError{KeyLoginTimeout, ReasonFormat,
-			"Time to complete Duo (seconds) must be a whole number of seconds from 30 to 600."}},
-		{"timeout range", configured(), map[string]string{KeyLoginTimeout: "1000"}, prod, FieldError{KeyLoginTimeout, ReasonRange,
-			"Time to complete Duo (seconds) must be from 30 to 600 seconds."}},
-		{"ca_file not allowed", configured(), map[string]string{KeyCAFile: "/ca.pem"}, prod, FieldError{KeyCAFile, ReasonNotAllowed,
-			"Trusted CA file (testing only) is only for testing against a Duo simulator, and this plugin is not running in test mode: leave it blank."}},
-		{"ca_file relative", configured(), map[string]string{KeyCAFile: "ca.pem"}, test, FieldError{KeyCAFile, ReasonFormat,
-			"Trusted CA file (testing only) must be an absolute path to a PEM file, like /etc/duo-simulator/ca.pem."}},
-		{"ca_file missing", configured(), map[string]string{KeyCAFile: filepath.Join(dir, "no.pem")}, test, FieldError{KeyCAFile, ReasonFormat,
-			"Trusted CA file (testing only) does not exist: enter the absolute path of a PEM file."}},
-		{"ca_file directory", configured(), map[string]string{KeyCAFile: dir}, test, FieldError{KeyCAFile, ReasonFormat,
-			"Trusted CA file (testing only) must be a regular file containing PEM certificates."}},
-		{"ca_file not PEM", configured(), map[string]string{KeyCAFile: notPEM}, test, FieldError{KeyCAFile, ReasonFormat,
-			"Trusted CA file (testing only) contains no PEM certificate (a block starting with -----BEGIN CERTIFICATE-----)."}},
-		{"unknown", configured(), map[string]string{"colour": "red"}, prod, FieldError{"colour", ReasonUnknown,
-			"This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file."}},
-		{"unknown long key is shortened", configured(), map[string]string{strings.Repeat("k", 100): ""}, prod, FieldError{strings.Repeat("k", 64) + "…", ReasonUnknown,
-			"This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file."}},
-		{"unknown key cut at a rune boundary", configured(), map[string]string{strings.Repeat("k", 63) + "é": ""}, prod, FieldError{strings.Repeat("k", 63) + "…", ReasonUnknown,
-			"This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file."}},
-		{"unknown key with invalid UTF-8", configured(), map[string]string{"k\xffk": ""}, prod, FieldError{"k\uFFFDk", ReasonUnknown,
-			"This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file."}},
-		{"length", configured(), map[string]string{KeyAPIHostname: strings.Repeat("a", 5000)}, prod, FieldError{KeyAPIHostname, ReasonLength,
-			"API hostname is too long: at most 4096 characters."}},
+		{"client_id required", configured(), map[string]string{KeyClientID: ""}, prod, FieldError{Field: KeyClientID, Reason: contract.FieldRequired,
+			Message: "Client ID is required: copy it from your Web SDK application in the Duo Admin Panel (20 characters, starting with DI)."}},
+		{"client_secret required", with(func(d *Duo) { d.ClientSecret = "" }), nil, prod, FieldError{Field: KeyClientSecret, Reason: contract.FieldRequired,
+			Message: "Client secret is required: copy it from your Web SDK application in the Duo Admin Panel (40 characters)."}},
+		{"api_hostname required", configured(), map[string]string{KeyAPIHostname: ""}, prod, FieldError{Field: KeyAPIHostname, Reason: contract.FieldRequired,
+			Message: "API hostname is required: copy it from your Web SDK application in the Duo Admin Panel, like api-xxxxxxxx.duosecurity.com."}},
+		{"fail_mode required", configured(), map[string]string{KeyFailMode: ""}, prod, FieldError{Field: KeyFailMode, Reason: contract.FieldRequired,
+			Message: "When Duo is unreachable is required: choose one of closed, open."}},
+		{"username_format required", configured(), map[string]string{KeyUsernameFormat: ""}, prod, FieldError{Field: KeyUsernameFormat, Reason: contract.FieldRequired,
+			Message: "Duo username is required: choose one of username, email, email_local."}},
+		{"timeout required", configured(), map[string]string{KeyLoginTimeout: ""}, prod, FieldError{Field: KeyLoginTimeout, Reason: contract.FieldRequired,
+			Message: "Time to complete Duo (seconds) is required: a whole number of seconds from 30 to 600."}},
+		{"client_id length", configured(), map[string]string{KeyClientID: "DI123"}, prod, FieldError{Field: KeyClientID, Reason: contract.FieldLength,
+			Message: "Client ID must be exactly 20 letters and digits, like DIXXXXXXXXXXXXXXXXXX, as shown for your Web SDK application in the Duo Admin Panel; the value entered has 5 characters."}},
+		{"client_id format", configured(), map[string]string{KeyClientID: "DI-23456789012345678"}, prod, FieldError{Field: KeyClientID, Reason: contract.FieldFormat,
+			Message: "Client ID must be exactly 20 letters and digits, like DIXXXXXXXXXXXXXXXXXX, as shown for your Web SDK application in the Duo Admin Panel; the value entered has other characters."}},
+		{"client_secret length", configured(), map[string]string{KeyClientSecret: "abc"}, prod, FieldError{Field: KeyClientSecret, Reason: contract.FieldLength,
+			Message: "Client secret must be exactly 40 letters and digits, as shown for your Web SDK application in the Duo Admin Panel."}},
+		{"client_secret format", configured(), map[string]string{KeyClientSecret: strings.Repeat("-", 40)}, prod, FieldError{Field: KeyClientSecret, Reason: contract.FieldFormat,
+			Message: "Client secret must be exactly 40 letters and digits, as shown for your Web SDK application in the Duo Admin Panel; the value entered has other characters."}},
+		{"api_hostname host", configured(), map[string]string{KeyAPIHostname: "example.com"}, prod, FieldError{Field: KeyAPIHostname, Reason: contract.FieldHost,
+			Message: "API hostname must be your Duo API hostname, like api-xxxxxxxx.duosecurity.com (or api-xxxxxxxx.duofederal.com), as shown for your Web SDK application in the Duo Admin Panel."}},
+		{"api_hostname format", configured(), map[string]string{KeyAPIHostname: "http://example.com"}, prod, FieldError{Field: KeyAPIHostname, Reason: contract.FieldFormat,
+			Message: "API hostname must be a host name only, like api-xxxxxxxx.duosecurity.com: no spaces, no path, and no scheme other than https://."}},
+		{"api_hostname format in test mode", configured(), map[string]string{KeyAPIHostname: "a b"}, test, FieldError{Field: KeyAPIHostname, Reason: contract.FieldFormat,
+			Message: "API hostname must be a host name or host:port only, like api-xxxxxxxx.duosecurity.com or 127.0.0.1:8443: no spaces, no path, and no scheme other than https://."}},
+		{"fail_mode option", configured(), map[string]string{KeyFailMode: "x"}, prod, FieldError{Field: KeyFailMode, Reason: contract.FieldOption,
+			Message: "When Duo is unreachable must be one of closed, open."}},
+		{"username_format option", configured(), map[string]string{KeyUsernameFormat: "x"}, prod, FieldError{Field: KeyUsernameFormat, Reason: contract.FieldOption,
+			Message: "Duo username must be one of username, email, email_local."}},
+		{"timeout format", configured(), map[string]string{KeyLoginTimeout: "2m"}, prod, FieldError{Field: KeyLoginTimeout, Reason: contract.FieldFormat,
+			Message: "Time to complete Duo (seconds) must be a whole number of seconds from 30 to 600."}},
+		{"timeout range", configured(), map[string]string{KeyLoginTimeout: "1000"}, prod, FieldError{Field: KeyLoginTimeout, Reason: contract.FieldRange,
+			Message: "Time to complete Duo (seconds) must be from 30 to 600 seconds."}},
+		{"ca_file not allowed", configured(), map[string]string{KeyCAFile: "/ca.pem"}, prod, FieldError{Field: KeyCAFile, Reason: contract.FieldNotAllowed,
+			Message: "Trusted CA file (testing only) is only for testing against a Duo simulator, and this plugin is not running in test mode: leave it blank."}},
+		{"ca_file relative", configured(), map[string]string{KeyCAFile: "ca.pem"}, test, FieldError{Field: KeyCAFile, Reason: contract.FieldFormat,
+			Message: "Trusted CA file (testing only) must be an absolute path to a PEM file, like /etc/duo-simulator/ca.pem."}},
+		{"ca_file missing", configured(), map[string]string{KeyCAFile: filepath.Join(dir, "no.pem")}, test, FieldError{Field: KeyCAFile, Reason: contract.FieldFormat,
+			Message: "Trusted CA file (testing only) does not exist: enter the absolute path of a PEM file."}},
+		{"ca_file directory", configured(), map[string]string{KeyCAFile: dir}, test, FieldError{Field: KeyCAFile, Reason: contract.FieldFormat,
+			Message: "Trusted CA file (testing only) must be a regular file containing PEM certificates."}},
+		{"ca_file not PEM", configured(), map[string]string{KeyCAFile: notPEM}, test, FieldError{Field: KeyCAFile, Reason: contract.FieldFormat,
+			Message: "Trusted CA file (testing only) contains no PEM certificate (a block starting with -----BEGIN CERTIFICATE-----)."}},
+		{"unknown", configured(), map[string]string{"colour": "red"}, prod, FieldError{Field: "colour", Reason: contract.FieldUnknown,
+			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file."}},
+		{"unknown long key is shortened", configured(), map[string]string{strings.Repeat("k", 100): ""}, prod, FieldError{Field: strings.Repeat("k", 64) + "…", Reason: contract.FieldUnknown,
+			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file."}},
+		{"unknown key cut at a rune boundary", configured(), map[string]string{strings.Repeat("k", 63) + "é": ""}, prod, FieldError{Field: strings.Repeat("k", 63) + "…", Reason: contract.FieldUnknown,
+			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file."}},
+		{"unknown key with invalid UTF-8", configured(), map[string]string{"k\xffk": ""}, prod, FieldError{Field: "k\uFFFDk", Reason: contract.FieldUnknown,
+			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file."}},
+		{"length", configured(), map[string]string{KeyAPIHostname: strings.Repeat("a", 5000)}, prod, FieldError{Field: KeyAPIHostname, Reason: contract.FieldLength,
+			Message: "API hostname is too long: at most 4096 characters."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,14 +338,6 @@ func TestApplyMessages(t *testing.T) {
 				t.Errorf("got  %+v\nwant %+v", errs, want)
 			}
 		})
-	}
-}
-
-func TestFieldErrorError(t *testing.T) {
-	t.Parallel()
-	e := FieldError{Field: KeyFailMode, Reason: ReasonOption, Message: "When Duo is unreachable must be one of closed, open."}
-	if got, want := e.Error(), "fail_mode: When Duo is unreachable must be one of closed, open."; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
 

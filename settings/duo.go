@@ -33,11 +33,10 @@ const (
 	FormatEmailLocal UsernameFormat = "email_local"
 )
 
-// Login timeout bounds and default, as the schema's help text states them.
+// Login timeout bounds, as the schema's help text states them.
 const (
-	MinLoginTimeout     = 30 * time.Second  // shortest accepted Duo.LoginTimeout
-	MaxLoginTimeout     = 600 * time.Second // longest accepted Duo.LoginTimeout
-	DefaultLoginTimeout = 300 * time.Second // Duo.LoginTimeout of Defaults
+	MinLoginTimeout = 30 * time.Second  // shortest accepted Duo.LoginTimeout
+	MaxLoginTimeout = 600 * time.Second // longest accepted Duo.LoginTimeout
 )
 
 // Duo is the plugin's Duo settings. It is a value with no references inside,
@@ -64,16 +63,24 @@ type Duo struct {
 	CAFile string
 }
 
-// Defaults returns the settings of a fresh installation: fail closed, the
-// helpdesk username as Duo username, 5 minutes to complete Duo, and no
-// credentials.
-func Defaults() Duo {
-	return Duo{
-		FailMode:       FailClosed,
-		UsernameFormat: FormatUsername,
-		LoginTimeout:   DefaultLoginTimeout,
+// Defaults returns the settings of a fresh installation: the defaults of
+// plugin.json's settings_schema (fail closed, the helpdesk username as Duo
+// username, 5 minutes to complete Duo) and no credentials.
+func Defaults() Duo { return defaults }
+
+// defaults is parsed once from the schema; a default that does not parse
+// is a broken plugin.json, caught by every test and every start.
+var defaults = func() Duo {
+	vals := make(map[string]string, len(schema))
+	for _, f := range schema {
+		vals[f.Key] = f.Default
 	}
-}
+	var d Duo
+	if err := parseInto(&d, vals); err != nil {
+		panic("plugin.json settings_schema defaults: " + err.Error())
+	}
+	return d
+}()
 
 // Complete reports whether the credentials needed to talk to Duo (client
 // id, client secret and API hostname) are all set. It does not validate them.

@@ -120,9 +120,9 @@ func TestParseStored(t *testing.T) {
 		{"round trip of configured", configured().Values(), Secret(validSecret), configured(), ""},
 		{"round trip of defaults", Defaults().Values(), "", Defaults(), ""},
 		{"empty values take defaults", map[string]string{KeyFailMode: "", KeyUsernameFormat: "", KeyLoginTimeout: ""}, "", Defaults(), ""},
-		{"partial", map[string]string{KeyClientID: "DIX"}, "", Duo{ClientID: "DIX", FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: DefaultLoginTimeout}, ""},
+		{"partial", map[string]string{KeyClientID: "DIX"}, "", Duo{ClientID: "DIX", FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: 300 * time.Second}, ""},
 		{"test host and ca kept", map[string]string{KeyAPIHostname: "127.0.0.1:8443", KeyCAFile: "/ca.pem"}, "s",
-			Duo{ClientSecret: "s", APIHostname: "127.0.0.1:8443", CAFile: "/ca.pem", FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: DefaultLoginTimeout}, ""},
+			Duo{ClientSecret: "s", APIHostname: "127.0.0.1:8443", CAFile: "/ca.pem", FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: 300 * time.Second}, ""},
 		{"unknown keys and secret row ignored", map[string]string{"future_key": "x", KeyClientSecret: "plain"}, "", Defaults(), ""},
 		{"bad fail mode", map[string]string{KeyFailMode: "sometimes"}, "", Duo{},
 			`parse stored Duo settings: corrupt stored setting: fail_mode is "sometimes", want one of closed, open`},
@@ -187,7 +187,7 @@ func TestDuoValidate(t *testing.T) {
 func reasons(errs []FieldError) []string {
 	var out []string
 	for _, e := range errs {
-		out = append(out, e.Field+":"+e.Reason)
+		out = append(out, e.Field+":"+string(e.Reason))
 	}
 	return out
 }

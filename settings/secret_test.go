@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 const testSecret = "S3cr3tV4lu3S3cr3tV4lu3S3cr3tV4lu3S3cr3tX"
@@ -106,7 +107,7 @@ func TestSecretEncodings(t *testing.T) {
 func TestSecretSlog(t *testing.T) {
 	t.Parallel()
 	set := Secret(testSecret)
-	d := Duo{ClientID: "DIABCDEFGHIJ01234567", ClientSecret: set, APIHostname: "api-x.duosecurity.com", FailMode: FailClosed, UsernameFormat: FormatEmail, LoginTimeout: DefaultLoginTimeout}
+	d := Duo{ClientID: "DIABCDEFGHIJ01234567", ClientSecret: set, APIHostname: "api-x.duosecurity.com", FailMode: FailClosed, UsernameFormat: FormatEmail, LoginTimeout: 300 * time.Second}
 	tests := []struct {
 		name string
 		json bool

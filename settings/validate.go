@@ -16,18 +16,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-)
 
-// Reasons of a FieldError. Hosts branch on these, never on messages.
-const (
-	ReasonRequired   = "required"    // a required setting is empty
-	ReasonLength     = "length"      // too long, or not the exact length required
-	ReasonFormat     = "format"      // not in the expected form (characters, syntax, file content)
-	ReasonHost       = "host"        // a well-formed host that is not a Duo API host
-	ReasonOption     = "option"      // not one of a dropdown's options
-	ReasonRange      = "range"       // a number outside its bounds
-	ReasonUnknown    = "unknown"     // a key that is not a setting
-	ReasonNotAllowed = "not_allowed" // a setting this process does not accept (ca_file without test mode)
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // MaxValueLength is the longest value, in characters, Apply looks at.
@@ -46,19 +36,11 @@ type ValidateOptions struct {
 	AllowTestHost bool
 }
 
-// FieldError is one problem with one submitted setting.
-type FieldError struct {
-	// Field is the setting's key (or the unknown key that was submitted).
-	Field string
-	// Reason is one of the Reason* constants.
-	Reason string
-	// Message tells the admin what is expected. It never contains the
-	// submitted value.
-	Message string
-}
-
-// Error returns "field: message".
-func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+// FieldError is one problem with one submitted setting: the contract's
+// type, so it crosses the boundary as it is. Field is the setting's key (or
+// the unknown key submitted); Message tells the admin what is expected and
+// never contains the submitted value.
+type FieldError = contract.FieldError
 
 var (
 	// alnum is what Duo's credentials consist of (duo_universal_java checks it).
@@ -90,7 +72,7 @@ func Apply(stored Duo, values map[string]string, opts ValidateOptions) (Duo, []F
 		if fieldIndex(key) < 0 {
 			errs = append(errs, FieldError{
 				Field:   printableKey(key),
-				Reason:  ReasonUnknown,
+				Reason:  contract.FieldUnknown,
 				Message: "This is not a setting of the Duo Security plugin; its settings are " + strings.Join(keys(), ", ") + ".",
 			})
 			continue
@@ -98,7 +80,7 @@ func Apply(stored Duo, values map[string]string, opts ValidateOptions) (Duo, []F
 		if utf8.RuneCountInString(raw) > MaxValueLength {
 			errs = append(errs, FieldError{
 				Field:   key,
-				Reason:  ReasonLength,
+				Reason:  contract.FieldLength,
 				Message: fmt.Sprintf("%s is too long: at most %d characters.", schema[fieldIndex(key)].DisplayName, MaxValueLength),
 			})
 			skip[key] = true
@@ -172,7 +154,7 @@ func validate(m map[string]string, opts ValidateOptions, skip map[string]bool) (
 	return d, errs
 }
 
-func requiredError(f Field) FieldError {
+func requiredError(f contract.SettingField) FieldError {
 	msg := f.DisplayName + " is required."
 	switch f.Key {
 	case KeyClientID:
@@ -186,12 +168,12 @@ func requiredError(f Field) FieldError {
 	case KeyLoginTimeout:
 		msg = f.DisplayName + " is required: a whole number of seconds from 30 to 600."
 	}
-	return FieldError{Field: f.Key, Reason: ReasonRequired, Message: msg}
+	return FieldError{Field: f.Key, Reason: contract.FieldRequired, Message: msg}
 }
 
 // checkCredential checks a Duo credential: exactly n letters and digits. The
 // entered length is told only for values that are not secret.
-func checkCredential(f Field, v string, n int, example string, tellLength bool) *FieldError {
+func checkCredential(f contract.SettingField, v string, n int, example string, tellLength bool) *FieldError {
 	what := fmt.Sprintf("%s must be exactly %d letters and digits", f.DisplayName, n)
 	if example != "" {
 		what += ", " + example
@@ -202,16 +184,16 @@ func checkCredential(f Field, v string, n int, example string, tellLength bool) 
 		if tellLength {
 			msg = fmt.Sprintf("%s; the value entered has %d characters.", what, l)
 		}
-		return &FieldError{Field: f.Key, Reason: ReasonLength, Message: msg}
+		return &FieldError{Field: f.Key, Reason: contract.FieldLength, Message: msg}
 	}
 	if !alnum.MatchString(v) {
-		return &FieldError{Field: f.Key, Reason: ReasonFormat, Message: what + "; the value entered has other characters."}
+		return &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: what + "; the value entered has other characters."}
 	}
 	return nil
 }
 
 // checkHost normalises and checks the API hostname.
-func checkHost(f Field, v string, opts ValidateOptions) (string, *FieldError) {
+func checkHost(f contract.SettingField, v string, opts ValidateOptions) (string, *FieldError) {
 	h := strings.ToLower(v)
 	h = strings.TrimPrefix(h, "https://")
 	h = strings.TrimRight(h, "/")
@@ -220,7 +202,7 @@ func checkHost(f Field, v string, opts ValidateOptions) (string, *FieldError) {
 	if opts.AllowTestHost {
 		formatMsg = "API hostname must be a host name or host:port only, like api-xxxxxxxx.duosecurity.com or 127.0.0.1:8443: no spaces, no path, and no scheme other than https://."
 	}
-	formatErr := &FieldError{Field: f.Key, Reason: ReasonFormat, Message: formatMsg}
+	formatErr := &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: formatMsg}
 	if h == "" || strings.ContainsFunc(h, func(r rune) bool {
 		return r <= ' ' || r == 0x7f || strings.ContainsRune("/?#@\\", r) || r >= utf8.RuneSelf
 	}) {
@@ -235,7 +217,7 @@ func checkHost(f Field, v string, opts ValidateOptions) (string, *FieldError) {
 		}
 		return "", &FieldError{
 			Field:   f.Key,
-			Reason:  ReasonHost,
+			Reason:  contract.FieldHost,
 			Message: "API hostname must be your Duo API hostname, like api-xxxxxxxx.duosecurity.com (or api-xxxxxxxx.duofederal.com), as shown for your Web SDK application in the Duo Admin Panel.",
 		}
 	}
@@ -294,66 +276,66 @@ func validPort(p string) bool {
 	return err == nil && n >= 1 && n <= 65535
 }
 
-func checkOption(f Field, v string) *FieldError {
+func checkOption(f contract.SettingField, v string) *FieldError {
 	opts := optionValues(f.Key)
 	if slices.Contains(opts, v) {
 		return nil
 	}
 	return &FieldError{
 		Field:   f.Key,
-		Reason:  ReasonOption,
+		Reason:  contract.FieldOption,
 		Message: f.DisplayName + " must be one of " + strings.Join(opts, ", ") + ".",
 	}
 }
 
-func checkTimeout(f Field, v string) (time.Duration, *FieldError) {
+func checkTimeout(f contract.SettingField, v string) (time.Duration, *FieldError) {
 	n, err := strconv.Atoi(v)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0, &FieldError{Field: f.Key, Reason: ReasonFormat, Message: f.DisplayName + " must be a whole number of seconds from 30 to 600."}
+		return 0, &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: f.DisplayName + " must be a whole number of seconds from 30 to 600."}
 	}
 	d := time.Duration(n) * time.Second
 	if err != nil || d < MinLoginTimeout || d > MaxLoginTimeout {
-		return 0, &FieldError{Field: f.Key, Reason: ReasonRange, Message: f.DisplayName + " must be from 30 to 600 seconds."}
+		return 0, &FieldError{Field: f.Key, Reason: contract.FieldRange, Message: f.DisplayName + " must be from 30 to 600 seconds."}
 	}
 	return d, nil
 }
 
 // checkCAFile checks that ca_file is allowed and names a readable file with
 // at least one PEM certificate.
-func checkCAFile(f Field, v string, opts ValidateOptions) *FieldError {
-	fail := func(reason, msg string) *FieldError {
+func checkCAFile(f contract.SettingField, v string, opts ValidateOptions) *FieldError {
+	fail := func(reason contract.FieldReason, msg string) *FieldError {
 		return &FieldError{Field: f.Key, Reason: reason, Message: f.DisplayName + " " + msg}
 	}
 	if !opts.AllowTestHost {
-		return fail(ReasonNotAllowed, "is only for testing against a Duo simulator, and this plugin is not running in test mode: leave it blank.")
+		return fail(contract.FieldNotAllowed, "is only for testing against a Duo simulator, and this plugin is not running in test mode: leave it blank.")
 	}
 	if !filepath.IsAbs(v) {
-		return fail(ReasonFormat, "must be an absolute path to a PEM file, like /etc/duo-simulator/ca.pem.")
+		return fail(contract.FieldFormat, "must be an absolute path to a PEM file, like /etc/duo-simulator/ca.pem.")
 	}
 	file, err := os.Open(v)
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return fail(ReasonFormat, "does not exist: enter the absolute path of a PEM file.")
+			return fail(contract.FieldFormat, "does not exist: enter the absolute path of a PEM file.")
 		case errors.Is(err, fs.ErrPermission):
-			return fail(ReasonFormat, "cannot be read by the plugin process (permission denied).")
+			return fail(contract.FieldFormat, "cannot be read by the plugin process (permission denied).")
 		default:
-			return fail(ReasonFormat, "cannot be opened by the plugin process.")
+			return fail(contract.FieldFormat, "cannot be opened by the plugin process.")
 		}
 	}
 	defer func() { _ = file.Close() }()
 	if st, err := file.Stat(); err != nil || !st.Mode().IsRegular() {
-		return fail(ReasonFormat, "must be a regular file containing PEM certificates.")
+		return fail(contract.FieldFormat, "must be a regular file containing PEM certificates.")
 	}
 	data, err := io.ReadAll(io.LimitReader(file, maxCAFileSize+1))
 	if err != nil {
-		return fail(ReasonFormat, "cannot be read by the plugin process.")
+		return fail(contract.FieldFormat, "cannot be read by the plugin process.")
 	}
 	if len(data) > maxCAFileSize {
-		return fail(ReasonFormat, "is larger than 1 MiB; a CA file holds a few PEM certificates.")
+		return fail(contract.FieldFormat, "is larger than 1 MiB; a CA file holds a few PEM certificates.")
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		return fail(ReasonFormat, "contains no PEM certificate (a block starting with -----BEGIN CERTIFICATE-----).")
+		return fail(contract.FieldFormat, "contains no PEM certificate (a block starting with -----BEGIN CERTIFICATE-----).")
 	}
 	return nil
 }
@@ -412,12 +394,23 @@ var ErrCorrupt = errors.New("corrupt stored setting")
 func ParseStored(values map[string]string, secret Secret) (Duo, error) {
 	d := Defaults()
 	d.ClientSecret = secret
-	d.ClientID = values[KeyClientID]
-	d.APIHostname = values[KeyAPIHostname]
-	d.CAFile = values[KeyCAFile]
+	if err := parseInto(&d, values); err != nil {
+		return Duo{}, fmt.Errorf("parse stored Duo settings: %w", err)
+	}
+	return d, nil
+}
+
+// parseInto sets d's non-secret fields from the non-empty values, checking
+// only what ParseStored promises to check.
+func parseInto(d *Duo, values map[string]string) error {
 	var errs []error
 	corrupt := func(key, v, want string) {
 		errs = append(errs, fmt.Errorf("%w: %s is %.64q, want %s", ErrCorrupt, key, v, want))
+	}
+	for key, dst := range map[string]*string{KeyClientID: &d.ClientID, KeyAPIHostname: &d.APIHostname, KeyCAFile: &d.CAFile} {
+		if v := values[key]; v != "" {
+			*dst = v
+		}
 	}
 	if v := values[KeyFailMode]; v != "" {
 		if !slices.Contains(optionValues(KeyFailMode), v) {
@@ -439,8 +432,5 @@ func ParseStored(values map[string]string, secret Secret) (Duo, error) {
 		}
 		d.LoginTimeout = t
 	}
-	if len(errs) > 0 {
-		return Duo{}, fmt.Errorf("parse stored Duo settings: %w", errors.Join(errs...))
-	}
-	return d, nil
+	return errors.Join(errs...)
 }
