@@ -15,7 +15,8 @@ import (
 	"net/url"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+	"modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrSchemaTooNew means the database was migrated by newer code; it is
@@ -108,4 +109,42 @@ func LatestVersion(o Options) (int64, error) {
 		return 0, errors.New("no migrations embedded")
 	}
 	return srcs[len(srcs)-1].Version, nil
+}
+
+// Query runs a query and scans every row with scan, closing the rows. An
+// empty result is a nil slice. It is the one row loop of the project's
+// stores.
+func Query[T any](ctx context.Context, q Querier, scan func(Scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// Querier is what *sql.DB and *sql.Tx have in common for reading.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Scanner is what *sql.Row and *sql.Rows have in common, so one scan
+// function serves a single-row query and a Query.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// IsUniqueViolation reports whether err is SQLite refusing a row that
+// breaks a UNIQUE constraint or index.
+func IsUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }

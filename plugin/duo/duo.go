@@ -18,15 +18,19 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/duosecurity/duo_universal_golang/duouniversal"
 
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	"github.com/helpdesk-duo/duo-plugin/settings"
 )
 
@@ -91,7 +95,8 @@ func (f *Factory) Client(d settings.Duo, redirectURI string) (Client, error) {
 	return c, nil
 }
 
-// Check implements service.DuoChecker: Duo's health check with d.
+// Check runs Duo's health check with d, on a client of its own (the
+// settings checked may not be the saved ones).
 func (f *Factory) Check(ctx context.Context, d settings.Duo) error {
 	c, err := newClient(f.rt, d, "https://localhost/duo-health-check")
 	if err != nil {
@@ -114,7 +119,7 @@ type client struct {
 
 func newClient(rt settings.Runtime, d settings.Duo, redirectURI string) (*client, error) {
 	if !d.Complete() {
-		return nil, errors.New("duo: settings are incomplete")
+		return nil, ErrIncomplete
 	}
 	hc, err := NewHTTPClient(rt, d)
 	if err != nil {
@@ -246,30 +251,70 @@ func IsTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }
 
-// Explain turns a failed Duo call into a short sentence for an admin. The
-// Go client reports HTTP failures as a bare status line, so this names the
-// likely cause.
-func Explain(err error) string {
-	if err == nil {
-		return ""
-	}
-	var cert *tls.CertificateVerificationError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	msg := err.Error()
+// ErrIncomplete is returned for settings that lack a credential.
+var ErrIncomplete = errors.New("duo: settings are incomplete")
+
+// Diagnose sorts a failed Duo call into the kind of failure the plugin acts
+// on, with a short sentence for an admin. Only DuoUnreachable (no answer in
+// time, connection refused, DNS, a 5xx from Duo) lets fail open skip Duo:
+// credentials Duo rejects, a certificate that does not verify and answers
+// that make no sense are configuration or attack signals. testMode adds
+// the hint an admin needs against the simulator. nil is ("", "").
+func Diagnose(err error, testMode bool) (contract.DuoFailure, string) {
+	var (
+		certErr     *tls.CertificateVerificationError
+		unknownAuth x509.UnknownAuthorityError
+		hostErr     x509.HostnameError
+		dnsErr      *net.DNSError
+		netErr      net.Error
+	)
 	switch {
+	case err == nil:
+		return "", ""
+	case errors.Is(err, ErrIncomplete):
+		return contract.DuoNotConfigured, "the Duo settings are incomplete"
 	case IsTimeout(err):
-		return "Duo did not answer in time"
-	case errors.As(err, &cert) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr):
-		return "Duo's TLS certificate could not be verified for this API hostname"
-	case strings.Contains(msg, "no such host"):
-		return "the API hostname does not resolve"
-	case strings.Contains(msg, "connection refused"):
-		return "nothing answers at the API hostname"
-	case strings.Contains(msg, "400 Bad Request"), strings.Contains(msg, "401 Unauthorized"), strings.Contains(msg, "invalid_client"):
-		return "Duo rejected the Client ID or Client secret (invalid_client)"
-	case strings.HasPrefix(msg, "duo health check: 5"), strings.Contains(msg, "503"), strings.Contains(msg, "502"), strings.Contains(msg, "500"):
-		return "Duo reported a server error"
+		return contract.DuoUnreachable, "Duo did not answer in time"
+	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.Is(err, ErrPlainHTTP):
+		msg := "Duo's TLS certificate could not be verified for this API hostname"
+		if testMode {
+			msg += `; against a Duo simulator, set "Trusted CA file (testing only)" to the simulator's CA file`
+		}
+		return contract.DuoCertificateUntrusted, msg
+	case errors.As(err, &dnsErr):
+		return contract.DuoUnreachable, "the API hostname does not resolve"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return contract.DuoUnreachable, "nothing answers at the API hostname"
 	}
-	return msg
+	if code := httpStatus(err); code != 0 {
+		switch {
+		case code >= 500:
+			return contract.DuoUnreachable, fmt.Sprintf("Duo reported a server error (HTTP %d)", code)
+		case code == 400 || code == 401 || code == 403:
+			return contract.DuoCredentialsRejected, "Duo rejected the Client ID or Client secret (invalid_client)"
+		default:
+			return contract.DuoUnexpected, fmt.Sprintf("Duo refused the request (HTTP %d): check the API hostname", code)
+		}
+	}
+	if strings.Contains(err.Error(), "invalid_client") {
+		return contract.DuoCredentialsRejected, "Duo rejected the Client ID or Client secret (invalid_client)"
+	}
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return contract.DuoUnreachable, "the connection to Duo failed"
+	}
+	return contract.DuoUnexpected, "Duo's answer could not be understood"
+}
+
+// httpStatus is the status code of a non-200 answer: Duo's Go client
+// reports it as a bare status line ("503 Service Unavailable").
+func httpStatus(err error) int {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		msg := e.Error()
+		if len(msg) >= 4 && msg[3] == ' ' {
+			if n, convErr := strconv.Atoi(msg[:3]); convErr == nil && n >= 100 && n <= 599 {
+				return n
+			}
+		}
+	}
+	return 0
 }

@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	"github.com/helpdesk-duo/duo-plugin/settings"
 )
 
@@ -98,7 +102,7 @@ func TestResultAllowed(t *testing.T) {
 	}
 }
 
-func TestExplain(t *testing.T) {
+func TestDiagnose(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -110,24 +114,65 @@ func TestExplain(t *testing.T) {
 	pinned.CAFile = ""
 	closed := simSettings(sim)
 	closed.APIHostname = "127.0.0.1:1"
+	untrusted := "Duo's TLS certificate could not be verified for this API hostname"
 	cases := []struct {
-		name string
-		rt   settings.Runtime
-		d    settings.Duo
-		want string
+		name     string
+		rt       settings.Runtime
+		d        settings.Duo
+		testMode bool
+		failure  contract.DuoFailure
+		detail   string
 	}{
-		{"wrong secret", rt, wrong, "Duo rejected the Client ID or Client secret (invalid_client)"},
-		{"untrusted certificate", settings.Runtime{DuoTimeout: 2 * time.Second}, pinned, "Duo's TLS certificate could not be verified for this API hostname"},
-		{"nothing listening", rt, closed, "nothing answers at the API hostname"},
+		{"ok", rt, simSettings(sim), true, "", ""},
+		{"wrong secret", rt, wrong, true, contract.DuoCredentialsRejected, "Duo rejected the Client ID or Client secret (invalid_client)"},
+		{"untrusted certificate", settings.Runtime{DuoTimeout: 2 * time.Second}, pinned, false, contract.DuoCertificateUntrusted, untrusted},
+		{"untrusted certificate in test mode names the CA setting", settings.Runtime{DuoTimeout: 2 * time.Second}, pinned, true, contract.DuoCertificateUntrusted,
+			untrusted + `; against a Duo simulator, set "Trusted CA file (testing only)" to the simulator's CA file`},
+		{"nothing listening", rt, closed, true, contract.DuoUnreachable, "nothing answers at the API hostname"},
+		{"incomplete", rt, settings.Defaults(), true, contract.DuoNotConfigured, "the Duo settings are incomplete"},
 	}
 	for _, tc := range cases {
 		err := NewFactory(tc.rt).Check(ctx, tc.d)
-		if got := Explain(err); got != tc.want {
-			t.Errorf("%s: Explain(%v) = %q, want %q", tc.name, err, got, tc.want)
+		if f, d := Diagnose(err, tc.testMode); f != tc.failure || d != tc.detail {
+			t.Errorf("%s: Diagnose(%v) = %q, %q; want %q, %q", tc.name, err, f, d, tc.failure, tc.detail)
 		}
 	}
+
 	sim.SetHealthy(false)
-	if got := Explain(NewFactory(rt).Check(ctx, simSettings(sim))); got != "Duo reported a server error" {
-		t.Errorf("unhealthy: %q", got)
+	if f, d := Diagnose(NewFactory(rt).Check(ctx, simSettings(sim)), true); f != contract.DuoUnreachable || d != "Duo reported a server error (HTTP 503)" {
+		t.Errorf("unhealthy: %q, %q", f, d)
+	}
+	sim.SetHealthy(true)
+
+	// A Duo that accepts the connection and never answers: a timeout.
+	sim.SetUnresponsive(true)
+	defer sim.SetUnresponsive(false)
+	short := settings.Runtime{AllowTestDuoHost: true, DuoTimeout: 300 * time.Millisecond}
+	if f, d := Diagnose(NewFactory(short).Check(ctx, simSettings(sim)), true); f != contract.DuoUnreachable || d != "Duo did not answer in time" {
+		t.Errorf("unresponsive: %q, %q", f, d)
+	}
+}
+
+func TestDiagnoseErrorShapes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		err     error
+		failure contract.DuoFailure
+	}{
+		{"502 status line", fmt.Errorf("duo health check: %w", errors.New("502 Bad Gateway")), contract.DuoUnreachable},
+		{"401 status line", fmt.Errorf("duo token exchange: %w", errors.New("401 Unauthorized")), contract.DuoCredentialsRejected},
+		{"404 status line", errors.New("404 Not Found"), contract.DuoUnexpected},
+		{"connection reset", fmt.Errorf("post: %w", syscall.ECONNRESET), contract.DuoUnreachable},
+		{"eof", fmt.Errorf("post: %w", io.EOF), contract.DuoUnreachable},
+		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), contract.DuoUnreachable},
+		{"plain http", ErrPlainHTTP, contract.DuoCertificateUntrusted},
+		{"garbage", errors.New("Error unmarshaling value"), contract.DuoUnexpected},
+		{"a number that is not a status", errors.New("1234 things"), contract.DuoUnexpected},
+	}
+	for _, tc := range cases {
+		if f, _ := Diagnose(tc.err, false); f != tc.failure {
+			t.Errorf("%s: %q, want %q", tc.name, f, tc.failure)
+		}
 	}
 }

@@ -5,11 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 	"github.com/helpdesk-duo/duo-plugin/migrations"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // MigrationsTable is where applied migrations are recorded.
@@ -20,6 +23,36 @@ var dbOptions = sqlitedb.Options{
 	Migrations:      migrations.FS,
 	MigrationsTable: MigrationsTable,
 	Owner:           "plugin",
+}
+
+// DBFile is the plugin's SQLite database inside its data directory.
+const DBFile = "duo.db"
+
+// SQLiteBackend keeps the store in DBFile in the data directory.
+type SQLiteBackend struct{}
+
+var _ Backend = SQLiteBackend{}
+
+// Open implements Backend.
+func (SQLiteBackend) Open(ctx context.Context, dataDir string) (Store, error) {
+	return OpenSQLite(ctx, filepath.Join(dataDir, DBFile))
+}
+
+// Remove implements Backend: the database and the files SQLite keeps beside
+// it (write-ahead log, shared memory, rollback journal).
+func (SQLiteBackend) Remove(dataDir string) ([]string, error) {
+	var removed []string
+	for _, name := range []string{DBFile, DBFile + "-wal", DBFile + "-shm", DBFile + "-journal"} {
+		path := filepath.Join(dataDir, name)
+		switch err := os.Remove(path); {
+		case err == nil:
+			removed = append(removed, path)
+		case errors.Is(err, os.ErrNotExist):
+		default:
+			return removed, fmt.Errorf("remove %s: %w", path, err)
+		}
+	}
+	return removed, nil
 }
 
 // SQLite is the Store on one SQLite file.
@@ -59,41 +92,34 @@ func (s *SQLite) SchemaVersion(ctx context.Context) (int64, error) {
 
 // LoadSettings implements Store.
 func (s *SQLite) LoadSettings(ctx context.Context) (Settings, error) {
-	out := Settings{Values: map[string]string{}, Secrets: map[string][]byte{}}
-	rows, err := s.db.QueryContext(ctx, `SELECT key, value FROM settings`)
+	type kv struct {
+		k string
+		v []byte
+	}
+	scan := func(sc sqlitedb.Scanner) (kv, error) {
+		var r kv
+		return r, sc.Scan(&r.k, &r.v)
+	}
+	values, err := sqlitedb.Query(ctx, s.db, scan, `SELECT key, value FROM settings`)
 	if err != nil {
-		return out, fmt.Errorf("load settings: %w", err)
+		return Settings{}, fmt.Errorf("load settings: %w", err)
 	}
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			rows.Close()
-			return out, fmt.Errorf("load settings: %w", err)
-		}
-		out.Values[k] = v
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("load settings: %w", err)
-	}
-	rows, err = s.db.QueryContext(ctx, `SELECT key, ciphertext FROM secrets`)
+	secrets, err := sqlitedb.Query(ctx, s.db, scan, `SELECT key, ciphertext FROM secrets`)
 	if err != nil {
-		return out, fmt.Errorf("load secrets: %w", err)
+		return Settings{}, fmt.Errorf("load secrets: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var v []byte
-		if err := rows.Scan(&k, &v); err != nil {
-			return out, fmt.Errorf("load secrets: %w", err)
-		}
-		out.Secrets[k] = v
+	out := Settings{Values: make(map[string]string, len(values)), Secrets: make(map[string][]byte, len(secrets))}
+	for _, r := range values {
+		out.Values[r.k] = string(r.v)
 	}
-	return out, rows.Err()
+	for _, r := range secrets {
+		out.Secrets[r.k] = r.v
+	}
+	return out, nil
 }
 
 // SaveSettings implements Store.
-func (s *SQLite) SaveSettings(ctx context.Context, st Settings, ev Event) error {
+func (s *SQLite) SaveSettings(ctx context.Context, st Settings, resetDerivedDuoUsernames bool, ev Event) error {
 	return s.tx(ctx, "save settings", func(tx *sql.Tx) error {
 		at := ev.At.Unix()
 		for k, v := range st.Values {
@@ -110,20 +136,25 @@ func (s *SQLite) SaveSettings(ctx context.Context, st Settings, ev Event) error 
 				return err
 			}
 		}
+		if resetDerivedDuoUsernames {
+			if _, err := tx.ExecContext(ctx, `UPDATE operators SET duo_username = NULLIF(duo_alias, '')`); err != nil {
+				return err
+			}
+		}
 		return appendEvent(ctx, tx, ev)
 	})
 }
 
 const operatorColumns = `id, username, email, enabled, duo_alias, enrolled_at, last_login_at, changed_by, changed_at`
 
-func scanOperator(sc interface{ Scan(...any) error }) (OperatorState, error) {
+func scanOperator(sc sqlitedb.Scanner) (contract.OperatorState, error) {
 	var (
-		st                  OperatorState
+		st                  contract.OperatorState
 		enabled             int
 		enrolled, lastLogin sql.NullInt64
 		changedAt           int64
 	)
-	err := sc.Scan(&st.ID, &st.Username, &st.Email, &enabled, &st.DuoAlias, &enrolled, &lastLogin, &st.ChangedBy, &changedAt)
+	err := sc.Scan(&st.OperatorID, &st.Username, &st.Email, &enabled, &st.DuoAlias, &enrolled, &lastLogin, &st.ChangedBy, &changedAt)
 	if err != nil {
 		return st, err
 	}
@@ -143,16 +174,28 @@ func unixOrZero(v sql.NullInt64) time.Time {
 
 // upsertOperator makes sure the operator's row exists with the latest
 // username and e-mail the host sent.
-func upsertOperator(ctx context.Context, tx *sql.Tx, op Operator, ev Event) error {
+func upsertOperator(ctx context.Context, tx *sql.Tx, op contract.Operator, ev Event) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO operators (id, username, email, changed_by, changed_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET username = excluded.username, email = excluded.email`,
 		op.ID, op.Username, op.Email, ev.Actor, ev.At.Unix())
 	return err
 }
 
-func getOperator(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, id string) (OperatorState, error) {
+// claimDuoUsername makes name the operator's Duo username ("" releases
+// it). The unique index refuses a name another operator holds.
+func claimDuoUsername(ctx context.Context, tx *sql.Tx, operatorID, name string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE operators SET duo_username = NULLIF(?, '') WHERE id = ?`, name, operatorID)
+	if sqlitedb.IsUniqueViolation(err) {
+		var holder string
+		if qerr := tx.QueryRowContext(ctx, `SELECT id FROM operators WHERE duo_username = ?`, name).Scan(&holder); qerr != nil {
+			return fmt.Errorf("%w (holder unknown: %v)", ErrDuoUsernameTaken, qerr)
+		}
+		return &DuoUsernameTakenError{DuoUsername: name, HolderID: holder}
+	}
+	return err
+}
+
+func getOperator(ctx context.Context, q *sql.Tx, id string) (contract.OperatorState, error) {
 	st, err := scanOperator(q.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, ErrNotFound
@@ -161,25 +204,37 @@ func getOperator(ctx context.Context, q interface {
 }
 
 // SetOperatorEnabled implements Store.
-func (s *SQLite) SetOperatorEnabled(ctx context.Context, op Operator, enabled bool, ev Event) (OperatorState, error) {
-	return s.updateOperator(ctx, "set operator enabled", op, ev, "enabled = ?", boolInt(enabled))
+func (s *SQLite) SetOperatorEnabled(ctx context.Context, op contract.Operator, enabled bool, ev Event) (contract.OperatorState, error) {
+	return s.updateOperator(ctx, "set operator enabled", op, ev, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE operators SET enabled = ? WHERE id = ?`, boolInt(enabled), op.ID)
+		return err
+	})
 }
 
 // SetOperatorAlias implements Store.
-func (s *SQLite) SetOperatorAlias(ctx context.Context, op Operator, alias string, ev Event) (OperatorState, error) {
-	return s.updateOperator(ctx, "set operator alias", op, ev, "duo_alias = ?", alias)
+func (s *SQLite) SetOperatorAlias(ctx context.Context, op contract.Operator, alias string, ev Event) (contract.OperatorState, error) {
+	return s.updateOperator(ctx, "set operator alias", op, ev, func(tx *sql.Tx) error {
+		if err := claimDuoUsername(ctx, tx, op.ID, alias); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE operators SET duo_alias = ? WHERE id = ?`, alias, op.ID)
+		return err
+	})
 }
 
-// updateOperator creates the operator's row if needed, applies one column
-// change with who made it and when, and writes ev, in one transaction.
-func (s *SQLite) updateOperator(ctx context.Context, what string, op Operator, ev Event, set string, value any) (OperatorState, error) {
-	var out OperatorState
+// updateOperator creates the operator's row if needed, applies change,
+// records who made it and when, and writes ev, in one transaction.
+func (s *SQLite) updateOperator(ctx context.Context, what string, op contract.Operator, ev Event, change func(*sql.Tx) error) (contract.OperatorState, error) {
+	var out contract.OperatorState
 	err := s.tx(ctx, what, func(tx *sql.Tx) error {
 		if err := upsertOperator(ctx, tx, op, ev); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE operators SET `+set+`, changed_by = ?, changed_at = ? WHERE id = ?`,
-			value, ev.Actor, ev.At.Unix(), op.ID); err != nil {
+		if err := change(tx); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE operators SET changed_by = ?, changed_at = ? WHERE id = ?`,
+			ev.Actor, ev.At.Unix(), op.ID); err != nil {
 			return err
 		}
 		if err := appendEvent(ctx, tx, ev); err != nil {
@@ -194,10 +249,10 @@ func (s *SQLite) updateOperator(ctx context.Context, what string, op Operator, e
 
 // OperatorStates implements Store. Ids are looked up in batches so a large
 // request stays under SQLite's bound-parameter limit.
-func (s *SQLite) OperatorStates(ctx context.Context, ids []string) (map[string]OperatorState, error) {
-	out := make(map[string]OperatorState, len(ids))
+func (s *SQLite) OperatorStates(ctx context.Context, ids []string) (map[string]contract.OperatorState, error) {
+	out := make(map[string]contract.OperatorState, len(ids))
 	for _, id := range ids {
-		out[id] = OperatorState{Operator: Operator{ID: id}}
+		out[id] = contract.OperatorState{OperatorID: id}
 	}
 	const batch = 500
 	for start := 0; start < len(ids); start += batch {
@@ -207,47 +262,33 @@ func (s *SQLite) OperatorStates(ctx context.Context, ids []string) (map[string]O
 			args[i] = id
 		}
 		q := `SELECT ` + operatorColumns + ` FROM operators WHERE id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
-		rows, err := s.db.QueryContext(ctx, q, args...)
+		found, err := sqlitedb.Query(ctx, s.db, scanOperator, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("operator states: %w", err)
 		}
-		for rows.Next() {
-			st, err := scanOperator(rows)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("operator states: %w", err)
-			}
-			out[st.ID] = st
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("operator states: %w", err)
+		for _, st := range found {
+			out[st.OperatorID] = st
 		}
 	}
 	return out, nil
 }
 
 // ListEnabled implements Store.
-func (s *SQLite) ListEnabled(ctx context.Context, afterID string, limit int) ([]OperatorState, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE enabled = 1 AND id > ? ORDER BY id LIMIT ?`, afterID, limit)
+func (s *SQLite) ListEnabled(ctx context.Context, afterID string, limit int) ([]contract.OperatorState, error) {
+	out, err := sqlitedb.Query(ctx, s.db, scanOperator,
+		`SELECT `+operatorColumns+` FROM operators WHERE enabled = 1 AND id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list enabled operators: %w", err)
 	}
-	defer rows.Close()
-	var out []OperatorState
-	for rows.Next() {
-		st, err := scanOperator(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list enabled operators: %w", err)
-		}
-		out = append(out, st)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // CreatePendingLogin implements Store.
 func (s *SQLite) CreatePendingLogin(ctx context.Context, p PendingLogin, ev Event) error {
 	return s.tx(ctx, "create pending login", func(tx *sql.Tx) error {
+		if err := claimDuoUsername(ctx, tx, p.OperatorID, p.DuoUsername); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO pending_logins (state_hash, operator_id, duo_username, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 			p.StateHash, p.OperatorID, p.DuoUsername, p.CreatedAt.Unix(), p.ExpiresAt.Unix()); err != nil {
 			return err
@@ -334,23 +375,18 @@ func appendEvent(ctx context.Context, q interface {
 
 // Events implements Store.
 func (s *SQLite) Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, at, kind, operator_id, actor, client_ip, outcome, reason, detail
+	out, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (EventRecord, error) {
+		var r EventRecord
+		var at int64
+		err := sc.Scan(&r.ID, &at, &r.Kind, &r.OperatorID, &r.Actor, &r.ClientIP, &r.Outcome, &r.Reason, &r.Detail)
+		r.At = time.Unix(at, 0).UTC()
+		return r, err
+	}, `SELECT id, at, kind, operator_id, actor, client_ip, outcome, reason, detail
 		FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	defer rows.Close()
-	var out []EventRecord
-	for rows.Next() {
-		var r EventRecord
-		var at int64
-		if err := rows.Scan(&r.ID, &at, &r.Kind, &r.OperatorID, &r.Actor, &r.ClientIP, &r.Outcome, &r.Reason, &r.Detail); err != nil {
-			return nil, fmt.Errorf("events: %w", err)
-		}
-		r.At = time.Unix(at, 0).UTC()
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *SQLite) tx(ctx context.Context, what string, fn func(*sql.Tx) error) error {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 func openTemp(t testing.TB) (*SQLite, string) {
@@ -69,7 +71,7 @@ func TestReopenIsIdempotentAndKeepsData(t *testing.T) {
 	t.Parallel()
 	s, path := openTemp(t)
 	ctx := context.Background()
-	if _, err := s.SetOperatorEnabled(ctx, Operator{ID: "1", Username: "alice"}, true, ev("operator.enabled")); err != nil {
+	if _, err := s.SetOperatorEnabled(ctx, contract.Operator{ID: "1", Username: "alice"}, true, ev("operator.enabled")); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -96,7 +98,7 @@ func TestNewerSchemaRefusedAndUntouched(t *testing.T) {
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO `+MigrationsTable+` (version_id, is_applied) VALUES (9999, 1)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetOperatorEnabled(ctx, Operator{ID: "1", Username: "alice"}, true, ev("x")); err != nil {
+	if _, err := s.SetOperatorEnabled(ctx, contract.Operator{ID: "1", Username: "alice"}, true, ev("x")); err != nil {
 		t.Fatal(err)
 	}
 	_ = s.Close()
@@ -124,7 +126,7 @@ func TestOperatorStatesDefaultDisabled(t *testing.T) {
 	t.Parallel()
 	s, _ := openTemp(t)
 	ctx := context.Background()
-	if _, err := s.SetOperatorEnabled(ctx, Operator{ID: "a", Username: "alice", Email: "alice@example.com"}, true, ev("operator.enabled")); err != nil {
+	if _, err := s.SetOperatorEnabled(ctx, contract.Operator{ID: "a", Username: "alice", Email: "alice@example.com"}, true, ev("operator.enabled")); err != nil {
 		t.Fatal(err)
 	}
 	ids := []string{"a", "unknown"}
@@ -141,7 +143,7 @@ func TestOperatorStatesDefaultDisabled(t *testing.T) {
 	if a := got["a"]; !a.Enabled || a.ChangedBy != "admin" || a.ChangedAt.Unix() != 1_700_000_000 || a.Email != "alice@example.com" {
 		t.Fatalf("a = %+v", a)
 	}
-	if u := got["unknown"]; u.Enabled || u.ID != "unknown" {
+	if u := got["unknown"]; u.Enabled || u.OperatorID != "unknown" {
 		t.Fatalf("unknown = %+v", u)
 	}
 }
@@ -152,7 +154,7 @@ func TestListEnabledPages(t *testing.T) {
 	ctx := context.Background()
 	for i := range 7 {
 		id := fmt.Sprintf("op-%02d", i)
-		if _, err := s.SetOperatorEnabled(ctx, Operator{ID: id, Username: id}, i != 3, ev("operator.enabled")); err != nil {
+		if _, err := s.SetOperatorEnabled(ctx, contract.Operator{ID: id, Username: id}, i != 3, ev("operator.enabled")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -164,12 +166,12 @@ func TestListEnabledPages(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, p := range page {
-			seen = append(seen, p.ID)
+			seen = append(seen, p.OperatorID)
 		}
 		if len(page) < 4 {
 			break
 		}
-		after = page[len(page)-1].ID
+		after = page[len(page)-1].OperatorID
 	}
 	want := []string{"op-00", "op-01", "op-02", "op-04", "op-05", "op-06"}
 	if fmt.Sprint(seen) != fmt.Sprint(want) {
@@ -239,7 +241,7 @@ func TestSettingsRoundTripAndAudit(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
 	in := Settings{Values: map[string]string{"client_id": "DIXXXXXXXXXXXXXXXXXX"}, Secrets: map[string][]byte{"client_secret": {1, 2, 3}}}
-	if err := s.SaveSettings(ctx, in, ev("settings.updated")); err != nil {
+	if err := s.SaveSettings(ctx, in, false, ev("settings.updated")); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.LoadSettings(ctx)
@@ -252,5 +254,131 @@ func TestSettingsRoundTripAndAudit(t *testing.T) {
 	events, err := s.Events(ctx, 0, 10)
 	if err != nil || len(events) != 1 || events[0].Kind != "settings.updated" || events[0].Actor != "admin" {
 		t.Fatalf("events = %+v, %v", events, err)
+	}
+}
+
+func TestDuoUsernameIsHeldByOneOperator(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	alice := contract.Operator{ID: "a", Username: "alice"}
+	bob := contract.Operator{ID: "b", Username: "bob"}
+	for _, op := range []contract.Operator{alice, bob} {
+		if _, err := s.SetOperatorEnabled(ctx, op, true, ev("operator.enabled")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Unix(1_700_000_000, 0)
+	pending := func(op, name, state string) error {
+		h := sha256.Sum256([]byte(state))
+		return s.CreatePendingLogin(ctx, PendingLogin{StateHash: h[:], OperatorID: op, DuoUsername: name, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, ev("login.begin"))
+	}
+	if err := pending("a", "alice", "s1"); err != nil {
+		t.Fatalf("alice claims alice: %v", err)
+	}
+	if err := pending("a", "alice", "s2"); err != nil {
+		t.Fatalf("alice claims alice again: %v", err)
+	}
+
+	// Bob's login resolving to alice's Duo username is refused, and leaves
+	// no pending login behind.
+	err := pending("b", "alice", "s3")
+	var taken *DuoUsernameTakenError
+	if !errors.As(err, &taken) || !errors.Is(err, ErrDuoUsernameTaken) || taken.HolderID != "a" || taken.DuoUsername != "alice" {
+		t.Fatalf("bob claims alice: %v, want held by a", err)
+	}
+	h := sha256.Sum256([]byte("s3"))
+	if _, err := s.LookupPendingLogin(ctx, h[:]); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused login left a pending row: %v", err)
+	}
+
+	// So is an alias naming it, and nothing changes.
+	if _, err := s.SetOperatorAlias(ctx, bob, "alice", ev("operator.alias")); !errors.As(err, &taken) || taken.HolderID != "a" {
+		t.Fatalf("bob's alias alice: %v", err)
+	}
+	if st, _ := s.OperatorStates(ctx, []string{"b"}); st["b"].DuoAlias != "" {
+		t.Fatalf("refused alias was saved: %+v", st["b"])
+	}
+
+	// Alice takes an alias: her old claim is released and bob may have it.
+	if _, err := s.SetOperatorAlias(ctx, alice, "alice.smith", ev("operator.alias")); err != nil {
+		t.Fatal(err)
+	}
+	if err := pending("b", "alice", "s4"); err != nil {
+		t.Fatalf("bob claims the released name: %v", err)
+	}
+	if err := pending("a", "alice", "s5"); !errors.As(err, &taken) || taken.HolderID != "b" {
+		t.Fatalf("alice back to alice: %v, want held by b", err)
+	}
+}
+
+func TestChangedUsernameFormatForgetsDerivedClaimsOnly(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	a, b := contract.Operator{ID: "a", Username: "x"}, contract.Operator{ID: "b", Username: "y"}
+	for _, op := range []contract.Operator{a, b} {
+		if _, err := s.SetOperatorEnabled(ctx, op, true, ev("operator.enabled")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.SetOperatorAlias(ctx, b, "bee", ev("operator.alias")); err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256([]byte("s"))
+	if err := s.CreatePendingLogin(ctx, PendingLogin{StateHash: h[:], OperatorID: "a", DuoUsername: "x", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, ev("login.begin")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSettings(ctx, Settings{Values: map[string]string{"username_format": "email"}}, true, ev("settings.updated")); err != nil {
+		t.Fatal(err)
+	}
+	var claims []string
+	rows, err := s.db.QueryContext(ctx, `SELECT id || '=' || COALESCE(duo_username, 'NULL') FROM operators ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		claims = append(claims, c)
+	}
+	if fmt.Sprint(claims) != "[a=NULL b=bee]" {
+		t.Fatalf("claims after a format change = %v, want the derived one forgotten and the alias kept", claims)
+	}
+}
+
+func TestBackendRemovesEverythingItKeeps(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := SQLiteBackend{}.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendEvent(ctx, ev("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "not-ours.txt")
+	if err := os.WriteFile(other, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := SQLiteBackend{}.Remove(dir)
+	if err != nil || len(removed) == 0 || removed[0] != filepath.Join(dir, DBFile) {
+		t.Fatalf("Remove = %v, %v", removed, err)
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 1 || left[0].Name() != "not-ours.txt" {
+		t.Fatalf("left behind %v; want only the file that is not the store's", left)
+	}
+	again, err := SQLiteBackend{}.Remove(dir)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second Remove = %v, %v; want nothing left to remove", again, err)
 	}
 }

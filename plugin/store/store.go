@@ -1,17 +1,20 @@
 // Package store keeps everything the plugin must remember: settings,
-// per-operator toggles, pending logins and the audit log.
+// per-operator toggles and Duo usernames, pending logins and the audit log.
 //
-// Store is the one interface behind which that state lives, so that a second
-// implementation (PostgreSQL, for a helpdesk on several machines) can serve
-// the same plugin. SQLite is the implementation shipped.
+// Store is the one interface behind which that state lives, and Backend
+// opens and removes it, so that a second implementation (PostgreSQL, for a
+// helpdesk on several machines) slots in without touching the plugin's
+// hooks. SQLite is the implementation shipped.
 package store
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // Sentinel errors callers branch on.
@@ -23,25 +26,24 @@ var (
 	// ErrConsumed means a single-use row was already used, expired, or
 	// belongs to someone else; the caller must deny.
 	ErrConsumed = errors.New("already used, expired or not yours")
+	// ErrDuoUsernameTaken means another operator already resolves to the
+	// Duo username; see *DuoUsernameTakenError.
+	ErrDuoUsernameTaken = errors.New("duo username taken by another operator")
 )
 
-// Operator identifies a helpdesk operator.
-type Operator struct {
-	ID       string
-	Username string
-	Email    string
+// DuoUsernameTakenError names who holds a Duo username. It matches
+// ErrDuoUsernameTaken.
+type DuoUsernameTakenError struct {
+	DuoUsername string
+	HolderID    string
 }
 
-// OperatorState is what the plugin knows of one operator.
-type OperatorState struct {
-	Operator
-	Enabled    bool
-	DuoAlias   string
-	EnrolledAt time.Time // zero until the first successful Duo login
-	LastLogin  time.Time
-	ChangedBy  string
-	ChangedAt  time.Time
+func (e *DuoUsernameTakenError) Error() string {
+	return fmt.Sprintf("Duo username %q is already used by operator %s", e.DuoUsername, e.HolderID)
 }
+
+// Is matches ErrDuoUsernameTaken.
+func (e *DuoUsernameTakenError) Is(target error) bool { return target == ErrDuoUsernameTaken }
 
 // PendingLogin is one redirect to Duo awaiting its callback.
 type PendingLogin struct {
@@ -50,6 +52,12 @@ type PendingLogin struct {
 	DuoUsername string
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
+}
+
+// PendingLoginInfo explains, after a failed consume, why it failed.
+type PendingLoginInfo struct {
+	PendingLogin
+	Used bool
 }
 
 // Event is one audit log entry. It never holds a secret, a state or a code.
@@ -64,10 +72,26 @@ type Event struct {
 	Detail     string
 }
 
+// EventRecord is a stored Event with its id.
+type EventRecord struct {
+	ID int64
+	Event
+}
+
 // Settings is the stored settings: plain values and sealed secrets.
 type Settings struct {
 	Values  map[string]string
 	Secrets map[string][]byte
+}
+
+// Backend opens and removes the plugin's store for a data directory.
+type Backend interface {
+	// Open opens (or creates) the store in dataDir and brings its schema up
+	// to date; a schema newer than this plugin fails with ErrSchemaTooNew.
+	Open(ctx context.Context, dataDir string) (Store, error)
+	// Remove deletes everything the store keeps for dataDir and returns
+	// what it removed, in order. The store must be closed.
+	Remove(dataDir string) ([]string, error)
 }
 
 // Store is the plugin's persistent state. Every method is safe for
@@ -78,22 +102,30 @@ type Store interface {
 
 	LoadSettings(ctx context.Context) (Settings, error)
 	// SaveSettings writes all values and secrets in one transaction, with an
-	// audit event.
-	SaveSettings(ctx context.Context, s Settings, ev Event) error
+	// audit event. With resetDerivedDuoUsernames, every operator's Duo
+	// username that came from the account (not an alias) is forgotten, to
+	// be resolved again at their next login: the way names are derived
+	// changed.
+	SaveSettings(ctx context.Context, s Settings, resetDerivedDuoUsernames bool, ev Event) error
 
 	// SetOperatorEnabled creates the operator's row if needed, records who
 	// changed it and when, and writes ev in the same transaction.
-	SetOperatorEnabled(ctx context.Context, op Operator, enabled bool, ev Event) (OperatorState, error)
-	// SetOperatorAlias sets (or clears, with "") the operator's Duo username.
-	SetOperatorAlias(ctx context.Context, op Operator, alias string, ev Event) (OperatorState, error)
+	SetOperatorEnabled(ctx context.Context, op contract.Operator, enabled bool, ev Event) (contract.OperatorState, error)
+	// SetOperatorAlias sets (or clears, with "") the operator's Duo username
+	// alias, which must be canonical. The operator then holds it as their
+	// Duo username; an alias another operator holds fails with a
+	// *DuoUsernameTakenError and changes nothing.
+	SetOperatorAlias(ctx context.Context, op contract.Operator, alias string, ev Event) (contract.OperatorState, error)
 	// OperatorStates answers for every id; ids never seen are disabled.
-	OperatorStates(ctx context.Context, ids []string) (map[string]OperatorState, error)
+	OperatorStates(ctx context.Context, ids []string) (map[string]contract.OperatorState, error)
 	// ListEnabled returns up to limit enabled operators with id > afterID,
 	// ordered by id.
-	ListEnabled(ctx context.Context, afterID string, limit int) ([]OperatorState, error)
+	ListEnabled(ctx context.Context, afterID string, limit int) ([]contract.OperatorState, error)
 
-	// CreatePendingLogin stores a redirect to Duo and its audit event in one
-	// transaction (one durable commit on the login path, not two).
+	// CreatePendingLogin claims p.DuoUsername for p.OperatorID and stores
+	// the redirect to Duo with its audit event, in one transaction (one
+	// durable commit on the login path). A Duo username another operator
+	// holds fails with a *DuoUsernameTakenError and stores nothing.
 	CreatePendingLogin(ctx context.Context, p PendingLogin, ev Event) error
 	// ConsumePendingLogin marks the pending login used, atomically: of two
 	// concurrent calls at most one succeeds. It fails with ErrConsumed when
@@ -113,16 +145,4 @@ type Store interface {
 	Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error)
 
 	Close() error
-}
-
-// EventRecord is a stored Event with its id.
-type EventRecord struct {
-	ID int64
-	Event
-}
-
-// PendingLoginInfo explains, after a failed consume, why it failed.
-type PendingLoginInfo struct {
-	PendingLogin
-	Used bool
 }

@@ -93,4 +93,5 @@ const (
 	DuoCredentialsRejected  DuoFailure = "credentials_rejected"  // Duo refused the Client ID or secret
 	DuoCertificateUntrusted DuoFailure = "certificate_untrusted" // the TLS certificate did not verify
 	DuoNotConfigured        DuoFailure = "not_configured"        // settings incomplete, or no Duo client
+	DuoUnexpected           DuoFailure = "unexpected_answer"     // Duo answered something that makes no sense here
 )

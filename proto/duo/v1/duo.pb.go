@@ -612,7 +612,8 @@ type DuoHealth struct {
 	Detail string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
 	// Machine-readable kind of the last failure, empty when ok: unreachable
 	// (connection refused, timeout, 5xx: the only kind fail open applies to),
-	// credentials_rejected, certificate_untrusted, not_configured.
+	// credentials_rejected, certificate_untrusted, not_configured,
+	// unexpected_answer.
 	Failure       string `protobuf:"bytes,5,opt,name=failure,proto3" json:"failure,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
