@@ -8,8 +8,9 @@ import (
 	"os"
 
 	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
-	"github.com/helpdesk-duo/duo-plugin/plugin/serve"
-	"github.com/helpdesk-duo/duo-plugin/plugin/service"
+	"github.com/helpdesk-duo/duo-plugin/plugin/hooks"
+	"github.com/helpdesk-duo/duo-plugin/plugin/process"
+	"github.com/helpdesk-duo/duo-plugin/plugin/store"
 	"github.com/helpdesk-duo/duo-plugin/settings"
 )
 
@@ -20,6 +21,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "duo-plugin: configuration: %v\n", err)
 		os.Exit(1)
 	}
-	log := serve.NewLogger(rt, os.Stderr)
-	serve.Run(rt, log, service.Config{Duo: duo.NewFactory(rt)})
+	log := process.NewLogger(rt, os.Stderr)
+	process.Serve(hooks.New(hooks.Config{
+		Runtime: rt,
+		Store:   store.SQLiteBackend{},
+		Duo:     duo.NewFactory(rt),
+		Logger:  log,
+	}), log)
 }

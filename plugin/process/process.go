@@ -1,7 +1,7 @@
-// Package serve runs the plugin process: it wires the service to the gRPC
-// contract, hands it to go-plugin, and makes sure the process does not
-// outlive its host.
-package serve
+// Package process runs the plugin as a go-plugin subprocess: it serves the
+// plugin's hooks through the contract's gRPC adapter, and makes sure the
+// process does not outlive its host.
+package process
 
 import (
 	"context"
@@ -13,10 +13,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 
-	"github.com/helpdesk-duo/duo-plugin/plugin/grpcserver"
-	"github.com/helpdesk-duo/duo-plugin/plugin/service"
+	"github.com/helpdesk-duo/duo-plugin/plugin/hooks"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	"github.com/helpdesk-duo/duo-plugin/settings"
 )
@@ -32,50 +30,47 @@ func NewLogger(rt settings.Runtime, w io.Writer) hclog.Logger {
 	})
 }
 
-// Run serves the plugin until the host tells it to stop or goes away.
-// svcCfg.Logger and svcCfg.Runtime are filled in if empty.
-func Run(rt settings.Runtime, log hclog.Logger, svcCfg service.Config) {
-	svcCfg.Runtime = rt
-	svcCfg.Logger = log
+// Serve serves p until the host tells the process to stop or goes away,
+// then deactivates it so that its store is closed.
+func Serve(p *hooks.Plugin, log hclog.Logger) {
 	// When the host dies, our stderr is a broken pipe; by default Go kills
 	// the process on the first log write, before the store is closed.
 	signal.Ignore(syscall.SIGPIPE)
-	svc := service.New(svcCfg)
-	go WatchParent(log, svc, 500*time.Millisecond)
+	go WatchParent(log, p, 500*time.Millisecond)
 
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  contract.Handshake,
-		VersionedPlugins: contract.VersionedPlugins(grpcserver.New(svc, log)),
+		VersionedPlugins: contract.VersionedPlugins(p, log),
 		Logger:           log,
-		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.ChainUnaryInterceptor(grpcserver.RecoverInterceptor(log)))
-			return grpc.NewServer(opts...)
-		},
+		GRPCServer:       plugin.DefaultGRPCServer,
 	})
-	shutdown(log, svc)
+	shutdown(log, p)
 }
 
 // WatchParent exits the process when the host that started it dies (the
 // process is then re-parented), after closing the store, so that an orphan
 // never holds the database. It checks every interval; the close is bounded
 // so the exit comes within a few seconds.
-func WatchParent(log hclog.Logger, svc *service.Service, interval time.Duration) {
+func WatchParent(log hclog.Logger, p *hooks.Plugin, interval time.Duration) {
 	parent := os.Getppid()
 	for {
 		time.Sleep(interval)
 		if os.Getppid() != parent {
-			shutdown(log, svc)
+			shutdown(log, p)
 			log.Warn("host process is gone; plugin exited", "old_parent", parent)
 			os.Exit(0)
 		}
 	}
 }
 
-func shutdown(log hclog.Logger, svc *service.Service) {
+func shutdown(log hclog.Logger, p *hooks.Plugin) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- svc.Deactivate(ctx, service.Actor{Username: "plugin-shutdown"}) }()
+	go func() {
+		_, err := p.Deactivate(ctx, contract.DeactivateRequest{Actor: contract.Actor{Username: "plugin-shutdown"}})
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		if err != nil {

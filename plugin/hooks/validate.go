@@ -1,4 +1,4 @@
-package service
+package hooks
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/helpdesk-duo/duo-plugin/plugin/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // Limits on what the host may send. Large enough for any real helpdesk,
@@ -18,8 +18,10 @@ const (
 	maxUsernameLen = 256
 	maxEmailLen    = 320 // RFC 5321 path limit
 	maxActorLen    = 256
+	maxIDsPerCall  = 10_000
 	maxPageSize    = 500
 	defPageSize    = 50
+	maxCallbackLen = 256 // Duo's limit on redirect_uri
 )
 
 // checkText validates one host-supplied string and returns a problem
@@ -40,7 +42,7 @@ func checkText(field, v string, max int, required bool) string {
 
 // validateOperator checks an operator from the host and reports every
 // problem at once.
-func validateOperator(op store.Operator) error {
+func validateOperator(op contract.Operator) error {
 	var problems []string
 	for _, p := range []string{
 		checkText("operator.id", op.ID, maxIDLen, true),
@@ -56,19 +58,6 @@ func validateOperator(op store.Operator) error {
 	}
 	return nil
 }
-
-// normalizeAlias trims and lower-cases a Duo username alias, as Duo's
-// usernames are case-insensitive.
-func normalizeAlias(alias string) (string, error) {
-	alias = strings.ToLower(strings.TrimSpace(alias))
-	if p := checkText("duo_alias", alias, maxUsernameLen, false); p != "" {
-		return "", invalid("invalid Duo username alias: %s", p)
-	}
-	return alias, nil
-}
-
-// maxCallbackLen is Duo's limit on redirect_uri.
-const maxCallbackLen = 256
 
 // validateCallbackURL checks the host's Duo callback URL: absolute https,
 // or http on a loopback address (development), no credentials, within

@@ -1,0 +1,133 @@
+// Package duohealth remembers Duo's health for the plugin's saved settings,
+// so that every login does not call Duo, and collapses concurrent checks
+// into one: a login storm while Duo is slow waits on a single health check,
+// not a queue of them.
+//
+// A fresh result is read without waiting on anything (an atomic load). A
+// stale one is refreshed by exactly one check in flight per settings
+// fingerprint (golang.org/x/sync/singleflight); every caller waits for it
+// only as long as its own context allows, then takes "Duo did not answer in
+// time". A result is dated when its check finished, so a check that took
+// the whole timeout to fail is not already stale when it is stored.
+package duohealth
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// Key identifies the settings a result belongs to (duo.Fingerprint).
+type Key [32]byte
+
+// CheckFunc runs Duo's health check. It must honour ctx and fill in OK,
+// Detail and Failure; the cache sets Checked and CheckedAt.
+type CheckFunc func(ctx context.Context) contract.DuoHealth
+
+// Config configures a Cache. Zero durations take the defaults noted.
+type Config struct {
+	// TTL is how long a successful result is reused; 0 checks every time
+	// (concurrent checks are still collapsed into one).
+	TTL time.Duration
+	// FailedTTL bounds how long a failure is reused, so that recovery shows
+	// quickly; the smaller of TTL and FailedTTL applies. Default 5s.
+	FailedTTL time.Duration
+	// Timeout bounds one check, whoever waits for it. Default 10s.
+	Timeout time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Cache holds the last result. Safe for concurrent use; the zero value is
+// not usable: use New.
+type Cache struct {
+	cfg   Config
+	last  atomic.Pointer[entry]
+	group singleflight.Group
+}
+
+type entry struct {
+	key Key
+	h   contract.DuoHealth
+}
+
+// New returns an empty cache.
+func New(cfg Config) *Cache {
+	if cfg.FailedTTL <= 0 {
+		cfg.FailedTTL = 5 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Cache{cfg: cfg}
+}
+
+// Last returns the last result stored for key.
+func (c *Cache) Last(key Key) (contract.DuoHealth, bool) {
+	if e := c.last.Load(); e != nil && e.key == key {
+		return e.h, true
+	}
+	return contract.DuoHealth{}, false
+}
+
+// Put stores a result obtained elsewhere (a check of settings that were then
+// saved), dated now.
+func (c *Cache) Put(key Key, h contract.DuoHealth) {
+	h.Checked, h.CheckedAt = true, c.cfg.Now()
+	c.last.Store(&entry{key: key, h: h})
+}
+
+// Get returns a fresh result for key at once, or waits for the one check in
+// flight (starting it if none), at most until ctx ends.
+func (c *Cache) Get(ctx context.Context, key Key, check CheckFunc) contract.DuoHealth {
+	if h, ok := c.fresh(key); ok {
+		return h
+	}
+	return c.Refresh(ctx, key, check)
+}
+
+// Refresh checks now (joining a check in flight for key) and stores the
+// result; a caller whose ctx ends first gets "Duo did not answer in time"
+// while the check goes on for the others.
+func (c *Cache) Refresh(ctx context.Context, key Key, check CheckFunc) contract.DuoHealth {
+	ch := c.group.DoChan(string(key[:]), func() (any, error) {
+		// The check serves every waiter, so no one caller's cancellation
+		// may cut it short; its own timeout bounds it.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
+		defer cancel()
+		h := check(cctx)
+		h.Checked, h.CheckedAt = true, c.cfg.Now()
+		if h.OK {
+			h.Detail, h.Failure = "", ""
+		}
+		c.last.Store(&entry{key: key, h: h})
+		return h, nil
+	})
+	select {
+	case r := <-ch:
+		return r.Val.(contract.DuoHealth)
+	case <-ctx.Done():
+		return contract.DuoHealth{Checked: true, CheckedAt: c.cfg.Now(), Detail: "Duo did not answer in time", Failure: contract.DuoUnreachable}
+	}
+}
+
+// fresh returns the stored result for key if it is young enough.
+func (c *Cache) fresh(key Key) (contract.DuoHealth, bool) {
+	e := c.last.Load()
+	if e == nil || e.key != key {
+		return contract.DuoHealth{}, false
+	}
+	limit := c.cfg.TTL
+	if !e.h.OK {
+		limit = min(limit, c.cfg.FailedTTL)
+	}
+	age := c.cfg.Now().Sub(e.h.CheckedAt)
+	return e.h, age >= 0 && age < limit
+}

@@ -1,0 +1,162 @@
+package hooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
+	"github.com/helpdesk-duo/duo-plugin/plugin/duohealth"
+	"github.com/helpdesk-duo/duo-plugin/plugin/secretbox"
+	"github.com/helpdesk-duo/duo-plugin/plugin/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+	"github.com/helpdesk-duo/duo-plugin/settings"
+)
+
+// secretName binds the sealed client secret to its field.
+const secretName = settings.KeyClientSecret
+
+// Activate implements contract.Lifecycle.
+func (p *Plugin) Activate(ctx context.Context, req contract.ActivateRequest) (contract.ActivateResponse, error) {
+	dir := req.DataDir
+	if dir == "" {
+		dir = p.cfg.Runtime.DataDir
+	}
+	if dir == "" {
+		return contract.ActivateResponse{}, invalid("activate: no data directory: the host must send one, or set DUO_PLUGIN_DATA_DIR")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return contract.ActivateResponse{}, invalid("activate: data directory %q: %v", req.DataDir, err)
+	}
+	if err := validateCallbackURL(req.CallbackURL); err != nil {
+		return contract.ActivateResponse{}, err
+	}
+
+	p.mu.Lock()
+	if a := p.active; a != nil {
+		if a.dataDir != dir {
+			p.mu.Unlock()
+			return contract.ActivateResponse{}, contract.Errorf(contract.ReasonDataDirMismatch,
+				"activate: already active with data directory %s; deactivate first to change it", a.dataDir)
+		}
+		a.callbackURL, a.host = req.CallbackURL, req.Host
+		p.mu.Unlock()
+		return p.activateResponse(ctx)
+	}
+	a, err := p.open(ctx, dir)
+	if err != nil {
+		p.mu.Unlock()
+		return contract.ActivateResponse{}, err
+	}
+	a.callbackURL, a.host = req.CallbackURL, req.Host
+	p.active, p.lastDataDir = a, dir
+	p.mu.Unlock()
+
+	p.audit(ctx, a, store.Event{Kind: "plugin.activated", Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: "ok",
+		Detail: fmt.Sprintf("host %s %s", req.Host.Name, req.Host.Version)})
+	p.log.Info("plugin activated", "data_dir", dir, "host", req.Host.Name, "host_version", req.Host.Version)
+	return p.activateResponse(ctx)
+}
+
+func (p *Plugin) activateResponse(ctx context.Context) (contract.ActivateResponse, error) {
+	st, err := p.Status(ctx, contract.StatusRequest{})
+	return contract.ActivateResponse{Status: st}, err
+}
+
+// open prepares the data dir, key and store, undoing its work on failure.
+func (p *Plugin) open(ctx context.Context, dir string) (*activeState, error) {
+	if p.cfg.Store == nil {
+		return nil, internalError("activate: no store backend configured", errors.New("hooks.Config.Store is nil"))
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, storageError("activate: create data directory", err)
+	}
+	key, created, err := secretbox.LoadOrCreateKey(filepath.Join(dir, KeyFile))
+	if err != nil {
+		return nil, storageError("activate: secrets key", err)
+	}
+	if created {
+		p.log.Info("created secrets key", "path", filepath.Join(dir, KeyFile))
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return nil, storageError("activate: secrets key", err)
+	}
+	st, err := p.cfg.Store.Open(ctx, dir)
+	if errors.Is(err, store.ErrSchemaTooNew) {
+		return nil, &contract.Error{Reason: contract.ReasonSchemaTooNew, Message: "activate: " + err.Error()}
+	}
+	if err != nil {
+		return nil, storageError("activate: open database", err)
+	}
+	schema, err := st.SchemaVersion(ctx)
+	if err != nil {
+		_ = st.Close()
+		return nil, storageError("activate: schema version", err)
+	}
+	a := &activeState{dataDir: dir, store: st, box: box, schema: schema}
+	d, err := p.loadSettings(ctx, a)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	a.duo.Store(&d)
+	return a, nil
+}
+
+func (p *Plugin) loadSettings(ctx context.Context, a *activeState) (settings.Duo, error) {
+	raw, err := a.store.LoadSettings(ctx)
+	if err != nil {
+		return settings.Duo{}, storageError("load settings", err)
+	}
+	var secret settings.Secret
+	if ct, ok := raw.Secrets[secretName]; ok {
+		plain, err := a.box.Open(secretName, ct)
+		if err != nil {
+			return settings.Duo{}, storageError("load settings: the stored client secret cannot be decrypted with "+KeyFile, err)
+		}
+		secret = settings.Secret(plain)
+	}
+	d, err := settings.ParseStored(raw.Values, secret)
+	if err != nil {
+		return settings.Duo{}, storageError("load settings", err)
+	}
+	return d, nil
+}
+
+// Deactivate implements contract.Lifecycle. It waits for in-flight hooks.
+func (p *Plugin) Deactivate(ctx context.Context, req contract.DeactivateRequest) (contract.DeactivateResponse, error) {
+	p.mu.Lock()
+	a := p.active
+	p.active = nil
+	p.mu.Unlock()
+	if a == nil {
+		return contract.DeactivateResponse{}, nil
+	}
+	p.audit(ctx, a, store.Event{Kind: "plugin.deactivated", Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: "ok"})
+	if err := a.store.Close(); err != nil {
+		return contract.DeactivateResponse{}, storageError("deactivate: close database", err)
+	}
+	p.log.Info("plugin deactivated")
+	return contract.DeactivateResponse{}, nil
+}
+
+// Status implements contract.Lifecycle. It answers in every state, from
+// memory, so hosts may poll it. Duo is the last health check of the saved
+// settings (a rejected submission never changes it).
+func (p *Plugin) Status(context.Context, contract.StatusRequest) (contract.StatusResponse, error) {
+	st := contract.StatusResponse{PluginVersion: Version()}
+	_ = p.withActive(func(a *activeState) error {
+		d := a.duo.Load()
+		st.Active, st.SchemaVersion, st.Configured = true, a.schema, d.Complete()
+		st.Duo, _ = p.health.Last(healthKey(*d))
+		return nil
+	})
+	return st, nil
+}
+
+// healthKey identifies the settings a health result belongs to.
+func healthKey(d settings.Duo) duohealth.Key { return duohealth.Key(duo.Fingerprint(d, "")) }

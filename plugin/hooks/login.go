@@ -1,0 +1,261 @@
+package hooks
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
+	"github.com/helpdesk-duo/duo-plugin/plugin/duousername"
+	"github.com/helpdesk-duo/duo-plugin/plugin/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+	"github.com/helpdesk-duo/duo-plugin/settings"
+)
+
+const (
+	maxStateLen = 1024 // Duo's limit
+	minStateLen = 22
+	maxCodeLen  = 4096
+)
+
+// Messages for the operator's browser. The precise reason goes to the
+// audit log, never to the browser.
+const (
+	msgUnavailable   = "Duo Security cannot be reached right now, so sign-in is refused. Try again in a few minutes, or contact your administrator."
+	msgMisconfigured = "Two-factor authentication with Duo is not working for this helpdesk right now, so sign-in is refused. Contact your administrator."
+	msgDenied        = "Two-factor verification with Duo failed. Please sign in again, or contact your administrator."
+	msgNotConfig     = "Two-factor authentication with Duo is required for your account but is not set up yet. Contact your administrator."
+)
+
+// DuoUsername derives the Duo username of an operator: the alias if set,
+// else the part of the account the settings choose, in its canonical form
+// (RFC 8265 UsernameCaseMapped). What PRECIS refuses is refused, never
+// trimmed or folded into someone else's name.
+func DuoUsername(format settings.UsernameFormat, op contract.Operator, alias string) (string, error) {
+	name, what := alias, "the alias"
+	if name == "" {
+		switch format {
+		case settings.FormatEmail:
+			name, what = op.Email, "the e-mail address"
+		case settings.FormatEmailLocal:
+			name, _, _ = strings.Cut(op.Email, "@")
+			what = "the e-mail address before the @"
+		default:
+			name, what = op.Username, "the helpdesk username"
+		}
+	}
+	canonical, err := duousername.Canonical(name)
+	if err != nil {
+		return "", fmt.Errorf("%s (username format %q, from %s)", err, format, what)
+	}
+	return canonical, nil
+}
+
+func hashState(state string) []byte {
+	h := sha256.Sum256([]byte(state))
+	return h[:]
+}
+
+// BeginLogin implements contract.Login: called after a correct password.
+func (p *Plugin) BeginLogin(ctx context.Context, req contract.BeginLoginRequest) (contract.BeginLoginResponse, error) {
+	if err := validateOperator(req.Operator); err != nil {
+		return contract.BeginLoginResponse{}, err
+	}
+	var res contract.BeginLoginResponse
+	err := p.withActive(func(a *activeState) error {
+		var err error
+		res, err = p.beginLogin(ctx, a, req.Operator, req.Client)
+		return err
+	})
+	return res, err
+}
+
+func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Operator, client contract.ClientInfo) (contract.BeginLoginResponse, error) {
+	ev := store.Event{At: p.now(), Kind: "login.begin", OperatorID: op.ID, ClientIP: client.IP}
+	deny := func(reason contract.LoginReason, msg, detail string) (contract.BeginLoginResponse, error) {
+		ev.Outcome, ev.Reason, ev.Detail = "denied", string(reason), detail
+		p.audit(ctx, a, ev)
+		p.log.Info("login denied", "operator_id", op.ID, "reason", string(reason))
+		return contract.BeginLoginResponse{Decision: contract.DecisionDenied, Reason: reason, Message: msg}, nil
+	}
+
+	// An unreadable toggle is an error, which the host treats as deny:
+	// Duo is never skipped because the plugin could not tell.
+	states, err := a.store.OperatorStates(ctx, []string{op.ID})
+	if err != nil {
+		return contract.BeginLoginResponse{}, storageError("begin login: operator state", err)
+	}
+	st := states[op.ID]
+	if !st.Enabled {
+		ev.Outcome = "not_required"
+		p.audit(ctx, a, ev)
+		return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired}, nil
+	}
+	d := *a.duo.Load()
+	if !d.Complete() || p.cfg.Duo == nil {
+		return deny(contract.LoginReasonNotConfigured, msgNotConfig, "Duo is enabled for this operator but the Duo settings are incomplete")
+	}
+	if a.callbackURL == "" {
+		return deny(contract.LoginReasonNotConfigured, msgNotConfig, "the host activated the plugin without a callback URL")
+	}
+	duoUser, err := DuoUsername(d.UsernameFormat, op, st.DuoAlias)
+	if err != nil {
+		return deny(contract.LoginReasonBadDuoUsername, msgDenied, err.Error())
+	}
+
+	dctx, cancel := p.duoContext(ctx)
+	h := p.health.Get(dctx, healthKey(d), p.checkFunc(d))
+	cancel()
+	switch {
+	case h.OK:
+	case h.Failure == contract.DuoUnreachable && d.FailMode == settings.FailOpen:
+		ev.Outcome, ev.Reason, ev.Detail = "allowed_without_duo", string(contract.LoginReasonFailOpen), "FAIL OPEN: Duo unreachable ("+h.Detail+"); Duo skipped for this login"
+		p.audit(ctx, a, ev)
+		p.log.Warn("FAIL OPEN: Duo is unreachable; login continues without Duo", "operator_id", op.ID, "detail", h.Detail)
+		return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired, Reason: contract.LoginReasonFailOpen}, nil
+	case h.Failure == contract.DuoUnreachable:
+		return deny(contract.LoginReasonDuoUnavailable, msgUnavailable, h.Detail)
+	default:
+		// Rejected credentials, an untrusted certificate, nonsense from
+		// "Duo": configuration or attack, refused in both fail modes.
+		return deny(contract.LoginReasonDuoMisconfigured, msgMisconfigured, string(h.Failure)+": "+h.Detail)
+	}
+
+	c, err := p.cfg.Duo.Client(d, a.callbackURL)
+	if err != nil {
+		return deny(contract.LoginReasonNotConfigured, msgNotConfig, err.Error())
+	}
+	state, err := c.GenerateState()
+	if err != nil {
+		return contract.BeginLoginResponse{}, internalError("begin login: generate state", err)
+	}
+	authURL, err := c.AuthURL(duoUser, state)
+	if err != nil {
+		return deny(contract.LoginReasonBadDuoUsername, msgDenied, err.Error())
+	}
+	now := p.now()
+	p.sweepExpired(ctx, a, now)
+	ev.Outcome = "redirect"
+	err = a.store.CreatePendingLogin(ctx, store.PendingLogin{
+		StateHash: hashState(state), OperatorID: op.ID, DuoUsername: duoUser, CreatedAt: now, ExpiresAt: now.Add(d.LoginTimeout),
+	}, ev)
+	var taken *store.DuoUsernameTakenError
+	if errors.As(err, &taken) {
+		return deny(contract.LoginReasonDuoUsernameTaken, msgNotConfig,
+			fmt.Sprintf("this operator resolves to the Duo username %q, which operator %s already uses; give one of them an alias", duoUser, taken.HolderID))
+	}
+	if err != nil {
+		return contract.BeginLoginResponse{}, storageError("begin login: save pending login", err)
+	}
+	return contract.BeginLoginResponse{Decision: contract.DecisionRedirect, RedirectURL: authURL, State: state}, nil
+}
+
+// sweepExpired deletes expired pending logins at most once a minute.
+func (p *Plugin) sweepExpired(ctx context.Context, a *activeState, now time.Time) {
+	last := p.lastSweep.Load()
+	if now.Unix()-last < 60 || !p.lastSweep.CompareAndSwap(last, now.Unix()) {
+		return
+	}
+	if _, err := a.store.DeleteExpiredPendingLogins(ctx, now); err != nil {
+		p.log.Warn("sweep expired pending logins", "error", err)
+	}
+}
+
+// CompleteLogin implements contract.Login: called from the host's Duo
+// callback. Any problem is DENIED; only a verified allow from Duo, for this
+// operator's own pending login, is ALLOWED.
+func (p *Plugin) CompleteLogin(ctx context.Context, req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+	if err := validateOperator(req.Operator); err != nil {
+		return contract.CompleteLoginResponse{}, err
+	}
+	var res contract.CompleteLoginResponse
+	err := p.withActive(func(a *activeState) error {
+		var err error
+		res, err = p.completeLogin(ctx, a, req)
+		return err
+	})
+	return res, err
+}
+
+func (p *Plugin) completeLogin(ctx context.Context, a *activeState, req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+	op := req.Operator
+	ev := store.Event{At: p.now(), Kind: "login.complete", OperatorID: op.ID, ClientIP: req.Client.IP}
+	deny := func(reason contract.LoginReason, detail string) (contract.CompleteLoginResponse, error) {
+		ev.Outcome, ev.Reason, ev.Detail = "denied", string(reason), detail
+		p.audit(ctx, a, ev)
+		p.log.Info("login denied", "operator_id", op.ID, "reason", string(reason))
+		return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: reason, Message: msgDenied}, nil
+	}
+
+	switch {
+	case len(req.SessionState) < minStateLen || len(req.SessionState) > maxStateLen:
+		return deny(contract.LoginReasonBadRequest, fmt.Sprintf("session state length %d outside %d..%d", len(req.SessionState), minStateLen, maxStateLen))
+	case len(req.CallbackState) < minStateLen || len(req.CallbackState) > maxStateLen:
+		return deny(contract.LoginReasonBadRequest, fmt.Sprintf("callback state length %d outside %d..%d", len(req.CallbackState), minStateLen, maxStateLen))
+	case req.DuoCode == "" || len(req.DuoCode) > maxCodeLen:
+		return deny(contract.LoginReasonBadRequest, fmt.Sprintf("duo_code length %d", len(req.DuoCode)))
+	}
+	if subtle.ConstantTimeCompare([]byte(req.SessionState), []byte(req.CallbackState)) != 1 {
+		return deny(contract.LoginReasonStateMismatch, "the state Duo returned is not the one in the operator's session")
+	}
+
+	now := p.now()
+	hash := hashState(req.CallbackState)
+	pending, err := a.store.ConsumePendingLogin(ctx, hash, op.ID, now)
+	if errors.Is(err, store.ErrConsumed) {
+		return deny(p.explainConsumeFailure(ctx, a, hash, op.ID, now))
+	}
+	if err != nil {
+		return contract.CompleteLoginResponse{}, storageError("complete login: consume pending login", err)
+	}
+
+	d := *a.duo.Load()
+	if !d.Complete() || p.cfg.Duo == nil {
+		return deny(contract.LoginReasonNotConfigured, "the Duo settings became incomplete during the login")
+	}
+	c, err := p.cfg.Duo.Client(d, a.callbackURL)
+	if err != nil {
+		return deny(contract.LoginReasonNotConfigured, err.Error())
+	}
+	dctx, cancel := p.duoContext(ctx)
+	defer cancel()
+	res, err := c.Exchange(dctx, req.DuoCode, pending.DuoUsername)
+	if err != nil {
+		if duo.IsTimeout(err) {
+			return deny(contract.LoginReasonDuoTimeout, "Duo did not answer the code exchange in time")
+		}
+		return deny(contract.LoginReasonCodeRejected, err.Error())
+	}
+	if !res.Allowed() || res.Username != pending.DuoUsername {
+		return deny(contract.LoginReasonDuoDenied, fmt.Sprintf("Duo result %q status %q reason %q", res.Result, res.Status, res.Reason))
+	}
+	ev.Outcome, ev.Detail = "allowed", fmt.Sprintf("Duo reason %q factor %q txid %q", res.Reason, res.Factor, res.TxID)
+	if err := a.store.RecordLogin(ctx, op.ID, now, ev); err != nil {
+		// Duo vouched for the operator; failing to note it must not lock them out.
+		p.log.Error("record login", "operator_id", op.ID, "error", err)
+	}
+	p.log.Info("login allowed by Duo", "operator_id", op.ID)
+	return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, nil
+}
+
+// explainConsumeFailure turns a failed consume into a precise reason.
+func (p *Plugin) explainConsumeFailure(ctx context.Context, a *activeState, hash []byte, opID string, now time.Time) (contract.LoginReason, string) {
+	info, err := a.store.LookupPendingLogin(ctx, hash)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return contract.LoginReasonStateUnknown, "no pending login has this state"
+	case err != nil:
+		return contract.LoginReasonStateUnknown, "pending login lookup failed"
+	case info.OperatorID != opID:
+		return contract.LoginReasonStateOtherOperator, "the state belongs to operator " + info.OperatorID
+	case info.Used:
+		return contract.LoginReasonStateUsed, "the pending login was already used (replay or duplicate callback)"
+	case !now.Before(info.ExpiresAt):
+		return contract.LoginReasonStateExpired, "the pending login expired at " + info.ExpiresAt.Format(time.RFC3339)
+	}
+	return contract.LoginReasonStateUnknown, "the pending login could not be consumed"
+}

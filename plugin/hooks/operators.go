@@ -1,0 +1,126 @@
+package hooks
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+
+	"github.com/helpdesk-duo/duo-plugin/plugin/duousername"
+	"github.com/helpdesk-duo/duo-plugin/plugin/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// SetOperatorEnabled implements contract.Operators: Duo on or off for one
+// operator, recording who did it.
+func (p *Plugin) SetOperatorEnabled(ctx context.Context, req contract.SetOperatorEnabledRequest) (contract.SetOperatorEnabledResponse, error) {
+	if err := validateOperator(req.Operator); err != nil {
+		return contract.SetOperatorEnabledResponse{}, err
+	}
+	if problem := checkText("actor", req.Actor.String(), maxActorLen, false); problem != "" {
+		return contract.SetOperatorEnabledResponse{}, invalid("%s", problem)
+	}
+	var out contract.SetOperatorEnabledResponse
+	err := p.withActive(func(a *activeState) error {
+		kind := "operator.disabled"
+		if req.Enabled {
+			kind = "operator.enabled"
+		}
+		ev := store.Event{At: p.now(), Kind: kind, OperatorID: req.Operator.ID, Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: "ok"}
+		st, err := a.store.SetOperatorEnabled(ctx, req.Operator, req.Enabled, ev)
+		if err != nil {
+			return storageError("set operator enabled", err)
+		}
+		out.State = st
+		p.log.Info("operator toggled", "operator_id", req.Operator.ID, "enabled", req.Enabled, "actor", req.Actor.String())
+		return nil
+	})
+	return out, err
+}
+
+// SetOperatorAlias implements contract.Operators. The alias is stored in
+// its canonical form (RFC 8265); one another operator already resolves to
+// is refused.
+func (p *Plugin) SetOperatorAlias(ctx context.Context, req contract.SetOperatorAliasRequest) (contract.SetOperatorAliasResponse, error) {
+	if err := validateOperator(req.Operator); err != nil {
+		return contract.SetOperatorAliasResponse{}, err
+	}
+	alias := ""
+	if req.DuoAlias != "" {
+		var err error
+		if alias, err = duousername.Canonical(req.DuoAlias); err != nil {
+			return contract.SetOperatorAliasResponse{}, invalid("%v", err)
+		}
+	}
+	var out contract.SetOperatorAliasResponse
+	err := p.withActive(func(a *activeState) error {
+		ev := store.Event{At: p.now(), Kind: "operator.alias", OperatorID: req.Operator.ID, Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: "ok"}
+		st, err := a.store.SetOperatorAlias(ctx, req.Operator, alias, ev)
+		var taken *store.DuoUsernameTakenError
+		if errors.As(err, &taken) {
+			return invalid("the Duo username %q is already used by operator %s: two operators must never share a Duo account; choose another alias", alias, taken.HolderID)
+		}
+		if err != nil {
+			return storageError("set operator alias", err)
+		}
+		out.State = st
+		return nil
+	})
+	return out, err
+}
+
+// GetOperatorStates implements contract.Operators: one state per id, in
+// the order asked; unknown ids are disabled.
+func (p *Plugin) GetOperatorStates(ctx context.Context, req contract.GetOperatorStatesRequest) (contract.GetOperatorStatesResponse, error) {
+	if len(req.OperatorIDs) > maxIDsPerCall {
+		return contract.GetOperatorStatesResponse{}, invalid("too many operator ids: %d (at most %d per call)", len(req.OperatorIDs), maxIDsPerCall)
+	}
+	for _, id := range req.OperatorIDs {
+		if problem := checkText("operator id", id, maxIDLen, true); problem != "" {
+			return contract.GetOperatorStatesResponse{}, invalid("%s", problem)
+		}
+	}
+	var out contract.GetOperatorStatesResponse
+	err := p.withActive(func(a *activeState) error {
+		m, err := a.store.OperatorStates(ctx, req.OperatorIDs)
+		if err != nil {
+			return storageError("get operator states", err)
+		}
+		out.States = make([]contract.OperatorState, len(req.OperatorIDs))
+		for i, id := range req.OperatorIDs {
+			out.States[i] = m[id]
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ListEnabledOperators implements contract.Operators: pages through the
+// operators with Duo enabled, by id.
+func (p *Plugin) ListEnabledOperators(ctx context.Context, req contract.ListEnabledOperatorsRequest) (contract.ListEnabledOperatorsResponse, error) {
+	size := int(req.PageSize)
+	switch {
+	case size <= 0:
+		size = defPageSize
+	case size > maxPageSize:
+		size = maxPageSize
+	}
+	after, err := base64.RawURLEncoding.DecodeString(req.PageToken)
+	if err != nil || len(after) > maxIDLen {
+		return contract.ListEnabledOperatorsResponse{}, invalid("invalid page token")
+	}
+	var out contract.ListEnabledOperatorsResponse
+	err = p.withActive(func(a *activeState) error {
+		// One extra row tells whether another page exists.
+		rows, err := a.store.ListEnabled(ctx, string(after), size+1)
+		if err != nil {
+			return storageError("list enabled operators", err)
+		}
+		if len(rows) > size {
+			rows = rows[:size]
+			out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(rows[len(rows)-1].OperatorID))
+		}
+		out.States = rows
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,135 @@
+// Package hooks is the Duo Security plugin's answer to every call of the
+// contract: lifecycle (activate, deactivate, uninstall, status), Duo
+// settings, per-operator toggles and the login hooks. *Plugin implements
+// contract.Plugin; it speaks the contract's Go types and never protobuf
+// (the contract's server adapter does that), and it keeps its state behind
+// store.Store, opened through a store.Backend.
+//
+// Lifecycle rules:
+//   - Activate opens the store in the data dir, applies migrations and
+//     creates the secrets key. Idempotent while active with the same dir.
+//   - Deactivate closes the store, keeps every file, and makes every hook
+//     but Status fail with ReasonInactive. Idempotent.
+//   - Uninstall is refused while active; its confirmation must be the plugin
+//     id; it removes the store, the key and the directory if empty, and
+//     reports what it removed. Idempotent.
+//
+// Every call to Duo is bounded by what is left of the host's deadline (less
+// a reserve to decide and answer), so the decision the admin configured is
+// the one taken, not the host's timeout.
+package hooks
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	duoplugin "github.com/helpdesk-duo/duo-plugin"
+	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
+	"github.com/helpdesk-duo/duo-plugin/plugin/duohealth"
+	"github.com/helpdesk-duo/duo-plugin/plugin/secretbox"
+	"github.com/helpdesk-duo/duo-plugin/plugin/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+	"github.com/helpdesk-duo/duo-plugin/settings"
+)
+
+// KeyFile is the secrets key inside the data directory.
+const KeyFile = "secrets.key"
+
+// DuoProvider reaches Duo: it proves that Duo accepts a set of settings
+// (Duo's health check) and hands out clients for logins. *duo.Factory is
+// the real one.
+type DuoProvider interface {
+	Check(ctx context.Context, d settings.Duo) error
+	Client(d settings.Duo, redirectURI string) (duo.Client, error)
+}
+
+// Config wires a Plugin.
+type Config struct {
+	Runtime settings.Runtime
+	// Store opens and removes the plugin's store; required.
+	Store  store.Backend
+	Logger hclog.Logger
+	Now    func() time.Time
+	// Duo reaches Duo. Without it, settings are saved unchecked and logins
+	// that need Duo are denied.
+	Duo DuoProvider
+}
+
+// Plugin is the plugin's behaviour. The zero value is not usable; use New.
+type Plugin struct {
+	cfg    Config
+	log    hclog.Logger
+	now    func() time.Time
+	health *duohealth.Cache
+
+	// mu guards active and lastDataDir. Hooks hold the read lock for their
+	// whole call so that Deactivate (write lock) never closes the store
+	// under them.
+	mu     sync.RWMutex
+	active *activeState
+	// lastDataDir is where the plugin was last active, for Uninstall.
+	lastDataDir string
+
+	lastSweep atomic.Int64 // unix time of the last expired-login sweep
+}
+
+var _ contract.Plugin = (*Plugin)(nil)
+
+// activeState exists only while the plugin is active.
+type activeState struct {
+	dataDir     string
+	callbackURL string
+	host        contract.HostInfo
+	store       store.Store
+	box         *secretbox.Box
+	schema      int64                        // migrations run only at activation
+	duo         atomic.Pointer[settings.Duo] // swapped whole on change
+}
+
+// New returns an inactive Plugin.
+func New(cfg Config) *Plugin {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Plugin{
+		cfg: cfg, log: cfg.Logger, now: cfg.Now,
+		health: duohealth.New(duohealth.Config{TTL: cfg.Runtime.HealthCacheTTL, Timeout: cfg.Runtime.DuoTimeout, Now: cfg.Now}),
+	}
+}
+
+// Version is the plugin's version, from the embedded plugin.json.
+func Version() string { return duoplugin.Embedded.Version }
+
+// withActive runs fn while the plugin is active, or fails with
+// ReasonInactive.
+func (p *Plugin) withActive(fn func(a *activeState) error) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.active == nil {
+		return errInactive()
+	}
+	return fn(p.active)
+}
+
+// duoContext bounds a call to Duo: at most the configured Duo timeout, and
+// never past the host's deadline less a reserve to decide, audit and
+// answer (a tenth of what is left, between 100 ms and 1 s).
+func (p *Plugin) duoContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := p.cfg.Runtime.DuoTimeout
+	if d <= 0 {
+		d = settings.DefaultRuntime().DuoTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		reserve := min(max(left/10, 100*time.Millisecond), time.Second)
+		d = min(d, left-reserve)
+	}
+	return context.WithTimeout(ctx, d)
+}

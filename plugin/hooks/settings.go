@@ -1,0 +1,142 @@
+package hooks
+
+import (
+	"context"
+	"strings"
+
+	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
+	"github.com/helpdesk-duo/duo-plugin/plugin/duohealth"
+	"github.com/helpdesk-duo/duo-plugin/plugin/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+	"github.com/helpdesk-duo/duo-plugin/settings"
+)
+
+// GetSettings implements contract.Settings. The secret never leaves.
+func (p *Plugin) GetSettings(context.Context, contract.GetSettingsRequest) (contract.GetSettingsResponse, error) {
+	var out contract.GetSettingsResponse
+	err := p.withActive(func(a *activeState) error {
+		d := a.duo.Load()
+		out = contract.GetSettingsResponse{Values: d.Values(), SecretSet: d.SecretSet()}
+		return nil
+	})
+	return out, err
+}
+
+// UpdateSettings implements contract.Settings: validate every submitted
+// field, check the credentials with Duo unless told not to, save. On any
+// problem nothing is saved, and the health shown for the saved settings is
+// untouched.
+func (p *Plugin) UpdateSettings(ctx context.Context, req contract.UpdateSettingsRequest) (contract.UpdateSettingsResponse, error) {
+	var res contract.UpdateSettingsResponse
+	err := p.withActive(func(a *activeState) error {
+		cur := *a.duo.Load()
+		next, ferrs := settings.Apply(cur, req.Values, p.cfg.Runtime.ValidateOptions())
+		rejected := func(outcome, reason string) {
+			p.audit(ctx, a, store.Event{Kind: "settings.rejected", Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: outcome, Reason: reason})
+		}
+		if len(ferrs) > 0 {
+			res.Errors = ferrs
+			rejected("invalid", fieldList(ferrs))
+			return nil
+		}
+		checked := !req.SkipDuoCheck && p.cfg.Duo != nil && next.Complete()
+		if checked {
+			// Checked here, not through the cache: a submission Duo refuses
+			// must not replace the health shown for the saved settings.
+			dctx, cancel := p.duoContext(ctx)
+			res.Duo = p.checkFunc(next)(dctx)
+			cancel()
+			res.Duo.Checked, res.Duo.CheckedAt = true, p.now()
+			if !res.Duo.OK {
+				res.Errors = []contract.FieldError{p.duoRefusal(res.Duo)}
+				rejected("duo_rejected", string(res.Duo.Failure)+": "+res.Duo.Detail)
+				return nil
+			}
+		}
+		sealed := map[string][]byte{}
+		if next.ClientSecret != cur.ClientSecret && next.ClientSecret.IsSet() {
+			ct, err := a.box.Seal(secretName, []byte(next.ClientSecret.Reveal()))
+			if err != nil {
+				return storageError("save settings: seal secret", err)
+			}
+			sealed[secretName] = ct
+		}
+		detail := "credentials checked with Duo"
+		if !checked {
+			detail = "saved without a Duo check"
+		}
+		ev := store.Event{At: p.now(), Kind: "settings.updated", Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: "ok", Detail: detail}
+		if err := a.store.SaveSettings(ctx, store.Settings{Values: next.Values(), Secrets: sealed}, next.UsernameFormat != cur.UsernameFormat, ev); err != nil {
+			return storageError("save settings", err)
+		}
+		a.duo.Store(&next)
+		if checked {
+			p.health.Put(healthKey(next), res.Duo)
+		}
+		res.Saved = true
+		p.log.Info("settings saved", "actor", req.Actor.String(), "checked", checked)
+		return nil
+	})
+	return res, err
+}
+
+// duoRefusal tells the admin why Duo's check refused the submitted
+// settings, next to the field most likely at fault.
+func (p *Plugin) duoRefusal(h contract.DuoHealth) contract.FieldError {
+	fe := contract.FieldError{Field: settings.KeyAPIHostname, Reason: contract.FieldDuoRejected}
+	switch h.Failure {
+	case contract.DuoCredentialsRejected:
+		fe.Field = settings.KeyClientSecret
+		fe.Message = "Duo did not accept these settings: " + h.Detail + ". Check the Client ID, Client secret and API hostname, or save without checking."
+	case contract.DuoCertificateUntrusted:
+		if p.cfg.Runtime.AllowTestDuoHost {
+			fe.Field = settings.KeyCAFile
+		}
+		fe.Message = "Duo could not be trusted: " + h.Detail + "."
+	case contract.DuoUnreachable:
+		fe.Message = "Duo could not be reached: " + h.Detail + ". Check the API hostname, or save without checking while Duo is down."
+	default:
+		fe.Message = "Duo's check failed: " + h.Detail + "."
+	}
+	return fe
+}
+
+// CheckDuo implements contract.Settings: Duo's health check with the saved
+// settings, now, remembered for Status and logins.
+func (p *Plugin) CheckDuo(ctx context.Context, _ contract.CheckDuoRequest) (contract.CheckDuoResponse, error) {
+	var out contract.CheckDuoResponse
+	err := p.withActive(func(a *activeState) error {
+		d := *a.duo.Load()
+		dctx, cancel := p.duoContext(ctx)
+		defer cancel()
+		out.Duo = p.health.Refresh(dctx, healthKey(d), p.checkFunc(d))
+		return nil
+	})
+	return out, err
+}
+
+// checkFunc runs Duo's health check with d and says what failed.
+func (p *Plugin) checkFunc(d settings.Duo) duohealth.CheckFunc {
+	return func(ctx context.Context) contract.DuoHealth {
+		switch {
+		case !d.Complete():
+			return contract.DuoHealth{Failure: contract.DuoNotConfigured, Detail: "the Duo settings are incomplete"}
+		case p.cfg.Duo == nil:
+			return contract.DuoHealth{Failure: contract.DuoNotConfigured, Detail: "no Duo client configured"}
+		}
+		if err := p.cfg.Duo.Check(ctx, d); err != nil {
+			failure, detail := duo.Diagnose(err, p.cfg.Runtime.AllowTestDuoHost)
+			p.log.Warn("duo health check failed", "failure", string(failure), "detail", detail)
+			return contract.DuoHealth{Failure: failure, Detail: detail}
+		}
+		return contract.DuoHealth{OK: true}
+	}
+}
+
+func fieldList(errs []contract.FieldError) string {
+	parts := make([]string, len(errs))
+	for i, e := range errs {
+		parts[i] = e.Field + ":" + string(e.Reason)
+	}
+	return strings.Join(parts, ",")
+}
