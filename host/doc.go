@@ -1,17 +1,22 @@
 // Package host is the SDK a helpdesk (the host) imports to run the Duo
 // Security plugin: it loads the plugin bundle's manifest, verifies the
 // plugin binary against the manifest's SHA-256, starts it as a go-plugin
-// subprocess over gRPC with automatic mTLS, calls it with plain Go types,
-// and supervises it: a crashed plugin is marked down, restarted with
-// backoff and re-activated, and given up on after repeated crashes.
+// subprocess over gRPC with automatic mTLS, and supervises it: a crashed
+// plugin is marked down, restarted with backoff, brought back to the host's
+// activation (Options.Activation), and given up on after repeated crashes.
+//
+// *Plugin implements contract.Plugin: the calls, their request and response
+// types and the reasons to branch on all live in package contract
+// (proto/contract). This package adds only what is the host's: supervision,
+// deadlines and fail-closed errors.
 //
 // Failing closed is the rule. While the plugin is down, restarting, failed
 // or closed, every call fails at once with an error matching
-// ErrUnavailable; every call carries a deadline (Options.CallTimeout) even
-// when the caller's context has none. A login that needs Duo must be
-// refused on any error from BeginLogin or CompleteLogin, and on any decision
-// other than DecisionNotRequired, DecisionRedirect (BeginLogin) or
-// DecisionAllowed (CompleteLogin).
+// ErrUnavailable; every call carries a deadline (Options.CallTimeout, or
+// the caller's if sooner) even when the caller's context has none. A login
+// that needs Duo must be refused on any error from BeginLogin or
+// CompleteLogin, and on any decision other than DecisionNotRequired,
+// DecisionRedirect (BeginLogin) or DecisionAllowed (CompleteLogin).
 //
 // A host's login, in outline:
 //
@@ -23,7 +28,5 @@
 //	  Allowed → logged in
 //	  anything else, or an error → refuse the login
 //
-// Failures the plugin reports come back as *Error with a machine-readable
-// contract.Reason; ReasonOf extracts the reason from any error of this
-// package.
+// contract.ReasonOf names the reason of any error of this package.
 package host

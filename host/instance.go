@@ -17,16 +17,13 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
-// replayActor is the actor of the Activate the SDK replays after a restart:
-// no administrator did it, and the audit log should say so.
-var replayActor = Actor{ID: "host-sdk", Username: "host-sdk (activation replayed after a plugin restart)"}
-
-// instance is one plugin process and the gRPC clients dispensed from it.
+// instance is one plugin process and the contract client dispensed from
+// it.
 type instance struct {
-	client  *plugin.Client        // nil for an in-process test connection
-	rpc     plugin.ClientProtocol // go-plugin's connection
-	clients *contract.Clients
-	proc    *os.Process // nil for an in-process test connection
+	client *plugin.Client        // nil for an in-process test connection
+	rpc    plugin.ClientProtocol // go-plugin's connection
+	plugin contract.Plugin
+	proc   *os.Process // nil for an in-process test connection
 }
 
 // PID is the process id, or 0 without a process.
@@ -102,7 +99,8 @@ func (in *instance) Kill(timeout time.Duration) error {
 }
 
 // launch starts a new plugin process, verified against the manifest's
-// sha256, dispenses the contract's clients and replays the last Activate.
+// sha256, dispenses the contract's client and brings it to the host's
+// activation.
 // It returns promptly when ctx is done.
 func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 	// Looked up again on every launch so that a binary removed since the
@@ -129,7 +127,7 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  contract.Handshake,
-		VersionedPlugins: contract.VersionedPlugins(nil),
+		VersionedPlugins: contract.VersionedPlugins(nil, nil),
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -181,42 +179,48 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 		_ = in.Kill(p.opts.ShutdownTimeout)
 		return nil, fmt.Errorf("start plugin %s: dispense %q: %w", path, contract.PluginName, err)
 	}
-	clients, ok := raw.(*contract.Clients)
+	cp, ok := raw.(contract.Plugin)
 	if !ok {
 		_ = in.Kill(p.opts.ShutdownTimeout)
-		return nil, fmt.Errorf("start plugin %s: dispense %q: got %T, want *contract.Clients", path, contract.PluginName, raw)
+		return nil, fmt.Errorf("start plugin %s: dispense %q: got %T, want contract.Plugin", path, contract.PluginName, raw)
 	}
-	in.clients = clients
+	in.plugin = cp
 
-	if err := p.replayActivate(ctx, in); err != nil {
+	if err := p.applyActivation(ctx, in); err != nil {
 		_ = in.Kill(p.opts.ShutdownTimeout)
 		return nil, err
 	}
 	return in, nil
 }
 
-// replayActivate re-sends the last successful Activate to a new process,
-// because the plugin keeps its active flag only in memory. A transport
-// failure fails the launch (the supervisor retries); a refusal by the plugin
-// leaves it running but inactive, which refuses logins with ReasonInactive:
-// still closed, and visible to the administrator.
-func (p *Plugin) replayActivate(ctx context.Context, in *instance) error {
-	req, ok := p.rememberedActivate()
-	if !ok {
+// applyActivation asks the host whether the plugin should be active and
+// activates the new process if so: the plugin keeps "active" only in
+// memory, and the host's record is the truth. Failing to ask, or a
+// transport failure, fails the launch (the supervisor retries); a refusal
+// by the plugin leaves it running but inactive, which refuses logins with
+// ReasonInactive: still closed, and visible to the administrator.
+func (p *Plugin) applyActivation(ctx context.Context, in *instance) error {
+	if p.opts.Activation == nil {
 		return nil
 	}
-	req.Actor = replayActor
 	cctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
 	defer cancel()
-	if _, err := in.clients.Lifecycle.Activate(cctx, toprotoActivate(req)); err != nil {
-		err = fromCallError(ctx, err)
-		if errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
-			return fmt.Errorf("replay activate: %w", err)
-		}
-		p.log.Error("plugin restarted, but re-activating it failed: it stays inactive and refuses logins until an administrator activates it",
-			"reason", string(ReasonOf(err)), "error", err)
+	req, active, err := p.opts.Activation(cctx)
+	if err != nil {
+		return fmt.Errorf("ask the host whether the plugin is active: %w", err)
+	}
+	if !active {
 		return nil
 	}
-	p.log.Info("plugin restarted and re-activated")
+	if _, err := in.plugin.Activate(cctx, req); err != nil {
+		err = fromCall(ctx, err)
+		if errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+			return fmt.Errorf("activate the new plugin process: %w", err)
+		}
+		p.log.Error("the host wants the plugin active, but activating the new process failed: it stays inactive and refuses logins until an administrator activates it",
+			"reason", string(contract.ReasonOf(err)), "error", err)
+		return nil
+	}
+	p.log.Info("plugin process started and activated, as the host's record says")
 	return nil
 }

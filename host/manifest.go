@@ -31,8 +31,8 @@ type Manifest struct {
 	// contract.ProtocolVersion.
 	ProtocolVersion int `json:"protocol_version"`
 	// Executables are keyed by GOOS-GOARCH, for example "linux-amd64".
-	Executables    map[string]Executable `json:"executables"`
-	SettingsSchema []SettingField        `json:"settings_schema,omitempty"`
+	Executables    map[string]Executable   `json:"executables"`
+	SettingsSchema []contract.SettingField `json:"settings_schema,omitempty"`
 	// Dir is the directory the manifest was read from; executable paths
 	// are relative to it. Set by LoadManifest.
 	Dir string `json:"-"`
@@ -48,35 +48,6 @@ type Executable struct {
 	// Options.AllowUnverified is set.
 	SHA256 string `json:"sha256,omitempty"`
 }
-
-// SettingField is one entry of the settings schema, for the host's settings
-// page.
-type SettingField struct {
-	Key         string `json:"key"`
-	DisplayName string `json:"display_name"`
-	// Type is one of SettingText, SettingSecret, SettingBool,
-	// SettingDropdown, SettingNumber.
-	Type     string          `json:"type"`
-	HelpText string          `json:"help_text,omitempty"`
-	Default  string          `json:"default,omitempty"`
-	Options  []SettingOption `json:"options,omitempty"`
-	Required bool            `json:"required,omitempty"`
-}
-
-// SettingOption is one choice of a dropdown setting.
-type SettingOption struct {
-	Value       string `json:"value"`
-	DisplayName string `json:"display_name"`
-}
-
-// Setting types.
-const (
-	SettingText     = "text"
-	SettingSecret   = "secret"
-	SettingBool     = "bool"
-	SettingDropdown = "dropdown"
-	SettingNumber   = "number"
-)
 
 // ManifestProblem is one thing wrong with a manifest.
 type ManifestProblem struct {
@@ -246,22 +217,22 @@ func (m *Manifest) Validate() error {
 			add(field+".display_name", "required")
 		}
 		switch s.Type {
-		case SettingText:
-		case SettingSecret:
+		case contract.SettingText:
+		case contract.SettingSecret:
 			if s.Default != "" {
 				add(field+".default", "a secret setting may not have a default")
 			}
-		case SettingBool:
+		case contract.SettingBool:
 			if s.Default != "" && s.Default != "true" && s.Default != "false" {
 				add(field+".default", "%q is not true or false", s.Default)
 			}
-		case SettingNumber:
+		case contract.SettingNumber:
 			if s.Default != "" {
 				if _, err := strconv.ParseFloat(s.Default, 64); err != nil {
 					add(field+".default", "%q is not a number", s.Default)
 				}
 			}
-		case SettingDropdown:
+		case contract.SettingDropdown:
 			if len(s.Options) == 0 {
 				add(field+".options", "a dropdown needs at least one option")
 			}
@@ -284,7 +255,7 @@ func (m *Manifest) Validate() error {
 		default:
 			add(field+".type", "unknown type %q: want one of text, secret, bool, dropdown, number", s.Type)
 		}
-		if s.Type != SettingDropdown && len(s.Options) > 0 {
+		if s.Type != contract.SettingDropdown && len(s.Options) > 0 {
 			add(field+".options", "only dropdown settings have options")
 		}
 	}
@@ -303,7 +274,7 @@ func (m *Manifest) clone() *Manifest {
 	for k, v := range m.Executables {
 		c.Executables[k] = v
 	}
-	c.SettingsSchema = make([]SettingField, len(m.SettingsSchema))
+	c.SettingsSchema = make([]contract.SettingField, len(m.SettingsSchema))
 	for i, f := range m.SettingsSchema {
 		f.Options = slices.Clone(f.Options)
 		c.SettingsSchema[i] = f
@@ -318,17 +289,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// sentinelErr is an error with its own message that matches a sentinel.
-type sentinelErr struct {
-	msg      string
-	sentinel error
-}
-
-func (e *sentinelErr) Error() string        { return e.msg }
-func (e *sentinelErr) Is(target error) bool { return target == e.sentinel }
-
-func sentinelError(sentinel error, format string, args ...any) error {
-	return &sentinelErr{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
 }

@@ -11,27 +11,9 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/host/internal/supervisor"
+	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
-
-// Phase is where the plugin is in its life; see the Phase* constants.
-type Phase = supervisor.Phase
-
-// Phases of a plugin. Calls reach the plugin only while it is PhaseRunning;
-// in every other phase they fail at once with an error matching
-// ErrUnavailable.
-const (
-	PhaseStarting   = supervisor.Starting
-	PhaseRunning    = supervisor.Running
-	PhaseDown       = supervisor.Down
-	PhaseRestarting = supervisor.Restarting
-	PhaseFailed     = supervisor.Failed
-	PhaseClosed     = supervisor.Closed
-)
-
-// State is a snapshot of the plugin process: Phase, PID (while running),
-// Restarts (restart attempts so far), LastError and Since.
-type State = supervisor.State
 
 // Defaults of Options.
 const (
@@ -62,12 +44,26 @@ type Options struct {
 	// plugin whose min_host_version is newer (ErrHostTooOld).
 	HostVersion string
 
+	// Activation says whether the host wants the plugin active, and with
+	// which request. The SDK asks it after every start and restart of the
+	// process and activates the new process accordingly, so that a
+	// restarted plugin comes back as the host's own record says: the host
+	// owns "is the plugin active?", and the SDK keeps no copy of it. An
+	// error fails that launch (the supervisor tries again with backoff).
+	// Without Activation a restarted plugin comes back inactive and refuses
+	// logins with contract.ReasonInactive: still closed, but every Duo login
+	// then fails until the host activates it again.
+	Activation func(ctx context.Context) (req contract.ActivateRequest, active bool, err error)
+
 	// Logger receives the SDK's logs and the plugin's (go-plugin forwards the
 	// plugin's hclog output). Default slog.Default().
 	Logger *slog.Logger
 
 	// CallTimeout bounds every call to the plugin, even when the caller's
-	// context has no deadline. Default 5s.
+	// context has no deadline; a caller's earlier deadline wins. The
+	// deadline travels to the plugin, which bounds its calls to Duo inside
+	// it, so the fail mode the admin chose decides, not this timeout.
+	// Default 5s.
 	CallTimeout time.Duration
 	// StartTimeout bounds each launch of the process up to its handshake.
 	// Default 15s.
@@ -99,18 +95,13 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&o.CallTimeout, DefaultCallTimeout)
-	def(&o.StartTimeout, DefaultStartTimeout)
-	def(&o.PingInterval, DefaultPingInterval)
-	def(&o.RestartBackoffMin, DefaultRestartBackoffMin)
-	def(&o.RestartBackoffMax, DefaultRestartBackoffMax)
-	def(&o.RestartWindow, DefaultRestartWindow)
-	def(&o.ShutdownTimeout, DefaultShutdownTimeout)
+	defaults.Set(&o.CallTimeout, DefaultCallTimeout)
+	defaults.Set(&o.StartTimeout, DefaultStartTimeout)
+	defaults.Set(&o.PingInterval, DefaultPingInterval)
+	defaults.Set(&o.RestartBackoffMin, DefaultRestartBackoffMin)
+	defaults.Set(&o.RestartBackoffMax, DefaultRestartBackoffMax)
+	defaults.Set(&o.RestartWindow, DefaultRestartWindow)
+	defaults.Set(&o.ShutdownTimeout, DefaultShutdownTimeout)
 	if o.MaxRestarts == 0 {
 		o.MaxRestarts = DefaultMaxRestarts
 	}
@@ -124,23 +115,21 @@ func (o Options) withDefaults() Options {
 // fixed connection in the in-process tests.
 type instanceSource interface {
 	Current() (*instance, bool)
-	State() State
+	State() supervisor.State
 	Kick()
 	Close(timeout time.Duration) error
 }
 
-// Plugin is a running, supervised Duo plugin. Its methods are safe for
-// concurrent use, including while the supervisor restarts the process: a
-// call then either fails with ErrUnavailable or reaches the new process.
+// Plugin is a running, supervised Duo plugin; it implements
+// contract.Plugin. Its methods are safe for concurrent use, including while
+// the supervisor restarts the process: a call then either fails with
+// ErrUnavailable or reaches the new process.
 type Plugin struct {
 	opts     Options
 	log      *slog.Logger
 	manifest *Manifest
 	checksum []byte // from the manifest; nil only with AllowUnverified
 	src      instanceSource
-
-	mu           sync.Mutex
-	lastActivate *ActivateRequest // replayed after a restart; nil when not active
 
 	closeOnce sync.Once
 	closeErr  error
@@ -149,14 +138,12 @@ type Plugin struct {
 // Start loads and validates the manifest, picks the executable for this
 // platform, verifies its SHA-256 against the manifest (ErrChecksumMismatch;
 // ErrUnverified when the manifest has none and AllowUnverified is not set),
-// launches it, and starts supervising it. ctx bounds the first launch only;
-// the plugin runs until Close.
+// launches it, brings it to Options.Activation, and starts supervising it.
+// ctx bounds the first launch only; the plugin runs until Close.
 //
 // The checksum is checked just before each launch (and each restart), from
 // the file that is then executed: install the bundle where only the host's
 // administrator can write, or the file could be swapped in between.
-//
-// The plugin starts inactive: call Activate.
 func Start(ctx context.Context, opts Options) (*Plugin, error) {
 	opts = opts.withDefaults()
 	log := opts.Logger.With("plugin", "duo")
@@ -203,6 +190,10 @@ func Start(ctx context.Context, opts Options) (*Plugin, error) {
 	}
 
 	p := &Plugin{opts: opts, log: log, manifest: m, checksum: checksum}
+	var onState func(supervisor.State)
+	if opts.OnStateChange != nil {
+		onState = func(s supervisor.State) { opts.OnStateChange(stateOf(s)) }
+	}
 	sup, err := supervisor.Start(ctx, supervisor.Config[*instance]{
 		Launch:        p.launch,
 		Permanent:     permanentLaunchError,
@@ -214,7 +205,7 @@ func Start(ctx context.Context, opts Options) (*Plugin, error) {
 		Window:        opts.RestartWindow,
 		KillTimeout:   opts.ShutdownTimeout,
 		Logger:        log,
-		OnStateChange: opts.OnStateChange,
+		OnStateChange: onState,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start duo plugin: %w", err)
@@ -236,7 +227,7 @@ func (p *Plugin) Manifest() Manifest {
 
 // State returns a snapshot of the plugin process's state.
 func (p *Plugin) State() State {
-	return p.src.State()
+	return stateOf(p.src.State())
 }
 
 // Close stops supervising, asks the plugin to exit and kills it if it has
@@ -261,10 +252,10 @@ func (p *Plugin) Close() error {
 func (p *Plugin) current() (*instance, error) {
 	in, ok := p.src.Current()
 	if !ok {
-		st := p.src.State()
+		st := p.State()
 		switch st.Phase {
 		case PhaseClosed:
-			return nil, unavailable(contract.ReasonPluginUnavailable, "the plugin was closed", ErrClosed)
+			return nil, &unavailableError{err: &contract.Error{Reason: contract.ReasonPluginUnavailable, Message: "the plugin was closed", Cause: ErrClosed}}
 		case PhaseFailed:
 			return nil, unavailable(contract.ReasonPluginUnavailable, "the plugin failed and will not be restarted ("+st.LastError+")", nil)
 		default:
@@ -276,19 +267,4 @@ func (p *Plugin) current() (*instance, error) {
 		return nil, unavailable(contract.ReasonPluginUnavailable, "the plugin process exited", nil)
 	}
 	return in, nil
-}
-
-func (p *Plugin) rememberActivate(req *ActivateRequest) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.lastActivate = req
-}
-
-func (p *Plugin) rememberedActivate() (ActivateRequest, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.lastActivate == nil {
-		return ActivateRequest{}, false
-	}
-	return *p.lastActivate, true
 }

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
 )
 
 // Phase is where the supervised plugin is in its life.
@@ -113,17 +115,12 @@ type Config[I Instance] struct {
 }
 
 func (c *Config[I]) defaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&c.PingInterval, 2*time.Second)
-	def(&c.PingTimeout, 5*time.Second)
-	def(&c.BackoffMin, 250*time.Millisecond)
-	def(&c.BackoffMax, 10*time.Second)
-	def(&c.Window, time.Minute)
-	def(&c.KillTimeout, 5*time.Second)
+	defaults.Set(&c.PingInterval, 2*time.Second)
+	defaults.Set(&c.PingTimeout, 5*time.Second)
+	defaults.Set(&c.BackoffMin, 250*time.Millisecond)
+	defaults.Set(&c.BackoffMax, 10*time.Second)
+	defaults.Set(&c.Window, time.Minute)
+	defaults.Set(&c.KillTimeout, 5*time.Second)
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = c.BackoffMin
 	}
