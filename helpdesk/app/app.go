@@ -16,11 +16,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // Name and Version of the reference helpdesk, as the plugin sees them.
@@ -67,6 +69,11 @@ type Config struct {
 	PluginOptions func(*host.Options)
 	// Start, if set, replaces the SDK launch (tests).
 	Start plugins.StartFunc
+	// PluginCallTimeout is the one budget of a call to the plugin, from a
+	// page or from the plugin manager; the SDK's call deadline is the same,
+	// and the plugin fits its calls to Duo inside it, so the fail mode the
+	// admin chose decides, never a timeout. Default 10s.
+	PluginCallTimeout time.Duration
 	// BcryptCost for new password hashes (0: auth.DefaultBcryptCost).
 	BcryptCost int
 	Logger     *slog.Logger
@@ -112,6 +119,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.PluginDir == "" {
 		cfg.PluginDir = DefaultBundleDir(cfg.DataDir)
 	}
+	defaults.Set(&cfg.PluginCallTimeout, 10*time.Second)
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return nil, errors.New("helpdesk: set both the TLS certificate and key files, or neither")
 	}
@@ -141,6 +149,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			HostVersion:     Version,
 			Logger:          cfg.Logger,
 			Env:             cfg.PluginEnv,
+			CallTimeout:     cfg.PluginCallTimeout,
 		}
 		if cfg.PluginOptions != nil {
 			cfg.PluginOptions(&opts)
@@ -152,9 +161,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		BundleDir:   cfg.PluginDir,
 		DataDir:     PluginDataDir(cfg.DataDir),
 		CallbackURL: web.CallbackURL(base),
-		Host:        host.HostInfo{Name: Name, Version: Version},
+		Host:        contract.HostInfo{Name: Name, Version: Version},
 		Start:       start,
 		Logger:      cfg.Logger,
+		CallTimeout: cfg.PluginCallTimeout,
 	})
 	if err != nil {
 		_ = st.Close()
@@ -167,7 +177,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	wcfg := web.Config{
 		Store: st, Plugins: a.plugins, BaseURL: base, Logger: cfg.Logger,
-		SiteName: Name, BcryptCost: cfg.BcryptCost,
+		SiteName: Name, BcryptCost: cfg.BcryptCost, PluginCallTimeout: cfg.PluginCallTimeout,
 	}
 	if cfg.Web != nil {
 		cfg.Web(&wcfg)
@@ -192,35 +202,37 @@ func (a *App) Handler() http.Handler { return a.web.Handler() }
 // BaseURL is the helpdesk's external URL.
 func (a *App) BaseURL() string { return a.base.String() }
 
-// NewHTTPServer returns the http.Server with the helpdesk's timeouts.
-func (a *App) NewHTTPServer() *http.Server {
+// NewHTTPServer returns an http.Server for h with the helpdesk's timeouts.
+func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
-		Handler:           a.web.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		// Long enough for a settings save that waits for Duo's health
-		// check, which the plugin bounds well below this.
+		// Longer than any plugin call (PluginCallTimeout), so that a page
+		// waiting on the plugin always gets its answer written.
 		WriteTimeout:   60 * time.Second,
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully. It runs
-// the housekeeping (expired sessions, old failed sign-ins, plugin
-// reconciliation) meanwhile.
+// the housekeeping (expired sessions, old failed sign-ins) meanwhile.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	srv := a.NewHTTPServer()
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go a.housekeeping(hctx)
-	go a.plugins.Run(hctx, 15*time.Second)
+	go a.Housekeeping(hctx)
+	return ServeHTTP(ctx, ln, NewHTTPServer(a.web.Handler(), a.log), a.cfg.TLSCertFile, a.cfg.TLSKeyFile)
+}
 
+// ServeHTTP runs srv on ln (with TLS when both files are set) until ctx
+// ends, then shuts it down gracefully.
+func ServeHTTP(ctx context.Context, ln net.Listener, srv *http.Server, certFile, keyFile string) error {
 	errc := make(chan error, 1)
 	go func() {
-		if a.cfg.TLSCertFile != "" {
-			errc <- srv.ServeTLS(ln, a.cfg.TLSCertFile, a.cfg.TLSKeyFile)
+		if certFile != "" {
+			errc <- srv.ServeTLS(ln, certFile, keyFile)
 			return
 		}
 		errc <- srv.Serve(ln)
@@ -241,7 +253,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func (a *App) housekeeping(ctx context.Context) {
+// Housekeeping deletes expired sessions and old failed sign-ins every ten
+// minutes until ctx ends.
+func (a *App) Housekeeping(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {

@@ -15,15 +15,17 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
-	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/app"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
-	"github.com/helpdesk-duo/duo-plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // Defaults of Config.
@@ -61,6 +63,9 @@ type Config struct {
 	Out io.Writer
 	// BcryptCost of the seeded passwords (0: the helpdesk's default).
 	BcryptCost int
+	// Build builds the plugin bundle from the repository at root into dir
+	// and returns its manifest's path. Default pluginbuild.Bundle.
+	Build func(ctx context.Context, root, dir string) (string, error)
 }
 
 // simApp is the simulator's application, kept in the data directory so
@@ -117,30 +122,65 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	// Listen first: a port in use is the likeliest failure, and it should
-	// come before a minute of building.
+	// come before a minute of building. Until the helpdesk is ready, the
+	// port answers with a page saying what is happening, not a hang.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("demo: listen on %s (use -addr to choose another address): %w", cfg.Addr, err)
 	}
-	defer ln.Close()
+	handler := &switchHandler{}
+	handler.set(startingPage)
+	sctx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	served := make(chan error, 1)
+	go func() { served <- app.ServeHTTP(sctx, ln, app.NewHTTPServer(handler, log), "", "") }()
+	baseURL := app.BaseURLFor(ln.Addr().String())
+	fmt.Fprintf(cfg.Out, "Starting the reference helpdesk at %s (it shows a \"starting\" page until it is ready).\n", baseURL)
 
+	a, sim, sa, err := prepare(ctx, cfg, dataDir, baseURL)
+	if err != nil {
+		stopServing()
+		<-served
+		return err
+	}
+	defer sim.Close()
+	defer a.Close()
+	handler.set(a.Handler())
+	go a.Housekeeping(ctx)
+	preconfigured := false
+	if cfg.Preconfigure {
+		if err := preconfigure(ctx, a, sim, sa); err != nil {
+			fmt.Fprintf(cfg.Out, "\n!!! -preconfigure failed: %v\n    Configure the plugin by hand with the values below.\n", err)
+		} else {
+			preconfigured = true
+		}
+	}
+	printBanner(cfg.Out, baseURL, dataDir, sim, sa, preconfigured)
+	return <-served
+}
+
+// prepare builds the plugin, starts the simulator and the helpdesk, and
+// seeds the demo's operators and tickets.
+func prepare(ctx context.Context, cfg Config, dataDir, baseURL string) (*app.App, *duosim.Server, duosim.App, error) {
+	log := cfg.Logger
 	root, err := pluginbuild.RepoRoot()
 	if err != nil {
-		return fmt.Errorf("demo: run it from inside the repository: %w", err)
+		return nil, nil, duosim.App{}, fmt.Errorf("demo: run it from inside the repository: %w", err)
 	}
 	bundleDir := app.DefaultBundleDir(dataDir)
 	fmt.Fprintf(cfg.Out, "Building the Duo Security plugin into %s …\n", bundleDir)
-	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	_, err = pluginbuild.Bundle(bctx, root, bundleDir)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("demo: build the plugin: %w", err)
+	build := cfg.Build
+	if build == nil {
+		build = pluginbuild.Bundle
+	}
+	if _, err := build(ctx, root, bundleDir); err != nil {
+		return nil, nil, duosim.App{}, fmt.Errorf("demo: build the plugin: %w", err)
 	}
 
 	simAppFile := filepath.Join(dataDir, "duo-simulator-app.json")
 	sa, err := loadOrCreateSimApp(simAppFile)
 	if err != nil {
-		return fmt.Errorf("demo: simulator app: %w", err)
+		return nil, nil, duosim.App{}, fmt.Errorf("demo: simulator app: %w", err)
 	}
 	sim, err := duosim.Start(ctx, duosim.Config{
 		Addr:   cfg.DuoAddr,
@@ -149,30 +189,30 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger: log,
 	})
 	if err != nil {
-		return fmt.Errorf("demo: start the Duo simulator (use -duo-addr to choose another address): %w", err)
+		return nil, nil, duosim.App{}, fmt.Errorf("demo: start the Duo simulator (use -duo-addr to choose another address): %w", err)
 	}
-	defer sim.Close()
 
 	a, err := app.New(ctx, app.Config{
-		Addr:      ln.Addr().String(),
 		DataDir:   dataDir,
 		PluginDir: bundleDir,
-		BaseURL:   app.BaseURLFor(ln.Addr().String()),
+		BaseURL:   baseURL,
 		// The simulator's CA may be trusted only in this test mode.
 		PluginEnv: []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true"},
 		Logger:    log,
 	})
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		_ = sim.Close()
+		return nil, nil, duosim.App{}, fmt.Errorf("demo: %w", err)
 	}
-	defer a.Close()
 
 	for _, acc := range Accounts {
 		created, err := app.SeedOperator(ctx, a.Store(), store.NewOperator{
 			Username: acc.Username, Email: acc.Username + "@example.com", DisplayName: acc.Name, Role: acc.Role,
 		}, acc.Password, cfg.BcryptCost)
 		if err != nil {
-			return fmt.Errorf("demo: seed %s: %w", acc.Username, err)
+			a.Close()
+			_ = sim.Close()
+			return nil, nil, duosim.App{}, fmt.Errorf("demo: seed %s: %w", acc.Username, err)
 		}
 		if created {
 			log.Info("seeded demo operator", "username", acc.Username, "role", acc.Role)
@@ -187,21 +227,32 @@ func Run(ctx context.Context, cfg Config) error {
 			_, _ = a.Store().CreateTicket(ctx, t[0], t[1], 0)
 		}
 	}
-
-	preconfigured := false
-	if cfg.Preconfigure {
-		if err := preconfigure(ctx, a, sim, sa); err != nil {
-			fmt.Fprintf(cfg.Out, "\n!!! -preconfigure failed: %v\n    Configure the plugin by hand with the values below.\n", err)
-		} else {
-			preconfigured = true
-		}
-	}
-
-	printBanner(cfg.Out, a.BaseURL(), dataDir, sim, sa, preconfigured)
-	return a.Serve(ctx, ln)
+	return a, sim, sa, nil
 }
 
-var demoActor = host.Actor{ID: "demo", Username: "demo (-preconfigure)"}
+// switchHandler serves the "starting" page until the helpdesk is ready,
+// then the helpdesk.
+type switchHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *switchHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+
+// startingPage answers while the plugin builds: 503 with Retry-After, and
+// a page that reloads itself (no script: a Refresh header).
+var startingPage = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", "2")
+	h.Set("Refresh", "2")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = io.WriteString(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Starting…</title></head>`+
+		`<body style="font-family:sans-serif;margin:3em"><h1>Starting: building the Duo Security plugin…</h1>`+
+		`<p>The first start compiles the plugin, which can take a few minutes on a new machine. This page reloads by itself.</p></body></html>`)
+})
+
+var demoActor = contract.Actor{ID: "demo", Username: "demo (-preconfigure)"}
 
 func preconfigure(ctx context.Context, a *app.App, sim *duosim.Server, sa duosim.App) error {
 	active, err := a.Plugins().Active(ctx)
@@ -219,7 +270,7 @@ func preconfigure(ctx context.Context, a *app.App, sim *duosim.Server, sa duosim
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	res, err := p.UpdateSettings(cctx, host.UpdateSettingsRequest{
+	res, err := p.UpdateSettings(cctx, contract.UpdateSettingsRequest{
 		Values: map[string]string{
 			"client_id":             sa.ClientID,
 			"client_secret":         sa.ClientSecret,

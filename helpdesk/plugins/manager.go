@@ -2,9 +2,14 @@
 // plugin: it finds the installed bundle, starts the plugin process through
 // the host SDK, and carries out Activate, Deactivate, Restart and Uninstall
 // while keeping the helpdesk's own record (installed? active? where?) in its
-// database. That record, not the plugin process, is what the login path
-// trusts: a plugin the helpdesk considers active must vouch for every
-// sign-in, and when its process is down sign-ins fail closed.
+// database.
+//
+// That record is the one owner of "is the plugin active?". The login path
+// reads it on every sign-in (it must answer while the plugin process is
+// down: an active plugin whose process is down fails sign-ins closed), the
+// break-glass command edits it, and the SDK asks it (Options.Activation)
+// whenever it starts or restarts the process. The plugin's own "active" is
+// derived: set by the calls below and by the SDK, never reconciled.
 package plugins
 
 import (
@@ -18,8 +23,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -29,36 +35,31 @@ const ID = contract.PluginID
 // ManifestFile is the manifest's name inside a plugin bundle.
 const ManifestFile = "plugin.json"
 
-// Plugin is what the helpdesk uses of a running plugin; *host.Plugin
-// implements it. Tests substitute fakes.
+// Plugin is what the helpdesk uses of a running plugin: every call of the
+// contract, and the process's state. *host.Plugin implements it; tests
+// substitute fakes.
 type Plugin interface {
-	Activate(ctx context.Context, req host.ActivateRequest) (host.Status, error)
-	Deactivate(ctx context.Context, actor host.Actor) error
-	Uninstall(ctx context.Context, req host.UninstallRequest) ([]string, error)
-	Status(ctx context.Context) (host.Status, error)
-	GetSettings(ctx context.Context) (host.Settings, error)
-	UpdateSettings(ctx context.Context, req host.UpdateSettingsRequest) (host.UpdateSettingsResult, error)
-	CheckDuo(ctx context.Context) (host.DuoHealth, error)
-	SetOperatorEnabled(ctx context.Context, op host.Operator, enabled bool, actor host.Actor) (host.OperatorState, error)
-	GetOperatorStates(ctx context.Context, ids []string) (map[string]host.OperatorState, error)
-	SetOperatorAlias(ctx context.Context, op host.Operator, alias string, actor host.Actor) (host.OperatorState, error)
-	BeginLogin(ctx context.Context, op host.Operator, client host.ClientInfo) (host.BeginLoginResult, error)
-	CompleteLogin(ctx context.Context, req host.CompleteLoginRequest) (host.CompleteLoginResult, error)
+	contract.Plugin
 	State() host.State
 	Close() error
 }
 
 var _ Plugin = (*host.Plugin)(nil)
 
-// StartFunc starts the plugin described by the manifest at manifestPath.
-type StartFunc func(ctx context.Context, manifestPath string) (Plugin, error)
+// Activation says whether the plugin should be active, and how: the SDK
+// asks it at every start and restart of the process.
+type Activation = func(ctx context.Context) (contract.ActivateRequest, bool, error)
+
+// StartFunc starts the plugin described by the manifest at manifestPath,
+// bringing every process it starts to activation.
+type StartFunc func(ctx context.Context, manifestPath string, activation Activation) (Plugin, error)
 
 // SDKStarter returns a StartFunc that launches the real plugin process with
-// the host SDK and opts (ManifestPath is filled in).
+// the host SDK and opts (ManifestPath and Activation are filled in).
 func SDKStarter(opts host.Options) StartFunc {
-	return func(ctx context.Context, manifestPath string) (Plugin, error) {
+	return func(ctx context.Context, manifestPath string, activation Activation) (Plugin, error) {
 		o := opts
-		o.ManifestPath = manifestPath
+		o.ManifestPath, o.Activation = manifestPath, activation
 		o.Env = append([]string(nil), opts.Env...)
 		p, err := host.Start(ctx, o)
 		if err != nil {
@@ -79,10 +80,11 @@ type Config struct {
 	DataDir string
 	// CallbackURL is the helpdesk's Duo callback, given at Activate.
 	CallbackURL string
-	Host        host.HostInfo
+	Host        contract.HostInfo
 	Start       StartFunc
 	Logger      *slog.Logger
-	// CallTimeout bounds each lifecycle call. Default 15s.
+	// CallTimeout bounds each lifecycle call: the helpdesk's one plugin
+	// call budget. Default 10s.
 	CallTimeout time.Duration
 	// StartTimeout bounds one launch of the plugin process. Default 30s.
 	StartTimeout time.Duration
@@ -108,14 +110,14 @@ func (*notRunningError) Error() string        { return "the Duo Security plugin 
 func (*notRunningError) Is(target error) bool { return target == host.ErrUnavailable }
 
 // Actor is who acts, for the plugin's audit log and the helpdesk's record.
-type Actor = host.Actor
+type Actor = contract.Actor
 
 // Manager owns the plugin's lifecycle. Safe for concurrent use.
 type Manager struct {
 	cfg Config
 	log *slog.Logger
 
-	// opMu serialises lifecycle operations (and reconciliation).
+	// opMu serialises lifecycle operations.
 	opMu sync.Mutex
 
 	mu       sync.RWMutex
@@ -142,12 +144,8 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = 15 * time.Second
-	}
-	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = 30 * time.Second
-	}
+	defaults.Set(&cfg.CallTimeout, 10*time.Second)
+	defaults.Set(&cfg.StartTimeout, 30*time.Second)
 	return &Manager{cfg: cfg, log: cfg.Logger.With("component", "plugins", "plugin_id", ID)}, nil
 }
 
@@ -159,13 +157,16 @@ func (m *Manager) DataDir() string { return m.cfg.DataDir }
 
 func (m *Manager) manifestPath() string { return filepath.Join(m.cfg.BundleDir, ManifestFile) }
 
-var startupActor = Actor{ID: "helpdesk", Username: "helpdesk (re-activation at start-up)"}
+// startActor is the actor of the activations the SDK makes when it starts
+// or restarts the process: no administrator did them, and the audit log
+// should say so.
+var startActor = Actor{ID: "helpdesk", Username: "helpdesk (plugin process started; activated as the helpdesk's record says)"}
 
-// Init records the installed bundle, starts the plugin process and, if the
-// helpdesk's record says the plugin is active, activates it again. A plugin
-// that fails to start is not an error of Init: it is reported by
-// StartError and on the Plugins page, and sign-ins fail closed while it is
-// active. Init fails only when the helpdesk's own database does.
+// Init records the installed bundle and starts the plugin process, which
+// the SDK activates if the helpdesk's record says so. A plugin that fails
+// to start is not an error of Init: it is reported by StartError and on the
+// Plugins page, and sign-ins fail closed while it is active. Init fails
+// only when the helpdesk's own database does.
 func (m *Manager) Init(ctx context.Context) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
@@ -205,17 +206,17 @@ func (m *Manager) Init(ctx context.Context) error {
 		m.log.Error("duo plugin bundle unusable", "error", merr, "active", rec.Active)
 		return nil
 	}
-	if err := m.startLocked(ctx); err != nil {
-		return nil // recorded in startErr and logged
-	}
-	if rec.Active {
-		if _, err := m.activateLocked(ctx, startupActor); err != nil {
-			m.log.Error("re-activating the duo plugin at start-up failed; sign-ins of Duo-enabled operators are refused until it is fixed", "error", err)
-		} else {
-			m.log.Info("duo plugin re-activated at start-up")
-		}
-	}
+	_ = m.startLocked(ctx) // a failure is recorded in startErr and logged
 	return nil
+}
+
+// activation is the SDK's Options.Activation: the helpdesk's record.
+func (m *Manager) activation(ctx context.Context) (contract.ActivateRequest, bool, error) {
+	active, err := m.cfg.Store.PluginActive(ctx, ID)
+	if err != nil || !active {
+		return contract.ActivateRequest{}, false, err
+	}
+	return m.activateRequest(startActor), true, nil
 }
 
 func (m *Manager) setStartErr(err error) {
@@ -235,7 +236,7 @@ func (m *Manager) startLocked(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
 	defer cancel()
-	p, err := m.cfg.Start(sctx, m.manifestPath())
+	p, err := m.cfg.Start(sctx, m.manifestPath(), m.activation)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
@@ -300,8 +301,8 @@ func (m *Manager) Active(ctx context.Context) (bool, error) {
 	return m.cfg.Store.PluginActive(ctx, ID)
 }
 
-func (m *Manager) activateRequest(actor Actor) host.ActivateRequest {
-	return host.ActivateRequest{Host: m.cfg.Host, CallbackURL: m.cfg.CallbackURL, DataDir: m.cfg.DataDir, Actor: actor}
+func (m *Manager) activateRequest(actor Actor) contract.ActivateRequest {
+	return contract.ActivateRequest{Host: m.cfg.Host, CallbackURL: m.cfg.CallbackURL, DataDir: m.cfg.DataDir, Actor: actor}
 }
 
 // ensureRunningLocked starts the process if it is not there or has failed
@@ -334,40 +335,45 @@ func (m *Manager) installedLocked(ctx context.Context) error {
 	return nil
 }
 
-// Activate activates the plugin (starting its process if needed) and
-// records it active.
-func (m *Manager) Activate(ctx context.Context, actor Actor) (host.Status, error) {
+// Activate records the plugin active and activates it (starting its
+// process if needed). The record comes first so that a process the SDK
+// restarts meanwhile is activated too; if the plugin refuses, the record
+// goes back to inactive.
+func (m *Manager) Activate(ctx context.Context, actor Actor) (contract.StatusResponse, error) {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
 	if err := m.installedLocked(ctx); err != nil {
-		return host.Status{}, err
+		return contract.StatusResponse{}, err
 	}
-	return m.activateLocked(ctx, actor)
-}
-
-func (m *Manager) activateLocked(ctx context.Context, actor Actor) (host.Status, error) {
+	if err := m.cfg.Store.SetPluginActive(ctx, ID, true, actorName(actor)); err != nil {
+		return contract.StatusResponse{}, err
+	}
+	undo := func(cause error) (contract.StatusResponse, error) {
+		if err := m.cfg.Store.SetPluginActive(ctx, ID, false, actorName(actor)+" (activation failed)"); err != nil {
+			return contract.StatusResponse{}, errors.Join(cause, err)
+		}
+		return contract.StatusResponse{}, cause
+	}
 	p, err := m.ensureRunningLocked(ctx)
 	if err != nil {
-		return host.Status{}, err
+		return undo(err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
 	defer cancel()
-	st, err := p.Activate(cctx, m.activateRequest(actor))
+	res, err := p.Activate(cctx, m.activateRequest(actor))
 	if err != nil {
-		return host.Status{}, fmt.Errorf("activate: %w", err)
-	}
-	if err := m.cfg.Store.SetPluginActive(ctx, ID, true, actorName(actor)); err != nil {
-		return st, err
+		return undo(fmt.Errorf("activate: %w", err))
 	}
 	m.log.Info("duo plugin activated", "actor", actorName(actor))
-	return st, nil
+	return res.Status, nil
 }
 
 // Deactivate records the plugin inactive and tells the plugin. The record
 // changes even when the plugin process cannot be reached (then the returned
-// error matches ErrNotRunning or host.ErrUnavailable, and the plugin is told
-// by the next reconciliation): deactivating is how an admin stops Duo from
-// gating sign-ins, so it must not depend on the plugin answering.
+// error matches ErrNotRunning or host.ErrUnavailable; a process the SDK
+// starts later stays inactive, as the record says): deactivating is how an
+// admin stops Duo from gating sign-ins, so it must not depend on the plugin
+// answering.
 func (m *Manager) Deactivate(ctx context.Context, actor Actor) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
@@ -384,15 +390,15 @@ func (m *Manager) Deactivate(ctx context.Context, actor Actor) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
 	defer cancel()
-	if err := p.Deactivate(cctx, actor); err != nil {
+	if _, err := p.Deactivate(cctx, contract.DeactivateRequest{Actor: actor}); err != nil {
 		return fmt.Errorf("deactivate: %w", err)
 	}
 	return nil
 }
 
 // Restart closes the plugin process and starts a new one (for a plugin the
-// supervisor gave up on), activating it again if the helpdesk's record says
-// it is active.
+// supervisor gave up on); the SDK activates it if the helpdesk's record
+// says it is active.
 func (m *Manager) Restart(ctx context.Context, actor Actor) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
@@ -404,15 +410,7 @@ func (m *Manager) Restart(ctx context.Context, actor Actor) error {
 		return ErrNotInstalled
 	}
 	m.log.Info("restarting the duo plugin", "actor", actorName(actor))
-	if err := m.startLocked(ctx); err != nil {
-		return err
-	}
-	if rec.Active {
-		if _, err := m.activateLocked(ctx, actor); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.startLocked(ctx)
 }
 
 // Uninstall removes the plugin for good: the plugin deletes what it stored,
@@ -442,10 +440,16 @@ func (m *Manager) Uninstall(ctx context.Context, actor Actor, confirm string) ([
 	}
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
 	defer cancel()
-	removed, err := p.Uninstall(cctx, host.UninstallRequest{Confirm: confirm, Actor: actor, DataDir: m.cfg.DataDir})
+	// The record says inactive; the process may still be active in memory
+	// (a break-glass deactivation only changes the record), so tell it.
+	if _, err := p.Deactivate(cctx, contract.DeactivateRequest{Actor: actor}); err != nil {
+		return nil, fmt.Errorf("uninstall: deactivate first: %w", err)
+	}
+	res, err := p.Uninstall(cctx, contract.UninstallRequest{Confirm: confirm, Actor: actor, DataDir: m.cfg.DataDir})
 	if err != nil {
 		return nil, fmt.Errorf("uninstall: %w", err)
 	}
+	removed := res.Removed
 	m.mu.Lock()
 	m.p, m.manifest, m.startErr = nil, nil, nil
 	m.mu.Unlock()
@@ -484,58 +488,6 @@ func removeDir(dir string) error {
 		return fmt.Errorf("remove %s: %w", clean, err)
 	}
 	return nil
-}
-
-// reconcileActor is the actor when the helpdesk tells the plugin what its
-// record says (for example after a break-glass deactivation from the shell).
-var reconcileActor = Actor{ID: "helpdesk", Username: "helpdesk (sync with the helpdesk's plugin record)"}
-
-// Reconcile brings a running plugin in line with the helpdesk's record: it
-// deactivates a plugin the record says is inactive (the shell's break-glass
-// command only changes the record) and activates one the record says is
-// active. A plugin that is not running is left alone.
-func (m *Manager) Reconcile(ctx context.Context) {
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
-	rec, err := m.Record(ctx)
-	if err != nil || !rec.Installed {
-		return
-	}
-	p, err := m.Plugin()
-	if err != nil || p.State().Phase != host.PhaseRunning {
-		return
-	}
-	cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
-	defer cancel()
-	st, err := p.Status(cctx)
-	if err != nil || st.Active == rec.Active {
-		return
-	}
-	if rec.Active {
-		if _, err := p.Activate(cctx, m.activateRequest(reconcileActor)); err != nil {
-			m.log.Warn("reconcile: activate", "error", err)
-		}
-		return
-	}
-	if err := p.Deactivate(cctx, reconcileActor); err != nil {
-		m.log.Warn("reconcile: deactivate", "error", err)
-		return
-	}
-	m.log.Info("reconcile: deactivated the plugin, as the helpdesk's record says (break-glass from the shell?)")
-}
-
-// Run reconciles every interval until ctx ends.
-func (m *Manager) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.Reconcile(ctx)
-		}
-	}
 }
 
 // Close stops the plugin process.

@@ -11,21 +11,42 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
-// fake is a plugin process; only the lifecycle matters here.
+// fake is a plugin process as the SDK runs it: at start, and at every
+// restart, it asks the activation callback and activates itself if told
+// to. Only the lifecycle matters here.
 type fake struct {
-	Plugin // nil: the login and settings hooks are not used here
+	contract.Plugin // nil: the login and settings hooks are not used here
+
+	activation Activation
 
 	mu        sync.Mutex
 	active    bool
 	phase     host.Phase
 	down      bool // every call fails with host.ErrUnavailable
+	refuse    bool // Activate fails with ReasonDataDirMismatch
 	activates int
 	closed    bool
 	dataDir   string
+	actor     string
+}
+
+// restart is the SDK replacing a crashed process: the new one starts
+// inactive and is brought to what the activation callback says.
+func (f *fake) restart(ctx context.Context) error {
+	f.mu.Lock()
+	f.active = false
+	f.mu.Unlock()
+	req, active, err := f.activation(ctx)
+	if err != nil || !active {
+		return err
+	}
+	_, err = f.Activate(ctx, req)
+	return err
 }
 
 func (f *fake) err() error {
@@ -35,41 +56,50 @@ func (f *fake) err() error {
 	return nil
 }
 
-func (f *fake) Activate(_ context.Context, req host.ActivateRequest) (host.Status, error) {
+func (f *fake) Activate(_ context.Context, req contract.ActivateRequest) (contract.ActivateResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.err(); err != nil {
-		return host.Status{}, err
+		return contract.ActivateResponse{}, err
 	}
-	f.active, f.dataDir = true, req.DataDir
+	if f.refuse {
+		return contract.ActivateResponse{}, contract.Errorf(contract.ReasonDataDirMismatch, "refused")
+	}
+	f.active, f.dataDir, f.actor = true, req.DataDir, req.Actor.Username
 	f.activates++
-	return host.Status{Active: true}, nil
+	return contract.ActivateResponse{Status: contract.StatusResponse{Active: true}}, nil
 }
 
-func (f *fake) Deactivate(context.Context, host.Actor) error {
+func (f *fake) Deactivate(context.Context, contract.DeactivateRequest) (contract.DeactivateResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.err(); err != nil {
-		return err
+		return contract.DeactivateResponse{}, err
 	}
 	f.active = false
-	return nil
+	return contract.DeactivateResponse{}, nil
 }
 
-func (f *fake) Uninstall(_ context.Context, req host.UninstallRequest) ([]string, error) {
+func (f *fake) Uninstall(_ context.Context, req contract.UninstallRequest) (contract.UninstallResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.active {
-		return nil, errors.New("active")
+		return contract.UninstallResponse{}, contract.Errorf(contract.ReasonActive, "active")
 	}
 	_ = os.Remove(filepath.Join(req.DataDir, "duo.db"))
-	return []string{filepath.Join(req.DataDir, "duo.db")}, nil
+	return contract.UninstallResponse{Removed: []string{filepath.Join(req.DataDir, "duo.db")}}, nil
 }
 
-func (f *fake) Status(context.Context) (host.Status, error) {
+func (f *fake) Status(context.Context, contract.StatusRequest) (contract.StatusResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return host.Status{Active: f.active}, f.err()
+	return contract.StatusResponse{Active: f.active}, f.err()
+}
+
+func (f *fake) isActive() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.active
 }
 
 func (f *fake) State() host.State {
@@ -117,11 +147,7 @@ func newRig(t *testing.T) *rig {
 	r.m, err = New(Config{
 		Store: st, BundleDir: r.bundle, DataDir: r.data, CallbackURL: "http://h/cb",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Start: func(context.Context, string) (Plugin, error) {
-			f := &fake{phase: host.PhaseRunning}
-			r.started = append(r.started, f)
-			return f, nil
-		},
+		Start: r.start,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +156,16 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// start is the SDK's Start: a new process, activated as the callback says.
+func (r *rig) start(ctx context.Context, _ string, activation Activation) (Plugin, error) {
+	f := &fake{phase: host.PhaseRunning, activation: activation}
+	r.started = append(r.started, f)
+	if err := f.restart(ctx); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 func (r *rig) current() *fake { return r.started[len(r.started)-1] }
@@ -150,25 +186,21 @@ func TestActivateThenRestartReactivates(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	ctx := t.Context()
-	if _, err := r.m.Activate(ctx, Actor{ID: "1"}); err != nil {
+	if _, err := r.m.Activate(ctx, Actor{ID: "1", Username: "admin"}); err != nil {
 		t.Fatal(err)
 	}
-	if active, _ := r.m.Active(ctx); !active || r.current().dataDir != r.data {
-		t.Fatal("not recorded active, or activated with the wrong data dir")
+	if active, _ := r.m.Active(ctx); !active || r.current().dataDir != r.data || r.current().actor != "admin" {
+		t.Fatal("not recorded active, or activated with the wrong data dir or actor")
 	}
-	// A new helpdesk process on the same database re-activates at Init.
+	// A new helpdesk process on the same database: the SDK activates the
+	// plugin at start because the record says so.
 	r2 := &rig{st: r.st}
-	m2, _ := New(Config{Store: r.st, BundleDir: r.bundle, DataDir: r.data, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Start: func(context.Context, string) (Plugin, error) {
-			f := &fake{phase: host.PhaseRunning}
-			r2.started = append(r2.started, f)
-			return f, nil
-		}})
+	m2, _ := New(Config{Store: r.st, BundleDir: r.bundle, DataDir: r.data, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Start: r2.start})
 	if err := m2.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if r2.current().activates != 1 {
-		t.Fatal("not re-activated at start-up")
+	if r2.current().activates != 1 || r2.current().actor != startActor.Username {
+		t.Fatalf("not activated at start-up (activates %d, actor %q)", r2.current().activates, r2.current().actor)
 	}
 	// A failed process is replaced by Restart and activated again.
 	r.current().phase = host.PhaseFailed
@@ -180,26 +212,64 @@ func TestActivateThenRestartReactivates(t *testing.T) {
 	}
 }
 
-func TestDeactivateWhilePluginDown(t *testing.T) {
+// The SDK restarting a crashed process asks the record: active comes back
+// active, inactive stays inactive. Nothing is reconciled afterwards.
+func TestSDKRestartFollowsTheRecord(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	ctx := t.Context()
 	if _, err := r.m.Activate(ctx, Actor{ID: "1"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.current().restart(ctx); err != nil || !r.current().isActive() {
+		t.Fatalf("after a crash with the record active: active=%t, %v", r.current().isActive(), err)
+	}
 	r.current().down = true
-	err := r.m.Deactivate(ctx, Actor{ID: "1"})
-	if !errors.Is(err, host.ErrUnavailable) {
+	if err := r.m.Deactivate(ctx, Actor{ID: "1"}); !errors.Is(err, host.ErrUnavailable) {
 		t.Fatalf("deactivate with the plugin down: %v", err)
 	}
 	if active, _ := r.m.Active(ctx); active {
 		t.Fatal("the record must say inactive even though the plugin did not answer")
 	}
-	// When it answers again, reconciliation tells it.
 	r.current().down = false
-	r.m.Reconcile(ctx)
-	if r.current().active {
-		t.Fatal("reconcile did not deactivate the plugin")
+	if err := r.current().restart(ctx); err != nil || r.current().isActive() {
+		t.Fatalf("after a crash with the record inactive: active=%t, %v", r.current().isActive(), err)
+	}
+}
+
+// A plugin refusing activation leaves the record inactive, so a restart
+// does not keep activating it and the login path does not expect Duo.
+func TestRefusedActivationLeavesTheRecordInactive(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := t.Context()
+	r.current().refuse = true
+	_, err := r.m.Activate(ctx, Actor{ID: "1"})
+	if contract.ReasonOf(err) != contract.ReasonDataDirMismatch {
+		t.Fatalf("activate refused by the plugin: %v", err)
+	}
+	if active, _ := r.m.Active(ctx); active {
+		t.Fatal("the record says active after the plugin refused")
+	}
+}
+
+// After a break-glass deactivation (the record only), the process may still
+// be active in memory; Uninstall deactivates it first.
+func TestUninstallAfterBreakGlass(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := t.Context()
+	if _, err := r.m.Activate(ctx, Actor{ID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.SetPluginActive(ctx, ID, false, "break-glass"); err != nil {
+		t.Fatal(err)
+	}
+	if !r.current().isActive() {
+		t.Fatal("setup: the process should still be active in memory")
+	}
+	if _, err := r.m.Uninstall(ctx, Actor{ID: "1"}, ID); err != nil {
+		t.Fatalf("uninstall after break-glass: %v", err)
 	}
 }
 

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 )
@@ -62,7 +62,7 @@ type accountData struct {
 	DuoActive  bool
 	DuoKnown   bool
 	DuoEnabled bool
-	DuoState   host.OperatorState
+	DuoState   contract.OperatorState
 }
 
 func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
@@ -80,11 +80,10 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		d.DuoActive = true
 		if p, err := s.plugins.Plugin(); err == nil {
 			ctx, cancel := s.pluginCtx(r)
-			id := strconv.FormatInt(op.ID, 10)
-			states, err := p.GetOperatorStates(ctx, []string{id})
+			res, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{strconv.FormatInt(op.ID, 10)}})
 			cancel()
-			if err == nil {
-				d.DuoKnown, d.DuoState = true, states[id]
+			if err == nil && len(res.States) == 1 {
+				d.DuoKnown, d.DuoState = true, res.States[0]
 				d.DuoEnabled = d.DuoState.Enabled
 			}
 		}

@@ -18,30 +18,32 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // fakePlugin is a hand-written stand-in for the plugin process. Its login
 // hooks answer what the test sets; it counts the calls.
 type fakePlugin struct {
 	mu       sync.Mutex
-	begin    func(op host.Operator) (host.BeginLoginResult, error)
-	complete func(req host.CompleteLoginRequest) (host.CompleteLoginResult, error)
+	begin    func(op contract.Operator) (contract.BeginLoginResponse, error)
+	complete func(req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error)
 	calls    map[string]int
 	active   bool
 	phase    host.Phase
+	health   contract.DuoHealth
 }
 
 func newFakePlugin() *fakePlugin {
 	return &fakePlugin{calls: map[string]int{}, phase: host.PhaseRunning,
-		begin: func(host.Operator) (host.BeginLoginResult, error) {
-			return host.BeginLoginResult{Decision: host.DecisionNotRequired}, nil
+		begin: func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired}, nil
 		},
-		complete: func(host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
-			return host.CompleteLoginResult{Decision: host.DecisionDenied, Message: "no"}, nil
+		complete: func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+			return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Message: "no"}, nil
 		},
 	}
 }
@@ -64,69 +66,73 @@ func (f *fakePlugin) set(fn func(f *fakePlugin)) {
 	fn(f)
 }
 
-func (f *fakePlugin) Activate(context.Context, host.ActivateRequest) (host.Status, error) {
+func (f *fakePlugin) Activate(context.Context, contract.ActivateRequest) (contract.ActivateResponse, error) {
 	f.count("Activate")
 	f.set(func(f *fakePlugin) { f.active = true })
-	return host.Status{Active: true}, nil
+	return contract.ActivateResponse{Status: contract.StatusResponse{Active: true}}, nil
 }
 
-func (f *fakePlugin) Deactivate(context.Context, host.Actor) error {
+func (f *fakePlugin) Deactivate(context.Context, contract.DeactivateRequest) (contract.DeactivateResponse, error) {
 	f.count("Deactivate")
 	f.set(func(f *fakePlugin) { f.active = false })
-	return nil
+	return contract.DeactivateResponse{}, nil
 }
 
-func (f *fakePlugin) Uninstall(_ context.Context, req host.UninstallRequest) ([]string, error) {
+func (f *fakePlugin) Uninstall(_ context.Context, req contract.UninstallRequest) (contract.UninstallResponse, error) {
 	f.count("Uninstall")
-	return []string{req.DataDir}, nil
+	return contract.UninstallResponse{Removed: []string{req.DataDir}}, nil
 }
 
-func (f *fakePlugin) Status(context.Context) (host.Status, error) {
+func (f *fakePlugin) Status(context.Context, contract.StatusRequest) (contract.StatusResponse, error) {
 	f.count("Status")
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return host.Status{Active: f.active}, nil
+	return contract.StatusResponse{Active: f.active, Duo: f.health}, nil
 }
 
-func (f *fakePlugin) GetSettings(context.Context) (host.Settings, error) {
-	return host.Settings{Values: map[string]string{}, SecretSet: map[string]bool{}}, nil
+func (f *fakePlugin) GetSettings(context.Context, contract.GetSettingsRequest) (contract.GetSettingsResponse, error) {
+	return contract.GetSettingsResponse{Values: map[string]string{}, SecretSet: map[string]bool{}}, nil
 }
 
-func (f *fakePlugin) UpdateSettings(context.Context, host.UpdateSettingsRequest) (host.UpdateSettingsResult, error) {
+func (f *fakePlugin) UpdateSettings(context.Context, contract.UpdateSettingsRequest) (contract.UpdateSettingsResponse, error) {
 	f.count("UpdateSettings")
-	return host.UpdateSettingsResult{Saved: true}, nil
+	return contract.UpdateSettingsResponse{Saved: true}, nil
 }
 
-func (f *fakePlugin) CheckDuo(context.Context) (host.DuoHealth, error) {
-	return host.DuoHealth{Checked: true, OK: true}, nil
+func (f *fakePlugin) CheckDuo(context.Context, contract.CheckDuoRequest) (contract.CheckDuoResponse, error) {
+	return contract.CheckDuoResponse{Duo: contract.DuoHealth{Checked: true, OK: true}}, nil
 }
 
-func (f *fakePlugin) SetOperatorEnabled(_ context.Context, op host.Operator, enabled bool, _ host.Actor) (host.OperatorState, error) {
+func (f *fakePlugin) SetOperatorEnabled(_ context.Context, req contract.SetOperatorEnabledRequest) (contract.SetOperatorEnabledResponse, error) {
 	f.count("SetOperatorEnabled")
-	return host.OperatorState{OperatorID: op.ID, Enabled: enabled}, nil
+	return contract.SetOperatorEnabledResponse{State: contract.OperatorState{OperatorID: req.Operator.ID, Enabled: req.Enabled}}, nil
 }
 
-func (f *fakePlugin) GetOperatorStates(_ context.Context, ids []string) (map[string]host.OperatorState, error) {
-	out := map[string]host.OperatorState{}
-	for _, id := range ids {
-		out[id] = host.OperatorState{OperatorID: id}
+func (f *fakePlugin) GetOperatorStates(_ context.Context, req contract.GetOperatorStatesRequest) (contract.GetOperatorStatesResponse, error) {
+	var out contract.GetOperatorStatesResponse
+	for _, id := range req.OperatorIDs {
+		out.States = append(out.States, contract.OperatorState{OperatorID: id})
 	}
 	return out, nil
 }
 
-func (f *fakePlugin) SetOperatorAlias(_ context.Context, op host.Operator, alias string, _ host.Actor) (host.OperatorState, error) {
-	return host.OperatorState{OperatorID: op.ID, DuoAlias: alias}, nil
+func (f *fakePlugin) ListEnabledOperators(context.Context, contract.ListEnabledOperatorsRequest) (contract.ListEnabledOperatorsResponse, error) {
+	return contract.ListEnabledOperatorsResponse{}, nil
 }
 
-func (f *fakePlugin) BeginLogin(_ context.Context, op host.Operator, _ host.ClientInfo) (host.BeginLoginResult, error) {
+func (f *fakePlugin) SetOperatorAlias(_ context.Context, req contract.SetOperatorAliasRequest) (contract.SetOperatorAliasResponse, error) {
+	return contract.SetOperatorAliasResponse{State: contract.OperatorState{OperatorID: req.Operator.ID, DuoAlias: req.DuoAlias}}, nil
+}
+
+func (f *fakePlugin) BeginLogin(_ context.Context, req contract.BeginLoginRequest) (contract.BeginLoginResponse, error) {
 	f.count("BeginLogin")
 	f.mu.Lock()
 	fn := f.begin
 	f.mu.Unlock()
-	return fn(op)
+	return fn(req.Operator)
 }
 
-func (f *fakePlugin) CompleteLogin(_ context.Context, req host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
+func (f *fakePlugin) CompleteLogin(_ context.Context, req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
 	f.count("CompleteLogin")
 	f.mu.Lock()
 	fn := f.complete
@@ -187,7 +193,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	mgr, err := plugins.New(plugins.Config{
 		Store: st, BundleDir: bundle, DataDir: filepath.Join(dir, "plugin-data"),
 		CallbackURL: "http://helpdesk.test" + web.CallbackPath, Logger: log,
-		Start: func(context.Context, string) (plugins.Plugin, error) {
+		Start: func(context.Context, string, plugins.Activation) (plugins.Plugin, error) {
 			if o.startErr != nil {
 				return nil, o.startErr
 			}
@@ -229,7 +235,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 // activate marks the plugin active, as the Plugins page does.
 func (e *env) activate() {
 	e.t.Helper()
-	if _, err := e.mgr.Activate(e.t.Context(), host.Actor{ID: "test"}); err != nil {
+	if _, err := e.mgr.Activate(e.t.Context(), contract.Actor{ID: "test"}); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // Messages at the sign-in page. They never say which of username and
@@ -165,14 +166,14 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.O
 			return
 		}
 		ctx, cancel := s.pluginCtx(r)
-		res, err := p.BeginLogin(ctx, hostOperator(op), clientInfo(r))
+		res, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: pluginOperator(op), Client: clientInfo(r)})
 		cancel()
 		if err != nil {
 			s.failClosed(w, r, op, "begin login", err)
 			return
 		}
 		switch res.Decision {
-		case host.DecisionRedirect:
+		case contract.DecisionRedirect:
 			if !validDuoURL(res.RedirectURL) || res.State == "" {
 				log.Error("sign-in refused: the Duo plugin answered REDIRECT without a usable https URL and state")
 				s.renderRefused(w, r, http.StatusBadGateway, MsgFailClosed)
@@ -185,15 +186,15 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.O
 			log.Info("password accepted; sending the operator to Duo")
 			http.Redirect(w, r, res.RedirectURL, http.StatusSeeOther)
 			return
-		case host.DecisionNotRequired:
+		case contract.DecisionNotRequired:
 			if res.Reason != "" {
 				// Fail open, chosen by the admin: Duo is unreachable and the
 				// plugin lets the sign-in go on; the built-in method, if any,
 				// still applies.
-				log.Warn("Duo skipped for this sign-in by the plugin's fail-open setting", "reason", res.Reason)
+				log.Warn("Duo skipped for this sign-in by the plugin's fail-open setting", "reason", string(res.Reason))
 			}
 		default:
-			log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", res.Reason)
+			log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", string(res.Reason))
 			s.renderRefused(w, r, http.StatusForbidden, messageOr(res.Message, msgDuoRefused))
 			return
 		}
@@ -237,7 +238,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, op store.Operato
 // failClosed refuses a sign-in because the plugin could not answer.
 func (s *Server) failClosed(w http.ResponseWriter, r *http.Request, op store.Operator, step string, err error) {
 	s.log.Warn("sign-in refused (fail closed): the Duo plugin is active but did not answer",
-		"operator_id", op.ID, "username", op.Username, "step", step, "reason", string(host.ReasonOf(err)),
+		"operator_id", op.ID, "username", op.Username, "step", step, "reason", string(contract.ReasonOf(err)),
 		"unavailable", errors.Is(err, host.ErrUnavailable), "error", err.Error())
 	s.renderRefused(w, r, http.StatusServiceUnavailable, MsgFailClosed)
 }
@@ -332,6 +333,15 @@ func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
 	log := s.log.With("operator_id", op.ID, "username", op.Username)
 
 	q := r.URL.Query()
+	// One value each, or the request is refused: with repeats, which one
+	// counts would depend on who reads it (RFC 6749 §3.1).
+	for _, k := range []string{"state", "duo_code", "code", "error"} {
+		if len(q[k]) > 1 {
+			log.Warn("sign-in refused: the Duo callback repeats a parameter", "parameter", k)
+			s.renderRefused(w, r, http.StatusBadRequest, msgDuoRefused)
+			return
+		}
+	}
 	if e := q.Get("error"); e != "" {
 		// Only the short error code is logged; the description is Duo's
 		// text and stays out of the log.
@@ -349,8 +359,8 @@ func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := s.pluginCtx(r)
-	res, err := p.CompleteLogin(ctx, host.CompleteLoginRequest{
-		Operator:      hostOperator(op),
+	res, err := p.CompleteLogin(ctx, contract.CompleteLoginRequest{
+		Operator:      pluginOperator(op),
 		SessionState:  ses.DuoState.Reveal(),
 		CallbackState: q.Get("state"),
 		DuoCode:       q.Get("duo_code"),
@@ -361,8 +371,8 @@ func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
 		s.failClosed(w, r, op, "complete login", err)
 		return
 	}
-	if res.Decision != host.DecisionAllowed {
-		log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", res.Reason)
+	if res.Decision != contract.DecisionAllowed {
+		log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", string(res.Reason))
 		s.renderRefused(w, r, http.StatusForbidden, messageOr(res.Message, msgDuoRefused))
 		return
 	}

@@ -30,9 +30,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/helpdesk-duo/duo-plugin/host"
-	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+		"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // CallbackPath is where Duo sends the operator back; the callback URL given
@@ -71,8 +72,9 @@ type Config struct {
 	SessionIdle  time.Duration
 	SessionMax   time.Duration
 
-	// PluginCallTimeout bounds each call to the plugin from a page.
-	// Default 10s.
+	// PluginCallTimeout bounds each call to the plugin from a page: the
+	// helpdesk's one plugin call budget (app.Config.PluginCallTimeout).
+	// The plugin fits its calls to Duo inside it. Default 10s.
 	PluginCallTimeout time.Duration
 }
 
@@ -89,23 +91,14 @@ func (c *Config) defaults() error {
 	if c.SiteName == "" {
 		c.SiteName = "Reference Helpdesk"
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	if c.UserFailureLimit <= 0 {
-		c.UserFailureLimit = 5
-	}
-	if c.IPFailureLimit <= 0 {
-		c.IPFailureLimit = 20
-	}
-	def(&c.FailureWindow, 15*time.Minute)
-	def(&c.AnonymousTTL, time.Hour)
-	def(&c.PendingTTL, 10*time.Minute)
-	def(&c.SessionIdle, 2*time.Hour)
-	def(&c.SessionMax, 12*time.Hour)
-	def(&c.PluginCallTimeout, 10*time.Second)
+	defaults.Set(&c.UserFailureLimit, 5)
+	defaults.Set(&c.IPFailureLimit, 20)
+	defaults.Set(&c.FailureWindow, 15*time.Minute)
+	defaults.Set(&c.AnonymousTTL, time.Hour)
+	defaults.Set(&c.PendingTTL, 10*time.Minute)
+	defaults.Set(&c.SessionIdle, 2*time.Hour)
+	defaults.Set(&c.SessionMax, 12*time.Hour)
+	defaults.Set(&c.PluginCallTimeout, 10*time.Second)
 	return nil
 }
 
@@ -306,21 +299,21 @@ func userAgent(r *http.Request) string {
 	return ua
 }
 
-// hostOperator is how the plugin knows an operator.
-func hostOperator(op store.Operator) host.Operator {
-	return host.Operator{ID: strconv.FormatInt(op.ID, 10), Username: op.Username, Email: op.Email}
+// pluginOperator is how the plugin knows an operator.
+func pluginOperator(op store.Operator) contract.Operator {
+	return contract.Operator{ID: strconv.FormatInt(op.ID, 10), Username: op.Username, Email: op.Email}
 }
 
-func clientInfo(r *http.Request) host.ClientInfo {
-	return host.ClientInfo{IP: clientIP(r), UserAgent: userAgent(r)}
+func clientInfo(r *http.Request) contract.ClientInfo {
+	return contract.ClientInfo{IP: clientIP(r), UserAgent: userAgent(r)}
 }
 
-func (s *Server) actor(r *http.Request) host.Actor {
+func (s *Server) actor(r *http.Request) contract.Actor {
 	op := currentOperator(r)
 	if op == nil {
-		return host.Actor{IP: clientIP(r)}
+		return contract.Actor{IP: clientIP(r)}
 	}
-	return host.Actor{ID: strconv.FormatInt(op.ID, 10), Username: op.Username, IP: clientIP(r)}
+	return contract.Actor{ID: strconv.FormatInt(op.ID, 10), Username: op.Username, IP: clientIP(r)}
 }
 
 // pluginCtx bounds one call to the plugin.

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,10 +11,10 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
-	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
+	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -273,28 +274,36 @@ func TestSessionRotation(t *testing.T) {
 func TestFailClosed(t *testing.T) {
 	t.Parallel()
 	unavailable := fmt.Errorf("begin login: %w", host.ErrUnavailable)
-	pluginErr := &host.Error{Code: "FailedPrecondition", Reason: contract.ReasonInactive, Message: "inactive"}
+	pluginErr := contract.Errorf(contract.ReasonInactive, "inactive")
 	cases := []struct {
 		name       string
-		begin      func(host.Operator) (host.BeginLoginResult, error)
+		begin      func(contract.Operator) (contract.BeginLoginResponse, error)
 		wantStatus int
 		wantMsg    string
 	}{
-		{"unavailable", func(host.Operator) (host.BeginLoginResult, error) { return host.BeginLoginResult{}, unavailable }, 503, web.MsgFailClosed},
-		{"plugin error", func(host.Operator) (host.BeginLoginResult, error) { return host.BeginLoginResult{}, pluginErr }, 503, web.MsgFailClosed},
-		{"any other error", func(host.Operator) (host.BeginLoginResult, error) { return host.BeginLoginResult{}, errBoom }, 503, web.MsgFailClosed},
-		{"denied", func(host.Operator) (host.BeginLoginResult, error) {
-			return host.BeginLoginResult{Decision: host.DecisionDenied, Reason: "locked_out", Message: "Your Duo account is locked."}, nil
+		{"unavailable", func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{}, unavailable
+		}, 503, web.MsgFailClosed},
+		{"plugin error", func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{}, pluginErr
+		}, 503, web.MsgFailClosed},
+		{"any other error", func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{}, errBoom
+		}, 503, web.MsgFailClosed},
+		{"denied", func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{Decision: contract.DecisionDenied, Reason: "locked_out", Message: "Your Duo account is locked."}, nil
 		}, 403, "Your Duo account is locked."},
-		{"unspecified decision", func(host.Operator) (host.BeginLoginResult, error) { return host.BeginLoginResult{}, nil }, 403, "did not succeed"},
-		{"allowed is not a BeginLogin answer", func(host.Operator) (host.BeginLoginResult, error) {
-			return host.BeginLoginResult{Decision: host.DecisionAllowed}, nil
+		{"unspecified decision", func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{}, nil
 		}, 403, "did not succeed"},
-		{"redirect to http", func(host.Operator) (host.BeginLoginResult, error) {
-			return host.BeginLoginResult{Decision: host.DecisionRedirect, RedirectURL: "http://duo.example/x", State: "s"}, nil
+		{"allowed is not a BeginLogin answer", func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{Decision: contract.DecisionAllowed}, nil
+		}, 403, "did not succeed"},
+		{"redirect to http", func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{Decision: contract.DecisionRedirect, RedirectURL: "http://duo.example/x", State: "s"}, nil
 		}, 502, web.MsgFailClosed},
-		{"redirect without state", func(host.Operator) (host.BeginLoginResult, error) {
-			return host.BeginLoginResult{Decision: host.DecisionRedirect, RedirectURL: "https://duo.example/x"}, nil
+		{"redirect without state", func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{Decision: contract.DecisionRedirect, RedirectURL: "https://duo.example/x"}, nil
 		}, 502, web.MsgFailClosed},
 	}
 	for _, tc := range cases {
@@ -336,7 +345,9 @@ func TestFailClosed(t *testing.T) {
 		e := newEnv(t, envOpts{})
 		e.activate()
 		e.fake.set(func(f *fakePlugin) {
-			f.begin = func(host.Operator) (host.BeginLoginResult, error) { return host.BeginLoginResult{}, unavailable }
+			f.begin = func(contract.Operator) (contract.BeginLoginResponse, error) {
+				return contract.BeginLoginResponse{}, unavailable
+			}
 		})
 		c := e.client()
 		if resp := c.login("alice", password, ""); resp.StatusCode != http.StatusServiceUnavailable {
@@ -353,23 +364,27 @@ func TestFailClosed(t *testing.T) {
 		if e.fake.Calls("BeginLogin") != calls {
 			t.Fatal("the plugin was asked although the helpdesk's record says inactive")
 		}
-		// The Plugins page tells the running plugin (reconciliation).
+		// The Plugins page shows the record, the one truth: inactive, with
+		// Activate offered, though the process was never told.
 		a := e.client()
 		a.signedIn("admin")
 		a.get("/admin/plugins")
-		if e.fake.Calls("Deactivate") == 0 {
-			t.Fatal("the plugin was not told about the break-glass deactivation")
+		if !strings.Contains(a.last, `id="plugin-state">Inactive`) || !strings.Contains(a.last, `id="activate"`) {
+			t.Fatalf("the Plugins page does not show the break-glass deactivation:\n%s", a.last)
 		}
 	})
 }
 
 func TestDuoCallback(t *testing.T) {
 	t.Parallel()
-	const state = "state-0123456789-abcdefghij"
-	redirect := func(host.Operator) (host.BeginLoginResult, error) {
-		return host.BeginLoginResult{Decision: host.DecisionRedirect, RedirectURL: "https://duo.example/oauth/v1/authorize?x=1", State: state}, nil
+	allowAll := func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+		return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, nil
 	}
-	start := func(t *testing.T, complete func(host.CompleteLoginRequest) (host.CompleteLoginResult, error)) (*env, *client) {
+	const state = "state-0123456789-abcdefghij"
+	redirect := func(contract.Operator) (contract.BeginLoginResponse, error) {
+		return contract.BeginLoginResponse{Decision: contract.DecisionRedirect, RedirectURL: "https://duo.example/oauth/v1/authorize?x=1", State: state}, nil
+	}
+	start := func(t *testing.T, complete func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error)) (*env, *client) {
 		e := newEnv(t, envOpts{})
 		e.activate()
 		e.fake.set(func(f *fakePlugin) { f.begin, f.complete = redirect, complete })
@@ -383,10 +398,10 @@ func TestDuoCallback(t *testing.T) {
 
 	t.Run("allowed", func(t *testing.T) {
 		t.Parallel()
-		var got host.CompleteLoginRequest
-		e, c := start(t, func(req host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
+		var got contract.CompleteLoginRequest
+		e, c := start(t, func(req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
 			got = req
-			return host.CompleteLoginResult{Decision: host.DecisionAllowed}, nil
+			return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, nil
 		})
 		resp := c.get(web.CallbackPath + "?duo_code=the-code&state=" + state)
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
@@ -409,21 +424,25 @@ func TestDuoCallback(t *testing.T) {
 
 	for _, tc := range []struct {
 		name       string
-		complete   func(host.CompleteLoginRequest) (host.CompleteLoginResult, error)
+		complete   func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error)
 		query      string
 		wantStatus int
 		wantCalls  int
 	}{
-		{"denied", func(host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
-			return host.CompleteLoginResult{Decision: host.DecisionDenied, Reason: "state_mismatch", Message: "Two-factor verification with Duo failed."}, nil
+		{"denied", func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+			return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: "state_mismatch", Message: "Two-factor verification with Duo failed."}, nil
 		}, "?duo_code=c&state=" + state, 403, 1},
-		{"unavailable", func(host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
-			return host.CompleteLoginResult{}, fmt.Errorf("complete login: %w", host.ErrUnavailable)
+		{"unavailable", func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+			return contract.CompleteLoginResponse{}, fmt.Errorf("complete login: %w", host.ErrUnavailable)
 		}, "?duo_code=c&state=" + state, 503, 1},
-		{"not-required is not an answer", func(host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
-			return host.CompleteLoginResult{Decision: host.DecisionNotRequired}, nil
+		{"not-required is not an answer", func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+			return contract.CompleteLoginResponse{Decision: contract.DecisionNotRequired}, nil
 		}, "?duo_code=c&state=" + state, 403, 1},
 		{"error from Duo", nil, "?error=access_denied&error_description=The+user+cancelled&state=" + state, 403, 0},
+		// Repeated parameters are refused whichever copy would win (RFC 6749 §3.1).
+		{"repeated state", allowAll, "?duo_code=c&state=" + state + "&state=" + state, 400, 0},
+		{"repeated duo_code", allowAll, "?duo_code=c&duo_code=d&state=" + state, 400, 0},
+		{"repeated error", allowAll, "?error=a&error=b&state=" + state, 400, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -446,8 +465,8 @@ func TestDuoCallback(t *testing.T) {
 
 	t.Run("another browser", func(t *testing.T) {
 		t.Parallel()
-		e, _ := start(t, func(host.CompleteLoginRequest) (host.CompleteLoginResult, error) {
-			return host.CompleteLoginResult{Decision: host.DecisionAllowed}, nil
+		e, _ := start(t, func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+			return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, nil
 		})
 		attacker := e.client()
 		if resp := attacker.get(web.CallbackPath + "?duo_code=c&state=" + state); resp.StatusCode != http.StatusBadRequest {
@@ -464,9 +483,9 @@ func TestNotRequiredFallsBackToTOTP(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.activate()
 	e.fake.set(func(f *fakePlugin) {
-		f.begin = func(host.Operator) (host.BeginLoginResult, error) {
+		f.begin = func(contract.Operator) (contract.BeginLoginResponse, error) {
 			// Fail open: Duo unreachable, the admin chose to let sign-ins on.
-			return host.BeginLoginResult{Decision: host.DecisionNotRequired, Reason: "duo_unavailable_fail_open"}, nil
+			return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired, Reason: "duo_unavailable_fail_open"}, nil
 		}
 	})
 	op, _ := e.st.OperatorByUsername(t.Context(), "alice")
@@ -579,5 +598,37 @@ func TestTOTPSetup(t *testing.T) {
 	}
 	if op.TOTPSecret.Reveal() != secret {
 		t.Fatal("secret changed")
+	}
+}
+
+// The Plugins page says when Duo's health check failed for a reason fail
+// open does not cover, and does not say it for an outage.
+func TestPluginsPageNamesConfigurationFailures(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		health  contract.DuoHealth
+		refuses bool
+	}{
+		{"credentials rejected", contract.DuoHealth{Checked: true, Failure: contract.DuoCredentialsRejected, Detail: "Duo rejected the Client ID or Client secret (invalid_client)"}, true},
+		{"certificate untrusted", contract.DuoHealth{Checked: true, Failure: contract.DuoCertificateUntrusted, Detail: "Duo's TLS certificate could not be verified"}, true},
+		{"unreachable", contract.DuoHealth{Checked: true, Failure: contract.DuoUnreachable, Detail: "Duo did not answer in time"}, false},
+		{"ok", contract.DuoHealth{Checked: true, OK: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{})
+			e.activate()
+			e.fake.set(func(f *fakePlugin) { f.health = tc.health })
+			a := e.client()
+			a.signedIn("admin")
+			a.get("/admin/plugins")
+			if got := strings.Contains(a.last, `id="duo-refuses"`); got != tc.refuses {
+				t.Fatalf("refusal notice shown: %t, want %t:\n%s", got, tc.refuses, a.last)
+			}
+			if tc.health.Detail != "" && !strings.Contains(a.last, html.EscapeString(tc.health.Detail)) {
+				t.Fatalf("detail %q not shown", tc.health.Detail)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
-// Command bareplugin is a do-nothing go-plugin server speaking the
+// Command bareplugin is a do-nothing go-plugin server of the same wire
 // contract: the baseline the benchmarks compare the real plugin with (what
-// go-plugin, AutoMTLS and gRPC cost on the machine, with no plugin work).
+// go-plugin, AutoMTLS and gRPC cost on the machine, with no plugin work and
+// no Go-type conversion). It serves the generated protobuf server directly.
 package main
 
 import (
@@ -8,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
@@ -15,8 +17,6 @@ import (
 
 type bare struct {
 	duov1.UnimplementedLifecycleServer
-	duov1.UnimplementedSettingsServer
-	duov1.UnimplementedOperatorsServer
 	duov1.UnimplementedLoginServer
 }
 
@@ -24,10 +24,28 @@ func (bare) Status(context.Context, *duov1.StatusRequest) (*duov1.StatusResponse
 	return &duov1.StatusResponse{PluginVersion: "bare"}, nil
 }
 
+// BeginLogin answers NOT_REQUIRED: the floor of a login hook call.
+func (bare) BeginLogin(context.Context, *duov1.BeginLoginRequest) (*duov1.BeginLoginResponse, error) {
+	return &duov1.BeginLoginResponse{Decision: duov1.LoginDecision_LOGIN_DECISION_NOT_REQUIRED}, nil
+}
+
+// grpcOnly registers the generated servers without the contract's adapter.
+type grpcOnly struct{ plugin.NetRPCUnsupportedPlugin }
+
+func (grpcOnly) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	duov1.RegisterLifecycleServer(s, bare{})
+	duov1.RegisterLoginServer(s, bare{})
+	return nil
+}
+
+func (grpcOnly) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (interface{}, error) {
+	return nil, nil // never dispensed from this side
+}
+
 func main() {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  contract.Handshake,
-		VersionedPlugins: contract.VersionedPlugins(bare{}),
+		VersionedPlugins: map[int]plugin.PluginSet{contract.ProtocolVersion: {contract.PluginName: grpcOnly{}}},
 		Logger:           hclog.NewNullLogger(),
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})

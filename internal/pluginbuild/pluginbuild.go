@@ -2,6 +2,12 @@
 // host can load: bin/<os>-<arch>/duo-plugin and a plugin.json whose
 // executable entry carries the binary's sha256. Tests use it to launch the
 // real plugin; the demo uses it to build what it runs.
+//
+// It builds with the go command's default flags, the ones `go run` and
+// `go test` use, so that every package the command that called it already
+// compiled comes from the build cache: a different flag (-trimpath, say)
+// would compile every dependency again. It sets no deadline of its own: on
+// a cold, busy machine a build takes what it takes.
 package pluginbuild
 
 import (
@@ -18,7 +24,6 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-	"time"
 )
 
 // RepoRoot returns the directory of the module's go.mod, searching up from
@@ -50,7 +55,7 @@ func Target() string { return runtime.GOOS + "-" + runtime.GOARCH }
 func Bundle(ctx context.Context, root, outDir string) (string, error) {
 	rel := filepath.Join("bin", Target(), "duo-plugin")
 	bin := filepath.Join(outDir, rel)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./plugin/cmd/duo-plugin")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./plugin/cmd/duo-plugin")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("pluginbuild: go build: %w\n%s", err, out)
@@ -99,11 +104,10 @@ var (
 	onceBuilt string
 )
 
-// ForTest builds the bundle once per test process and returns a fresh copy
-// of it in t.TempDir(), so a test may tamper with its copy. The shared
-// build is removed by Cleanup (call it from TestMain after m.Run).
-func ForTest(t testing.TB) string {
-	t.Helper()
+// Prepare builds the shared test bundle, once per process. Call it from
+// TestMain before m.Run, so that no test's own deadline runs while the
+// plugin compiles.
+func Prepare() error {
 	once.Do(func() {
 		root, err := RepoRoot()
 		if err != nil {
@@ -114,12 +118,18 @@ func ForTest(t testing.TB) string {
 		if onceErr != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		onceBuilt, onceErr = Bundle(ctx, root, onceDir)
+		onceBuilt, onceErr = Bundle(context.Background(), root, onceDir)
 	})
-	if onceErr != nil {
-		t.Fatalf("build plugin: %v", onceErr)
+	return onceErr
+}
+
+// ForTest returns a fresh copy of the shared bundle (built by Prepare, or
+// now) in t.TempDir(), so a test may tamper with its copy. The shared
+// build is removed by Cleanup (call it from TestMain after m.Run).
+func ForTest(t testing.TB) string {
+	t.Helper()
+	if err := Prepare(); err != nil {
+		t.Fatalf("build plugin: %v", err)
 	}
 	dst := t.TempDir()
 	if err := os.CopyFS(dst, os.DirFS(onceDir)); err != nil {
@@ -133,7 +143,7 @@ func ForTest(t testing.TB) string {
 	return filepath.Join(dst, "plugin.json")
 }
 
-// Cleanup removes the shared build made by ForTest.
+// Cleanup removes the shared build made by Prepare.
 func Cleanup() {
 	if onceDir != "" {
 		_ = os.RemoveAll(onceDir)

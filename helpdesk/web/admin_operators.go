@@ -1,0 +1,135 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+const operatorsPath = "/admin/operators"
+
+type operatorRow struct {
+	Op       store.Operator
+	Duo      contract.OperatorState
+	HasState bool
+}
+
+type operatorsData struct {
+	Active   bool
+	StateErr string
+	Rows     []operatorRow
+}
+
+func (s *Server) handleOperators(w http.ResponseWriter, r *http.Request) {
+	ops, err := s.st.ListOperators(r.Context())
+	if err != nil {
+		s.internalError(w, r, "list operators", err)
+		return
+	}
+	d := operatorsData{Rows: make([]operatorRow, len(ops))}
+	for i, op := range ops {
+		d.Rows[i].Op = op
+	}
+	d.Active, err = s.plugins.Active(r.Context())
+	if err != nil {
+		s.internalError(w, r, "plugin record", err)
+		return
+	}
+	if d.Active {
+		err = s.fillDuoStates(r, d.Rows)
+		if err != nil {
+			s.log.Warn("operator states", "error", err)
+			d.StateErr = "The Duo Security plugin did not answer, so the operators' Duo states cannot be shown or changed right now."
+		}
+	}
+	s.render(w, r, http.StatusOK, "operators", "Operators", "operators", d)
+}
+
+// fillDuoStates asks the plugin for every row's state in one call.
+func (s *Server) fillDuoStates(r *http.Request, rows []operatorRow) error {
+	p, err := s.plugins.Plugin()
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(rows))
+	for i, row := range rows {
+		ids[i] = strconv.FormatInt(row.Op.ID, 10)
+	}
+	ctx, cancel := s.pluginCtx(r)
+	defer cancel()
+	res, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: ids})
+	if err != nil {
+		return err
+	}
+	if len(res.States) != len(rows) {
+		return errors.New("the plugin answered for a different number of operators")
+	}
+	for i := range rows {
+		rows[i].Duo, rows[i].HasState = res.States[i], true
+	}
+	return nil
+}
+
+func (s *Server) operatorFromPath(w http.ResponseWriter, r *http.Request) (store.Operator, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err == nil {
+		op, err := s.st.OperatorByID(r.Context(), id)
+		if err == nil {
+			return op, true
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			s.internalError(w, r, "load operator", err)
+			return store.Operator{}, false
+		}
+	}
+	s.renderError(w, r, http.StatusNotFound, "No such operator", "There is no such operator.")
+	return store.Operator{}, false
+}
+
+func (s *Server) handleSetOperatorDuo(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operatorFromPath(w, r)
+	if !ok {
+		return
+	}
+	enable := r.PostForm.Get("enabled") == "true"
+	if !s.withActivePlugin(w, r, "change Duo for "+op.Username, operatorsPath, func(ctx context.Context, p plugins.Plugin) error {
+		_, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: pluginOperator(op), Enabled: enable, Actor: s.actor(r)})
+		return err
+	}) {
+		return
+	}
+	s.log.Info("duo toggled for operator", "operator_id", op.ID, "enabled", enable, "actor", s.actor(r).Username)
+	if enable {
+		s.flash(r, flashSuccess, "Duo enabled for "+op.Username+". At their next sign-in they are sent to Duo (to enrol, the first time).")
+	} else {
+		s.flash(r, flashSuccess, "Duo disabled for "+op.Username+".")
+	}
+	redirect(w, r, operatorsPath)
+}
+
+func (s *Server) handleSetOperatorAlias(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operatorFromPath(w, r)
+	if !ok {
+		return
+	}
+	alias := strings.TrimSpace(r.PostForm.Get("alias"))
+	var res contract.SetOperatorAliasResponse
+	if !s.withActivePlugin(w, r, "set the Duo username of "+op.Username, operatorsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
+		res, err = p.SetOperatorAlias(ctx, contract.SetOperatorAliasRequest{Operator: pluginOperator(op), DuoAlias: alias, Actor: s.actor(r)})
+		return err
+	}) {
+		return
+	}
+	if res.State.DuoAlias == "" {
+		s.flash(r, flashSuccess, "The Duo username of "+op.Username+" is derived from the account again.")
+	} else {
+		s.flash(r, flashSuccess, "The Duo username of "+op.Username+" is now "+res.State.DuoAlias+".")
+	}
+	redirect(w, r, operatorsPath)
+}

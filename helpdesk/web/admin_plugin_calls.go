@@ -1,0 +1,58 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+const pluginsPath = "/admin/plugins"
+
+// withActivePlugin is the one way an admin page calls the plugin: it makes
+// sure the helpdesk considers the plugin active and its process is there,
+// runs call under the plugin call budget, and on failure flashes why and
+// redirects to fallback. It reports whether call succeeded.
+func (s *Server) withActivePlugin(w http.ResponseWriter, r *http.Request, what, fallback string, call func(ctx context.Context, p plugins.Plugin) error) bool {
+	active, err := s.plugins.Active(r.Context())
+	if err != nil {
+		s.internalError(w, r, "plugin record", err)
+		return false
+	}
+	if !active {
+		s.flash(r, flashError, "Duo Security is not active. Activate it first.")
+		redirect(w, r, pluginsPath)
+		return false
+	}
+	p, err := s.plugins.Plugin()
+	if err != nil {
+		s.flashPluginError(r, "reach the plugin", err)
+		redirect(w, r, pluginsPath)
+		return false
+	}
+	ctx, cancel := s.pluginCtx(r)
+	defer cancel()
+	if err := call(ctx, p); err != nil {
+		s.flashPluginError(r, what, err)
+		redirect(w, r, fallback)
+		return false
+	}
+	return true
+}
+
+// flashPluginError turns a plugin error into a message for the admin.
+func (s *Server) flashPluginError(r *http.Request, what string, err error) {
+	s.log.Warn(what+" failed", "reason", string(contract.ReasonOf(err)), "error", err)
+	msg := err.Error()
+	var ce *contract.Error
+	switch {
+	case errors.Is(err, host.ErrUnavailable):
+		msg = "the plugin process is not running or did not answer (" + err.Error() + ")"
+	case errors.As(err, &ce):
+		msg = ce.Message
+	}
+	s.flash(r, flashError, "Could not "+what+": "+msg)
+}

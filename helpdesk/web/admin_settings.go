@@ -1,0 +1,150 @@
+package web
+
+import (
+	"context"
+	"maps"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// settingField is one field of the generated settings form.
+type settingField struct {
+	Key       string
+	Label     string
+	Type      contract.SettingType
+	Help      string
+	Required  bool
+	Value     string
+	Checked   bool
+	Options   []settingOption
+	SecretSet bool
+	Error     string
+}
+
+type settingOption struct {
+	Value, Label string
+	Selected     bool
+}
+
+type settingsData struct {
+	Fields      []settingField
+	OtherErrors []string
+	SkipCheck   bool
+	Checked     bool // a Duo check ran for this submission
+	Duo         contract.DuoHealth
+}
+
+// buildFields makes the form from the manifest's settings_schema: values
+// from vals (the saved settings, or what was submitted), never a secret.
+func buildFields(schema []contract.SettingField, vals map[string]string, secretSet map[string]bool) []settingField {
+	out := make([]settingField, 0, len(schema))
+	for _, f := range schema {
+		v, ok := vals[f.Key]
+		if !ok {
+			v = f.Default
+		}
+		sf := settingField{Key: f.Key, Label: f.DisplayName, Type: f.Type, Help: f.HelpText, Required: f.Required}
+		switch f.Type {
+		case contract.SettingSecret:
+			sf.SecretSet = secretSet[f.Key]
+		case contract.SettingBool:
+			sf.Checked = v == "true"
+		case contract.SettingDropdown:
+			for _, o := range f.Options {
+				sf.Options = append(sf.Options, settingOption{Value: o.Value, Label: o.DisplayName, Selected: o.Value == v})
+			}
+		default:
+			sf.Value = v
+		}
+		out = append(out, sf)
+	}
+	return out
+}
+
+func (s *Server) schema() []contract.SettingField {
+	if m := s.plugins.Manifest(); m != nil {
+		return m.SettingsSchema
+	}
+	return nil
+}
+
+const settingsPath = pluginsPath + "/" + plugins.ID + "/settings"
+
+func (s *Server) handleSettingsForm(w http.ResponseWriter, r *http.Request) {
+	var cur contract.GetSettingsResponse
+	if !s.withActivePlugin(w, r, "read the settings", pluginsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
+		cur, err = p.GetSettings(ctx, contract.GetSettingsRequest{})
+		return err
+	}) {
+		return
+	}
+	s.render(w, r, http.StatusOK, "settings", "Duo Security settings", "plugins",
+		settingsData{Fields: buildFields(s.schema(), cur.Values, cur.SecretSet)})
+}
+
+func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
+	schema := s.schema()
+	values := make(map[string]string, len(schema))
+	for _, f := range schema {
+		switch f.Type {
+		case contract.SettingBool:
+			values[f.Key] = strconv.FormatBool(r.PostForm.Get(f.Key) != "")
+		case contract.SettingSecret:
+			// Empty keeps the saved secret.
+			values[f.Key] = r.PostForm.Get(f.Key)
+		default:
+			values[f.Key] = strings.TrimSpace(r.PostForm.Get(f.Key))
+		}
+	}
+	skip := r.PostForm.Get("skip_duo_check") != ""
+	var (
+		res contract.UpdateSettingsResponse
+		cur contract.GetSettingsResponse
+	)
+	if !s.withActivePlugin(w, r, "save the settings", pluginsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
+		res, err = p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: values, SkipDuoCheck: skip, Actor: s.actor(r)})
+		if err == nil && !res.Saved {
+			cur, _ = p.GetSettings(ctx, contract.GetSettingsRequest{})
+		}
+		return err
+	}) {
+		return
+	}
+	if res.Saved {
+		s.log.Info("duo settings saved", "actor", s.actor(r).Username, "duo_checked", res.Duo.Checked)
+		msg := "Settings saved."
+		switch {
+		case res.Duo.Checked && res.Duo.OK:
+			msg += " Duo accepted the credentials (checked " + res.Duo.CheckedAt.Local().Format("15:04:05") + ")."
+		case skip:
+			msg += " They were not checked with Duo: use “Check Duo now” on the Plugins page."
+		}
+		s.flash(r, flashSuccess, msg)
+		redirect(w, r, settingsPath)
+		return
+	}
+	// Show the submission again, with each error next to its field. The
+	// secret is never sent back.
+	fields := buildFields(schema, maps.Clone(values), cur.SecretSet)
+	byKey := make(map[string]int, len(fields))
+	for i, f := range fields {
+		byKey[f.Key] = i
+	}
+	d := settingsData{SkipCheck: skip, Checked: res.Duo.Checked, Duo: res.Duo}
+	for _, fe := range res.Errors {
+		if i, ok := byKey[fe.Field]; ok {
+			if fields[i].Error != "" {
+				fields[i].Error += " "
+			}
+			fields[i].Error += fe.Message
+			continue
+		}
+		d.OtherErrors = append(d.OtherErrors, fe.Message)
+	}
+	d.Fields = fields
+	s.render(w, r, http.StatusUnprocessableEntity, "settings", "Duo Security settings", "plugins", d)
+}
