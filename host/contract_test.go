@@ -6,20 +6,28 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc/codes"
 
+	"github.com/helpdesk-duo/duo-plugin/host/internal/supervisor"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
-	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
 )
+
+// These tests run the SDK against the fake over go-plugin's in-process gRPC
+// connection, without a process or a supervisor: what the SDK adds to the
+// contract's client (call deadlines, fail-closed errors, activation of a
+// new process). The conversions and the contract checks themselves are
+// tested in proto/contract.
 
 // staticSource serves one in-process connection, without a supervisor.
 type staticSource struct {
-	in *instance
+	in    *instance
+	kicks atomic.Int32
 
 	mu     sync.Mutex
 	closed bool
@@ -31,16 +39,16 @@ func (s *staticSource) Current() (*instance, bool) {
 	return s.in, !s.closed
 }
 
-func (s *staticSource) State() State {
+func (s *staticSource) State() supervisor.State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return State{Phase: PhaseClosed}
+		return supervisor.State{Phase: supervisor.Closed}
 	}
-	return State{Phase: PhaseRunning}
+	return supervisor.State{Phase: supervisor.Running}
 }
 
-func (s *staticSource) Kick() {}
+func (s *staticSource) Kick() { s.kicks.Add(1) }
 
 func (s *staticSource) Close(time.Duration) error {
 	s.mu.Lock()
@@ -50,8 +58,9 @@ func (s *staticSource) Close(time.Duration) error {
 }
 
 // newInProcess connects the SDK to fake over go-plugin's in-process gRPC
-// test connection: the converters and error mapping, without a process.
-func newInProcess(t *testing.T, fake *fakeServer, callTimeout time.Duration) *Plugin {
+// test connection. mutate, if set, adjusts the options (Logger discards by
+// default).
+func newInProcess(t *testing.T, fake *fakePlugin, mutate func(*Options)) (*Plugin, *staticSource) {
 	t.Helper()
 	client, server := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
 		contract.PluginName: &contract.GRPCPlugin{Impl: fake},
@@ -64,26 +73,30 @@ func newInProcess(t *testing.T, fake *fakeServer, callTimeout time.Duration) *Pl
 	if err != nil {
 		t.Fatalf("dispense: %v", err)
 	}
-	clients, ok := raw.(*contract.Clients)
+	cp, ok := raw.(contract.Plugin)
 	if !ok {
-		t.Fatalf("dispense: got %T, want *contract.Clients", raw)
+		t.Fatalf("dispense: got %T, want contract.Plugin", raw)
 	}
-	opts := Options{CallTimeout: callTimeout, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}.withDefaults()
-	return &Plugin{
-		opts:     opts,
-		log:      opts.Logger,
-		manifest: &Manifest{},
-		src:      &staticSource{in: &instance{rpc: client, clients: clients}},
+	opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if mutate != nil {
+		mutate(&opts)
 	}
+	opts = opts.withDefaults()
+	src := &staticSource{in: &instance{rpc: client, plugin: cp}}
+	return &Plugin{opts: opts, log: opts.Logger, manifest: &Manifest{}, src: src}, src
+}
+
+// withCallTimeout sets Options.CallTimeout.
+func withCallTimeout(d time.Duration) func(*Options) {
+	return func(o *Options) { o.CallTimeout = d }
 }
 
 var (
-	admin    = Actor{ID: "1", Username: "admin", IP: "192.0.2.1"}
-	alice    = Operator{ID: "42", Username: "alice", Email: "alice@example.test"}
-	browser  = ClientInfo{IP: "198.51.100.7", UserAgent: "test-agent"}
-	fakeTime = time.Unix(fakeNow, 0).UTC()
-	activate = ActivateRequest{
-		Host:        HostInfo{Name: "helpdesk", Version: "1.2.3"},
+	admin    = contract.Actor{ID: "1", Username: "admin", IP: "192.0.2.1"}
+	alice    = contract.Operator{ID: "42", Username: "alice", Email: "alice@example.test"}
+	browser  = contract.ClientInfo{IP: "198.51.100.7", UserAgent: "test-agent"}
+	activate = contract.ActivateRequest{
+		Host:        contract.HostInfo{Name: "helpdesk", Version: "1.2.3"},
 		CallbackURL: "https://helpdesk.example.test/duo/callback",
 		DataDir:     "/var/lib/helpdesk/duo",
 		Actor:       admin,
@@ -100,138 +113,161 @@ func mustActivate(t *testing.T, p *Plugin) {
 func TestContractLifecycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	p := newInProcess(t, newFakeServer(), 0)
+	p, _ := newInProcess(t, newFakePlugin(), nil)
 
-	st, err := p.Activate(ctx, activate)
+	res, err := p.Activate(ctx, activate)
 	if err != nil {
 		t.Fatalf("Activate: %v", err)
 	}
-	want := Status{
+	want := contract.StatusResponse{
 		Active: true, SchemaVersion: fakeSchema, PluginVersion: fakeVersion,
-		Duo: DuoHealth{Checked: true, OK: true, CheckedAt: fakeTime},
+		Duo: contract.DuoHealth{Checked: true, OK: true, CheckedAt: fakeTime},
 	}
-	if st != want {
-		t.Fatalf("Activate status = %+v, want %+v", st, want)
-	}
-	if got, ok := p.rememberedActivate(); !ok || !reflect.DeepEqual(got, activate) {
-		t.Fatalf("remembered activate = %+v, %v; want the request", got, ok)
+	if res.Status != want {
+		t.Fatalf("Activate status = %+v, want %+v", res.Status, want)
 	}
 
-	if _, err := p.Uninstall(ctx, UninstallRequest{Confirm: contract.PluginID, Actor: admin}); ReasonOf(err) != contract.ReasonActive {
-		t.Fatalf("Uninstall while active: reason %q (%v), want %q", ReasonOf(err), err, contract.ReasonActive)
+	if _, err := p.Uninstall(ctx, contract.UninstallRequest{Confirm: contract.PluginID, Actor: admin}); contract.ReasonOf(err) != contract.ReasonActive {
+		t.Fatalf("Uninstall while active: reason %q (%v), want %q", contract.ReasonOf(err), err, contract.ReasonActive)
 	}
-	if err := p.Deactivate(ctx, admin); err != nil {
+	if _, err := p.Deactivate(ctx, contract.DeactivateRequest{Actor: admin}); err != nil {
 		t.Fatalf("Deactivate: %v", err)
 	}
-	if _, ok := p.rememberedActivate(); ok {
-		t.Fatal("Deactivate did not forget the activation")
-	}
-	if st, err := p.Status(ctx); err != nil || st.Active {
+	if st, err := p.Status(ctx, contract.StatusRequest{}); err != nil || st.Active {
 		t.Fatalf("Status after Deactivate = %+v, %v; want inactive", st, err)
 	}
-	removed, err := p.Uninstall(ctx, UninstallRequest{Confirm: contract.PluginID, Actor: admin})
+	removed, err := p.Uninstall(ctx, contract.UninstallRequest{Confirm: contract.PluginID, Actor: admin})
 	if err != nil {
 		t.Fatalf("Uninstall: %v", err)
 	}
-	if want := []string{activate.DataDir + "/duo.db", activate.DataDir + "/secret.key"}; !reflect.DeepEqual(removed, want) {
-		t.Fatalf("Uninstall removed %q, want %q", removed, want)
+	if want := []string{activate.DataDir + "/duo.db", activate.DataDir + "/secret.key"}; !reflect.DeepEqual(removed.Removed, want) {
+		t.Fatalf("Uninstall removed %q, want %q", removed.Removed, want)
 	}
 }
 
+// The plugin's refusals reach the caller as the plugin's *contract.Error,
+// prefixed with the call, and are not mistaken for an outage.
 func TestContractErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
 		activate   bool
+		op         string // the SDK's prefix
 		call       func(*Plugin) error
-		wantCode   string
-		wantReason contract.Reason
+		wantReason contract.ErrorReason
+		wantMsg    string // exact, or a prefix when violation
+		violation  bool
 	}{
 		{
-			name: "begin login while inactive",
+			name: "begin login while inactive", op: "begin login",
 			call: func(p *Plugin) error {
-				_, err := p.BeginLogin(context.Background(), alice, browser)
+				_, err := p.BeginLogin(context.Background(), contract.BeginLoginRequest{Operator: alice, Client: browser})
 				return err
 			},
-			wantCode: codes.FailedPrecondition.String(), wantReason: contract.ReasonInactive,
+			wantReason: contract.ReasonInactive, wantMsg: "the plugin is not active",
 		},
 		{
-			name: "complete login while inactive",
+			name: "complete login while inactive", op: "complete login",
 			call: func(p *Plugin) error {
-				_, err := p.CompleteLogin(context.Background(), CompleteLoginRequest{Operator: alice})
+				_, err := p.CompleteLogin(context.Background(), contract.CompleteLoginRequest{Operator: alice})
 				return err
 			},
-			wantCode: codes.FailedPrecondition.String(), wantReason: contract.ReasonInactive,
+			wantReason: contract.ReasonInactive, wantMsg: "the plugin is not active",
 		},
 		{
-			name: "uninstall without confirmation",
+			name: "get settings while inactive", op: "get settings",
 			call: func(p *Plugin) error {
-				_, err := p.Uninstall(context.Background(), UninstallRequest{Confirm: "yes", Actor: admin})
+				_, err := p.GetSettings(context.Background(), contract.GetSettingsRequest{})
 				return err
 			},
-			wantCode: codes.FailedPrecondition.String(), wantReason: contract.ReasonConfirmation,
+			wantReason: contract.ReasonInactive, wantMsg: "the plugin is not active",
 		},
 		{
-			name: "activate without data dir",
+			name: "uninstall without confirmation", op: "uninstall",
 			call: func(p *Plugin) error {
-				_, err := p.Activate(context.Background(), ActivateRequest{Actor: admin})
+				_, err := p.Uninstall(context.Background(), contract.UninstallRequest{Confirm: "yes", Actor: admin})
 				return err
 			},
-			wantCode: codes.InvalidArgument.String(), wantReason: contract.ReasonInvalidArgument,
+			wantReason: contract.ReasonConfirmation, wantMsg: "confirm must name the plugin",
 		},
 		{
-			name: "activate with another data dir", activate: true,
+			name: "activate without data dir", op: "activate",
 			call: func(p *Plugin) error {
-				_, err := p.Activate(context.Background(), ActivateRequest{DataDir: "/elsewhere", Actor: admin})
+				_, err := p.Activate(context.Background(), contract.ActivateRequest{Actor: admin})
 				return err
 			},
-			wantCode: codes.FailedPrecondition.String(), wantReason: contract.ReasonDataDirMismatch,
+			wantReason: contract.ReasonInvalidArgument, wantMsg: "data_dir is required",
 		},
 		{
-			name: "redirect without URL breaks the contract", activate: true,
+			name: "activate with another data dir", activate: true, op: "activate",
 			call: func(p *Plugin) error {
-				_, err := p.BeginLogin(context.Background(), Operator{ID: opBadRedirect}, browser)
+				_, err := p.Activate(context.Background(), contract.ActivateRequest{DataDir: "/elsewhere", Actor: admin})
 				return err
 			},
-			wantCode: codes.Internal.String(), wantReason: contract.ReasonInternal,
+			wantReason: contract.ReasonDataDirMismatch, wantMsg: "already active with another data dir",
 		},
 		{
-			name: "allowed from begin login breaks the contract", activate: true,
+			name: "enable an operator without id", activate: true, op: "set operator enabled",
 			call: func(p *Plugin) error {
-				_, err := p.BeginLogin(context.Background(), Operator{ID: opAllowedAtBegin}, browser)
+				_, err := p.SetOperatorEnabled(context.Background(), contract.SetOperatorEnabledRequest{Enabled: true, Actor: admin})
 				return err
 			},
-			wantCode: codes.Internal.String(), wantReason: contract.ReasonInternal,
+			wantReason: contract.ReasonInvalidArgument, wantMsg: "operator.id is required",
 		},
 		{
-			name: "not required from complete login breaks the contract", activate: true,
+			name: "redirect without URL breaks the contract", activate: true, op: "begin login",
 			call: func(p *Plugin) error {
-				_, err := p.CompleteLogin(context.Background(), CompleteLoginRequest{Operator: Operator{ID: opNotRequiredDone}})
+				_, err := p.BeginLogin(context.Background(), contract.BeginLoginRequest{Operator: contract.Operator{ID: opBadRedirect}, Client: browser})
 				return err
 			},
-			wantCode: codes.Internal.String(), wantReason: contract.ReasonInternal,
+			wantReason: contract.ReasonInternal, wantMsg: "contract violation: ", violation: true,
+		},
+		{
+			name: "allowed from begin login breaks the contract", activate: true, op: "begin login",
+			call: func(p *Plugin) error {
+				_, err := p.BeginLogin(context.Background(), contract.BeginLoginRequest{Operator: contract.Operator{ID: opAllowedAtBegin}, Client: browser})
+				return err
+			},
+			wantReason: contract.ReasonInternal, wantMsg: "contract violation: ", violation: true,
+		},
+		{
+			name: "not required from complete login breaks the contract", activate: true, op: "complete login",
+			call: func(p *Plugin) error {
+				_, err := p.CompleteLogin(context.Background(), contract.CompleteLoginRequest{Operator: contract.Operator{ID: opNotRequiredDone}})
+				return err
+			},
+			wantReason: contract.ReasonInternal, wantMsg: "contract violation: ", violation: true,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := newInProcess(t, newFakeServer(), 0)
+			p, src := newInProcess(t, newFakePlugin(), nil)
 			if tc.activate {
 				mustActivate(t, p)
 			}
 			err := tc.call(p)
-			var pe *Error
-			if !errors.As(err, &pe) {
-				t.Fatalf("error = %v (%T), want *Error", err, err)
+			var ce *contract.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error = %v (%T), want a *contract.Error", err, err)
 			}
-			if pe.Code != tc.wantCode || pe.Reason != tc.wantReason {
-				t.Fatalf("error = %s/%s, want %s/%s (%v)", pe.Code, pe.Reason, tc.wantCode, tc.wantReason, err)
+			if ce.Reason != tc.wantReason {
+				t.Fatalf("reason = %q, want %q (%v)", ce.Reason, tc.wantReason, err)
 			}
-			if ReasonOf(err) != tc.wantReason {
-				t.Fatalf("ReasonOf = %q, want %q", ReasonOf(err), tc.wantReason)
+			if tc.violation && !strings.HasPrefix(ce.Message, tc.wantMsg) || !tc.violation && ce.Message != tc.wantMsg {
+				t.Fatalf("message = %q, want %q (prefix only: %t)", ce.Message, tc.wantMsg, tc.violation)
+			}
+			if want := tc.op + ": " + ce.Error(); err.Error() != want {
+				t.Fatalf("error = %q, want %q", err, want)
+			}
+			if contract.ReasonOf(err) != tc.wantReason {
+				t.Fatalf("ReasonOf = %q, want %q", contract.ReasonOf(err), tc.wantReason)
 			}
 			if errors.Is(err, ErrUnavailable) {
 				t.Fatalf("a refusal by the plugin must not match ErrUnavailable: %v", err)
+			}
+			if n := src.kicks.Load(); n != 0 {
+				t.Fatalf("a refusal kicked the supervisor %d times; only transport failures may", n)
 			}
 		})
 	}
@@ -240,87 +276,101 @@ func TestContractErrors(t *testing.T) {
 func TestContractOperators(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	p := newInProcess(t, newFakeServer(), 0)
+	p, _ := newInProcess(t, newFakePlugin(), nil)
 	mustActivate(t, p)
 
-	bob := Operator{ID: "43", Username: "bob", Email: "bob@example.test"}
-	for _, op := range []Operator{alice, bob} {
-		if _, err := p.SetOperatorEnabled(ctx, op, true, admin); err != nil {
+	bob := contract.Operator{ID: "43", Username: "bob", Email: "bob@example.test"}
+	for _, op := range []contract.Operator{alice, bob} {
+		if _, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: op, Enabled: true, Actor: admin}); err != nil {
 			t.Fatalf("SetOperatorEnabled(%s): %v", op.ID, err)
 		}
 	}
-	st, err := p.SetOperatorAlias(ctx, alice, "alice.duo", admin)
+	res, err := p.SetOperatorAlias(ctx, contract.SetOperatorAliasRequest{Operator: alice, DuoAlias: "alice.duo", Actor: admin})
 	if err != nil {
 		t.Fatalf("SetOperatorAlias: %v", err)
 	}
-	wantAlice := OperatorState{
+	wantAlice := contract.OperatorState{
 		OperatorID: "42", Enabled: true, Username: "alice", Email: "alice@example.test",
 		DuoAlias: "alice.duo", ChangedAt: fakeTime, ChangedBy: "admin",
 	}
-	if st != wantAlice {
-		t.Fatalf("SetOperatorAlias = %+v, want %+v", st, wantAlice)
+	if res.State != wantAlice {
+		t.Fatalf("SetOperatorAlias = %+v, want %+v", res.State, wantAlice)
 	}
 
-	states, err := p.GetOperatorStates(ctx, []string{"42", "unknown"})
+	states, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"unknown", "42"}})
 	if err != nil {
 		t.Fatalf("GetOperatorStates: %v", err)
 	}
-	wantStates := map[string]OperatorState{"42": wantAlice, "unknown": {OperatorID: "unknown"}}
-	if !reflect.DeepEqual(states, wantStates) {
-		t.Fatalf("GetOperatorStates = %+v, want %+v", states, wantStates)
+	wantStates := []contract.OperatorState{{OperatorID: "unknown"}, wantAlice}
+	if !reflect.DeepEqual(states.States, wantStates) {
+		t.Fatalf("GetOperatorStates = %+v, want %+v (in the order asked)", states.States, wantStates)
 	}
-	if states["unknown"].EnrolledAt != (time.Time{}) {
+	if !states.States[0].EnrolledAt.IsZero() {
 		t.Fatal("a zero unix time must convert to the zero time.Time")
 	}
 
-	page1, next, err := p.ListEnabledOperators(ctx, 1, "")
-	if err != nil || len(page1) != 1 || page1[0].OperatorID != "42" || next != "1" {
-		t.Fatalf("ListEnabledOperators page 1 = %+v, %q, %v", page1, next, err)
+	pages := []struct {
+		name     string
+		token    string
+		wantIDs  []string
+		wantNext string
+	}{
+		{name: "first page", token: "", wantIDs: []string{"42"}, wantNext: "1"},
+		{name: "last page", token: "1", wantIDs: []string{"43"}, wantNext: ""},
 	}
-	page2, next, err := p.ListEnabledOperators(ctx, 1, next)
-	if err != nil || len(page2) != 1 || page2[0].OperatorID != "43" || next != "" {
-		t.Fatalf("ListEnabledOperators page 2 = %+v, %q, %v", page2, next, err)
+	for _, pg := range pages {
+		got, err := p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 1, PageToken: pg.token})
+		if err != nil {
+			t.Fatalf("ListEnabledOperators %s: %v", pg.name, err)
+		}
+		var ids []string
+		for _, s := range got.States {
+			ids = append(ids, s.OperatorID)
+		}
+		if !reflect.DeepEqual(ids, pg.wantIDs) || got.NextPageToken != pg.wantNext {
+			t.Fatalf("ListEnabledOperators %s = %q, next %q; want %q, next %q", pg.name, ids, got.NextPageToken, pg.wantIDs, pg.wantNext)
+		}
 	}
-	if _, _, err := p.ListEnabledOperators(ctx, 1, "bogus"); ReasonOf(err) != contract.ReasonInvalidArgument {
-		t.Fatalf("ListEnabledOperators with a bad token: reason %q, want %q", ReasonOf(err), contract.ReasonInvalidArgument)
+	if _, err := p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 1, PageToken: "bogus"}); contract.ReasonOf(err) != contract.ReasonInvalidArgument {
+		t.Fatalf("ListEnabledOperators with a bad token: reason %q, want %q", contract.ReasonOf(err), contract.ReasonInvalidArgument)
 	}
 }
 
 func TestContractSettings(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	p := newInProcess(t, newFakeServer(), 0)
+	p, _ := newInProcess(t, newFakePlugin(), nil)
 	mustActivate(t, p)
 
-	res, err := p.UpdateSettings(ctx, UpdateSettingsRequest{Values: map[string]string{"fail_mode": "sideways"}, Actor: admin})
+	res, err := p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: map[string]string{"fail_mode": "sideways"}, Actor: admin})
 	if err != nil {
 		t.Fatalf("UpdateSettings: %v", err)
 	}
-	want := UpdateSettingsResult{
-		Errors: []FieldError{
-			{Field: "client_id", Reason: "required", Message: "Client ID is required"},
-			{Field: "fail_mode", Reason: "option", Message: "fail_mode must be closed or open"},
+	want := contract.UpdateSettingsResponse{
+		Errors: []contract.FieldError{
+			{Field: "client_id", Reason: contract.FieldRequired, Message: "Client ID is required"},
+			{Field: "fail_mode", Reason: contract.FieldOption, Message: "fail_mode must be closed or open"},
 		},
-		Duo: DuoHealth{Checked: true, OK: true, CheckedAt: fakeTime},
+		Duo: contract.DuoHealth{Checked: true, OK: true, CheckedAt: fakeTime},
 	}
 	if !reflect.DeepEqual(res, want) {
 		t.Fatalf("UpdateSettings = %+v, want %+v", res, want)
 	}
 
-	res, err = p.UpdateSettings(ctx, UpdateSettingsRequest{
+	res, err = p.UpdateSettings(ctx, contract.UpdateSettingsRequest{
 		Values:       map[string]string{"client_id": "DIXXXXXXXXXXXXXXXXXX", fakeSecretKey: "top-secret"},
 		SkipDuoCheck: true,
 		Actor:        admin,
 	})
-	if err != nil || !res.Saved || len(res.Errors) != 0 || res.Duo.Checked {
-		t.Fatalf("UpdateSettings = %+v, %v; want saved without a Duo check", res, err)
+	if want := (contract.UpdateSettingsResponse{Saved: true}); err != nil || !reflect.DeepEqual(res, want) {
+		t.Fatalf("UpdateSettings = %+v, %v; want %+v: saved without a Duo check", res, err, want)
 	}
 
-	got, err := p.GetSettings(ctx)
+	got, err := p.GetSettings(ctx, contract.GetSettingsRequest{})
 	if err != nil {
 		t.Fatalf("GetSettings: %v", err)
 	}
-	wantSettings := Settings{
+	wantSettings := contract.GetSettingsResponse{
 		Values:    map[string]string{"api_hostname": "", "client_id": "DIXXXXXXXXXXXXXXXXXX", "fail_mode": "closed", settingActBy: "admin"},
 		SecretSet: map[string]bool{fakeSecretKey: true},
 	}
@@ -328,11 +378,12 @@ func TestContractSettings(t *testing.T) {
 		t.Fatalf("GetSettings = %+v, want %+v", got, wantSettings)
 	}
 
-	health, err := p.CheckDuo(ctx)
-	if want := (DuoHealth{Checked: true, CheckedAt: fakeTime, Detail: "401 from Duo"}); err != nil || health != want {
-		t.Fatalf("CheckDuo = %+v, %v; want %+v", health, err, want)
+	health, err := p.CheckDuo(ctx, contract.CheckDuoRequest{})
+	wantHealth := contract.DuoHealth{Checked: true, CheckedAt: fakeTime, Detail: "401 from Duo", Failure: contract.DuoCredentialsRejected}
+	if err != nil || health.Duo != wantHealth {
+		t.Fatalf("CheckDuo = %+v, %v; want %+v", health.Duo, err, wantHealth)
 	}
-	if st, err := p.Status(ctx); err != nil || !st.Configured {
+	if st, err := p.Status(ctx, contract.StatusRequest{}); err != nil || !st.Configured {
 		t.Fatalf("Status = %+v, %v; want configured", st, err)
 	}
 }
@@ -340,27 +391,27 @@ func TestContractSettings(t *testing.T) {
 func TestContractLogin(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	p := newInProcess(t, newFakeServer(), 0)
+	p, _ := newInProcess(t, newFakePlugin(), nil)
 	mustActivate(t, p)
-	if _, err := p.SetOperatorEnabled(ctx, alice, true, admin); err != nil {
+	if _, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: alice, Enabled: true, Actor: admin}); err != nil {
 		t.Fatalf("SetOperatorEnabled: %v", err)
 	}
 
 	begins := []struct {
 		name string
-		op   Operator
-		want BeginLoginResult
+		op   contract.Operator
+		want contract.BeginLoginResponse
 	}{
-		{name: "not enabled", op: Operator{ID: "7", Username: "carol"}, want: BeginLoginResult{Decision: DecisionNotRequired}},
-		{name: "enabled", op: alice, want: BeginLoginResult{
-			Decision: DecisionRedirect, State: "state-42",
+		{name: "not enabled", op: contract.Operator{ID: "7", Username: "carol"}, want: contract.BeginLoginResponse{Decision: contract.DecisionNotRequired}},
+		{name: "enabled", op: alice, want: contract.BeginLoginResponse{
+			Decision: contract.DecisionRedirect, State: "state-42",
 			RedirectURL: "https://duo.example.test/oauth/v1/authorize?state=state-42",
 		}},
-		{name: "unspecified decision passes through as deny", op: Operator{ID: opUnspecified}, want: BeginLoginResult{Decision: DecisionUnspecified}},
+		{name: "unspecified decision passes through as deny", op: contract.Operator{ID: opUnspecified}, want: contract.BeginLoginResponse{Decision: contract.DecisionUnspecified}},
 	}
 	for _, tc := range begins {
 		t.Run("begin/"+tc.name, func(t *testing.T) {
-			got, err := p.BeginLogin(ctx, tc.op, browser)
+			got, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: tc.op, Client: browser})
 			if err != nil || got != tc.want {
 				t.Fatalf("BeginLogin = %+v, %v; want %+v", got, err, tc.want)
 			}
@@ -369,28 +420,33 @@ func TestContractLogin(t *testing.T) {
 
 	completes := []struct {
 		name string
-		req  CompleteLoginRequest
-		want CompleteLoginResult
+		req  contract.CompleteLoginRequest
+		want contract.CompleteLoginResponse
 	}{
 		{
 			name: "states differ",
-			req:  CompleteLoginRequest{Operator: alice, SessionState: "state-42", CallbackState: "state-x", DuoCode: fakeGoodCode},
-			want: CompleteLoginResult{Decision: DecisionDenied, Reason: "state_mismatch", Message: "Duo verification failed."},
+			req:  contract.CompleteLoginRequest{Operator: alice, SessionState: "state-42", CallbackState: "state-x", DuoCode: fakeGoodCode},
+			want: contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonStateMismatch, Message: "Duo verification failed."},
 		},
 		{
 			name: "no session state",
-			req:  CompleteLoginRequest{Operator: alice, DuoCode: fakeGoodCode},
-			want: CompleteLoginResult{Decision: DecisionDenied, Reason: "state_mismatch", Message: "Duo verification failed."},
+			req:  contract.CompleteLoginRequest{Operator: alice, DuoCode: fakeGoodCode},
+			want: contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonStateMismatch, Message: "Duo verification failed."},
+		},
+		{
+			name: "another operator's state",
+			req:  contract.CompleteLoginRequest{Operator: alice, SessionState: "state-43", CallbackState: "state-43", DuoCode: fakeGoodCode},
+			want: contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonStateUnknown, Message: "Duo verification failed."},
 		},
 		{
 			name: "bad code",
-			req:  CompleteLoginRequest{Operator: alice, SessionState: "state-42", CallbackState: "state-42", DuoCode: "nope"},
-			want: CompleteLoginResult{Decision: DecisionDenied, Reason: "duo_denied", Message: "Duo verification failed."},
+			req:  contract.CompleteLoginRequest{Operator: alice, SessionState: "state-42", CallbackState: "state-42", DuoCode: "nope"},
+			want: contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonDuoDenied, Message: "Duo verification failed."},
 		},
 		{
 			name: "allowed",
-			req:  CompleteLoginRequest{Operator: alice, SessionState: "state-42", CallbackState: "state-42", DuoCode: fakeGoodCode, Client: browser},
-			want: CompleteLoginResult{Decision: DecisionAllowed},
+			req:  contract.CompleteLoginRequest{Operator: alice, SessionState: "state-42", CallbackState: "state-42", DuoCode: fakeGoodCode, Client: browser},
+			want: contract.CompleteLoginResponse{Decision: contract.DecisionAllowed},
 		},
 	}
 	for _, tc := range completes {
@@ -402,9 +458,9 @@ func TestContractLogin(t *testing.T) {
 		})
 	}
 
-	states, err := p.GetOperatorStates(ctx, []string{alice.ID})
-	if err != nil || states[alice.ID].LastLogin != fakeTime || states[alice.ID].EnrolledAt != fakeTime {
-		t.Fatalf("after an allowed login, state = %+v, %v; want LastLogin and EnrolledAt set", states[alice.ID], err)
+	states, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{alice.ID}})
+	if err != nil || len(states.States) != 1 || states.States[0].LastLogin != fakeTime || states.States[0].EnrolledAt != fakeTime {
+		t.Fatalf("after an allowed login, states = %+v, %v; want LastLogin and EnrolledAt set", states.States, err)
 	}
 }
 
@@ -412,29 +468,38 @@ func TestContractFailsClosed(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name        string
+		callTimeout time.Duration
+		// ctx is the caller's context; it may cancel it later.
 		ctx         func() (context.Context, context.CancelFunc)
-		op          Operator
-		close       bool
+		op          contract.Operator
+		close       bool // Close the plugin first
+		disconnect  bool // cut the connection under the SDK first
 		wantUnavail bool
-		wantReason  contract.Reason
+		wantReason  contract.ErrorReason
 		wantIs      error
+		wantKick    bool          // the supervisor is asked to look at the process
+		maxElapsed  time.Duration // 0: no bound
 	}{
 		{
 			name:        "hung call stops at the call timeout",
+			callTimeout: 300 * time.Millisecond,
 			ctx:         func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
-			op:          Operator{ID: opHang},
-			wantUnavail: true, wantReason: contract.ReasonDeadline, wantIs: ErrUnavailable,
+			op:          contract.Operator{ID: opHang},
+			wantUnavail: true, wantReason: contract.ReasonDeadline, wantIs: ErrUnavailable, wantKick: true,
 		},
 		{
-			name: "caller's shorter deadline wins",
+			name:        "caller's shorter deadline wins",
+			callTimeout: time.Minute,
 			ctx: func() (context.Context, context.CancelFunc) {
-				return context.WithTimeout(context.Background(), 50*time.Millisecond)
+				return context.WithTimeout(context.Background(), 100*time.Millisecond)
 			},
-			op:          Operator{ID: opHang},
-			wantUnavail: true, wantReason: contract.ReasonDeadline, wantIs: ErrUnavailable,
+			op:          contract.Operator{ID: opHang},
+			wantUnavail: true, wantReason: contract.ReasonDeadline, wantIs: ErrUnavailable, wantKick: true,
+			maxElapsed: 30 * time.Second,
 		},
 		{
-			name: "caller cancelled before the call",
+			name:        "caller cancelled before the call",
+			callTimeout: time.Minute,
 			ctx: func() (context.Context, context.CancelFunc) {
 				ctx, cancel := context.WithCancel(context.Background())
 				cancel()
@@ -444,7 +509,21 @@ func TestContractFailsClosed(t *testing.T) {
 			wantReason: contract.ReasonUnknown, wantIs: context.Canceled,
 		},
 		{
-			name: "caller's deadline passed before the call",
+			// The caller's own cancellation is not the plugin's fault.
+			name:        "caller cancels during the call",
+			callTimeout: time.Minute,
+			ctx: func() (context.Context, context.CancelFunc) {
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(100*time.Millisecond, cancel)
+				return ctx, cancel
+			},
+			op:         contract.Operator{ID: opHang},
+			wantReason: contract.ReasonUnknown, wantIs: context.Canceled,
+			maxElapsed: 30 * time.Second,
+		},
+		{
+			name:        "caller's deadline passed before the call",
+			callTimeout: time.Minute,
 			ctx: func() (context.Context, context.CancelFunc) {
 				return context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 			},
@@ -453,30 +532,46 @@ func TestContractFailsClosed(t *testing.T) {
 		},
 		{
 			name:        "closed",
+			callTimeout: time.Minute,
 			ctx:         func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
 			op:          alice,
 			close:       true,
 			wantUnavail: true, wantReason: contract.ReasonPluginUnavailable, wantIs: ErrClosed,
 		},
+		{
+			name:        "connection lost",
+			callTimeout: time.Minute,
+			ctx:         func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+			op:          alice,
+			disconnect:  true,
+			wantUnavail: true, wantReason: contract.ReasonPluginUnavailable, wantIs: ErrUnavailable, wantKick: true,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := newInProcess(t, newFakeServer(), 300*time.Millisecond)
+			p, src := newInProcess(t, newFakePlugin(), withCallTimeout(tc.callTimeout))
 			mustActivate(t, p)
 			if tc.close {
 				if err := p.Close(); err != nil {
 					t.Fatalf("Close: %v", err)
 				}
 			}
+			if tc.disconnect {
+				if err := src.in.rpc.Close(); err != nil {
+					t.Fatalf("close the connection: %v", err)
+				}
+			}
 			ctx, cancel := tc.ctx()
 			defer cancel()
-			res, err := p.BeginLogin(ctx, tc.op, browser)
+			start := time.Now()
+			res, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: tc.op, Client: browser})
+			elapsed := time.Since(start)
 			if err == nil {
 				t.Fatalf("BeginLogin = %+v, want an error", res)
 			}
-			if res != (BeginLoginResult{}) {
-				t.Fatalf("BeginLogin returned %+v with its error; want the zero result", res)
+			if res != (contract.BeginLoginResponse{}) {
+				t.Fatalf("BeginLogin returned %+v with its error; want the zero response", res)
 			}
 			if got := errors.Is(err, ErrUnavailable); got != tc.wantUnavail {
 				t.Fatalf("errors.Is(%v, ErrUnavailable) = %v, want %v", err, got, tc.wantUnavail)
@@ -484,122 +579,302 @@ func TestContractFailsClosed(t *testing.T) {
 			if !errors.Is(err, tc.wantIs) {
 				t.Fatalf("error %v does not match %v", err, tc.wantIs)
 			}
-			if ReasonOf(err) != tc.wantReason {
-				t.Fatalf("ReasonOf(%v) = %q, want %q", err, ReasonOf(err), tc.wantReason)
+			if got := contract.ReasonOf(err); got != tc.wantReason {
+				t.Fatalf("ReasonOf(%v) = %q, want %q", err, got, tc.wantReason)
+			}
+			if !strings.HasPrefix(err.Error(), "begin login: ") {
+				t.Fatalf("error %q does not name the call", err)
+			}
+			if got := src.kicks.Load() > 0; got != tc.wantKick {
+				t.Fatalf("supervisor kicked: %v, want %v", got, tc.wantKick)
+			}
+			if tc.maxElapsed > 0 && elapsed > tc.maxElapsed {
+				t.Fatalf("BeginLogin took %v; the caller's deadline or cancellation must end it", elapsed)
 			}
 		})
 	}
 }
 
-func TestReasonOf(t *testing.T) {
+// The deadline the plugin sees is the earlier of the caller's and
+// Options.CallTimeout from the call, even when the caller has none.
+func TestCallDeadlineReachesThePlugin(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		err  error
-		want contract.Reason
+		name          string
+		callTimeout   time.Duration
+		callerTimeout time.Duration // 0: no caller deadline
+		wantFromCall  time.Duration // the plugin's deadline, from the call
+		wantCallers   bool          // the plugin's deadline is exactly the caller's
 	}{
-		{name: "nil", err: nil, want: ""},
-		{name: "plugin error", err: &Error{Code: "FailedPrecondition", Reason: contract.ReasonInactive}, want: contract.ReasonInactive},
-		{name: "wrapped plugin error", err: errors.Join(errors.New("x"), &Error{Reason: contract.ReasonActive}), want: contract.ReasonActive},
-		{name: "unavailable", err: unavailable(contract.ReasonPluginUnavailable, "down", nil), want: contract.ReasonPluginUnavailable},
-		{name: "deadline", err: unavailable(contract.ReasonDeadline, "slow", nil), want: contract.ReasonDeadline},
-		{name: "bare sentinel", err: ErrUnavailable, want: contract.ReasonPluginUnavailable},
-		{name: "raw gRPC status", err: contract.Status(codes.FailedPrecondition, contract.ReasonSchemaTooNew, "newer"), want: contract.ReasonSchemaTooNew},
-		{name: "other", err: errors.New("boom"), want: contract.ReasonUnknown},
+		{name: "no caller deadline: the call timeout", callTimeout: 2 * time.Second, wantFromCall: 2 * time.Second},
+		{name: "call timeout sooner than the caller's", callTimeout: 2 * time.Second, callerTimeout: time.Hour, wantFromCall: 2 * time.Second},
+		{name: "caller's deadline sooner", callTimeout: time.Hour, callerTimeout: 3 * time.Second, wantCallers: true},
+	}
+	// grpc-timeout carries the time left, so the plugin's deadline is the
+	// host's plus the transit time, rounded up to a microsecond.
+	const slack = 5 * time.Millisecond
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := newFakePlugin()
+			p, _ := newInProcess(t, fake, withCallTimeout(tc.callTimeout))
+			ctx := context.Background()
+			if tc.callerTimeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.callerTimeout)
+				defer cancel()
+			}
+			before := time.Now()
+			if _, err := p.Status(ctx, contract.StatusRequest{}); err != nil {
+				t.Fatalf("Status: %v", err)
+			}
+			after := time.Now()
+			seen := fake.deadlines()
+			if len(seen) != 1 || seen[0].IsZero() {
+				t.Fatalf("plugin saw deadlines %v, want one", seen)
+			}
+			lo, hi := before.Add(tc.wantFromCall), after.Add(tc.wantFromCall)
+			if tc.wantCallers {
+				dl, _ := ctx.Deadline()
+				lo, hi = dl, dl.Add(after.Sub(before))
+			}
+			if got := seen[0]; got.Before(lo.Add(-slack)) || got.After(hi.Add(slack)) {
+				t.Fatalf("plugin's deadline is %v after the call began, want between %v and %v",
+					got.Sub(before), lo.Sub(before), hi.Sub(before))
+			}
+		})
+	}
+}
+
+// Options.Activation is asked for every new process; launch relies on
+// applyActivation for it. The process tests check the same end to end.
+func TestApplyActivation(t *testing.T) {
+	t.Parallel()
+	record := contract.ActivateRequest{
+		Host:        contract.HostInfo{Name: "helpdesk", Version: "1.2.3"},
+		CallbackURL: "https://helpdesk.example.test/duo/callback",
+		DataDir:     "/var/lib/helpdesk/duo",
+		Actor:       contract.Actor{ID: "record", Username: "host-record"},
+	}
+	errRecord := errors.New("host database unreachable")
+	tests := []struct {
+		name        string
+		callTimeout time.Duration
+		answer      func() (contract.ActivateRequest, bool, error) // nil: no Options.Activation
+		wantActive  bool
+		wantBy      string
+		wantErrIs   []error
+		wantErr     string // prefix
+		wantReason  contract.ErrorReason
+		wantLog     []string
+	}{
+		{name: "no callback leaves the process inactive"},
+		{
+			name:   "record says inactive",
+			answer: func() (contract.ActivateRequest, bool, error) { return record, false, nil },
+		},
+		{
+			name:       "record says active",
+			answer:     func() (contract.ActivateRequest, bool, error) { return record, true, nil },
+			wantActive: true, wantBy: "host-record",
+		},
+		{
+			name:      "record unreadable fails the launch",
+			answer:    func() (contract.ActivateRequest, bool, error) { return contract.ActivateRequest{}, false, errRecord },
+			wantErrIs: []error{errRecord}, wantErr: "ask the host whether the plugin is active: host database unreachable",
+			wantReason: contract.ReasonUnknown,
+		},
+		{
+			// A refusal is the plugin's answer: it runs, inactive, and says why.
+			name: "plugin refuses the record's request",
+			answer: func() (contract.ActivateRequest, bool, error) {
+				r := record
+				r.DataDir = ""
+				return r, true, nil
+			},
+			wantLog: []string{"activating the new process failed", `"reason":"INVALID_ARGUMENT"`},
+		},
+		{
+			name:        "activate times out: the launch fails",
+			callTimeout: 200 * time.Millisecond,
+			answer: func() (contract.ActivateRequest, bool, error) {
+				r := record
+				r.DataDir = opHang
+				return r, true, nil
+			},
+			wantErrIs: []error{ErrUnavailable}, wantErr: "activate the new plugin process: ", wantReason: contract.ReasonDeadline,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ReasonOf(tc.err); got != tc.want {
-				t.Fatalf("ReasonOf = %q, want %q", got, tc.want)
+			t.Parallel()
+			fake := newFakePlugin()
+			logs := &syncBuffer{}
+			var asked atomic.Int32
+			var askedDeadline time.Duration
+			p, src := newInProcess(t, fake, func(o *Options) {
+				o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+				o.CallTimeout = tc.callTimeout
+				if o.CallTimeout == 0 {
+					o.CallTimeout = 10 * time.Second
+				}
+				if tc.answer != nil {
+					o.Activation = func(ctx context.Context) (contract.ActivateRequest, bool, error) {
+						if asked.Add(1) == 1 {
+							if dl, ok := ctx.Deadline(); ok {
+								askedDeadline = time.Until(dl)
+							}
+						}
+						return tc.answer()
+					}
+				}
+			})
+			err := p.applyActivation(context.Background(), src.in)
+
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("applyActivation = %v, want nil", err)
+				}
+			} else {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
+					t.Fatalf("applyActivation = %v, want an error starting %q", err, tc.wantErr)
+				}
+				for _, target := range tc.wantErrIs {
+					if !errors.Is(err, target) {
+						t.Fatalf("applyActivation = %v, want it to match %v", err, target)
+					}
+				}
+				if got := contract.ReasonOf(err); got != tc.wantReason {
+					t.Fatalf("ReasonOf(%v) = %q, want %q", err, got, tc.wantReason)
+				}
+			}
+			if active, by := fake.activeState(); active != tc.wantActive || by != tc.wantBy {
+				t.Fatalf("plugin active %v (by %q), want %v (by %q)", active, by, tc.wantActive, tc.wantBy)
+			}
+			if tc.answer != nil {
+				if n := asked.Load(); n != 1 {
+					t.Fatalf("Activation asked %d times, want once", n)
+				}
+				if askedDeadline <= 0 || askedDeadline > p.opts.CallTimeout {
+					t.Fatalf("Activation's context has %v left, want a deadline within CallTimeout (%v)", askedDeadline, p.opts.CallTimeout)
+				}
+			}
+			for _, want := range tc.wantLog {
+				if !strings.Contains(logs.String(), want) {
+					t.Fatalf("logs lack %q:\n%s", want, logs.String())
+				}
 			}
 		})
 	}
 }
 
-func TestFromCallError(t *testing.T) {
+// The plugin's refusals pass through; whatever never got a plugin's answer
+// is ErrUnavailable (fail closed), except the caller's own cancellation.
+func TestFromCall(t *testing.T) {
 	t.Parallel()
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
+	refusal := contract.Errorf(contract.ReasonInactive, "inactive")
+	noReason := &contract.Error{Reason: contract.ReasonUnknown, Message: "no such method"}
 	tests := []struct {
 		name        string
 		parent      context.Context
 		err         error
 		wantUnavail bool
-		wantReason  contract.Reason
-		wantCode    string
+		wantReason  contract.ErrorReason
+		wantIs      error
+		wantSame    bool // the plugin's own *contract.Error, untouched
 	}{
-		{name: "unavailable", parent: context.Background(), err: contract.Status(codes.Unavailable, contract.ReasonUnknown, "conn refused"), wantUnavail: true, wantReason: contract.ReasonPluginUnavailable},
-		{name: "deadline", parent: context.Background(), err: contract.Status(codes.DeadlineExceeded, contract.ReasonUnknown, "slow"), wantUnavail: true, wantReason: contract.ReasonDeadline},
-		{name: "cancelled by the transport", parent: context.Background(), err: contract.Status(codes.Canceled, contract.ReasonUnknown, "closing"), wantUnavail: true, wantReason: contract.ReasonPluginUnavailable},
-		{name: "cancelled by the caller", parent: cancelled, err: contract.Status(codes.Canceled, contract.ReasonUnknown, "cancelled"), wantReason: contract.ReasonUnknown},
-		{name: "not a status", parent: context.Background(), err: io.ErrUnexpectedEOF, wantUnavail: true, wantReason: contract.ReasonPluginUnavailable},
-		{name: "refusal", parent: context.Background(), err: contract.Status(codes.FailedPrecondition, contract.ReasonInactive, "inactive"), wantReason: contract.ReasonInactive, wantCode: "FailedPrecondition"},
-		{name: "refusal without reason", parent: context.Background(), err: contract.Status(codes.Internal, "", "bug"), wantReason: "", wantCode: "Internal"},
+		{name: "unavailable", parent: context.Background(), err: contract.Errorf(contract.ReasonPluginUnavailable, "conn refused"), wantUnavail: true, wantReason: contract.ReasonPluginUnavailable},
+		{name: "deadline", parent: context.Background(), err: contract.Errorf(contract.ReasonDeadline, "slow"), wantUnavail: true, wantReason: contract.ReasonDeadline},
+		{name: "cancelled by the transport", parent: context.Background(), err: contract.Errorf(contract.ReasonCanceled, "closing"), wantUnavail: true, wantReason: contract.ReasonPluginUnavailable},
+		{name: "cancelled by the caller", parent: cancelled, err: contract.Errorf(contract.ReasonCanceled, "cancelled"), wantReason: contract.ReasonUnknown, wantIs: context.Canceled},
+		{name: "not a contract error", parent: context.Background(), err: io.ErrUnexpectedEOF, wantUnavail: true, wantReason: contract.ReasonPluginUnavailable, wantIs: io.ErrUnexpectedEOF},
+		{name: "refusal", parent: context.Background(), err: refusal, wantReason: contract.ReasonInactive, wantSame: true},
+		{name: "answer without a reason", parent: context.Background(), err: noReason, wantReason: contract.ReasonUnknown, wantSame: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := fromCallError(tc.parent, tc.err)
+			t.Parallel()
+			err := fromCall(tc.parent, tc.err)
 			if got := errors.Is(err, ErrUnavailable); got != tc.wantUnavail {
 				t.Fatalf("errors.Is(%v, ErrUnavailable) = %v, want %v", err, got, tc.wantUnavail)
 			}
-			if got := ReasonOf(err); got != tc.wantReason {
+			if got := contract.ReasonOf(err); got != tc.wantReason {
 				t.Fatalf("ReasonOf(%v) = %q, want %q", err, got, tc.wantReason)
 			}
-			var pe *Error
-			if errors.As(err, &pe) != (tc.wantCode != "") || (pe != nil && pe.Code != tc.wantCode) {
-				t.Fatalf("error %v: want *Error with code %q", err, tc.wantCode)
+			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
+				t.Fatalf("error %v does not match %v", err, tc.wantIs)
+			}
+			if tc.wantSame && err != tc.err {
+				t.Fatalf("fromCall(%v) = %v, want the plugin's error itself", tc.err, err)
+			}
+			if tc.wantUnavail {
+				if !strings.HasPrefix(err.Error(), ErrUnavailable.Error()+": ") {
+					t.Fatalf("error %q does not say the plugin is unavailable", err)
+				}
+				var ce *contract.Error
+				if !errors.As(err, &ce) || ce.Reason != tc.wantReason {
+					t.Fatalf("error %v: want a *contract.Error with reason %q inside", err, tc.wantReason)
+				}
 			}
 		})
 	}
 }
 
-func TestFromprotoDecision(t *testing.T) {
+// Every phase of the supervisor is one of the SDK's, with the same name;
+// and a State is the supervisor's, field for field.
+func TestPhasesCoverTheSupervisor(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		in   duov1.LoginDecision
-		want LoginDecision
-	}{
-		{duov1.LoginDecision_LOGIN_DECISION_UNSPECIFIED, DecisionUnspecified},
-		{duov1.LoginDecision_LOGIN_DECISION_NOT_REQUIRED, DecisionNotRequired},
-		{duov1.LoginDecision_LOGIN_DECISION_REDIRECT, DecisionRedirect},
-		{duov1.LoginDecision_LOGIN_DECISION_DENIED, DecisionDenied},
-		{duov1.LoginDecision_LOGIN_DECISION_ALLOWED, DecisionAllowed},
-		{duov1.LoginDecision(99), DecisionUnspecified}, // a newer plugin's value: deny
-	}
-	for _, tc := range tests {
-		t.Run(tc.in.String(), func(t *testing.T) {
-			if got := fromprotoDecision(tc.in); got != tc.want {
-				t.Fatalf("fromprotoDecision(%v) = %v, want %v", tc.in, got, tc.want)
-			}
-		})
-	}
-	// Every wire value has a host value: a test fails when the enum grows.
-	for v := range duov1.LoginDecision_name {
-		if v != 0 && fromprotoDecision(duov1.LoginDecision(v)) == DecisionUnspecified {
-			t.Errorf("wire decision %d has no host value", v)
+	since := time.Unix(fakeNow, 0)
+	seen := map[Phase]supervisor.Phase{}
+	n := 0
+	for sp := supervisor.Phase(0); !strings.HasPrefix(sp.String(), "phase("); sp++ {
+		n++
+		ph, ok := phases[sp]
+		if !ok {
+			t.Errorf("supervisor phase %v has no host.Phase", sp)
+			continue
+		}
+		if ph.String() != sp.String() {
+			t.Errorf("supervisor phase %q maps to host.Phase %q", sp, ph)
+		}
+		if other, dup := seen[ph]; dup {
+			t.Errorf("supervisor phases %v and %v both map to %v", other, sp, ph)
+		}
+		seen[ph] = sp
+		in := supervisor.State{Phase: sp, PID: 7, Restarts: 2, LastError: "crashed", Since: since}
+		if got, want := stateOf(in), (State{Phase: ph, PID: 7, Restarts: 2, LastError: "crashed", Since: since}); got != want {
+			t.Errorf("stateOf(%+v) = %+v, want %+v", in, got, want)
 		}
 	}
+	if len(phases) != n {
+		t.Errorf("phases has %d entries, the supervisor %d phases", len(phases), n)
+	}
+	for ph := Phase(0); !strings.HasPrefix(ph.String(), "phase("); ph++ {
+		if _, ok := seen[ph]; !ok {
+			t.Errorf("host.Phase %v is no supervisor phase", ph)
+		}
+	}
+	if got := stateOf(supervisor.State{Phase: supervisor.Phase(99)}).Phase; got != PhaseFailed {
+		t.Errorf("an unknown supervisor phase maps to %v, want failed (it serves no calls)", got)
+	}
+	if got := Phase(99).String(); got != "phase(99)" {
+		t.Errorf("Phase(99).String() = %q", got)
+	}
 }
 
+// LoginDecision's names are what hosts log. It belongs with the contract;
+// it is here until proto/contract has a test of its own for it.
 func TestLoginDecisionString(t *testing.T) {
 	t.Parallel()
-	want := map[LoginDecision]string{
-		DecisionUnspecified: "unspecified", DecisionNotRequired: "not_required", DecisionRedirect: "redirect",
-		DecisionDenied: "denied", DecisionAllowed: "allowed", LoginDecision(9): "decision(9)",
+	want := map[contract.LoginDecision]string{
+		contract.DecisionUnspecified: "unspecified", contract.DecisionNotRequired: "not_required", contract.DecisionRedirect: "redirect",
+		contract.DecisionDenied: "denied", contract.DecisionAllowed: "allowed", contract.LoginDecision(9): "decision(9)",
 	}
 	for d, s := range want {
 		if d.String() != s {
 			t.Errorf("%d.String() = %q, want %q", int(d), d.String(), s)
 		}
-	}
-}
-
-func TestBeginLoginStripsStrayState(t *testing.T) {
-	t.Parallel()
-	got, err := fromprotoBeginLogin(&duov1.BeginLoginResponse{
-		Decision: duov1.LoginDecision_LOGIN_DECISION_DENIED, RedirectUrl: "https://x", State: "s", Reason: "locked_out", Message: "Locked.",
-	})
-	if want := (BeginLoginResult{Decision: DecisionDenied, Reason: "locked_out", Message: "Locked."}); err != nil || got != want {
-		t.Fatalf("fromprotoBeginLogin = %+v, %v; want %+v", got, err, want)
 	}
 }

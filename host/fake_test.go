@@ -12,10 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc/codes"
 
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
-	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
 )
 
 // The test binary doubles as a plugin, as in go-plugin's own tests: when
@@ -47,14 +45,14 @@ func runTestPlugin() {
 	if d := os.Getenv(envMarkerDir); d != "" {
 		_ = os.WriteFile(filepath.Join(d, strconv.Itoa(os.Getpid())), nil, 0o600)
 	}
-	fake := newFakeServer()
+	fake := newFakePlugin()
 	fake.crash = func() { os.Exit(3) }
 	if v := os.Getenv(envPluginVersion); v != "" {
 		fake.version = v
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  contract.Handshake,
-		VersionedPlugins: contract.VersionedPlugins(fake),
+		VersionedPlugins: contract.VersionedPlugins(fake, nil),
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})
 	if os.Getenv(envIgnoreShutdown) == "1" {
@@ -65,9 +63,9 @@ func runTestPlugin() {
 	}
 }
 
-// Hooks of the fake, chosen by operator id.
+// Hooks of the fake, chosen by operator id (and, for Activate, by data dir).
 const (
-	opHang            = "hang"             // BeginLogin blocks until the call's deadline
+	opHang            = "hang"             // BeginLogin (and Activate with this data dir) blocks until the call's deadline
 	opCrash           = "crash"            // BeginLogin exits the process (no panic)
 	opBadRedirect     = "bad-redirect"     // BeginLogin answers REDIRECT without a URL
 	opUnspecified     = "unspecified"      // BeginLogin answers UNSPECIFIED
@@ -80,130 +78,151 @@ const (
 	fakeGoodCode  = "good-duo-code"
 	fakeSchema    = 3
 	fakeVersion   = "0.0.0-test"
-	settingActBy  = "x_activated_by" // the fake reports who activated it, for the replay test
+	settingActBy  = "x_activated_by" // the fake reports who activated it, for the activation tests
 	fakeSecretKey = "client_secret"
 )
 
-// fakeServer is an in-memory contract.Server: plausible, not faithful.
-type fakeServer struct {
-	duov1.UnimplementedLifecycleServer
-	duov1.UnimplementedSettingsServer
-	duov1.UnimplementedOperatorsServer
-	duov1.UnimplementedLoginServer
+var fakeTime = time.Unix(fakeNow, 0).UTC()
 
+// fakePlugin is an in-memory contract.Plugin: plausible, not faithful.
+type fakePlugin struct {
 	crash   func()
 	version string
 
-	mu          sync.Mutex
-	active      bool
-	dataDir     string
-	activatedBy string
-	settings    map[string]string
-	secret      string
-	ops         map[string]*duov1.OperatorState
+	mu             sync.Mutex
+	active         bool
+	dataDir        string
+	activatedBy    string
+	settings       map[string]string
+	secret         string
+	ops            map[string]contract.OperatorState
+	statusDeadline []time.Time // the deadline of every Status call; the zero time for none
 }
 
-var _ contract.Server = (*fakeServer)(nil)
+var _ contract.Plugin = (*fakePlugin)(nil)
 
-func newFakeServer() *fakeServer {
-	return &fakeServer{
+func newFakePlugin() *fakePlugin {
+	return &fakePlugin{
 		version:  fakeVersion,
 		settings: map[string]string{"api_hostname": "", "client_id": "", "fail_mode": "closed"},
-		ops:      map[string]*duov1.OperatorState{},
+		ops:      map[string]contract.OperatorState{},
 	}
 }
 
-func (f *fakeServer) statusLocked() *duov1.StatusResponse {
-	return &duov1.StatusResponse{
+// deadlines returns the deadlines the Status calls carried, in order.
+func (f *fakePlugin) deadlines() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.statusDeadline)
+}
+
+// activeState reports whether the fake is active and who activated it.
+func (f *fakePlugin) activeState() (bool, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.active, f.activatedBy
+}
+
+func (f *fakePlugin) statusLocked() contract.StatusResponse {
+	return contract.StatusResponse{
 		Active:        f.active,
 		SchemaVersion: fakeSchema,
 		Configured:    f.settings["client_id"] != "" && f.secret != "",
 		PluginVersion: f.version,
-		Duo:           &duov1.DuoHealth{Checked: true, Ok: true, CheckedAtUnix: fakeNow},
+		Duo:           contract.DuoHealth{Checked: true, OK: true, CheckedAt: fakeTime},
 	}
 }
 
-func (f *fakeServer) Activate(_ context.Context, req *duov1.ActivateRequest) (*duov1.ActivateResponse, error) {
+func (f *fakePlugin) Activate(ctx context.Context, req contract.ActivateRequest) (contract.ActivateResponse, error) {
+	if req.DataDir == opHang {
+		<-ctx.Done()
+		return contract.ActivateResponse{}, &contract.Error{Reason: contract.ReasonInternal, Message: "gave up", Cause: ctx.Err()}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if req.GetDataDir() == "" {
-		return nil, contract.Status(codes.InvalidArgument, contract.ReasonInvalidArgument, "data_dir is required")
+	if req.DataDir == "" {
+		return contract.ActivateResponse{}, contract.Errorf(contract.ReasonInvalidArgument, "data_dir is required")
 	}
-	if f.active && f.dataDir != req.GetDataDir() {
-		return nil, contract.Status(codes.FailedPrecondition, contract.ReasonDataDirMismatch, "already active with another data dir")
+	if f.active && f.dataDir != req.DataDir {
+		return contract.ActivateResponse{}, contract.Errorf(contract.ReasonDataDirMismatch, "already active with another data dir")
 	}
-	f.active, f.dataDir, f.activatedBy = true, req.GetDataDir(), req.GetActor().GetUsername()
-	return &duov1.ActivateResponse{Status: f.statusLocked()}, nil
+	f.active, f.dataDir, f.activatedBy = true, req.DataDir, req.Actor.Username
+	return contract.ActivateResponse{Status: f.statusLocked()}, nil
 }
 
-func (f *fakeServer) Deactivate(context.Context, *duov1.DeactivateRequest) (*duov1.DeactivateResponse, error) {
+func (f *fakePlugin) Deactivate(context.Context, contract.DeactivateRequest) (contract.DeactivateResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.active = false
-	return &duov1.DeactivateResponse{}, nil
+	return contract.DeactivateResponse{}, nil
 }
 
-func (f *fakeServer) Uninstall(_ context.Context, req *duov1.UninstallRequest) (*duov1.UninstallResponse, error) {
+func (f *fakePlugin) Uninstall(_ context.Context, req contract.UninstallRequest) (contract.UninstallResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if req.GetConfirm() != contract.PluginID {
-		return nil, contract.Status(codes.FailedPrecondition, contract.ReasonConfirmation, "confirm must name the plugin")
+	if req.Confirm != contract.PluginID {
+		return contract.UninstallResponse{}, contract.Errorf(contract.ReasonConfirmation, "confirm must name the plugin")
 	}
 	if f.active {
-		return nil, contract.Status(codes.FailedPrecondition, contract.ReasonActive, "deactivate first")
+		return contract.UninstallResponse{}, contract.Errorf(contract.ReasonActive, "deactivate first")
 	}
 	dir := f.dataDir
 	if dir == "" {
-		dir = req.GetDataDir()
+		dir = req.DataDir
 	}
-	f.dataDir, f.settings, f.secret, f.ops = "", map[string]string{}, "", map[string]*duov1.OperatorState{}
-	return &duov1.UninstallResponse{Removed: []string{dir + "/duo.db", dir + "/secret.key"}}, nil
+	f.dataDir, f.settings, f.secret, f.ops = "", map[string]string{}, "", map[string]contract.OperatorState{}
+	return contract.UninstallResponse{Removed: []string{dir + "/duo.db", dir + "/secret.key"}}, nil
 }
 
-func (f *fakeServer) Status(context.Context, *duov1.StatusRequest) (*duov1.StatusResponse, error) {
+func (f *fakePlugin) Status(ctx context.Context, _ contract.StatusRequest) (contract.StatusResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	dl, _ := ctx.Deadline()
+	f.statusDeadline = append(f.statusDeadline, dl)
 	return f.statusLocked(), nil
 }
 
-func (f *fakeServer) requireActiveLocked() error {
+func (f *fakePlugin) requireActiveLocked() error {
 	if !f.active {
-		return contract.Status(codes.FailedPrecondition, contract.ReasonInactive, "the plugin is not active")
+		return contract.Errorf(contract.ReasonInactive, "the plugin is not active")
 	}
 	return nil
 }
 
-func (f *fakeServer) GetSettings(context.Context, *duov1.GetSettingsRequest) (*duov1.GetSettingsResponse, error) {
+func (f *fakePlugin) GetSettings(context.Context, contract.GetSettingsRequest) (contract.GetSettingsResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.requireActiveLocked(); err != nil {
-		return nil, err
+		return contract.GetSettingsResponse{}, err
 	}
 	values := map[string]string{settingActBy: f.activatedBy}
 	for k, v := range f.settings {
 		values[k] = v
 	}
-	return &duov1.GetSettingsResponse{Values: values, SecretSet: map[string]bool{fakeSecretKey: f.secret != ""}}, nil
+	return contract.GetSettingsResponse{Values: values, SecretSet: map[string]bool{fakeSecretKey: f.secret != ""}}, nil
 }
 
-func (f *fakeServer) UpdateSettings(_ context.Context, req *duov1.UpdateSettingsRequest) (*duov1.UpdateSettingsResponse, error) {
+func (f *fakePlugin) UpdateSettings(_ context.Context, req contract.UpdateSettingsRequest) (contract.UpdateSettingsResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.requireActiveLocked(); err != nil {
-		return nil, err
+		return contract.UpdateSettingsResponse{}, err
 	}
-	var errs []*duov1.FieldError
-	if req.GetValues()["client_id"] == "" {
-		errs = append(errs, &duov1.FieldError{Field: "client_id", Reason: "required", Message: "Client ID is required"})
+	var errs []contract.FieldError
+	if req.Values["client_id"] == "" {
+		errs = append(errs, contract.FieldError{Field: "client_id", Reason: contract.FieldRequired, Message: "Client ID is required"})
 	}
-	if m := req.GetValues()["fail_mode"]; m != "" && m != "closed" && m != "open" {
-		errs = append(errs, &duov1.FieldError{Field: "fail_mode", Reason: "option", Message: "fail_mode must be closed or open"})
+	if m := req.Values["fail_mode"]; m != "" && m != "closed" && m != "open" {
+		errs = append(errs, contract.FieldError{Field: "fail_mode", Reason: contract.FieldOption, Message: "fail_mode must be closed or open"})
 	}
-	health := &duov1.DuoHealth{Checked: !req.GetSkipDuoCheck(), Ok: !req.GetSkipDuoCheck(), CheckedAtUnix: fakeNow}
+	var health contract.DuoHealth
+	if !req.SkipDuoCheck {
+		health = contract.DuoHealth{Checked: true, OK: true, CheckedAt: fakeTime}
+	}
 	if len(errs) > 0 {
-		return &duov1.UpdateSettingsResponse{Errors: errs, Duo: health}, nil
+		return contract.UpdateSettingsResponse{Errors: errs, Duo: health}, nil
 	}
-	for k, v := range req.GetValues() {
+	for k, v := range req.Values {
 		if k == fakeSecretKey {
 			if v != "" {
 				f.secret = v
@@ -212,71 +231,73 @@ func (f *fakeServer) UpdateSettings(_ context.Context, req *duov1.UpdateSettings
 		}
 		f.settings[k] = v
 	}
-	return &duov1.UpdateSettingsResponse{Saved: true, Duo: health}, nil
+	return contract.UpdateSettingsResponse{Saved: true, Duo: health}, nil
 }
 
-func (f *fakeServer) CheckDuo(context.Context, *duov1.CheckDuoRequest) (*duov1.CheckDuoResponse, error) {
-	return &duov1.CheckDuoResponse{Duo: &duov1.DuoHealth{Checked: true, Ok: false, CheckedAtUnix: fakeNow, Detail: "401 from Duo"}}, nil
+func (f *fakePlugin) CheckDuo(context.Context, contract.CheckDuoRequest) (contract.CheckDuoResponse, error) {
+	return contract.CheckDuoResponse{Duo: contract.DuoHealth{
+		Checked: true, OK: false, CheckedAt: fakeTime, Detail: "401 from Duo", Failure: contract.DuoCredentialsRejected,
+	}}, nil
 }
 
-func (f *fakeServer) stateLocked(id string) *duov1.OperatorState {
+func (f *fakePlugin) stateLocked(id string) contract.OperatorState {
 	if s, ok := f.ops[id]; ok {
 		return s
 	}
-	return &duov1.OperatorState{OperatorId: id}
+	return contract.OperatorState{OperatorID: id}
 }
 
-func (f *fakeServer) SetOperatorEnabled(_ context.Context, req *duov1.SetOperatorEnabledRequest) (*duov1.SetOperatorEnabledResponse, error) {
+func (f *fakePlugin) SetOperatorEnabled(_ context.Context, req contract.SetOperatorEnabledRequest) (contract.SetOperatorEnabledResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.requireActiveLocked(); err != nil {
-		return nil, err
+		return contract.SetOperatorEnabledResponse{}, err
 	}
-	op := req.GetOperator()
-	if op.GetId() == "" {
-		return nil, contract.Status(codes.InvalidArgument, contract.ReasonInvalidArgument, "operator.id is required")
+	op := req.Operator
+	if op.ID == "" {
+		return contract.SetOperatorEnabledResponse{}, contract.Errorf(contract.ReasonInvalidArgument, "operator.id is required")
 	}
-	s := f.stateLocked(op.GetId())
-	s.Enabled, s.Username, s.Email = req.GetEnabled(), op.GetUsername(), op.GetEmail()
-	s.ChangedBy, s.ChangedAtUnix = req.GetActor().GetUsername(), fakeNow
-	f.ops[op.GetId()] = s
-	return &duov1.SetOperatorEnabledResponse{State: s}, nil
+	s := f.stateLocked(op.ID)
+	s.Enabled, s.Username, s.Email = req.Enabled, op.Username, op.Email
+	s.ChangedBy, s.ChangedAt = req.Actor.Username, fakeTime
+	f.ops[op.ID] = s
+	return contract.SetOperatorEnabledResponse{State: s}, nil
 }
 
-func (f *fakeServer) GetOperatorStates(_ context.Context, req *duov1.GetOperatorStatesRequest) (*duov1.GetOperatorStatesResponse, error) {
+func (f *fakePlugin) GetOperatorStates(_ context.Context, req contract.GetOperatorStatesRequest) (contract.GetOperatorStatesResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	resp := &duov1.GetOperatorStatesResponse{}
-	for _, id := range req.GetOperatorIds() {
+	var resp contract.GetOperatorStatesResponse
+	for _, id := range req.OperatorIDs {
 		resp.States = append(resp.States, f.stateLocked(id))
 	}
 	return resp, nil
 }
 
-func (f *fakeServer) ListEnabledOperators(_ context.Context, req *duov1.ListEnabledOperatorsRequest) (*duov1.ListEnabledOperatorsResponse, error) {
+func (f *fakePlugin) ListEnabledOperators(_ context.Context, req contract.ListEnabledOperatorsRequest) (contract.ListEnabledOperatorsResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var ids []string
 	for id, s := range f.ops {
-		if s.GetEnabled() {
+		if s.Enabled {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
 	start := 0
-	if t := req.GetPageToken(); t != "" {
+	if t := req.PageToken; t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil || n < 0 || n > len(ids) {
-			return nil, contract.Status(codes.InvalidArgument, contract.ReasonInvalidArgument, "bad page token")
+			return contract.ListEnabledOperatorsResponse{}, contract.Errorf(contract.ReasonInvalidArgument, "bad page token")
 		}
 		start = n
 	}
-	size := int(req.GetPageSize())
+	size := int(req.PageSize)
 	if size <= 0 {
 		size = 100
 	}
 	end := min(start+size, len(ids))
-	resp := &duov1.ListEnabledOperatorsResponse{}
+	var resp contract.ListEnabledOperatorsResponse
 	for _, id := range ids[start:end] {
 		resp.States = append(resp.States, f.ops[id])
 	}
@@ -286,74 +307,75 @@ func (f *fakeServer) ListEnabledOperators(_ context.Context, req *duov1.ListEnab
 	return resp, nil
 }
 
-func (f *fakeServer) SetOperatorAlias(_ context.Context, req *duov1.SetOperatorAliasRequest) (*duov1.SetOperatorAliasResponse, error) {
+func (f *fakePlugin) SetOperatorAlias(_ context.Context, req contract.SetOperatorAliasRequest) (contract.SetOperatorAliasResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.requireActiveLocked(); err != nil {
-		return nil, err
+		return contract.SetOperatorAliasResponse{}, err
 	}
-	s := f.stateLocked(req.GetOperator().GetId())
-	s.DuoAlias, s.ChangedBy, s.ChangedAtUnix = req.GetDuoAlias(), req.GetActor().GetUsername(), fakeNow
-	f.ops[s.GetOperatorId()] = s
-	return &duov1.SetOperatorAliasResponse{State: s}, nil
+	s := f.stateLocked(req.Operator.ID)
+	s.DuoAlias, s.ChangedBy, s.ChangedAt = req.DuoAlias, req.Actor.Username, fakeTime
+	f.ops[s.OperatorID] = s
+	return contract.SetOperatorAliasResponse{State: s}, nil
 }
 
-func (f *fakeServer) BeginLogin(ctx context.Context, req *duov1.BeginLoginRequest) (*duov1.BeginLoginResponse, error) {
-	id := req.GetOperator().GetId()
+func (f *fakePlugin) BeginLogin(ctx context.Context, req contract.BeginLoginRequest) (contract.BeginLoginResponse, error) {
+	id := req.Operator.ID
 	switch id {
 	case opHang:
 		<-ctx.Done()
-		return nil, ctx.Err()
+		return contract.BeginLoginResponse{}, &contract.Error{Reason: contract.ReasonInternal, Message: "gave up", Cause: ctx.Err()}
 	case opCrash:
 		f.crash()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.requireActiveLocked(); err != nil {
-		return nil, err
+		return contract.BeginLoginResponse{}, err
 	}
 	switch id {
 	case opBadRedirect:
-		return &duov1.BeginLoginResponse{Decision: duov1.LoginDecision_LOGIN_DECISION_REDIRECT, State: "s"}, nil
+		return contract.BeginLoginResponse{Decision: contract.DecisionRedirect, State: "s"}, nil
 	case opUnspecified:
-		return &duov1.BeginLoginResponse{}, nil
+		return contract.BeginLoginResponse{}, nil
 	case opAllowedAtBegin:
-		return &duov1.BeginLoginResponse{Decision: duov1.LoginDecision_LOGIN_DECISION_ALLOWED}, nil
+		return contract.BeginLoginResponse{Decision: contract.DecisionAllowed}, nil
 	}
-	if !f.stateLocked(id).GetEnabled() {
-		return &duov1.BeginLoginResponse{Decision: duov1.LoginDecision_LOGIN_DECISION_NOT_REQUIRED}, nil
+	if !f.stateLocked(id).Enabled {
+		return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired}, nil
 	}
 	state := "state-" + id
-	return &duov1.BeginLoginResponse{
-		Decision:    duov1.LoginDecision_LOGIN_DECISION_REDIRECT,
-		RedirectUrl: "https://duo.example.test/oauth/v1/authorize?state=" + state,
+	return contract.BeginLoginResponse{
+		Decision:    contract.DecisionRedirect,
+		RedirectURL: "https://duo.example.test/oauth/v1/authorize?state=" + state,
 		State:       state,
 	}, nil
 }
 
-func (f *fakeServer) CompleteLogin(_ context.Context, req *duov1.CompleteLoginRequest) (*duov1.CompleteLoginResponse, error) {
+func (f *fakePlugin) CompleteLogin(_ context.Context, req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.requireActiveLocked(); err != nil {
-		return nil, err
+		return contract.CompleteLoginResponse{}, err
 	}
-	denied := func(reason string) (*duov1.CompleteLoginResponse, error) {
-		return &duov1.CompleteLoginResponse{Decision: duov1.LoginDecision_LOGIN_DECISION_DENIED, Reason: reason, Message: "Duo verification failed."}, nil
+	denied := func(reason contract.LoginReason) (contract.CompleteLoginResponse, error) {
+		return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: reason, Message: "Duo verification failed."}, nil
 	}
 	switch {
-	case req.GetOperator().GetId() == opNotRequiredDone:
-		return &duov1.CompleteLoginResponse{Decision: duov1.LoginDecision_LOGIN_DECISION_NOT_REQUIRED}, nil
-	case req.GetSessionState() == "" || req.GetSessionState() != req.GetCallbackState():
-		return denied("state_mismatch")
-	case req.GetSessionState() != "state-"+req.GetOperator().GetId():
-		return denied("unknown_state")
-	case req.GetDuoCode() != fakeGoodCode:
-		return denied("duo_denied")
+	case req.Operator.ID == opNotRequiredDone:
+		return contract.CompleteLoginResponse{Decision: contract.DecisionNotRequired}, nil
+	case req.SessionState == "" || req.SessionState != req.CallbackState:
+		return denied(contract.LoginReasonStateMismatch)
+	case req.SessionState != "state-"+req.Operator.ID:
+		return denied(contract.LoginReasonStateUnknown)
+	case req.DuoCode != fakeGoodCode:
+		return denied(contract.LoginReasonDuoDenied)
 	}
-	s := f.stateLocked(req.GetOperator().GetId())
-	s.LastLoginUnix = fakeNow
-	if s.EnrolledAtUnix == 0 {
-		s.EnrolledAtUnix = fakeNow
+	s := f.stateLocked(req.Operator.ID)
+	s.LastLogin = fakeTime
+	if s.EnrolledAt.IsZero() {
+		s.EnrolledAt = fakeTime
 	}
-	return &duov1.CompleteLoginResponse{Decision: duov1.LoginDecision_LOGIN_DECISION_ALLOWED}, nil
+	f.ops[s.OperatorID] = s
+	return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, nil
 }

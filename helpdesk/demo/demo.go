@@ -14,8 +14,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"text/tabwriter"
@@ -236,7 +236,9 @@ type switchHandler struct{ h atomic.Pointer[http.Handler] }
 
 func (s *switchHandler) set(h http.Handler) { s.h.Store(&h) }
 
-func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
 
 // startingPage answers while the plugin builds: 503 with Retry-After, and
 // a page that reloads itself (no script: a Refresh header).

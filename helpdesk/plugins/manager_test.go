@@ -147,7 +147,7 @@ func newRig(t *testing.T) *rig {
 	r.m, err = New(Config{
 		Store: st, BundleDir: r.bundle, DataDir: r.data, CallbackURL: "http://h/cb",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Start: r.start,
+		Start:  r.start,
 	})
 	if err != nil {
 		t.Fatal(err)

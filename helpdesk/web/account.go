@@ -5,9 +5,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 type homeData struct {

@@ -6,9 +6,9 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 

@@ -30,9 +30,9 @@ import (
 	"strings"
 	"time"
 
-		"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
-	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
