@@ -291,7 +291,7 @@ func TestRepositoryManifestLoads(t *testing.T) {
 	if m.ID != contract.PluginID || m.ProtocolVersion != contract.ProtocolVersion {
 		t.Fatalf("manifest id/protocol = %q/%d, want %q/%d", m.ID, m.ProtocolVersion, contract.PluginID, contract.ProtocolVersion)
 	}
-	keys := map[string]string{}
+	keys := map[string]contract.SettingType{}
 	for _, s := range m.SettingsSchema {
 		keys[s.Key] = s.Type
 	}
@@ -300,7 +300,7 @@ func TestRepositoryManifestLoads(t *testing.T) {
 			t.Errorf("settings_schema has no %q", k)
 		}
 	}
-	if keys["client_secret"] != SettingSecret {
-		t.Errorf("client_secret has type %q, want %q", keys["client_secret"], SettingSecret)
+	if keys["client_secret"] != contract.SettingSecret {
+		t.Errorf("client_secret has type %q, want %q", keys["client_secret"], contract.SettingSecret)
 	}
 }
