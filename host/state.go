@@ -30,24 +30,15 @@ const (
 	PhaseClosed
 )
 
-// String returns the phase in lower case, for logs and pages.
+// String returns the phase in lower case, for logs and pages: the
+// supervisor's name for it.
 func (p Phase) String() string {
-	switch p {
-	case PhaseStarting:
-		return "starting"
-	case PhaseRunning:
-		return "running"
-	case PhaseDown:
-		return "down"
-	case PhaseRestarting:
-		return "restarting"
-	case PhaseFailed:
-		return "failed"
-	case PhaseClosed:
-		return "closed"
-	default:
-		return fmt.Sprintf("phase(%d)", int(p))
+	for sp, hp := range phases {
+		if hp == p {
+			return sp.String()
+		}
 	}
+	return fmt.Sprintf("phase(%d)", int(p))
 }
 
 // State is a snapshot of the plugin process.
