@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -96,7 +97,7 @@ func TestApply(t *testing.T) {
 		{"empty secret keeps stored", configured(), full(map[string]string{KeyClientSecret: ""}), prod, configured(), nil},
 		{"blank secret keeps stored", configured(), full(map[string]string{KeyClientSecret: " \t\n"}), prod, configured(), nil},
 		{"new secret replaces", configured(), full(map[string]string{KeyClientSecret: strings.Repeat("b", 40)}), prod,
-			with(func(d *Duo) { d.ClientSecret = Secret(strings.Repeat("b", 40)) }), nil},
+			with(func(d *Duo) { d.ClientSecret = secret.Value(strings.Repeat("b", 40)) }), nil},
 		{"values are trimmed", Defaults(), map[string]string{
 			KeyClientID: " " + validID + "\n", KeyClientSecret: "\t" + validSecret + " ", KeyAPIHostname: "  " + validHost,
 			KeyFailMode: " open ", KeyUsernameFormat: "email\n", KeyLoginTimeout: " 120 ",

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 )
 
 // FailMode says what a login of a Duo-enabled operator does while Duo cannot
@@ -47,7 +49,7 @@ type Duo struct {
 	// ClientID is the Web SDK application's Client ID (20 characters).
 	ClientID string
 	// ClientSecret is the application's Client secret (40 characters).
-	ClientSecret Secret
+	ClientSecret secret.Value
 	// APIHostname is the Duo API host, lower-case, without scheme: normally
 	// api-xxxxxxxx.duosecurity.com; any host[:port] only in test mode.
 	APIHostname string

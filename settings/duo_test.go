@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 )
 
 const (
@@ -18,7 +20,7 @@ const (
 func configured() Duo {
 	return Duo{
 		ClientID:       validID,
-		ClientSecret:   Secret(validSecret),
+		ClientSecret:   secret.Value(validSecret),
 		APIHostname:    validHost,
 		FailMode:       FailOpen,
 		UsernameFormat: FormatEmail,
@@ -112,12 +114,12 @@ func TestParseStored(t *testing.T) {
 	tests := []struct {
 		name    string
 		values  map[string]string
-		secret  Secret
+		secret  secret.Value
 		want    Duo
 		wantErr string
 	}{
 		{"nil", nil, "", Defaults(), ""},
-		{"round trip of configured", configured().Values(), Secret(validSecret), configured(), ""},
+		{"round trip of configured", configured().Values(), secret.Value(validSecret), configured(), ""},
 		{"round trip of defaults", Defaults().Values(), "", Defaults(), ""},
 		{"empty values take defaults", map[string]string{KeyFailMode: "", KeyUsernameFormat: "", KeyLoginTimeout: ""}, "", Defaults(), ""},
 		{"partial", map[string]string{KeyClientID: "DIX"}, "", Duo{ClientID: "DIX", FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: 300 * time.Second}, ""},

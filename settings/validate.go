@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -132,7 +133,7 @@ func validate(m map[string]string, opts ValidateOptions, skip map[string]bool) (
 			d.ClientID = v
 		case KeyClientSecret:
 			fe = checkCredential(f, v, 40, "", false)
-			d.ClientSecret = Secret(v)
+			d.ClientSecret = secret.Value(v)
 		case KeyAPIHostname:
 			d.APIHostname, fe = checkHost(f, v, opts)
 		case KeyFailMode:
@@ -391,9 +392,9 @@ var ErrCorrupt = errors.New("corrupt stored setting")
 // naming each key, only for values that Apply never stores: a fail_mode or
 // username_format outside its options, or a login timeout that is not an
 // integer from 30 to 600.
-func ParseStored(values map[string]string, secret Secret) (Duo, error) {
+func ParseStored(values map[string]string, clientSecret secret.Value) (Duo, error) {
 	d := Defaults()
-	d.ClientSecret = secret
+	d.ClientSecret = clientSecret
 	if err := parseInto(&d, values); err != nil {
 		return Duo{}, fmt.Errorf("parse stored Duo settings: %w", err)
 	}

@@ -41,7 +41,7 @@ func (s *syncBuffer) String() string {
 var (
 	urlLine      = regexp.MustCompile(`Open (http://\S+) and sign in`)
 	startingLine = regexp.MustCompile(`Starting the reference helpdesk at (http://\S+) `)
-	csrfHidden = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+	csrfHidden   = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 )
 
 // TestDemo runs the README's main command end to end, with -preconfigure,

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 )
 
 // Roles of an operator.
@@ -22,10 +24,10 @@ type Operator struct {
 	Email        string
 	DisplayName  string
 	Role         string
-	PasswordHash Secret
+	PasswordHash secret.Value
 	// TOTPSecret is the base32 secret of the built-in two-factor method;
 	// empty if none. It applies only once TOTPConfirmed.
-	TOTPSecret    Secret
+	TOTPSecret    secret.Value
 	TOTPConfirmed bool
 	TOTPLastStep  int64
 	CreatedAt     time.Time
@@ -58,14 +60,14 @@ const operatorColumns = `id, username, email, display_name, role, password_hash,
 
 func scanOperator(row interface{ Scan(...any) error }) (Operator, error) {
 	var o Operator
-	var hash, secret string
+	var hash, totpSecret string
 	var confirmed int
 	var created int64
-	err := row.Scan(&o.ID, &o.Username, &o.Email, &o.DisplayName, &o.Role, &hash, &secret, &confirmed, &o.TOTPLastStep, &created)
+	err := row.Scan(&o.ID, &o.Username, &o.Email, &o.DisplayName, &o.Role, &hash, &totpSecret, &confirmed, &o.TOTPLastStep, &created)
 	if err != nil {
 		return Operator{}, err
 	}
-	o.PasswordHash, o.TOTPSecret, o.TOTPConfirmed, o.CreatedAt = Secret(hash), Secret(secret), confirmed == 1, fromUnix(created)
+	o.PasswordHash, o.TOTPSecret, o.TOTPConfirmed, o.CreatedAt = secret.Value(hash), secret.Value(totpSecret), confirmed == 1, fromUnix(created)
 	return o, nil
 }
 
@@ -166,17 +168,17 @@ func (s *Store) SetPassword(ctx context.Context, id int64, hash string) error {
 
 // SetTOTP stores a TOTP secret for an operator, confirmed or not; a new
 // secret resets the replay guard.
-func (s *Store) SetTOTP(ctx context.Context, id int64, secret string, confirmed bool) error {
+func (s *Store) SetTOTP(ctx context.Context, id int64, totpSecret string, confirmed bool) error {
 	return s.execOne(ctx, fmt.Sprintf("set totp of operator %d", id),
-		`UPDATE operators SET totp_secret = ?, totp_confirmed = ?, totp_last_step = 0 WHERE id = ?`, secret, b2i(confirmed), id)
+		`UPDATE operators SET totp_secret = ?, totp_confirmed = ?, totp_last_step = 0 WHERE id = ?`, totpSecret, b2i(confirmed), id)
 }
 
 // ConfirmTOTP marks the operator's stored secret confirmed, recording step
-// as used. It fails with ErrNotFound if the stored secret is not secret
+// as used. It fails with ErrNotFound if the stored secret is not totpSecret
 // (it was replaced meanwhile).
-func (s *Store) ConfirmTOTP(ctx context.Context, id int64, secret string, step int64) error {
+func (s *Store) ConfirmTOTP(ctx context.Context, id int64, totpSecret string, step int64) error {
 	return s.execOne(ctx, fmt.Sprintf("confirm totp of operator %d", id),
-		`UPDATE operators SET totp_confirmed = 1, totp_last_step = ? WHERE id = ? AND totp_secret = ? AND totp_secret <> ''`, step, id, secret)
+		`UPDATE operators SET totp_confirmed = 1, totp_last_step = ? WHERE id = ? AND totp_secret = ? AND totp_secret <> ''`, step, id, totpSecret)
 }
 
 // ClearTOTP removes the operator's TOTP method.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 )
 
 // Kinds of session.
@@ -34,9 +36,9 @@ type Session struct {
 	OperatorID   int64 // 0 for anonymous sessions
 	SecondFactor string
 	// DuoState is what BeginLogin returned, for CompleteLogin.
-	DuoState   Secret
+	DuoState   secret.Value
 	NextPath   string
-	CSRFToken  Secret
+	CSRFToken  secret.Value
 	Flash      string
 	FlashKind  string
 	CreatedAt  time.Time
@@ -79,7 +81,7 @@ func (s *Store) SessionByHash(ctx context.Context, idHash []byte, now time.Time)
 		return Session{}, fmt.Errorf("session: %w", err)
 	}
 	ses.OperatorID = op.Int64
-	ses.DuoState, ses.CSRFToken = Secret(duoState), Secret(csrf)
+	ses.DuoState, ses.CSRFToken = secret.Value(duoState), secret.Value(csrf)
 	ses.CreatedAt, ses.LastSeenAt, ses.ExpiresAt = fromUnix(created), fromUnix(seen), fromUnix(expires)
 	return ses, nil
 }

@@ -11,9 +11,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -35,27 +33,6 @@ var (
 	// ErrSchemaTooNew: the database was migrated by a newer helpdesk.
 	ErrSchemaTooNew = sqlitedb.ErrSchemaTooNew
 )
-
-// Secret is a string that must not reach a log or an error message: its
-// String, GoString, Format, LogValue and JSON forms are redacted. Read it
-// with Reveal.
-type Secret string
-
-const redacted = "[redacted]"
-
-// Reveal returns the value.
-func (s Secret) Reveal() string { return string(s) }
-
-// IsSet reports whether the value is non-empty.
-func (s Secret) IsSet() bool { return s != "" }
-
-func (s Secret) String() string                { return redacted }
-func (s Secret) GoString() string              { return redacted }
-func (s Secret) Format(f fmt.State, _ rune)    { _, _ = io.WriteString(f, redacted) }
-func (s Secret) LogValue() slog.Value          { return slog.StringValue(redacted) }
-func (s Secret) MarshalJSON() ([]byte, error)  { return []byte(`"` + redacted + `"`), nil }
-func (s Secret) MarshalText() ([]byte, error)  { return []byte(redacted), nil }
-func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
 
 // Store is the helpdesk's database. Safe for concurrent use.
 type Store struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 )
 
 // Cookie names. With TLS the __Host- prefix makes the browser insist on
@@ -187,9 +188,9 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, spec sessi
 		Kind:         spec.kind,
 		OperatorID:   spec.operator,
 		SecondFactor: spec.factor,
-		DuoState:     store.Secret(spec.duoState),
+		DuoState:     secret.Value(spec.duoState),
 		NextPath:     spec.next,
-		CSRFToken:    store.Secret(csrf),
+		CSRFToken:    secret.Value(csrf),
 		CreatedAt:    now,
 		LastSeenAt:   now,
 		ExpiresAt:    exp,

@@ -1,4 +1,4 @@
-package settings
+package secret
 
 import (
 	"bytes"
@@ -9,15 +9,14 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 )
 
 const testSecret = "S3cr3tV4lu3S3cr3tV4lu3S3cr3tV4lu3S3cr3tX"
 
-func TestSecretFormats(t *testing.T) {
+func TestValueFormats(t *testing.T) {
 	t.Parallel()
-	set := Secret(testSecret)
-	var empty Secret
+	set := Value(testSecret)
+	var empty Value
 	tests := []struct {
 		name string
 		got  func() string
@@ -25,11 +24,11 @@ func TestSecretFormats(t *testing.T) {
 	}{
 		{"String", func() string { return set.String() }, "[redacted]"},
 		{"String empty", func() string { return empty.String() }, ""},
-		{"GoString", func() string { return set.GoString() }, `settings.Secret("[redacted]")`},
-		{"GoString empty", func() string { return empty.GoString() }, `settings.Secret("")`},
+		{"GoString", func() string { return set.GoString() }, `secret.Value("[redacted]")`},
+		{"GoString empty", func() string { return empty.GoString() }, `secret.Value("")`},
 		{"%v", func() string { return fmt.Sprintf("%v", set) }, "[redacted]"},
 		{"%+v", func() string { return fmt.Sprintf("%+v", set) }, "[redacted]"},
-		{"%#v", func() string { return fmt.Sprintf("%#v", set) }, `settings.Secret("[redacted]")`},
+		{"%#v", func() string { return fmt.Sprintf("%#v", set) }, `secret.Value("[redacted]")`},
 		{"%s", func() string { return fmt.Sprintf("%s", set) }, "[redacted]"},
 		{"%q", func() string { return fmt.Sprintf("%q", set) }, `"[redacted]"`},
 		{"%x", func() string { return fmt.Sprintf("%x", set) }, "[redacted]"},
@@ -41,22 +40,19 @@ func TestSecretFormats(t *testing.T) {
 		{"%v empty", func() string { return fmt.Sprintf("%v", empty) }, ""},
 		{"%q empty", func() string { return fmt.Sprintf("%q", empty) }, `""`},
 		{"%x empty", func() string { return fmt.Sprintf("%x", empty) }, ""},
-		{"%T", func() string { return fmt.Sprintf("%T", set) }, "settings.Secret"},
+		{"%#v empty", func() string { return fmt.Sprintf("%#v", empty) }, `secret.Value("")`},
+		{"%T", func() string { return fmt.Sprintf("%T", set) }, "secret.Value"},
 		{"Sprint", func() string { return fmt.Sprint(set) }, "[redacted]"},
 		{"Sprintln", func() string { return fmt.Sprintln(set) }, "[redacted]\n"},
 		{"pointer %v", func() string { return fmt.Sprintf("%v", &set) }, "[redacted]"},
-		{"slice %v", func() string { return fmt.Sprintf("%v", []Secret{set, empty}) }, "[[redacted] ]"},
-		{"map %v", func() string { return fmt.Sprintf("%v", map[string]Secret{"k": set}) }, "map[k:[redacted]]"},
+		{"slice %v", func() string { return fmt.Sprintf("%v", []Value{set, empty}) }, "[[redacted] ]"},
+		{"map %v", func() string { return fmt.Sprintf("%v", map[string]Value{"k": set}) }, "map[k:[redacted]]"},
 		{"errorf %v", func() string { return fmt.Errorf("sign: %v", set).Error() }, "sign: [redacted]"},
-		{"struct %v", func() string { return fmt.Sprintf("%v", struct{ S Secret }{set}) }, "{[redacted]}"},
-		{"struct %+v", func() string { return fmt.Sprintf("%+v", struct{ S Secret }{set}) }, "{S:[redacted]}"},
-		{"struct %#v", func() string { return fmt.Sprintf("%#v", struct{ S Secret }{set}) }, `struct { S settings.Secret }{S:settings.Secret("[redacted]")}`},
-		{"Duo %+v", func() string {
-			return fmt.Sprintf("%+v", Duo{ClientID: "DIABCDEFGHIJ01234567", ClientSecret: set, APIHostname: "api-x.duosecurity.com"})
-		}, "{ClientID:DIABCDEFGHIJ01234567 ClientSecret:[redacted] APIHostname:api-x.duosecurity.com FailMode: UsernameFormat: LoginTimeout:0s CAFile:}"},
-		{"Duo pointer %+v", func() string { return fmt.Sprintf("%+v", &Duo{ClientSecret: set}) }, "&{ClientID: ClientSecret:[redacted] APIHostname: FailMode: UsernameFormat: LoginTimeout:0s CAFile:}"},
-		{"Duo %#v", func() string { return fmt.Sprintf("%#v", Duo{ClientSecret: set}) }, `settings.Duo{ClientID:"", ClientSecret:settings.Secret("[redacted]"), APIHostname:"", FailMode:"", UsernameFormat:"", LoginTimeout:0, CAFile:""}`},
+		{"struct %v", func() string { return fmt.Sprintf("%v", struct{ S Value }{set}) }, "{[redacted]}"},
+		{"struct %+v", func() string { return fmt.Sprintf("%+v", struct{ S Value }{set}) }, "{S:[redacted]}"},
+		{"struct %#v", func() string { return fmt.Sprintf("%#v", struct{ S Value }{set}) }, `struct { S secret.Value }{S:secret.Value("[redacted]")}`},
 		{"Reveal", func() string { return set.Reveal() }, testSecret},
+		{"Reveal empty", func() string { return empty.Reveal() }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,12 +64,22 @@ func TestSecretFormats(t *testing.T) {
 	}
 }
 
-func TestSecretEncodings(t *testing.T) {
+func TestValueIsSet(t *testing.T) {
 	t.Parallel()
-	set := Secret(testSecret)
+	if !Value(testSecret).IsSet() {
+		t.Error("IsSet() = false for a non-empty value")
+	}
+	if Value("").IsSet() {
+		t.Error("IsSet() = true for the empty value")
+	}
+}
+
+func TestValueEncodings(t *testing.T) {
+	t.Parallel()
+	set := Value(testSecret)
 	type holder struct {
-		Secret Secret `json:"secret" xml:"secret"`
-		Empty  Secret `json:"empty" xml:"empty"`
+		Secret Value `json:"secret" xml:"secret"`
+		Empty  Value `json:"empty" xml:"empty"`
 	}
 	tests := []struct {
 		name string
@@ -81,13 +87,13 @@ func TestSecretEncodings(t *testing.T) {
 		want string
 	}{
 		{"json value", func() ([]byte, error) { return json.Marshal(set) }, `"[redacted]"`},
-		{"json empty", func() ([]byte, error) { return json.Marshal(Secret("")) }, `""`},
+		{"json empty", func() ([]byte, error) { return json.Marshal(Value("")) }, `""`},
 		{"json struct", func() ([]byte, error) {
 			return json.Marshal(holder{Secret: set})
 		}, `{"secret":"[redacted]","empty":""}`},
-		{"json Duo", func() ([]byte, error) { return json.Marshal(Duo{ClientSecret: set}) },
-			`{"ClientID":"","ClientSecret":"[redacted]","APIHostname":"","FailMode":"","UsernameFormat":"","LoginTimeout":0,"CAFile":""}`},
+		{"json map value", func() ([]byte, error) { return json.Marshal(map[string]Value{"k": set}) }, `{"k":"[redacted]"}`},
 		{"text", func() ([]byte, error) { return set.MarshalText() }, "[redacted]"},
+		{"text empty", func() ([]byte, error) { return Value("").MarshalText() }, ""},
 		{"xml struct", func() ([]byte, error) { return xml.Marshal(holder{Secret: set}) }, "<holder><secret>[redacted]</secret><empty></empty></holder>"},
 	}
 	for _, tt := range tests {
@@ -104,10 +110,9 @@ func TestSecretEncodings(t *testing.T) {
 	}
 }
 
-func TestSecretSlog(t *testing.T) {
+func TestValueSlog(t *testing.T) {
 	t.Parallel()
-	set := Secret(testSecret)
-	d := Duo{ClientID: "DIABCDEFGHIJ01234567", ClientSecret: set, APIHostname: "api-x.duosecurity.com", FailMode: FailClosed, UsernameFormat: FormatEmail, LoginTimeout: 300 * time.Second}
+	set := Value(testSecret)
 	tests := []struct {
 		name string
 		json bool
@@ -115,12 +120,11 @@ func TestSecretSlog(t *testing.T) {
 		want string
 	}{
 		{"json attr", true, []any{"secret", set}, `{"msg":"m","secret":"[redacted]"}`},
-		{"json empty", true, []any{"secret", Secret("")}, `{"msg":"m","secret":""}`},
-		{"json any struct", true, []any{slog.Any("h", struct{ S Secret }{set})}, `{"msg":"m","h":{"S":"[redacted]"}}`},
-		{"json Duo", true, []any{"duo", d}, `{"msg":"m","duo":{"client_id":"DIABCDEFGHIJ01234567","client_secret_set":true,"api_hostname":"api-x.duosecurity.com","fail_mode":"closed","username_format":"email","login_timeout":300000000000,"ca_file":""}}`},
+		{"json empty", true, []any{"secret", Value("")}, `{"msg":"m","secret":""}`},
+		{"json any struct", true, []any{slog.Any("h", struct{ S Value }{set})}, `{"msg":"m","h":{"S":"[redacted]"}}`},
 		{"text attr", false, []any{"secret", set}, `msg=m secret=[redacted]`},
-		{"text any struct", false, []any{slog.Any("h", struct{ S Secret }{set})}, `msg=m h={S:[redacted]}`},
-		{"text Duo", false, []any{"duo", d}, `msg=m duo.client_id=DIABCDEFGHIJ01234567 duo.client_secret_set=true duo.api_hostname=api-x.duosecurity.com duo.fail_mode=closed duo.username_format=email duo.login_timeout=5m0s duo.ca_file=""`},
+		{"text empty", false, []any{"secret", Value("")}, `msg=m secret=""`},
+		{"text any struct", false, []any{slog.Any("h", struct{ S Value }{set})}, `msg=m h={S:[redacted]}`},
 	}
 	dropTimeLevel := func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey || a.Key == slog.LevelKey {
@@ -149,12 +153,16 @@ func TestSecretSlog(t *testing.T) {
 	}
 }
 
-// TestSecretNeverLeaks sweeps fmt verbs over values holding a secret. %p is
+// TestValueNeverLeaks sweeps fmt verbs over values holding a secret. %p is
 // tried only with pointers: with a non-pointer, fmt's bad-verb path prints
 // the raw value without consulting any method (go vet reports that misuse).
-func TestSecretNeverLeaks(t *testing.T) {
+func TestValueNeverLeaks(t *testing.T) {
 	t.Parallel()
-	d := Duo{ClientSecret: Secret(testSecret)}
+	type holder struct {
+		Name  string
+		Token Value
+	}
+	h := holder{Name: "n", Token: Value(testSecret)}
 	hexed := fmt.Sprintf("%x", testSecret)
 	check := func(verb string, args ...any) {
 		t.Helper()
@@ -164,14 +172,14 @@ func TestSecretNeverLeaks(t *testing.T) {
 		}
 	}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T", "%10.4v", "%#x", "% x", "%!", "%[2]v", "no verb"} {
-		for _, arg := range []any{d, &d, d.ClientSecret, &d.ClientSecret, []Duo{d}, map[string]Duo{"k": d}, errors.New("x")} {
+		for _, arg := range []any{h, &h, h.Token, &h.Token, []holder{h}, map[string]holder{"k": h}, []Value{h.Token}, errors.New("x")} {
 			check(verb, arg)
 		}
 	}
-	check("%p", &d)
-	check("%p", &d.ClientSecret)
+	check("%p", &h)
+	check("%p", &h.Token)
 	noVerb := strings.Repeat("x", 1) // not a constant, so vet lets the extra argument through
-	if got, want := fmt.Sprintf(noVerb, d.ClientSecret), "x%!(EXTRA settings.Secret=[redacted])"; got != want {
+	if got, want := fmt.Sprintf(noVerb, h.Token), "x%!(EXTRA secret.Value=[redacted])"; got != want {
 		t.Errorf("extra argument: got %q, want %q", got, want)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	"github.com/helpdesk-duo/duo-plugin/settings"
 )
@@ -43,7 +44,7 @@ func TestPinnedRootsMatchLibrary(t *testing.T) {
 func simSettings(sim *duosim.Server) settings.Duo {
 	app := sim.Apps()[0]
 	d := settings.Defaults()
-	d.ClientID, d.ClientSecret, d.APIHostname, d.CAFile = app.ClientID, settings.Secret(app.ClientSecret), sim.APIHost(), sim.CAFile()
+	d.ClientID, d.ClientSecret, d.APIHostname, d.CAFile = app.ClientID, secret.Value(app.ClientSecret), sim.APIHost(), sim.CAFile()
 	return d
 }
 
@@ -109,7 +110,7 @@ func TestDiagnose(t *testing.T) {
 	sim := duosim.StartTest(t, duosim.Config{Scripted: true})
 	rt := settings.Runtime{AllowTestDuoHost: true, DuoTimeout: 2 * time.Second}
 	wrong := simSettings(sim)
-	wrong.ClientSecret = settings.Secret(strings.Repeat("x", 40))
+	wrong.ClientSecret = secret.Value(strings.Repeat("x", 40))
 	pinned := simSettings(sim)
 	pinned.CAFile = ""
 	closed := simSettings(sim)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
 	"github.com/helpdesk-duo/duo-plugin/plugin/duohealth"
 	"github.com/helpdesk-duo/duo-plugin/plugin/secretbox"
@@ -112,15 +113,15 @@ func (p *Plugin) loadSettings(ctx context.Context, a *activeState) (settings.Duo
 	if err != nil {
 		return settings.Duo{}, storageError("load settings", err)
 	}
-	var secret settings.Secret
+	var clientSecret secret.Value
 	if ct, ok := raw.Secrets[secretName]; ok {
 		plain, err := a.box.Open(secretName, ct)
 		if err != nil {
 			return settings.Duo{}, storageError("load settings: the stored client secret cannot be decrypted with "+KeyFile, err)
 		}
-		secret = settings.Secret(plain)
+		clientSecret = secret.Value(plain)
 	}
-	d, err := settings.ParseStored(raw.Values, secret)
+	d, err := settings.ParseStored(raw.Values, clientSecret)
 	if err != nil {
 		return settings.Duo{}, storageError("load settings", err)
 	}
