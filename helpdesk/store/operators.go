@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/secret"
+	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 )
 
 // Roles of an operator.
@@ -58,7 +59,7 @@ type NewOperator struct {
 
 const operatorColumns = `id, username, email, display_name, role, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at`
 
-func scanOperator(row interface{ Scan(...any) error }) (Operator, error) {
+func scanOperator(row sqlitedb.Scanner) (Operator, error) {
 	var o Operator
 	var hash, totpSecret string
 	var confirmed int
@@ -86,7 +87,7 @@ func (s *Store) CreateOperator(ctx context.Context, n NewOperator) (Operator, er
 	res, err := s.db.ExecContext(ctx,
 		`INSERT INTO operators (username, email, display_name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		n.Username, strings.TrimSpace(n.Email), strings.TrimSpace(n.DisplayName), n.Role, n.PasswordHash, unix(s.now()))
-	if isUniqueViolation(err) {
+	if sqlitedb.IsUniqueViolation(err) {
 		return Operator{}, fmt.Errorf("create operator %q: %w", n.Username, ErrDuplicate)
 	}
 	if err != nil {
@@ -126,20 +127,8 @@ func (s *Store) OperatorByUsername(ctx context.Context, username string) (Operat
 
 // ListOperators returns every operator, by username.
 func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY username`)
+	out, err := sqlitedb.Query(ctx, s.db, scanOperator, `SELECT `+operatorColumns+` FROM operators ORDER BY username`)
 	if err != nil {
-		return nil, fmt.Errorf("list operators: %w", err)
-	}
-	defer rows.Close()
-	var out []Operator
-	for rows.Next() {
-		o, err := scanOperator(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list operators: %w", err)
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list operators: %w", err)
 	}
 	return out, nil
