@@ -20,61 +20,76 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
-	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
 )
 
 var (
 	bareOnce sync.Once
+	bareDir  string
 	barePath string
 	bareErr  error
 )
 
-// bareBinary builds internal/bareplugin, a do-nothing plugin of the same
-// contract: the baseline of what go-plugin itself costs on this machine.
-func bareBinary(b *testing.B) string {
+// prepareBare builds internal/bareplugin once per process, with the go
+// command's default flags (so its dependencies come from the build cache
+// `go test` filled) and no deadline: a build takes what it takes. TestMain
+// calls it before any benchmark runs.
+func prepareBare() (string, error) {
 	bareOnce.Do(func() {
 		root, err := pluginbuild.RepoRoot()
 		if err != nil {
 			bareErr = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "bareplugin-")
-		if err != nil {
-			bareErr = err
+		if bareDir, bareErr = os.MkdirTemp("", "bareplugin-"); bareErr != nil {
 			return
 		}
-		barePath = filepath.Join(dir, "bareplugin")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", barePath, "./internal/bareplugin")
+		barePath = filepath.Join(bareDir, "bareplugin")
+		cmd := exec.Command("go", "build", "-o", barePath, "./internal/bareplugin")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			bareErr = fmt.Errorf("build bareplugin: %v\n%s", err, out)
+			bareErr = fmt.Errorf("build bareplugin: %w\n%s", err, out)
 		}
 	})
-	if bareErr != nil {
-		b.Fatal(bareErr)
+	return barePath, bareErr
+}
+
+// cleanupBare removes the bare plugin's build, if any.
+func cleanupBare() {
+	if bareDir != "" {
+		_ = os.RemoveAll(bareDir)
 	}
-	return barePath
+}
+
+// bareClients are raw generated clients of the bare plugin: it serves the
+// generated servers without the contract's adapter, so it cannot be
+// dispensed as a contract.Plugin.
+type bareClients struct {
+	lifecycle duov1.LifecycleClient
+	login     duov1.LoginClient
 }
 
 // startBare starts the bare plugin with plain go-plugin: AutoMTLS, gRPC,
 // checksum verified, exactly like the SDK but with nothing around it.
-func startBare(b *testing.B) (*plugin.Client, *contract.Clients) {
+func startBare(b *testing.B) (*plugin.Client, bareClients) {
 	b.Helper()
-	exe := bareBinary(b)
+	exe, err := prepareBare()
+	if err != nil {
+		b.Fatal(err)
+	}
 	raw, err := os.ReadFile(exe)
 	if err != nil {
 		b.Fatal(err)
 	}
 	sum := sha256.Sum256(raw)
-	cmd := exec.Command(exe)
 	c := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  contract.Handshake,
-		VersionedPlugins: contract.VersionedPlugins(nil),
-		Cmd:              cmd,
+		VersionedPlugins: contract.VersionedPlugins(nil, nil),
+		Cmd:              exec.Command(exe),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SecureConfig:     &plugin.SecureConfig{Checksum: sum[:], Hash: sha256.New()},
@@ -82,13 +97,15 @@ func startBare(b *testing.B) (*plugin.Client, *contract.Clients) {
 	})
 	rpc, err := c.Client()
 	if err != nil {
+		c.Kill()
 		b.Fatal(err)
 	}
-	d, err := rpc.Dispense(contract.PluginName)
-	if err != nil {
-		b.Fatal(err)
+	gc, ok := rpc.(*plugin.GRPCClient)
+	if !ok {
+		c.Kill()
+		b.Fatalf("go-plugin client is %T, want *plugin.GRPCClient", rpc)
 	}
-	return c, d.(*contract.Clients)
+	return c, bareClients{lifecycle: duov1.NewLifecycleClient(gc.Conn), login: duov1.NewLoginClient(gc.Conn)}
 }
 
 // percentiles reports p50 and p99 of the samples as benchmark metrics.
@@ -119,10 +136,10 @@ func BenchmarkColdStart(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := p.Activate(ctx, host.ActivateRequest{DataDir: dir}); err != nil {
+		if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: dir}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := p.Status(ctx); err != nil {
+		if _, err := p.Status(ctx, contract.StatusRequest{}); err != nil {
 			b.Fatal(err)
 		}
 		samples = append(samples, time.Since(start))
@@ -141,7 +158,7 @@ func BenchmarkBareGoPluginStart(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		c, cl := startBare(b)
-		if _, err := cl.Lifecycle.Status(ctx, &duov1.StatusRequest{}); err != nil {
+		if _, err := cl.lifecycle.Status(ctx, &duov1.StatusRequest{}); err != nil {
 			b.Fatal(err)
 		}
 		samples = append(samples, time.Since(start))
@@ -164,14 +181,14 @@ func BenchmarkSDKStatusRoundTrip(b *testing.B) {
 			}
 			defer p.Close()
 			if active {
-				if _, err := p.Activate(ctx, host.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d")}); err != nil {
+				if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d")}); err != nil {
 					b.Fatal(err)
 				}
 			}
 			samples := make([]time.Duration, 0, 10000)
 			for b.Loop() {
 				start := time.Now()
-				if _, err := p.Status(ctx); err != nil {
+				if _, err := p.Status(ctx, contract.StatusRequest{}); err != nil {
 					b.Fatal(err)
 				}
 				samples = append(samples, time.Since(start))
@@ -189,8 +206,54 @@ func BenchmarkBareGoPluginRoundTrip(b *testing.B) {
 	samples := make([]time.Duration, 0, 10000)
 	for b.Loop() {
 		start := time.Now()
-		if _, err := cl.Lifecycle.Status(ctx, &duov1.StatusRequest{}); err != nil {
+		if _, err := cl.lifecycle.Status(ctx, &duov1.StatusRequest{}); err != nil {
 			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	percentiles(b, samples)
+}
+
+// BenchmarkSDKBeginLoginNotRequired: the login hook for an operator
+// without Duo, through the SDK to the real plugin (a toggle read and an
+// audit row written). BenchmarkBareGoPluginBeginLogin is its floor.
+func BenchmarkSDKBeginLoginNotRequired(b *testing.B) {
+	ctx := context.Background()
+	p, err := host.Start(ctx, host.Options{ManifestPath: pluginbuild.ForTest(b), Logger: quietLogger(),
+		Env: []string{"DUO_PLUGIN_LOG_LEVEL=warn"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d"), CallbackURL: callbackURL}); err != nil {
+		b.Fatal(err)
+	}
+	req := contract.BeginLoginRequest{Operator: contract.Operator{ID: "1", Username: "alice"}, Client: contract.ClientInfo{IP: "203.0.113.7"}}
+	samples := make([]time.Duration, 0, 10000)
+	for b.Loop() {
+		start := time.Now()
+		res, err := p.BeginLogin(ctx, req)
+		if err != nil || res.Decision != contract.DecisionNotRequired {
+			b.Fatalf("%+v %v", res, err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	percentiles(b, samples)
+}
+
+// BenchmarkBareGoPluginBeginLogin is the floor of the login hook: the bare
+// server's BeginLogin over raw gRPC.
+func BenchmarkBareGoPluginBeginLogin(b *testing.B) {
+	c, cl := startBare(b)
+	defer c.Kill()
+	ctx := context.Background()
+	req := &duov1.BeginLoginRequest{Operator: &duov1.Operator{Id: "1", Username: "alice"}, Client: &duov1.ClientInfo{Ip: "203.0.113.7"}}
+	samples := make([]time.Duration, 0, 10000)
+	for b.Loop() {
+		start := time.Now()
+		res, err := cl.login.BeginLogin(ctx, req)
+		if err != nil || res.GetDecision() != duov1.LoginDecision_LOGIN_DECISION_NOT_REQUIRED {
+			b.Fatalf("%v %v", res, err)
 		}
 		samples = append(samples, time.Since(start))
 	}
@@ -231,27 +294,27 @@ func loginBench(b *testing.B) func() {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = p.Close() })
-	if _, err := p.Activate(ctx, host.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d"), CallbackURL: callbackURL}); err != nil {
+	if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d"), CallbackURL: callbackURL}); err != nil {
 		b.Fatal(err)
 	}
 	app := sim.Apps()[0]
-	if res, err := p.UpdateSettings(ctx, host.UpdateSettingsRequest{Values: map[string]string{"client_id": app.ClientID,
+	if res, err := p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: map[string]string{"client_id": app.ClientID,
 		"client_secret": app.ClientSecret, "api_hostname": sim.APIHost(), "ca_file": sim.CAFile()}}); err != nil || !res.Saved {
 		b.Fatalf("%+v %v", res, err)
 	}
-	op := host.Operator{ID: "1", Username: "alice"}
-	if _, err := p.SetOperatorEnabled(ctx, op, true, host.Actor{}); err != nil {
+	op := contract.Operator{ID: "1", Username: "alice"}
+	if _, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: op, Enabled: true}); err != nil {
 		b.Fatal(err)
 	}
 	return func() {
-		begin, err := p.BeginLogin(ctx, op, host.ClientInfo{})
-		if err != nil || begin.Decision != host.DecisionRedirect {
+		begin, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: op})
+		if err != nil || begin.Decision != contract.DecisionRedirect {
 			b.Fatalf("%+v %v", begin, err)
 		}
 		q := duoBrowser(b, hc, begin.RedirectURL)
-		res, err := p.CompleteLogin(ctx, host.CompleteLoginRequest{Operator: op, SessionState: begin.State,
+		res, err := p.CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: op, SessionState: begin.State,
 			CallbackState: q.Get("state"), DuoCode: q.Get("duo_code")})
-		if err != nil || res.Decision != host.DecisionAllowed {
+		if err != nil || res.Decision != contract.DecisionAllowed {
 			b.Fatalf("%+v %v", res, err)
 		}
 	}

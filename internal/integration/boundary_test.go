@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -87,7 +88,7 @@ func TestMissingChecksumAllowedInDevelopmentMode(t *testing.T) {
 	manifest := pluginbuild.ForTest(t)
 	rewriteManifest(t, manifest, func(exe map[string]any) { delete(exe, "sha256") })
 	s := startPlugin(t, manifest, func(o *host.Options) { o.AllowUnverified = true })
-	if st, err := s.p.Status(ctxT(t)); err != nil || st.PluginVersion == "" {
+	if st, err := s.p.Status(ctxT(t), contract.StatusRequest{}); err != nil || st.PluginVersion == "" {
 		t.Fatalf("Status = %+v, %v", st, err)
 	}
 	if !strings.Contains(strings.ToLower(s.logs.String()), "unverified") && !strings.Contains(strings.ToLower(s.logs.String()), "checksum") {
@@ -95,59 +96,116 @@ func TestMissingChecksumAllowedInDevelopmentMode(t *testing.T) {
 	}
 }
 
-// TestKilledPluginFailsClosedAndComesBack: SIGKILL the plugin; the SDK
-// notices, calls fail closed while it is down, the supervisor restarts it,
-// replays Activate, and the data is intact.
+// TestKilledPluginFailsClosedAndComesBack: SIGKILL the plugin between the
+// redirect to Duo and Duo's callback. The SDK notices, both login calls fail
+// closed while it is down, the supervisor restarts it, and the new process
+// is as the host's record says: active again when Options.Activation says
+// so (the SDK remembers no activation of its own), else inactive and
+// refusing logins until the host activates it. Either way the data is in
+// the files, and the pending login's state completes exactly once.
 func TestKilledPluginFailsClosedAndComesBack(t *testing.T) {
 	t.Parallel()
-	s := startPlugin(t, "", func(o *host.Options) {
-		o.PingInterval = 100 * time.Millisecond
-		o.RestartBackoffMin = 1500 * time.Millisecond // leaves a window to observe the outage
-		o.RestartBackoffMax = 2 * time.Second
-	})
-	p := s.p
-	ctx := ctxT(t)
-	dir := filepath.Join(t.TempDir(), "plugin-data")
-	activate(t, p, dir)
-	alice := host.Operator{ID: "a", Username: "alice"}
-	if _, err := p.SetOperatorEnabled(ctx, alice, true, admin); err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name       string
+		hostRecord bool // Options.Activation set
+	}{
+		{"host record says active", true},
+		{"no Activation", false},
 	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newLoginEnvWith(t, envConfig{sim: duosim.Config{Scripted: true}, failMode: "closed", tweak: func(o *host.Options) {
+				o.PingInterval = 100 * time.Millisecond
+				o.RestartBackoffMin = 1500 * time.Millisecond // leaves a window to observe the outage
+				o.RestartBackoffMax = 2 * time.Second
+				if !tc.hostRecord {
+					o.Activation = nil
+				}
+			}}, alice)
+			p := e.p
+			ctx := ctxT(t)
 
-	pid := p.State().PID
-	if pid <= 0 {
-		t.Fatalf("no PID in state %+v", p.State())
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "the SDK notices the crash", func() bool {
-		ph := p.State().Phase
-		return ph == host.PhaseDown || ph == host.PhaseRestarting
-	})
-	// Fail closed: a login that needs Duo is refused while the plugin is down.
-	res, err := p.BeginLogin(ctx, alice, host.ClientInfo{IP: "127.0.0.1"})
-	if !errors.Is(err, host.ErrUnavailable) {
-		t.Fatalf("BeginLogin while down = %+v, %v; want ErrUnavailable", res, err)
-	}
-	if res.Decision != host.DecisionUnspecified || res.RedirectURL != "" {
-		t.Fatalf("BeginLogin while down returned a decision: %+v", res)
-	}
+			// The operator is at Duo's prompt when the plugin dies.
+			b := e.begin(alice)
+			if b.Decision != contract.DecisionRedirect {
+				t.Fatalf("BeginLogin = %+v, want REDIRECT", b)
+			}
+			q := e.browser(b.RedirectURL)
+			if q == nil {
+				t.Fatal("Duo did not send the browser back")
+			}
+			asked := e.record.timesAsked()
 
-	eventually(t, 15*time.Second, "the supervisor restarts the plugin", func() bool {
-		st := p.State()
-		return st.Phase == host.PhaseRunning && st.PID != pid
-	})
-	st, err := p.Status(ctx)
-	if err != nil || !st.Active {
-		t.Fatalf("after restart Status = %+v, %v (Activate not replayed?)", st, err)
-	}
-	states, err := p.GetOperatorStates(ctx, []string{"a"})
-	if err != nil || !states["a"].Enabled {
-		t.Fatalf("after restart alice = %+v, %v", states["a"], err)
-	}
-	if p.State().Restarts < 1 {
-		t.Fatalf("restarts = %d", p.State().Restarts)
+			pid := p.State().PID
+			if pid <= 0 {
+				t.Fatalf("no PID in state %+v", p.State())
+			}
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 5*time.Second, "the SDK notices the crash", func() bool {
+				ph := p.State().Phase
+				return ph == host.PhaseDown || ph == host.PhaseRestarting
+			})
+			// Fail closed: a login that needs Duo is refused while the plugin is down.
+			res, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: alice, Client: contract.ClientInfo{IP: "127.0.0.1"}})
+			if !errors.Is(err, host.ErrUnavailable) || contract.ReasonOf(err) != contract.ReasonPluginUnavailable {
+				t.Fatalf("BeginLogin while down = %+v, %v (reason %q); want ErrUnavailable, %s", res, err, contract.ReasonOf(err), contract.ReasonPluginUnavailable)
+			}
+			if res != (contract.BeginLoginResponse{}) {
+				t.Fatalf("BeginLogin while down returned a decision: %+v", res)
+			}
+			// The callback too; it never reaches the plugin, so the state is not spent.
+			cres, err := p.CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: alice, SessionState: b.State,
+				CallbackState: q.Get("state"), DuoCode: q.Get("duo_code")})
+			if !errors.Is(err, host.ErrUnavailable) || cres != (contract.CompleteLoginResponse{}) {
+				t.Fatalf("CompleteLogin while down = %+v, %v; want ErrUnavailable and no decision", cres, err)
+			}
+
+			eventually(t, 15*time.Second, "the supervisor restarts the plugin", func() bool {
+				st := p.State()
+				return st.Phase == host.PhaseRunning && st.PID != pid
+			})
+			if p.State().Restarts < 1 {
+				t.Fatalf("restarts = %d", p.State().Restarts)
+			}
+			st, err := p.Status(ctx, contract.StatusRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.hostRecord {
+				if n := e.record.timesAsked(); n <= asked {
+					t.Fatalf("the SDK asked the host's record %d times before the crash and %d after: not on restart", asked, n)
+				}
+				if !st.Active || !st.Configured {
+					t.Fatalf("after restart Status = %+v; want active and configured, as the host's record says", st)
+				}
+			} else {
+				if st.Active {
+					t.Fatalf("after restart without Activation Status = %+v; want inactive (the SDK replays nothing)", st)
+				}
+				_, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: alice})
+				if contract.ReasonOf(err) != contract.ReasonInactive || errors.Is(err, host.ErrUnavailable) {
+					t.Fatalf("BeginLogin on the inactive new process = %v (reason %q); want the plugin's %s", err, contract.ReasonOf(err), contract.ReasonInactive)
+				}
+				// The host activates it, as an administrator would.
+				act, err := p.Activate(ctx, e.activation)
+				if err != nil || !act.Status.Active || !act.Status.Configured {
+					t.Fatalf("Activate after restart = %+v, %v", act, err)
+				}
+			}
+			got, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{alice.ID}})
+			if err != nil || len(got.States) != 1 || !got.States[0].Enabled {
+				t.Fatalf("after restart alice = %+v, %v", got, err)
+			}
+
+			// The pending login survived in the store, and is spent once.
+			if res := e.complete(alice, b.State, q.Get("state"), q.Get("duo_code")); res.Decision != contract.DecisionAllowed {
+				t.Fatalf("CompleteLogin after restart = %+v, want ALLOWED", res)
+			}
+			wantDenied(t, "second callback after restart", e.complete(alice, b.State, q.Get("state"), q.Get("duo_code")), contract.LoginReasonStateUsed)
+		})
 	}
 }
 
@@ -210,7 +268,7 @@ func runHostHelper() {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	if _, err := p.Activate(ctx, host.ActivateRequest{DataDir: os.Getenv(hostHelperDataEnv)}); err != nil {
+	if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: os.Getenv(hostHelperDataEnv)}); err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}

@@ -18,7 +18,7 @@ const (
 	testSecret   = "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr"
 )
 
-var admin = host.Actor{ID: "1", Username: "admin", IP: "127.0.0.1"}
+var admin = contract.Actor{ID: "1", Username: "admin", IP: "127.0.0.1"}
 
 func validSettings() map[string]string {
 	return map[string]string{
@@ -29,23 +29,27 @@ func validSettings() map[string]string {
 	}
 }
 
-func wantReason(t *testing.T, what string, err error, want contract.Reason) {
+func wantReason(t *testing.T, what string, err error, want contract.ErrorReason) {
 	t.Helper()
-	if got := host.ReasonOf(err); got != want {
+	if got := contract.ReasonOf(err); got != want {
 		t.Fatalf("%s: reason = %q (err %v), want %q", what, got, err, want)
 	}
 }
 
-func activate(t *testing.T, p *host.Plugin, dir string) host.Status {
-	t.Helper()
-	st, err := p.Activate(ctxT(t), host.ActivateRequest{
-		Host: host.HostInfo{Name: "test-helpdesk", Version: "1.0.0"}, CallbackURL: "http://127.0.0.1:1/login/duo/callback",
+func activateRequest(dir string) contract.ActivateRequest {
+	return contract.ActivateRequest{
+		Host: contract.HostInfo{Name: "test-helpdesk", Version: "1.0.0"}, CallbackURL: "http://127.0.0.1:1/login/duo/callback",
 		DataDir: dir, Actor: admin,
-	})
+	}
+}
+
+func activate(t *testing.T, p *host.Plugin, dir string) contract.StatusResponse {
+	t.Helper()
+	res, err := p.Activate(ctxT(t), activateRequest(dir))
 	if err != nil {
 		t.Fatalf("Activate: %v", err)
 	}
-	return st
+	return res.Status
 }
 
 // TestLifecycleAcrossDeactivateAndRestart is the foundation's main path:
@@ -58,13 +62,13 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 	ctx := ctxT(t)
 	dir := filepath.Join(t.TempDir(), "plugin-data")
 
-	st, err := p.Status(ctx)
+	st, err := p.Status(ctx, contract.StatusRequest{})
 	if err != nil || st.Active {
 		t.Fatalf("Status before activate = %+v, %v", st, err)
 	}
-	_, err = p.GetSettings(ctx)
+	_, err = p.GetSettings(ctx, contract.GetSettingsRequest{})
 	wantReason(t, "GetSettings while inactive", err, contract.ReasonInactive)
-	_, err = p.SetOperatorEnabled(ctx, host.Operator{ID: "a", Username: "alice"}, true, admin)
+	_, err = p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: contract.Operator{ID: "a", Username: "alice"}, Enabled: true, Actor: admin})
 	wantReason(t, "SetOperatorEnabled while inactive", err, contract.ReasonInactive)
 
 	st = activate(t, p, dir)
@@ -84,25 +88,35 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 		t.Fatal("second activate")
 	}
 
-	res, err := p.UpdateSettings(ctx, host.UpdateSettingsRequest{Values: validSettings(), SkipDuoCheck: true, Actor: admin})
+	res, err := p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: validSettings(), SkipDuoCheck: true, Actor: admin})
 	if err != nil || !res.Saved || len(res.Errors) != 0 {
 		t.Fatalf("UpdateSettings = %+v, %v", res, err)
 	}
-	for _, op := range []host.Operator{{ID: "a", Username: "alice", Email: "alice@example.com"}, {ID: "b", Username: "bob"}, {ID: "c", Username: "carol"}} {
-		if _, err := p.SetOperatorEnabled(ctx, op, true, admin); err != nil {
+	for _, op := range []contract.Operator{{ID: "a", Username: "alice", Email: "alice@example.com"}, {ID: "b", Username: "bob"}, {ID: "c", Username: "carol"}} {
+		if _, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: op, Enabled: true, Actor: admin}); err != nil {
 			t.Fatalf("enable %s: %v", op.Username, err)
 		}
 	}
-	if _, err := p.SetOperatorEnabled(ctx, host.Operator{ID: "b", Username: "bob"}, false, admin); err != nil {
+	if _, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: contract.Operator{ID: "b", Username: "bob"}, Enabled: false, Actor: admin}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.SetOperatorAlias(ctx, host.Operator{ID: "a", Username: "alice", Email: "alice@example.com"}, "  Alice.Duo ", admin); err != nil {
-		t.Fatal(err)
+	aliceOp := contract.Operator{ID: "a", Username: "alice", Email: "alice@example.com"}
+	// An alias is a Duo username in its PRECIS canonical form: what PRECIS
+	// refuses (here, surrounding spaces) is refused, never trimmed, and
+	// nothing is stored; case is folded.
+	_, err = p.SetOperatorAlias(ctx, contract.SetOperatorAliasRequest{Operator: aliceOp, DuoAlias: "  Alice.Duo ", Actor: admin})
+	wantReason(t, "alias with surrounding spaces", err, contract.ReasonInvalidArgument)
+	if got, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"a"}}); err != nil || len(got.States) != 1 || got.States[0].DuoAlias != "" {
+		t.Fatalf("a refused alias was stored: %+v, %v", got, err)
+	}
+	set, err := p.SetOperatorAlias(ctx, contract.SetOperatorAliasRequest{Operator: aliceOp, DuoAlias: "Alice.Duo", Actor: admin})
+	if err != nil || set.State.OperatorID != "a" || set.State.DuoAlias != "alice.duo" {
+		t.Fatalf("SetOperatorAlias(Alice.Duo) = %+v, %v; want alias alice.duo", set, err)
 	}
 
 	check := func(when string) {
 		t.Helper()
-		got, err := p.GetSettings(ctx)
+		got, err := p.GetSettings(ctx, contract.GetSettingsRequest{})
 		if err != nil {
 			t.Fatalf("%s: GetSettings: %v", when, err)
 		}
@@ -112,40 +126,44 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 		if _, leaked := got.Values["client_secret"]; leaked {
 			t.Fatalf("%s: the secret came back in Values", when)
 		}
-		states, err := p.GetOperatorStates(ctx, []string{"a", "b", "c", "nobody"})
+		got2, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"a", "b", "c", "nobody"}})
 		if err != nil {
 			t.Fatalf("%s: GetOperatorStates: %v", when, err)
 		}
-		a := states["a"]
+		states := got2.States
+		if len(states) != 4 || states[0].OperatorID != "a" || states[1].OperatorID != "b" || states[2].OperatorID != "c" || states[3].OperatorID != "nobody" {
+			t.Fatalf("%s: states not one per id in the order asked: %+v", when, states)
+		}
+		a := states[0]
 		if !a.Enabled || a.DuoAlias != "alice.duo" || a.ChangedBy != "admin" || a.ChangedAt.IsZero() {
 			t.Fatalf("%s: alice = %+v", when, a)
 		}
-		if states["b"].Enabled || !states["c"].Enabled || states["nobody"].Enabled {
+		if states[1].Enabled || !states[2].Enabled || states[3].Enabled {
 			t.Fatalf("%s: states = %+v", when, states)
 		}
-		page1, next, err := p.ListEnabledOperators(ctx, 1, "")
-		if err != nil || len(page1) != 1 || page1[0].OperatorID != "a" || next == "" {
-			t.Fatalf("%s: page 1 = %+v %q %v", when, page1, next, err)
+		page1, err := p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 1})
+		if err != nil || len(page1.States) != 1 || page1.States[0].OperatorID != "a" || page1.NextPageToken == "" {
+			t.Fatalf("%s: page 1 = %+v %v", when, page1, err)
 		}
-		page2, next, err := p.ListEnabledOperators(ctx, 1, next)
-		if err != nil || len(page2) != 1 || page2[0].OperatorID != "c" || next != "" {
-			t.Fatalf("%s: page 2 = %+v %q %v", when, page2, next, err)
+		page2, err := p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 1, PageToken: page1.NextPageToken})
+		if err != nil || len(page2.States) != 1 || page2.States[0].OperatorID != "c" || page2.NextPageToken != "" {
+			t.Fatalf("%s: page 2 = %+v %v", when, page2, err)
 		}
 	}
 	check("after setup")
 
-	_, err = p.Uninstall(ctx, host.UninstallRequest{Confirm: "duo-security", Actor: admin})
+	_, err = p.Uninstall(ctx, contract.UninstallRequest{Confirm: "duo-security", Actor: admin})
 	wantReason(t, "Uninstall while active", err, contract.ReasonActive)
 
-	if err := p.Deactivate(ctx, admin); err != nil {
+	if _, err := p.Deactivate(ctx, contract.DeactivateRequest{Actor: admin}); err != nil {
 		t.Fatalf("Deactivate: %v", err)
 	}
-	if err := p.Deactivate(ctx, admin); err != nil {
+	if _, err := p.Deactivate(ctx, contract.DeactivateRequest{Actor: admin}); err != nil {
 		t.Fatalf("Deactivate again: %v", err)
 	}
-	_, err = p.BeginLogin(ctx, host.Operator{ID: "a", Username: "alice"}, host.ClientInfo{})
+	_, err = p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: contract.Operator{ID: "a", Username: "alice"}})
 	wantReason(t, "BeginLogin while inactive", err, contract.ReasonInactive)
-	if st, _ := p.Status(ctx); st.Active {
+	if st, _ := p.Status(ctx, contract.StatusRequest{}); st.Active {
 		t.Fatal("still active after Deactivate")
 	}
 	for _, f := range []string{"duo.db", "secrets.key"} {
@@ -166,46 +184,40 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 	activate(t, p, dir)
 	check("after a new plugin process")
 
-	_, err = p.Uninstall(ctx, host.UninstallRequest{Confirm: "duo-security", Actor: admin})
+	_, err = p.Uninstall(ctx, contract.UninstallRequest{Confirm: "duo-security", Actor: admin})
 	wantReason(t, "Uninstall while active (new process)", err, contract.ReasonActive)
-	if err := p.Deactivate(ctx, admin); err != nil {
+	if _, err := p.Deactivate(ctx, contract.DeactivateRequest{Actor: admin}); err != nil {
 		t.Fatal(err)
 	}
 	for _, confirm := range []string{"", "yes", "Duo Security", "duo-security "} {
-		_, err = p.Uninstall(ctx, host.UninstallRequest{Confirm: confirm, Actor: admin})
+		_, err = p.Uninstall(ctx, contract.UninstallRequest{Confirm: confirm, Actor: admin})
 		wantReason(t, "Uninstall confirm "+confirm, err, contract.ReasonConfirmation)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "duo.db")); err != nil {
 		t.Fatalf("a refused uninstall removed data: %v", err)
 	}
-	removed, err := p.Uninstall(ctx, host.UninstallRequest{Confirm: "duo-security", Actor: admin})
+	un, err := p.Uninstall(ctx, contract.UninstallRequest{Confirm: "duo-security", Actor: admin})
 	if err != nil {
 		t.Fatalf("Uninstall: %v", err)
 	}
 	for _, want := range []string{filepath.Join(dir, "duo.db"), filepath.Join(dir, "secrets.key"), dir} {
-		if !slices.Contains(removed, want) {
-			t.Errorf("removed = %v, missing %s", removed, want)
+		if !slices.Contains(un.Removed, want) {
+			t.Errorf("removed = %v, missing %s", un.Removed, want)
 		}
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("data dir still there: %v", err)
 	}
-	again, err := p.Uninstall(ctx, host.UninstallRequest{Confirm: "duo-security", Actor: admin})
-	if err != nil || len(again) != 0 {
-		t.Fatalf("second Uninstall = %v, %v", again, err)
+	again, err := p.Uninstall(ctx, contract.UninstallRequest{Confirm: "duo-security", Actor: admin})
+	if err != nil || len(again.Removed) != 0 {
+		t.Fatalf("second Uninstall = %v, %v", again.Removed, err)
 	}
 	// Both processes have exited, so everything they wrote is in the logs.
 	if err := p.Close(); err != nil {
 		t.Logf("close: %v", err)
 	}
-	for _, logs := range []string{s.logs.String(), s2.logs.String()} {
-		if !strings.Contains(logs, "plugin") {
-			t.Fatal("a host log is empty: the secrecy check would prove nothing")
-		}
-		if strings.Contains(logs, testSecret) {
-			t.Fatal("the client secret appears in a log")
-		}
-	}
+	checkLogsHoldNoSecret(t, "first process", s.logs.String(), testSecret)
+	checkLogsHoldNoSecret(t, "second process", s2.logs.String(), testSecret)
 }
 
 // TestBadInputIsRefusedAndLosesNothing: each invalid input gets a specific
@@ -217,14 +229,14 @@ func TestBadInputIsRefusedAndLosesNothing(t *testing.T) {
 	ctx := ctxT(t)
 	dir := filepath.Join(t.TempDir(), "plugin-data")
 	activate(t, p, dir)
-	if res, err := p.UpdateSettings(ctx, host.UpdateSettingsRequest{Values: validSettings(), SkipDuoCheck: true, Actor: admin}); err != nil || !res.Saved {
+	if res, err := p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: validSettings(), SkipDuoCheck: true, Actor: admin}); err != nil || !res.Saved {
 		t.Fatalf("initial settings: %+v %v", res, err)
 	}
-	alice := host.Operator{ID: "a", Username: "alice"}
-	if _, err := p.SetOperatorEnabled(ctx, alice, true, admin); err != nil {
+	alice := contract.Operator{ID: "a", Username: "alice"}
+	if _, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: alice, Enabled: true, Actor: admin}); err != nil {
 		t.Fatal(err)
 	}
-	before, err := p.GetSettings(ctx)
+	before, err := p.GetSettings(ctx, contract.GetSettingsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,22 +244,22 @@ func TestBadInputIsRefusedAndLosesNothing(t *testing.T) {
 	settingsCases := []struct {
 		name   string
 		values map[string]string
-		want   map[string]string // field → reason
+		want   map[string]contract.FieldReason // field → reason
 	}{
-		{"short client id", map[string]string{"client_id": "DIshort"}, map[string]string{"client_id": "length"}},
-		{"long secret", map[string]string{"client_secret": strings.Repeat("a", 41)}, map[string]string{"client_secret": "length"}},
-		{"foreign host", map[string]string{"api_hostname": "evil.example.com"}, map[string]string{"api_hostname": "host"}},
-		{"unknown fail mode", map[string]string{"fail_mode": "sometimes"}, map[string]string{"fail_mode": "option"}},
-		{"timeout too long", map[string]string{"login_timeout_seconds": "601"}, map[string]string{"login_timeout_seconds": "range"}},
+		{"short client id", map[string]string{"client_id": "DIshort"}, map[string]contract.FieldReason{"client_id": contract.FieldLength}},
+		{"long secret", map[string]string{"client_secret": strings.Repeat("a", 41)}, map[string]contract.FieldReason{"client_secret": contract.FieldLength}},
+		{"foreign host", map[string]string{"api_hostname": "evil.example.com"}, map[string]contract.FieldReason{"api_hostname": contract.FieldHost}},
+		{"unknown fail mode", map[string]string{"fail_mode": "sometimes"}, map[string]contract.FieldReason{"fail_mode": contract.FieldOption}},
+		{"timeout too long", map[string]string{"login_timeout_seconds": "601"}, map[string]contract.FieldReason{"login_timeout_seconds": contract.FieldRange}},
 		{"all at once", map[string]string{"client_id": "x", "api_hostname": "https://evil.example.com/", "username_format": "nick"},
-			map[string]string{"client_id": "length", "api_hostname": "host", "username_format": "option"}},
+			map[string]contract.FieldReason{"client_id": contract.FieldLength, "api_hostname": contract.FieldHost, "username_format": contract.FieldOption}},
 	}
 	for _, tc := range settingsCases {
-		res, err := p.UpdateSettings(ctx, host.UpdateSettingsRequest{Values: tc.values, SkipDuoCheck: true, Actor: admin})
+		res, err := p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: tc.values, SkipDuoCheck: true, Actor: admin})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		got := map[string]string{}
+		got := map[string]contract.FieldReason{}
 		for _, fe := range res.Errors {
 			got[fe.Field] = fe.Reason
 			if fe.Message == "" {
@@ -266,44 +278,45 @@ func TestBadInputIsRefusedAndLosesNothing(t *testing.T) {
 
 	opCases := []struct {
 		name string
-		op   host.Operator
+		op   contract.Operator
 	}{
-		{"empty id", host.Operator{ID: "", Username: "x"}},
-		{"empty username", host.Operator{ID: "x", Username: ""}},
-		{"blank username", host.Operator{ID: "x", Username: "   "}},
-		{"1 MB username", host.Operator{ID: "x", Username: strings.Repeat("u", 1<<20)}},
-		{"control characters", host.Operator{ID: "x", Username: "bob\x00"}},
-		{"1 MB id", host.Operator{ID: strings.Repeat("i", 1<<20), Username: "x"}},
+		{"empty id", contract.Operator{ID: "", Username: "x"}},
+		{"empty username", contract.Operator{ID: "x", Username: ""}},
+		{"blank username", contract.Operator{ID: "x", Username: "   "}},
+		{"1 MB username", contract.Operator{ID: "x", Username: strings.Repeat("u", 1<<20)}},
+		{"control characters", contract.Operator{ID: "x", Username: "bob\x00"}},
+		{"1 MB id", contract.Operator{ID: strings.Repeat("i", 1<<20), Username: "x"}},
 	}
 	for _, tc := range opCases {
-		_, err := p.SetOperatorEnabled(ctx, tc.op, true, admin)
+		_, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: tc.op, Enabled: true, Actor: admin})
 		wantReason(t, tc.name, err, contract.ReasonInvalidArgument)
 	}
-	_, err = p.SetOperatorAlias(ctx, alice, "bad\nalias", admin)
+	_, err = p.SetOperatorAlias(ctx, contract.SetOperatorAliasRequest{Operator: alice, DuoAlias: "bad\nalias", Actor: admin})
 	wantReason(t, "alias with a newline", err, contract.ReasonInvalidArgument)
-	_, _, err = p.ListEnabledOperators(ctx, 10, "!!not-a-token!!")
+	_, err = p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 10, PageToken: "!!not-a-token!!"})
 	wantReason(t, "bad page token", err, contract.ReasonInvalidArgument)
-	_, err = p.Activate(ctx, host.ActivateRequest{DataDir: filepath.Join(t.TempDir(), "other"), Actor: admin})
+	_, err = p.Activate(ctx, contract.ActivateRequest{DataDir: filepath.Join(t.TempDir(), "other"), Actor: admin})
 	wantReason(t, "activate with another data dir", err, contract.ReasonDataDirMismatch)
 	for _, cb := range []string{"javascript:alert(1)", "http://helpdesk.example.com/cb", "https://user:pw@helpdesk.example.com/cb",
 		"/relative/cb", "https://helpdesk.example.com/" + strings.Repeat("a", 300)} {
-		_, err = p.Activate(ctx, host.ActivateRequest{DataDir: dir, CallbackURL: cb, Actor: admin})
+		_, err = p.Activate(ctx, contract.ActivateRequest{DataDir: dir, CallbackURL: cb, Actor: admin})
 		wantReason(t, "activate with callback "+cb[:min(len(cb), 40)], err, contract.ReasonInvalidArgument)
 	}
 
-	after, err := p.GetSettings(ctx)
+	after, err := p.GetSettings(ctx, contract.GetSettingsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !mapsEqual(before.Values, after.Values) || !after.SecretSet["client_secret"] {
 		t.Fatalf("settings changed by refused updates:\nbefore %v\nafter  %v", before.Values, after.Values)
 	}
-	states, err := p.GetOperatorStates(ctx, []string{"a", "x"})
-	if err != nil || !states["a"].Enabled || states["x"].Enabled {
+	states, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"a", "x"}})
+	if err != nil || len(states.States) != 2 || states.States[0].OperatorID != "a" || !states.States[0].Enabled ||
+		states.States[1].OperatorID != "x" || states.States[1].Enabled {
 		t.Fatalf("operators changed by refused calls: %+v %v", states, err)
 	}
-	enabled, _, err := p.ListEnabledOperators(ctx, 100, "")
-	if err != nil || len(enabled) != 1 {
+	enabled, err := p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 100})
+	if err != nil || len(enabled.States) != 1 {
 		t.Fatalf("enabled operators = %+v, %v", enabled, err)
 	}
 }
