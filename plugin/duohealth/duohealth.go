@@ -6,13 +6,13 @@
 // A fresh result is read without waiting on anything (an atomic load). A
 // stale one is refreshed by exactly one check in flight per settings
 // fingerprint (golang.org/x/sync/singleflight); every caller waits for it
-// only as long as its own context allows, then takes "Duo did not answer in
-// time". A result is dated when its check finished, so a check that took
+// only as long as its own context allows (then ErrGaveUp). A result is dated when its check finished, so a check that took
 // the whole timeout to fail is not already stale when it is stored.
 package duohealth
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -84,19 +84,24 @@ func (c *Cache) Put(key Key, h contract.DuoHealth) {
 	c.last.Store(&entry{key: key, h: h})
 }
 
+// ErrGaveUp means the caller's ctx ended before the check answered; the
+// check goes on for the others. Whether that is Duo's fault depends on how
+// long the caller could wait, which only the caller knows.
+var ErrGaveUp = errors.New("stopped waiting for Duo's health check")
+
 // Get returns a fresh result for key at once, or waits for the one check in
-// flight (starting it if none), at most until ctx ends.
-func (c *Cache) Get(ctx context.Context, key Key, check CheckFunc) contract.DuoHealth {
+// flight (starting it if none), at most until ctx ends (ErrGaveUp).
+func (c *Cache) Get(ctx context.Context, key Key, check CheckFunc) (contract.DuoHealth, error) {
 	if h, ok := c.fresh(key); ok {
-		return h
+		return h, nil
 	}
 	return c.Refresh(ctx, key, check)
 }
 
 // Refresh checks now (joining a check in flight for key) and stores the
-// result; a caller whose ctx ends first gets "Duo did not answer in time"
-// while the check goes on for the others.
-func (c *Cache) Refresh(ctx context.Context, key Key, check CheckFunc) contract.DuoHealth {
+// result; a caller whose ctx ends first gets ErrGaveUp while the check goes
+// on for the others.
+func (c *Cache) Refresh(ctx context.Context, key Key, check CheckFunc) (contract.DuoHealth, error) {
 	ch := c.group.DoChan(string(key[:]), func() (any, error) {
 		// The check serves every waiter, so no one caller's cancellation
 		// may cut it short; its own timeout bounds it.
@@ -112,9 +117,9 @@ func (c *Cache) Refresh(ctx context.Context, key Key, check CheckFunc) contract.
 	})
 	select {
 	case r := <-ch:
-		return r.Val.(contract.DuoHealth)
+		return r.Val.(contract.DuoHealth), nil
 	case <-ctx.Done():
-		return contract.DuoHealth{Checked: true, CheckedAt: c.cfg.Now(), Detail: "Duo did not answer in time", Failure: contract.DuoUnreachable}
+		return contract.DuoHealth{}, ErrGaveUp
 	}
 }
 

@@ -2,6 +2,7 @@ package duohealth
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,24 +35,33 @@ var keyA, keyB = Key{1}, Key{2}
 
 func ok(context.Context) contract.DuoHealth { return contract.DuoHealth{OK: true} }
 
+// get is Get for callers that never give up.
+func get(t *testing.T, c *Cache, key Key, check CheckFunc) contract.DuoHealth {
+	t.Helper()
+	h, err := c.Get(context.Background(), key, check)
+	if err != nil {
+		t.Errorf("Get without a deadline: %v", err)
+	}
+	return h
+}
+
 func TestFreshResultIsReused(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
 	c := New(Config{TTL: 30 * time.Second, Now: clk.Now})
 	var calls atomic.Int32
 	check := func(ctx context.Context) contract.DuoHealth { calls.Add(1); return ok(ctx) }
-	ctx := context.Background()
-	if h := c.Get(ctx, keyA, check); !h.OK || !h.Checked || !h.CheckedAt.Equal(clk.Now()) {
+	if h := get(t, c, keyA, check); !h.OK || !h.Checked || !h.CheckedAt.Equal(clk.Now()) {
 		t.Fatalf("first Get = %+v", h)
 	}
 	clk.Add(29 * time.Second)
-	c.Get(ctx, keyA, check)
+	get(t, c, keyA, check)
 	if calls.Load() != 1 {
 		t.Fatalf("checks = %d within the TTL, want 1", calls.Load())
 	}
 	clk.Add(time.Second)
-	c.Get(ctx, keyA, check)
-	c.Get(ctx, keyB, check) // other settings: their own check
+	get(t, c, keyA, check)
+	get(t, c, keyB, check) // other settings: their own check
 	if calls.Load() != 3 {
 		t.Fatalf("checks = %d, want 3 (stale, then other settings)", calls.Load())
 	}
@@ -70,17 +80,17 @@ func TestFailureIsDatedWhenTheCheckFinished(t *testing.T) {
 		return contract.DuoHealth{Detail: "Duo did not answer in time", Failure: contract.DuoUnreachable}
 	}
 	start := clk.Now()
-	h := c.Get(context.Background(), keyA, slowFail)
+	h := get(t, c, keyA, slowFail)
 	if h.OK || h.Failure != contract.DuoUnreachable || !h.CheckedAt.Equal(start.Add(10*time.Second)) {
 		t.Fatalf("Get = %+v, want a failure dated at the end of the check", h)
 	}
 	clk.Add(4 * time.Second)
-	c.Get(context.Background(), keyA, slowFail)
+	get(t, c, keyA, slowFail)
 	if calls.Load() != 1 {
 		t.Fatalf("a 4 s old failure was not reused (checks = %d)", calls.Load())
 	}
 	clk.Add(time.Second)
-	c.Get(context.Background(), keyA, slowFail)
+	get(t, c, keyA, slowFail)
 	if calls.Load() != 2 {
 		t.Fatalf("a 5 s old failure was reused (checks = %d)", calls.Load())
 	}
@@ -104,7 +114,8 @@ func TestConcurrentChecksCollapse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results <- c.Get(context.Background(), keyA, slow)
+			h, _ := c.Get(context.Background(), keyA, slow)
+			results <- h
 		}()
 	}
 	// Let the goroutines reach the check, then let it answer.
@@ -129,7 +140,7 @@ func TestConcurrentChecksCollapse(t *testing.T) {
 	defer close(hang)
 	go c.Refresh(context.Background(), keyA, func(context.Context) contract.DuoHealth { <-hang; return contract.DuoHealth{} })
 	done := make(chan contract.DuoHealth, 1)
-	go func() { done <- c.Get(context.Background(), keyA, slow) }()
+	go func() { h, _ := c.Get(context.Background(), keyA, slow); done <- h }()
 	select {
 	case h := <-done:
 		if !h.OK {
@@ -140,8 +151,8 @@ func TestConcurrentChecksCollapse(t *testing.T) {
 	}
 }
 
-// A caller whose deadline passes stops waiting and reads Duo as not
-// answering; the check goes on and its result serves the next caller.
+// A caller whose deadline passes stops waiting (ErrGaveUp); the check goes
+// on and its result serves the next caller.
 func TestWaiterGivesUpAtItsDeadline(t *testing.T) {
 	t.Parallel()
 	c := New(Config{TTL: time.Minute, Timeout: 10 * time.Second})
@@ -159,9 +170,9 @@ func TestWaiterGivesUpAtItsDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	h := c.Get(ctx, keyA, slow)
-	if h.OK || h.Failure != contract.DuoUnreachable || h.Detail != "Duo did not answer in time" {
-		t.Fatalf("Get past its deadline = %+v", h)
+	h, err := c.Get(ctx, keyA, slow)
+	if !errors.Is(err, ErrGaveUp) || h.Checked {
+		t.Fatalf("Get past its deadline = %+v, %v; want ErrGaveUp", h, err)
 	}
 	if waited := time.Since(start); waited < 50*time.Millisecond {
 		t.Fatalf("gave up after %v, before its deadline", waited)
@@ -170,7 +181,7 @@ func TestWaiterGivesUpAtItsDeadline(t *testing.T) {
 		t.Fatal("one caller's give-up was stored as Duo's health")
 	}
 	close(release)
-	h = c.Get(context.Background(), keyA, slow)
+	h = get(t, c, keyA, slow)
 	if !h.OK || sawCancel.Load() {
 		t.Fatalf("after the check answered: %+v (check cancelled by the first caller: %t)", h, sawCancel.Load())
 	}
@@ -179,7 +190,7 @@ func TestWaiterGivesUpAtItsDeadline(t *testing.T) {
 func TestTimeoutBoundsTheCheck(t *testing.T) {
 	t.Parallel()
 	c := New(Config{Timeout: 30 * time.Millisecond})
-	h := c.Get(context.Background(), keyA, func(ctx context.Context) contract.DuoHealth {
+	h := get(t, c, keyA, func(ctx context.Context) contract.DuoHealth {
 		<-ctx.Done()
 		return contract.DuoHealth{Detail: "Duo did not answer in time", Failure: contract.DuoUnreachable}
 	})
@@ -203,7 +214,7 @@ func TestPutAndLast(t *testing.T) {
 		t.Fatal("a result for other settings was returned")
 	}
 	var calls atomic.Int32
-	c.Get(context.Background(), keyA, func(ctx context.Context) contract.DuoHealth { calls.Add(1); return ok(ctx) })
+	get(t, c, keyA, func(ctx context.Context) contract.DuoHealth { calls.Add(1); return ok(ctx) })
 	if calls.Load() != 0 {
 		t.Fatal("a Put result was not reused")
 	}

@@ -258,3 +258,29 @@ func TestDuoUsernameNeverShared(t *testing.T) {
 		t.Fatalf("operator 2 with an alias: %+v", res)
 	}
 }
+
+// A host deadline too short to ask Duo is not Duo's fault: fail open must
+// not skip Duo because the host was in a hurry.
+func TestShortHostDeadlineNeverFailsOpen(t *testing.T) {
+	t.Parallel()
+	sim := duosim.StartTest(t, duosim.Config{Scripted: true})
+	e := newEnv(t, sim, settings.Runtime{DuoTimeout: 30 * time.Second}, map[string]string{"fail_mode": "open"})
+	alice := contract.Operator{ID: "1", Username: "alice"}
+	e.enable(alice)
+	sim.SetUnresponsive(true)
+	for _, deadline := range []time.Duration{50 * time.Millisecond, 300 * time.Millisecond, 900 * time.Millisecond} {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		res, err := e.p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: alice})
+		cancel()
+		if err != nil || res.Decision != contract.DecisionDenied || res.Reason != contract.LoginReasonDuoUnavailable {
+			t.Fatalf("deadline %v: BeginLogin = %+v, %v; want DENIED %s (no fair wait, no fail open)", deadline, res, err, contract.LoginReasonDuoUnavailable)
+		}
+	}
+	// A fair wait (more than a second left after the reserve) is Duo's
+	// fault, and the admin's fail open applies.
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if res := e.begin(ctx, alice); res.Decision != contract.DecisionNotRequired || res.Reason != contract.LoginReasonFailOpen {
+		t.Fatalf("fair wait: %+v; want NOT_REQUIRED %s", res, contract.LoginReasonFailOpen)
+	}
+}

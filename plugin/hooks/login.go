@@ -108,8 +108,19 @@ func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Ope
 	}
 
 	dctx, cancel := p.duoContext(ctx)
-	h := p.health.Get(dctx, healthKey(d), p.checkFunc(d))
+	budget := timeLeft(dctx)
+	h, err := p.health.Get(dctx, healthKey(d), p.checkFunc(d))
 	cancel()
+	if err != nil {
+		// We stopped waiting. Only a fair wait makes that Duo's fault:
+		// a host deadline too short to ask Duo must never turn fail open
+		// into skipping Duo.
+		if budget < minFairDuoWait {
+			return deny(contract.LoginReasonDuoUnavailable, msgUnavailable,
+				fmt.Sprintf("the host's deadline left %s to ask Duo, less than %s; refused whatever the fail mode", budget.Round(time.Millisecond), minFairDuoWait))
+		}
+		h = contract.DuoHealth{Failure: contract.DuoUnreachable, Detail: fmt.Sprintf("Duo did not answer in time (waited %s)", budget.Round(time.Millisecond))}
+	}
 	switch {
 	case h.OK:
 	case h.Failure == contract.DuoUnreachable && d.FailMode == settings.FailOpen:

@@ -118,6 +118,19 @@ func (p *Plugin) withActive(fn func(a *activeState) error) error {
 	return fn(p.active)
 }
 
+// minFairDuoWait is the shortest wait after which a silent Duo counts as
+// unreachable (and fail open may apply): settings.MinDuoTimeout, the
+// shortest Duo timeout an admin may configure.
+const minFairDuoWait = settings.MinDuoTimeout
+
+// timeLeft is how long ctx still runs; long when it has no deadline.
+func timeLeft(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return time.Until(dl)
+	}
+	return time.Hour
+}
+
 // duoContext bounds a call to Duo: at most the configured Duo timeout, and
 // never past the host's deadline less a reserve to decide, audit and
 // answer (a tenth of what is left, between 100 ms and 1 s).

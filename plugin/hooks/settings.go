@@ -109,7 +109,13 @@ func (p *Plugin) CheckDuo(ctx context.Context, _ contract.CheckDuoRequest) (cont
 		d := *a.duo.Load()
 		dctx, cancel := p.duoContext(ctx)
 		defer cancel()
-		out.Duo = p.health.Refresh(dctx, healthKey(d), p.checkFunc(d))
+		h, err := p.health.Refresh(dctx, healthKey(d), p.checkFunc(d))
+		if err != nil {
+			// The check goes on and will be shown by Status; this answer
+			// only says it did not come in time.
+			h = contract.DuoHealth{Checked: true, CheckedAt: p.now(), Failure: contract.DuoUnreachable, Detail: "Duo did not answer in time"}
+		}
+		out.Duo = h
 		return nil
 	})
 	return out, err
