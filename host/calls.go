@@ -23,7 +23,7 @@ func call[Req, Resp any](ctx context.Context, p *Plugin, op string, req Req,
 	case errors.Is(err, context.DeadlineExceeded):
 		return zero, fmt.Errorf("%s: %w", op, unavailable(contract.ReasonDeadline, "the caller's deadline passed before the call", err))
 	case err != nil:
-		return zero, fmt.Errorf("%s: %w", op, err)
+		return zero, fmt.Errorf("%s: %w", op, &contract.Error{Reason: contract.ReasonCanceled, Message: "the caller cancelled the call", Cause: context.Cause(ctx)})
 	}
 	in, err := p.current()
 	if err != nil {

@@ -65,7 +65,7 @@ func fromCall(parent context.Context, err error) error {
 		return &unavailableError{err: ce}
 	case contract.ReasonCanceled:
 		if cause := context.Cause(parent); cause != nil {
-			return fmt.Errorf("call cancelled: %w", cause)
+			return &contract.Error{Reason: contract.ReasonCanceled, Message: "the caller cancelled the call", Cause: cause}
 		}
 		return &unavailableError{err: &contract.Error{Reason: contract.ReasonPluginUnavailable, Message: "call cancelled by the transport", Cause: ce}}
 	}
