@@ -3,10 +3,11 @@ package duosim
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 )
 
 // Defaults applied by Start to zero-valued Config fields.
@@ -62,36 +63,12 @@ type Config struct {
 }
 
 // App is a Duo Web SDK application: the client id and secret an
-// integration is configured with.
-//
-// Its String, GoString, Format, LogValue and MarshalJSON forms redact the
-// secret; read the ClientSecret field directly when you mean to use it.
+// integration is configured with. The secret is a secret.Value, so every
+// printed, logged or encoded form of an App redacts it; Reveal it where it
+// is handed to a Duo client.
 type App struct {
 	ClientID     string
-	ClientSecret string
-}
-
-const redacted = "[redacted]"
-
-// String implements fmt.Stringer with the secret redacted.
-func (a App) String() string {
-	return "duosim.App{ClientID:" + a.ClientID + " ClientSecret:" + redacted + "}"
-}
-
-// GoString implements fmt.GoStringer with the secret redacted.
-func (a App) GoString() string { return a.String() }
-
-// Format implements fmt.Formatter so that every verb redacts the secret.
-func (a App) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, a.String()) }
-
-// LogValue implements slog.LogValuer with the secret redacted.
-func (a App) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("client_id", a.ClientID), slog.String("client_secret", redacted))
-}
-
-// MarshalJSON implements json.Marshaler with the secret redacted.
-func (a App) MarshalJSON() ([]byte, error) {
-	return fmt.Appendf(nil, `{"client_id":%q,"client_secret":%q}`, a.ClientID, redacted), nil
+	ClientSecret secret.Value
 }
 
 const (
@@ -108,11 +85,11 @@ func NewApp() (App, error) {
 	if err != nil {
 		return App{}, fmt.Errorf("generate client id: %w", err)
 	}
-	secret, err := randomString(clientSecretLength, alnum)
+	clientSecret, err := randomString(clientSecretLength, alnum)
 	if err != nil {
 		return App{}, fmt.Errorf("generate client secret: %w", err)
 	}
-	return App{ClientID: "DI" + id, ClientSecret: secret}, nil
+	return App{ClientID: "DI" + id, ClientSecret: secret.Value(clientSecret)}, nil
 }
 
 func isAlnum(s string) bool {
@@ -163,7 +140,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		if len(a.ClientID) != clientIDLength || !isAlnum(a.ClientID) {
 			errs = append(errs, fmt.Errorf("Apps[%d].ClientID: must be %d ASCII letters or digits", i, clientIDLength))
 		}
-		if len(a.ClientSecret) != clientSecretLength || !isAlnum(a.ClientSecret) {
+		if len(a.ClientSecret) != clientSecretLength || !isAlnum(a.ClientSecret.Reveal()) {
 			errs = append(errs, fmt.Errorf("Apps[%d].ClientSecret: must be %d ASCII letters or digits", i, clientSecretLength))
 		}
 		if seen[a.ClientID] {

@@ -25,7 +25,7 @@ func Example() {
 	defer sim.Close()
 
 	app := sim.Apps()[0]
-	client, err := duouniversal.NewClient(app.ClientID, app.ClientSecret, sim.APIHost(),
+	client, err := duouniversal.NewClient(app.ClientID, app.ClientSecret.Reveal(), sim.APIHost(),
 		"https://app.example/duo-callback", duouniversal.WithHTTPClient(sim.HTTPClient(5*time.Second)))
 	if err != nil {
 		panic(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/duosecurity/duo_universal_golang/duouniversal"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 )
 
 func TestDuoClientLogin(t *testing.T) {
@@ -295,10 +296,10 @@ func TestHealthCheckWithDuoClient(t *testing.T) {
 		wantErr    string
 		wantReason duosim.FailureReason
 	}{
-		{name: "ok", secret: func(a duosim.App) string { return a.ClientSecret }},
+		{name: "ok", secret: func(a duosim.App) string { return a.ClientSecret.Reveal() }},
 		{name: "wrong secret", secret: func(duosim.App) string { return strings.Repeat("x", 40) },
 			wantErr: "400 Bad Request", wantReason: duosim.FailureInvalidClient},
-		{name: "unhealthy", secret: func(a duosim.App) string { return a.ClientSecret }, unhealthy: true,
+		{name: "unhealthy", secret: func(a duosim.App) string { return a.ClientSecret.Reveal() }, unhealthy: true,
 			wantErr: "503 Service Unavailable", wantReason: duosim.FailureUnhealthy},
 	}
 	for _, tc := range tests {
@@ -306,7 +307,7 @@ func TestHealthCheckWithDuoClient(t *testing.T) {
 			t.Parallel()
 			f := startSim(t, duosim.Config{})
 			f.sim.SetHealthy(!tc.unhealthy)
-			c := newDuoClient(t, f.sim, duosim.App{ClientID: f.app.ClientID, ClientSecret: tc.secret(f.app)}, redirectURI, 5*time.Second)
+			c := newDuoClient(t, f.sim, duosim.App{ClientID: f.app.ClientID, ClientSecret: secret.Value(tc.secret(f.app))}, redirectURI, 5*time.Second)
 			_, err := c.HealthCheck()
 			if got := fmt.Sprint(err); (tc.wantErr == "" && err != nil) || (tc.wantErr != "" && got != tc.wantErr) {
 				t.Fatalf("HealthCheck error = %v, want %q", err, tc.wantErr)

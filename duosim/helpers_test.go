@@ -66,7 +66,7 @@ func startCtx(t testing.TB) context.Context {
 
 func newDuoClient(t testing.TB, sim *duosim.Server, app duosim.App, redirect string, timeout time.Duration) *duouniversal.Client {
 	t.Helper()
-	c, err := duouniversal.NewClient(app.ClientID, app.ClientSecret, sim.APIHost(), redirect,
+	c, err := duouniversal.NewClient(app.ClientID, app.ClientSecret.Reveal(), sim.APIHost(), redirect,
 		duouniversal.WithHTTPClient(sim.HTTPClient(timeout)))
 	if err != nil {
 		t.Fatalf("duouniversal.NewClient: %v", err)
@@ -264,7 +264,7 @@ func (f *fixture) exchangeRaw(t testing.TB, code, redirect string) response {
 		"redirect_uri":          {redirect},
 		"client_id":             {f.app.ClientID},
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-		"client_assertion":      {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, f.assertionClaims("/oauth/v1/token"))},
+		"client_assertion":      {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), f.assertionClaims("/oauth/v1/token"))},
 	}
 	resp, err := postForm(f.sim.HTTPClient(5*time.Second), "https://"+f.sim.APIHost()+"/oauth/v1/token", form)
 	if err != nil {

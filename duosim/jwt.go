@@ -106,7 +106,7 @@ func (s *Server) verifyAssertion(form url.Values, aud string) (App, FailureReaso
 		jwt.WithAudience(aud),
 	)
 	claims := jwt.MapClaims{}
-	if _, err := p.ParseWithClaims(assertion, claims, secretKey(app.ClientSecret)); err != nil {
+	if _, err := p.ParseWithClaims(assertion, claims, secretKey(app.ClientSecret.Reveal())); err != nil {
 		return app, FailureInvalidClient, fmt.Errorf("client_assertion: %w", err)
 	}
 	exp, err := claims.GetExpirationTime()
@@ -194,7 +194,7 @@ func (s *Server) parseAuthorizeRequest(form url.Values, host string) (*authReque
 		jwt.WithExpirationRequired(),
 	)
 	claims := jwt.MapClaims{}
-	if _, err := p.ParseWithClaims(request, claims, secretKey(app.ClientSecret)); err != nil {
+	if _, err := p.ParseWithClaims(request, claims, secretKey(app.ClientSecret.Reveal())); err != nil {
 		r := bad(fmt.Errorf("request: %w", err))
 		r.app = app
 		return nil, r

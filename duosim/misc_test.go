@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 )
 
 func encodeStd(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
@@ -127,8 +128,8 @@ func TestConfigValidation(t *testing.T) {
 		{name: "short id and secret", cfg: duosim.Config{Apps: []duosim.App{{ClientID: "DI123", ClientSecret: "abc"}}},
 			wantErr: []string{"Apps[0].ClientID: must be 20 ASCII letters or digits", "Apps[0].ClientSecret: must be 40 ASCII letters or digits"}},
 		{name: "duplicate client", cfg: duosim.Config{Apps: []duosim.App{
-			{ClientID: "DIAAAAAAAAAAAAAAAAAA", ClientSecret: strings.Repeat("a", 40)},
-			{ClientID: "DIAAAAAAAAAAAAAAAAAA", ClientSecret: strings.Repeat("b", 40)}}},
+			{ClientID: "DIAAAAAAAAAAAAAAAAAA", ClientSecret: secret.Value(strings.Repeat("a", 40))},
+			{ClientID: "DIAAAAAAAAAAAAAAAAAA", ClientSecret: secret.Value(strings.Repeat("b", 40))}}},
 			wantErr: []string{`Apps[1].ClientID: duplicate client id "DIAAAAAAAAAAAAAAAAAA"`}},
 		{name: "negative durations and bad outcome", cfg: duosim.Config{CodeTTL: -1, SlowDelay: -1, Outcomes: map[string]duosim.Outcome{"x": "maybe"}},
 			wantErr: []string{"CodeTTL: must not be negative", "SlowDelay: must not be negative", `Outcomes["x"]: unknown outcome "maybe"`}},
@@ -158,7 +159,7 @@ func TestGeneratedApp(t *testing.T) {
 		t.Fatalf("Apps() = %d apps, want 1", len(apps))
 	}
 	if !regexp.MustCompile(`^DI[A-Z0-9]{18}$`).MatchString(apps[0].ClientID) ||
-		!regexp.MustCompile(`^[A-Za-z0-9]{40}$`).MatchString(apps[0].ClientSecret) {
+		!regexp.MustCompile(`^[A-Za-z0-9]{40}$`).MatchString(apps[0].ClientSecret.Reveal()) {
 		t.Errorf("generated app has id %q and a %d-character secret", apps[0].ClientID, len(apps[0].ClientSecret))
 	}
 	apps[0].ClientID = "changed"
@@ -175,11 +176,11 @@ func TestAppRedactsSecret(t *testing.T) {
 	js, _ := json.Marshal(app)
 	tests := map[string]string{
 		"%v": fmt.Sprintf("%v", app), "%+v": fmt.Sprintf("%+v", app), "%#v": fmt.Sprintf("%#v", app),
-		"%s": fmt.Sprintf("%s", app), "String": app.String(), "slog": logBuf.String(), "JSON": string(js),
+		"%s": fmt.Sprintf("%s", app), "slog": logBuf.String(), "JSON": string(js),
 		"pointer %v": fmt.Sprintf("%v", &app),
 	}
 	for name, out := range tests {
-		if strings.Contains(out, app.ClientSecret) || !strings.Contains(out, app.ClientID) || !strings.Contains(out, "[redacted]") {
+		if strings.Contains(out, app.ClientSecret.Reveal()) || !strings.Contains(out, app.ClientID) || !strings.Contains(out, "[redacted]") {
 			t.Errorf("%s form = %q, want the id and a redacted secret", name, out)
 		}
 	}

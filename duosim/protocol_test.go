@@ -83,7 +83,7 @@ func TestHealthCheckAssertions(t *testing.T) {
 				method = jwt.SigningMethodHS512
 			}
 			if secret == "" {
-				secret = f.app.ClientSecret
+				secret = f.app.ClientSecret.Reveal()
 			}
 			if clientID == "" {
 				clientID = f.app.ClientID
@@ -129,7 +129,7 @@ func TestHealthCheckReplayedJTI(t *testing.T) {
 	f := startSim(t, duosim.Config{})
 	form := url.Values{
 		"client_id":        {f.app.ClientID},
-		"client_assertion": {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, f.assertionClaims("/oauth/v1/health_check"))},
+		"client_assertion": {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), f.assertionClaims("/oauth/v1/health_check"))},
 	}
 	healthURL := "https://" + f.sim.APIHost() + "/oauth/v1/health_check"
 	for i, want := range []int{http.StatusOK, http.StatusBadRequest, http.StatusBadRequest} {
@@ -151,7 +151,7 @@ func TestHealthCheckUnhealthyBody(t *testing.T) {
 	f := startSim(t, duosim.Config{})
 	f.sim.SetHealthy(false)
 	form := url.Values{"client_id": {f.app.ClientID},
-		"client_assertion": {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, f.assertionClaims("/oauth/v1/health_check"))}}
+		"client_assertion": {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), f.assertionClaims("/oauth/v1/health_check"))}}
 	resp, err := postForm(f.sim.HTTPClient(5*time.Second), "https://"+f.sim.APIHost()+"/oauth/v1/health_check", form)
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestAuthorizeRejects(t *testing.T) {
 		{
 			name: "tampered payload",
 			request: func() string {
-				tok := sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, f.requestClaims("ivan", state))
+				tok := sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), f.requestClaims("ivan", state))
 				parts := strings.Split(tok, ".")
 				evil, _ := json.Marshal(with(func(c jwt.MapClaims) { c["duo_uname"] = "admin" }))
 				parts[1] = jwtSegment(evil)
@@ -197,48 +197,48 @@ func TestAuthorizeRejects(t *testing.T) {
 			return sign(t, jwt.SigningMethodHS512, strings.Repeat("k", 40), f.requestClaims("ivan", state))
 		}, wantText: "token signature is invalid"},
 		{name: "HS256", request: func() string {
-			return sign(t, jwt.SigningMethodHS256, f.app.ClientSecret, f.requestClaims("ivan", state))
+			return sign(t, jwt.SigningMethodHS256, f.app.ClientSecret.Reveal(), f.requestClaims("ivan", state))
 		}, wantText: "signing method HS256 is invalid"},
 		{name: "unknown client", clientID: "DIXXXXXXXXXXXXXXXXXX", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, f.requestClaims("ivan", state))
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), f.requestClaims("ivan", state))
 		}, wantText: "unauthorized_request: Unauthorized OIDC request"},
 		{name: "expired", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-2 * time.Minute).Unix() }))
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-2 * time.Minute).Unix() }))
 		}, wantText: "token is expired"},
 		{name: "exp too far ahead", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(time.Hour).Unix() }))
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(time.Hour).Unix() }))
 		}, wantText: "exp: more than 5m0s ahead"},
 		{name: "no exp", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) { delete(c, "exp") }))
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) { delete(c, "exp") }))
 		}, wantText: "token is missing required claim: exp claim is required"},
 		{name: "state too short", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) { c["state"] = "short" }))
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) { c["state"] = "short" }))
 		}, wantText: "state: must be 16 to 1024 characters"},
 		{name: "no username", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) { delete(c, "duo_uname") }))
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) { delete(c, "duo_uname") }))
 		}, wantText: "duo_uname: missing"},
 		{name: "plain http redirect", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) { c["redirect_uri"] = "http://app.example.test/cb" }))
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) { c["redirect_uri"] = "http://app.example.test/cb" }))
 		}, wantText: "redirect_uri: http is allowed only for 127.0.0.1, ::1 and localhost"},
 		{name: "redirect over 256 characters", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) {
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) {
 				c["redirect_uri"] = "https://app.example.test/" + strings.Repeat("a", 240)
 			}))
 		}, wantText: "redirect_uri: longer than 256 characters"},
 		{name: "response_type token", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) { c["response_type"] = "token" }))
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) { c["response_type"] = "token" }))
 		}, wantText: `response_type: must be &#34;code&#34;`},
 		{name: "scope without openid", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) { c["scope"] = "profile" }))
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) { c["scope"] = "profile" }))
 		}, wantText: `scope: must contain &#34;openid&#34;`},
 		{name: "wrong aud", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) { c["aud"] = "https://api-x.duosecurity.com" }))
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) { c["aud"] = "https://api-x.duosecurity.com" }))
 		}, wantText: "aud: must be https://{api host} or the authorize URL"},
 		{name: "wrong iss", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) { c["iss"] = "someone" }))
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) { c["iss"] = "someone" }))
 		}, wantText: "iss: must be the client id"},
 		{name: "several problems at once", request: func() string {
-			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, with(func(c jwt.MapClaims) {
+			return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), with(func(c jwt.MapClaims) {
 				c["state"] = "short"
 				c["scope"] = "profile"
 			}))
@@ -313,7 +313,7 @@ func TestAuthorizeOtherClientShapes(t *testing.T) {
 				tc.edit(claims)
 			}
 			q := url.Values{"response_type": {"code"}, "client_id": {f.app.ClientID},
-				"request": {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, claims)}}
+				"request": {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), claims)}}
 			for k, v := range tc.outer {
 				q[k] = v
 			}
@@ -473,7 +473,7 @@ func TestNonceWithDuoClient(t *testing.T) {
 	const nonce = "a-nonce-the-go-client-cannot-send"
 	claims := f.requestClaims("liam", state)
 	claims["nonce"] = nonce
-	resp, err := get(f.browser, f.authorizeURL(f.app.ClientID, sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, claims)))
+	resp, err := get(f.browser, f.authorizeURL(f.app.ClientID, sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), claims)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +504,7 @@ func TestTokenErrorBodies(t *testing.T) {
 	code := f.mustLogin(t, "mia")
 	tokenURL := "https://" + f.sim.APIHost() + "/oauth/v1/token"
 	assertion := func() string {
-		return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, f.assertionClaims("/oauth/v1/token"))
+		return sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), f.assertionClaims("/oauth/v1/token"))
 	}
 	tests := []struct {
 		name       string
@@ -518,7 +518,7 @@ func TestTokenErrorBodies(t *testing.T) {
 			400, "invalid_client", "The provided client_assertion was invalid."},
 		{"assertion for the health check", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI},
 			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-			"client_assertion":      {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, f.assertionClaims("/oauth/v1/health_check"))}},
+			"client_assertion":      {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), f.assertionClaims("/oauth/v1/health_check"))}},
 			400, "invalid_client", "The provided client_assertion was invalid."},
 		{"wrong redirect, no client_id like Java", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"https://app.example.test/x"},
 			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion()}},
@@ -552,7 +552,7 @@ func TestTokenRequestShapes(t *testing.T) {
 			"code":                  {code},
 			"redirect_uri":          {redirectURI},
 			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-			"client_assertion":      {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret, f.assertionClaims("/oauth/v1/token"))},
+			"client_assertion":      {sign(t, jwt.SigningMethodHS512, f.app.ClientSecret.Reveal(), f.assertionClaims("/oauth/v1/token"))},
 		}
 		if withClientID {
 			v.Set("client_id", f.app.ClientID)
@@ -654,7 +654,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	reqJWT, _ := url.Parse(authURL)
 	logs := buf.String()
 	for what, secret := range map[string]string{
-		"client secret": f.app.ClientSecret, "code": code, "state": state, "username": user,
+		"client secret": f.app.ClientSecret.Reveal(), "code": code, "state": state, "username": user,
 		"request JWT": reqJWT.Query().Get("request")[:40], "query string": "request=",
 	} {
 		if strings.Contains(logs, secret) {

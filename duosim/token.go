@@ -209,7 +209,7 @@ func (s *Server) idToken(app App, g grant, issuer string, now time.Time) (string
 	if g.nonce != "" {
 		claims["nonce"] = g.nonce
 	}
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS512, claims).SignedString([]byte(app.ClientSecret))
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS512, claims).SignedString([]byte(app.ClientSecret.Reveal()))
 	if err != nil {
 		return "", fmt.Errorf("sign id_token: %w", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/app"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -79,7 +80,7 @@ func loadOrCreateSimApp(path string) (duosim.App, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		var a simApp
 		if err := json.Unmarshal(b, &a); err == nil && a.ClientID != "" && a.ClientSecret != "" {
-			return duosim.App{ClientID: a.ClientID, ClientSecret: a.ClientSecret}, nil
+			return duosim.App{ClientID: a.ClientID, ClientSecret: secret.Value(a.ClientSecret)}, nil
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return duosim.App{}, fmt.Errorf("read %s: %w", path, err)
@@ -88,7 +89,7 @@ func loadOrCreateSimApp(path string) (duosim.App, error) {
 	if err != nil {
 		return duosim.App{}, err
 	}
-	b, _ := json.Marshal(simApp{ClientID: a.ClientID, ClientSecret: a.ClientSecret})
+	b, _ := json.Marshal(simApp{ClientID: a.ClientID, ClientSecret: a.ClientSecret.Reveal()})
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return duosim.App{}, fmt.Errorf("write %s: %w", path, err)
 	}
@@ -275,7 +276,7 @@ func preconfigure(ctx context.Context, a *app.App, sim *duosim.Server, sa duosim
 	res, err := p.UpdateSettings(cctx, contract.UpdateSettingsRequest{
 		Values: map[string]string{
 			"client_id":             sa.ClientID,
-			"client_secret":         sa.ClientSecret,
+			"client_secret":         sa.ClientSecret.Reveal(),
 			"api_hostname":          sim.APIHost(),
 			"ca_file":               sim.CAFile(),
 			"fail_mode":             "closed",
@@ -310,7 +311,7 @@ func printBanner(w io.Writer, baseURL, dataDir string, sim *duosim.Server, sa du
 	fmt.Fprintf(w, "\n Duo simulator (stands in for Duo; no account needed):\n\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "   Client ID\t%s\n", sa.ClientID)
-	fmt.Fprintf(tw, "   Client secret\t%s\n", sa.ClientSecret)
+	fmt.Fprintf(tw, "   Client secret\t%s\n", sa.ClientSecret.Reveal()) // printed on purpose: the demo's admin pastes it into Settings
 	fmt.Fprintf(tw, "   API hostname\t%s\n", sim.APIHost())
 	fmt.Fprintf(tw, "   Trusted CA file (testing only)\t%s\n", sim.CAFile())
 	_ = tw.Flush()

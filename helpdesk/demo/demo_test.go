@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -121,6 +122,17 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
 		}
+	}
+	// The simulator's secret is printed in full, on purpose: the admin
+	// pastes it into Settings.
+	var saved struct {
+		ClientSecret string `json:"client_secret"`
+	}
+	if raw, err := os.ReadFile(filepath.Join(dataDir, "duo-simulator-app.json")); err != nil || json.Unmarshal(raw, &saved) != nil || saved.ClientSecret == "" {
+		t.Fatalf("simulator app file: %v", err)
+	}
+	if !strings.Contains(banner, saved.ClientSecret) {
+		t.Errorf("banner lacks the simulator's client secret:\n%s", banner)
 	}
 	for _, f := range []string{"helpdesk.db", "duo-simulator-ca.pem", "plugins/duo-security/plugin.json", "plugin-data/duo-security/duo.db"} {
 		if _, err := os.Stat(filepath.Join(dataDir, f)); err != nil {

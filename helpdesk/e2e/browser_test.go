@@ -216,7 +216,7 @@ func TestBrowserJourney(t *testing.T) {
 		admin.fail("the secret was sent back to the browser")
 	}
 	admin.shot("settings-wrong-secret")
-	admin.fill("client_secret", duoApp.ClientSecret)
+	admin.fill("client_secret", duoApp.ClientSecret.Reveal())
 	admin.click("save")
 	admin.at(hdHost, pluginsPath+"/duo-security/settings")
 	if msg := admin.text("flash"); !strings.Contains(msg, "Settings saved") || !strings.Contains(msg, "Duo accepted") {
@@ -439,7 +439,7 @@ func TestBrowserJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, secret := range map[string]string{
-		"client secret": duoApp.ClientSecret, "wrong client secret": wrongSecret,
+		"client secret": duoApp.ClientSecret.Reveal(), "wrong client secret": wrongSecret,
 		"admin password": adminPassword, "alice password": alicePassword, "TOTP secret": key.Secret,
 		"duo_code": "duo_code=", "state query": "state=",
 	} {

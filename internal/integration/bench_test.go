@@ -299,7 +299,7 @@ func loginBench(b *testing.B) func() {
 	}
 	app := sim.Apps()[0]
 	if res, err := p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: map[string]string{"client_id": app.ClientID,
-		"client_secret": app.ClientSecret, "api_hostname": sim.APIHost(), "ca_file": sim.CAFile()}}); err != nil || !res.Saved {
+		"client_secret": app.ClientSecret.Reveal(), "api_hostname": sim.APIHost(), "ca_file": sim.CAFile()}}); err != nil || !res.Saved {
 		b.Fatalf("%+v %v", res, err)
 	}
 	op := contract.Operator{ID: "1", Username: "alice"}
@@ -351,7 +351,7 @@ func BenchmarkLoginThroughSDKParallel(b *testing.B) {
 func BenchmarkLoginRawDuoClient(b *testing.B) {
 	sim, hc := benchSim(b)
 	app := sim.Apps()[0]
-	c, err := duouniversal.NewClient(app.ClientID, app.ClientSecret, sim.APIHost(), callbackURL, duouniversal.WithHTTPClient(sim.HTTPClient(10*time.Second)))
+	c, err := duouniversal.NewClient(app.ClientID, app.ClientSecret.Reveal(), sim.APIHost(), callbackURL, duouniversal.WithHTTPClient(sim.HTTPClient(10*time.Second)))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func newLoginEnvWith(t *testing.T, cfg envConfig, ops ...contract.Operator) *log
 	rec.set(req, true)
 	app := sim.Apps()[0]
 	values := map[string]string{
-		"client_id": app.ClientID, "client_secret": app.ClientSecret, "api_hostname": sim.APIHost(),
+		"client_id": app.ClientID, "client_secret": app.ClientSecret.Reveal(), "api_hostname": sim.APIHost(),
 		"ca_file": sim.CAFile(), "fail_mode": cfg.failMode,
 	}
 	for k, v := range cfg.values {
@@ -250,7 +250,7 @@ func TestDuoScriptedOutcomes(t *testing.T) {
 	if err != nil || len(got.States) != 1 || got.States[0].OperatorID != alice.ID || got.States[0].EnrolledAt.IsZero() || got.States[0].LastLogin.IsZero() {
 		t.Fatalf("alice not recorded as enrolled: %+v %v", got, err)
 	}
-	e.closeAndCheckLogs(e.app.ClientSecret)
+	e.closeAndCheckLogs(e.app.ClientSecret.Reveal())
 }
 
 func TestNotEnabledOperatorIsNotRequired(t *testing.T) {
@@ -451,7 +451,7 @@ func TestCredentialsRejectedOnSave(t *testing.T) {
 	if h, err := e.p.CheckDuo(ctx, contract.CheckDuoRequest{}); err != nil || h.Duo.OK || h.Duo.Failure != contract.DuoCredentialsRejected {
 		t.Fatalf("CheckDuo with the wrong secret = %+v, %v; want credentials rejected", h, err)
 	}
-	e.closeAndCheckLogs(e.app.ClientSecret, wrong)
+	e.closeAndCheckLogs(e.app.ClientSecret.Reveal(), wrong)
 }
 
 // TestDuoGoClientAgainstSimulator: Duo's own Go client, unmodified,
@@ -460,7 +460,7 @@ func TestDuoGoClientAgainstSimulator(t *testing.T) {
 	t.Parallel()
 	sim := duosim.StartTest(t, duosim.Config{Scripted: true})
 	app := sim.Apps()[0]
-	c, err := duouniversal.NewClient(app.ClientID, app.ClientSecret, sim.APIHost(), callbackURL, duouniversal.WithHTTPClient(sim.HTTPClient(5*time.Second)))
+	c, err := duouniversal.NewClient(app.ClientID, app.ClientSecret.Reveal(), sim.APIHost(), callbackURL, duouniversal.WithHTTPClient(sim.HTTPClient(5*time.Second)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,7 +618,7 @@ func TestFailOpenOnlyWhenDuoIsUnreachable(t *testing.T) {
 				if err != nil || !st.Duo.Checked || st.Duo.OK || st.Duo.Failure != tc.failure || st.Duo.Detail == "" {
 					t.Fatalf("Status = %+v, %v; want Duo failure %s", st, err, tc.failure)
 				}
-				logs := e.closeAndCheckLogs(e.app.ClientSecret, wrong)
+				logs := e.closeAndCheckLogs(e.app.ClientSecret.Reveal(), wrong)
 				if strings.Contains(logs, "FAIL OPEN") {
 					t.Fatal("the plugin logged a fail-open login although Duo was reachable")
 				}

@@ -53,7 +53,7 @@ func newEnv(t testing.TB, sim *duosim.Server, rt settings.Runtime, extra map[str
 	}
 	t.Cleanup(func() { _, _ = p.Deactivate(context.Background(), contract.DeactivateRequest{}) })
 	app := sim.Apps()[0]
-	values := map[string]string{"client_id": app.ClientID, "client_secret": app.ClientSecret,
+	values := map[string]string{"client_id": app.ClientID, "client_secret": app.ClientSecret.Reveal(),
 		"api_hostname": sim.APIHost(), "ca_file": sim.CAFile()}
 	for k, v := range extra {
 		values[k] = v

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 )
 
 func main() {
@@ -127,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		app.ClientID = *clientID
 	}
 	if *clientSecret != "" {
-		app.ClientSecret = *clientSecret
+		app.ClientSecret = secret.Value(*clientSecret)
 	}
 	level := slog.LevelWarn
 	if *verbose {
@@ -151,7 +152,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Before printing the settings, so no client can reach it answering.
 	sim.SetUnresponsive(*unresponsive)
 	_, err = fmt.Fprintf(stdout, "api_host=%s\nca_file=%s\nclient_id=%s\nclient_secret=%s\nspki_sha256=%s\n",
-		sim.APIHost(), sim.CAFile(), app.ClientID, app.ClientSecret, sim.SPKIHash())
+		sim.APIHost(), sim.CAFile(), app.ClientID, app.ClientSecret.Reveal(), sim.SPKIHash())
 	if err != nil {
 		return errors.Join(fmt.Errorf("print settings: %w", err), sim.Close())
 	}
