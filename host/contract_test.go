@@ -489,41 +489,41 @@ func TestContractFailsClosed(t *testing.T) {
 		},
 		{
 			name:        "caller's shorter deadline wins",
-			callTimeout: time.Minute,
+			callTimeout: 20 * time.Second,
 			ctx: func() (context.Context, context.CancelFunc) {
 				return context.WithTimeout(context.Background(), 100*time.Millisecond)
 			},
 			op:          contract.Operator{ID: opHang},
 			wantUnavail: true, wantReason: contract.ReasonDeadline, wantIs: ErrUnavailable, wantKick: true,
-			maxElapsed: 30 * time.Second,
+			maxElapsed: 10 * time.Second,
 		},
 		{
 			name:        "caller cancelled before the call",
-			callTimeout: time.Minute,
+			callTimeout: 20 * time.Second,
 			ctx: func() (context.Context, context.CancelFunc) {
 				ctx, cancel := context.WithCancel(context.Background())
 				cancel()
 				return ctx, cancel
 			},
 			op:         alice,
-			wantReason: contract.ReasonUnknown, wantIs: context.Canceled,
+			wantReason: contract.ReasonCanceled, wantIs: context.Canceled,
 		},
 		{
 			// The caller's own cancellation is not the plugin's fault.
 			name:        "caller cancels during the call",
-			callTimeout: time.Minute,
+			callTimeout: 20 * time.Second,
 			ctx: func() (context.Context, context.CancelFunc) {
 				ctx, cancel := context.WithCancel(context.Background())
 				time.AfterFunc(100*time.Millisecond, cancel)
 				return ctx, cancel
 			},
 			op:         contract.Operator{ID: opHang},
-			wantReason: contract.ReasonUnknown, wantIs: context.Canceled,
-			maxElapsed: 30 * time.Second,
+			wantReason: contract.ReasonCanceled, wantIs: context.Canceled,
+			maxElapsed: 10 * time.Second,
 		},
 		{
 			name:        "caller's deadline passed before the call",
-			callTimeout: time.Minute,
+			callTimeout: 20 * time.Second,
 			ctx: func() (context.Context, context.CancelFunc) {
 				return context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 			},
@@ -532,7 +532,7 @@ func TestContractFailsClosed(t *testing.T) {
 		},
 		{
 			name:        "closed",
-			callTimeout: time.Minute,
+			callTimeout: 20 * time.Second,
 			ctx:         func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
 			op:          alice,
 			close:       true,
@@ -540,7 +540,7 @@ func TestContractFailsClosed(t *testing.T) {
 		},
 		{
 			name:        "connection lost",
-			callTimeout: time.Minute,
+			callTimeout: 20 * time.Second,
 			ctx:         func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
 			op:          alice,
 			disconnect:  true,
@@ -646,8 +646,9 @@ func TestCallDeadlineReachesThePlugin(t *testing.T) {
 	}
 }
 
-// Options.Activation is asked for every new process; launch relies on
-// applyActivation for it. The process tests check the same end to end.
+// Options.Activation is asked for every new process (askActivation, before
+// the process starts) and applied to it (applyActivation). The process
+// tests check the same end to end.
 func TestApplyActivation(t *testing.T) {
 	t.Parallel()
 	record := contract.ActivateRequest{
@@ -660,7 +661,9 @@ func TestApplyActivation(t *testing.T) {
 	tests := []struct {
 		name        string
 		callTimeout time.Duration
-		answer      func() (contract.ActivateRequest, bool, error) // nil: no Options.Activation
+		askFor      time.Duration                                         // how long askActivation may keep trying; default 10s
+		wantAsks    int32                                                 // default 1
+		answer      func(n int32) (contract.ActivateRequest, bool, error) // nil: no Options.Activation
 		wantActive  bool
 		wantBy      string
 		wantErrIs   []error
@@ -671,23 +674,39 @@ func TestApplyActivation(t *testing.T) {
 		{name: "no callback leaves the process inactive"},
 		{
 			name:   "record says inactive",
-			answer: func() (contract.ActivateRequest, bool, error) { return record, false, nil },
+			answer: func(int32) (contract.ActivateRequest, bool, error) { return record, false, nil },
 		},
 		{
 			name:       "record says active",
-			answer:     func() (contract.ActivateRequest, bool, error) { return record, true, nil },
+			answer:     func(int32) (contract.ActivateRequest, bool, error) { return record, true, nil },
 			wantActive: true, wantBy: "host-record",
 		},
 		{
-			name:      "record unreadable fails the launch",
-			answer:    func() (contract.ActivateRequest, bool, error) { return contract.ActivateRequest{}, false, errRecord },
-			wantErrIs: []error{errRecord}, wantErr: "ask the host whether the plugin is active: host database unreachable",
+			// A host database back after two failures: the launch waits
+			// for it rather than failing (which would count as a crash).
+			name: "record unreadable for a while is asked again",
+			answer: func(n int32) (contract.ActivateRequest, bool, error) {
+				if n < 3 {
+					return contract.ActivateRequest{}, false, errRecord
+				}
+				return record, true, nil
+			},
+			wantAsks: 3, wantActive: true, wantBy: "host-record",
+			wantLog: []string{"cannot ask the host whether the plugin is active; trying again"},
+		},
+		{
+			name:   "record unreadable until the launch's context ends",
+			askFor: 600 * time.Millisecond,
+			answer: func(int32) (contract.ActivateRequest, bool, error) {
+				return contract.ActivateRequest{}, false, errRecord
+			},
+			wantAsks: -1, wantErrIs: []error{errRecord}, wantErr: "ask the host whether the plugin is active: host database unreachable",
 			wantReason: contract.ReasonUnknown,
 		},
 		{
 			// A refusal is the plugin's answer: it runs, inactive, and says why.
 			name: "plugin refuses the record's request",
-			answer: func() (contract.ActivateRequest, bool, error) {
+			answer: func(int32) (contract.ActivateRequest, bool, error) {
 				r := record
 				r.DataDir = ""
 				return r, true, nil
@@ -695,9 +714,9 @@ func TestApplyActivation(t *testing.T) {
 			wantLog: []string{"activating the new process failed", `"reason":"INVALID_ARGUMENT"`},
 		},
 		{
-			name:        "activate times out: the launch fails",
+			name:        "activate times out (StartTimeout): the launch fails",
 			callTimeout: 200 * time.Millisecond,
-			answer: func() (contract.ActivateRequest, bool, error) {
+			answer: func(int32) (contract.ActivateRequest, bool, error) {
 				r := record
 				r.DataDir = opHang
 				return r, true, nil
@@ -718,18 +737,31 @@ func TestApplyActivation(t *testing.T) {
 				if o.CallTimeout == 0 {
 					o.CallTimeout = 10 * time.Second
 				}
+				// Activate's own budget; the hang case needs it short.
+				o.StartTimeout = o.CallTimeout
+				o.RestartBackoffMin, o.RestartBackoffMax = 10*time.Millisecond, 50*time.Millisecond
 				if tc.answer != nil {
 					o.Activation = func(ctx context.Context) (contract.ActivateRequest, bool, error) {
-						if asked.Add(1) == 1 {
+						n := asked.Add(1)
+						if n == 1 {
 							if dl, ok := ctx.Deadline(); ok {
 								askedDeadline = time.Until(dl)
 							}
 						}
-						return tc.answer()
+						return tc.answer(n)
 					}
 				}
 			})
-			err := p.applyActivation(context.Background(), src.in)
+			askFor := tc.askFor
+			if askFor == 0 {
+				askFor = 10 * time.Second
+			}
+			actx, cancel := context.WithTimeout(context.Background(), askFor)
+			defer cancel()
+			want, err := p.askActivation(actx)
+			if err == nil {
+				err = p.applyActivation(context.Background(), src.in, want)
+			}
 
 			if tc.wantErr == "" {
 				if err != nil {
@@ -752,8 +784,12 @@ func TestApplyActivation(t *testing.T) {
 				t.Fatalf("plugin active %v (by %q), want %v (by %q)", active, by, tc.wantActive, tc.wantBy)
 			}
 			if tc.answer != nil {
-				if n := asked.Load(); n != 1 {
-					t.Fatalf("Activation asked %d times, want once", n)
+				wantAsks := tc.wantAsks
+				if wantAsks == 0 {
+					wantAsks = 1
+				}
+				if n := asked.Load(); (wantAsks > 0 && n != wantAsks) || (wantAsks < 0 && n < 2) {
+					t.Fatalf("Activation asked %d times, want %d (-1: again and again)", n, wantAsks)
 				}
 				if askedDeadline <= 0 || askedDeadline > p.opts.CallTimeout {
 					t.Fatalf("Activation's context has %v left, want a deadline within CallTimeout (%v)", askedDeadline, p.opts.CallTimeout)
@@ -788,7 +824,7 @@ func TestFromCall(t *testing.T) {
 		{name: "unavailable", parent: context.Background(), err: contract.Errorf(contract.ReasonPluginUnavailable, "conn refused"), wantUnavail: true, wantReason: contract.ReasonPluginUnavailable},
 		{name: "deadline", parent: context.Background(), err: contract.Errorf(contract.ReasonDeadline, "slow"), wantUnavail: true, wantReason: contract.ReasonDeadline},
 		{name: "cancelled by the transport", parent: context.Background(), err: contract.Errorf(contract.ReasonCanceled, "closing"), wantUnavail: true, wantReason: contract.ReasonPluginUnavailable},
-		{name: "cancelled by the caller", parent: cancelled, err: contract.Errorf(contract.ReasonCanceled, "cancelled"), wantReason: contract.ReasonUnknown, wantIs: context.Canceled},
+		{name: "cancelled by the caller", parent: cancelled, err: contract.Errorf(contract.ReasonCanceled, "cancelled"), wantReason: contract.ReasonCanceled, wantIs: context.Canceled},
 		{name: "not a contract error", parent: context.Background(), err: io.ErrUnexpectedEOF, wantUnavail: true, wantReason: contract.ReasonPluginUnavailable, wantIs: io.ErrUnexpectedEOF},
 		{name: "refusal", parent: context.Background(), err: refusal, wantReason: contract.ReasonInactive, wantSame: true},
 		{name: "answer without a reason", parent: context.Background(), err: noReason, wantReason: contract.ReasonUnknown, wantSame: true},
@@ -826,6 +862,16 @@ func TestFromCall(t *testing.T) {
 // and a State is the supervisor's, field for field.
 func TestPhasesCoverTheSupervisor(t *testing.T) {
 	t.Parallel()
+	// The SDK's phases and their names, which hosts show and log.
+	names := map[Phase]string{
+		PhaseStarting: "starting", PhaseRunning: "running", PhaseDown: "down",
+		PhaseRestarting: "restarting", PhaseFailed: "failed", PhaseClosed: "closed",
+	}
+	for ph, want := range names {
+		if got := ph.String(); got != want {
+			t.Errorf("Phase(%d).String() = %q, want %q", int(ph), got, want)
+		}
+	}
 	since := time.Unix(fakeNow, 0)
 	seen := map[Phase]supervisor.Phase{}
 	n := 0
@@ -836,8 +882,8 @@ func TestPhasesCoverTheSupervisor(t *testing.T) {
 			t.Errorf("supervisor phase %v has no host.Phase", sp)
 			continue
 		}
-		if ph.String() != sp.String() {
-			t.Errorf("supervisor phase %q maps to host.Phase %q", sp, ph)
+		if names[ph] != sp.String() {
+			t.Errorf("supervisor phase %q maps to host.Phase %q", sp, names[ph])
 		}
 		if other, dup := seen[ph]; dup {
 			t.Errorf("supervisor phases %v and %v both map to %v", other, sp, ph)
@@ -851,7 +897,7 @@ func TestPhasesCoverTheSupervisor(t *testing.T) {
 	if len(phases) != n {
 		t.Errorf("phases has %d entries, the supervisor %d phases", len(phases), n)
 	}
-	for ph := Phase(0); !strings.HasPrefix(ph.String(), "phase("); ph++ {
+	for ph := range names {
 		if _, ok := seen[ph]; !ok {
 			t.Errorf("host.Phase %v is no supervisor phase", ph)
 		}

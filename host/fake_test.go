@@ -65,7 +65,7 @@ func runTestPlugin() {
 
 // Hooks of the fake, chosen by operator id (and, for Activate, by data dir).
 const (
-	opHang            = "hang"             // BeginLogin (and Activate with this data dir) blocks until the call's deadline
+	opHang            = "hang"             // BeginLogin (and Activate with this data dir) answers only well after the call's deadline
 	opCrash           = "crash"            // BeginLogin exits the process (no panic)
 	opBadRedirect     = "bad-redirect"     // BeginLogin answers REDIRECT without a URL
 	opUnspecified     = "unspecified"      // BeginLogin answers UNSPECIFIED
@@ -83,6 +83,15 @@ const (
 )
 
 var fakeTime = time.Unix(fakeNow, 0).UTC()
+
+// hang plays a hung plugin: it answers only well after the call's deadline,
+// so that the host's own deadline always ends the call. (An answer at the
+// deadline would race the host's timer, and a busy machine could let the
+// plugin's answer win.)
+func hang(ctx context.Context) {
+	<-ctx.Done()
+	time.Sleep(5 * time.Second)
+}
 
 // fakePlugin is an in-memory contract.Plugin: plausible, not faithful.
 type fakePlugin struct {
@@ -135,8 +144,8 @@ func (f *fakePlugin) statusLocked() contract.StatusResponse {
 
 func (f *fakePlugin) Activate(ctx context.Context, req contract.ActivateRequest) (contract.ActivateResponse, error) {
 	if req.DataDir == opHang {
-		<-ctx.Done()
-		return contract.ActivateResponse{}, &contract.Error{Reason: contract.ReasonInternal, Message: "gave up", Cause: ctx.Err()}
+		hang(ctx)
+		return contract.ActivateResponse{}, contract.Errorf(contract.ReasonInternal, "gave up")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -323,8 +332,8 @@ func (f *fakePlugin) BeginLogin(ctx context.Context, req contract.BeginLoginRequ
 	id := req.Operator.ID
 	switch id {
 	case opHang:
-		<-ctx.Done()
-		return contract.BeginLoginResponse{}, &contract.Error{Reason: contract.ReasonInternal, Message: "gave up", Cause: ctx.Err()}
+		hang(ctx)
+		return contract.BeginLoginResponse{}, contract.Errorf(contract.ReasonInternal, "gave up")
 	case opCrash:
 		f.crash()
 	}

@@ -14,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/helpdesk-duo/duo-plugin/host/internal/logbridge"
+	"github.com/helpdesk-duo/duo-plugin/host/internal/supervisor"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -98,11 +99,18 @@ func (in *instance) Kill(timeout time.Duration) error {
 	}
 }
 
-// launch starts a new plugin process, verified against the manifest's
-// sha256, dispenses the contract's client and brings it to the host's
-// activation.
-// It returns promptly when ctx is done.
+// launch asks the host whether the plugin should be active, starts a new
+// plugin process, verified against the manifest's sha256, dispenses the
+// contract's client and brings it to the host's answer. It returns
+// promptly when ctx is done.
 func (p *Plugin) launch(ctx context.Context) (*instance, error) {
+	// Asked first, so that a host whose record cannot be read right now
+	// costs retries of a question, not processes started and killed, nor
+	// crashes counted toward giving up.
+	want, err := p.askActivation(ctx)
+	if err != nil {
+		return nil, err
+	}
 	// Looked up again on every launch so that a binary removed since the
 	// last one fails clearly (and for good) instead of with an exec error.
 	path, _, err := p.manifest.Executable(runtime.GOOS, runtime.GOARCH)
@@ -186,33 +194,60 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 	}
 	in.plugin = cp
 
-	if err := p.applyActivation(ctx, in); err != nil {
+	if err := p.applyActivation(ctx, in, want); err != nil {
 		_ = in.Kill(p.opts.ShutdownTimeout)
 		return nil, err
 	}
 	return in, nil
 }
 
-// applyActivation asks the host whether the plugin should be active and
-// activates the new process if so: the plugin keeps "active" only in
-// memory, and the host's record is the truth. Failing to ask, or a
-// transport failure, fails the launch (the supervisor retries); a refusal
-// by the plugin leaves it running but inactive, which refuses logins with
-// ReasonInactive: still closed, and visible to the administrator.
-func (p *Plugin) applyActivation(ctx context.Context, in *instance) error {
+// activation is the host's answer to "should the plugin be active?".
+type activation struct {
+	req    contract.ActivateRequest
+	active bool
+}
+
+// askActivation asks Options.Activation, each try bounded by CallTimeout,
+// until it answers or ctx ends, backing off between tries as the
+// supervisor does between restarts. Meanwhile no process runs, so every
+// call fails closed.
+func (p *Plugin) askActivation(ctx context.Context) (activation, error) {
 	if p.opts.Activation == nil {
+		return activation{}, nil
+	}
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
+		req, active, err := p.opts.Activation(cctx)
+		cancel()
+		if err == nil {
+			return activation{req: req, active: active}, nil
+		}
+		delay := supervisor.Backoff(p.opts.RestartBackoffMin, p.opts.RestartBackoffMax, attempt)
+		p.log.Error("cannot ask the host whether the plugin is active; trying again (calls fail closed meanwhile)",
+			"attempt", attempt, "retry_in", delay.String(), "error", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return activation{}, fmt.Errorf("ask the host whether the plugin is active: %w (gave up: %v)", err, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
+
+// applyActivation activates the new process if the host wants it active:
+// the plugin keeps "active" only in memory, and the host's record is the
+// truth. Activate (which may run migrations) has StartTimeout. A transport
+// failure fails the launch (the supervisor retries); a refusal by the
+// plugin leaves it running but inactive, which refuses logins with
+// ReasonInactive: still closed, and visible to the administrator.
+func (p *Plugin) applyActivation(ctx context.Context, in *instance, want activation) error {
+	if !want.active {
 		return nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, p.opts.StartTimeout)
 	defer cancel()
-	req, active, err := p.opts.Activation(cctx)
-	if err != nil {
-		return fmt.Errorf("ask the host whether the plugin is active: %w", err)
-	}
-	if !active {
-		return nil
-	}
-	if _, err := in.plugin.Activate(cctx, req); err != nil {
+	if _, err := in.plugin.Activate(cctx, want.req); err != nil {
 		err = fromCall(ctx, err)
 		if errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
 			return fmt.Errorf("activate the new plugin process: %w", err)

@@ -45,14 +45,17 @@ type Options struct {
 	HostVersion string
 
 	// Activation says whether the host wants the plugin active, and with
-	// which request. The SDK asks it after every start and restart of the
-	// process and activates the new process accordingly, so that a
-	// restarted plugin comes back as the host's own record says: the host
-	// owns "is the plugin active?", and the SDK keeps no copy of it. An
-	// error fails that launch (the supervisor tries again with backoff).
-	// Without Activation a restarted plugin comes back inactive and refuses
-	// logins with contract.ReasonInactive: still closed, but every Duo login
-	// then fails until the host activates it again.
+	// which request. The SDK asks it before every start and restart of the
+	// process and activates the new process accordingly (Activate has
+	// StartTimeout), so that a restarted plugin comes back as the host's
+	// own record says: the host owns "is the plugin active?", and the SDK
+	// keeps no copy of it. Each try has CallTimeout; an error is tried
+	// again with the restart backoff, before any process is started (calls
+	// fail closed meanwhile) and without counting as a crash; at Start,
+	// until ctx ends. Without Activation a restarted plugin comes back
+	// inactive and refuses logins with contract.ReasonInactive: still
+	// closed, but every Duo login then fails until the host activates it
+	// again.
 	Activation func(ctx context.Context) (req contract.ActivateRequest, active bool, err error)
 
 	// Logger receives the SDK's logs and the plugin's (go-plugin forwards the
@@ -65,7 +68,8 @@ type Options struct {
 	// it, so the fail mode the admin chose decides, not this timeout.
 	// Default 5s.
 	CallTimeout time.Duration
-	// StartTimeout bounds each launch of the process up to its handshake.
+	// StartTimeout bounds each launch of the process up to its handshake,
+	// and the Activate that brings a new process to Options.Activation.
 	// Default 15s.
 	StartTimeout time.Duration
 	// Env is extra environment for the plugin process (for example

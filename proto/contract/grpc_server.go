@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
@@ -59,7 +60,14 @@ func serve[PReq, Req, Resp, PResp any](ctx context.Context, s *grpcServer, metho
 // Message cross; the cause is logged here when it matters.
 func (s *grpcServer) toStatus(method string, err error) error {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, context.DeadlineExceeded):
+		// The host's deadline passed: its own client says so.
+		return status.Error(codes.DeadlineExceeded, "the call's deadline passed in the plugin")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "the call was cancelled")
+	default:
 		e = &Error{Reason: ReasonInternal, Message: internalMessage, Cause: err}
 	}
 	if e.Reason == ReasonInternal || e.Reason == ReasonStorage {

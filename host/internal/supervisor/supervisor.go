@@ -25,7 +25,7 @@ const (
 	// Starting: the first launch is under way.
 	Starting Phase = iota
 	// Running: the process is up, answered its last ping and, after a
-	// restart, has had its last activation replayed.
+	// restart, has been brought to the host's activation.
 	Running
 	// Down: the process exited or stopped answering; a restart follows.
 	Down
@@ -90,7 +90,8 @@ type Instance interface {
 // Config configures a Supervisor. Zero durations take the defaults noted.
 type Config[I Instance] struct {
 	// Launch starts a new instance and prepares it to serve (for the host
-	// SDK: start the process, dispense the client, replay the activation).
+	// SDK: ask the host's activation, start the process, dispense the client,
+	// activate it).
 	// It must return promptly once ctx is done.
 	Launch func(ctx context.Context) (I, error)
 	// Permanent reports errors from Launch that no restart can fix; the
