@@ -5,10 +5,13 @@
 # cache that run left (warm), beside `go build ./...` on an empty cache (the
 # floor). The module cache is left as it is: downloading is the network's
 # time, not ours. Usage: scripts/firstrun.sh [ROUNDS]   (default 1)
+# HELPDESK_CMD names the command's package (default ./helpdesk/cmd/helpdesk),
+# to measure an older tree the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-1}
 port=18080
+cmd=${HELPDESK_CMD:-./helpdesk/cmd/helpdesk}
 
 now() { date +%s.%N; }
 elapsed() { echo "$(now) - $1" | bc; }
@@ -27,7 +30,7 @@ demo_run() { # GOCACHE → "port_s login_s"
 	local cache=$1 data pid start a b
 	data=$(mktemp -d)
 	start=$(now)
-	GOCACHE=$cache go run ./helpdesk/cmd/helpdesk demo -addr 127.0.0.1:$port -duo-addr 127.0.0.1:0 -data-dir "$data" >/dev/null 2>&1 &
+	GOCACHE=$cache go run "$cmd" demo -addr 127.0.0.1:$port -duo-addr 127.0.0.1:0 -data-dir "$data" >/dev/null 2>&1 &
 	pid=$!
 	a=$(wait_for "http://127.0.0.1:$port/login" any "$start")
 	b=$(wait_for "http://127.0.0.1:$port/login" 200 "$start")

@@ -82,3 +82,39 @@ func TestNoArrowRunsWhereItMustNot(t *testing.T) {
 		}
 	}
 }
+
+// The tests through the real binary drive the plugin as a vendor would:
+// through the SDK and the contract, never the plugin's packages.
+func TestBoundaryTestsUseOnlyTheSDK(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("go", "list", "-test", "-json=ImportPath,Imports", module+"/internal/integration")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	checked := 0
+	for {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		for _, imp := range p.Imports {
+			for _, banned := range []string{module + "/plugin/", module + "/settings", module + "/migrations"} {
+				if strings.HasPrefix(imp, banned) {
+					t.Errorf("%s imports %s: boundary tests must use only the SDK and the contract", p.ImportPath, imp)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("go list found no package in internal/integration")
+	}
+}
