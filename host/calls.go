@@ -122,3 +122,53 @@ func (p *Plugin) BeginLogin(ctx context.Context, req contract.BeginLoginRequest)
 func (p *Plugin) CompleteLogin(ctx context.Context, req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
 	return call(ctx, p, "complete login", req, contract.Plugin.CompleteLogin)
 }
+
+// ConfirmBackupCodes implements contract.Recovery: sign the operator in only
+// on a nil error and contract.DecisionAllowed.
+func (p *Plugin) ConfirmBackupCodes(ctx context.Context, req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error) {
+	return call(ctx, p, "confirm backup codes", req, contract.Plugin.ConfirmBackupCodes)
+}
+
+// RedeemCode implements contract.Recovery; call it only after a correct
+// password. Sign the operator in only on a nil error and
+// contract.DecisionAllowed (or after confirming codes, for
+// contract.DecisionConfirmBackupCodes).
+func (p *Plugin) RedeemCode(ctx context.Context, req contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error) {
+	return call(ctx, p, "redeem code", req, contract.Plugin.RedeemCode)
+}
+
+// RegenerateBackupCodes implements contract.Recovery.
+func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error) {
+	return call(ctx, p, "regenerate backup codes", req, contract.Plugin.RegenerateBackupCodes)
+}
+
+// IssueBypassCode implements contract.Recovery.
+func (p *Plugin) IssueBypassCode(ctx context.Context, req contract.IssueBypassCodeRequest) (contract.IssueBypassCodeResponse, error) {
+	return call(ctx, p, "issue bypass code", req, contract.Plugin.IssueBypassCode)
+}
+
+// ListBypassCodes implements contract.Recovery.
+func (p *Plugin) ListBypassCodes(ctx context.Context, req contract.ListBypassCodesRequest) (contract.ListBypassCodesResponse, error) {
+	return call(ctx, p, "list bypass codes", req, contract.Plugin.ListBypassCodes)
+}
+
+// RevokeBypassCode implements contract.Recovery.
+func (p *Plugin) RevokeBypassCode(ctx context.Context, req contract.RevokeBypassCodeRequest) (contract.RevokeBypassCodeResponse, error) {
+	return call(ctx, p, "revoke bypass code", req, contract.Plugin.RevokeBypassCode)
+}
+
+// CreateRecoveryLink implements contract.Recovery.
+func (p *Plugin) CreateRecoveryLink(ctx context.Context, req contract.CreateRecoveryLinkRequest) (contract.CreateRecoveryLinkResponse, error) {
+	return call(ctx, p, "create recovery link", req, contract.Plugin.CreateRecoveryLink)
+}
+
+// RedeemRecoveryLink implements contract.Recovery; call it only after the
+// operator's password was checked.
+func (p *Plugin) RedeemRecoveryLink(ctx context.Context, req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error) {
+	return call(ctx, p, "redeem recovery link", req, contract.Plugin.RedeemRecoveryLink)
+}
+
+// ListNotices implements contract.Recovery.
+func (p *Plugin) ListNotices(ctx context.Context, req contract.ListNoticesRequest) (contract.ListNoticesResponse, error) {
+	return call(ctx, p, "list notices", req, contract.Plugin.ListNotices)
+}

@@ -412,7 +412,7 @@ func TestContractLogin(t *testing.T) {
 	for _, tc := range begins {
 		t.Run("begin/"+tc.name, func(t *testing.T) {
 			got, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: tc.op, Client: browser})
-			if err != nil || got != tc.want {
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("BeginLogin = %+v, %v; want %+v", got, err, tc.want)
 			}
 		})
@@ -452,7 +452,7 @@ func TestContractLogin(t *testing.T) {
 	for _, tc := range completes {
 		t.Run("complete/"+tc.name, func(t *testing.T) {
 			got, err := p.CompleteLogin(ctx, tc.req)
-			if err != nil || got != tc.want {
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("CompleteLogin = %+v, %v; want %+v", got, err, tc.want)
 			}
 		})

@@ -95,6 +95,8 @@ func hang(ctx context.Context) {
 
 // fakePlugin is an in-memory contract.Plugin: plausible, not faithful.
 type fakePlugin struct {
+	contract.Recovery // nil: the SDK's recovery calls are one-line wrappers of call, tested through the real plugin
+
 	crash   func()
 	version string
 

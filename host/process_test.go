@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -931,7 +932,7 @@ func TestOutageFailsClosed(t *testing.T) {
 		}},
 		{"CompleteLogin", func() error {
 			res, err := p.CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: alice, SessionState: "s", CallbackState: "s", DuoCode: fakeGoodCode})
-			if res != (contract.CompleteLoginResponse{}) {
+			if !reflect.DeepEqual(res, contract.CompleteLoginResponse{}) {
 				return fmt.Errorf("non-zero response %+v", res)
 			}
 			return err

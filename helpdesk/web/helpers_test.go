@@ -28,6 +28,8 @@ import (
 // fakePlugin is a hand-written stand-in for the plugin process. Its login
 // hooks answer what the test sets; it counts the calls.
 type fakePlugin struct {
+	contract.Recovery // nil until a test needs it
+
 	mu       sync.Mutex
 	begin    func(op contract.Operator) (contract.BeginLoginResponse, error)
 	complete func(req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error)

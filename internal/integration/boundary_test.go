@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -159,7 +160,7 @@ func TestKilledPluginFailsClosedAndComesBack(t *testing.T) {
 			// The callback too; it never reaches the plugin, so the state is not spent.
 			cres, err := p.CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: alice, SessionState: b.State,
 				CallbackState: q.Get("state"), DuoCode: q.Get("duo_code")})
-			if !errors.Is(err, host.ErrUnavailable) || cres != (contract.CompleteLoginResponse{}) {
+			if !errors.Is(err, host.ErrUnavailable) || !reflect.DeepEqual(cres, contract.CompleteLoginResponse{}) {
 				t.Fatalf("CompleteLogin while down = %+v, %v; want ErrUnavailable and no decision", cres, err)
 			}
 

@@ -16,6 +16,8 @@ import (
 // stubPlugin answers every call from its fields; login hooks can be
 // replaced to return broken answers or to panic.
 type stubPlugin struct {
+	Recovery // nil: the recovery calls are checked by the drift test and through the plugin
+
 	err    error
 	status StatusResponse
 	begin  func(BeginLoginRequest) (BeginLoginResponse, error)
@@ -208,6 +210,7 @@ func TestLoginAnswersAreCheckedAgainstTheContract(t *testing.T) {
 		{"redirect without url", BeginLoginResponse{Decision: DecisionRedirect, State: "s"}, BeginLoginResponse{}, true},
 		{"redirect without state", BeginLoginResponse{Decision: DecisionRedirect, RedirectURL: "https://duo"}, BeginLoginResponse{}, true},
 		{"allowed at begin", BeginLoginResponse{Decision: DecisionAllowed}, BeginLoginResponse{}, true},
+		{"confirm codes at begin", BeginLoginResponse{Decision: DecisionConfirmBackupCodes}, BeginLoginResponse{}, true},
 		{"unspecified passes as deny", BeginLoginResponse{Decision: DecisionUnspecified, RedirectURL: "https://x", State: "s"}, BeginLoginResponse{}, false},
 		{"denied keeps reason, drops stray state", BeginLoginResponse{Decision: DecisionDenied, State: "s", Reason: LoginReasonDuoUnavailable, Message: "m"},
 			BeginLoginResponse{Decision: DecisionDenied, Reason: LoginReasonDuoUnavailable, Message: "m"}, false},
@@ -227,18 +230,31 @@ func TestLoginAnswersAreCheckedAgainstTheContract(t *testing.T) {
 			}
 		})
 	}
-	for _, d := range []LoginDecision{DecisionNotRequired, DecisionRedirect} {
-		t.Run("complete/"+d.String(), func(t *testing.T) {
+	for _, bad := range []CompleteLoginResponse{
+		{Decision: DecisionNotRequired}, {Decision: DecisionRedirect},
+		{Decision: DecisionConfirmBackupCodes, BackupCodesTicket: "t"},     // no codes
+		{Decision: DecisionConfirmBackupCodes, BackupCodes: []string{"c"}}, // no ticket
+	} {
+		t.Run("complete/"+bad.Decision.String(), func(t *testing.T) {
 			t.Parallel()
-			p, _ := connect(t, &stubPlugin{done: func(CompleteLoginRequest) (CompleteLoginResponse, error) {
-				return CompleteLoginResponse{Decision: d}, nil
-			}})
+			p, _ := connect(t, &stubPlugin{done: func(CompleteLoginRequest) (CompleteLoginResponse, error) { return bad, nil }})
 			got, err := p.CompleteLogin(context.Background(), CompleteLoginRequest{})
 			if ReasonOf(err) != ReasonInternal || got.Decision != DecisionUnspecified {
-				t.Fatalf("CompleteLogin answering %s = %+v, %v; want a contract violation", d, got, err)
+				t.Fatalf("CompleteLogin answering %+v = %+v, %v; want a contract violation", bad, got, err)
 			}
 		})
 	}
+	// Codes and a ticket travel only with a confirmation.
+	t.Run("complete/denied drops stray codes", func(t *testing.T) {
+		t.Parallel()
+		p, _ := connect(t, &stubPlugin{done: func(CompleteLoginRequest) (CompleteLoginResponse, error) {
+			return CompleteLoginResponse{Decision: DecisionDenied, BackupCodes: []string{"c"}, BackupCodesTicket: "t"}, nil
+		}})
+		got, err := p.CompleteLogin(context.Background(), CompleteLoginRequest{})
+		if err != nil || got.Decision != DecisionDenied || got.BackupCodes != nil || got.BackupCodesTicket != "" {
+			t.Fatalf("CompleteLogin = %+v, %v; want DENIED without codes", got, err)
+		}
+	})
 }
 
 // The caller's deadline travels to the plugin, so that the plugin can fit

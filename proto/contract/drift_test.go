@@ -72,6 +72,23 @@ var converters = []converterPair{
 	pairOf(toprotoBeginLoginResponse, fromprotoBeginLoginResponse),
 	pairOf(toprotoCompleteLoginRequest, fromprotoCompleteLoginRequest),
 	pairOf(toprotoCompleteLoginResponse, fromprotoCompleteLoginResponse),
+	pairOf(toprotoConfirmBackupCodesRequest, fromprotoConfirmBackupCodesRequest),
+	pairOf(toprotoRedeemCodeRequest, fromprotoRedeemCodeRequest),
+	pairOf(toprotoRegenerateBackupCodesRequest, fromprotoRegenerateBackupCodesRequest),
+	pairOf(toprotoRegenerateBackupCodesResponse, fromprotoRegenerateBackupCodesResponse),
+	pairOf(toprotoBypassCode, fromprotoBypassCode),
+	pairOf(toprotoIssueBypassCodeRequest, fromprotoIssueBypassCodeRequest),
+	pairOf(toprotoIssueBypassCodeResponse, fromprotoIssueBypassCodeResponse),
+	pairOf(toprotoListBypassCodesRequest, fromprotoListBypassCodesRequest),
+	pairOf(toprotoListBypassCodesResponse, fromprotoListBypassCodesResponse),
+	pairOf(toprotoRevokeBypassCodeRequest, fromprotoRevokeBypassCodeRequest),
+	pairOf(toprotoRevokeBypassCodeResponse, fromprotoRevokeBypassCodeResponse),
+	pairOf(toprotoCreateRecoveryLinkRequest, fromprotoCreateRecoveryLinkRequest),
+	pairOf(toprotoCreateRecoveryLinkResponse, fromprotoCreateRecoveryLinkResponse),
+	pairOf(toprotoRedeemRecoveryLinkRequest, fromprotoRedeemRecoveryLinkRequest),
+	pairOf(toprotoNotice, fromprotoNotice),
+	pairOf(toprotoListNoticesRequest, fromprotoListNoticesRequest),
+	pairOf(toprotoListNoticesResponse, fromprotoListNoticesResponse),
 }
 
 func TestEveryProtoMessageHasGoTypeAndConverters(t *testing.T) {
@@ -143,6 +160,20 @@ func TestEveryDecisionMapsBothWays(t *testing.T) {
 	}
 	if got := fromprotoLoginDecision(duov1.LoginDecision(99)); got != DecisionUnspecified {
 		t.Errorf("unknown wire decision → %s, want unspecified (deny)", got)
+	}
+}
+
+// Roles travel as their number: every proto role must have a Go constant
+// of the same meaning.
+func TestEveryRoleHasAGoConstant(t *testing.T) {
+	t.Parallel()
+	vals := duov1.Role(0).Descriptor().Values()
+	for i := range vals.Len() {
+		v := vals.Get(i)
+		want := strings.ToLower(strings.TrimPrefix(string(v.Name()), "ROLE_"))
+		if got := Role(v.Number()).String(); got != want {
+			t.Errorf("proto %s is Go %q, want %q", v.Name(), got, want)
+		}
 	}
 }
 

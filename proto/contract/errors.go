@@ -22,6 +22,8 @@ const (
 	ReasonDataDirMismatch ErrorReason = "DATA_DIR_MISMATCH"     // activate with another data dir while active
 	ReasonStorage         ErrorReason = "STORAGE"               // the database or key file failed
 	ReasonInternal        ErrorReason = "INTERNAL"              // a bug, or an answer that breaks the contract; details in the logs
+	ReasonPermission      ErrorReason = "PERMISSION_DENIED"     // the actor's role does not allow the call
+	ReasonNotFound        ErrorReason = "NOT_FOUND"             // no such bypass code (for this operator)
 
 	// Set by the client side, never sent by the plugin.
 	ReasonPluginUnavailable ErrorReason = "PLUGIN_UNAVAILABLE" // the plugin process is down or unreachable
@@ -81,6 +83,10 @@ func (r ErrorReason) code() codes.Code {
 		return codes.FailedPrecondition
 	case ReasonConfirmation, ReasonInvalidArgument:
 		return codes.InvalidArgument
+	case ReasonPermission:
+		return codes.PermissionDenied
+	case ReasonNotFound:
+		return codes.NotFound
 	case ReasonPluginUnavailable:
 		return codes.Unavailable
 	case ReasonDeadline:

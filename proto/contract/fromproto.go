@@ -19,7 +19,7 @@ func timeOf(sec int64) time.Time {
 }
 
 func fromprotoActor(a *duov1.Actor) Actor {
-	return Actor{ID: a.GetId(), Username: a.GetUsername(), IP: a.GetIp()}
+	return Actor{ID: a.GetId(), Username: a.GetUsername(), IP: a.GetIp(), Role: Role(a.GetRole())}
 }
 
 func fromprotoOperator(o *duov1.Operator) Operator {
@@ -70,8 +70,8 @@ func fromprotoStatusResponse(s *duov1.StatusResponse) StatusResponse {
 		PluginVersion: s.GetPluginVersion(), Duo: fromprotoDuoHealth(s.GetDuo())}
 }
 
-func fromprotoGetSettingsRequest(*duov1.GetSettingsRequest) GetSettingsRequest {
-	return GetSettingsRequest{}
+func fromprotoGetSettingsRequest(r *duov1.GetSettingsRequest) GetSettingsRequest {
+	return GetSettingsRequest{Actor: fromprotoActor(r.GetActor())}
 }
 
 func fromprotoGetSettingsResponse(r *duov1.GetSettingsResponse) GetSettingsResponse {
@@ -90,7 +90,9 @@ func fromprotoUpdateSettingsResponse(r *duov1.UpdateSettingsResponse) UpdateSett
 	return UpdateSettingsResponse{Saved: r.GetSaved(), Errors: mapSlice(r.GetErrors(), fromprotoFieldError), Duo: fromprotoDuoHealth(r.GetDuo())}
 }
 
-func fromprotoCheckDuoRequest(*duov1.CheckDuoRequest) CheckDuoRequest { return CheckDuoRequest{} }
+func fromprotoCheckDuoRequest(r *duov1.CheckDuoRequest) CheckDuoRequest {
+	return CheckDuoRequest{Actor: fromprotoActor(r.GetActor())}
+}
 
 func fromprotoCheckDuoResponse(r *duov1.CheckDuoResponse) CheckDuoResponse {
 	return CheckDuoResponse{Duo: fromprotoDuoHealth(r.GetDuo())}
@@ -100,6 +102,7 @@ func fromprotoOperatorState(s *duov1.OperatorState) OperatorState {
 	return OperatorState{
 		OperatorID: s.GetOperatorId(), Enabled: s.GetEnabled(), Username: s.GetUsername(), Email: s.GetEmail(), DuoAlias: s.GetDuoAlias(),
 		EnrolledAt: timeOf(s.GetEnrolledAtUnix()), ChangedBy: s.GetChangedBy(), ChangedAt: timeOf(s.GetChangedAtUnix()), LastLogin: timeOf(s.GetLastLoginUnix()),
+		BackupCodesLeft: s.GetBackupCodesLeft(), BackupCodesIssuedAt: timeOf(s.GetBackupCodesIssuedAtUnix()), BackupCodesLow: s.GetBackupCodesLow(),
 	}
 }
 
@@ -112,7 +115,7 @@ func fromprotoSetOperatorEnabledResponse(r *duov1.SetOperatorEnabledResponse) Se
 }
 
 func fromprotoGetOperatorStatesRequest(r *duov1.GetOperatorStatesRequest) GetOperatorStatesRequest {
-	return GetOperatorStatesRequest{OperatorIDs: slices.Clone(r.GetOperatorIds())}
+	return GetOperatorStatesRequest{OperatorIDs: slices.Clone(r.GetOperatorIds()), Actor: fromprotoActor(r.GetActor())}
 }
 
 func fromprotoGetOperatorStatesResponse(r *duov1.GetOperatorStatesResponse) GetOperatorStatesResponse {
@@ -120,7 +123,7 @@ func fromprotoGetOperatorStatesResponse(r *duov1.GetOperatorStatesResponse) GetO
 }
 
 func fromprotoListEnabledOperatorsRequest(r *duov1.ListEnabledOperatorsRequest) ListEnabledOperatorsRequest {
-	return ListEnabledOperatorsRequest{PageSize: r.GetPageSize(), PageToken: r.GetPageToken()}
+	return ListEnabledOperatorsRequest{PageSize: r.GetPageSize(), PageToken: r.GetPageToken(), Actor: fromprotoActor(r.GetActor())}
 }
 
 func fromprotoListEnabledOperatorsResponse(r *duov1.ListEnabledOperatorsResponse) ListEnabledOperatorsResponse {
@@ -147,6 +150,8 @@ func fromprotoLoginDecision(d duov1.LoginDecision) LoginDecision {
 		return DecisionDenied
 	case duov1.LoginDecision_LOGIN_DECISION_ALLOWED:
 		return DecisionAllowed
+	case duov1.LoginDecision_LOGIN_DECISION_CONFIRM_BACKUP_CODES:
+		return DecisionConfirmBackupCodes
 	default:
 		return DecisionUnspecified
 	}
@@ -167,5 +172,75 @@ func fromprotoCompleteLoginRequest(r *duov1.CompleteLoginRequest) CompleteLoginR
 }
 
 func fromprotoCompleteLoginResponse(r *duov1.CompleteLoginResponse) CompleteLoginResponse {
-	return CompleteLoginResponse{Decision: fromprotoLoginDecision(r.GetDecision()), Reason: LoginReason(r.GetReason()), Message: r.GetMessage()}
+	return CompleteLoginResponse{Decision: fromprotoLoginDecision(r.GetDecision()), Reason: LoginReason(r.GetReason()), Message: r.GetMessage(),
+		BackupCodes: slices.Clone(r.GetBackupCodes()), BackupCodesTicket: r.GetBackupCodesTicket()}
+}
+
+func fromprotoConfirmBackupCodesRequest(r *duov1.ConfirmBackupCodesRequest) ConfirmBackupCodesRequest {
+	return ConfirmBackupCodesRequest{Operator: fromprotoOperator(r.GetOperator()), Ticket: r.GetTicket(), Client: fromprotoClientInfo(r.GetClient())}
+}
+
+func fromprotoRedeemCodeRequest(r *duov1.RedeemCodeRequest) RedeemCodeRequest {
+	return RedeemCodeRequest{Operator: fromprotoOperator(r.GetOperator()), Code: r.GetCode(), Client: fromprotoClientInfo(r.GetClient())}
+}
+
+func fromprotoRegenerateBackupCodesRequest(r *duov1.RegenerateBackupCodesRequest) RegenerateBackupCodesRequest {
+	return RegenerateBackupCodesRequest{Operator: fromprotoOperator(r.GetOperator()), Actor: fromprotoActor(r.GetActor())}
+}
+
+func fromprotoRegenerateBackupCodesResponse(r *duov1.RegenerateBackupCodesResponse) RegenerateBackupCodesResponse {
+	return RegenerateBackupCodesResponse{BackupCodes: slices.Clone(r.GetBackupCodes()), State: fromprotoOperatorState(r.GetState())}
+}
+
+func fromprotoBypassCode(c *duov1.BypassCode) BypassCode {
+	return BypassCode{ID: c.GetId(), OperatorID: c.GetOperatorId(), IssuedBy: c.GetIssuedBy(), IssuedAt: timeOf(c.GetIssuedAtUnix()),
+		UsesLeft: c.GetUsesLeft(), ExpiresAt: timeOf(c.GetExpiresAtUnix()), RevokedAt: timeOf(c.GetRevokedAtUnix())}
+}
+
+func fromprotoIssueBypassCodeRequest(r *duov1.IssueBypassCodeRequest) IssueBypassCodeRequest {
+	return IssueBypassCodeRequest{Operator: fromprotoOperator(r.GetOperator()), Uses: r.GetUses(), LifetimeSeconds: r.GetLifetimeSeconds(), Actor: fromprotoActor(r.GetActor())}
+}
+
+func fromprotoIssueBypassCodeResponse(r *duov1.IssueBypassCodeResponse) IssueBypassCodeResponse {
+	return IssueBypassCodeResponse{Code: r.GetCode(), BypassCode: fromprotoBypassCode(r.GetBypassCode())}
+}
+
+func fromprotoListBypassCodesRequest(r *duov1.ListBypassCodesRequest) ListBypassCodesRequest {
+	return ListBypassCodesRequest{OperatorID: r.GetOperatorId(), Actor: fromprotoActor(r.GetActor())}
+}
+
+func fromprotoListBypassCodesResponse(r *duov1.ListBypassCodesResponse) ListBypassCodesResponse {
+	return ListBypassCodesResponse{BypassCodes: mapSlice(r.GetBypassCodes(), fromprotoBypassCode)}
+}
+
+func fromprotoRevokeBypassCodeRequest(r *duov1.RevokeBypassCodeRequest) RevokeBypassCodeRequest {
+	return RevokeBypassCodeRequest{OperatorID: r.GetOperatorId(), ID: r.GetId(), Actor: fromprotoActor(r.GetActor())}
+}
+
+func fromprotoRevokeBypassCodeResponse(r *duov1.RevokeBypassCodeResponse) RevokeBypassCodeResponse {
+	return RevokeBypassCodeResponse{BypassCode: fromprotoBypassCode(r.GetBypassCode())}
+}
+
+func fromprotoCreateRecoveryLinkRequest(r *duov1.CreateRecoveryLinkRequest) CreateRecoveryLinkRequest {
+	return CreateRecoveryLinkRequest{Operator: fromprotoOperator(r.GetOperator()), Actor: fromprotoActor(r.GetActor())}
+}
+
+func fromprotoCreateRecoveryLinkResponse(r *duov1.CreateRecoveryLinkResponse) CreateRecoveryLinkResponse {
+	return CreateRecoveryLinkResponse{Token: r.GetToken(), ExpiresAt: timeOf(r.GetExpiresAtUnix())}
+}
+
+func fromprotoRedeemRecoveryLinkRequest(r *duov1.RedeemRecoveryLinkRequest) RedeemRecoveryLinkRequest {
+	return RedeemRecoveryLinkRequest{Operator: fromprotoOperator(r.GetOperator()), Token: r.GetToken(), Client: fromprotoClientInfo(r.GetClient())}
+}
+
+func fromprotoNotice(n *duov1.Notice) Notice {
+	return Notice{ID: n.GetId(), At: timeOf(n.GetAtUnix()), OperatorID: n.GetOperatorId(), Kind: NoticeKind(n.GetKind()), Actor: n.GetActor()}
+}
+
+func fromprotoListNoticesRequest(r *duov1.ListNoticesRequest) ListNoticesRequest {
+	return ListNoticesRequest{AfterID: r.GetAfterId(), Limit: r.GetLimit(), Actor: fromprotoActor(r.GetActor())}
+}
+
+func fromprotoListNoticesResponse(r *duov1.ListNoticesResponse) ListNoticesResponse {
+	return ListNoticesResponse{Notices: mapSlice(r.GetNotices(), fromprotoNotice)}
 }

@@ -19,6 +19,7 @@ type grpcClient struct {
 	settings  duov1.SettingsClient
 	operators duov1.OperatorsClient
 	login     duov1.LoginClient
+	recovery  duov1.RecoveryClient
 }
 
 // NewGRPCClient returns a Plugin speaking to a plugin served on c. Its
@@ -31,6 +32,7 @@ func NewGRPCClient(c grpc.ClientConnInterface) Plugin {
 		settings:  duov1.NewSettingsClient(c),
 		operators: duov1.NewOperatorsClient(c),
 		login:     duov1.NewLoginClient(c),
+		recovery:  duov1.NewRecoveryClient(c),
 	}
 }
 
@@ -144,8 +146,8 @@ func (c *grpcClient) BeginLogin(ctx context.Context, req BeginLoginRequest) (Beg
 		if res.RedirectURL == "" || res.State == "" {
 			return BeginLoginResponse{}, contractViolation("BeginLogin answered REDIRECT without a redirect URL or state")
 		}
-	case DecisionAllowed:
-		return BeginLoginResponse{}, contractViolation("BeginLogin answered ALLOWED; only CompleteLogin may allow")
+	case DecisionAllowed, DecisionConfirmBackupCodes:
+		return BeginLoginResponse{}, contractViolation("BeginLogin answered %s; only the end of a login may", res.Decision)
 	default:
 		// Only a redirect carries a URL and a state; never hand out stray ones.
 		res.RedirectURL, res.State = "", ""
@@ -153,15 +155,71 @@ func (c *grpcClient) BeginLogin(ctx context.Context, req BeginLoginRequest) (Beg
 	return res, nil
 }
 
-// CompleteLogin may only answer ALLOWED or DENIED (or an unspecified
-// decision, which denies).
+// CompleteLogin may only answer ALLOWED, DENIED or CONFIRM_BACKUP_CODES
+// (or an unspecified decision, which denies).
 func (c *grpcClient) CompleteLogin(ctx context.Context, req CompleteLoginRequest) (CompleteLoginResponse, error) {
-	res, err := invoke(ctx, req, toprotoCompleteLoginRequest, c.login.CompleteLogin, fromprotoCompleteLoginResponse)
-	if err != nil {
-		return res, err
+	return checkEndOfLogin("CompleteLogin", true)(invoke(ctx, req, toprotoCompleteLoginRequest, c.login.CompleteLogin, fromprotoCompleteLoginResponse))
+}
+
+// checkEndOfLogin holds an answer that ends a login to the contract: only
+// ALLOWED, DENIED and (where it may) CONFIRM_BACKUP_CODES, which needs
+// codes and a ticket; codes and tickets travel with nothing else.
+func checkEndOfLogin(rpc string, mayConfirm bool) func(CompleteLoginResponse, error) (CompleteLoginResponse, error) {
+	return func(res CompleteLoginResponse, err error) (CompleteLoginResponse, error) {
+		if err != nil {
+			return res, err
+		}
+		switch res.Decision {
+		case DecisionNotRequired, DecisionRedirect:
+			return CompleteLoginResponse{}, contractViolation("%s answered %s; only ALLOWED or DENIED are valid", rpc, res.Decision)
+		case DecisionConfirmBackupCodes:
+			if !mayConfirm {
+				return CompleteLoginResponse{}, contractViolation("%s answered %s", rpc, res.Decision)
+			}
+			if len(res.BackupCodes) == 0 || res.BackupCodesTicket == "" {
+				return CompleteLoginResponse{}, contractViolation("%s answered %s without codes or a ticket", rpc, res.Decision)
+			}
+			return res, nil
+		}
+		res.BackupCodes, res.BackupCodesTicket = nil, ""
+		return res, nil
 	}
-	if res.Decision == DecisionNotRequired || res.Decision == DecisionRedirect {
-		return CompleteLoginResponse{}, contractViolation("CompleteLogin answered %s; only ALLOWED or DENIED are valid", res.Decision)
-	}
-	return res, nil
+}
+
+func (c *grpcClient) ConfirmBackupCodes(ctx context.Context, req ConfirmBackupCodesRequest) (CompleteLoginResponse, error) {
+	return checkEndOfLogin("ConfirmBackupCodes", false)(invoke(ctx, req, toprotoConfirmBackupCodesRequest, c.recovery.ConfirmBackupCodes, fromprotoCompleteLoginResponse))
+}
+
+func (c *grpcClient) RedeemCode(ctx context.Context, req RedeemCodeRequest) (CompleteLoginResponse, error) {
+	return checkEndOfLogin("RedeemCode", true)(invoke(ctx, req, toprotoRedeemCodeRequest, c.recovery.RedeemCode, fromprotoCompleteLoginResponse))
+}
+
+func (c *grpcClient) RegenerateBackupCodes(ctx context.Context, req RegenerateBackupCodesRequest) (RegenerateBackupCodesResponse, error) {
+	return invoke(ctx, req, toprotoRegenerateBackupCodesRequest, c.recovery.RegenerateBackupCodes, fromprotoRegenerateBackupCodesResponse)
+}
+
+func (c *grpcClient) IssueBypassCode(ctx context.Context, req IssueBypassCodeRequest) (IssueBypassCodeResponse, error) {
+	return invoke(ctx, req, toprotoIssueBypassCodeRequest, c.recovery.IssueBypassCode, fromprotoIssueBypassCodeResponse)
+}
+
+func (c *grpcClient) ListBypassCodes(ctx context.Context, req ListBypassCodesRequest) (ListBypassCodesResponse, error) {
+	return invoke(ctx, req, toprotoListBypassCodesRequest, c.recovery.ListBypassCodes, fromprotoListBypassCodesResponse)
+}
+
+func (c *grpcClient) RevokeBypassCode(ctx context.Context, req RevokeBypassCodeRequest) (RevokeBypassCodeResponse, error) {
+	return invoke(ctx, req, toprotoRevokeBypassCodeRequest, c.recovery.RevokeBypassCode, fromprotoRevokeBypassCodeResponse)
+}
+
+func (c *grpcClient) CreateRecoveryLink(ctx context.Context, req CreateRecoveryLinkRequest) (CreateRecoveryLinkResponse, error) {
+	return invoke(ctx, req, toprotoCreateRecoveryLinkRequest, c.recovery.CreateRecoveryLink, fromprotoCreateRecoveryLinkResponse)
+}
+
+// RedeemRecoveryLink answers ALLOWED or DENIED; the next login sets the
+// second factor up again.
+func (c *grpcClient) RedeemRecoveryLink(ctx context.Context, req RedeemRecoveryLinkRequest) (CompleteLoginResponse, error) {
+	return checkEndOfLogin("RedeemRecoveryLink", false)(invoke(ctx, req, toprotoRedeemRecoveryLinkRequest, c.recovery.RedeemRecoveryLink, fromprotoCompleteLoginResponse))
+}
+
+func (c *grpcClient) ListNotices(ctx context.Context, req ListNoticesRequest) (ListNoticesResponse, error) {
+	return invoke(ctx, req, toprotoListNoticesRequest, c.recovery.ListNotices, fromprotoListNoticesResponse)
 }

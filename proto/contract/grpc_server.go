@@ -21,6 +21,7 @@ type grpcServer struct {
 	duov1.UnimplementedSettingsServer
 	duov1.UnimplementedOperatorsServer
 	duov1.UnimplementedLoginServer
+	duov1.UnimplementedRecoveryServer
 
 	impl Plugin
 	log  hclog.Logger
@@ -136,4 +137,40 @@ func (s *grpcServer) BeginLogin(ctx context.Context, r *duov1.BeginLoginRequest)
 
 func (s *grpcServer) CompleteLogin(ctx context.Context, r *duov1.CompleteLoginRequest) (*duov1.CompleteLoginResponse, error) {
 	return serve(ctx, s, "CompleteLogin", r, fromprotoCompleteLoginRequest, s.impl.CompleteLogin, toprotoCompleteLoginResponse)
+}
+
+func (s *grpcServer) ConfirmBackupCodes(ctx context.Context, r *duov1.ConfirmBackupCodesRequest) (*duov1.CompleteLoginResponse, error) {
+	return serve(ctx, s, "ConfirmBackupCodes", r, fromprotoConfirmBackupCodesRequest, s.impl.ConfirmBackupCodes, toprotoCompleteLoginResponse)
+}
+
+func (s *grpcServer) RedeemCode(ctx context.Context, r *duov1.RedeemCodeRequest) (*duov1.CompleteLoginResponse, error) {
+	return serve(ctx, s, "RedeemCode", r, fromprotoRedeemCodeRequest, s.impl.RedeemCode, toprotoCompleteLoginResponse)
+}
+
+func (s *grpcServer) RegenerateBackupCodes(ctx context.Context, r *duov1.RegenerateBackupCodesRequest) (*duov1.RegenerateBackupCodesResponse, error) {
+	return serve(ctx, s, "RegenerateBackupCodes", r, fromprotoRegenerateBackupCodesRequest, s.impl.RegenerateBackupCodes, toprotoRegenerateBackupCodesResponse)
+}
+
+func (s *grpcServer) IssueBypassCode(ctx context.Context, r *duov1.IssueBypassCodeRequest) (*duov1.IssueBypassCodeResponse, error) {
+	return serve(ctx, s, "IssueBypassCode", r, fromprotoIssueBypassCodeRequest, s.impl.IssueBypassCode, toprotoIssueBypassCodeResponse)
+}
+
+func (s *grpcServer) ListBypassCodes(ctx context.Context, r *duov1.ListBypassCodesRequest) (*duov1.ListBypassCodesResponse, error) {
+	return serve(ctx, s, "ListBypassCodes", r, fromprotoListBypassCodesRequest, s.impl.ListBypassCodes, toprotoListBypassCodesResponse)
+}
+
+func (s *grpcServer) RevokeBypassCode(ctx context.Context, r *duov1.RevokeBypassCodeRequest) (*duov1.RevokeBypassCodeResponse, error) {
+	return serve(ctx, s, "RevokeBypassCode", r, fromprotoRevokeBypassCodeRequest, s.impl.RevokeBypassCode, toprotoRevokeBypassCodeResponse)
+}
+
+func (s *grpcServer) CreateRecoveryLink(ctx context.Context, r *duov1.CreateRecoveryLinkRequest) (*duov1.CreateRecoveryLinkResponse, error) {
+	return serve(ctx, s, "CreateRecoveryLink", r, fromprotoCreateRecoveryLinkRequest, s.impl.CreateRecoveryLink, toprotoCreateRecoveryLinkResponse)
+}
+
+func (s *grpcServer) RedeemRecoveryLink(ctx context.Context, r *duov1.RedeemRecoveryLinkRequest) (*duov1.CompleteLoginResponse, error) {
+	return serve(ctx, s, "RedeemRecoveryLink", r, fromprotoRedeemRecoveryLinkRequest, s.impl.RedeemRecoveryLink, toprotoCompleteLoginResponse)
+}
+
+func (s *grpcServer) ListNotices(ctx context.Context, r *duov1.ListNoticesRequest) (*duov1.ListNoticesResponse, error) {
+	return serve(ctx, s, "ListNotices", r, fromprotoListNoticesRequest, s.impl.ListNotices, toprotoListNoticesResponse)
 }

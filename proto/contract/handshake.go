@@ -49,6 +49,7 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	duov1.RegisterSettingsServer(s, srv)
 	duov1.RegisterOperatorsServer(s, srv)
 	duov1.RegisterLoginServer(s, srv)
+	duov1.RegisterRecoveryServer(s, srv)
 	return nil
 }
 

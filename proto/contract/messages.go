@@ -6,11 +6,14 @@ import "time"
 // names. Times are time.Time (the zero time when the wire's unix seconds are
 // 0); a test checks that every proto field has its Go field and back.
 
-// Actor is who performs a change, for the plugin's audit log.
+// Actor is who performs a change, for the plugin's audit log, and what
+// they may do: the plugin enforces Role on every call that carries an
+// actor.
 type Actor struct {
 	ID       string
 	Username string
 	IP       string
+	Role     Role
 }
 
 // String names the actor for logs: the username, else the id.
@@ -109,7 +112,9 @@ type StatusResponse struct {
 }
 
 // GetSettingsRequest is the argument of Settings.GetSettings.
-type GetSettingsRequest struct{}
+type GetSettingsRequest struct {
+	Actor Actor
+}
 
 // GetSettingsResponse holds the settings keyed as in plugin.json's
 // settings_schema. Secrets are never returned: SecretSet says whether each
@@ -146,7 +151,9 @@ type UpdateSettingsResponse struct {
 }
 
 // CheckDuoRequest is the argument of Settings.CheckDuo.
-type CheckDuoRequest struct{}
+type CheckDuoRequest struct {
+	Actor Actor
+}
 
 // CheckDuoResponse is the answer of Settings.CheckDuo.
 type CheckDuoResponse struct {
@@ -167,6 +174,12 @@ type OperatorState struct {
 	ChangedBy  string
 	ChangedAt  time.Time
 	LastLogin  time.Time
+	// BackupCodesLeft counts unused backup codes; 0 before the first set.
+	BackupCodesLeft int32
+	// BackupCodesIssuedAt is when the current set was issued.
+	BackupCodesIssuedAt time.Time
+	// BackupCodesLow: few codes are left (the backup_codes_low_at setting).
+	BackupCodesLow bool
 }
 
 // SetOperatorEnabledRequest is the argument of Operators.SetOperatorEnabled.
@@ -184,6 +197,7 @@ type SetOperatorEnabledResponse struct {
 // GetOperatorStatesRequest is the argument of Operators.GetOperatorStates.
 type GetOperatorStatesRequest struct {
 	OperatorIDs []string
+	Actor       Actor
 }
 
 // GetOperatorStatesResponse holds one state per id asked, in order.
@@ -198,6 +212,7 @@ type ListEnabledOperatorsRequest struct {
 	PageSize int32
 	// PageToken is opaque; empty for the first page.
 	PageToken string
+	Actor     Actor
 }
 
 // ListEnabledOperatorsResponse is one page of enabled operators.
@@ -255,12 +270,143 @@ type CompleteLoginRequest struct {
 	Client  ClientInfo
 }
 
-// CompleteLoginResponse is the answer of Login.CompleteLogin:
-// DecisionAllowed, or DecisionDenied with Reason and Message.
+// CompleteLoginResponse is the answer of Login.CompleteLogin and of the
+// recovery calls that end a login: DecisionAllowed, DecisionDenied with
+// Reason and Message, or DecisionConfirmBackupCodes with BackupCodes and
+// BackupCodesTicket.
 type CompleteLoginResponse struct {
 	Decision LoginDecision
 	// Reason is for logs, not for the browser.
 	Reason LoginReason
 	// Message is safe to show the operator.
 	Message string
+	// BackupCodes are shown to the operator once, with
+	// DecisionConfirmBackupCodes. Secrets: never log or store them.
+	BackupCodes []string
+	// BackupCodesTicket confirms them (Recovery.ConfirmBackupCodes); a
+	// secret, kept server side in the pre-auth session.
+	BackupCodesTicket string
+}
+
+// ConfirmBackupCodesRequest is the argument of Recovery.ConfirmBackupCodes.
+type ConfirmBackupCodesRequest struct {
+	Operator Operator
+	Ticket   string
+	Client   ClientInfo
+}
+
+// RedeemCodeRequest is the argument of Recovery.RedeemCode.
+type RedeemCodeRequest struct {
+	Operator Operator
+	// Code is what the operator typed: spaces, dashes and case are
+	// forgiven.
+	Code   string
+	Client ClientInfo
+}
+
+// RegenerateBackupCodesRequest is the argument of
+// Recovery.RegenerateBackupCodes.
+type RegenerateBackupCodesRequest struct {
+	Operator Operator
+	Actor    Actor
+}
+
+// RegenerateBackupCodesResponse holds the new codes, shown once.
+type RegenerateBackupCodesResponse struct {
+	BackupCodes []string
+	State       OperatorState
+}
+
+// BypassCode describes an issued bypass code, never the code itself.
+type BypassCode struct {
+	ID         string
+	OperatorID string
+	IssuedBy   string
+	IssuedAt   time.Time
+	UsesLeft   int32
+	ExpiresAt  time.Time
+	// RevokedAt is the zero time unless revoked.
+	RevokedAt time.Time
+}
+
+// IssueBypassCodeRequest is the argument of Recovery.IssueBypassCode.
+type IssueBypassCodeRequest struct {
+	Operator Operator
+	// Uses 0 takes the default (1).
+	Uses int32
+	// LifetimeSeconds 0 takes the default (one hour).
+	LifetimeSeconds int64
+	Actor           Actor
+}
+
+// IssueBypassCodeResponse holds the code, shown once.
+type IssueBypassCodeResponse struct {
+	Code       string
+	BypassCode BypassCode
+}
+
+// ListBypassCodesRequest is the argument of Recovery.ListBypassCodes.
+type ListBypassCodesRequest struct {
+	OperatorID string
+	Actor      Actor
+}
+
+// ListBypassCodesResponse lists an operator's bypass codes, newest first.
+type ListBypassCodesResponse struct {
+	BypassCodes []BypassCode
+}
+
+// RevokeBypassCodeRequest is the argument of Recovery.RevokeBypassCode.
+type RevokeBypassCodeRequest struct {
+	OperatorID string
+	ID         string
+	Actor      Actor
+}
+
+// RevokeBypassCodeResponse is the revoked code.
+type RevokeBypassCodeResponse struct {
+	BypassCode BypassCode
+}
+
+// CreateRecoveryLinkRequest is the argument of Recovery.CreateRecoveryLink.
+type CreateRecoveryLinkRequest struct {
+	Operator Operator
+	Actor    Actor
+}
+
+// CreateRecoveryLinkResponse holds the token to put in the link (a
+// secret) and when it expires.
+type CreateRecoveryLinkResponse struct {
+	Token     string
+	ExpiresAt time.Time
+}
+
+// RedeemRecoveryLinkRequest is the argument of Recovery.RedeemRecoveryLink.
+type RedeemRecoveryLinkRequest struct {
+	Operator Operator
+	Token    string
+	Client   ClientInfo
+}
+
+// Notice is one change of an operator's second factor.
+type Notice struct {
+	ID         int64
+	At         time.Time
+	OperatorID string
+	Kind       NoticeKind
+	// Actor is who did it, when it was not the operator.
+	Actor string
+}
+
+// ListNoticesRequest is the argument of Recovery.ListNotices.
+type ListNoticesRequest struct {
+	// AfterID: notices with a greater id; 0 for the first.
+	AfterID int64
+	Limit   int32
+	Actor   Actor
+}
+
+// ListNoticesResponse is one page of notices, oldest first.
+type ListNoticesResponse struct {
+	Notices []Notice
 }

@@ -16,6 +16,7 @@ type Plugin interface {
 	Settings
 	Operators
 	Login
+	Recovery
 }
 
 // Lifecycle activates, deactivates and uninstalls the plugin.
@@ -75,4 +76,33 @@ type Login interface {
 	BeginLogin(ctx context.Context, req BeginLoginRequest) (BeginLoginResponse, error)
 	// CompleteLogin is called from the host's Duo callback.
 	CompleteLogin(ctx context.Context, req CompleteLoginRequest) (CompleteLoginResponse, error)
+}
+
+// Recovery is what brings back an operator who lost their second factor:
+// backup codes, bypass codes and recovery links, and the notices of
+// second-factor changes. Valid only while the plugin is active.
+type Recovery interface {
+	// ConfirmBackupCodes issues the codes shown with
+	// DecisionConfirmBackupCodes (replacing any older set) and answers
+	// DecisionAllowed, once per ticket.
+	ConfirmBackupCodes(ctx context.Context, req ConfirmBackupCodesRequest) (CompleteLoginResponse, error)
+	// RedeemCode is the second factor by a backup or bypass code instead of
+	// Duo. Call it only after a correct password.
+	RedeemCode(ctx context.Context, req RedeemCodeRequest) (CompleteLoginResponse, error)
+	// RegenerateBackupCodes replaces the operator's backup codes at once.
+	// Only the operator, within minutes of a full login.
+	RegenerateBackupCodes(ctx context.Context, req RegenerateBackupCodesRequest) (RegenerateBackupCodesResponse, error)
+	// IssueBypassCode issues a code for one operator (an admin within the
+	// limits the settings set; the help desk within the defaults).
+	IssueBypassCode(ctx context.Context, req IssueBypassCodeRequest) (IssueBypassCodeResponse, error)
+	ListBypassCodes(ctx context.Context, req ListBypassCodesRequest) (ListBypassCodesResponse, error)
+	RevokeBypassCode(ctx context.Context, req RevokeBypassCodeRequest) (RevokeBypassCodeResponse, error)
+	// CreateRecoveryLink issues a single-use token for one operator (admin
+	// only); the host delivers the link.
+	CreateRecoveryLink(ctx context.Context, req CreateRecoveryLinkRequest) (CreateRecoveryLinkResponse, error)
+	// RedeemRecoveryLink signs the operator in once and resets their second
+	// factor. Call it only after the operator's password was checked.
+	RedeemRecoveryLink(ctx context.Context, req RedeemRecoveryLinkRequest) (CompleteLoginResponse, error)
+	// ListNotices pages through second-factor changes (admin or system).
+	ListNotices(ctx context.Context, req ListNoticesRequest) (ListNoticesResponse, error)
 }

@@ -24,6 +24,10 @@ const (
 	DecisionDenied
 	// DecisionAllowed (CompleteLogin): Duo vouched for the operator.
 	DecisionAllowed
+	// DecisionConfirmBackupCodes (CompleteLogin, RedeemCode): the operator's
+	// second factor is being set up. Show BackupCodes once; sign in only when
+	// ConfirmBackupCodes answers DecisionAllowed.
+	DecisionConfirmBackupCodes
 )
 
 // String returns the decision in lower case, for logs.
@@ -39,6 +43,8 @@ func (d LoginDecision) String() string {
 		return "denied"
 	case DecisionAllowed:
 		return "allowed"
+	case DecisionConfirmBackupCodes:
+		return "confirm_backup_codes"
 	default:
 		return fmt.Sprintf("decision(%d)", int(d))
 	}
@@ -65,6 +71,70 @@ const (
 	LoginReasonCodeRejected       LoginReason = "duo_code_rejected"         // Duo refused the code, or its token did not verify
 	LoginReasonDuoTimeout         LoginReason = "duo_timeout"               // Duo did not answer the code exchange in time
 	LoginReasonDuoDenied          LoginReason = "duo_denied"                // Duo's verdict was not allow
+	LoginReasonCodeMalformed      LoginReason = "code_malformed"            // what was typed cannot be a code
+	LoginReasonCodeWrong          LoginReason = "code_wrong"                // no such code for this operator
+	LoginReasonCodeUsed           LoginReason = "code_used"                 // the code was used up
+	LoginReasonCodeExpired        LoginReason = "code_expired"              // the bypass code expired
+	LoginReasonCodeRevoked        LoginReason = "code_revoked"              // the bypass code was revoked
+	LoginReasonTicketUnknown      LoginReason = "ticket_unknown"            // no pending backup codes for this ticket (confirmed, expired or another operator's)
+	LoginReasonLinkUnknown        LoginReason = "recovery_link_unknown"     // no such recovery link for this operator
+	LoginReasonLinkUsed           LoginReason = "recovery_link_used"        // the recovery link was used
+	LoginReasonLinkExpired        LoginReason = "recovery_link_expired"     // the recovery link expired
+	LoginReasonNotEnabled         LoginReason = "duo_not_enabled"           // a code for an operator Duo is not required for
+)
+
+// Role is what an actor may do; see the Role* constants.
+type Role int
+
+// Roles. The zero value is the least privilege.
+const (
+	// RoleUnspecified is treated as an agent acting on their own account.
+	RoleUnspecified Role = iota
+	// RoleAdmin may do everything.
+	RoleAdmin
+	// RoleHelpDesk sees every operator's second-factor status and issues
+	// and revokes bypass codes within the defaults; nothing else.
+	RoleHelpDesk
+	// RoleAgent acts on their own account only.
+	RoleAgent
+	// RoleSystem is the host itself (start-up activation, its shell): an
+	// admin's rights under its own name.
+	RoleSystem
+)
+
+// String names the role in lower case.
+func (r Role) String() string {
+	switch r {
+	case RoleUnspecified:
+		return "unspecified"
+	case RoleAdmin:
+		return "admin"
+	case RoleHelpDesk:
+		return "help_desk"
+	case RoleAgent:
+		return "agent"
+	case RoleSystem:
+		return "system"
+	default:
+		return fmt.Sprintf("role(%d)", int(r))
+	}
+}
+
+// NoticeKind is what changed in an operator's second factor.
+type NoticeKind string
+
+// Notice kinds: every change a host should tell the operator about.
+const (
+	NoticeDuoEnabled             NoticeKind = "duo_enabled"
+	NoticeDuoDisabled            NoticeKind = "duo_disabled"
+	NoticeDuoEnrolled            NoticeKind = "duo_enrolled"
+	NoticeSecondFactorReset      NoticeKind = "second_factor_reset"
+	NoticeBackupCodesIssued      NoticeKind = "backup_codes_issued"
+	NoticeBackupCodesRegenerated NoticeKind = "backup_codes_regenerated"
+	NoticeBackupCodeUsed         NoticeKind = "backup_code_used"
+	NoticeBypassCodeIssued       NoticeKind = "bypass_code_issued"
+	NoticeBypassCodeUsed         NoticeKind = "bypass_code_used"
+	NoticeRecoveryLinkCreated    NoticeKind = "recovery_link_created"
 )
 
 // FieldReason is why a submitted setting was refused.

@@ -31,7 +31,7 @@ func mapSlice[T, U any](in []T, f func(T) U) []U {
 }
 
 func toprotoActor(a Actor) *duov1.Actor {
-	return &duov1.Actor{Id: a.ID, Username: a.Username, Ip: a.IP}
+	return &duov1.Actor{Id: a.ID, Username: a.Username, Ip: a.IP, Role: duov1.Role(a.Role)}
 }
 
 func toprotoOperator(o Operator) *duov1.Operator {
@@ -81,8 +81,8 @@ func toprotoStatusResponse(s StatusResponse) *duov1.StatusResponse {
 		PluginVersion: s.PluginVersion, Duo: toprotoDuoHealth(s.Duo)}
 }
 
-func toprotoGetSettingsRequest(GetSettingsRequest) *duov1.GetSettingsRequest {
-	return &duov1.GetSettingsRequest{}
+func toprotoGetSettingsRequest(r GetSettingsRequest) *duov1.GetSettingsRequest {
+	return &duov1.GetSettingsRequest{Actor: toprotoActor(r.Actor)}
 }
 
 func toprotoGetSettingsResponse(r GetSettingsResponse) *duov1.GetSettingsResponse {
@@ -101,7 +101,9 @@ func toprotoUpdateSettingsResponse(r UpdateSettingsResponse) *duov1.UpdateSettin
 	return &duov1.UpdateSettingsResponse{Saved: r.Saved, Errors: mapSlice(r.Errors, toprotoFieldError), Duo: toprotoDuoHealth(r.Duo)}
 }
 
-func toprotoCheckDuoRequest(CheckDuoRequest) *duov1.CheckDuoRequest { return &duov1.CheckDuoRequest{} }
+func toprotoCheckDuoRequest(r CheckDuoRequest) *duov1.CheckDuoRequest {
+	return &duov1.CheckDuoRequest{Actor: toprotoActor(r.Actor)}
+}
 
 func toprotoCheckDuoResponse(r CheckDuoResponse) *duov1.CheckDuoResponse {
 	return &duov1.CheckDuoResponse{Duo: toprotoDuoHealth(r.Duo)}
@@ -111,6 +113,7 @@ func toprotoOperatorState(s OperatorState) *duov1.OperatorState {
 	return &duov1.OperatorState{
 		OperatorId: s.OperatorID, Enabled: s.Enabled, Username: s.Username, Email: s.Email, DuoAlias: s.DuoAlias,
 		EnrolledAtUnix: unixOf(s.EnrolledAt), ChangedBy: s.ChangedBy, ChangedAtUnix: unixOf(s.ChangedAt), LastLoginUnix: unixOf(s.LastLogin),
+		BackupCodesLeft: s.BackupCodesLeft, BackupCodesIssuedAtUnix: unixOf(s.BackupCodesIssuedAt), BackupCodesLow: s.BackupCodesLow,
 	}
 }
 
@@ -123,7 +126,7 @@ func toprotoSetOperatorEnabledResponse(r SetOperatorEnabledResponse) *duov1.SetO
 }
 
 func toprotoGetOperatorStatesRequest(r GetOperatorStatesRequest) *duov1.GetOperatorStatesRequest {
-	return &duov1.GetOperatorStatesRequest{OperatorIds: slices.Clone(r.OperatorIDs)}
+	return &duov1.GetOperatorStatesRequest{OperatorIds: slices.Clone(r.OperatorIDs), Actor: toprotoActor(r.Actor)}
 }
 
 func toprotoGetOperatorStatesResponse(r GetOperatorStatesResponse) *duov1.GetOperatorStatesResponse {
@@ -131,7 +134,7 @@ func toprotoGetOperatorStatesResponse(r GetOperatorStatesResponse) *duov1.GetOpe
 }
 
 func toprotoListEnabledOperatorsRequest(r ListEnabledOperatorsRequest) *duov1.ListEnabledOperatorsRequest {
-	return &duov1.ListEnabledOperatorsRequest{PageSize: r.PageSize, PageToken: r.PageToken}
+	return &duov1.ListEnabledOperatorsRequest{PageSize: r.PageSize, PageToken: r.PageToken, Actor: toprotoActor(r.Actor)}
 }
 
 func toprotoListEnabledOperatorsResponse(r ListEnabledOperatorsResponse) *duov1.ListEnabledOperatorsResponse {
@@ -156,6 +159,8 @@ func toprotoLoginDecision(d LoginDecision) duov1.LoginDecision {
 		return duov1.LoginDecision_LOGIN_DECISION_DENIED
 	case DecisionAllowed:
 		return duov1.LoginDecision_LOGIN_DECISION_ALLOWED
+	case DecisionConfirmBackupCodes:
+		return duov1.LoginDecision_LOGIN_DECISION_CONFIRM_BACKUP_CODES
 	default:
 		return duov1.LoginDecision_LOGIN_DECISION_UNSPECIFIED
 	}
@@ -176,5 +181,75 @@ func toprotoCompleteLoginRequest(r CompleteLoginRequest) *duov1.CompleteLoginReq
 }
 
 func toprotoCompleteLoginResponse(r CompleteLoginResponse) *duov1.CompleteLoginResponse {
-	return &duov1.CompleteLoginResponse{Decision: toprotoLoginDecision(r.Decision), Reason: string(r.Reason), Message: r.Message}
+	return &duov1.CompleteLoginResponse{Decision: toprotoLoginDecision(r.Decision), Reason: string(r.Reason), Message: r.Message,
+		BackupCodes: slices.Clone(r.BackupCodes), BackupCodesTicket: r.BackupCodesTicket}
+}
+
+func toprotoConfirmBackupCodesRequest(r ConfirmBackupCodesRequest) *duov1.ConfirmBackupCodesRequest {
+	return &duov1.ConfirmBackupCodesRequest{Operator: toprotoOperator(r.Operator), Ticket: r.Ticket, Client: toprotoClientInfo(r.Client)}
+}
+
+func toprotoRedeemCodeRequest(r RedeemCodeRequest) *duov1.RedeemCodeRequest {
+	return &duov1.RedeemCodeRequest{Operator: toprotoOperator(r.Operator), Code: r.Code, Client: toprotoClientInfo(r.Client)}
+}
+
+func toprotoRegenerateBackupCodesRequest(r RegenerateBackupCodesRequest) *duov1.RegenerateBackupCodesRequest {
+	return &duov1.RegenerateBackupCodesRequest{Operator: toprotoOperator(r.Operator), Actor: toprotoActor(r.Actor)}
+}
+
+func toprotoRegenerateBackupCodesResponse(r RegenerateBackupCodesResponse) *duov1.RegenerateBackupCodesResponse {
+	return &duov1.RegenerateBackupCodesResponse{BackupCodes: slices.Clone(r.BackupCodes), State: toprotoOperatorState(r.State)}
+}
+
+func toprotoBypassCode(c BypassCode) *duov1.BypassCode {
+	return &duov1.BypassCode{Id: c.ID, OperatorId: c.OperatorID, IssuedBy: c.IssuedBy, IssuedAtUnix: unixOf(c.IssuedAt),
+		UsesLeft: c.UsesLeft, ExpiresAtUnix: unixOf(c.ExpiresAt), RevokedAtUnix: unixOf(c.RevokedAt)}
+}
+
+func toprotoIssueBypassCodeRequest(r IssueBypassCodeRequest) *duov1.IssueBypassCodeRequest {
+	return &duov1.IssueBypassCodeRequest{Operator: toprotoOperator(r.Operator), Uses: r.Uses, LifetimeSeconds: r.LifetimeSeconds, Actor: toprotoActor(r.Actor)}
+}
+
+func toprotoIssueBypassCodeResponse(r IssueBypassCodeResponse) *duov1.IssueBypassCodeResponse {
+	return &duov1.IssueBypassCodeResponse{Code: r.Code, BypassCode: toprotoBypassCode(r.BypassCode)}
+}
+
+func toprotoListBypassCodesRequest(r ListBypassCodesRequest) *duov1.ListBypassCodesRequest {
+	return &duov1.ListBypassCodesRequest{OperatorId: r.OperatorID, Actor: toprotoActor(r.Actor)}
+}
+
+func toprotoListBypassCodesResponse(r ListBypassCodesResponse) *duov1.ListBypassCodesResponse {
+	return &duov1.ListBypassCodesResponse{BypassCodes: mapSlice(r.BypassCodes, toprotoBypassCode)}
+}
+
+func toprotoRevokeBypassCodeRequest(r RevokeBypassCodeRequest) *duov1.RevokeBypassCodeRequest {
+	return &duov1.RevokeBypassCodeRequest{OperatorId: r.OperatorID, Id: r.ID, Actor: toprotoActor(r.Actor)}
+}
+
+func toprotoRevokeBypassCodeResponse(r RevokeBypassCodeResponse) *duov1.RevokeBypassCodeResponse {
+	return &duov1.RevokeBypassCodeResponse{BypassCode: toprotoBypassCode(r.BypassCode)}
+}
+
+func toprotoCreateRecoveryLinkRequest(r CreateRecoveryLinkRequest) *duov1.CreateRecoveryLinkRequest {
+	return &duov1.CreateRecoveryLinkRequest{Operator: toprotoOperator(r.Operator), Actor: toprotoActor(r.Actor)}
+}
+
+func toprotoCreateRecoveryLinkResponse(r CreateRecoveryLinkResponse) *duov1.CreateRecoveryLinkResponse {
+	return &duov1.CreateRecoveryLinkResponse{Token: r.Token, ExpiresAtUnix: unixOf(r.ExpiresAt)}
+}
+
+func toprotoRedeemRecoveryLinkRequest(r RedeemRecoveryLinkRequest) *duov1.RedeemRecoveryLinkRequest {
+	return &duov1.RedeemRecoveryLinkRequest{Operator: toprotoOperator(r.Operator), Token: r.Token, Client: toprotoClientInfo(r.Client)}
+}
+
+func toprotoNotice(n Notice) *duov1.Notice {
+	return &duov1.Notice{Id: n.ID, AtUnix: unixOf(n.At), OperatorId: n.OperatorID, Kind: string(n.Kind), Actor: n.Actor}
+}
+
+func toprotoListNoticesRequest(r ListNoticesRequest) *duov1.ListNoticesRequest {
+	return &duov1.ListNoticesRequest{AfterId: r.AfterID, Limit: r.Limit, Actor: toprotoActor(r.Actor)}
+}
+
+func toprotoListNoticesResponse(r ListNoticesResponse) *duov1.ListNoticesResponse {
+	return &duov1.ListNoticesResponse{Notices: mapSlice(r.Notices, toprotoNotice)}
 }

@@ -32,6 +32,71 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Roles of the people (and the host itself) who act on the plugin.
+type Role int32
+
+const (
+	// Unknown: treated as the least privilege, an agent acting on their own
+	// account only.
+	Role_ROLE_UNSPECIFIED Role = 0
+	// Everything.
+	Role_ROLE_ADMIN Role = 1
+	// Sees every operator's second-factor status, issues bypass codes within
+	// the defaults, revokes them; no settings, recovery links, resets, or
+	// enabling and disabling Duo.
+	Role_ROLE_HELP_DESK Role = 2
+	// Their own account only.
+	Role_ROLE_AGENT Role = 3
+	// The host itself (start-up activation, its server's shell): an admin's
+	// rights, audited under its own name.
+	Role_ROLE_SYSTEM Role = 4
+)
+
+// Enum value maps for Role.
+var (
+	Role_name = map[int32]string{
+		0: "ROLE_UNSPECIFIED",
+		1: "ROLE_ADMIN",
+		2: "ROLE_HELP_DESK",
+		3: "ROLE_AGENT",
+		4: "ROLE_SYSTEM",
+	}
+	Role_value = map[string]int32{
+		"ROLE_UNSPECIFIED": 0,
+		"ROLE_ADMIN":       1,
+		"ROLE_HELP_DESK":   2,
+		"ROLE_AGENT":       3,
+		"ROLE_SYSTEM":      4,
+	}
+)
+
+func (x Role) Enum() *Role {
+	p := new(Role)
+	*p = x
+	return p
+}
+
+func (x Role) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Role) Descriptor() protoreflect.EnumDescriptor {
+	return file_duo_v1_duo_proto_enumTypes[0].Descriptor()
+}
+
+func (Role) Type() protoreflect.EnumType {
+	return &file_duo_v1_duo_proto_enumTypes[0]
+}
+
+func (x Role) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Role.Descriptor instead.
+func (Role) EnumDescriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{0}
+}
+
 type LoginDecision int32
 
 const (
@@ -44,6 +109,12 @@ const (
 	LoginDecision_LOGIN_DECISION_REDIRECT LoginDecision = 2
 	LoginDecision_LOGIN_DECISION_DENIED   LoginDecision = 3
 	LoginDecision_LOGIN_DECISION_ALLOWED  LoginDecision = 4
+	// (CompleteLogin, RedeemCode) Duo vouched for the operator, whose second
+	// factor is being set up: show backup_codes once, and sign the operator in
+	// only when ConfirmBackupCodes with backup_codes_ticket answers ALLOWED.
+	// Until then nothing is issued; a host that does not know this value
+	// denies, which is safe.
+	LoginDecision_LOGIN_DECISION_CONFIRM_BACKUP_CODES LoginDecision = 5
 )
 
 // Enum value maps for LoginDecision.
@@ -54,13 +125,15 @@ var (
 		2: "LOGIN_DECISION_REDIRECT",
 		3: "LOGIN_DECISION_DENIED",
 		4: "LOGIN_DECISION_ALLOWED",
+		5: "LOGIN_DECISION_CONFIRM_BACKUP_CODES",
 	}
 	LoginDecision_value = map[string]int32{
-		"LOGIN_DECISION_UNSPECIFIED":  0,
-		"LOGIN_DECISION_NOT_REQUIRED": 1,
-		"LOGIN_DECISION_REDIRECT":     2,
-		"LOGIN_DECISION_DENIED":       3,
-		"LOGIN_DECISION_ALLOWED":      4,
+		"LOGIN_DECISION_UNSPECIFIED":          0,
+		"LOGIN_DECISION_NOT_REQUIRED":         1,
+		"LOGIN_DECISION_REDIRECT":             2,
+		"LOGIN_DECISION_DENIED":               3,
+		"LOGIN_DECISION_ALLOWED":              4,
+		"LOGIN_DECISION_CONFIRM_BACKUP_CODES": 5,
 	}
 )
 
@@ -75,11 +148,11 @@ func (x LoginDecision) String() string {
 }
 
 func (LoginDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_duo_v1_duo_proto_enumTypes[0].Descriptor()
+	return file_duo_v1_duo_proto_enumTypes[1].Descriptor()
 }
 
 func (LoginDecision) Type() protoreflect.EnumType {
-	return &file_duo_v1_duo_proto_enumTypes[0]
+	return &file_duo_v1_duo_proto_enumTypes[1]
 }
 
 func (x LoginDecision) Number() protoreflect.EnumNumber {
@@ -88,15 +161,18 @@ func (x LoginDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LoginDecision.Descriptor instead.
 func (LoginDecision) EnumDescriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{0}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{1}
 }
 
 // Who performs a change, for the audit log.
 type Actor struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
-	Ip            string                 `protobuf:"bytes,3,opt,name=ip,proto3" json:"ip,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Username string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	Ip       string                 `protobuf:"bytes,3,opt,name=ip,proto3" json:"ip,omitempty"`
+	// What the actor may do; the plugin enforces it on every call that
+	// carries an actor, whatever the host's own pages allow.
+	Role          Role `protobuf:"varint,4,opt,name=role,proto3,enum=helpdesk.duo.v1.Role" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,6 +226,13 @@ func (x *Actor) GetIp() string {
 		return x.Ip
 	}
 	return ""
+}
+
+func (x *Actor) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
 }
 
 // A helpdesk operator, as the host knows them.
@@ -763,6 +846,7 @@ func (x *StatusResponse) GetDuo() *DuoHealth {
 
 type GetSettingsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Actor         *Actor                 `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -795,6 +879,13 @@ func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use GetSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetSettingsRequest) Descriptor() ([]byte, []int) {
 	return file_duo_v1_duo_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetSettingsRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
 }
 
 type GetSettingsResponse struct {
@@ -1035,6 +1126,7 @@ func (x *UpdateSettingsResponse) GetDuo() *DuoHealth {
 
 type CheckDuoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Actor         *Actor                 `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1067,6 +1159,13 @@ func (x *CheckDuoRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use CheckDuoRequest.ProtoReflect.Descriptor instead.
 func (*CheckDuoRequest) Descriptor() ([]byte, []int) {
 	return file_duo_v1_duo_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CheckDuoRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
 }
 
 type CheckDuoResponse struct {
@@ -1124,6 +1223,12 @@ type OperatorState struct {
 	ChangedBy      string                 `protobuf:"bytes,7,opt,name=changed_by,json=changedBy,proto3" json:"changed_by,omitempty"`
 	ChangedAtUnix  int64                  `protobuf:"varint,8,opt,name=changed_at_unix,json=changedAtUnix,proto3" json:"changed_at_unix,omitempty"`
 	LastLoginUnix  int64                  `protobuf:"varint,9,opt,name=last_login_unix,json=lastLoginUnix,proto3" json:"last_login_unix,omitempty"`
+	// Backup codes not yet used; 0 before the first set is issued.
+	BackupCodesLeft int32 `protobuf:"varint,10,opt,name=backup_codes_left,json=backupCodesLeft,proto3" json:"backup_codes_left,omitempty"`
+	// When the current set was issued; 0 when none is.
+	BackupCodesIssuedAtUnix int64 `protobuf:"varint,11,opt,name=backup_codes_issued_at_unix,json=backupCodesIssuedAtUnix,proto3" json:"backup_codes_issued_at_unix,omitempty"`
+	// Few codes are left (the backup_codes_low_at setting, or fewer).
+	BackupCodesLow bool `protobuf:"varint,12,opt,name=backup_codes_low,json=backupCodesLow,proto3" json:"backup_codes_low,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1219,6 +1324,27 @@ func (x *OperatorState) GetLastLoginUnix() int64 {
 		return x.LastLoginUnix
 	}
 	return 0
+}
+
+func (x *OperatorState) GetBackupCodesLeft() int32 {
+	if x != nil {
+		return x.BackupCodesLeft
+	}
+	return 0
+}
+
+func (x *OperatorState) GetBackupCodesIssuedAtUnix() int64 {
+	if x != nil {
+		return x.BackupCodesIssuedAtUnix
+	}
+	return 0
+}
+
+func (x *OperatorState) GetBackupCodesLow() bool {
+	if x != nil {
+		return x.BackupCodesLow
+	}
+	return false
 }
 
 type SetOperatorEnabledRequest struct {
@@ -1328,6 +1454,7 @@ func (x *SetOperatorEnabledResponse) GetState() *OperatorState {
 type GetOperatorStatesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OperatorIds   []string               `protobuf:"bytes,1,rep,name=operator_ids,json=operatorIds,proto3" json:"operator_ids,omitempty"`
+	Actor         *Actor                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1365,6 +1492,13 @@ func (*GetOperatorStatesRequest) Descriptor() ([]byte, []int) {
 func (x *GetOperatorStatesRequest) GetOperatorIds() []string {
 	if x != nil {
 		return x.OperatorIds
+	}
+	return nil
+}
+
+func (x *GetOperatorStatesRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
 	}
 	return nil
 }
@@ -1418,6 +1552,7 @@ type ListEnabledOperatorsRequest struct {
 	PageSize int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Opaque; empty for the first page.
 	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Actor         *Actor `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1464,6 +1599,13 @@ func (x *ListEnabledOperatorsRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListEnabledOperatorsRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
 }
 
 type ListEnabledOperatorsResponse struct {
@@ -1884,12 +2026,16 @@ func (x *CompleteLoginRequest) GetClient() *ClientInfo {
 }
 
 type CompleteLoginResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Decision      LoginDecision          `protobuf:"varint,1,opt,name=decision,proto3,enum=helpdesk.duo.v1.LoginDecision" json:"decision,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Decision LoginDecision          `protobuf:"varint,1,opt,name=decision,proto3,enum=helpdesk.duo.v1.LoginDecision" json:"decision,omitempty"`
+	Reason   string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Message  string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// With CONFIRM_BACKUP_CODES: the new codes, shown once and never again,
+	// and the ticket that confirms them. Both are secrets.
+	BackupCodes       []string `protobuf:"bytes,4,rep,name=backup_codes,json=backupCodes,proto3" json:"backup_codes,omitempty"`
+	BackupCodesTicket string   `protobuf:"bytes,5,opt,name=backup_codes_ticket,json=backupCodesTicket,proto3" json:"backup_codes_ticket,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CompleteLoginResponse) Reset() {
@@ -1943,15 +2089,1020 @@ func (x *CompleteLoginResponse) GetMessage() string {
 	return ""
 }
 
+func (x *CompleteLoginResponse) GetBackupCodes() []string {
+	if x != nil {
+		return x.BackupCodes
+	}
+	return nil
+}
+
+func (x *CompleteLoginResponse) GetBackupCodesTicket() string {
+	if x != nil {
+		return x.BackupCodesTicket
+	}
+	return ""
+}
+
+type ConfirmBackupCodesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	Ticket        string                 `protobuf:"bytes,2,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Client        *ClientInfo            `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmBackupCodesRequest) Reset() {
+	*x = ConfirmBackupCodesRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmBackupCodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmBackupCodesRequest) ProtoMessage() {}
+
+func (x *ConfirmBackupCodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmBackupCodesRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmBackupCodesRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ConfirmBackupCodesRequest) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+func (x *ConfirmBackupCodesRequest) GetTicket() string {
+	if x != nil {
+		return x.Ticket
+	}
+	return ""
+}
+
+func (x *ConfirmBackupCodesRequest) GetClient() *ClientInfo {
+	if x != nil {
+		return x.Client
+	}
+	return nil
+}
+
+type RedeemCodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	Code          string                 `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	Client        *ClientInfo            `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeemCodeRequest) Reset() {
+	*x = RedeemCodeRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeemCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeemCodeRequest) ProtoMessage() {}
+
+func (x *RedeemCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeemCodeRequest.ProtoReflect.Descriptor instead.
+func (*RedeemCodeRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RedeemCodeRequest) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+func (x *RedeemCodeRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *RedeemCodeRequest) GetClient() *ClientInfo {
+	if x != nil {
+		return x.Client
+	}
+	return nil
+}
+
+type RegenerateBackupCodesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	Actor         *Actor                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegenerateBackupCodesRequest) Reset() {
+	*x = RegenerateBackupCodesRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegenerateBackupCodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegenerateBackupCodesRequest) ProtoMessage() {}
+
+func (x *RegenerateBackupCodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegenerateBackupCodesRequest.ProtoReflect.Descriptor instead.
+func (*RegenerateBackupCodesRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RegenerateBackupCodesRequest) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+func (x *RegenerateBackupCodesRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+type RegenerateBackupCodesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BackupCodes   []string               `protobuf:"bytes,1,rep,name=backup_codes,json=backupCodes,proto3" json:"backup_codes,omitempty"`
+	State         *OperatorState         `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegenerateBackupCodesResponse) Reset() {
+	*x = RegenerateBackupCodesResponse{}
+	mi := &file_duo_v1_duo_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegenerateBackupCodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegenerateBackupCodesResponse) ProtoMessage() {}
+
+func (x *RegenerateBackupCodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegenerateBackupCodesResponse.ProtoReflect.Descriptor instead.
+func (*RegenerateBackupCodesResponse) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *RegenerateBackupCodesResponse) GetBackupCodes() []string {
+	if x != nil {
+		return x.BackupCodes
+	}
+	return nil
+}
+
+func (x *RegenerateBackupCodesResponse) GetState() *OperatorState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+type BypassCode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	OperatorId    string                 `protobuf:"bytes,2,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
+	IssuedBy      string                 `protobuf:"bytes,3,opt,name=issued_by,json=issuedBy,proto3" json:"issued_by,omitempty"`
+	IssuedAtUnix  int64                  `protobuf:"varint,4,opt,name=issued_at_unix,json=issuedAtUnix,proto3" json:"issued_at_unix,omitempty"`
+	UsesLeft      int32                  `protobuf:"varint,5,opt,name=uses_left,json=usesLeft,proto3" json:"uses_left,omitempty"`
+	ExpiresAtUnix int64                  `protobuf:"varint,6,opt,name=expires_at_unix,json=expiresAtUnix,proto3" json:"expires_at_unix,omitempty"`
+	// 0 unless revoked.
+	RevokedAtUnix int64 `protobuf:"varint,7,opt,name=revoked_at_unix,json=revokedAtUnix,proto3" json:"revoked_at_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BypassCode) Reset() {
+	*x = BypassCode{}
+	mi := &file_duo_v1_duo_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BypassCode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BypassCode) ProtoMessage() {}
+
+func (x *BypassCode) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BypassCode.ProtoReflect.Descriptor instead.
+func (*BypassCode) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *BypassCode) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *BypassCode) GetOperatorId() string {
+	if x != nil {
+		return x.OperatorId
+	}
+	return ""
+}
+
+func (x *BypassCode) GetIssuedBy() string {
+	if x != nil {
+		return x.IssuedBy
+	}
+	return ""
+}
+
+func (x *BypassCode) GetIssuedAtUnix() int64 {
+	if x != nil {
+		return x.IssuedAtUnix
+	}
+	return 0
+}
+
+func (x *BypassCode) GetUsesLeft() int32 {
+	if x != nil {
+		return x.UsesLeft
+	}
+	return 0
+}
+
+func (x *BypassCode) GetExpiresAtUnix() int64 {
+	if x != nil {
+		return x.ExpiresAtUnix
+	}
+	return 0
+}
+
+func (x *BypassCode) GetRevokedAtUnix() int64 {
+	if x != nil {
+		return x.RevokedAtUnix
+	}
+	return 0
+}
+
+type IssueBypassCodeRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Operator *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	// 0 takes the default (1).
+	Uses int32 `protobuf:"varint,2,opt,name=uses,proto3" json:"uses,omitempty"`
+	// 0 takes the default (one hour).
+	LifetimeSeconds int64  `protobuf:"varint,3,opt,name=lifetime_seconds,json=lifetimeSeconds,proto3" json:"lifetime_seconds,omitempty"`
+	Actor           *Actor `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *IssueBypassCodeRequest) Reset() {
+	*x = IssueBypassCodeRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueBypassCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueBypassCodeRequest) ProtoMessage() {}
+
+func (x *IssueBypassCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueBypassCodeRequest.ProtoReflect.Descriptor instead.
+func (*IssueBypassCodeRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *IssueBypassCodeRequest) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+func (x *IssueBypassCodeRequest) GetUses() int32 {
+	if x != nil {
+		return x.Uses
+	}
+	return 0
+}
+
+func (x *IssueBypassCodeRequest) GetLifetimeSeconds() int64 {
+	if x != nil {
+		return x.LifetimeSeconds
+	}
+	return 0
+}
+
+func (x *IssueBypassCodeRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+type IssueBypassCodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Shown once; a secret.
+	Code          string      `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	BypassCode    *BypassCode `protobuf:"bytes,2,opt,name=bypass_code,json=bypassCode,proto3" json:"bypass_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueBypassCodeResponse) Reset() {
+	*x = IssueBypassCodeResponse{}
+	mi := &file_duo_v1_duo_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueBypassCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueBypassCodeResponse) ProtoMessage() {}
+
+func (x *IssueBypassCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueBypassCodeResponse.ProtoReflect.Descriptor instead.
+func (*IssueBypassCodeResponse) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *IssueBypassCodeResponse) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *IssueBypassCodeResponse) GetBypassCode() *BypassCode {
+	if x != nil {
+		return x.BypassCode
+	}
+	return nil
+}
+
+type ListBypassCodesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OperatorId    string                 `protobuf:"bytes,1,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
+	Actor         *Actor                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBypassCodesRequest) Reset() {
+	*x = ListBypassCodesRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBypassCodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBypassCodesRequest) ProtoMessage() {}
+
+func (x *ListBypassCodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBypassCodesRequest.ProtoReflect.Descriptor instead.
+func (*ListBypassCodesRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListBypassCodesRequest) GetOperatorId() string {
+	if x != nil {
+		return x.OperatorId
+	}
+	return ""
+}
+
+func (x *ListBypassCodesRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+type ListBypassCodesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BypassCodes   []*BypassCode          `protobuf:"bytes,1,rep,name=bypass_codes,json=bypassCodes,proto3" json:"bypass_codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBypassCodesResponse) Reset() {
+	*x = ListBypassCodesResponse{}
+	mi := &file_duo_v1_duo_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBypassCodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBypassCodesResponse) ProtoMessage() {}
+
+func (x *ListBypassCodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBypassCodesResponse.ProtoReflect.Descriptor instead.
+func (*ListBypassCodesResponse) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListBypassCodesResponse) GetBypassCodes() []*BypassCode {
+	if x != nil {
+		return x.BypassCodes
+	}
+	return nil
+}
+
+type RevokeBypassCodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OperatorId    string                 `protobuf:"bytes,1,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Actor         *Actor                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeBypassCodeRequest) Reset() {
+	*x = RevokeBypassCodeRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeBypassCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeBypassCodeRequest) ProtoMessage() {}
+
+func (x *RevokeBypassCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeBypassCodeRequest.ProtoReflect.Descriptor instead.
+func (*RevokeBypassCodeRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RevokeBypassCodeRequest) GetOperatorId() string {
+	if x != nil {
+		return x.OperatorId
+	}
+	return ""
+}
+
+func (x *RevokeBypassCodeRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevokeBypassCodeRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+type RevokeBypassCodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BypassCode    *BypassCode            `protobuf:"bytes,1,opt,name=bypass_code,json=bypassCode,proto3" json:"bypass_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeBypassCodeResponse) Reset() {
+	*x = RevokeBypassCodeResponse{}
+	mi := &file_duo_v1_duo_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeBypassCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeBypassCodeResponse) ProtoMessage() {}
+
+func (x *RevokeBypassCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeBypassCodeResponse.ProtoReflect.Descriptor instead.
+func (*RevokeBypassCodeResponse) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RevokeBypassCodeResponse) GetBypassCode() *BypassCode {
+	if x != nil {
+		return x.BypassCode
+	}
+	return nil
+}
+
+type CreateRecoveryLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	Actor         *Actor                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateRecoveryLinkRequest) Reset() {
+	*x = CreateRecoveryLinkRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateRecoveryLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateRecoveryLinkRequest) ProtoMessage() {}
+
+func (x *CreateRecoveryLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateRecoveryLinkRequest.ProtoReflect.Descriptor instead.
+func (*CreateRecoveryLinkRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *CreateRecoveryLinkRequest) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+func (x *CreateRecoveryLinkRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+type CreateRecoveryLinkResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Put it in the link; a secret.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	ExpiresAtUnix int64  `protobuf:"varint,2,opt,name=expires_at_unix,json=expiresAtUnix,proto3" json:"expires_at_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateRecoveryLinkResponse) Reset() {
+	*x = CreateRecoveryLinkResponse{}
+	mi := &file_duo_v1_duo_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateRecoveryLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateRecoveryLinkResponse) ProtoMessage() {}
+
+func (x *CreateRecoveryLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateRecoveryLinkResponse.ProtoReflect.Descriptor instead.
+func (*CreateRecoveryLinkResponse) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *CreateRecoveryLinkResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *CreateRecoveryLinkResponse) GetExpiresAtUnix() int64 {
+	if x != nil {
+		return x.ExpiresAtUnix
+	}
+	return 0
+}
+
+type RedeemRecoveryLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	Client        *ClientInfo            `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeemRecoveryLinkRequest) Reset() {
+	*x = RedeemRecoveryLinkRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeemRecoveryLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeemRecoveryLinkRequest) ProtoMessage() {}
+
+func (x *RedeemRecoveryLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeemRecoveryLinkRequest.ProtoReflect.Descriptor instead.
+func (*RedeemRecoveryLinkRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *RedeemRecoveryLinkRequest) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+func (x *RedeemRecoveryLinkRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *RedeemRecoveryLinkRequest) GetClient() *ClientInfo {
+	if x != nil {
+		return x.Client
+	}
+	return nil
+}
+
+type Notice struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	AtUnix     int64                  `protobuf:"varint,2,opt,name=at_unix,json=atUnix,proto3" json:"at_unix,omitempty"`
+	OperatorId string                 `protobuf:"bytes,3,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
+	// duo_enabled, duo_disabled, duo_enrolled, second_factor_reset,
+	// backup_codes_issued, backup_codes_regenerated, bypass_code_issued,
+	// bypass_code_used, backup_code_used, recovery_link_created.
+	Kind string `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Who did it, when it was not the operator; never a secret.
+	Actor         string `protobuf:"bytes,5,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Notice) Reset() {
+	*x = Notice{}
+	mi := &file_duo_v1_duo_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Notice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Notice) ProtoMessage() {}
+
+func (x *Notice) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Notice.ProtoReflect.Descriptor instead.
+func (*Notice) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *Notice) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Notice) GetAtUnix() int64 {
+	if x != nil {
+		return x.AtUnix
+	}
+	return 0
+}
+
+func (x *Notice) GetOperatorId() string {
+	if x != nil {
+		return x.OperatorId
+	}
+	return ""
+}
+
+func (x *Notice) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Notice) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type ListNoticesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Notices with a greater id; 0 for the first.
+	AfterId       int64  `protobuf:"varint,1,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
+	Limit         int32  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Actor         *Actor `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNoticesRequest) Reset() {
+	*x = ListNoticesRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNoticesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNoticesRequest) ProtoMessage() {}
+
+func (x *ListNoticesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNoticesRequest.ProtoReflect.Descriptor instead.
+func (*ListNoticesRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListNoticesRequest) GetAfterId() int64 {
+	if x != nil {
+		return x.AfterId
+	}
+	return 0
+}
+
+func (x *ListNoticesRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListNoticesRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+type ListNoticesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Notices       []*Notice              `protobuf:"bytes,1,rep,name=notices,proto3" json:"notices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNoticesResponse) Reset() {
+	*x = ListNoticesResponse{}
+	mi := &file_duo_v1_duo_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNoticesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNoticesResponse) ProtoMessage() {}
+
+func (x *ListNoticesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNoticesResponse.ProtoReflect.Descriptor instead.
+func (*ListNoticesResponse) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListNoticesResponse) GetNotices() []*Notice {
+	if x != nil {
+		return x.Notices
+	}
+	return nil
+}
+
 var File_duo_v1_duo_proto protoreflect.FileDescriptor
 
 const file_duo_v1_duo_proto_rawDesc = "" +
 	"\n" +
-	"\x10duo/v1/duo.proto\x12\x0fhelpdesk.duo.v1\"C\n" +
+	"\x10duo/v1/duo.proto\x12\x0fhelpdesk.duo.v1\"n\n" +
 	"\x05Actor\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x0e\n" +
-	"\x02ip\x18\x03 \x01(\tR\x02ip\"L\n" +
+	"\x02ip\x18\x03 \x01(\tR\x02ip\x12)\n" +
+	"\x04role\x18\x04 \x01(\x0e2\x15.helpdesk.duo.v1.RoleR\x04role\"L\n" +
 	"\bOperator\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x14\n" +
@@ -1989,8 +3140,9 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"configured\x18\x03 \x01(\bR\n" +
 	"configured\x12%\n" +
 	"\x0eplugin_version\x18\x04 \x01(\tR\rpluginVersion\x12,\n" +
-	"\x03duo\x18\x05 \x01(\v2\x1a.helpdesk.duo.v1.DuoHealthR\x03duo\"\x14\n" +
-	"\x12GetSettingsRequest\"\xac\x02\n" +
+	"\x03duo\x18\x05 \x01(\v2\x1a.helpdesk.duo.v1.DuoHealthR\x03duo\"B\n" +
+	"\x12GetSettingsRequest\x12,\n" +
+	"\x05actor\x18\x01 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"\xac\x02\n" +
 	"\x13GetSettingsResponse\x12H\n" +
 	"\x06values\x18\x01 \x03(\v20.helpdesk.duo.v1.GetSettingsResponse.ValuesEntryR\x06values\x12R\n" +
 	"\n" +
@@ -2016,10 +3168,11 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\x16UpdateSettingsResponse\x12\x14\n" +
 	"\x05saved\x18\x01 \x01(\bR\x05saved\x123\n" +
 	"\x06errors\x18\x02 \x03(\v2\x1b.helpdesk.duo.v1.FieldErrorR\x06errors\x12,\n" +
-	"\x03duo\x18\x03 \x01(\v2\x1a.helpdesk.duo.v1.DuoHealthR\x03duo\"\x11\n" +
-	"\x0fCheckDuoRequest\"@\n" +
+	"\x03duo\x18\x03 \x01(\v2\x1a.helpdesk.duo.v1.DuoHealthR\x03duo\"?\n" +
+	"\x0fCheckDuoRequest\x12,\n" +
+	"\x05actor\x18\x01 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"@\n" +
 	"\x10CheckDuoResponse\x12,\n" +
-	"\x03duo\x18\x01 \x01(\v2\x1a.helpdesk.duo.v1.DuoHealthR\x03duo\"\xb2\x02\n" +
+	"\x03duo\x18\x01 \x01(\v2\x1a.helpdesk.duo.v1.DuoHealthR\x03duo\"\xc6\x03\n" +
 	"\rOperatorState\x12\x1f\n" +
 	"\voperator_id\x18\x01 \x01(\tR\n" +
 	"operatorId\x12\x18\n" +
@@ -2031,21 +3184,27 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\n" +
 	"changed_by\x18\a \x01(\tR\tchangedBy\x12&\n" +
 	"\x0fchanged_at_unix\x18\b \x01(\x03R\rchangedAtUnix\x12&\n" +
-	"\x0flast_login_unix\x18\t \x01(\x03R\rlastLoginUnix\"\x9a\x01\n" +
+	"\x0flast_login_unix\x18\t \x01(\x03R\rlastLoginUnix\x12*\n" +
+	"\x11backup_codes_left\x18\n" +
+	" \x01(\x05R\x0fbackupCodesLeft\x12<\n" +
+	"\x1bbackup_codes_issued_at_unix\x18\v \x01(\x03R\x17backupCodesIssuedAtUnix\x12(\n" +
+	"\x10backup_codes_low\x18\f \x01(\bR\x0ebackupCodesLow\"\x9a\x01\n" +
 	"\x19SetOperatorEnabledRequest\x125\n" +
 	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12\x18\n" +
 	"\aenabled\x18\x02 \x01(\bR\aenabled\x12,\n" +
 	"\x05actor\x18\x03 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"R\n" +
 	"\x1aSetOperatorEnabledResponse\x124\n" +
-	"\x05state\x18\x01 \x01(\v2\x1e.helpdesk.duo.v1.OperatorStateR\x05state\"=\n" +
+	"\x05state\x18\x01 \x01(\v2\x1e.helpdesk.duo.v1.OperatorStateR\x05state\"k\n" +
 	"\x18GetOperatorStatesRequest\x12!\n" +
-	"\foperator_ids\x18\x01 \x03(\tR\voperatorIds\"S\n" +
+	"\foperator_ids\x18\x01 \x03(\tR\voperatorIds\x12,\n" +
+	"\x05actor\x18\x02 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"S\n" +
 	"\x19GetOperatorStatesResponse\x126\n" +
-	"\x06states\x18\x01 \x03(\v2\x1e.helpdesk.duo.v1.OperatorStateR\x06states\"Y\n" +
+	"\x06states\x18\x01 \x03(\v2\x1e.helpdesk.duo.v1.OperatorStateR\x06states\"\x87\x01\n" +
 	"\x1bListEnabledOperatorsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"~\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12,\n" +
+	"\x05actor\x18\x03 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"~\n" +
 	"\x1cListEnabledOperatorsResponse\x126\n" +
 	"\x06states\x18\x01 \x03(\v2\x1e.helpdesk.duo.v1.OperatorStateR\x06states\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9b\x01\n" +
@@ -2074,17 +3233,98 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\rsession_state\x18\x02 \x01(\tR\fsessionState\x12%\n" +
 	"\x0ecallback_state\x18\x03 \x01(\tR\rcallbackState\x12\x19\n" +
 	"\bduo_code\x18\x04 \x01(\tR\aduoCode\x123\n" +
-	"\x06client\x18\x05 \x01(\v2\x1b.helpdesk.duo.v1.ClientInfoR\x06client\"\x85\x01\n" +
+	"\x06client\x18\x05 \x01(\v2\x1b.helpdesk.duo.v1.ClientInfoR\x06client\"\xd8\x01\n" +
 	"\x15CompleteLoginResponse\x12:\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x1e.helpdesk.duo.v1.LoginDecisionR\bdecision\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage*\xa4\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12!\n" +
+	"\fbackup_codes\x18\x04 \x03(\tR\vbackupCodes\x12.\n" +
+	"\x13backup_codes_ticket\x18\x05 \x01(\tR\x11backupCodesTicket\"\x9f\x01\n" +
+	"\x19ConfirmBackupCodesRequest\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12\x16\n" +
+	"\x06ticket\x18\x02 \x01(\tR\x06ticket\x123\n" +
+	"\x06client\x18\x03 \x01(\v2\x1b.helpdesk.duo.v1.ClientInfoR\x06client\"\x93\x01\n" +
+	"\x11RedeemCodeRequest\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x123\n" +
+	"\x06client\x18\x03 \x01(\v2\x1b.helpdesk.duo.v1.ClientInfoR\x06client\"\x83\x01\n" +
+	"\x1cRegenerateBackupCodesRequest\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12,\n" +
+	"\x05actor\x18\x02 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"x\n" +
+	"\x1dRegenerateBackupCodesResponse\x12!\n" +
+	"\fbackup_codes\x18\x01 \x03(\tR\vbackupCodes\x124\n" +
+	"\x05state\x18\x02 \x01(\v2\x1e.helpdesk.duo.v1.OperatorStateR\x05state\"\xed\x01\n" +
+	"\n" +
+	"BypassCode\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\voperator_id\x18\x02 \x01(\tR\n" +
+	"operatorId\x12\x1b\n" +
+	"\tissued_by\x18\x03 \x01(\tR\bissuedBy\x12$\n" +
+	"\x0eissued_at_unix\x18\x04 \x01(\x03R\fissuedAtUnix\x12\x1b\n" +
+	"\tuses_left\x18\x05 \x01(\x05R\busesLeft\x12&\n" +
+	"\x0fexpires_at_unix\x18\x06 \x01(\x03R\rexpiresAtUnix\x12&\n" +
+	"\x0frevoked_at_unix\x18\a \x01(\x03R\rrevokedAtUnix\"\xbc\x01\n" +
+	"\x16IssueBypassCodeRequest\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12\x12\n" +
+	"\x04uses\x18\x02 \x01(\x05R\x04uses\x12)\n" +
+	"\x10lifetime_seconds\x18\x03 \x01(\x03R\x0flifetimeSeconds\x12,\n" +
+	"\x05actor\x18\x04 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"k\n" +
+	"\x17IssueBypassCodeResponse\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12<\n" +
+	"\vbypass_code\x18\x02 \x01(\v2\x1b.helpdesk.duo.v1.BypassCodeR\n" +
+	"bypassCode\"g\n" +
+	"\x16ListBypassCodesRequest\x12\x1f\n" +
+	"\voperator_id\x18\x01 \x01(\tR\n" +
+	"operatorId\x12,\n" +
+	"\x05actor\x18\x02 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"Y\n" +
+	"\x17ListBypassCodesResponse\x12>\n" +
+	"\fbypass_codes\x18\x01 \x03(\v2\x1b.helpdesk.duo.v1.BypassCodeR\vbypassCodes\"x\n" +
+	"\x17RevokeBypassCodeRequest\x12\x1f\n" +
+	"\voperator_id\x18\x01 \x01(\tR\n" +
+	"operatorId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12,\n" +
+	"\x05actor\x18\x03 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"X\n" +
+	"\x18RevokeBypassCodeResponse\x12<\n" +
+	"\vbypass_code\x18\x01 \x01(\v2\x1b.helpdesk.duo.v1.BypassCodeR\n" +
+	"bypassCode\"\x80\x01\n" +
+	"\x19CreateRecoveryLinkRequest\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12,\n" +
+	"\x05actor\x18\x02 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"Z\n" +
+	"\x1aCreateRecoveryLinkResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12&\n" +
+	"\x0fexpires_at_unix\x18\x02 \x01(\x03R\rexpiresAtUnix\"\x9d\x01\n" +
+	"\x19RedeemRecoveryLinkRequest\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x123\n" +
+	"\x06client\x18\x03 \x01(\v2\x1b.helpdesk.duo.v1.ClientInfoR\x06client\"|\n" +
+	"\x06Notice\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x17\n" +
+	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\x12\x1f\n" +
+	"\voperator_id\x18\x03 \x01(\tR\n" +
+	"operatorId\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05actor\x18\x05 \x01(\tR\x05actor\"s\n" +
+	"\x12ListNoticesRequest\x12\x19\n" +
+	"\bafter_id\x18\x01 \x01(\x03R\aafterId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12,\n" +
+	"\x05actor\x18\x03 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"H\n" +
+	"\x13ListNoticesResponse\x121\n" +
+	"\anotices\x18\x01 \x03(\v2\x17.helpdesk.duo.v1.NoticeR\anotices*a\n" +
+	"\x04Role\x12\x14\n" +
+	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"ROLE_ADMIN\x10\x01\x12\x12\n" +
+	"\x0eROLE_HELP_DESK\x10\x02\x12\x0e\n" +
+	"\n" +
+	"ROLE_AGENT\x10\x03\x12\x0f\n" +
+	"\vROLE_SYSTEM\x10\x04*\xcd\x01\n" +
 	"\rLoginDecision\x12\x1e\n" +
 	"\x1aLOGIN_DECISION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bLOGIN_DECISION_NOT_REQUIRED\x10\x01\x12\x1b\n" +
 	"\x17LOGIN_DECISION_REDIRECT\x10\x02\x12\x19\n" +
 	"\x15LOGIN_DECISION_DENIED\x10\x03\x12\x1a\n" +
-	"\x16LOGIN_DECISION_ALLOWED\x10\x042\xd2\x02\n" +
+	"\x16LOGIN_DECISION_ALLOWED\x10\x04\x12'\n" +
+	"#LOGIN_DECISION_CONFIRM_BACKUP_CODES\x10\x052\xd2\x02\n" +
 	"\tLifecycle\x12O\n" +
 	"\bActivate\x12 .helpdesk.duo.v1.ActivateRequest\x1a!.helpdesk.duo.v1.ActivateResponse\x12U\n" +
 	"\n" +
@@ -2103,7 +3343,18 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\x05Login\x12U\n" +
 	"\n" +
 	"BeginLogin\x12\".helpdesk.duo.v1.BeginLoginRequest\x1a#.helpdesk.duo.v1.BeginLoginResponse\x12^\n" +
-	"\rCompleteLogin\x12%.helpdesk.duo.v1.CompleteLoginRequest\x1a&.helpdesk.duo.v1.CompleteLoginResponseB7Z5github.com/helpdesk-duo/duo-plugin/proto/duo/v1;duov1b\x06proto3"
+	"\rCompleteLogin\x12%.helpdesk.duo.v1.CompleteLoginRequest\x1a&.helpdesk.duo.v1.CompleteLoginResponse2\xae\a\n" +
+	"\bRecovery\x12h\n" +
+	"\x12ConfirmBackupCodes\x12*.helpdesk.duo.v1.ConfirmBackupCodesRequest\x1a&.helpdesk.duo.v1.CompleteLoginResponse\x12X\n" +
+	"\n" +
+	"RedeemCode\x12\".helpdesk.duo.v1.RedeemCodeRequest\x1a&.helpdesk.duo.v1.CompleteLoginResponse\x12v\n" +
+	"\x15RegenerateBackupCodes\x12-.helpdesk.duo.v1.RegenerateBackupCodesRequest\x1a..helpdesk.duo.v1.RegenerateBackupCodesResponse\x12d\n" +
+	"\x0fIssueBypassCode\x12'.helpdesk.duo.v1.IssueBypassCodeRequest\x1a(.helpdesk.duo.v1.IssueBypassCodeResponse\x12d\n" +
+	"\x0fListBypassCodes\x12'.helpdesk.duo.v1.ListBypassCodesRequest\x1a(.helpdesk.duo.v1.ListBypassCodesResponse\x12g\n" +
+	"\x10RevokeBypassCode\x12(.helpdesk.duo.v1.RevokeBypassCodeRequest\x1a).helpdesk.duo.v1.RevokeBypassCodeResponse\x12m\n" +
+	"\x12CreateRecoveryLink\x12*.helpdesk.duo.v1.CreateRecoveryLinkRequest\x1a+.helpdesk.duo.v1.CreateRecoveryLinkResponse\x12h\n" +
+	"\x12RedeemRecoveryLink\x12*.helpdesk.duo.v1.RedeemRecoveryLinkRequest\x1a&.helpdesk.duo.v1.CompleteLoginResponse\x12X\n" +
+	"\vListNotices\x12#.helpdesk.duo.v1.ListNoticesRequest\x1a$.helpdesk.duo.v1.ListNoticesResponseB7Z5github.com/helpdesk-duo/duo-plugin/proto/duo/v1;duov1b\x06proto3"
 
 var (
 	file_duo_v1_duo_proto_rawDescOnce sync.Once
@@ -2117,106 +3368,167 @@ func file_duo_v1_duo_proto_rawDescGZIP() []byte {
 	return file_duo_v1_duo_proto_rawDescData
 }
 
-var file_duo_v1_duo_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_duo_v1_duo_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_duo_v1_duo_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_duo_v1_duo_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_duo_v1_duo_proto_goTypes = []any{
-	(LoginDecision)(0),                   // 0: helpdesk.duo.v1.LoginDecision
-	(*Actor)(nil),                        // 1: helpdesk.duo.v1.Actor
-	(*Operator)(nil),                     // 2: helpdesk.duo.v1.Operator
-	(*HostInfo)(nil),                     // 3: helpdesk.duo.v1.HostInfo
-	(*ActivateRequest)(nil),              // 4: helpdesk.duo.v1.ActivateRequest
-	(*ActivateResponse)(nil),             // 5: helpdesk.duo.v1.ActivateResponse
-	(*DeactivateRequest)(nil),            // 6: helpdesk.duo.v1.DeactivateRequest
-	(*DeactivateResponse)(nil),           // 7: helpdesk.duo.v1.DeactivateResponse
-	(*UninstallRequest)(nil),             // 8: helpdesk.duo.v1.UninstallRequest
-	(*UninstallResponse)(nil),            // 9: helpdesk.duo.v1.UninstallResponse
-	(*StatusRequest)(nil),                // 10: helpdesk.duo.v1.StatusRequest
-	(*DuoHealth)(nil),                    // 11: helpdesk.duo.v1.DuoHealth
-	(*StatusResponse)(nil),               // 12: helpdesk.duo.v1.StatusResponse
-	(*GetSettingsRequest)(nil),           // 13: helpdesk.duo.v1.GetSettingsRequest
-	(*GetSettingsResponse)(nil),          // 14: helpdesk.duo.v1.GetSettingsResponse
-	(*UpdateSettingsRequest)(nil),        // 15: helpdesk.duo.v1.UpdateSettingsRequest
-	(*FieldError)(nil),                   // 16: helpdesk.duo.v1.FieldError
-	(*UpdateSettingsResponse)(nil),       // 17: helpdesk.duo.v1.UpdateSettingsResponse
-	(*CheckDuoRequest)(nil),              // 18: helpdesk.duo.v1.CheckDuoRequest
-	(*CheckDuoResponse)(nil),             // 19: helpdesk.duo.v1.CheckDuoResponse
-	(*OperatorState)(nil),                // 20: helpdesk.duo.v1.OperatorState
-	(*SetOperatorEnabledRequest)(nil),    // 21: helpdesk.duo.v1.SetOperatorEnabledRequest
-	(*SetOperatorEnabledResponse)(nil),   // 22: helpdesk.duo.v1.SetOperatorEnabledResponse
-	(*GetOperatorStatesRequest)(nil),     // 23: helpdesk.duo.v1.GetOperatorStatesRequest
-	(*GetOperatorStatesResponse)(nil),    // 24: helpdesk.duo.v1.GetOperatorStatesResponse
-	(*ListEnabledOperatorsRequest)(nil),  // 25: helpdesk.duo.v1.ListEnabledOperatorsRequest
-	(*ListEnabledOperatorsResponse)(nil), // 26: helpdesk.duo.v1.ListEnabledOperatorsResponse
-	(*SetOperatorAliasRequest)(nil),      // 27: helpdesk.duo.v1.SetOperatorAliasRequest
-	(*SetOperatorAliasResponse)(nil),     // 28: helpdesk.duo.v1.SetOperatorAliasResponse
-	(*ClientInfo)(nil),                   // 29: helpdesk.duo.v1.ClientInfo
-	(*BeginLoginRequest)(nil),            // 30: helpdesk.duo.v1.BeginLoginRequest
-	(*BeginLoginResponse)(nil),           // 31: helpdesk.duo.v1.BeginLoginResponse
-	(*CompleteLoginRequest)(nil),         // 32: helpdesk.duo.v1.CompleteLoginRequest
-	(*CompleteLoginResponse)(nil),        // 33: helpdesk.duo.v1.CompleteLoginResponse
-	nil,                                  // 34: helpdesk.duo.v1.GetSettingsResponse.ValuesEntry
-	nil,                                  // 35: helpdesk.duo.v1.GetSettingsResponse.SecretSetEntry
-	nil,                                  // 36: helpdesk.duo.v1.UpdateSettingsRequest.ValuesEntry
+	(Role)(0),                             // 0: helpdesk.duo.v1.Role
+	(LoginDecision)(0),                    // 1: helpdesk.duo.v1.LoginDecision
+	(*Actor)(nil),                         // 2: helpdesk.duo.v1.Actor
+	(*Operator)(nil),                      // 3: helpdesk.duo.v1.Operator
+	(*HostInfo)(nil),                      // 4: helpdesk.duo.v1.HostInfo
+	(*ActivateRequest)(nil),               // 5: helpdesk.duo.v1.ActivateRequest
+	(*ActivateResponse)(nil),              // 6: helpdesk.duo.v1.ActivateResponse
+	(*DeactivateRequest)(nil),             // 7: helpdesk.duo.v1.DeactivateRequest
+	(*DeactivateResponse)(nil),            // 8: helpdesk.duo.v1.DeactivateResponse
+	(*UninstallRequest)(nil),              // 9: helpdesk.duo.v1.UninstallRequest
+	(*UninstallResponse)(nil),             // 10: helpdesk.duo.v1.UninstallResponse
+	(*StatusRequest)(nil),                 // 11: helpdesk.duo.v1.StatusRequest
+	(*DuoHealth)(nil),                     // 12: helpdesk.duo.v1.DuoHealth
+	(*StatusResponse)(nil),                // 13: helpdesk.duo.v1.StatusResponse
+	(*GetSettingsRequest)(nil),            // 14: helpdesk.duo.v1.GetSettingsRequest
+	(*GetSettingsResponse)(nil),           // 15: helpdesk.duo.v1.GetSettingsResponse
+	(*UpdateSettingsRequest)(nil),         // 16: helpdesk.duo.v1.UpdateSettingsRequest
+	(*FieldError)(nil),                    // 17: helpdesk.duo.v1.FieldError
+	(*UpdateSettingsResponse)(nil),        // 18: helpdesk.duo.v1.UpdateSettingsResponse
+	(*CheckDuoRequest)(nil),               // 19: helpdesk.duo.v1.CheckDuoRequest
+	(*CheckDuoResponse)(nil),              // 20: helpdesk.duo.v1.CheckDuoResponse
+	(*OperatorState)(nil),                 // 21: helpdesk.duo.v1.OperatorState
+	(*SetOperatorEnabledRequest)(nil),     // 22: helpdesk.duo.v1.SetOperatorEnabledRequest
+	(*SetOperatorEnabledResponse)(nil),    // 23: helpdesk.duo.v1.SetOperatorEnabledResponse
+	(*GetOperatorStatesRequest)(nil),      // 24: helpdesk.duo.v1.GetOperatorStatesRequest
+	(*GetOperatorStatesResponse)(nil),     // 25: helpdesk.duo.v1.GetOperatorStatesResponse
+	(*ListEnabledOperatorsRequest)(nil),   // 26: helpdesk.duo.v1.ListEnabledOperatorsRequest
+	(*ListEnabledOperatorsResponse)(nil),  // 27: helpdesk.duo.v1.ListEnabledOperatorsResponse
+	(*SetOperatorAliasRequest)(nil),       // 28: helpdesk.duo.v1.SetOperatorAliasRequest
+	(*SetOperatorAliasResponse)(nil),      // 29: helpdesk.duo.v1.SetOperatorAliasResponse
+	(*ClientInfo)(nil),                    // 30: helpdesk.duo.v1.ClientInfo
+	(*BeginLoginRequest)(nil),             // 31: helpdesk.duo.v1.BeginLoginRequest
+	(*BeginLoginResponse)(nil),            // 32: helpdesk.duo.v1.BeginLoginResponse
+	(*CompleteLoginRequest)(nil),          // 33: helpdesk.duo.v1.CompleteLoginRequest
+	(*CompleteLoginResponse)(nil),         // 34: helpdesk.duo.v1.CompleteLoginResponse
+	(*ConfirmBackupCodesRequest)(nil),     // 35: helpdesk.duo.v1.ConfirmBackupCodesRequest
+	(*RedeemCodeRequest)(nil),             // 36: helpdesk.duo.v1.RedeemCodeRequest
+	(*RegenerateBackupCodesRequest)(nil),  // 37: helpdesk.duo.v1.RegenerateBackupCodesRequest
+	(*RegenerateBackupCodesResponse)(nil), // 38: helpdesk.duo.v1.RegenerateBackupCodesResponse
+	(*BypassCode)(nil),                    // 39: helpdesk.duo.v1.BypassCode
+	(*IssueBypassCodeRequest)(nil),        // 40: helpdesk.duo.v1.IssueBypassCodeRequest
+	(*IssueBypassCodeResponse)(nil),       // 41: helpdesk.duo.v1.IssueBypassCodeResponse
+	(*ListBypassCodesRequest)(nil),        // 42: helpdesk.duo.v1.ListBypassCodesRequest
+	(*ListBypassCodesResponse)(nil),       // 43: helpdesk.duo.v1.ListBypassCodesResponse
+	(*RevokeBypassCodeRequest)(nil),       // 44: helpdesk.duo.v1.RevokeBypassCodeRequest
+	(*RevokeBypassCodeResponse)(nil),      // 45: helpdesk.duo.v1.RevokeBypassCodeResponse
+	(*CreateRecoveryLinkRequest)(nil),     // 46: helpdesk.duo.v1.CreateRecoveryLinkRequest
+	(*CreateRecoveryLinkResponse)(nil),    // 47: helpdesk.duo.v1.CreateRecoveryLinkResponse
+	(*RedeemRecoveryLinkRequest)(nil),     // 48: helpdesk.duo.v1.RedeemRecoveryLinkRequest
+	(*Notice)(nil),                        // 49: helpdesk.duo.v1.Notice
+	(*ListNoticesRequest)(nil),            // 50: helpdesk.duo.v1.ListNoticesRequest
+	(*ListNoticesResponse)(nil),           // 51: helpdesk.duo.v1.ListNoticesResponse
+	nil,                                   // 52: helpdesk.duo.v1.GetSettingsResponse.ValuesEntry
+	nil,                                   // 53: helpdesk.duo.v1.GetSettingsResponse.SecretSetEntry
+	nil,                                   // 54: helpdesk.duo.v1.UpdateSettingsRequest.ValuesEntry
 }
 var file_duo_v1_duo_proto_depIdxs = []int32{
-	3,  // 0: helpdesk.duo.v1.ActivateRequest.host:type_name -> helpdesk.duo.v1.HostInfo
-	1,  // 1: helpdesk.duo.v1.ActivateRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	12, // 2: helpdesk.duo.v1.ActivateResponse.status:type_name -> helpdesk.duo.v1.StatusResponse
-	1,  // 3: helpdesk.duo.v1.DeactivateRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	1,  // 4: helpdesk.duo.v1.UninstallRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	11, // 5: helpdesk.duo.v1.StatusResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
-	34, // 6: helpdesk.duo.v1.GetSettingsResponse.values:type_name -> helpdesk.duo.v1.GetSettingsResponse.ValuesEntry
-	35, // 7: helpdesk.duo.v1.GetSettingsResponse.secret_set:type_name -> helpdesk.duo.v1.GetSettingsResponse.SecretSetEntry
-	36, // 8: helpdesk.duo.v1.UpdateSettingsRequest.values:type_name -> helpdesk.duo.v1.UpdateSettingsRequest.ValuesEntry
-	1,  // 9: helpdesk.duo.v1.UpdateSettingsRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	16, // 10: helpdesk.duo.v1.UpdateSettingsResponse.errors:type_name -> helpdesk.duo.v1.FieldError
-	11, // 11: helpdesk.duo.v1.UpdateSettingsResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
-	11, // 12: helpdesk.duo.v1.CheckDuoResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
-	2,  // 13: helpdesk.duo.v1.SetOperatorEnabledRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	1,  // 14: helpdesk.duo.v1.SetOperatorEnabledRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	20, // 15: helpdesk.duo.v1.SetOperatorEnabledResponse.state:type_name -> helpdesk.duo.v1.OperatorState
-	20, // 16: helpdesk.duo.v1.GetOperatorStatesResponse.states:type_name -> helpdesk.duo.v1.OperatorState
-	20, // 17: helpdesk.duo.v1.ListEnabledOperatorsResponse.states:type_name -> helpdesk.duo.v1.OperatorState
-	2,  // 18: helpdesk.duo.v1.SetOperatorAliasRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	1,  // 19: helpdesk.duo.v1.SetOperatorAliasRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	20, // 20: helpdesk.duo.v1.SetOperatorAliasResponse.state:type_name -> helpdesk.duo.v1.OperatorState
-	2,  // 21: helpdesk.duo.v1.BeginLoginRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	29, // 22: helpdesk.duo.v1.BeginLoginRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
-	0,  // 23: helpdesk.duo.v1.BeginLoginResponse.decision:type_name -> helpdesk.duo.v1.LoginDecision
-	2,  // 24: helpdesk.duo.v1.CompleteLoginRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	29, // 25: helpdesk.duo.v1.CompleteLoginRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
-	0,  // 26: helpdesk.duo.v1.CompleteLoginResponse.decision:type_name -> helpdesk.duo.v1.LoginDecision
-	4,  // 27: helpdesk.duo.v1.Lifecycle.Activate:input_type -> helpdesk.duo.v1.ActivateRequest
-	6,  // 28: helpdesk.duo.v1.Lifecycle.Deactivate:input_type -> helpdesk.duo.v1.DeactivateRequest
-	8,  // 29: helpdesk.duo.v1.Lifecycle.Uninstall:input_type -> helpdesk.duo.v1.UninstallRequest
-	10, // 30: helpdesk.duo.v1.Lifecycle.Status:input_type -> helpdesk.duo.v1.StatusRequest
-	13, // 31: helpdesk.duo.v1.Settings.GetSettings:input_type -> helpdesk.duo.v1.GetSettingsRequest
-	15, // 32: helpdesk.duo.v1.Settings.UpdateSettings:input_type -> helpdesk.duo.v1.UpdateSettingsRequest
-	18, // 33: helpdesk.duo.v1.Settings.CheckDuo:input_type -> helpdesk.duo.v1.CheckDuoRequest
-	21, // 34: helpdesk.duo.v1.Operators.SetOperatorEnabled:input_type -> helpdesk.duo.v1.SetOperatorEnabledRequest
-	23, // 35: helpdesk.duo.v1.Operators.GetOperatorStates:input_type -> helpdesk.duo.v1.GetOperatorStatesRequest
-	25, // 36: helpdesk.duo.v1.Operators.ListEnabledOperators:input_type -> helpdesk.duo.v1.ListEnabledOperatorsRequest
-	27, // 37: helpdesk.duo.v1.Operators.SetOperatorAlias:input_type -> helpdesk.duo.v1.SetOperatorAliasRequest
-	30, // 38: helpdesk.duo.v1.Login.BeginLogin:input_type -> helpdesk.duo.v1.BeginLoginRequest
-	32, // 39: helpdesk.duo.v1.Login.CompleteLogin:input_type -> helpdesk.duo.v1.CompleteLoginRequest
-	5,  // 40: helpdesk.duo.v1.Lifecycle.Activate:output_type -> helpdesk.duo.v1.ActivateResponse
-	7,  // 41: helpdesk.duo.v1.Lifecycle.Deactivate:output_type -> helpdesk.duo.v1.DeactivateResponse
-	9,  // 42: helpdesk.duo.v1.Lifecycle.Uninstall:output_type -> helpdesk.duo.v1.UninstallResponse
-	12, // 43: helpdesk.duo.v1.Lifecycle.Status:output_type -> helpdesk.duo.v1.StatusResponse
-	14, // 44: helpdesk.duo.v1.Settings.GetSettings:output_type -> helpdesk.duo.v1.GetSettingsResponse
-	17, // 45: helpdesk.duo.v1.Settings.UpdateSettings:output_type -> helpdesk.duo.v1.UpdateSettingsResponse
-	19, // 46: helpdesk.duo.v1.Settings.CheckDuo:output_type -> helpdesk.duo.v1.CheckDuoResponse
-	22, // 47: helpdesk.duo.v1.Operators.SetOperatorEnabled:output_type -> helpdesk.duo.v1.SetOperatorEnabledResponse
-	24, // 48: helpdesk.duo.v1.Operators.GetOperatorStates:output_type -> helpdesk.duo.v1.GetOperatorStatesResponse
-	26, // 49: helpdesk.duo.v1.Operators.ListEnabledOperators:output_type -> helpdesk.duo.v1.ListEnabledOperatorsResponse
-	28, // 50: helpdesk.duo.v1.Operators.SetOperatorAlias:output_type -> helpdesk.duo.v1.SetOperatorAliasResponse
-	31, // 51: helpdesk.duo.v1.Login.BeginLogin:output_type -> helpdesk.duo.v1.BeginLoginResponse
-	33, // 52: helpdesk.duo.v1.Login.CompleteLogin:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	40, // [40:53] is the sub-list for method output_type
-	27, // [27:40] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	0,  // 0: helpdesk.duo.v1.Actor.role:type_name -> helpdesk.duo.v1.Role
+	4,  // 1: helpdesk.duo.v1.ActivateRequest.host:type_name -> helpdesk.duo.v1.HostInfo
+	2,  // 2: helpdesk.duo.v1.ActivateRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	13, // 3: helpdesk.duo.v1.ActivateResponse.status:type_name -> helpdesk.duo.v1.StatusResponse
+	2,  // 4: helpdesk.duo.v1.DeactivateRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	2,  // 5: helpdesk.duo.v1.UninstallRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	12, // 6: helpdesk.duo.v1.StatusResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
+	2,  // 7: helpdesk.duo.v1.GetSettingsRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	52, // 8: helpdesk.duo.v1.GetSettingsResponse.values:type_name -> helpdesk.duo.v1.GetSettingsResponse.ValuesEntry
+	53, // 9: helpdesk.duo.v1.GetSettingsResponse.secret_set:type_name -> helpdesk.duo.v1.GetSettingsResponse.SecretSetEntry
+	54, // 10: helpdesk.duo.v1.UpdateSettingsRequest.values:type_name -> helpdesk.duo.v1.UpdateSettingsRequest.ValuesEntry
+	2,  // 11: helpdesk.duo.v1.UpdateSettingsRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	17, // 12: helpdesk.duo.v1.UpdateSettingsResponse.errors:type_name -> helpdesk.duo.v1.FieldError
+	12, // 13: helpdesk.duo.v1.UpdateSettingsResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
+	2,  // 14: helpdesk.duo.v1.CheckDuoRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	12, // 15: helpdesk.duo.v1.CheckDuoResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
+	3,  // 16: helpdesk.duo.v1.SetOperatorEnabledRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	2,  // 17: helpdesk.duo.v1.SetOperatorEnabledRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	21, // 18: helpdesk.duo.v1.SetOperatorEnabledResponse.state:type_name -> helpdesk.duo.v1.OperatorState
+	2,  // 19: helpdesk.duo.v1.GetOperatorStatesRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	21, // 20: helpdesk.duo.v1.GetOperatorStatesResponse.states:type_name -> helpdesk.duo.v1.OperatorState
+	2,  // 21: helpdesk.duo.v1.ListEnabledOperatorsRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	21, // 22: helpdesk.duo.v1.ListEnabledOperatorsResponse.states:type_name -> helpdesk.duo.v1.OperatorState
+	3,  // 23: helpdesk.duo.v1.SetOperatorAliasRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	2,  // 24: helpdesk.duo.v1.SetOperatorAliasRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	21, // 25: helpdesk.duo.v1.SetOperatorAliasResponse.state:type_name -> helpdesk.duo.v1.OperatorState
+	3,  // 26: helpdesk.duo.v1.BeginLoginRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	30, // 27: helpdesk.duo.v1.BeginLoginRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
+	1,  // 28: helpdesk.duo.v1.BeginLoginResponse.decision:type_name -> helpdesk.duo.v1.LoginDecision
+	3,  // 29: helpdesk.duo.v1.CompleteLoginRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	30, // 30: helpdesk.duo.v1.CompleteLoginRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
+	1,  // 31: helpdesk.duo.v1.CompleteLoginResponse.decision:type_name -> helpdesk.duo.v1.LoginDecision
+	3,  // 32: helpdesk.duo.v1.ConfirmBackupCodesRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	30, // 33: helpdesk.duo.v1.ConfirmBackupCodesRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
+	3,  // 34: helpdesk.duo.v1.RedeemCodeRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	30, // 35: helpdesk.duo.v1.RedeemCodeRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
+	3,  // 36: helpdesk.duo.v1.RegenerateBackupCodesRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	2,  // 37: helpdesk.duo.v1.RegenerateBackupCodesRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	21, // 38: helpdesk.duo.v1.RegenerateBackupCodesResponse.state:type_name -> helpdesk.duo.v1.OperatorState
+	3,  // 39: helpdesk.duo.v1.IssueBypassCodeRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	2,  // 40: helpdesk.duo.v1.IssueBypassCodeRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	39, // 41: helpdesk.duo.v1.IssueBypassCodeResponse.bypass_code:type_name -> helpdesk.duo.v1.BypassCode
+	2,  // 42: helpdesk.duo.v1.ListBypassCodesRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	39, // 43: helpdesk.duo.v1.ListBypassCodesResponse.bypass_codes:type_name -> helpdesk.duo.v1.BypassCode
+	2,  // 44: helpdesk.duo.v1.RevokeBypassCodeRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	39, // 45: helpdesk.duo.v1.RevokeBypassCodeResponse.bypass_code:type_name -> helpdesk.duo.v1.BypassCode
+	3,  // 46: helpdesk.duo.v1.CreateRecoveryLinkRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	2,  // 47: helpdesk.duo.v1.CreateRecoveryLinkRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	3,  // 48: helpdesk.duo.v1.RedeemRecoveryLinkRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	30, // 49: helpdesk.duo.v1.RedeemRecoveryLinkRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
+	2,  // 50: helpdesk.duo.v1.ListNoticesRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	49, // 51: helpdesk.duo.v1.ListNoticesResponse.notices:type_name -> helpdesk.duo.v1.Notice
+	5,  // 52: helpdesk.duo.v1.Lifecycle.Activate:input_type -> helpdesk.duo.v1.ActivateRequest
+	7,  // 53: helpdesk.duo.v1.Lifecycle.Deactivate:input_type -> helpdesk.duo.v1.DeactivateRequest
+	9,  // 54: helpdesk.duo.v1.Lifecycle.Uninstall:input_type -> helpdesk.duo.v1.UninstallRequest
+	11, // 55: helpdesk.duo.v1.Lifecycle.Status:input_type -> helpdesk.duo.v1.StatusRequest
+	14, // 56: helpdesk.duo.v1.Settings.GetSettings:input_type -> helpdesk.duo.v1.GetSettingsRequest
+	16, // 57: helpdesk.duo.v1.Settings.UpdateSettings:input_type -> helpdesk.duo.v1.UpdateSettingsRequest
+	19, // 58: helpdesk.duo.v1.Settings.CheckDuo:input_type -> helpdesk.duo.v1.CheckDuoRequest
+	22, // 59: helpdesk.duo.v1.Operators.SetOperatorEnabled:input_type -> helpdesk.duo.v1.SetOperatorEnabledRequest
+	24, // 60: helpdesk.duo.v1.Operators.GetOperatorStates:input_type -> helpdesk.duo.v1.GetOperatorStatesRequest
+	26, // 61: helpdesk.duo.v1.Operators.ListEnabledOperators:input_type -> helpdesk.duo.v1.ListEnabledOperatorsRequest
+	28, // 62: helpdesk.duo.v1.Operators.SetOperatorAlias:input_type -> helpdesk.duo.v1.SetOperatorAliasRequest
+	31, // 63: helpdesk.duo.v1.Login.BeginLogin:input_type -> helpdesk.duo.v1.BeginLoginRequest
+	33, // 64: helpdesk.duo.v1.Login.CompleteLogin:input_type -> helpdesk.duo.v1.CompleteLoginRequest
+	35, // 65: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:input_type -> helpdesk.duo.v1.ConfirmBackupCodesRequest
+	36, // 66: helpdesk.duo.v1.Recovery.RedeemCode:input_type -> helpdesk.duo.v1.RedeemCodeRequest
+	37, // 67: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:input_type -> helpdesk.duo.v1.RegenerateBackupCodesRequest
+	40, // 68: helpdesk.duo.v1.Recovery.IssueBypassCode:input_type -> helpdesk.duo.v1.IssueBypassCodeRequest
+	42, // 69: helpdesk.duo.v1.Recovery.ListBypassCodes:input_type -> helpdesk.duo.v1.ListBypassCodesRequest
+	44, // 70: helpdesk.duo.v1.Recovery.RevokeBypassCode:input_type -> helpdesk.duo.v1.RevokeBypassCodeRequest
+	46, // 71: helpdesk.duo.v1.Recovery.CreateRecoveryLink:input_type -> helpdesk.duo.v1.CreateRecoveryLinkRequest
+	48, // 72: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:input_type -> helpdesk.duo.v1.RedeemRecoveryLinkRequest
+	50, // 73: helpdesk.duo.v1.Recovery.ListNotices:input_type -> helpdesk.duo.v1.ListNoticesRequest
+	6,  // 74: helpdesk.duo.v1.Lifecycle.Activate:output_type -> helpdesk.duo.v1.ActivateResponse
+	8,  // 75: helpdesk.duo.v1.Lifecycle.Deactivate:output_type -> helpdesk.duo.v1.DeactivateResponse
+	10, // 76: helpdesk.duo.v1.Lifecycle.Uninstall:output_type -> helpdesk.duo.v1.UninstallResponse
+	13, // 77: helpdesk.duo.v1.Lifecycle.Status:output_type -> helpdesk.duo.v1.StatusResponse
+	15, // 78: helpdesk.duo.v1.Settings.GetSettings:output_type -> helpdesk.duo.v1.GetSettingsResponse
+	18, // 79: helpdesk.duo.v1.Settings.UpdateSettings:output_type -> helpdesk.duo.v1.UpdateSettingsResponse
+	20, // 80: helpdesk.duo.v1.Settings.CheckDuo:output_type -> helpdesk.duo.v1.CheckDuoResponse
+	23, // 81: helpdesk.duo.v1.Operators.SetOperatorEnabled:output_type -> helpdesk.duo.v1.SetOperatorEnabledResponse
+	25, // 82: helpdesk.duo.v1.Operators.GetOperatorStates:output_type -> helpdesk.duo.v1.GetOperatorStatesResponse
+	27, // 83: helpdesk.duo.v1.Operators.ListEnabledOperators:output_type -> helpdesk.duo.v1.ListEnabledOperatorsResponse
+	29, // 84: helpdesk.duo.v1.Operators.SetOperatorAlias:output_type -> helpdesk.duo.v1.SetOperatorAliasResponse
+	32, // 85: helpdesk.duo.v1.Login.BeginLogin:output_type -> helpdesk.duo.v1.BeginLoginResponse
+	34, // 86: helpdesk.duo.v1.Login.CompleteLogin:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	34, // 87: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	34, // 88: helpdesk.duo.v1.Recovery.RedeemCode:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	38, // 89: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:output_type -> helpdesk.duo.v1.RegenerateBackupCodesResponse
+	41, // 90: helpdesk.duo.v1.Recovery.IssueBypassCode:output_type -> helpdesk.duo.v1.IssueBypassCodeResponse
+	43, // 91: helpdesk.duo.v1.Recovery.ListBypassCodes:output_type -> helpdesk.duo.v1.ListBypassCodesResponse
+	45, // 92: helpdesk.duo.v1.Recovery.RevokeBypassCode:output_type -> helpdesk.duo.v1.RevokeBypassCodeResponse
+	47, // 93: helpdesk.duo.v1.Recovery.CreateRecoveryLink:output_type -> helpdesk.duo.v1.CreateRecoveryLinkResponse
+	34, // 94: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	51, // 95: helpdesk.duo.v1.Recovery.ListNotices:output_type -> helpdesk.duo.v1.ListNoticesResponse
+	74, // [74:96] is the sub-list for method output_type
+	52, // [52:74] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_duo_v1_duo_proto_init() }
@@ -2229,10 +3541,10 @@ func file_duo_v1_duo_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_duo_v1_duo_proto_rawDesc), len(file_duo_v1_duo_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   36,
+			NumEnums:      2,
+			NumMessages:   53,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   5,
 		},
 		GoTypes:           file_duo_v1_duo_proto_goTypes,
 		DependencyIndexes: file_duo_v1_duo_proto_depIdxs,

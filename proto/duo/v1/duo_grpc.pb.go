@@ -808,3 +808,443 @@ var Login_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "duo/v1/duo.proto",
 }
+
+const (
+	Recovery_ConfirmBackupCodes_FullMethodName    = "/helpdesk.duo.v1.Recovery/ConfirmBackupCodes"
+	Recovery_RedeemCode_FullMethodName            = "/helpdesk.duo.v1.Recovery/RedeemCode"
+	Recovery_RegenerateBackupCodes_FullMethodName = "/helpdesk.duo.v1.Recovery/RegenerateBackupCodes"
+	Recovery_IssueBypassCode_FullMethodName       = "/helpdesk.duo.v1.Recovery/IssueBypassCode"
+	Recovery_ListBypassCodes_FullMethodName       = "/helpdesk.duo.v1.Recovery/ListBypassCodes"
+	Recovery_RevokeBypassCode_FullMethodName      = "/helpdesk.duo.v1.Recovery/RevokeBypassCode"
+	Recovery_CreateRecoveryLink_FullMethodName    = "/helpdesk.duo.v1.Recovery/CreateRecoveryLink"
+	Recovery_RedeemRecoveryLink_FullMethodName    = "/helpdesk.duo.v1.Recovery/RedeemRecoveryLink"
+	Recovery_ListNotices_FullMethodName           = "/helpdesk.duo.v1.Recovery/ListNotices"
+)
+
+// RecoveryClient is the client API for Recovery service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type RecoveryClient interface {
+	// ConfirmBackupCodes issues the codes shown with CONFIRM_BACKUP_CODES
+	// (replacing any older set) and answers ALLOWED, once per ticket.
+	ConfirmBackupCodes(ctx context.Context, in *ConfirmBackupCodesRequest, opts ...grpc.CallOption) (*CompleteLoginResponse, error)
+	// RedeemCode is the second factor by a backup or bypass code instead of
+	// Duo. Call it only after a correct password. Each code works once (a
+	// bypass code as many times as it was issued for).
+	RedeemCode(ctx context.Context, in *RedeemCodeRequest, opts ...grpc.CallOption) (*CompleteLoginResponse, error)
+	// RegenerateBackupCodes replaces the operator's backup codes at once.
+	// Only the operator, within minutes of a full login (password and second
+	// factor).
+	RegenerateBackupCodes(ctx context.Context, in *RegenerateBackupCodesRequest, opts ...grpc.CallOption) (*RegenerateBackupCodesResponse, error)
+	// IssueBypassCode issues a code for one operator (admin; help desk within
+	// the defaults); the code is returned once and stored hashed.
+	IssueBypassCode(ctx context.Context, in *IssueBypassCodeRequest, opts ...grpc.CallOption) (*IssueBypassCodeResponse, error)
+	ListBypassCodes(ctx context.Context, in *ListBypassCodesRequest, opts ...grpc.CallOption) (*ListBypassCodesResponse, error)
+	RevokeBypassCode(ctx context.Context, in *RevokeBypassCodeRequest, opts ...grpc.CallOption) (*RevokeBypassCodeResponse, error)
+	// CreateRecoveryLink issues a single-use token for one operator (admin
+	// only); the host delivers the link and never stores the token.
+	CreateRecoveryLink(ctx context.Context, in *CreateRecoveryLinkRequest, opts ...grpc.CallOption) (*CreateRecoveryLinkResponse, error)
+	// RedeemRecoveryLink signs the operator in once and resets their second
+	// factor (Duo enrolment record, backup codes and bypass codes forgotten).
+	// Call it only after the operator's password was checked.
+	RedeemRecoveryLink(ctx context.Context, in *RedeemRecoveryLinkRequest, opts ...grpc.CallOption) (*CompleteLoginResponse, error)
+	// ListNotices pages through changes of operators' second factors, for
+	// the host to tell each operator (admin or system).
+	ListNotices(ctx context.Context, in *ListNoticesRequest, opts ...grpc.CallOption) (*ListNoticesResponse, error)
+}
+
+type recoveryClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewRecoveryClient(cc grpc.ClientConnInterface) RecoveryClient {
+	return &recoveryClient{cc}
+}
+
+func (c *recoveryClient) ConfirmBackupCodes(ctx context.Context, in *ConfirmBackupCodesRequest, opts ...grpc.CallOption) (*CompleteLoginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteLoginResponse)
+	err := c.cc.Invoke(ctx, Recovery_ConfirmBackupCodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recoveryClient) RedeemCode(ctx context.Context, in *RedeemCodeRequest, opts ...grpc.CallOption) (*CompleteLoginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteLoginResponse)
+	err := c.cc.Invoke(ctx, Recovery_RedeemCode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recoveryClient) RegenerateBackupCodes(ctx context.Context, in *RegenerateBackupCodesRequest, opts ...grpc.CallOption) (*RegenerateBackupCodesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RegenerateBackupCodesResponse)
+	err := c.cc.Invoke(ctx, Recovery_RegenerateBackupCodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recoveryClient) IssueBypassCode(ctx context.Context, in *IssueBypassCodeRequest, opts ...grpc.CallOption) (*IssueBypassCodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueBypassCodeResponse)
+	err := c.cc.Invoke(ctx, Recovery_IssueBypassCode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recoveryClient) ListBypassCodes(ctx context.Context, in *ListBypassCodesRequest, opts ...grpc.CallOption) (*ListBypassCodesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBypassCodesResponse)
+	err := c.cc.Invoke(ctx, Recovery_ListBypassCodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recoveryClient) RevokeBypassCode(ctx context.Context, in *RevokeBypassCodeRequest, opts ...grpc.CallOption) (*RevokeBypassCodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeBypassCodeResponse)
+	err := c.cc.Invoke(ctx, Recovery_RevokeBypassCode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recoveryClient) CreateRecoveryLink(ctx context.Context, in *CreateRecoveryLinkRequest, opts ...grpc.CallOption) (*CreateRecoveryLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateRecoveryLinkResponse)
+	err := c.cc.Invoke(ctx, Recovery_CreateRecoveryLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recoveryClient) RedeemRecoveryLink(ctx context.Context, in *RedeemRecoveryLinkRequest, opts ...grpc.CallOption) (*CompleteLoginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteLoginResponse)
+	err := c.cc.Invoke(ctx, Recovery_RedeemRecoveryLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recoveryClient) ListNotices(ctx context.Context, in *ListNoticesRequest, opts ...grpc.CallOption) (*ListNoticesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNoticesResponse)
+	err := c.cc.Invoke(ctx, Recovery_ListNotices_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RecoveryServer is the server API for Recovery service.
+// All implementations must embed UnimplementedRecoveryServer
+// for forward compatibility.
+type RecoveryServer interface {
+	// ConfirmBackupCodes issues the codes shown with CONFIRM_BACKUP_CODES
+	// (replacing any older set) and answers ALLOWED, once per ticket.
+	ConfirmBackupCodes(context.Context, *ConfirmBackupCodesRequest) (*CompleteLoginResponse, error)
+	// RedeemCode is the second factor by a backup or bypass code instead of
+	// Duo. Call it only after a correct password. Each code works once (a
+	// bypass code as many times as it was issued for).
+	RedeemCode(context.Context, *RedeemCodeRequest) (*CompleteLoginResponse, error)
+	// RegenerateBackupCodes replaces the operator's backup codes at once.
+	// Only the operator, within minutes of a full login (password and second
+	// factor).
+	RegenerateBackupCodes(context.Context, *RegenerateBackupCodesRequest) (*RegenerateBackupCodesResponse, error)
+	// IssueBypassCode issues a code for one operator (admin; help desk within
+	// the defaults); the code is returned once and stored hashed.
+	IssueBypassCode(context.Context, *IssueBypassCodeRequest) (*IssueBypassCodeResponse, error)
+	ListBypassCodes(context.Context, *ListBypassCodesRequest) (*ListBypassCodesResponse, error)
+	RevokeBypassCode(context.Context, *RevokeBypassCodeRequest) (*RevokeBypassCodeResponse, error)
+	// CreateRecoveryLink issues a single-use token for one operator (admin
+	// only); the host delivers the link and never stores the token.
+	CreateRecoveryLink(context.Context, *CreateRecoveryLinkRequest) (*CreateRecoveryLinkResponse, error)
+	// RedeemRecoveryLink signs the operator in once and resets their second
+	// factor (Duo enrolment record, backup codes and bypass codes forgotten).
+	// Call it only after the operator's password was checked.
+	RedeemRecoveryLink(context.Context, *RedeemRecoveryLinkRequest) (*CompleteLoginResponse, error)
+	// ListNotices pages through changes of operators' second factors, for
+	// the host to tell each operator (admin or system).
+	ListNotices(context.Context, *ListNoticesRequest) (*ListNoticesResponse, error)
+	mustEmbedUnimplementedRecoveryServer()
+}
+
+// UnimplementedRecoveryServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedRecoveryServer struct{}
+
+func (UnimplementedRecoveryServer) ConfirmBackupCodes(context.Context, *ConfirmBackupCodesRequest) (*CompleteLoginResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ConfirmBackupCodes not implemented")
+}
+func (UnimplementedRecoveryServer) RedeemCode(context.Context, *RedeemCodeRequest) (*CompleteLoginResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RedeemCode not implemented")
+}
+func (UnimplementedRecoveryServer) RegenerateBackupCodes(context.Context, *RegenerateBackupCodesRequest) (*RegenerateBackupCodesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RegenerateBackupCodes not implemented")
+}
+func (UnimplementedRecoveryServer) IssueBypassCode(context.Context, *IssueBypassCodeRequest) (*IssueBypassCodeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method IssueBypassCode not implemented")
+}
+func (UnimplementedRecoveryServer) ListBypassCodes(context.Context, *ListBypassCodesRequest) (*ListBypassCodesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListBypassCodes not implemented")
+}
+func (UnimplementedRecoveryServer) RevokeBypassCode(context.Context, *RevokeBypassCodeRequest) (*RevokeBypassCodeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RevokeBypassCode not implemented")
+}
+func (UnimplementedRecoveryServer) CreateRecoveryLink(context.Context, *CreateRecoveryLinkRequest) (*CreateRecoveryLinkResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateRecoveryLink not implemented")
+}
+func (UnimplementedRecoveryServer) RedeemRecoveryLink(context.Context, *RedeemRecoveryLinkRequest) (*CompleteLoginResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RedeemRecoveryLink not implemented")
+}
+func (UnimplementedRecoveryServer) ListNotices(context.Context, *ListNoticesRequest) (*ListNoticesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListNotices not implemented")
+}
+func (UnimplementedRecoveryServer) mustEmbedUnimplementedRecoveryServer() {}
+func (UnimplementedRecoveryServer) testEmbeddedByValue()                  {}
+
+// UnsafeRecoveryServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to RecoveryServer will
+// result in compilation errors.
+type UnsafeRecoveryServer interface {
+	mustEmbedUnimplementedRecoveryServer()
+}
+
+func RegisterRecoveryServer(s grpc.ServiceRegistrar, srv RecoveryServer) {
+	// If the following call pancis, it indicates UnimplementedRecoveryServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Recovery_ServiceDesc, srv)
+}
+
+func _Recovery_ConfirmBackupCodes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmBackupCodesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecoveryServer).ConfirmBackupCodes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recovery_ConfirmBackupCodes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecoveryServer).ConfirmBackupCodes(ctx, req.(*ConfirmBackupCodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recovery_RedeemCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RedeemCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecoveryServer).RedeemCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recovery_RedeemCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecoveryServer).RedeemCode(ctx, req.(*RedeemCodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recovery_RegenerateBackupCodes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegenerateBackupCodesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecoveryServer).RegenerateBackupCodes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recovery_RegenerateBackupCodes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecoveryServer).RegenerateBackupCodes(ctx, req.(*RegenerateBackupCodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recovery_IssueBypassCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueBypassCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecoveryServer).IssueBypassCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recovery_IssueBypassCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecoveryServer).IssueBypassCode(ctx, req.(*IssueBypassCodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recovery_ListBypassCodes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBypassCodesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecoveryServer).ListBypassCodes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recovery_ListBypassCodes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecoveryServer).ListBypassCodes(ctx, req.(*ListBypassCodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recovery_RevokeBypassCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeBypassCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecoveryServer).RevokeBypassCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recovery_RevokeBypassCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecoveryServer).RevokeBypassCode(ctx, req.(*RevokeBypassCodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recovery_CreateRecoveryLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateRecoveryLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecoveryServer).CreateRecoveryLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recovery_CreateRecoveryLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecoveryServer).CreateRecoveryLink(ctx, req.(*CreateRecoveryLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recovery_RedeemRecoveryLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RedeemRecoveryLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecoveryServer).RedeemRecoveryLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recovery_RedeemRecoveryLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecoveryServer).RedeemRecoveryLink(ctx, req.(*RedeemRecoveryLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Recovery_ListNotices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNoticesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecoveryServer).ListNotices(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Recovery_ListNotices_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecoveryServer).ListNotices(ctx, req.(*ListNoticesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Recovery_ServiceDesc is the grpc.ServiceDesc for Recovery service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Recovery_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "helpdesk.duo.v1.Recovery",
+	HandlerType: (*RecoveryServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ConfirmBackupCodes",
+			Handler:    _Recovery_ConfirmBackupCodes_Handler,
+		},
+		{
+			MethodName: "RedeemCode",
+			Handler:    _Recovery_RedeemCode_Handler,
+		},
+		{
+			MethodName: "RegenerateBackupCodes",
+			Handler:    _Recovery_RegenerateBackupCodes_Handler,
+		},
+		{
+			MethodName: "IssueBypassCode",
+			Handler:    _Recovery_IssueBypassCode_Handler,
+		},
+		{
+			MethodName: "ListBypassCodes",
+			Handler:    _Recovery_ListBypassCodes_Handler,
+		},
+		{
+			MethodName: "RevokeBypassCode",
+			Handler:    _Recovery_RevokeBypassCode_Handler,
+		},
+		{
+			MethodName: "CreateRecoveryLink",
+			Handler:    _Recovery_CreateRecoveryLink_Handler,
+		},
+		{
+			MethodName: "RedeemRecoveryLink",
+			Handler:    _Recovery_RedeemRecoveryLink_Handler,
+		},
+		{
+			MethodName: "ListNotices",
+			Handler:    _Recovery_ListNotices_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "duo/v1/duo.proto",
+}
