@@ -14,8 +14,9 @@ import (
 
 // Roles of an operator.
 const (
-	RoleAdmin = "admin"
-	RoleAgent = "agent"
+	RoleAdmin    = "admin"    // everything
+	RoleHelpDesk = "helpdesk" // every operator's second factor and bypass codes; no settings
+	RoleAgent    = "agent"    // their own account
 )
 
 // Operator is a helpdesk operator (an agent or an admin).
@@ -78,8 +79,8 @@ func (s *Store) CreateOperator(ctx context.Context, n NewOperator) (Operator, er
 	if n.Username == "" {
 		return Operator{}, errors.New("create operator: username is required")
 	}
-	if n.Role != RoleAdmin && n.Role != RoleAgent {
-		return Operator{}, fmt.Errorf("create operator: role %q is not admin or agent", n.Role)
+	if n.Role != RoleAdmin && n.Role != RoleHelpDesk && n.Role != RoleAgent {
+		return Operator{}, fmt.Errorf("create operator: role %q is not admin, helpdesk or agent", n.Role)
 	}
 	if n.PasswordHash == "" {
 		return Operator{}, errors.New("create operator: password hash is required")
