@@ -128,10 +128,10 @@ func TestSecretRedacts(t *testing.T) {
 		{"Sprint", fmt.Sprint(sec), "[redacted]"},
 		{"verbs", fmt.Sprintf("%v %+v %#v %s %q %x", sec, sec, sec, sec, sec, sec), `[redacted] [redacted] secret.Value("[redacted]") [redacted] "[redacted]" [redacted]`},
 		{"empty", fmt.Sprintf("%v|%q|%#v", secret.Value(""), secret.Value(""), secret.Value("")), `|""|secret.Value("")`},
-		{"session", fmt.Sprintf("%+v", Session{DuoState: sec, CSRFToken: sec}),
-			"{IDHash:[] Kind: OperatorID:0 SecondFactor: DuoState:[redacted] NextPath: CSRFToken:[redacted] Flash: FlashKind: CreatedAt:0001-01-01 00:00:00 +0000 UTC LastSeenAt:0001-01-01 00:00:00 +0000 UTC ExpiresAt:0001-01-01 00:00:00 +0000 UTC}"},
+		{"session", fmt.Sprintf("%+v", Session{DuoState: sec, CSRFToken: sec, BackupCodes: sec, BackupTicket: sec}),
+			"{IDHash:[] Kind: OperatorID:0 SecondFactor: DuoState:[redacted] NextPath: CSRFToken:[redacted] BackupCodes:[redacted] BackupTicket:[redacted] Flash: FlashKind: CreatedAt:0001-01-01 00:00:00 +0000 UTC LastSeenAt:0001-01-01 00:00:00 +0000 UTC ExpiresAt:0001-01-01 00:00:00 +0000 UTC}"},
 		{"session without secrets", fmt.Sprintf("%+v", Session{Kind: SessionAnonymous}),
-			"{IDHash:[] Kind:anonymous OperatorID:0 SecondFactor: DuoState: NextPath: CSRFToken: Flash: FlashKind: CreatedAt:0001-01-01 00:00:00 +0000 UTC LastSeenAt:0001-01-01 00:00:00 +0000 UTC ExpiresAt:0001-01-01 00:00:00 +0000 UTC}"},
+			"{IDHash:[] Kind:anonymous OperatorID:0 SecondFactor: DuoState: NextPath: CSRFToken: BackupCodes: BackupTicket: Flash: FlashKind: CreatedAt:0001-01-01 00:00:00 +0000 UTC LastSeenAt:0001-01-01 00:00:00 +0000 UTC ExpiresAt:0001-01-01 00:00:00 +0000 UTC}"},
 		{"operator", fmt.Sprintf("%+v", Operator{Username: "alice", PasswordHash: sec, TOTPSecret: sec}),
 			"{ID:0 Username:alice Email: DisplayName: Role: PasswordHash:[redacted] TOTPSecret:[redacted] TOTPConfirmed:false TOTPLastStep:0 CreatedAt:0001-01-01 00:00:00 +0000 UTC}"},
 	}
