@@ -26,6 +26,8 @@ const (
 const (
 	FactorDuo  = "duo"
 	FactorTOTP = "totp"
+	// FactorCode: a backup or bypass code instead of Duo, after a refusal.
+	FactorCode = "code"
 	// FactorBackupCodes: Duo vouched; the operator confirms their first
 	// backup codes before the sign-in completes.
 	FactorBackupCodes = "backup_codes"

@@ -31,6 +31,8 @@ type fakePlugin struct {
 	contract.Recovery // nil until a test needs it
 
 	mu       sync.Mutex
+	redeem   func(req contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error)
+	confirm  func(req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error)
 	begin    func(op contract.Operator) (contract.BeginLoginResponse, error)
 	complete func(req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error)
 	calls    map[string]int
@@ -138,6 +140,22 @@ func (f *fakePlugin) CompleteLogin(_ context.Context, req contract.CompleteLogin
 	f.count("CompleteLogin")
 	f.mu.Lock()
 	fn := f.complete
+	f.mu.Unlock()
+	return fn(req)
+}
+
+func (f *fakePlugin) RedeemCode(_ context.Context, req contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error) {
+	f.count("RedeemCode")
+	f.mu.Lock()
+	fn := f.redeem
+	f.mu.Unlock()
+	return fn(req)
+}
+
+func (f *fakePlugin) ConfirmBackupCodes(_ context.Context, req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error) {
+	f.count("ConfirmBackupCodes")
+	f.mu.Lock()
+	fn := f.confirm
 	f.mu.Unlock()
 	return fn(req)
 }
@@ -280,6 +298,13 @@ func (c *client) post(path string, form url.Values) *http.Response {
 	req, _ := http.NewRequest(http.MethodPost, c.e.srv.URL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return c.do(req)
+}
+
+// postForm posts form with the CSRF token of the last page.
+func (c *client) postForm(path string, form url.Values) *http.Response {
+	c.t.Helper()
+	form.Set("csrf_token", c.csrf())
+	return c.post(path, form)
 }
 
 var csrfPattern = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)

@@ -183,8 +183,9 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.O
 				s.internalError(w, r, "start pending session", err)
 				return
 			}
-			log.Info("password accepted; sending the operator to Duo")
-			http.Redirect(w, r, res.RedirectURL, http.StatusSeeOther)
+			log.Info("password accepted; the Duo step is next")
+			// The page before Duo: on to Duo, or a backup or bypass code.
+			s.render(w, r, http.StatusOK, "duo_step", "Two-factor authentication", "", duoStepData{RedirectURL: res.RedirectURL})
 			return
 		case contract.DecisionNotRequired:
 			if res.Reason != "" {
@@ -195,7 +196,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.O
 			}
 		default:
 			log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", string(res.Reason))
-			s.renderRefused(w, r, http.StatusForbidden, messageOr(res.Message, msgDuoRefused))
+			s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, messageOr(res.Message, msgDuoRefused))
 			return
 		}
 	}
@@ -227,9 +228,17 @@ func messageOr(msg, fallback string) string {
 
 // signIn starts the authenticated session, under a new id.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request, op store.Operator, next string) {
+	s.signInSaying(w, r, op, next, "", "")
+}
+
+// signInSaying signs in and leaves a message for the first page.
+func (s *Server) signInSaying(w http.ResponseWriter, r *http.Request, op store.Operator, next, kind, msg string) {
 	if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionAuthenticated, operator: op.ID}); err != nil {
 		s.internalError(w, r, "start session", err)
 		return
+	}
+	if msg != "" {
+		s.flash(r, kind, msg)
 	}
 	s.log.Info("operator signed in", "operator_id", op.ID, "username", op.Username, "client_ip", clientIP(r))
 	redirect(w, r, nextOrHome(next))
@@ -244,7 +253,14 @@ func (s *Server) failClosed(w http.ResponseWriter, r *http.Request, op store.Ope
 }
 
 func (s *Server) renderRefused(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	s.render(w, r, status, "refused", "Sign-in refused", "", struct{ Message string }{msg})
+	s.render(w, r, status, "refused", "Sign-in refused", "", refusedData{Message: msg})
+}
+
+type refusedData struct {
+	Message string
+	// OfferCode: the password was right, so a backup or bypass code may
+	// stand in for Duo.
+	OfferCode bool
 }
 
 // pendingSession returns the request's pending session for factor.
@@ -349,7 +365,7 @@ func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
 			e = e[:64]
 		}
 		log.Info("sign-in refused: Duo returned an error", "duo_error", e)
-		s.renderRefused(w, r, http.StatusForbidden, msgDuoRefused)
+		s.refuseOfferingCode(w, r, op, ses.NextPath, http.StatusForbidden, msgDuoRefused)
 		return
 	}
 
@@ -371,13 +387,7 @@ func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
 		s.failClosed(w, r, op, "complete login", err)
 		return
 	}
-	if res.Decision != contract.DecisionAllowed {
-		log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", string(res.Reason))
-		s.renderRefused(w, r, http.StatusForbidden, messageOr(res.Message, msgDuoRefused))
-		return
-	}
-	log.Info("Duo approved the sign-in")
-	s.signIn(w, r, op, ses.NextPath)
+	s.endSecondFactor(w, r, op, ses.NextPath, "Duo", res)
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {

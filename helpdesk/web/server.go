@@ -160,6 +160,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /login/totp", s.handleTOTPForm)
 	mux.HandleFunc("POST /login/totp", s.handleTOTP)
 	mux.HandleFunc("GET "+CallbackPath, s.handleDuoCallback)
+	mux.HandleFunc("GET /login/code", s.handleCodeForm)
+	mux.HandleFunc("POST /login/code", s.handleCode)
+	mux.HandleFunc("GET /login/backup-codes", s.handleBackupCodesForm)
+	mux.HandleFunc("POST /login/backup-codes", s.handleConfirmBackupCodes)
 	mux.HandleFunc("POST /logout", s.handleLogout)
 
 	mux.Handle("GET /account", auth(http.HandlerFunc(s.handleAccount)))

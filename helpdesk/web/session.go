@@ -147,11 +147,13 @@ func (s *Server) requireAdmin(next http.HandlerFunc) http.Handler {
 
 // sessionSpec describes a session to start.
 type sessionSpec struct {
-	kind     string
-	operator int64
-	factor   string
-	duoState string
-	next     string
+	kind         string
+	operator     int64
+	factor       string
+	duoState     string
+	next         string
+	backupCodes  string // one per line, while first backup codes are confirmed
+	backupTicket string
 }
 
 // startSession replaces the request's session (if any) with a new one,
@@ -189,6 +191,8 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, spec sessi
 		OperatorID:   spec.operator,
 		SecondFactor: spec.factor,
 		DuoState:     secret.Value(spec.duoState),
+		BackupCodes:  secret.Value(spec.backupCodes),
+		BackupTicket: secret.Value(spec.backupTicket),
 		NextPath:     spec.next,
 		CSRFToken:    secret.Value(csrf),
 		CreatedAt:    now,

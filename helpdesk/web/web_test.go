@@ -390,8 +390,12 @@ func TestDuoCallback(t *testing.T) {
 		e.fake.set(func(f *fakePlugin) { f.begin, f.complete = redirect, complete })
 		c := e.client()
 		resp := c.login("alice", password, "/account")
-		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "https://duo.example/") {
-			t.Fatalf("login: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		// The Duo step: on to Duo, or a code instead.
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("login: %d\n%s", resp.StatusCode, c.last)
+		}
+		if !strings.Contains(c.last, `href="https://duo.example/oauth/v1/authorize?x=1"`) || !strings.Contains(c.last, `id="use-code"`) {
+			t.Fatalf("the Duo step lacks the way to Duo or the code option:\n%s", c.last)
 		}
 		return e, c
 	}

@@ -1,0 +1,148 @@
+package web_test
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+const goodCode = "abcde-fghij"
+
+// codeFake answers RedeemCode: goodCode once, everything else wrong.
+func codeFake(e *env) {
+	used := false
+	e.fake.set(func(f *fakePlugin) {
+		f.begin = func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{Decision: contract.DecisionRedirect, RedirectURL: "https://duo.example/authorize", State: "state-0123456789-abcdefghij"}, nil
+		}
+		f.redeem = func(req contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error) {
+			if req.Code == goodCode && !used {
+				used = true
+				return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, nil
+			}
+			return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonCodeWrong, Message: "code_wrong (never shown)"}, nil
+		}
+	})
+}
+
+func TestSignInWithACode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.activate()
+	codeFake(e)
+	c := e.client()
+	c.login("alice", password, "/account")
+	c.get("/login/code")
+	if !strings.Contains(c.last, `action="/login/code"`) {
+		t.Fatalf("no code form:\n%s", c.last)
+	}
+	resp := c.postForm("/login/code", url.Values{"code": {"wrong-code"}})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(c.last, `id="code-error"`) || strings.Contains(c.last, "never shown") {
+		t.Fatalf("wrong code: %d\n%s", resp.StatusCode, c.last)
+	}
+	resp = c.postForm("/login/code", url.Values{"code": {goodCode}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+		t.Fatalf("good code: %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), c.last)
+	}
+	if resp := c.get("/account"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("not signed in after a good code: %d", resp.StatusCode)
+	}
+	got := e.fake.Calls("RedeemCode")
+	// The pending session is spent: the code form is gone.
+	if resp := c.get("/login/code"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("code form after signing in: %d", resp.StatusCode)
+	}
+	if got != 2 {
+		t.Fatalf("RedeemCode called %d times, want 2", got)
+	}
+}
+
+func TestCodeWithoutPasswordIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.activate()
+	codeFake(e)
+	c := e.client()
+	c.get("/login") // an anonymous session, no password
+	resp := c.postForm("/login/code", url.Values{"code": {goodCode}})
+	if resp.StatusCode != http.StatusBadRequest || e.fake.Calls("RedeemCode") != 0 {
+		t.Fatalf("code without a password: %d, RedeemCode called %d times", resp.StatusCode, e.fake.Calls("RedeemCode"))
+	}
+}
+
+// A refusal after a correct password offers a code, which then works.
+func TestRefusalOffersACode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.activate()
+	codeFake(e)
+	e.fake.set(func(f *fakePlugin) {
+		f.begin = func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonDuoUnavailable, Message: "Duo cannot be reached."}, nil
+		}
+	})
+	c := e.client()
+	resp := c.login("alice", password, "")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(c.last, `id="use-code"`) {
+		t.Fatalf("refusal: %d\n%s", resp.StatusCode, c.last)
+	}
+	c.get("/login/code")
+	if resp := c.postForm("/login/code", url.Values{"code": {goodCode}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("code after a refusal: %d\n%s", resp.StatusCode, c.last)
+	}
+}
+
+// The first Duo setup shows backup codes, and the sign-in completes only
+// once the operator confirms saving them.
+func TestFirstBackupCodesMustBeConfirmed(t *testing.T) {
+	t.Parallel()
+	const state = "state-0123456789-abcdefghij"
+	codes := []string{"aaaaa-bbbbb", "ccccc-ddddd"}
+	e := newEnv(t, envOpts{})
+	e.activate()
+	var gotTicket string
+	e.fake.set(func(f *fakePlugin) {
+		f.begin = func(contract.Operator) (contract.BeginLoginResponse, error) {
+			return contract.BeginLoginResponse{Decision: contract.DecisionRedirect, RedirectURL: "https://duo.example/authorize", State: state}, nil
+		}
+		f.complete = func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+			return contract.CompleteLoginResponse{Decision: contract.DecisionConfirmBackupCodes, BackupCodes: codes, BackupCodesTicket: "the-ticket"}, nil
+		}
+		f.confirm = func(req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error) {
+			gotTicket = req.Ticket
+			return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, nil
+		}
+	})
+	c := e.client()
+	c.login("alice", password, "/account")
+	resp := c.get("/login/duo/callback?duo_code=c&state=" + state)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(c.last, codes[0]) || !strings.Contains(c.last, codes[1]) ||
+		!strings.Contains(c.last, `download="backup-codes.txt"`) {
+		t.Fatalf("backup codes page: %d\n%s", resp.StatusCode, c.last)
+	}
+	if strings.Contains(html.UnescapeString(c.last), "the-ticket") {
+		t.Fatal("the ticket reached the browser")
+	}
+	if resp := c.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatal("signed in before confirming the backup codes")
+	}
+	// Reloading shows the same codes again; without the tick nothing is issued.
+	c.get("/login/backup-codes")
+	if !strings.Contains(c.last, codes[0]) {
+		t.Fatalf("reloaded backup codes page:\n%s", c.last)
+	}
+	if resp := c.postForm("/login/backup-codes", url.Values{}); resp.StatusCode != http.StatusUnprocessableEntity || e.fake.Calls("ConfirmBackupCodes") != 0 {
+		t.Fatalf("finish without the tick: %d, confirmed %d times", resp.StatusCode, e.fake.Calls("ConfirmBackupCodes"))
+	}
+	resp = c.postForm("/login/backup-codes", url.Values{"saved": {"yes"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" || gotTicket != "the-ticket" {
+		t.Fatalf("finish: %d %s (ticket %q)", resp.StatusCode, resp.Header.Get("Location"), gotTicket)
+	}
+	if resp := c.get("/account"); resp.StatusCode != http.StatusOK || !strings.Contains(c.last, "backup codes are saved") {
+		t.Fatalf("after confirming: %d\n%s", resp.StatusCode, c.last)
+	}
+}

@@ -1,0 +1,209 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// The second factor without Duo: a backup or bypass code, offered on the
+// Duo step and on every refusal after a correct password; and the first
+// backup codes, shown once when Duo is first set up and confirmed before
+// the sign-in completes.
+
+const (
+	msgCodeRefused  = "That code did not work. Check it and try again, or ask your help desk for a bypass code."
+	msgCodeMissing  = "Enter a backup code or a bypass code."
+	msgMustConfirm  = "Tick “I've saved these backup codes” to finish signing in."
+	msgCodesExpired = "This set of backup codes was not confirmed in time. Sign in again: you will get a new set."
+)
+
+type duoStepData struct {
+	RedirectURL string
+}
+
+type codeData struct {
+	Error string
+}
+
+type backupCodesData struct {
+	Codes    []string
+	Download string // a data: URL of the codes as a text file
+	Error    string
+	Regen    bool // shown after regenerating, on the account page
+}
+
+// refuseOfferingCode refuses the sign-in after a correct password, and
+// keeps a pending session so that the operator may use a code instead.
+func (s *Server) refuseOfferingCode(w http.ResponseWriter, r *http.Request, op store.Operator, next string, status int, msg string) {
+	if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionPending, operator: op.ID, factor: store.FactorCode, next: next}); err != nil {
+		s.internalError(w, r, "start pending session", err)
+		return
+	}
+	s.render(w, r, status, "refused", "Sign-in refused", "", refusedData{Message: msg, OfferCode: true})
+}
+
+// codeSession is the pending session a code may finish: the Duo step or a
+// refusal after a correct password.
+func codeSession(r *http.Request) *store.Session {
+	if ses := pendingSession(r, store.FactorDuo); ses != nil {
+		return ses
+	}
+	return pendingSession(r, store.FactorCode)
+}
+
+func (s *Server) handleCodeForm(w http.ResponseWriter, r *http.Request) {
+	if codeSession(r) == nil {
+		redirect(w, r, "/login")
+		return
+	}
+	s.render(w, r, http.StatusOK, "login_code", "Use a code", "", codeData{})
+}
+
+// handleCode signs in with a backup or bypass code, counted against the
+// same failed sign-in limits as passwords.
+func (s *Server) handleCode(w http.ResponseWriter, r *http.Request) {
+	ses := codeSession(r)
+	if ses == nil {
+		s.renderRefused(w, r, http.StatusBadRequest, msgExpired)
+		return
+	}
+	op, err := s.st.OperatorByID(r.Context(), ses.OperatorID)
+	if err != nil {
+		s.internalError(w, r, "load operator", err)
+		return
+	}
+	limited, err := s.rateLimited(r, op.Username)
+	if err != nil {
+		s.internalError(w, r, "check sign-in rate limit", err)
+		return
+	}
+	if limited {
+		_ = s.st.DeleteSession(r.Context(), ses.IDHash)
+		s.clearCookie(w)
+		s.log.Warn("sign-in refused: too many failed attempts", "operator_id", op.ID, "client_ip", clientIP(r))
+		s.renderTooMany(w, r)
+		return
+	}
+	code := strings.TrimSpace(r.PostForm.Get("code"))
+	if code == "" || len(code) > 64 {
+		s.render(w, r, http.StatusUnprocessableEntity, "login_code", "Use a code", "", codeData{Error: msgCodeMissing})
+		return
+	}
+	p, err := s.plugins.Plugin()
+	if err != nil {
+		s.failClosed(w, r, op, "redeem code", err)
+		return
+	}
+	ctx, cancel := s.pluginCtx(r)
+	res, err := p.RedeemCode(ctx, contract.RedeemCodeRequest{Operator: pluginOperator(op), Code: code, Client: clientInfo(r)})
+	cancel()
+	if err != nil {
+		s.failClosed(w, r, op, "redeem code", err)
+		return
+	}
+	if res.Decision == contract.DecisionDenied {
+		s.recordFailure(r, op.Username)
+		s.log.Info("sign-in with a code refused", "operator_id", op.ID, "reason", string(res.Reason))
+		s.render(w, r, http.StatusUnauthorized, "login_code", "Use a code", "", codeData{Error: msgCodeRefused})
+		return
+	}
+	// The code worked: this pending session is spent.
+	if taken, err := s.st.TakeSession(r.Context(), ses.IDHash); err != nil || !taken {
+		s.renderRefused(w, r, http.StatusBadRequest, msgExpired)
+		return
+	}
+	stateOf(r).ses = nil
+	s.endSecondFactor(w, r, op, ses.NextPath, "a code", res)
+}
+
+// endSecondFactor finishes a sign-in the plugin answered: signed in when
+// allowed, the first backup codes to confirm when Duo was just set up,
+// refused (with a code offered) otherwise.
+func (s *Server) endSecondFactor(w http.ResponseWriter, r *http.Request, op store.Operator, next, how string, res contract.CompleteLoginResponse) {
+	log := s.log.With("operator_id", op.ID, "username", op.Username)
+	switch res.Decision {
+	case contract.DecisionAllowed:
+		log.Info("second factor accepted", "by", how)
+		s.signIn(w, r, op, next)
+	case contract.DecisionConfirmBackupCodes:
+		if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionPending, operator: op.ID, factor: store.FactorBackupCodes, next: next,
+			backupCodes: strings.Join(res.BackupCodes, "\n"), backupTicket: res.BackupCodesTicket}); err != nil {
+			s.internalError(w, r, "start pending session", err)
+			return
+		}
+		log.Info("second factor accepted; first backup codes shown for confirmation", "by", how)
+		s.renderBackupCodes(w, r, http.StatusOK, res.BackupCodes, "")
+	default:
+		log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", string(res.Reason), "by", how)
+		s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, messageOr(res.Message, msgDuoRefused))
+	}
+}
+
+func (s *Server) renderBackupCodes(w http.ResponseWriter, r *http.Request, status int, codes []string, errMsg string) {
+	s.render(w, r, status, "backup_codes", "Save your backup codes", "", backupCodesData{Codes: codes, Download: codesDownload(codes), Error: errMsg})
+}
+
+// codesDownload is a data: URL of the codes as a text file: the page
+// offers it as a download without a script and without the codes ever
+// being served again.
+func codesDownload(codes []string) string {
+	text := "Backup codes for the reference helpdesk. Each works once.\n\n" + strings.Join(codes, "\n") + "\n"
+	return "data:text/plain;charset=utf-8," + url.PathEscape(text)
+}
+
+func (s *Server) handleBackupCodesForm(w http.ResponseWriter, r *http.Request) {
+	ses := pendingSession(r, store.FactorBackupCodes)
+	if ses == nil {
+		redirect(w, r, "/login")
+		return
+	}
+	s.renderBackupCodes(w, r, http.StatusOK, strings.Split(ses.BackupCodes.Reveal(), "\n"), "")
+}
+
+// handleConfirmBackupCodes issues the codes the operator saved and signs
+// them in; without the tick nothing is issued.
+func (s *Server) handleConfirmBackupCodes(w http.ResponseWriter, r *http.Request) {
+	ses := pendingSession(r, store.FactorBackupCodes)
+	if ses == nil {
+		s.renderRefused(w, r, http.StatusBadRequest, msgExpired)
+		return
+	}
+	codes := strings.Split(ses.BackupCodes.Reveal(), "\n")
+	if r.PostForm.Get("saved") == "" {
+		s.renderBackupCodes(w, r, http.StatusUnprocessableEntity, codes, msgMustConfirm)
+		return
+	}
+	op, err := s.st.OperatorByID(r.Context(), ses.OperatorID)
+	if err != nil {
+		s.internalError(w, r, "load operator", err)
+		return
+	}
+	p, err := s.plugins.Plugin()
+	if err != nil {
+		s.failClosed(w, r, op, "confirm backup codes", err)
+		return
+	}
+	ctx, cancel := s.pluginCtx(r)
+	res, err := p.ConfirmBackupCodes(ctx, contract.ConfirmBackupCodesRequest{Operator: pluginOperator(op), Ticket: ses.BackupTicket.Reveal(), Client: clientInfo(r)})
+	cancel()
+	if err != nil {
+		s.failClosed(w, r, op, "confirm backup codes", err)
+		return
+	}
+	if taken, err := s.st.TakeSession(r.Context(), ses.IDHash); err != nil || !taken {
+		s.renderRefused(w, r, http.StatusBadRequest, msgExpired)
+		return
+	}
+	stateOf(r).ses = nil
+	if res.Decision != contract.DecisionAllowed {
+		s.log.Info("backup codes not confirmed", "operator_id", op.ID, "reason", string(res.Reason))
+		s.renderRefused(w, r, http.StatusForbidden, msgCodesExpired)
+		return
+	}
+	s.log.Info("backup codes confirmed; signed in", "operator_id", op.ID)
+	s.signInSaying(w, r, op, ses.NextPath, flashSuccess, "Your backup codes are saved. Each works once, instead of Duo, from the sign-in page.")
+}
