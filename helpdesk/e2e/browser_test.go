@@ -249,6 +249,7 @@ func TestBrowserJourney(t *testing.T) {
 
 	// --- alice: password, then Duo enrolment, then Approve.
 	alice.login("alice", alicePassword)
+	alice.click("continue-to-duo")
 	alice.at(simHost, "/oauth/v1/authorize")
 	alice.want([]string{"enroll"}, nil)
 	alice.shot("duo-enroll")
@@ -273,6 +274,7 @@ func TestBrowserJourney(t *testing.T) {
 	// --- alice again: Deny at Duo's prompt. Duo shows its own page and
 	// never comes back; alice is not signed in.
 	alice.login("alice", alicePassword)
+	alice.click("continue-to-duo")
 	alice.at(simHost, "/oauth/v1/authorize")
 	alice.want([]string{"approve", "deny"}, []string{"enroll"})
 	alice.click("deny")
@@ -289,7 +291,8 @@ func TestBrowserJourney(t *testing.T) {
 	// A deny that does come back (Duo's answer says deny) is refused by
 	// the plugin, with a generic message.
 	sim.SetOutcome("alice", duosim.OutcomeDeny)
-	if status := alice.login("alice", alicePassword); status != 403 {
+	alice.login("alice", alicePassword)
+	if status := alice.click("continue-to-duo"); status != 403 {
 		alice.fail("scripted deny: status %d, want 403", status)
 	}
 	alice.at(hdHost, web.CallbackPath)
@@ -395,6 +398,7 @@ func TestBrowserJourney(t *testing.T) {
 	}
 	admin.shot("settings-after-reactivation")
 	alice.login("alice", alicePassword)
+	alice.click("continue-to-duo")
 	alice.at(simHost, "/oauth/v1/authorize")
 	alice.want([]string{"approve"}, nil)
 
