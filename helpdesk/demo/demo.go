@@ -255,7 +255,7 @@ var startingPage = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request)
 		`<p>The first start compiles the plugin, which can take a few minutes on a new machine. This page reloads by itself.</p></body></html>`)
 })
 
-var demoActor = contract.Actor{ID: "demo", Username: "demo (-preconfigure)"}
+var demoActor = contract.Actor{ID: "demo", Username: "demo (-preconfigure)", Role: contract.RoleSystem}
 
 func preconfigure(ctx context.Context, a *app.App, sim *duosim.Server, sa duosim.App) error {
 	active, err := a.Plugins().Active(ctx)

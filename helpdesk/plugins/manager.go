@@ -160,7 +160,7 @@ func (m *Manager) manifestPath() string { return filepath.Join(m.cfg.BundleDir, 
 // startActor is the actor of the activations the SDK makes when it starts
 // or restarts the process: no administrator did them, and the audit log
 // should say so.
-var startActor = Actor{ID: "helpdesk", Username: "helpdesk (plugin process started; activated as the helpdesk's record says)"}
+var startActor = Actor{ID: "helpdesk", Username: "helpdesk (plugin process started; activated as the helpdesk's record says)", Role: contract.RoleSystem}
 
 // Init records the installed bundle and starts the plugin process, which
 // the SDK activates if the helpdesk's record says so. A plugin that fails

@@ -80,7 +80,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		d.DuoActive = true
 		if p, err := s.plugins.Plugin(); err == nil {
 			ctx, cancel := s.pluginCtx(r)
-			res, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{strconv.FormatInt(op.ID, 10)}})
+			res, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{strconv.FormatInt(op.ID, 10)}, Actor: s.actor(r)})
 			cancel()
 			if err == nil && len(res.States) == 1 {
 				d.DuoKnown, d.DuoState = true, res.States[0]

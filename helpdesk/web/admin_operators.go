@@ -63,7 +63,7 @@ func (s *Server) fillDuoStates(r *http.Request, rows []operatorRow) error {
 	}
 	ctx, cancel := s.pluginCtx(r)
 	defer cancel()
-	res, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: ids})
+	res, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: ids, Actor: s.actor(r)})
 	if err != nil {
 		return err
 	}

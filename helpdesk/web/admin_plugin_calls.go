@@ -23,14 +23,14 @@ func (s *Server) withActivePlugin(w http.ResponseWriter, r *http.Request, what, 
 		return false
 	}
 	if !active {
-		s.flash(r, flashError, "Duo Security is not active. Activate it first.")
-		redirect(w, r, pluginsPath)
+		s.flash(r, flashError, "Duo Security is not active. An administrator activates it on the Plugins page.")
+		redirect(w, r, fallback)
 		return false
 	}
 	p, err := s.plugins.Plugin()
 	if err != nil {
 		s.flashPluginError(r, "reach the plugin", err)
-		redirect(w, r, pluginsPath)
+		redirect(w, r, fallback)
 		return false
 	}
 	ctx, cancel := s.pluginCtx(r)

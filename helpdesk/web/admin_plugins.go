@@ -141,7 +141,7 @@ func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleCheckDuo(w http.ResponseWriter, r *http.Request) {
 	var res contract.CheckDuoResponse
 	if !s.withActivePlugin(w, r, "check Duo", pluginsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
-		res, err = p.CheckDuo(ctx, contract.CheckDuoRequest{})
+		res, err = p.CheckDuo(ctx, contract.CheckDuoRequest{Actor: s.actor(r)})
 		return err
 	}) {
 		return

@@ -77,7 +77,7 @@ const settingsPath = pluginsPath + "/" + plugins.ID + "/settings"
 func (s *Server) handleSettingsForm(w http.ResponseWriter, r *http.Request) {
 	var cur contract.GetSettingsResponse
 	if !s.withActivePlugin(w, r, "read the settings", pluginsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
-		cur, err = p.GetSettings(ctx, contract.GetSettingsRequest{})
+		cur, err = p.GetSettings(ctx, contract.GetSettingsRequest{Actor: s.actor(r)})
 		return err
 	}) {
 		return
@@ -108,7 +108,7 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	if !s.withActivePlugin(w, r, "save the settings", pluginsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
 		res, err = p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: values, SkipDuoCheck: skip, Actor: s.actor(r)})
 		if err == nil && !res.Saved {
-			cur, _ = p.GetSettings(ctx, contract.GetSettingsRequest{})
+			cur, _ = p.GetSettings(ctx, contract.GetSettingsRequest{Actor: s.actor(r)})
 		}
 		return err
 	}) {

@@ -170,6 +170,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /account/totp/setup", auth(http.HandlerFunc(s.handleTOTPSetup)))
 	mux.Handle("POST /account/totp/confirm", auth(http.HandlerFunc(s.handleTOTPConfirm)))
 	mux.Handle("POST /account/totp/remove", auth(http.HandlerFunc(s.handleTOTPRemove)))
+	mux.Handle("POST /account/backup-codes", auth(http.HandlerFunc(s.handleRegenerateBackupCodes)))
+	mux.Handle("POST /account/duo/disable", auth(http.HandlerFunc(s.handleDisableOwnDuo)))
 
 	const pp = "/admin/plugins/" + plugins.ID
 	mux.Handle("GET /admin/plugins", admin(s.handlePlugins))
@@ -317,7 +319,20 @@ func (s *Server) actor(r *http.Request) contract.Actor {
 	if op == nil {
 		return contract.Actor{IP: clientIP(r)}
 	}
-	return contract.Actor{ID: strconv.FormatInt(op.ID, 10), Username: op.Username, IP: clientIP(r)}
+	return contract.Actor{ID: strconv.FormatInt(op.ID, 10), Username: op.Username, IP: clientIP(r), Role: pluginRole(op.Role)}
+}
+
+// pluginRole is how the plugin knows a helpdesk role; the plugin enforces
+// what each may do, whatever these pages offer.
+func pluginRole(role string) contract.Role {
+	switch role {
+	case store.RoleAdmin:
+		return contract.RoleAdmin
+	case store.RoleHelpDesk:
+		return contract.RoleHelpDesk
+	default:
+		return contract.RoleAgent
+	}
 }
 
 // pluginCtx bounds one call to the plugin.

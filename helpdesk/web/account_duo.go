@@ -1,0 +1,75 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// The operator's own Duo: new backup codes, and turning Duo off when the
+// admin allows it. Both need the password again; the plugin also wants a
+// second factor within the last minutes for new codes, and decides
+// whether an operator may turn Duo off.
+
+const accountPath = "/account"
+
+// recheckPassword checks the password typed on the account page, counted
+// against the sign-in limits like any other attempt.
+func (s *Server) recheckPassword(w http.ResponseWriter, r *http.Request) bool {
+	op := currentOperator(r)
+	if limited, err := s.rateLimited(r, op.Username); err != nil || limited {
+		s.flash(r, flashError, "Too many attempts. Try again later.")
+		redirect(w, r, accountPath)
+		return false
+	}
+	if !auth.CheckPassword(op.PasswordHash.Reveal(), r.PostForm.Get("password")) {
+		s.recordFailure(r, op.Username)
+		s.flash(r, flashError, "That password is not right.")
+		redirect(w, r, accountPath)
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleRegenerateBackupCodes(w http.ResponseWriter, r *http.Request) {
+	if !s.recheckPassword(w, r) {
+		return
+	}
+	op := currentOperator(r)
+	var res contract.RegenerateBackupCodesResponse
+	if !s.withActivePlugin(w, r, "make new backup codes", accountPath, func(ctx context.Context, p plugins.Plugin) (err error) {
+		res, err = p.RegenerateBackupCodes(ctx, contract.RegenerateBackupCodesRequest{Operator: pluginOperator(*op), Actor: s.actor(r)})
+		if contract.ReasonOf(err) == contract.ReasonPermission {
+			return errors.New("for new backup codes, sign out and sign in again (with Duo or a code), then make them within a few minutes")
+		}
+		return err
+	}) {
+		return
+	}
+	s.log.Info("backup codes regenerated", "operator_id", op.ID)
+	s.render(w, r, http.StatusOK, "backup_codes", "Your new backup codes", "account",
+		backupCodesData{Codes: res.BackupCodes, Download: codesDownload(res.BackupCodes), Regen: true})
+}
+
+func (s *Server) handleDisableOwnDuo(w http.ResponseWriter, r *http.Request) {
+	if !s.recheckPassword(w, r) {
+		return
+	}
+	op := currentOperator(r)
+	if !s.withActivePlugin(w, r, "turn Duo off", accountPath, func(ctx context.Context, p plugins.Plugin) error {
+		_, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: pluginOperator(*op), Enabled: false, Actor: s.actor(r)})
+		if contract.ReasonOf(err) == contract.ReasonPermission {
+			return errors.New("your administrator does not let operators turn Duo off themselves")
+		}
+		return err
+	}) {
+		return
+	}
+	s.log.Info("operator turned their own Duo off", "operator_id", op.ID)
+	s.flash(r, flashSuccess, "Duo is off for your account.")
+	redirect(w, r, accountPath)
+}
