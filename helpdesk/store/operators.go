@@ -38,6 +38,10 @@ type Operator struct {
 // IsAdmin reports whether the operator may administer the helpdesk.
 func (o Operator) IsAdmin() bool { return o.Role == RoleAdmin }
 
+// IsStaff reports whether the operator may look after others' second
+// factors: an admin or the help desk.
+func (o Operator) IsStaff() bool { return o.Role == RoleAdmin || o.Role == RoleHelpDesk }
+
 // HasTOTP reports whether the built-in two-factor method applies.
 func (o Operator) HasTOTP() bool { return o.TOTPConfirmed && o.TOTPSecret.IsSet() }
 

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/mail"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
@@ -71,6 +72,12 @@ type Config struct {
 	PendingTTL   time.Duration
 	SessionIdle  time.Duration
 	SessionMax   time.Duration
+
+	// Mail delivers recovery links and second-factor notices (SMTP, or the
+	// outbox in the demo). Without it recovery links cannot be sent.
+	Mail mail.Sender
+	// Outbox, if set, lists what Mail queued instead of sending (the demo).
+	Outbox OutboxReader
 
 	// PluginCallTimeout bounds each call to the plugin from a page: the
 	// helpdesk's one plugin call budget (app.Config.PluginCallTimeout).
@@ -149,6 +156,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	auth := s.requireAuth
 	admin := func(h http.HandlerFunc) http.Handler { return s.requireAuth(s.requireAdmin(h)) }
+	staff := func(h http.HandlerFunc) http.Handler { return s.requireAuth(s.requireStaff(h)) }
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.Handle("GET /{$}", auth(http.HandlerFunc(s.handleHome)))
@@ -183,7 +191,15 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST "+pp+"/settings", admin(s.handleSaveSettings))
 	mux.Handle("GET "+pp+"/uninstall", admin(s.handleUninstallForm))
 	mux.Handle("POST "+pp+"/uninstall", admin(s.handleUninstall))
-	mux.Handle("GET /admin/operators", admin(s.handleOperators))
+	mux.Handle("GET /admin/operators", staff(s.handleOperators))
+	mux.Handle("GET /admin/operators/{id}", staff(s.handleOperator))
+	mux.Handle("POST /admin/operators/{id}/bypass", staff(s.handleIssueBypassCode))
+	mux.Handle("POST /admin/operators/{id}/bypass/{code}/revoke", staff(s.handleRevokeBypassCode))
+	mux.Handle("GET /admin/operators/{id}/recovery-link", admin(s.handleRecoveryLinkForm))
+	mux.Handle("POST /admin/operators/{id}/recovery-link", admin(s.handleSendRecoveryLink))
+	mux.Handle("GET /admin/outbox", admin(s.handleOutbox))
+	mux.HandleFunc("GET /recover", s.handleRecoverForm)
+	mux.HandleFunc("POST /recover", s.handleRecover)
 	mux.Handle("POST /admin/operators/{id}/duo", admin(s.handleSetOperatorDuo))
 	mux.Handle("POST /admin/operators/{id}/alias", admin(s.handleSetOperatorAlias))
 

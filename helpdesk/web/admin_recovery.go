@@ -1,0 +1,186 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/mail"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// Looking after another operator's second factor: bypass codes (admins and
+// the help desk) and recovery links (admins). The plugin checks each
+// call's role itself; these pages only avoid offering what it refuses.
+
+// OutboxReader lists the mail the demo kept instead of sending it.
+type OutboxReader interface {
+	ListOutbox(ctx context.Context, limit int) ([]store.OutboxMail, error)
+}
+
+type operatorData struct {
+	Op          store.Operator
+	Duo         contract.OperatorState
+	BypassCodes []contract.BypassCode
+	// NewCode is a bypass code just issued: shown this once.
+	NewCode    string
+	NewCodeFor contract.BypassCode
+	Now        time.Time
+}
+
+func operatorPath(op store.Operator) string { return "/admin/operators/" + strconv.FormatInt(op.ID, 10) }
+
+// handleOperator shows one operator's second factor.
+func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operatorFromPath(w, r)
+	if !ok {
+		return
+	}
+	s.renderOperator(w, r, op, "", contract.BypassCode{})
+}
+
+func (s *Server) renderOperator(w http.ResponseWriter, r *http.Request, op store.Operator, newCode string, issued contract.BypassCode) {
+	d := operatorData{Op: op, NewCode: newCode, NewCodeFor: issued, Now: s.cfg.Now()}
+	id := strconv.FormatInt(op.ID, 10)
+	if !s.withActivePlugin(w, r, "read the second factor of "+op.Username, operatorsPath, func(ctx context.Context, p plugins.Plugin) error {
+		states, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{id}, Actor: s.actor(r)})
+		if err != nil {
+			return err
+		}
+		if len(states.States) == 1 {
+			d.Duo = states.States[0]
+		}
+		codes, err := p.ListBypassCodes(ctx, contract.ListBypassCodesRequest{OperatorID: id, Actor: s.actor(r)})
+		d.BypassCodes = codes.BypassCodes
+		return err
+	}) {
+		return
+	}
+	s.render(w, r, http.StatusOK, "operator", "Second factor of "+op.Username, "operators", d)
+}
+
+func (s *Server) handleIssueBypassCode(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operatorFromPath(w, r)
+	if !ok {
+		return
+	}
+	uses, _ := strconv.Atoi(strings.TrimSpace(r.PostForm.Get("uses")))
+	hours, _ := strconv.ParseFloat(strings.TrimSpace(r.PostForm.Get("hours")), 64)
+	var res contract.IssueBypassCodeResponse
+	if !s.withActivePlugin(w, r, "issue a bypass code for "+op.Username, operatorPath(op), func(ctx context.Context, p plugins.Plugin) (err error) {
+		res, err = p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: pluginOperator(op),
+			Uses: int32(min(max(uses, 0), 1000)), LifetimeSeconds: int64(min(max(hours, 0), 10000) * 3600), Actor: s.actor(r)})
+		return err
+	}) {
+		return
+	}
+	s.log.Info("bypass code issued", "operator_id", op.ID, "actor", s.actor(r).Username, "uses", res.BypassCode.UsesLeft)
+	s.renderOperator(w, r, op, res.Code, res.BypassCode)
+}
+
+func (s *Server) handleRevokeBypassCode(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operatorFromPath(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("code")
+	if !s.withActivePlugin(w, r, "revoke the bypass code", operatorPath(op), func(ctx context.Context, p plugins.Plugin) error {
+		_, err := p.RevokeBypassCode(ctx, contract.RevokeBypassCodeRequest{OperatorID: strconv.FormatInt(op.ID, 10), ID: id, Actor: s.actor(r)})
+		return err
+	}) {
+		return
+	}
+	s.flash(r, flashSuccess, "The bypass code was revoked; it no longer works.")
+	redirect(w, r, operatorPath(op))
+}
+
+func (s *Server) handleRecoveryLinkForm(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operatorFromPath(w, r)
+	if !ok {
+		return
+	}
+	s.render(w, r, http.StatusOK, "recovery_link", "Send a recovery link", "operators", struct{ Op store.Operator }{op})
+}
+
+// handleSendRecoveryLink mails the operator a single-use link that resets
+// their second factor once they also give their password.
+func (s *Server) handleSendRecoveryLink(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operatorFromPath(w, r)
+	if !ok {
+		return
+	}
+	if op.Email == "" {
+		s.flash(r, flashError, op.Username+" has no e-mail address, so a recovery link cannot reach them.")
+		redirect(w, r, operatorPath(op))
+		return
+	}
+	if s.cfg.Mail == nil {
+		s.flash(r, flashError, "No mail is configured, so a recovery link cannot be sent.")
+		redirect(w, r, operatorPath(op))
+		return
+	}
+	var link contract.CreateRecoveryLinkResponse
+	if !s.withActivePlugin(w, r, "create a recovery link for "+op.Username, operatorPath(op), func(ctx context.Context, p plugins.Plugin) (err error) {
+		link, err = p.CreateRecoveryLink(ctx, contract.CreateRecoveryLinkRequest{Operator: pluginOperator(op), Actor: s.actor(r)})
+		return err
+	}) {
+		return
+	}
+	if err := s.cfg.Mail.Send(r.Context(), RecoveryMail(s.cfg.BaseURL, s.cfg.SiteName, op, link)); err != nil {
+		s.log.Error("recovery link not sent", "operator_id", op.ID, "error", err)
+		s.flash(r, flashError, "The recovery link could not be sent: "+mailProblem(err))
+		redirect(w, r, operatorPath(op))
+		return
+	}
+	s.log.Info("recovery link sent", "operator_id", op.ID, "actor", s.actor(r).Username)
+	s.flash(r, flashSuccess, fmt.Sprintf("A recovery link was sent to %s. It works once, until %s.", op.Email, link.ExpiresAt.Local().Format("2 Jan 15:04")))
+	redirect(w, r, operatorPath(op))
+}
+
+// RecoveryMail is the message that carries a recovery link.
+func RecoveryMail(base *url.URL, site string, op store.Operator, link contract.CreateRecoveryLinkResponse) mail.Message {
+	u := *base
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/recover"
+	u.RawQuery = url.Values{"token": {link.Token}}.Encode()
+	return mail.Message{
+		To:      op.Email,
+		Subject: "Your " + site + " sign-in recovery link",
+		Text: "Hello " + op.Username + ",\n\n" +
+			"An administrator sent you this link to get back into " + site + " after losing your second factor.\n" +
+			"It works once, with your password, until " + link.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") + ":\n\n" +
+			u.String() + "\n\n" +
+			"Using it resets your two-factor authentication: at your next sign-in you set up Duo again and get new backup codes.\n" +
+			"If you did not ask for this, tell your administrator.\n",
+	}
+}
+
+// mailProblem says what went wrong sending mail, without the details a
+// page should not show.
+func mailProblem(err error) string {
+	if errors.Is(err, mail.ErrInvalidMessage) {
+		return "the address is not valid."
+	}
+	return "the mail server did not accept it; see the helpdesk's log."
+}
+
+func (s *Server) handleOutbox(w http.ResponseWriter, r *http.Request) {
+	var mails []store.OutboxMail
+	if s.cfg.Outbox != nil {
+		var err error
+		if mails, err = s.cfg.Outbox.ListOutbox(r.Context(), 100); err != nil {
+			s.internalError(w, r, "list outbox", err)
+			return
+		}
+	}
+	s.render(w, r, http.StatusOK, "outbox", "Outbox", "outbox", struct {
+		Enabled bool
+		Mails   []store.OutboxMail
+	}{s.cfg.Outbox != nil, mails})
+}

@@ -1,0 +1,111 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// The recovery link an admin sent: with the operator's password it signs
+// them in once and resets their second factor. A used, expired or foreign
+// link says so and changes nothing.
+
+type recoverData struct {
+	Token    string
+	Username string
+	Error    string
+}
+
+const (
+	msgLinkUsed    = "This recovery link was already used. Ask your administrator for a new one."
+	msgLinkExpired = "This recovery link has expired. Ask your administrator for a new one."
+	msgLinkUnknown = "This recovery link is not valid for this account. Check that you signed in as the person it was sent to, or ask your administrator for a new one."
+)
+
+func (s *Server) handleRecoverForm(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	if token == "" || len(token) > 256 {
+		s.renderRefused(w, r, http.StatusBadRequest, msgLinkUnknown)
+		return
+	}
+	if ses := currentSession(r); ses == nil || ses.Kind != store.SessionAnonymous {
+		if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionAnonymous}); err != nil {
+			s.internalError(w, r, "start anonymous session", err)
+			return
+		}
+	}
+	s.renderRecover(w, r, http.StatusOK, recoverData{Token: token})
+}
+
+func (s *Server) renderRecover(w http.ResponseWriter, r *http.Request, status int, d recoverData) {
+	w.Header().Set("Content-Security-Policy", loginCSP)
+	s.render(w, r, status, "recover", "Recover your account", "", d)
+}
+
+func (s *Server) handleRecover(w http.ResponseWriter, r *http.Request) {
+	token := r.PostForm.Get("token")
+	username := strings.TrimSpace(r.PostForm.Get("username"))
+	password := r.PostForm.Get("password")
+	d := recoverData{Token: token, Username: username}
+	if token == "" || len(token) > 256 || len(username) > 128 || len(password) > 1024 {
+		s.renderRefused(w, r, http.StatusBadRequest, msgLinkUnknown)
+		return
+	}
+	limited, err := s.rateLimited(r, username)
+	if err != nil {
+		s.internalError(w, r, "check sign-in rate limit", err)
+		return
+	}
+	if limited {
+		s.renderTooMany(w, r)
+		return
+	}
+	op, err := s.st.OperatorByUsername(r.Context(), username)
+	known := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.internalError(w, r, "look up operator", err)
+		return
+	}
+	hash := ""
+	if known {
+		hash = op.PasswordHash.Reveal()
+	}
+	if !auth.CheckPassword(hash, password) || !known {
+		s.recordFailure(r, username)
+		d.Error = msgWrongCredentials
+		s.renderRecover(w, r, http.StatusUnauthorized, d)
+		return
+	}
+	p, err := s.plugins.Plugin()
+	if err != nil {
+		s.failClosed(w, r, op, "redeem recovery link", err)
+		return
+	}
+	ctx, cancel := s.pluginCtx(r)
+	res, err := p.RedeemRecoveryLink(ctx, contract.RedeemRecoveryLinkRequest{Operator: pluginOperator(op), Token: token, Client: clientInfo(r)})
+	cancel()
+	if err != nil {
+		s.failClosed(w, r, op, "redeem recovery link", err)
+		return
+	}
+	if res.Decision != contract.DecisionAllowed {
+		s.recordFailure(r, username)
+		s.log.Info("recovery link refused", "operator_id", op.ID, "reason", string(res.Reason))
+		msg := msgLinkUnknown
+		switch res.Reason {
+		case contract.LoginReasonLinkUsed:
+			msg = msgLinkUsed
+		case contract.LoginReasonLinkExpired:
+			msg = msgLinkExpired
+		}
+		s.renderRefused(w, r, http.StatusForbidden, msg)
+		return
+	}
+	s.log.Warn("operator signed in with a recovery link; their second factor was reset", "operator_id", op.ID)
+	s.signInSaying(w, r, op, accountPath, flashWarning,
+		"You are signed in with your recovery link, and your two-factor authentication was reset. At your next sign-in you set up Duo again and get new backup codes.")
+}
