@@ -41,18 +41,18 @@ type Session struct {
 	OperatorID   int64 // 0 for anonymous sessions
 	SecondFactor string
 	// DuoState is what BeginLogin returned, for CompleteLogin.
-	DuoState   secret.Value
-	NextPath   string
-	CSRFToken  secret.Value
+	DuoState  secret.Value
+	NextPath  string
+	CSRFToken secret.Value
 	// BackupCodes (one per line) and BackupTicket: the codes shown while a
 	// FactorBackupCodes session is confirmed, and the plugin's ticket.
 	BackupCodes  secret.Value
 	BackupTicket secret.Value
-	Flash      string
-	FlashKind  string
-	CreatedAt  time.Time
-	LastSeenAt time.Time
-	ExpiresAt  time.Time
+	Flash        string
+	FlashKind    string
+	CreatedAt    time.Time
+	LastSeenAt   time.Time
+	ExpiresAt    time.Time
 }
 
 // CreateSession stores a new session.

@@ -35,7 +35,9 @@ type operatorData struct {
 	Now        time.Time
 }
 
-func operatorPath(op store.Operator) string { return "/admin/operators/" + strconv.FormatInt(op.ID, 10) }
+func operatorPath(op store.Operator) string {
+	return "/admin/operators/" + strconv.FormatInt(op.ID, 10)
+}
 
 // handleOperator shows one operator's second factor.
 func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request) {
