@@ -17,12 +17,15 @@ func compose(from, to *mail.Address, m Message, date time.Time) []byte {
 	var b bytes.Buffer
 	header := func(name, value string) {
 		b.WriteString(name)
-		b.WriteString(": ")
+		b.WriteString(":")
+		if !strings.HasPrefix(value, "\r\n") { // else it starts folded
+			b.WriteString(" ")
+		}
 		b.WriteString(value)
 		b.WriteString("\r\n")
 	}
-	header("From", from.String())
-	header("To", to.String())
+	header("From", formatAddress(from))
+	header("To", formatAddress(to))
 	header("Subject", encodeSubject(m.Subject))
 	header("Date", date.Format(time.RFC1123Z))
 	header("Message-ID", messageID(from.Address))
@@ -47,26 +50,40 @@ func compose(from, to *mail.Address, m Message, date time.Time) []byte {
 	return b.Bytes()
 }
 
-// encodeSubject returns the Subject header's value: printable ASCII as it
-// is, anything else as RFC 2047 Q-encoded words. Both are folded onto
-// continuation lines at spaces so that lines stay near RFC 5322's
-// 78-character recommendation.
+// formatAddress writes a bare address as it is, and one with a name the
+// way net/mail does (quoted, or Q-encoded when not ASCII).
+func formatAddress(a *mail.Address) string {
+	if a.Name == "" {
+		return a.Address
+	}
+	return a.String()
+}
+
+// encodeSubject returns the Subject header's value, folded onto
+// continuation lines at spaces: printable ASCII as it is, lines near RFC
+// 5322's 78 characters; anything else as RFC 2047 Q-encoded words, lines
+// within RFC 2047's 76 (mime's encoder makes words of at most 75, so a
+// long subject starts on a continuation line, which unstructured headers
+// allow).
 func encodeSubject(s string) string {
 	enc := mime.QEncoding.Encode("utf-8", s)
+	limit := 78
 	if enc != s {
-		// The encoded words hold no spaces (Q encodes them as "_"), so the
-		// spaces between them are the only ones, and each is a fold point.
-		return strings.ReplaceAll(enc, " ", "\r\n ")
+		limit = 76
 	}
-	const room = 78 - len("Subject: ")
+	// Q encodes spaces as "_", so in an encoded subject the spaces are
+	// those between encoded words: fold points all the same.
 	var out strings.Builder
-	line := 0
-	for i, w := range strings.Split(s, " ") {
-		if i > 0 {
-			if line+1+len(w) > room && line > 0 {
-				out.WriteString("\r\n")
-				line = 0
-			}
+	line := len("Subject: ")
+	for i, w := range strings.Split(enc, " ") {
+		switch {
+		case i == 0 && line+len(w) > limit:
+			out.WriteString("\r\n ") // compose drops the space after the colon
+			line = 1
+		case i > 0 && w != "" && line+1+len(w) > limit:
+			out.WriteString("\r\n ")
+			line = 1
+		case i > 0:
 			out.WriteString(" ")
 			line++
 		}
