@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/mail"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/notify"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
@@ -69,6 +71,15 @@ type Config struct {
 	PluginOptions func(*host.Options)
 	// Start, if set, replaces the SDK launch (tests).
 	Start plugins.StartFunc
+	// Mail, if set, delivers the helpdesk's mail (tests). Otherwise it is
+	// SMTP when HELPDESK_SMTP_* say so (read through Getenv), else the
+	// outbox in the database, which admins read on the Outbox page.
+	Mail   mail.Sender
+	Getenv func(string) string
+	// NoticeInterval is how often second-factor notices are mailed.
+	// Default 10s.
+	NoticeInterval time.Duration
+
 	// PluginCallTimeout is the one budget of a call to the plugin, from a
 	// page or from the plugin manager; the SDK's call deadline is the same,
 	// and the plugin fits its calls to Duo inside it, so the fail mode the
@@ -89,6 +100,8 @@ type App struct {
 	store   *store.Store
 	plugins *plugins.Manager
 	web     *web.Server
+	mail    mail.Sender
+	notices *notify.Poller
 }
 
 // BaseURLFor returns the default base URL for a listen address.
@@ -175,9 +188,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("helpdesk: plugins: %w", err)
 	}
+	var outbox web.OutboxReader
+	a.mail = cfg.Mail
+	if a.mail == nil {
+		if a.mail, outbox, err = mailFromEnv(cfg.Getenv, st); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("helpdesk: %w", err)
+		}
+	}
+	a.notices = &notify.Poller{Plugins: a.plugins, Store: st, Mail: a.mail, Site: Name, Log: cfg.Logger, Interval: cfg.NoticeInterval}
 	wcfg := web.Config{
 		Store: st, Plugins: a.plugins, BaseURL: base, Logger: cfg.Logger,
 		SiteName: Name, BcryptCost: cfg.BcryptCost, PluginCallTimeout: cfg.PluginCallTimeout,
+		Mail: a.mail, Outbox: outbox,
 	}
 	if cfg.Web != nil {
 		cfg.Web(&wcfg)
@@ -222,7 +245,7 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go a.Housekeeping(hctx)
+	go a.RunBackground(hctx)
 	return ServeHTTP(ctx, ln, NewHTTPServer(a.web.Handler(), a.log), a.cfg.TLSCertFile, a.cfg.TLSKeyFile)
 }
 
@@ -253,9 +276,38 @@ func ServeHTTP(ctx context.Context, ln net.Listener, srv *http.Server, certFile,
 	return nil
 }
 
-// Housekeeping deletes expired sessions and old failed sign-ins every ten
+// RunBackground runs what the helpdesk does besides answering pages until
+// ctx ends: the housekeeping, and mailing second-factor notices.
+func (a *App) RunBackground(ctx context.Context) {
+	go a.notices.Run(ctx)
+	a.housekeeping(ctx)
+}
+
+// Mail is how the helpdesk sends mail.
+func (a *App) Mail() mail.Sender { return a.mail }
+
+// mailFromEnv is SMTP when the environment configures it, else the outbox.
+func mailFromEnv(getenv func(string) string, st *store.Store) (mail.Sender, web.OutboxReader, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg, err := mail.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cfg.Configured() {
+		return mail.NewOutbox(st), st, nil
+	}
+	smtp, err := mail.NewSMTP(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return smtp, nil, nil
+}
+
+// housekeeping deletes expired sessions and old failed sign-ins every ten
 // minutes until ctx ends.
-func (a *App) Housekeeping(ctx context.Context) {
+func (a *App) housekeeping(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {

@@ -39,7 +39,10 @@ Usage:
   helpdesk plugins deactivate -data-dir DIR
       Break-glass: mark the plugin inactive in the helpdesk's database, so that
       sign-ins stop requiring Duo. Works while the helpdesk is running.
-  helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|admin] [-password-stdin]
+  helpdesk plugins recovery-link -data-dir DIR -username NAME [-base-url URL]
+      Issue a recovery link for an operator who lost their second factor (for
+      example the only admin): it is mailed (SMTP, or the outbox) and printed.
+  helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|helpdesk|admin] [-password-stdin]
       Add an operator. Without -password-stdin a random password is generated and printed.
 
 Common flags: -log-level debug|info|warn|error, -log-format text|json (serve, demo).
@@ -214,12 +217,15 @@ func openStore(ctx context.Context, dataDir string) (*store.Store, error) {
 
 func pluginsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: helpdesk plugins status|deactivate -data-dir DIR\n")
+		fmt.Fprint(stderr, "usage: helpdesk plugins status|deactivate|recovery-link -data-dir DIR\n")
 		return errUsage
 	}
 	sub := args[0]
+	if sub == "recovery-link" {
+		return recoveryLinkCmd(ctx, args[1:], stdout, stderr)
+	}
 	if sub != "status" && sub != "deactivate" {
-		fmt.Fprintf(stderr, "helpdesk plugins: unknown command %q (want status or deactivate)\n", sub)
+		fmt.Fprintf(stderr, "helpdesk plugins: unknown command %q (want status, deactivate or recovery-link)\n", sub)
 		return errUsage
 	}
 	fs := newFlags("plugins "+sub, stderr)
@@ -274,7 +280,7 @@ var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
-		fmt.Fprint(stderr, "usage: helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|admin] [-password-stdin]\n")
+		fmt.Fprint(stderr, "usage: helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|helpdesk|admin] [-password-stdin]\n")
 		return errUsage
 	}
 	fs := newFlags("user add", stderr)
@@ -282,7 +288,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	username := fs.String("username", "", "username (letters, digits, '.', '_', '-')")
 	email := fs.String("email", "", "e-mail address")
 	name := fs.String("name", "", "display name")
-	role := fs.String("role", store.RoleAgent, "agent or admin")
+	role := fs.String("role", store.RoleAgent, "agent, helpdesk or admin")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
@@ -290,7 +296,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if !usernamePattern.MatchString(*username) {
 		return errors.New("-username is required: 1 to 64 letters, digits, '.', '_' or '-'")
 	}
-	if *role != store.RoleAgent && *role != store.RoleAdmin {
+	if *role != store.RoleAgent && *role != store.RoleHelpDesk && *role != store.RoleAdmin {
 		return fmt.Errorf("-role %q: want agent or admin", *role)
 	}
 	password, generated := "", false

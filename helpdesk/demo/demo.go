@@ -147,7 +147,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer sim.Close()
 	defer a.Close()
 	handler.set(a.Handler())
-	go a.Housekeeping(ctx)
+	go a.RunBackground(ctx)
 	preconfigured := false
 	if cfg.Preconfigure {
 		if err := preconfigure(ctx, a, sim, sa); err != nil {
