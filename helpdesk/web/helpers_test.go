@@ -15,9 +15,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/mail"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
@@ -33,6 +35,8 @@ type fakePlugin struct {
 	mu       sync.Mutex
 	redeem   func(req contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error)
 	confirm  func(req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error)
+	recover  func(req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error)
+	actors   []contract.Actor // of every call that carries one, in order
 	begin    func(op contract.Operator) (contract.BeginLoginResponse, error)
 	complete func(req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error)
 	calls    map[string]int
@@ -160,6 +164,47 @@ func (f *fakePlugin) ConfirmBackupCodes(_ context.Context, req contract.ConfirmB
 	return fn(req)
 }
 
+func (f *fakePlugin) saw(a contract.Actor) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.actors = append(f.actors, a)
+}
+
+func (f *fakePlugin) IssueBypassCode(_ context.Context, req contract.IssueBypassCodeRequest) (contract.IssueBypassCodeResponse, error) {
+	f.count("IssueBypassCode")
+	f.saw(req.Actor)
+	return contract.IssueBypassCodeResponse{Code: "12345-67890", BypassCode: contract.BypassCode{ID: "b1", OperatorID: req.Operator.ID, UsesLeft: 1,
+		IssuedBy: req.Actor.Username, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}}, nil
+}
+
+func (f *fakePlugin) ListBypassCodes(_ context.Context, req contract.ListBypassCodesRequest) (contract.ListBypassCodesResponse, error) {
+	f.saw(req.Actor)
+	return contract.ListBypassCodesResponse{}, nil
+}
+
+func (f *fakePlugin) RevokeBypassCode(_ context.Context, req contract.RevokeBypassCodeRequest) (contract.RevokeBypassCodeResponse, error) {
+	f.count("RevokeBypassCode")
+	f.saw(req.Actor)
+	return contract.RevokeBypassCodeResponse{}, nil
+}
+
+func (f *fakePlugin) CreateRecoveryLink(_ context.Context, req contract.CreateRecoveryLinkRequest) (contract.CreateRecoveryLinkResponse, error) {
+	f.count("CreateRecoveryLink")
+	f.saw(req.Actor)
+	if req.Actor.Role != contract.RoleAdmin {
+		return contract.CreateRecoveryLinkResponse{}, contract.Errorf(contract.ReasonPermission, "admins only")
+	}
+	return contract.CreateRecoveryLinkResponse{Token: "recovery-token-for-" + req.Operator.ID, ExpiresAt: time.Now().Add(24 * time.Hour)}, nil
+}
+
+func (f *fakePlugin) RedeemRecoveryLink(_ context.Context, req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error) {
+	f.count("RedeemRecoveryLink")
+	f.mu.Lock()
+	fn := f.recover
+	f.mu.Unlock()
+	return fn(req)
+}
+
 func (f *fakePlugin) State() host.State {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -181,6 +226,29 @@ type env struct {
 	fake    *fakePlugin
 	srv     *httptest.Server
 	startOK bool
+	mail    *mailbox
+}
+
+// mailbox keeps what the helpdesk mailed.
+type mailbox struct {
+	mu   sync.Mutex
+	sent []mail.Message
+}
+
+func (m *mailbox) Send(_ context.Context, msg mail.Message) error {
+	if err := msg.Validate(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, msg)
+	return nil
+}
+
+func (m *mailbox) all() []mail.Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]mail.Message(nil), m.sent...)
 }
 
 type envOpts struct {
@@ -231,14 +299,15 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []struct{ name, role string }{{"admin", store.RoleAdmin}, {"alice", store.RoleAgent}, {"bob", store.RoleAgent}} {
+	for _, u := range []struct{ name, role string }{{"admin", store.RoleAdmin}, {"alice", store.RoleAgent}, {"bob", store.RoleAgent}, {"helen", store.RoleHelpDesk}} {
 		if _, err := st.CreateOperator(ctx, store.NewOperator{Username: u.name, Email: u.name + "@example.com", Role: u.role, PasswordHash: string(hash)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	base, _ := url.Parse("http://" + srv.Listener.Addr().String())
-	cfg := web.Config{Store: st, Plugins: mgr, BaseURL: base, Logger: log}
+	box := &mailbox{}
+	cfg := web.Config{Store: st, Plugins: mgr, BaseURL: base, Logger: log, Mail: box, Outbox: st}
 	if o.web != nil {
 		o.web(&cfg)
 	}
@@ -249,7 +318,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	srv.Config.Handler = w.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &env{t: t, st: st, mgr: mgr, fake: fake, srv: srv}
+	return &env{t: t, st: st, mgr: mgr, fake: fake, srv: srv, mail: box}
 }
 
 // activate marks the plugin active, as the Plugins page does.

@@ -1,0 +1,157 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+func operatorID(t *testing.T, e *env, username string) string {
+	t.Helper()
+	op, err := e.st.OperatorByUsername(t.Context(), username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.FormatInt(op.ID, 10)
+}
+
+// The help desk sees the operators' second factors and issues bypass codes;
+// it may not change settings, toggles or aliases, nor send recovery links.
+func TestHelpDeskSeesOnlyWhatItMayDo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.activate()
+	h := e.client()
+	h.signedIn("helen")
+	if !strings.Contains(h.last, `id="nav-operators"`) || strings.Contains(h.last, `id="nav-plugins"`) || strings.Contains(h.last, `id="nav-outbox"`) {
+		t.Fatalf("help desk navigation:\n%s", h.last)
+	}
+	if resp := h.get("/admin/operators"); resp.StatusCode != http.StatusOK || strings.Contains(h.last, `id="enable-alice"`) ||
+		strings.Contains(h.last, `id="alias-alice"`) || !strings.Contains(h.last, `id="recovery-alice"`) {
+		t.Fatalf("help desk on the Operators page: %d\n%s", resp.StatusCode, h.last)
+	}
+	for _, path := range []string{"/admin/plugins", "/admin/outbox", "/admin/operators/" + operatorID(t, e, "alice") + "/recovery-link"} {
+		if resp := h.get(path); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("help desk at %s: %d, want 403", path, resp.StatusCode)
+		}
+	}
+	alice := operatorID(t, e, "alice")
+	h.get("/admin/operators/" + alice)
+	if strings.Contains(h.last, `id="recovery-link"`) {
+		t.Fatal("the help desk is offered a recovery link")
+	}
+	resp := h.postForm("/admin/operators/"+alice+"/bypass", url.Values{"uses": {"1"}, "hours": {"1"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(h.last, `<code id="bypass-code">12345-67890</code>`) {
+		t.Fatalf("issue a bypass code: %d\n%s", resp.StatusCode, h.last)
+	}
+	// Every call carried the help desk's role; an agent is not let in at all.
+	for _, a := range e.fake.actors {
+		if a.Role != contract.RoleHelpDesk || a.Username != "helen" {
+			t.Fatalf("a call carried actor %+v, want helen as help desk", a)
+		}
+	}
+	a := e.client()
+	a.signedIn("bob")
+	if resp := a.get("/admin/operators/" + alice); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("agent on an operator's page: %d", resp.StatusCode)
+	}
+	if resp := a.post("/admin/operators/"+alice+"/bypass", url.Values{"csrf_token": {"x"}}); resp.StatusCode == http.StatusOK {
+		t.Fatalf("agent issued a bypass code: %d", resp.StatusCode)
+	}
+	if n := e.fake.Calls("IssueBypassCode"); n != 1 {
+		t.Fatalf("IssueBypassCode called %d times, want 1", n)
+	}
+}
+
+// An admin mails a recovery link; the operator uses it with their password
+// and is signed in once; a used link says so.
+func TestRecoveryLinkJourney(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.activate()
+	used := false
+	e.fake.set(func(f *fakePlugin) {
+		f.recover = func(req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error) {
+			if req.Token != "recovery-token-for-"+req.Operator.ID {
+				return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonLinkUnknown}, nil
+			}
+			if used {
+				return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonLinkUsed}, nil
+			}
+			used = true
+			return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, nil
+		}
+	})
+	admin := e.client()
+	admin.signedIn("admin")
+	alice := operatorID(t, e, "alice")
+	admin.get("/admin/operators/" + alice + "/recovery-link")
+	if !strings.Contains(admin.last, "alice@example.com") {
+		t.Fatalf("confirmation page:\n%s", admin.last)
+	}
+	if resp := admin.postForm("/admin/operators/"+alice+"/recovery-link", url.Values{}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("send: %d\n%s", resp.StatusCode, admin.last)
+	}
+	sent := e.mail.all()
+	if len(sent) != 1 || sent[0].To != "alice@example.com" {
+		t.Fatalf("mailed %+v", sent)
+	}
+	var link string
+	for _, line := range strings.Split(sent[0].Text, "\n") {
+		if strings.Contains(line, "/recover?token=") {
+			link = line
+		}
+	}
+	u, err := url.Parse(link)
+	if err != nil || link == "" {
+		t.Fatalf("no link in the mail:\n%s", sent[0].Text)
+	}
+
+	c := e.client()
+	c.get(u.RequestURI())
+	// Someone else's password does not use alice's link.
+	if resp := c.postForm("/recover", url.Values{"token": {u.Query().Get("token")}, "username": {"bob"}, "password": {password}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("bob with alice's link: %d\n%s", resp.StatusCode, c.last)
+	}
+	c.get(u.RequestURI())
+	if resp := c.postForm("/recover", url.Values{"token": {u.Query().Get("token")}, "username": {"alice"}, "password": {"wrong"}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d", resp.StatusCode)
+	}
+	resp := c.postForm("/recover", url.Values{"token": {u.Query().Get("token")}, "username": {"alice"}, "password": {password}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+		t.Fatalf("recover: %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), c.last)
+	}
+	c.get("/account")
+	if !strings.Contains(c.last, "two-factor authentication was reset") {
+		t.Fatalf("no word of the reset:\n%s", c.last)
+	}
+	d := e.client()
+	d.get(u.RequestURI())
+	if resp := d.postForm("/recover", url.Values{"token": {u.Query().Get("token")}, "username": {"alice"}, "password": {password}}); resp.StatusCode != http.StatusForbidden ||
+		!strings.Contains(d.last, "already used") {
+		t.Fatalf("the link a second time: %d\n%s", resp.StatusCode, d.last)
+	}
+}
+
+func TestOutboxIsForAdmins(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	if err := e.st.AppendOutbox(t.Context(), store.OutboxMail{To: "alice@example.com", Subject: "Hello", Text: "secret link"}); err != nil {
+		t.Fatal(err)
+	}
+	a := e.client()
+	a.signedIn("admin")
+	if resp := a.get("/admin/outbox"); resp.StatusCode != http.StatusOK || !strings.Contains(a.last, "secret link") {
+		t.Fatalf("admin outbox: %d\n%s", resp.StatusCode, a.last)
+	}
+	h := e.client()
+	h.signedIn("helen")
+	if resp := h.get("/admin/outbox"); resp.StatusCode != http.StatusForbidden || strings.Contains(h.last, "secret link") {
+		t.Fatalf("help desk outbox: %d", resp.StatusCode)
+	}
+}
