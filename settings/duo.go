@@ -41,6 +41,19 @@ const (
 	MaxLoginTimeout = 600 * time.Second // longest accepted Duo.LoginTimeout
 )
 
+// Recovery bounds, as the schema's help texts state them.
+const (
+	MinBackupCodeCount      = 5               // fewest codes in a set
+	MaxBackupCodeCount      = 20              // most codes in a set
+	MaxBackupCodesLowAt     = 10              // highest "few codes left" mark (0 is the lowest)
+	MinRecoveryLinkLifetime = time.Hour       // shortest recovery link lifetime
+	MaxRecoveryLinkLifetime = 168 * time.Hour // longest recovery link lifetime (one week)
+	MinBypassMaxUses        = 1               // lowest cap on a bypass code's uses
+	MaxBypassMaxUses        = 10              // highest cap on a bypass code's uses
+	MinBypassMaxLifetime    = time.Hour       // lowest cap on a bypass code's lifetime
+	MaxBypassMaxLifetime    = 168 * time.Hour // highest cap on a bypass code's lifetime
+)
+
 // Duo is the plugin's Duo settings. It is a value with no references inside,
 // so a copy is independent of the original: treat it as immutable and swap
 // whole values when the settings change. Build one with Defaults, Apply or
@@ -63,11 +76,27 @@ type Duo struct {
 	// set only in test mode. The file was checked when saved; whoever uses
 	// it must read it again and handle errors, as it may have changed.
 	CAFile string
+	// BackupCodeCount is how many codes a set of backup codes holds.
+	BackupCodeCount int
+	// BackupCodesLowAt: an operator with this many unused backup codes or
+	// fewer is asked to make a new set. Always less than BackupCodeCount.
+	BackupCodesLowAt int
+	// RecoveryLinkLifetime is how long a recovery link works, in whole hours.
+	RecoveryLinkLifetime time.Duration
+	// BypassMaxUses is the most uses an admin may give one bypass code.
+	BypassMaxUses int
+	// BypassMaxLifetime is the longest lifetime an admin may give one bypass
+	// code, in whole hours.
+	BypassMaxLifetime time.Duration
+	// AllowSelfDisable lets an operator turn Duo off for their own account.
+	AllowSelfDisable bool
 }
 
 // Defaults returns the settings of a fresh installation: the defaults of
 // plugin.json's settings_schema (fail closed, the helpdesk username as Duo
-// username, 5 minutes to complete Duo) and no credentials.
+// username, 5 minutes to complete Duo, 10 backup codes with a warning at 2,
+// recovery links for 24 hours, bypass codes of at most 10 uses and a week,
+// no self-disable) and no credentials.
 func Defaults() Duo { return defaults }
 
 // defaults is parsed once from the schema; a default that does not parse
@@ -92,21 +121,41 @@ func (d Duo) Complete() bool {
 
 // Values returns every non-secret setting in its string form, keyed as in
 // the schema, as the settings page shows it and the store keeps it. The
-// client secret is never included: see SecretSet. A zero LoginTimeout is "",
-// and a fractional one is truncated to whole seconds.
+// client secret is never included: see SecretSet. A zero duration or count
+// whose smallest valid value is above zero is "" (unset), BackupCodesLowAt
+// is always a number (0 is valid), and durations are truncated to whole
+// seconds or hours as their setting counts them.
 func (d Duo) Values() map[string]string {
-	timeout := ""
-	if d.LoginTimeout != 0 {
-		timeout = strconv.FormatInt(int64(d.LoginTimeout/time.Second), 10)
-	}
 	return map[string]string{
-		KeyClientID:       d.ClientID,
-		KeyAPIHostname:    d.APIHostname,
-		KeyFailMode:       string(d.FailMode),
-		KeyUsernameFormat: string(d.UsernameFormat),
-		KeyLoginTimeout:   timeout,
-		KeyCAFile:         d.CAFile,
+		KeyClientID:          d.ClientID,
+		KeyAPIHostname:       d.APIHostname,
+		KeyFailMode:          string(d.FailMode),
+		KeyUsernameFormat:    string(d.UsernameFormat),
+		KeyLoginTimeout:      wholeUnits(d.LoginTimeout, time.Second),
+		KeyCAFile:            d.CAFile,
+		KeyBackupCodeCount:   positive(d.BackupCodeCount),
+		KeyBackupCodesLowAt:  strconv.Itoa(d.BackupCodesLowAt),
+		KeyRecoveryLinkHours: wholeUnits(d.RecoveryLinkLifetime, time.Hour),
+		KeyBypassMaxUses:     positive(d.BypassMaxUses),
+		KeyBypassMaxHours:    wholeUnits(d.BypassMaxLifetime, time.Hour),
+		KeyAllowSelfDisable:  strconv.FormatBool(d.AllowSelfDisable),
 	}
+}
+
+// wholeUnits is d in whole units, "" for zero.
+func wholeUnits(d, unit time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(d/unit), 10)
+}
+
+// positive is n in decimal, "" for zero.
+func positive(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
 
 // SecretSet reports, for every secret setting, whether it is stored.
@@ -125,6 +174,12 @@ func (d Duo) LogValue() slog.Value {
 		slog.String(KeyUsernameFormat, string(d.UsernameFormat)),
 		slog.Duration("login_timeout", d.LoginTimeout),
 		slog.String(KeyCAFile, d.CAFile),
+		slog.Int(KeyBackupCodeCount, d.BackupCodeCount),
+		slog.Int(KeyBackupCodesLowAt, d.BackupCodesLowAt),
+		slog.Duration("recovery_link_lifetime", d.RecoveryLinkLifetime),
+		slog.Int(KeyBypassMaxUses, d.BypassMaxUses),
+		slog.Duration("bypass_max_lifetime", d.BypassMaxLifetime),
+		slog.Bool(KeyAllowSelfDisable, d.AllowSelfDisable),
 	)
 }
 

@@ -25,12 +25,32 @@ func configured() Duo {
 		FailMode:       FailOpen,
 		UsernameFormat: FormatEmail,
 		LoginTimeout:   120 * time.Second,
+		// The recovery settings at their defaults.
+		BackupCodeCount:      10,
+		BackupCodesLowAt:     2,
+		RecoveryLinkLifetime: 24 * time.Hour,
+		BypassMaxUses:        10,
+		BypassMaxLifetime:    168 * time.Hour,
 	}
+}
+
+// recoveryDefaults are the recovery settings' defaults in Values() form.
+var recoveryDefaults = map[string]string{
+	KeyBackupCodeCount: "10", KeyBackupCodesLowAt: "2", KeyRecoveryLinkHours: "24",
+	KeyBypassMaxUses: "10", KeyBypassMaxHours: "168", KeyAllowSelfDisable: "false",
+}
+
+// withRecoveryDefaults returns m with the recovery defaults added.
+func withRecoveryDefaults(m map[string]string) map[string]string {
+	out := maps.Clone(m)
+	maps.Copy(out, recoveryDefaults)
+	return out
 }
 
 func TestDefaults(t *testing.T) {
 	t.Parallel()
-	want := Duo{FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: 5 * time.Minute}
+	want := Duo{FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: 5 * time.Minute,
+		BackupCodeCount: 10, BackupCodesLowAt: 2, RecoveryLinkLifetime: 24 * time.Hour, BypassMaxUses: 10, BypassMaxLifetime: 168 * time.Hour}
 	if got := Defaults(); got != want {
 		t.Errorf("Defaults() = %+v, want %+v", got, want)
 	}
@@ -70,18 +90,28 @@ func TestValuesAndSecretSet(t *testing.T) {
 		want       map[string]string
 		wantSecret bool
 	}{
-		{"defaults", Defaults(), map[string]string{
+		{"defaults", Defaults(), withRecoveryDefaults(map[string]string{
 			KeyClientID: "", KeyAPIHostname: "", KeyFailMode: "closed", KeyUsernameFormat: "username", KeyLoginTimeout: "300", KeyCAFile: "",
-		}, false},
-		{"configured", configured(), map[string]string{
+		}), false},
+		{"configured", configured(), withRecoveryDefaults(map[string]string{
 			KeyClientID: validID, KeyAPIHostname: validHost, KeyFailMode: "open", KeyUsernameFormat: "email", KeyLoginTimeout: "120", KeyCAFile: "",
-		}, true},
+		}), true},
+		// Zero counts and durations are unset; 0 codes left is a valid mark.
 		{"zero", Duo{}, map[string]string{
 			KeyClientID: "", KeyAPIHostname: "", KeyFailMode: "", KeyUsernameFormat: "", KeyLoginTimeout: "", KeyCAFile: "",
+			KeyBackupCodeCount: "", KeyBackupCodesLowAt: "0", KeyRecoveryLinkHours: "", KeyBypassMaxUses: "", KeyBypassMaxHours: "", KeyAllowSelfDisable: "false",
 		}, false},
 		{"test host and CA", Duo{APIHostname: "127.0.0.1:8443", CAFile: "/tmp/ca.pem", LoginTimeout: 90500 * time.Millisecond}, map[string]string{
 			KeyClientID: "", KeyAPIHostname: "127.0.0.1:8443", KeyFailMode: "", KeyUsernameFormat: "", KeyLoginTimeout: "90", KeyCAFile: "/tmp/ca.pem",
+			KeyBackupCodeCount: "", KeyBackupCodesLowAt: "0", KeyRecoveryLinkHours: "", KeyBypassMaxUses: "", KeyBypassMaxHours: "", KeyAllowSelfDisable: "false",
 		}, false},
+		{"recovery settings", with(func(d *Duo) {
+			d.BackupCodeCount, d.BackupCodesLowAt, d.RecoveryLinkLifetime = 20, 0, 90*time.Minute
+			d.BypassMaxUses, d.BypassMaxLifetime, d.AllowSelfDisable = 1, 168*time.Hour, true
+		}), map[string]string{
+			KeyClientID: validID, KeyAPIHostname: validHost, KeyFailMode: "open", KeyUsernameFormat: "email", KeyLoginTimeout: "120", KeyCAFile: "",
+			KeyBackupCodeCount: "20", KeyBackupCodesLowAt: "0", KeyRecoveryLinkHours: "1", KeyBypassMaxUses: "1", KeyBypassMaxHours: "168", KeyAllowSelfDisable: "true",
+		}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,9 +152,17 @@ func TestParseStored(t *testing.T) {
 		{"round trip of configured", configured().Values(), secret.Value(validSecret), configured(), ""},
 		{"round trip of defaults", Defaults().Values(), "", Defaults(), ""},
 		{"empty values take defaults", map[string]string{KeyFailMode: "", KeyUsernameFormat: "", KeyLoginTimeout: ""}, "", Defaults(), ""},
-		{"partial", map[string]string{KeyClientID: "DIX"}, "", Duo{ClientID: "DIX", FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: 300 * time.Second}, ""},
+		{"partial", map[string]string{KeyClientID: "DIX"}, "", withDefaults(func(d *Duo) { d.ClientID = "DIX" }), ""},
 		{"test host and ca kept", map[string]string{KeyAPIHostname: "127.0.0.1:8443", KeyCAFile: "/ca.pem"}, "s",
-			Duo{ClientSecret: "s", APIHostname: "127.0.0.1:8443", CAFile: "/ca.pem", FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: 300 * time.Second}, ""},
+			withDefaults(func(d *Duo) { d.ClientSecret, d.APIHostname, d.CAFile = "s", "127.0.0.1:8443", "/ca.pem" }), ""},
+		{"settings stored before recovery existed take their defaults", map[string]string{KeyClientID: validID, KeyFailMode: "open"}, "",
+			withDefaults(func(d *Duo) { d.ClientID, d.FailMode = validID, FailOpen }), ""},
+		{"recovery settings", map[string]string{KeyBackupCodeCount: "5", KeyBackupCodesLowAt: "0", KeyRecoveryLinkHours: "168",
+			KeyBypassMaxUses: "1", KeyBypassMaxHours: "1", KeyAllowSelfDisable: "true"}, "",
+			withDefaults(func(d *Duo) {
+				d.BackupCodeCount, d.BackupCodesLowAt, d.RecoveryLinkLifetime = 5, 0, 168*time.Hour
+				d.BypassMaxUses, d.BypassMaxLifetime, d.AllowSelfDisable = 1, time.Hour, true
+			}), ""},
 		{"unknown keys and secret row ignored", map[string]string{"future_key": "x", KeyClientSecret: "plain"}, "", Defaults(), ""},
 		{"bad fail mode", map[string]string{KeyFailMode: "sometimes"}, "", Duo{},
 			`parse stored Duo settings: corrupt stored setting: fail_mode is "sometimes", want one of closed, open`},
@@ -138,6 +176,16 @@ func TestParseStored(t *testing.T) {
 			"parse stored Duo settings: corrupt stored setting: fail_mode is \"x\", want one of closed, open\n" +
 				"corrupt stored setting: username_format is \"y\", want one of username, email, email_local\n" +
 				"corrupt stored setting: login_timeout_seconds is \"z\", want an integer from 30 to 600"},
+		{"backup code count out of range", map[string]string{KeyBackupCodeCount: "4"}, "", Duo{},
+			`parse stored Duo settings: corrupt stored setting: backup_code_count is "4", want an integer from 5 to 20`},
+		{"every corrupt recovery key, in schema order", map[string]string{KeyAllowSelfDisable: "yes", KeyBypassMaxHours: "169", KeyBypassMaxUses: "0",
+			KeyRecoveryLinkHours: "1.5", KeyBackupCodesLowAt: "-1", KeyBackupCodeCount: "21"}, "", Duo{},
+			"parse stored Duo settings: corrupt stored setting: backup_code_count is \"21\", want an integer from 5 to 20\n" +
+				"corrupt stored setting: backup_codes_low_at is \"-1\", want an integer from 0 to 10\n" +
+				"corrupt stored setting: recovery_link_hours is \"1.5\", want an integer from 1 to 168\n" +
+				"corrupt stored setting: bypass_max_uses is \"0\", want an integer from 1 to 10\n" +
+				"corrupt stored setting: bypass_max_hours is \"169\", want an integer from 1 to 168\n" +
+				"corrupt stored setting: allow_self_disable is \"yes\", want true or false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,6 +231,13 @@ func TestDuoValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withDefaults returns Defaults() changed by f.
+func withDefaults(f func(*Duo)) Duo {
+	d := Defaults()
+	f(&d)
+	return d
 }
 
 // reasons renders field errors as "field:reason".

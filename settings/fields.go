@@ -17,6 +17,13 @@ const (
 	KeyUsernameFormat = "username_format"       // Duo.UsernameFormat
 	KeyLoginTimeout   = "login_timeout_seconds" // Duo.LoginTimeout, in whole seconds
 	KeyCAFile         = "ca_file"               // Duo.CAFile; test mode only
+
+	KeyBackupCodeCount   = "backup_code_count"   // Duo.BackupCodeCount
+	KeyBackupCodesLowAt  = "backup_codes_low_at" // Duo.BackupCodesLowAt
+	KeyRecoveryLinkHours = "recovery_link_hours" // Duo.RecoveryLinkLifetime, in whole hours
+	KeyBypassMaxUses     = "bypass_max_uses"     // Duo.BypassMaxUses
+	KeyBypassMaxHours    = "bypass_max_hours"    // Duo.BypassMaxLifetime, in whole hours
+	KeyAllowSelfDisable  = "allow_self_disable"  // Duo.AllowSelfDisable: "true" or "false"
 )
 
 // schema is plugin.json's settings_schema, embedded in the binary: the one

@@ -3,9 +3,11 @@ package settings
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -49,7 +51,8 @@ func TestSchemaIsPluginJSON(t *testing.T) {
 func TestFieldsConsistentWithModel(t *testing.T) {
 	t.Parallel()
 	fields := Fields()
-	wantKeys := []string{KeyClientID, KeyClientSecret, KeyAPIHostname, KeyFailMode, KeyUsernameFormat, KeyLoginTimeout, KeyCAFile}
+	wantKeys := []string{KeyClientID, KeyClientSecret, KeyAPIHostname, KeyFailMode, KeyUsernameFormat, KeyLoginTimeout, KeyCAFile,
+		KeyBackupCodeCount, KeyBackupCodesLowAt, KeyRecoveryLinkHours, KeyBypassMaxUses, KeyBypassMaxHours, KeyAllowSelfDisable}
 	if got := keysOf(fields); !slices.Equal(got, wantKeys) {
 		t.Errorf("Fields() keys = %v, want %v", got, wantKeys)
 	}
@@ -64,6 +67,20 @@ func TestFieldsConsistentWithModel(t *testing.T) {
 		}
 		if defaults[f.Key] != f.Default {
 			t.Errorf("%s: schema default %q, Defaults().Values() %q", f.Key, f.Default, defaults[f.Key])
+		}
+	}
+	// Every number setting has bounds, and its help text states them.
+	for _, f := range fields {
+		if f.Type != contract.SettingNumber {
+			continue
+		}
+		r, ok := numbers[f.Key]
+		if !ok {
+			t.Errorf("%s: a number setting without bounds", f.Key)
+			continue
+		}
+		if bounds := fmt.Sprintf("%d to %d", r.min, r.max); !strings.Contains(f.HelpText, bounds) {
+			t.Errorf("%s: help text %q does not state the bounds %s", f.Key, f.HelpText, bounds)
 		}
 	}
 	tests := []struct {

@@ -115,6 +115,7 @@ func (d Duo) Validate(opts ValidateOptions) []FieldError {
 func validate(m map[string]string, opts ValidateOptions, skip map[string]bool) (Duo, []FieldError) {
 	var d Duo
 	var errs []FieldError
+	failed := map[string]bool{}
 	for _, f := range schema {
 		if skip[f.Key] {
 			continue
@@ -143,14 +144,42 @@ func validate(m map[string]string, opts ValidateOptions, skip map[string]bool) (
 			fe = checkOption(f, v)
 			d.UsernameFormat = UsernameFormat(v)
 		case KeyLoginTimeout:
-			d.LoginTimeout, fe = checkTimeout(f, v)
+			var n int
+			n, fe = checkNumber(f, v)
+			d.LoginTimeout = time.Duration(n) * time.Second
 		case KeyCAFile:
 			fe = checkCAFile(f, v, opts)
 			d.CAFile = v
+		case KeyBackupCodeCount:
+			d.BackupCodeCount, fe = checkNumber(f, v)
+		case KeyBackupCodesLowAt:
+			d.BackupCodesLowAt, fe = checkNumber(f, v)
+		case KeyRecoveryLinkHours:
+			var n int
+			n, fe = checkNumber(f, v)
+			d.RecoveryLinkLifetime = time.Duration(n) * time.Hour
+		case KeyBypassMaxUses:
+			d.BypassMaxUses, fe = checkNumber(f, v)
+		case KeyBypassMaxHours:
+			var n int
+			n, fe = checkNumber(f, v)
+			d.BypassMaxLifetime = time.Duration(n) * time.Hour
+		case KeyAllowSelfDisable:
+			d.AllowSelfDisable, fe = checkBool(f, v)
 		}
 		if fe != nil {
 			errs = append(errs, *fe)
+			failed[f.Key] = true
 		}
+	}
+	// A fresh set must not count as "few left" already, or every operator
+	// would be nagged from the start.
+	if !failed[KeyBackupCodeCount] && !failed[KeyBackupCodesLowAt] && m[KeyBackupCodeCount] != "" && m[KeyBackupCodesLowAt] != "" &&
+		!skip[KeyBackupCodeCount] && !skip[KeyBackupCodesLowAt] && d.BackupCodesLowAt >= d.BackupCodeCount {
+		f := schema[fieldIndex(KeyBackupCodesLowAt)]
+		count := schema[fieldIndex(KeyBackupCodeCount)]
+		errs = append(errs, FieldError{Field: f.Key, Reason: contract.FieldRange,
+			Message: fmt.Sprintf("%s must be less than %s (%d), or every new set would count as nearly used up.", f.DisplayName, count.DisplayName, d.BackupCodeCount)})
 	}
 	return d, errs
 }
@@ -166,8 +195,8 @@ func requiredError(f contract.SettingField) FieldError {
 		msg = "API hostname is required: copy it from your Web SDK application in the Duo Admin Panel, like api-xxxxxxxx.duosecurity.com."
 	case KeyFailMode, KeyUsernameFormat:
 		msg = f.DisplayName + " is required: choose one of " + strings.Join(optionValues(f.Key), ", ") + "."
-	case KeyLoginTimeout:
-		msg = f.DisplayName + " is required: a whole number of seconds from 30 to 600."
+	case KeyLoginTimeout, KeyBackupCodeCount, KeyBackupCodesLowAt, KeyRecoveryLinkHours, KeyBypassMaxUses, KeyBypassMaxHours:
+		msg = f.DisplayName + " is required: " + numbers[f.Key].wholeNumber() + "."
 	}
 	return FieldError{Field: f.Key, Reason: contract.FieldRequired, Message: msg}
 }
@@ -289,16 +318,76 @@ func checkOption(f contract.SettingField, v string) *FieldError {
 	}
 }
 
-func checkTimeout(f contract.SettingField, v string) (time.Duration, *FieldError) {
+// numberRange is a number setting's bounds, and the unit its messages name.
+type numberRange struct {
+	min, max int
+	unit     string // "seconds", "hours", or "" for a count
+}
+
+// numbers holds the bounds of every number setting, as its help text
+// states them.
+var numbers = map[string]numberRange{
+	KeyLoginTimeout:      {int(MinLoginTimeout / time.Second), int(MaxLoginTimeout / time.Second), "seconds"},
+	KeyBackupCodeCount:   {MinBackupCodeCount, MaxBackupCodeCount, ""},
+	KeyBackupCodesLowAt:  {0, MaxBackupCodesLowAt, ""},
+	KeyRecoveryLinkHours: {int(MinRecoveryLinkLifetime / time.Hour), int(MaxRecoveryLinkLifetime / time.Hour), "hours"},
+	KeyBypassMaxUses:     {MinBypassMaxUses, MaxBypassMaxUses, ""},
+	KeyBypassMaxHours:    {int(MinBypassMaxLifetime / time.Hour), int(MaxBypassMaxLifetime / time.Hour), "hours"},
+}
+
+// wholeNumber describes what the setting accepts: "a whole number of
+// seconds from 30 to 600".
+func (r numberRange) wholeNumber() string {
+	if r.unit == "" {
+		return fmt.Sprintf("a whole number from %d to %d", r.min, r.max)
+	}
+	return fmt.Sprintf("a whole number of %s from %d to %d", r.unit, r.min, r.max)
+}
+
+// parse reads v and reports whether it is a whole number within bounds.
+func (r numberRange) parse(v string) (n int, isNumber, inRange bool) {
 	n, err := strconv.Atoi(v)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0, &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: f.DisplayName + " must be a whole number of seconds from 30 to 600."}
+	if err != nil {
+		return 0, errors.Is(err, strconv.ErrRange), false
 	}
-	d := time.Duration(n) * time.Second
-	if err != nil || d < MinLoginTimeout || d > MaxLoginTimeout {
-		return 0, &FieldError{Field: f.Key, Reason: contract.FieldRange, Message: f.DisplayName + " must be from 30 to 600 seconds."}
+	return n, true, n >= r.min && n <= r.max
+}
+
+// checkNumber checks a number setting against its bounds.
+func checkNumber(f contract.SettingField, v string) (int, *FieldError) {
+	r := numbers[f.Key]
+	n, isNumber, inRange := r.parse(v)
+	switch {
+	case !isNumber:
+		return 0, &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: f.DisplayName + " must be " + r.wholeNumber() + "."}
+	case !inRange:
+		msg := fmt.Sprintf("%s must be from %d to %d.", f.DisplayName, r.min, r.max)
+		if r.unit != "" {
+			msg = fmt.Sprintf("%s must be from %d to %d %s.", f.DisplayName, r.min, r.max, r.unit)
+		}
+		return 0, &FieldError{Field: f.Key, Reason: contract.FieldRange, Message: msg}
 	}
-	return d, nil
+	return n, nil
+}
+
+// checkBool checks a checkbox setting: exactly "true" or "false", as the
+// settings page sends it.
+func checkBool(f contract.SettingField, v string) (bool, *FieldError) {
+	b, ok := parseBool(v)
+	if !ok {
+		return false, &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: f.DisplayName + " must be true or false."}
+	}
+	return b, nil
+}
+
+func parseBool(v string) (b, ok bool) {
+	switch v {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	return false, false
 }
 
 // checkCAFile checks that ca_file is allowed and names a readable file with
@@ -390,8 +479,9 @@ var ErrCorrupt = errors.New("corrupt stored setting")
 // client_secret row are ignored, and credentials are not validated, so
 // incomplete settings load. It fails, with errors wrapping ErrCorrupt and
 // naming each key, only for values that Apply never stores: a fail_mode or
-// username_format outside its options, or a login timeout that is not an
-// integer from 30 to 600.
+// username_format outside its options, a number setting that is not an
+// integer within its bounds (login timeout 30 to 600, backup codes 5 to 20…),
+// or allow_self_disable other than true or false.
 func ParseStored(values map[string]string, clientSecret secret.Value) (Duo, error) {
 	d := Defaults()
 	d.ClientSecret = clientSecret
@@ -425,13 +515,41 @@ func parseInto(d *Duo, values map[string]string) error {
 		}
 		d.UsernameFormat = UsernameFormat(v)
 	}
-	if v := values[KeyLoginTimeout]; v != "" {
-		n, err := strconv.Atoi(v)
-		t := time.Duration(n) * time.Second
-		if err != nil || t < MinLoginTimeout || t > MaxLoginTimeout {
-			corrupt(KeyLoginTimeout, v, "an integer from 30 to 600")
+	for key, set := range map[string]func(int){
+		KeyLoginTimeout:      func(n int) { d.LoginTimeout = time.Duration(n) * time.Second },
+		KeyBackupCodeCount:   func(n int) { d.BackupCodeCount = n },
+		KeyBackupCodesLowAt:  func(n int) { d.BackupCodesLowAt = n },
+		KeyRecoveryLinkHours: func(n int) { d.RecoveryLinkLifetime = time.Duration(n) * time.Hour },
+		KeyBypassMaxUses:     func(n int) { d.BypassMaxUses = n },
+		KeyBypassMaxHours:    func(n int) { d.BypassMaxLifetime = time.Duration(n) * time.Hour },
+	} {
+		v := values[key]
+		if v == "" {
+			continue
 		}
-		d.LoginTimeout = t
+		r := numbers[key]
+		n, _, inRange := r.parse(v)
+		if !inRange {
+			corrupt(key, v, fmt.Sprintf("an integer from %d to %d", r.min, r.max))
+		}
+		set(n)
 	}
+	if v := values[KeyAllowSelfDisable]; v != "" {
+		b, ok := parseBool(v)
+		if !ok {
+			corrupt(KeyAllowSelfDisable, v, "true or false")
+		}
+		d.AllowSelfDisable = b
+	}
+	// Errors in schema order, whatever order the map above was walked in.
+	slices.SortStableFunc(errs, func(a, b error) int { return corruptKeyIndex(a) - corruptKeyIndex(b) })
 	return errors.Join(errs...)
+}
+
+// corruptKeyIndex is the schema position of the key a parseInto error
+// names.
+func corruptKeyIndex(err error) int {
+	msg := strings.TrimPrefix(err.Error(), ErrCorrupt.Error()+": ")
+	key, _, _ := strings.Cut(msg, " ")
+	return fieldIndex(key)
 }

@@ -196,7 +196,7 @@ func TestKilledPluginFailsClosedAndComesBack(t *testing.T) {
 					t.Fatalf("Activate after restart = %+v, %v", act, err)
 				}
 			}
-			got, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{alice.ID}})
+			got, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{alice.ID}, Actor: admin})
 			if err != nil || len(got.States) != 1 || !got.States[0].Enabled {
 				t.Fatalf("after restart alice = %+v, %v", got, err)
 			}
@@ -269,7 +269,9 @@ func runHostHelper() {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: os.Getenv(hostHelperDataEnv)}); err != nil {
+	// The host's own start-up activation acts as the system.
+	system := contract.Actor{ID: "host", Username: "host", Role: contract.RoleSystem}
+	if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: os.Getenv(hostHelperDataEnv), Actor: system}); err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}

@@ -18,7 +18,9 @@ const (
 	testSecret   = "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr"
 )
 
-var admin = contract.Actor{ID: "1", Username: "admin", IP: "127.0.0.1"}
+// admin is the administrator the tests act as: the plugin enforces the
+// role of every actor, so an actor without one may do almost nothing.
+var admin = contract.Actor{ID: "100", Username: "admin", IP: "127.0.0.1", Role: contract.RoleAdmin}
 
 func validSettings() map[string]string {
 	return map[string]string{
@@ -66,7 +68,7 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 	if err != nil || st.Active {
 		t.Fatalf("Status before activate = %+v, %v", st, err)
 	}
-	_, err = p.GetSettings(ctx, contract.GetSettingsRequest{})
+	_, err = p.GetSettings(ctx, contract.GetSettingsRequest{Actor: admin})
 	wantReason(t, "GetSettings while inactive", err, contract.ReasonInactive)
 	_, err = p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: contract.Operator{ID: "a", Username: "alice"}, Enabled: true, Actor: admin})
 	wantReason(t, "SetOperatorEnabled while inactive", err, contract.ReasonInactive)
@@ -103,7 +105,7 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 	// nothing is stored; case is folded.
 	_, err = p.SetOperatorAlias(ctx, contract.SetOperatorAliasRequest{Operator: aliceOp, DuoAlias: "  Alice.Duo ", Actor: admin})
 	wantReason(t, "alias with surrounding spaces", err, contract.ReasonInvalidArgument)
-	if got, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"a"}}); err != nil || len(got.States) != 1 || got.States[0].DuoAlias != "" {
+	if got, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"a"}, Actor: admin}); err != nil || len(got.States) != 1 || got.States[0].DuoAlias != "" {
 		t.Fatalf("a refused alias was stored: %+v, %v", got, err)
 	}
 	set, err := p.SetOperatorAlias(ctx, contract.SetOperatorAliasRequest{Operator: aliceOp, DuoAlias: "Alice.Duo", Actor: admin})
@@ -113,7 +115,7 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 
 	check := func(when string) {
 		t.Helper()
-		got, err := p.GetSettings(ctx, contract.GetSettingsRequest{})
+		got, err := p.GetSettings(ctx, contract.GetSettingsRequest{Actor: admin})
 		if err != nil {
 			t.Fatalf("%s: GetSettings: %v", when, err)
 		}
@@ -123,7 +125,7 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 		if _, leaked := got.Values["client_secret"]; leaked {
 			t.Fatalf("%s: the secret came back in Values", when)
 		}
-		got2, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"a", "b", "c", "nobody"}})
+		got2, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"a", "b", "c", "nobody"}, Actor: admin})
 		if err != nil {
 			t.Fatalf("%s: GetOperatorStates: %v", when, err)
 		}
@@ -138,11 +140,11 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 		if states[1].Enabled || !states[2].Enabled || states[3].Enabled {
 			t.Fatalf("%s: states = %+v", when, states)
 		}
-		page1, err := p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 1})
+		page1, err := p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 1, Actor: admin})
 		if err != nil || len(page1.States) != 1 || page1.States[0].OperatorID != "a" || page1.NextPageToken == "" {
 			t.Fatalf("%s: page 1 = %+v %v", when, page1, err)
 		}
-		page2, err := p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 1, PageToken: page1.NextPageToken})
+		page2, err := p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 1, PageToken: page1.NextPageToken, Actor: admin})
 		if err != nil || len(page2.States) != 1 || page2.States[0].OperatorID != "c" || page2.NextPageToken != "" {
 			t.Fatalf("%s: page 2 = %+v %v", when, page2, err)
 		}
@@ -233,7 +235,7 @@ func TestBadInputIsRefusedAndLosesNothing(t *testing.T) {
 	if _, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: alice, Enabled: true, Actor: admin}); err != nil {
 		t.Fatal(err)
 	}
-	before, err := p.GetSettings(ctx, contract.GetSettingsRequest{})
+	before, err := p.GetSettings(ctx, contract.GetSettingsRequest{Actor: admin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +292,7 @@ func TestBadInputIsRefusedAndLosesNothing(t *testing.T) {
 	}
 	_, err = p.SetOperatorAlias(ctx, contract.SetOperatorAliasRequest{Operator: alice, DuoAlias: "bad\nalias", Actor: admin})
 	wantReason(t, "alias with a newline", err, contract.ReasonInvalidArgument)
-	_, err = p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 10, PageToken: "!!not-a-token!!"})
+	_, err = p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 10, PageToken: "!!not-a-token!!", Actor: admin})
 	wantReason(t, "bad page token", err, contract.ReasonInvalidArgument)
 	_, err = p.Activate(ctx, contract.ActivateRequest{DataDir: filepath.Join(t.TempDir(), "other"), Actor: admin})
 	wantReason(t, "activate with another data dir", err, contract.ReasonDataDirMismatch)
@@ -300,19 +302,19 @@ func TestBadInputIsRefusedAndLosesNothing(t *testing.T) {
 		wantReason(t, "activate with callback "+cb[:min(len(cb), 40)], err, contract.ReasonInvalidArgument)
 	}
 
-	after, err := p.GetSettings(ctx, contract.GetSettingsRequest{})
+	after, err := p.GetSettings(ctx, contract.GetSettingsRequest{Actor: admin})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !mapsEqual(before.Values, after.Values) || !after.SecretSet["client_secret"] {
 		t.Fatalf("settings changed by refused updates:\nbefore %v\nafter  %v", before.Values, after.Values)
 	}
-	states, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"a", "x"}})
+	states, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"a", "x"}, Actor: admin})
 	if err != nil || len(states.States) != 2 || states.States[0].OperatorID != "a" || !states.States[0].Enabled ||
 		states.States[1].OperatorID != "x" || states.States[1].Enabled {
 		t.Fatalf("operators changed by refused calls: %+v %v", states, err)
 	}
-	enabled, err := p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 100})
+	enabled, err := p.ListEnabledOperators(ctx, contract.ListEnabledOperatorsRequest{PageSize: 100, Actor: admin})
 	if err != nil || len(enabled.States) != 1 {
 		t.Fatalf("enabled operators = %+v, %v", enabled, err)
 	}

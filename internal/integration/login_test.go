@@ -133,12 +133,35 @@ func (e *loginEnv) begin(op contract.Operator) contract.BeginLoginResponse {
 	return res
 }
 
+// complete is the host's Duo callback: CompleteLogin and, when the plugin
+// shows the operator's first backup codes, the operator confirming them as
+// one who saved them would. It returns the answer that decides the
+// sign-in; completeRaw returns CompleteLogin's own.
 func (e *loginEnv) complete(op contract.Operator, sessionState, callbackState, code string) contract.CompleteLoginResponse {
+	e.t.Helper()
+	res := e.completeRaw(op, sessionState, callbackState, code)
+	if res.Decision != contract.DecisionConfirmBackupCodes {
+		return res
+	}
+	return e.confirm(op, res.BackupCodesTicket)
+}
+
+func (e *loginEnv) completeRaw(op contract.Operator, sessionState, callbackState, code string) contract.CompleteLoginResponse {
 	e.t.Helper()
 	res, err := e.p.CompleteLogin(ctxT(e.t), contract.CompleteLoginRequest{Operator: op, SessionState: sessionState,
 		CallbackState: callbackState, DuoCode: code, Client: contract.ClientInfo{IP: "203.0.113.7"}})
 	if err != nil {
 		e.t.Fatalf("CompleteLogin(%s): %v", op.Username, err)
+	}
+	return res
+}
+
+// confirm is the operator confirming they saved their backup codes.
+func (e *loginEnv) confirm(op contract.Operator, ticket string) contract.CompleteLoginResponse {
+	e.t.Helper()
+	res, err := e.p.ConfirmBackupCodes(ctxT(e.t), contract.ConfirmBackupCodesRequest{Operator: op, Ticket: ticket, Client: contract.ClientInfo{IP: "203.0.113.7"}})
+	if err != nil {
+		e.t.Fatalf("ConfirmBackupCodes(%s): %v", op.Username, err)
 	}
 	return res
 }
@@ -246,7 +269,7 @@ func TestDuoScriptedOutcomes(t *testing.T) {
 		}
 		wantDenied(t, string(tc.outcome), res, tc.reason)
 	}
-	got, err := e.p.GetOperatorStates(ctxT(t), contract.GetOperatorStatesRequest{OperatorIDs: []string{alice.ID}})
+	got, err := e.p.GetOperatorStates(ctxT(t), contract.GetOperatorStatesRequest{OperatorIDs: []string{alice.ID}, Actor: admin})
 	if err != nil || len(got.States) != 1 || got.States[0].OperatorID != alice.ID || got.States[0].EnrolledAt.IsZero() || got.States[0].LastLogin.IsZero() {
 		t.Fatalf("alice not recorded as enrolled: %+v %v", got, err)
 	}
@@ -440,7 +463,7 @@ func TestCredentialsRejectedOnSave(t *testing.T) {
 		t.Fatalf("wrong secret: %+v", res)
 	}
 	// The good credentials are still in force.
-	if h, err := e.p.CheckDuo(ctx, contract.CheckDuoRequest{}); err != nil || !h.Duo.OK {
+	if h, err := e.p.CheckDuo(ctx, contract.CheckDuoRequest{Actor: admin}); err != nil || !h.Duo.OK {
 		t.Fatalf("CheckDuo after refused save: %+v %v", h, err)
 	}
 	// Offline set-up: the same values save when the check is skipped.
@@ -448,7 +471,7 @@ func TestCredentialsRejectedOnSave(t *testing.T) {
 	if err != nil || !res.Saved {
 		t.Fatalf("skip check: %+v %v", res, err)
 	}
-	if h, err := e.p.CheckDuo(ctx, contract.CheckDuoRequest{}); err != nil || h.Duo.OK || h.Duo.Failure != contract.DuoCredentialsRejected {
+	if h, err := e.p.CheckDuo(ctx, contract.CheckDuoRequest{Actor: admin}); err != nil || h.Duo.OK || h.Duo.Failure != contract.DuoCredentialsRejected {
 		t.Fatalf("CheckDuo with the wrong secret = %+v, %v; want credentials rejected", h, err)
 	}
 	e.closeAndCheckLogs(e.app.ClientSecret.Reveal(), wrong)
@@ -554,7 +577,7 @@ func TestTimeoutsNest(t *testing.T) {
 
 			// Saving settings with the Duo check while Duo hangs: refused in
 			// time, as a field error, and nothing saved.
-			before, err := e.p.GetSettings(ctxT(t), contract.GetSettingsRequest{})
+			before, err := e.p.GetSettings(ctxT(t), contract.GetSettingsRequest{Actor: admin})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -575,7 +598,7 @@ func TestTimeoutsNest(t *testing.T) {
 			if e.sim.Stats().Held <= held {
 				t.Fatal("the settings check did not call Duo")
 			}
-			after, err := e.p.GetSettings(ctxT(t), contract.GetSettingsRequest{})
+			after, err := e.p.GetSettings(ctxT(t), contract.GetSettingsRequest{Actor: admin})
 			if err != nil || !mapsEqual(before.Values, after.Values) {
 				t.Fatalf("settings changed by a refused save:\nbefore %v\nafter  %v (%v)", before.Values, after.Values, err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/helpdesk-duo/duo-plugin/plugin/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // audit writes an event; a failure is logged, not returned, because the
@@ -15,4 +16,12 @@ func (p *Plugin) audit(ctx context.Context, a *activeState, ev store.Event) {
 	if err := a.store.AppendEvent(ctx, ev); err != nil {
 		p.log.Error("audit event not written", "kind", ev.Kind, "error", err)
 	}
+}
+
+// by stamps ev with who acted: their name, the host's id and role for
+// them (as sent: "unspecified" tells the admin the host sent none), and
+// their address.
+func by(ev store.Event, actor contract.Actor) store.Event {
+	ev.Actor, ev.ActorID, ev.ActorRole, ev.ClientIP = actor.String(), actor.ID, actor.Role.String(), actor.IP
+	return ev
 }

@@ -63,11 +63,11 @@ func TestThroughTheAdapters(t *testing.T) {
 	}
 
 	dir := filepath.Join(t.TempDir(), "data")
-	act, err := c.Activate(ctx, contract.ActivateRequest{DataDir: dir, CallbackURL: "http://127.0.0.1/cb"})
+	act, err := c.Activate(ctx, contract.ActivateRequest{DataDir: dir, CallbackURL: "http://127.0.0.1/cb", Actor: admin})
 	if err != nil || !act.Status.Active || act.Status.SchemaVersion < 2 {
 		t.Fatalf("Activate = %+v, %v", act, err)
 	}
-	up, err := c.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: map[string]string{"client_id": "short"}})
+	up, err := c.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: map[string]string{"client_id": "short"}, Actor: admin})
 	// Every field error at once, in schema order.
 	if err != nil || up.Saved || fieldList(up.Errors) != "client_id:length,client_secret:required,api_hostname:required" {
 		t.Fatalf("UpdateSettings = %+v, %v", up, err)
@@ -76,7 +76,7 @@ func TestThroughTheAdapters(t *testing.T) {
 		Operator: contract.Operator{ID: "7", Username: "gina"}, Enabled: true, Actor: admin}); err != nil {
 		t.Fatal(err)
 	}
-	states, err := c.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"x", "7"}})
+	states, err := c.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{"x", "7"}, Actor: admin})
 	if err != nil || len(states.States) != 2 {
 		t.Fatalf("GetOperatorStates = %+v, %v", states, err)
 	}
@@ -89,7 +89,7 @@ func TestThroughTheAdapters(t *testing.T) {
 	if err != nil || begin.Decision != contract.DecisionDenied || begin.Reason != contract.LoginReasonNotConfigured {
 		t.Fatalf("BeginLogin = %+v, %v", begin, err)
 	}
-	if _, err := c.Deactivate(ctx, contract.DeactivateRequest{}); err != nil {
+	if _, err := c.Deactivate(ctx, contract.DeactivateRequest{Actor: admin}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -155,7 +155,7 @@ func TestRejectedSubmissionKeepsSavedHealth(t *testing.T) {
 	sim := duosim.StartTest(t, duosim.Config{Scripted: true})
 	e := newEnv(t, sim, settings.Runtime{}, nil)
 	ctx := context.Background()
-	good, err := e.p.CheckDuo(ctx, contract.CheckDuoRequest{})
+	good, err := e.p.CheckDuo(ctx, contract.CheckDuoRequest{Actor: admin})
 	if err != nil || !good.Duo.OK {
 		t.Fatalf("CheckDuo = %+v, %v", good, err)
 	}

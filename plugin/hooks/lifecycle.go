@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/secret"
+	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
 	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
 	"github.com/helpdesk-duo/duo-plugin/plugin/duohealth"
 	"github.com/helpdesk-duo/duo-plugin/plugin/secretbox"
@@ -37,6 +38,10 @@ func (p *Plugin) Activate(ctx context.Context, req contract.ActivateRequest) (co
 	}
 
 	p.mu.Lock()
+	if err := p.permit(ctx, p.active, request{call: callActivate, actor: req.Actor}); err != nil {
+		p.mu.Unlock()
+		return contract.ActivateResponse{}, err
+	}
 	if a := p.active; a != nil {
 		if a.dataDir != dir {
 			p.mu.Unlock()
@@ -56,8 +61,7 @@ func (p *Plugin) Activate(ctx context.Context, req contract.ActivateRequest) (co
 	p.active, p.lastDataDir = a, dir
 	p.mu.Unlock()
 
-	p.audit(ctx, a, store.Event{Kind: "plugin.activated", Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: "ok",
-		Detail: fmt.Sprintf("host %s %s", req.Host.Name, req.Host.Version)})
+	p.audit(ctx, a, by(store.Event{Kind: "plugin.activated", Outcome: "ok", Detail: fmt.Sprintf("host %s %s", req.Host.Name, req.Host.Version)}, req.Actor))
 	p.log.Info("plugin activated", "data_dir", dir, "host", req.Host.Name, "host_version", req.Host.Version)
 	return p.activateResponse(ctx)
 }
@@ -86,6 +90,10 @@ func (p *Plugin) open(ctx context.Context, dir string) (*activeState, error) {
 	if err != nil {
 		return nil, storageError("activate: secrets key", err)
 	}
+	hasher, err := codes.NewHasher(key)
+	if err != nil {
+		return nil, storageError("activate: secrets key", err)
+	}
 	st, err := p.cfg.Store.Open(ctx, dir)
 	if errors.Is(err, store.ErrSchemaTooNew) {
 		return nil, &contract.Error{Reason: contract.ReasonSchemaTooNew, Message: "activate: " + err.Error()}
@@ -98,7 +106,7 @@ func (p *Plugin) open(ctx context.Context, dir string) (*activeState, error) {
 		_ = st.Close()
 		return nil, storageError("activate: schema version", err)
 	}
-	a := &activeState{dataDir: dir, store: st, box: box, schema: schema}
+	a := &activeState{dataDir: dir, store: st, box: box, codes: hasher, schema: schema}
 	d, err := p.loadSettings(ctx, a)
 	if err != nil {
 		_ = st.Close()
@@ -132,12 +140,16 @@ func (p *Plugin) loadSettings(ctx context.Context, a *activeState) (settings.Duo
 func (p *Plugin) Deactivate(ctx context.Context, req contract.DeactivateRequest) (contract.DeactivateResponse, error) {
 	p.mu.Lock()
 	a := p.active
+	if err := p.permit(ctx, a, request{call: callDeactivate, actor: req.Actor}); err != nil {
+		p.mu.Unlock()
+		return contract.DeactivateResponse{}, err
+	}
 	p.active = nil
 	p.mu.Unlock()
 	if a == nil {
 		return contract.DeactivateResponse{}, nil
 	}
-	p.audit(ctx, a, store.Event{Kind: "plugin.deactivated", Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: "ok"})
+	p.audit(ctx, a, by(store.Event{Kind: "plugin.deactivated", Outcome: "ok"}, req.Actor))
 	if err := a.store.Close(); err != nil {
 		return contract.DeactivateResponse{}, storageError("deactivate: close database", err)
 	}

@@ -165,7 +165,8 @@ func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Ope
 	return contract.BeginLoginResponse{Decision: contract.DecisionRedirect, RedirectURL: authURL, State: state}, nil
 }
 
-// sweepExpired deletes expired pending logins at most once a minute.
+// sweepExpired deletes expired pending logins and unconfirmed sets of
+// backup codes at most once a minute.
 func (p *Plugin) sweepExpired(ctx context.Context, a *activeState, now time.Time) {
 	last := p.lastSweep.Load()
 	if now.Unix()-last < 60 || !p.lastSweep.CompareAndSwap(last, now.Unix()) {
@@ -174,11 +175,15 @@ func (p *Plugin) sweepExpired(ctx context.Context, a *activeState, now time.Time
 	if _, err := a.store.DeleteExpiredPendingLogins(ctx, now); err != nil {
 		p.log.Warn("sweep expired pending logins", "error", err)
 	}
+	if _, err := a.store.DeleteExpiredBackupCodeTickets(ctx, now); err != nil {
+		p.log.Warn("sweep unconfirmed backup codes", "error", err)
+	}
 }
 
 // CompleteLogin implements contract.Login: called from the host's Duo
 // callback. Any problem is DENIED; only a verified allow from Duo, for this
-// operator's own pending login, is ALLOWED.
+// operator's own pending login, is ALLOWED, or CONFIRM_BACKUP_CODES when
+// the operator has no backup codes yet.
 func (p *Plugin) CompleteLogin(ctx context.Context, req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
 	if err := validateOperator(req.Operator); err != nil {
 		return contract.CompleteLoginResponse{}, err
@@ -244,7 +249,17 @@ func (p *Plugin) completeLogin(ctx context.Context, a *activeState, req contract
 	if !res.Allowed() || res.Username != pending.DuoUsername {
 		return deny(contract.LoginReasonDuoDenied, fmt.Sprintf("Duo result %q status %q reason %q", res.Result, res.Status, res.Reason))
 	}
-	ev.Outcome, ev.Detail = "allowed", fmt.Sprintf("Duo reason %q factor %q txid %q", res.Reason, res.Factor, res.TxID)
+	ev.Detail = fmt.Sprintf("Duo reason %q factor %q txid %q", res.Reason, res.Factor, res.TxID)
+	states, err := a.store.OperatorStates(ctx, []string{op.ID})
+	if err != nil {
+		return contract.CompleteLoginResponse{}, storageError("complete login: operator state", err)
+	}
+	if states[op.ID].BackupCodesIssuedAt.IsZero() {
+		// Duo's first allow (or the first since a reset): the operator
+		// signs in once they have their backup codes.
+		return p.offerBackupCodes(ctx, a, op, now, ev)
+	}
+	ev.Outcome = "allowed"
 	if err := a.store.RecordLogin(ctx, op.ID, now, ev); err != nil {
 		// Duo vouched for the operator; failing to note it must not lock them out.
 		p.log.Error("record login", "operator_id", op.ID, "error", err)

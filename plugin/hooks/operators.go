@@ -16,25 +16,32 @@ func (p *Plugin) SetOperatorEnabled(ctx context.Context, req contract.SetOperato
 	if err := validateOperator(req.Operator); err != nil {
 		return contract.SetOperatorEnabledResponse{}, err
 	}
-	if problem := checkText("actor", req.Actor.String(), maxActorLen, false); problem != "" {
-		return contract.SetOperatorEnabledResponse{}, invalid("%s", problem)
-	}
 	var out contract.SetOperatorEnabledResponse
 	err := p.withActive(func(a *activeState) error {
-		kind := "operator.disabled"
-		if req.Enabled {
-			kind = "operator.enabled"
+		if err := p.permit(ctx, a, request{call: callSetOperatorEnabled, actor: req.Actor, targets: []string{req.Operator.ID}, enable: req.Enabled}); err != nil {
+			return err
 		}
-		ev := store.Event{At: p.now(), Kind: kind, OperatorID: req.Operator.ID, Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: "ok"}
+		kind, notice := "operator.disabled", contract.NoticeDuoDisabled
+		if req.Enabled {
+			kind, notice = "operator.enabled", contract.NoticeDuoEnabled
+		}
+		ev := by(store.Event{At: p.now(), Kind: kind, OperatorID: req.Operator.ID, Outcome: "ok", Notice: notice}, req.Actor)
 		st, err := a.store.SetOperatorEnabled(ctx, req.Operator, req.Enabled, ev)
 		if err != nil {
 			return storageError("set operator enabled", err)
 		}
-		out.State = st
-		p.log.Info("operator toggled", "operator_id", req.Operator.ID, "enabled", req.Enabled, "actor", req.Actor.String())
+		out.State = withLow(a, st)
+		p.log.Info("operator toggled", "operator_id", req.Operator.ID, "enabled", req.Enabled, "actor", req.Actor.String(), "role", req.Actor.Role.String())
 		return nil
 	})
 	return out, err
+}
+
+// withLow fills in BackupCodesLow, which depends on a setting: a set was
+// issued and at most backup_codes_low_at of its codes are left.
+func withLow(a *activeState, st contract.OperatorState) contract.OperatorState {
+	st.BackupCodesLow = !st.BackupCodesIssuedAt.IsZero() && int(st.BackupCodesLeft) <= a.duo.Load().BackupCodesLowAt
+	return st
 }
 
 // SetOperatorAlias implements contract.Operators. The alias is stored in
@@ -53,7 +60,10 @@ func (p *Plugin) SetOperatorAlias(ctx context.Context, req contract.SetOperatorA
 	}
 	var out contract.SetOperatorAliasResponse
 	err := p.withActive(func(a *activeState) error {
-		ev := store.Event{At: p.now(), Kind: "operator.alias", OperatorID: req.Operator.ID, Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: "ok"}
+		if err := p.permit(ctx, a, request{call: callSetOperatorAlias, actor: req.Actor, targets: []string{req.Operator.ID}}); err != nil {
+			return err
+		}
+		ev := by(store.Event{At: p.now(), Kind: "operator.alias", OperatorID: req.Operator.ID, Outcome: "ok"}, req.Actor)
 		st, err := a.store.SetOperatorAlias(ctx, req.Operator, alias, ev)
 		var taken *store.DuoUsernameTakenError
 		if errors.As(err, &taken) {
@@ -62,7 +72,7 @@ func (p *Plugin) SetOperatorAlias(ctx context.Context, req contract.SetOperatorA
 		if err != nil {
 			return storageError("set operator alias", err)
 		}
-		out.State = st
+		out.State = withLow(a, st)
 		return nil
 	})
 	return out, err
@@ -81,13 +91,16 @@ func (p *Plugin) GetOperatorStates(ctx context.Context, req contract.GetOperator
 	}
 	var out contract.GetOperatorStatesResponse
 	err := p.withActive(func(a *activeState) error {
+		if err := p.permit(ctx, a, request{call: callGetOperatorStates, actor: req.Actor, targets: req.OperatorIDs}); err != nil {
+			return err
+		}
 		m, err := a.store.OperatorStates(ctx, req.OperatorIDs)
 		if err != nil {
 			return storageError("get operator states", err)
 		}
 		out.States = make([]contract.OperatorState, len(req.OperatorIDs))
 		for i, id := range req.OperatorIDs {
-			out.States[i] = m[id]
+			out.States[i] = withLow(a, m[id])
 		}
 		return nil
 	})
@@ -110,6 +123,9 @@ func (p *Plugin) ListEnabledOperators(ctx context.Context, req contract.ListEnab
 	}
 	var out contract.ListEnabledOperatorsResponse
 	err = p.withActive(func(a *activeState) error {
+		if err := p.permit(ctx, a, request{call: callListEnabledOperators, actor: req.Actor}); err != nil {
+			return err
+		}
 		// One extra row tells whether another page exists.
 		rows, err := a.store.ListEnabled(ctx, string(after), size+1)
 		if err != nil {
@@ -118,6 +134,9 @@ func (p *Plugin) ListEnabledOperators(ctx context.Context, req contract.ListEnab
 		if len(rows) > size {
 			rows = rows[:size]
 			out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(rows[len(rows)-1].OperatorID))
+		}
+		for i := range rows {
+			rows[i] = withLow(a, rows[i])
 		}
 		out.States = rows
 		return nil

@@ -1,6 +1,9 @@
 // Package hooks is the Duo Security plugin's answer to every call of the
 // contract: lifecycle (activate, deactivate, uninstall, status), Duo
-// settings, per-operator toggles and the login hooks. *Plugin implements
+// settings, per-operator toggles, the login hooks, and recovery of a lost
+// second factor (backup codes, bypass codes, recovery links, notices).
+// Every call that carries an actor is checked against one table of who
+// may do what (roles.go). *Plugin implements
 // contract.Plugin; it speaks the contract's Go types and never protobuf
 // (the contract's server adapter does that), and it keeps its state behind
 // store.Store, opened through a store.Backend.
@@ -28,6 +31,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	duoplugin "github.com/helpdesk-duo/duo-plugin"
+	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
 	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
 	"github.com/helpdesk-duo/duo-plugin/plugin/duohealth"
 	"github.com/helpdesk-duo/duo-plugin/plugin/secretbox"
@@ -86,6 +90,7 @@ type activeState struct {
 	host        contract.HostInfo
 	store       store.Store
 	box         *secretbox.Box
+	codes       *codes.Hasher                // keyed hashes of codes, tokens and tickets
 	schema      int64                        // migrations run only at activation
 	duo         atomic.Pointer[settings.Duo] // swapped whole on change
 }

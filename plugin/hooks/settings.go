@@ -12,9 +12,12 @@ import (
 )
 
 // GetSettings implements contract.Settings. The secret never leaves.
-func (p *Plugin) GetSettings(context.Context, contract.GetSettingsRequest) (contract.GetSettingsResponse, error) {
+func (p *Plugin) GetSettings(ctx context.Context, req contract.GetSettingsRequest) (contract.GetSettingsResponse, error) {
 	var out contract.GetSettingsResponse
 	err := p.withActive(func(a *activeState) error {
+		if err := p.permit(ctx, a, request{call: callGetSettings, actor: req.Actor}); err != nil {
+			return err
+		}
 		d := a.duo.Load()
 		out = contract.GetSettingsResponse{Values: d.Values(), SecretSet: d.SecretSet()}
 		return nil
@@ -29,10 +32,13 @@ func (p *Plugin) GetSettings(context.Context, contract.GetSettingsRequest) (cont
 func (p *Plugin) UpdateSettings(ctx context.Context, req contract.UpdateSettingsRequest) (contract.UpdateSettingsResponse, error) {
 	var res contract.UpdateSettingsResponse
 	err := p.withActive(func(a *activeState) error {
+		if err := p.permit(ctx, a, request{call: callUpdateSettings, actor: req.Actor}); err != nil {
+			return err
+		}
 		cur := *a.duo.Load()
 		next, ferrs := settings.Apply(cur, req.Values, p.cfg.Runtime.ValidateOptions())
 		rejected := func(outcome, reason string) {
-			p.audit(ctx, a, store.Event{Kind: "settings.rejected", Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: outcome, Reason: reason})
+			p.audit(ctx, a, by(store.Event{Kind: "settings.rejected", Outcome: outcome, Reason: reason}, req.Actor))
 		}
 		if len(ferrs) > 0 {
 			res.Errors = ferrs
@@ -65,7 +71,7 @@ func (p *Plugin) UpdateSettings(ctx context.Context, req contract.UpdateSettings
 		if !checked {
 			detail = "saved without a Duo check"
 		}
-		ev := store.Event{At: p.now(), Kind: "settings.updated", Actor: req.Actor.String(), ClientIP: req.Actor.IP, Outcome: "ok", Detail: detail}
+		ev := by(store.Event{At: p.now(), Kind: "settings.updated", Outcome: "ok", Detail: detail}, req.Actor)
 		if err := a.store.SaveSettings(ctx, store.Settings{Values: next.Values(), Secrets: sealed}, next.UsernameFormat != cur.UsernameFormat, ev); err != nil {
 			return storageError("save settings", err)
 		}
@@ -103,9 +109,12 @@ func (p *Plugin) duoRefusal(h contract.DuoHealth) contract.FieldError {
 
 // CheckDuo implements contract.Settings: Duo's health check with the saved
 // settings, now, remembered for Status and logins.
-func (p *Plugin) CheckDuo(ctx context.Context, _ contract.CheckDuoRequest) (contract.CheckDuoResponse, error) {
+func (p *Plugin) CheckDuo(ctx context.Context, req contract.CheckDuoRequest) (contract.CheckDuoResponse, error) {
 	var out contract.CheckDuoResponse
 	err := p.withActive(func(a *activeState) error {
+		if err := p.permit(ctx, a, request{call: callCheckDuo, actor: req.Actor}); err != nil {
+			return err
+		}
 		d := *a.duo.Load()
 		dctx, cancel := p.duoContext(ctx)
 		defer cancel()

@@ -12,13 +12,16 @@ import (
 // Uninstall implements contract.Lifecycle: the store (through its backend),
 // then the key, then the directory if nothing else is in it. Files the
 // plugin did not write are not the plugin's to delete.
-func (p *Plugin) Uninstall(_ context.Context, req contract.UninstallRequest) (contract.UninstallResponse, error) {
+func (p *Plugin) Uninstall(ctx context.Context, req contract.UninstallRequest) (contract.UninstallResponse, error) {
 	if req.Confirm != contract.PluginID {
 		return contract.UninstallResponse{}, contract.Errorf(contract.ReasonConfirmation,
 			"uninstall: type the plugin id %q to confirm; nothing was removed", contract.PluginID)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.permit(ctx, p.active, request{call: callUninstall, actor: req.Actor}); err != nil {
+		return contract.UninstallResponse{}, err
+	}
 	if p.active != nil {
 		return contract.UninstallResponse{}, contract.Errorf(contract.ReasonActive, "uninstall: the plugin is active: deactivate it first; nothing was removed")
 	}

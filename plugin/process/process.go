@@ -68,7 +68,8 @@ func shutdown(log hclog.Logger, p *hooks.Plugin) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := p.Deactivate(ctx, contract.DeactivateRequest{Actor: contract.Actor{Username: "plugin-shutdown"}})
+		// The plugin closing itself is the system acting, not a person.
+		_, err := p.Deactivate(ctx, contract.DeactivateRequest{Actor: contract.Actor{ID: "plugin-shutdown", Username: "plugin-shutdown", Role: contract.RoleSystem}})
 		done <- err
 	}()
 	select {

@@ -145,16 +145,20 @@ func (s *SQLite) SaveSettings(ctx context.Context, st Settings, resetDerivedDuoU
 	})
 }
 
-const operatorColumns = `id, username, email, enabled, duo_alias, enrolled_at, last_login_at, changed_by, changed_at`
+// operatorColumns are read FROM operators. BackupCodesLow is not: it
+// depends on a setting, and the hooks fill it in.
+const operatorColumns = `id, username, email, enabled, duo_alias, enrolled_at, last_login_at, changed_by, changed_at,
+	(SELECT COUNT(*) FROM backup_codes b WHERE b.operator_id = operators.id AND b.used_at IS NULL), backup_codes_issued_at`
 
 func scanOperator(sc sqlitedb.Scanner) (contract.OperatorState, error) {
 	var (
-		st                  contract.OperatorState
-		enabled             int
-		enrolled, lastLogin sql.NullInt64
-		changedAt           int64
+		st                          contract.OperatorState
+		enabled                     int
+		enrolled, lastLogin, issued sql.NullInt64
+		changedAt                   int64
 	)
-	err := sc.Scan(&st.OperatorID, &st.Username, &st.Email, &enabled, &st.DuoAlias, &enrolled, &lastLogin, &st.ChangedBy, &changedAt)
+	err := sc.Scan(&st.OperatorID, &st.Username, &st.Email, &enabled, &st.DuoAlias, &enrolled, &lastLogin, &st.ChangedBy, &changedAt,
+		&st.BackupCodesLeft, &issued)
 	if err != nil {
 		return st, err
 	}
@@ -162,6 +166,7 @@ func scanOperator(sc sqlitedb.Scanner) (contract.OperatorState, error) {
 	st.EnrolledAt = unixOrZero(enrolled)
 	st.LastLogin = unixOrZero(lastLogin)
 	st.ChangedAt = time.Unix(changedAt, 0).UTC()
+	st.BackupCodesIssuedAt = unixOrZero(issued)
 	return st, nil
 }
 
@@ -340,12 +345,44 @@ func (s *SQLite) LookupPendingLogin(ctx context.Context, stateHash []byte) (Pend
 // RecordLogin implements Store.
 func (s *SQLite) RecordLogin(ctx context.Context, operatorID string, at time.Time, ev Event) error {
 	return s.tx(ctx, "record login", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE operators SET last_login_at = ?, enrolled_at = COALESCE(enrolled_at, ?) WHERE id = ?`,
-			at.Unix(), at.Unix(), operatorID); err != nil {
+		if err := noteDuoSuccess(ctx, tx, operatorID, at); err != nil {
+			return err
+		}
+		if err := noteLogin(ctx, tx, operatorID, at); err != nil {
 			return err
 		}
 		return appendEvent(ctx, tx, ev)
 	})
+}
+
+// noteDuoSuccess records that Duo vouched for the operator: their second
+// factor's time, and their enrolment the first time, with its notice.
+func noteDuoSuccess(ctx context.Context, tx *sql.Tx, operatorID string, at time.Time) error {
+	if err := noteSecondFactor(ctx, tx, operatorID, at); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE operators SET enrolled_at = ? WHERE id = ? AND enrolled_at IS NULL`, at.Unix(), operatorID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	return appendEvent(ctx, tx, Event{At: at, Kind: "operator.enrolled", OperatorID: operatorID, Outcome: "ok",
+		Detail: "first sign-in with Duo", Notice: contract.NoticeDuoEnrolled})
+}
+
+// noteSecondFactor records when the operator last proved their second
+// factor (Duo or a code).
+func noteSecondFactor(ctx context.Context, tx *sql.Tx, operatorID string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE operators SET second_factor_at = ? WHERE id = ?`, at.Unix(), operatorID)
+	return err
+}
+
+// noteLogin records a completed sign-in.
+func noteLogin(ctx context.Context, tx *sql.Tx, operatorID string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE operators SET last_login_at = ? WHERE id = ?`, at.Unix(), operatorID)
+	return err
 }
 
 // DeleteExpiredPendingLogins implements Store.
@@ -368,8 +405,9 @@ func (s *SQLite) AppendEvent(ctx context.Context, ev Event) error {
 func appendEvent(ctx context.Context, q interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, ev Event) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO audit_events (at, kind, operator_id, actor, client_ip, outcome, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.At.Unix(), ev.Kind, ev.OperatorID, ev.Actor, ev.ClientIP, ev.Outcome, ev.Reason, ev.Detail)
+	_, err := q.ExecContext(ctx, `INSERT INTO audit_events (at, kind, operator_id, actor, actor_id, actor_role, client_ip, outcome, reason, detail, notice)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.At.Unix(), ev.Kind, ev.OperatorID, ev.Actor, ev.ActorID, ev.ActorRole, ev.ClientIP, ev.Outcome, ev.Reason, ev.Detail, string(ev.Notice))
 	return err
 }
 
@@ -378,10 +416,10 @@ func (s *SQLite) Events(ctx context.Context, afterID int64, limit int) ([]EventR
 	out, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (EventRecord, error) {
 		var r EventRecord
 		var at int64
-		err := sc.Scan(&r.ID, &at, &r.Kind, &r.OperatorID, &r.Actor, &r.ClientIP, &r.Outcome, &r.Reason, &r.Detail)
+		err := sc.Scan(&r.ID, &at, &r.Kind, &r.OperatorID, &r.Actor, &r.ActorID, &r.ActorRole, &r.ClientIP, &r.Outcome, &r.Reason, &r.Detail, &r.Notice)
 		r.At = time.Unix(at, 0).UTC()
 		return r, err
-	}, `SELECT id, at, kind, operator_id, actor, client_ip, outcome, reason, detail
+	}, `SELECT id, at, kind, operator_id, actor, actor_id, actor_role, client_ip, outcome, reason, detail, notice
 		FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)

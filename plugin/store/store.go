@@ -1,5 +1,7 @@
 // Package store keeps everything the plugin must remember: settings,
-// per-operator toggles and Duo usernames, pending logins and the audit log.
+// per-operator toggles and Duo usernames, pending logins, the recovery of a
+// lost second factor (backup codes, bypass codes, recovery links, as keyed
+// hashes only) and the audit log with its notices.
 //
 // Store is the one interface behind which that state lives, and Backend
 // opens and removes it, so that a second implementation (PostgreSQL, for a
@@ -24,8 +26,18 @@ var (
 	// ErrNotFound means the requested row does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrConsumed means a single-use row was already used, expired, or
-	// belongs to someone else; the caller must deny.
+	// belongs to someone else; the caller must deny. ErrUsed, ErrExpired
+	// and ErrRevoked say which, where the store can tell.
 	ErrConsumed = errors.New("already used, expired or not yours")
+	// ErrUsed: the row was used up. It matches ErrConsumed.
+	ErrUsed = fmt.Errorf("%w: used", ErrConsumed)
+	// ErrExpired: the row expired. It matches ErrConsumed.
+	ErrExpired = fmt.Errorf("%w: expired", ErrConsumed)
+	// ErrRevoked: the row was revoked. It matches ErrConsumed.
+	ErrRevoked = fmt.Errorf("%w: revoked", ErrConsumed)
+	// ErrDuplicate means a row with the same unique value exists (a random
+	// code drawn twice); the caller draws again.
+	ErrDuplicate = errors.New("already exists")
 	// ErrDuoUsernameTaken means another operator already resolves to the
 	// Duo username; see *DuoUsernameTakenError.
 	ErrDuoUsernameTaken = errors.New("duo username taken by another operator")
@@ -60,16 +72,25 @@ type PendingLoginInfo struct {
 	Used bool
 }
 
-// Event is one audit log entry. It never holds a secret, a state or a code.
+// Event is one audit log entry. It never holds a secret, a state, a code,
+// a token or a ticket.
 type Event struct {
 	At         time.Time
 	Kind       string // e.g. settings.updated, operator.enabled, login.begin
 	OperatorID string
-	Actor      string
-	ClientIP   string
-	Outcome    string
-	Reason     string
-	Detail     string
+	// Actor names who acted (contract.Actor.String); ActorID and ActorRole
+	// are the host's id and role for them. Empty when the operator acted
+	// at the login page.
+	Actor     string
+	ActorID   string
+	ActorRole string
+	ClientIP  string
+	Outcome   string
+	Reason    string
+	Detail    string
+	// Notice marks a change of OperatorID's second factor that ListNotices
+	// reports; empty for other events.
+	Notice contract.NoticeKind
 }
 
 // EventRecord is a stored Event with its id.
@@ -134,8 +155,9 @@ type Store interface {
 	// LookupPendingLogin reads a pending login without consuming it, to
 	// explain a failed consume in the audit log. ErrNotFound if absent.
 	LookupPendingLogin(ctx context.Context, stateHash []byte) (PendingLoginInfo, error)
-	// RecordLogin notes a successful Duo login (and the first enrolment)
-	// with its audit event, in one transaction.
+	// RecordLogin notes a successful Duo login with its audit event, in one
+	// transaction: the login, the second factor's time (see
+	// SecondFactorAt), and the first enrolment with its own notice event.
 	RecordLogin(ctx context.Context, operatorID string, at time.Time, ev Event) error
 	// DeleteExpiredPendingLogins removes rows that expired before now.
 	DeleteExpiredPendingLogins(ctx context.Context, now time.Time) (int64, error)
@@ -143,6 +165,8 @@ type Store interface {
 	AppendEvent(ctx context.Context, ev Event) error
 	// Events returns up to limit events with id > afterID, oldest first.
 	Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error)
+
+	RecoveryStore
 
 	Close() error
 }

@@ -1,0 +1,117 @@
+package hooks
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
+	"github.com/helpdesk-duo/duo-plugin/plugin/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+	"github.com/helpdesk-duo/duo-plugin/settings"
+)
+
+// Backup codes: a set is shown when Duo first vouches for an operator,
+// counts only once the operator confirms they saved it, and is replaced
+// only by the operator themselves, soon after proving their second factor.
+
+// offerBackupCodes answers Duo's allow for an operator without backup
+// codes: a fresh set, kept unconfirmed under a ticket (replacing any
+// unconfirmed older set), shown once. ev is the login's audit event.
+func (p *Plugin) offerBackupCodes(ctx context.Context, a *activeState, op contract.Operator, now time.Time, ev store.Event) (contract.CompleteLoginResponse, error) {
+	n := max(a.duo.Load().BackupCodeCount, settings.MinBackupCodeCount)
+	shown, hashes, err := newBackupCodes(a, op.ID, n)
+	if err != nil {
+		return contract.CompleteLoginResponse{}, internalError("complete login: draw backup codes", err)
+	}
+	ticket, err := codes.NewToken()
+	if err != nil {
+		return contract.CompleteLoginResponse{}, internalError("complete login: draw a ticket", err)
+	}
+	ev.Outcome = "confirm_backup_codes"
+	ev.Detail += "; backup codes shown, awaiting the operator's confirmation"
+	err = a.store.CreateBackupCodeTicket(ctx, store.BackupCodeTicket{
+		TicketHash: a.codes.Token(codes.PurposeTicket, op.ID, ticket), OperatorID: op.ID, CodeHashes: hashes,
+		CreatedAt: now, ExpiresAt: now.Add(ticketLifetime),
+	}, ev)
+	if err != nil {
+		return contract.CompleteLoginResponse{}, storageError("complete login: keep the new backup codes", err)
+	}
+	p.log.Info("Duo allowed; backup codes shown for confirmation", "operator_id", op.ID, "codes", n)
+	return contract.CompleteLoginResponse{Decision: contract.DecisionConfirmBackupCodes, Message: msgConfirmCodes,
+		BackupCodes: shown, BackupCodesTicket: ticket.Encoded()}, nil
+}
+
+// ConfirmBackupCodes implements contract.Recovery: the operator saved the
+// codes shown with the ticket, which become their set; they are signed in.
+func (p *Plugin) ConfirmBackupCodes(ctx context.Context, req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error) {
+	if err := validateOperator(req.Operator); err != nil {
+		return contract.CompleteLoginResponse{}, err
+	}
+	op := req.Operator
+	var res contract.CompleteLoginResponse
+	err := p.withActive(func(a *activeState) error {
+		now := p.now()
+		ev := store.Event{At: now, Kind: "backup_codes.confirm", OperatorID: op.ID, ClientIP: req.Client.IP}
+		ticket, err := codes.ParseToken(req.Ticket)
+		if err != nil {
+			res = p.denyLogin(ctx, a, ev, contract.LoginReasonTicketUnknown, msgTicketDenied, "the ticket does not have the shape of one this plugin hands out")
+			return nil
+		}
+		done := ev
+		done.Outcome, done.Detail, done.Notice = "allowed", "backup codes confirmed; signed in", contract.NoticeBackupCodesIssued
+		err = a.store.ConfirmBackupCodes(ctx, a.codes.Token(codes.PurposeTicket, op.ID, ticket), op.ID, now, done)
+		switch {
+		case errors.Is(err, store.ErrConsumed):
+			res = p.denyLogin(ctx, a, ev, contract.LoginReasonTicketUnknown, msgTicketDenied,
+				"no unconfirmed set of this operator has this ticket: confirmed already, replaced by a newer set, expired, or another operator's")
+			return nil
+		case err != nil:
+			return storageError("confirm backup codes", err)
+		}
+		p.log.Info("backup codes confirmed; login allowed", "operator_id", op.ID)
+		res = contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}
+		return nil
+	})
+	return res, err
+}
+
+// RegenerateBackupCodes implements contract.Recovery: a new set at once,
+// for the operator themselves, soon after they proved their second factor.
+func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error) {
+	if err := validateOperator(req.Operator); err != nil {
+		return contract.RegenerateBackupCodesResponse{}, err
+	}
+	op := req.Operator
+	var out contract.RegenerateBackupCodesResponse
+	err := p.withActive(func(a *activeState) error {
+		now := p.now()
+		at, err := a.store.SecondFactorAt(ctx, op.ID)
+		if err != nil {
+			return storageError("regenerate backup codes", err)
+		}
+		states, err := a.store.OperatorStates(ctx, []string{op.ID})
+		if err != nil {
+			return storageError("regenerate backup codes", err)
+		}
+		if err := p.permit(ctx, a, request{call: callRegenerateBackupCodes, actor: req.Actor, targets: []string{op.ID},
+			secondFactorAt: at, codesIssued: !states[op.ID].BackupCodesIssuedAt.IsZero(), now: now}); err != nil {
+			return err
+		}
+		n := max(a.duo.Load().BackupCodeCount, settings.MinBackupCodeCount)
+		shown, hashes, err := newBackupCodes(a, op.ID, n)
+		if err != nil {
+			return internalError("regenerate backup codes: draw codes", err)
+		}
+		ev := by(store.Event{At: now, Kind: "backup_codes.regenerated", OperatorID: op.ID, Outcome: "ok",
+			Notice: contract.NoticeBackupCodesRegenerated}, req.Actor)
+		st, err := a.store.ReplaceBackupCodes(ctx, op.ID, hashes, now, ev)
+		if err != nil {
+			return storageError("regenerate backup codes", err)
+		}
+		p.log.Info("backup codes regenerated", "operator_id", op.ID, "codes", n)
+		out = contract.RegenerateBackupCodesResponse{BackupCodes: shown, State: withLow(a, st)}
+		return nil
+	})
+	return out, err
+}

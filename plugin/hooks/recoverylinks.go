@@ -1,0 +1,91 @@
+package hooks
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
+	"github.com/helpdesk-duo/duo-plugin/plugin/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+	"github.com/helpdesk-duo/duo-plugin/settings"
+)
+
+// Recovery links: an administrator creates one for an operator who lost
+// both their phone and their backup codes; the host delivers it. Used
+// once, after the operator's password, it signs them in and resets their
+// second factor, so their next Duo sign-in sets it up anew.
+
+// CreateRecoveryLink implements contract.Recovery.
+func (p *Plugin) CreateRecoveryLink(ctx context.Context, req contract.CreateRecoveryLinkRequest) (contract.CreateRecoveryLinkResponse, error) {
+	if err := validateOperator(req.Operator); err != nil {
+		return contract.CreateRecoveryLinkResponse{}, err
+	}
+	op := req.Operator
+	var out contract.CreateRecoveryLinkResponse
+	err := p.withActive(func(a *activeState) error {
+		now := p.now()
+		if err := p.permit(ctx, a, request{call: callCreateRecoveryLink, actor: req.Actor, targets: []string{op.ID}, now: now}); err != nil {
+			return err
+		}
+		token, err := codes.NewToken()
+		if err != nil {
+			return internalError("create recovery link: draw a token", err)
+		}
+		lifetime := a.duo.Load().RecoveryLinkLifetime
+		if lifetime <= 0 {
+			lifetime = settings.Defaults().RecoveryLinkLifetime
+		}
+		expires := now.Add(lifetime)
+		ev := by(store.Event{At: now, Kind: "recovery_link.created", OperatorID: op.ID, Outcome: "ok", Notice: contract.NoticeRecoveryLinkCreated,
+			Detail: "valid until " + expires.UTC().Format(time.RFC3339)}, req.Actor)
+		err = a.store.CreateRecoveryLink(ctx, op, store.RecoveryLink{TokenHash: a.codes.Token(codes.PurposeRecoveryLink, op.ID, token),
+			OperatorID: op.ID, CreatedBy: req.Actor.String(), CreatedAt: now, ExpiresAt: expires}, ev)
+		if err != nil {
+			return storageError("create recovery link", err)
+		}
+		p.log.Info("recovery link created", "operator_id", op.ID, "actor", req.Actor.String(), "role", req.Actor.Role.String())
+		out = contract.CreateRecoveryLinkResponse{Token: token.Encoded(), ExpiresAt: expires}
+		return nil
+	})
+	return out, err
+}
+
+// RedeemRecoveryLink implements contract.Recovery: the link is spent and
+// the operator's second factor reset in one transaction, or, for a link
+// that is not theirs, used or expired, nothing changes.
+func (p *Plugin) RedeemRecoveryLink(ctx context.Context, req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error) {
+	if err := validateOperator(req.Operator); err != nil {
+		return contract.CompleteLoginResponse{}, err
+	}
+	op := req.Operator
+	var res contract.CompleteLoginResponse
+	err := p.withActive(func(a *activeState) error {
+		now := p.now()
+		ev := store.Event{At: now, Kind: "recovery_link.redeem", OperatorID: op.ID, ClientIP: req.Client.IP}
+		token, err := codes.ParseToken(req.Token)
+		if err != nil {
+			res = p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUnknown, msgLinkDenied, "the token does not have the shape of one this plugin hands out")
+			return nil
+		}
+		done := ev
+		done.Outcome, done.Notice = "allowed", contract.NoticeSecondFactorReset
+		done.Detail = "recovery link used: Duo enrolment forgotten, backup codes deleted, bypass codes revoked; signed in"
+		err = a.store.RedeemRecoveryLink(ctx, a.codes.Token(codes.PurposeRecoveryLink, op.ID, token), op.ID, now, done)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			res = p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUnknown, msgLinkDenied, "no recovery link of this operator has this token")
+		case errors.Is(err, store.ErrUsed):
+			res = p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUsed, msgLinkDenied, "the recovery link was used already")
+		case errors.Is(err, store.ErrExpired):
+			res = p.denyLogin(ctx, a, ev, contract.LoginReasonLinkExpired, msgLinkDenied, "the recovery link expired")
+		case err != nil:
+			return storageError("redeem recovery link", err)
+		default:
+			p.log.Warn("recovery link used: second factor reset", "operator_id", op.ID)
+			res = contract.CompleteLoginResponse{Decision: contract.DecisionAllowed, Message: msgLinkReset}
+		}
+		return nil
+	})
+	return res, err
+}

@@ -1,0 +1,255 @@
+package hooks
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/plugin/store"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+	"github.com/helpdesk-duo/duo-plugin/settings"
+)
+
+// Who may do what. The host vouches for its actors (their id and role);
+// the plugin enforces what the role allows, here and nowhere else, on
+// every call that carries an actor. The login-page calls (BeginLogin,
+// CompleteLogin, ConfirmBackupCodes, RedeemCode, RedeemRecoveryLink) carry
+// none: the host makes them for an operator whose password it checked.
+
+// call names a contract method that carries an actor.
+type call string
+
+// The calls the rules cover.
+const (
+	callActivate              call = "Activate"
+	callDeactivate            call = "Deactivate"
+	callUninstall             call = "Uninstall"
+	callGetSettings           call = "GetSettings"
+	callUpdateSettings        call = "UpdateSettings"
+	callCheckDuo              call = "CheckDuo"
+	callSetOperatorEnabled    call = "SetOperatorEnabled"
+	callGetOperatorStates     call = "GetOperatorStates"
+	callListEnabledOperators  call = "ListEnabledOperators"
+	callSetOperatorAlias      call = "SetOperatorAlias"
+	callRegenerateBackupCodes call = "RegenerateBackupCodes"
+	callIssueBypassCode       call = "IssueBypassCode"
+	callListBypassCodes       call = "ListBypassCodes"
+	callRevokeBypassCode      call = "RevokeBypassCode"
+	callCreateRecoveryLink    call = "CreateRecoveryLink"
+	callListNotices           call = "ListNotices"
+)
+
+// selfAccess is what an actor of any role may do on their own account
+// (actor.ID equal to every operator id the call is about).
+type selfAccess int
+
+const (
+	selfNone         selfAccess = iota // nothing beyond their role
+	selfAlways                         // see or revoke what is theirs
+	selfDisable                        // turn their own Duo off, when allow_self_disable is on
+	selfRecentFactor                   // only themselves, soon after proving their second factor
+)
+
+// access is one row of the rules: the roles that may make the call about
+// anyone, and what everyone may do about themselves.
+type access struct {
+	anyone []contract.Role
+	self   selfAccess
+}
+
+var (
+	adminOrSystem = []contract.Role{contract.RoleAdmin, contract.RoleSystem}
+	staff         = []contract.Role{contract.RoleAdmin, contract.RoleSystem, contract.RoleHelpDesk}
+)
+
+// rules is the whole policy. A call missing here is refused to everyone.
+var rules = map[call]access{
+	callActivate:              {anyone: adminOrSystem},
+	callDeactivate:            {anyone: adminOrSystem},
+	callUninstall:             {anyone: adminOrSystem},
+	callGetSettings:           {anyone: adminOrSystem},
+	callUpdateSettings:        {anyone: adminOrSystem},
+	callCheckDuo:              {anyone: adminOrSystem},
+	callSetOperatorAlias:      {anyone: adminOrSystem},
+	callCreateRecoveryLink:    {anyone: adminOrSystem},
+	callListNotices:           {anyone: adminOrSystem},
+	callSetOperatorEnabled:    {anyone: adminOrSystem, self: selfDisable},
+	callGetOperatorStates:     {anyone: staff, self: selfAlways},
+	callListBypassCodes:       {anyone: staff, self: selfAlways},
+	callRevokeBypassCode:      {anyone: staff, self: selfAlways},
+	callListEnabledOperators:  {anyone: staff}, // about everyone, so never "their own"
+	callIssueBypassCode:       {anyone: staff}, // within bypassLimits
+	callRegenerateBackupCodes: {self: selfRecentFactor},
+}
+
+// recentFactor is how soon after proving their second factor an operator
+// may replace their backup codes: someone who finds a signed-in session
+// must not be able to mint themselves a fresh set.
+const recentFactor = 10 * time.Minute
+
+// Bypass codes issue with one use and one hour unless asked otherwise (as
+// Duo's own do), and the help desk may never ask for more.
+const (
+	defaultBypassUses     = 1
+	defaultBypassLifetime = time.Hour
+)
+
+// request is what the rules look at.
+type request struct {
+	call  call
+	actor contract.Actor
+	// targets are the operator ids the call is about; none for calls about
+	// the plugin or about everyone.
+	targets []string
+	// enable: SetOperatorEnabled turns Duo on.
+	enable bool
+	// uses and lifetime: IssueBypassCode, defaults applied.
+	uses     int32
+	lifetime time.Duration
+	// secondFactorAt and codesIssued: RegenerateBackupCodes, the
+	// operator's last proof of their second factor, and whether they have
+	// a set to replace; now: the plugin's clock.
+	secondFactorAt time.Time
+	codesIssued    bool
+	now            time.Time
+}
+
+// effectiveRole is the role the rules apply: RoleUnspecified, and any role
+// this plugin does not know, is an agent, the least privilege.
+func effectiveRole(r contract.Role) contract.Role {
+	switch r {
+	case contract.RoleAdmin, contract.RoleSystem, contract.RoleHelpDesk:
+		return r
+	}
+	return contract.RoleAgent
+}
+
+// authorize applies the rules to r under the saved settings d, and says
+// why not when it refuses ("" when it allows). The reason is written for
+// the administrator reading the host's error.
+func authorize(r request, d settings.Duo) string {
+	rule, ok := rules[r.call]
+	if !ok {
+		return fmt.Sprintf("%s has no access rule, so no one may call it", r.call)
+	}
+	role := effectiveRole(r.actor.Role)
+	if slices.Contains(rule.anyone, role) {
+		if r.call == callIssueBypassCode {
+			return checkBypassLimits(role, r, d)
+		}
+		return ""
+	}
+	self := r.actor.ID != "" && len(r.targets) > 0 && !slices.ContainsFunc(r.targets, func(id string) bool { return id != r.actor.ID })
+	who := fmt.Sprintf("the %s role", role)
+	switch rule.self {
+	case selfAlways:
+		if self {
+			return ""
+		}
+		return fmt.Sprintf("%s may call %s only for their own account", who, r.call)
+	case selfDisable:
+		switch {
+		case !self:
+			return fmt.Sprintf("only an administrator may turn Duo on or off for another operator (%s acted)", who)
+		case r.enable:
+			return "only an administrator may turn Duo on; operators may at most turn their own Duo off"
+		case !d.AllowSelfDisable:
+			return "operators may not turn off their own Duo: the setting \"" + fieldName(settings.KeyAllowSelfDisable) + "\" is off"
+		}
+		return ""
+	case selfRecentFactor:
+		switch {
+		case !self:
+			return fmt.Sprintf("only the operator themselves may call %s, for their own account", r.call)
+		case r.secondFactorAt.IsZero() || r.now.Sub(r.secondFactorAt) > recentFactor:
+			return fmt.Sprintf("sign in again first: backup codes can be replaced only within %d minutes of signing in with Duo or a code", int(recentFactor/time.Minute))
+		case !r.codesIssued:
+			// Only Duo's first success sets codes up: a bypass code must
+			// not turn into a lasting set of backup codes.
+			return "there are no backup codes to replace yet: the first set is issued at the operator's first sign-in with Duo"
+		}
+		return ""
+	}
+	return fmt.Sprintf("%s may not call %s", who, r.call)
+}
+
+// bypassLimits are the most uses and the longest lifetime role may give a
+// bypass code.
+func bypassLimits(role contract.Role, d settings.Duo) (int32, time.Duration) {
+	if role == contract.RoleHelpDesk {
+		return defaultBypassUses, defaultBypassLifetime
+	}
+	return int32(d.BypassMaxUses), d.BypassMaxLifetime
+}
+
+func checkBypassLimits(role contract.Role, r request, d settings.Duo) string {
+	maxUses, maxLife := bypassLimits(role, d)
+	if r.uses <= maxUses && r.lifetime <= maxLife {
+		return ""
+	}
+	limit := fmt.Sprintf("at most %s valid for at most %s", plural(int(maxUses), "use"), hours(maxLife))
+	if role == contract.RoleHelpDesk {
+		return "the help desk may issue bypass codes of " + limit + "; ask an administrator for more"
+	}
+	return fmt.Sprintf("the settings allow bypass codes of %s (%q and %q)", limit, fieldName(settings.KeyBypassMaxUses), fieldName(settings.KeyBypassMaxHours))
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func hours(d time.Duration) string {
+	if d < time.Hour || d%time.Hour != 0 {
+		return d.String()
+	}
+	return plural(int(d/time.Hour), "hour")
+}
+
+// fieldName is a setting's name as the settings page shows it.
+func fieldName(key string) string {
+	if f, ok := settings.LookupField(key); ok {
+		return f.DisplayName
+	}
+	return key
+}
+
+// permit enforces the rules for one call. The actor is checked first (a
+// malformed one is INVALID_ARGUMENT); a refusal is audited with the actor
+// and their role and returned as PERMISSION_DENIED. a is nil when the
+// plugin is inactive: the plugin's log then keeps the refusal.
+func (p *Plugin) permit(ctx context.Context, a *activeState, r request) error {
+	if problem := checkText("actor", r.actor.String(), maxActorLen, false); problem != "" {
+		return invalid("%s", problem)
+	}
+	if problem := checkText("actor id", r.actor.ID, maxIDLen, false); problem != "" {
+		return invalid("%s", problem)
+	}
+	if r.now.IsZero() {
+		r.now = p.now()
+	}
+	d := settings.Defaults()
+	if a != nil {
+		d = *a.duo.Load()
+	}
+	why := authorize(r, d)
+	if why == "" {
+		return nil
+	}
+	p.log.Warn("call refused by the access rules", "call", string(r.call), "actor_id", r.actor.ID, "role", r.actor.Role.String(), "reason", why)
+	if a != nil {
+		ev := by(store.Event{At: r.now, Kind: "permission.denied", Outcome: "denied", Reason: string(contract.ReasonPermission),
+			Detail: string(r.call) + ": " + why}, r.actor)
+		if len(r.targets) == 1 {
+			ev.OperatorID = r.targets[0]
+		} else if len(r.targets) > 1 {
+			ev.Detail += fmt.Sprintf(" (operators %s)", strings.Join(r.targets[:min(len(r.targets), 5)], ", "))
+		}
+		p.audit(ctx, a, ev)
+	}
+	return contract.Errorf(contract.ReasonPermission, "%s: %s", r.call, why)
+}

@@ -1,0 +1,357 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// hashLen is the length of every stored code hash (HMAC-SHA256).
+const hashLen = 32
+
+// CreateBackupCodeTicket implements RecoveryStore.
+func (s *SQLite) CreateBackupCodeTicket(ctx context.Context, t BackupCodeTicket, ev Event) error {
+	var joined bytes.Buffer
+	for _, h := range t.CodeHashes {
+		if len(h) != hashLen {
+			return fmt.Errorf("create backup code ticket: a code hash of %d bytes, want %d", len(h), hashLen)
+		}
+		joined.Write(h)
+	}
+	return s.tx(ctx, "create backup code ticket", func(tx *sql.Tx) error {
+		if err := noteDuoSuccess(ctx, tx, t.OperatorID, t.CreatedAt); err != nil {
+			return err
+		}
+		// Only the newest set shown can be confirmed: an older one may be
+		// on a screen someone else saw.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM backup_code_tickets WHERE operator_id = ?`, t.OperatorID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO backup_code_tickets (ticket_hash, operator_id, code_hashes, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			t.TicketHash, t.OperatorID, joined.Bytes(), t.CreatedAt.Unix(), t.ExpiresAt.Unix()); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, ev)
+	})
+}
+
+// ConfirmBackupCodes implements RecoveryStore. The ticket is spent by one
+// conditional DELETE … RETURNING: a confirmed set leaves no copy of its
+// hashes behind, and of concurrent confirmations one wins.
+func (s *SQLite) ConfirmBackupCodes(ctx context.Context, ticketHash []byte, operatorID string, now time.Time, ev Event) error {
+	return s.tx(ctx, "confirm backup codes", func(tx *sql.Tx) error {
+		var joined []byte
+		err := tx.QueryRowContext(ctx, `DELETE FROM backup_code_tickets WHERE ticket_hash = ? AND operator_id = ? AND expires_at > ? RETURNING code_hashes`,
+			ticketHash, operatorID, now.Unix()).Scan(&joined)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrConsumed
+		}
+		if err != nil {
+			return err
+		}
+		if len(joined) == 0 || len(joined)%hashLen != 0 {
+			return fmt.Errorf("stored set of %d bytes is not whole %d-byte hashes", len(joined), hashLen)
+		}
+		var hashes [][]byte
+		for i := 0; i < len(joined); i += hashLen {
+			hashes = append(hashes, joined[i:i+hashLen])
+		}
+		if err := replaceBackupCodes(ctx, tx, operatorID, hashes, now); err != nil {
+			return err
+		}
+		if err := noteSecondFactor(ctx, tx, operatorID, now); err != nil {
+			return err
+		}
+		if err := noteLogin(ctx, tx, operatorID, now); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, ev)
+	})
+}
+
+// replaceBackupCodes makes hashes the operator's whole set, issued now.
+func replaceBackupCodes(ctx context.Context, tx *sql.Tx, operatorID string, hashes [][]byte, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM backup_codes WHERE operator_id = ?`, operatorID); err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO backup_codes (operator_id, code_hash) VALUES (?, ?)`, operatorID, h); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE operators SET backup_codes_issued_at = ? WHERE id = ?`, now.Unix(), operatorID)
+	return err
+}
+
+// ReplaceBackupCodes implements RecoveryStore.
+func (s *SQLite) ReplaceBackupCodes(ctx context.Context, operatorID string, codeHashes [][]byte, now time.Time, ev Event) (contract.OperatorState, error) {
+	var out contract.OperatorState
+	err := s.tx(ctx, "replace backup codes", func(tx *sql.Tx) error {
+		if err := replaceBackupCodes(ctx, tx, operatorID, codeHashes, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM backup_code_tickets WHERE operator_id = ?`, operatorID); err != nil {
+			return err
+		}
+		if err := appendEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		var err error
+		out, err = getOperator(ctx, tx, operatorID)
+		return err
+	})
+	return out, err
+}
+
+// RedeemBackupCode implements RecoveryStore.
+func (s *SQLite) RedeemBackupCode(ctx context.Context, operatorID string, codeHash []byte, now time.Time, ev Event) error {
+	return s.tx(ctx, "redeem backup code", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE backup_codes SET used_at = ? WHERE operator_id = ? AND code_hash = ? AND used_at IS NULL`,
+			now.Unix(), operatorID, codeHash)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			var used sql.NullInt64
+			err := tx.QueryRowContext(ctx, `SELECT used_at FROM backup_codes WHERE operator_id = ? AND code_hash = ?`, operatorID, codeHash).Scan(&used)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				return ErrNotFound
+			case err != nil:
+				return err
+			}
+			return ErrUsed
+		}
+		return noteCodeLogin(ctx, tx, operatorID, now, ev)
+	})
+}
+
+// noteCodeLogin records a sign-in by a code: the second factor's time, the
+// login, and its event.
+func noteCodeLogin(ctx context.Context, tx *sql.Tx, operatorID string, now time.Time, ev Event) error {
+	if err := noteSecondFactor(ctx, tx, operatorID, now); err != nil {
+		return err
+	}
+	if err := noteLogin(ctx, tx, operatorID, now); err != nil {
+		return err
+	}
+	return appendEvent(ctx, tx, ev)
+}
+
+const bypassColumns = `id, operator_id, issued_by, issued_at, uses_left, expires_at, revoked_at`
+
+func scanBypass(sc sqlitedb.Scanner) (contract.BypassCode, error) {
+	var (
+		b               contract.BypassCode
+		issued, expires int64
+		revoked         sql.NullInt64
+		usesLeft        int64
+	)
+	if err := sc.Scan(&b.ID, &b.OperatorID, &b.IssuedBy, &issued, &usesLeft, &expires, &revoked); err != nil {
+		return b, err
+	}
+	b.IssuedAt, b.ExpiresAt, b.RevokedAt = time.Unix(issued, 0).UTC(), time.Unix(expires, 0).UTC(), unixOrZero(revoked)
+	b.UsesLeft = int32(usesLeft)
+	return b, nil
+}
+
+// RedeemBypassCode implements RecoveryStore.
+func (s *SQLite) RedeemBypassCode(ctx context.Context, operatorID string, codeHash []byte, now time.Time, ev func(contract.BypassCode) Event) (contract.BypassCode, error) {
+	var out contract.BypassCode
+	err := s.tx(ctx, "redeem bypass code", func(tx *sql.Tx) error {
+		b, err := scanBypass(tx.QueryRowContext(ctx, `UPDATE bypass_codes SET uses_left = uses_left - 1
+			WHERE operator_id = ? AND code_hash = ? AND uses_left > 0 AND expires_at > ? AND revoked_at IS NULL
+			RETURNING `+bypassColumns, operatorID, codeHash, now.Unix()))
+		if errors.Is(err, sql.ErrNoRows) {
+			return explainBypass(ctx, tx, operatorID, codeHash, now)
+		}
+		if err != nil {
+			return err
+		}
+		out = b
+		return noteCodeLogin(ctx, tx, operatorID, now, ev(b))
+	})
+	return out, err
+}
+
+// explainBypass says why a bypass code could not be used: revoked wins
+// over expired, which wins over used up, as that is what the admin did
+// last or what the operator can least fix.
+func explainBypass(ctx context.Context, tx *sql.Tx, operatorID string, codeHash []byte, now time.Time) error {
+	b, err := scanBypass(tx.QueryRowContext(ctx, `SELECT `+bypassColumns+` FROM bypass_codes WHERE operator_id = ? AND code_hash = ?`, operatorID, codeHash))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound
+	case err != nil:
+		return err
+	case !b.RevokedAt.IsZero():
+		return ErrRevoked
+	case !now.Before(b.ExpiresAt):
+		return ErrExpired
+	case b.UsesLeft <= 0:
+		return ErrUsed
+	}
+	return ErrConsumed
+}
+
+// SecondFactorAt implements RecoveryStore.
+func (s *SQLite) SecondFactorAt(ctx context.Context, operatorID string) (time.Time, error) {
+	var at sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT second_factor_at FROM operators WHERE id = ?`, operatorID).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("second factor time: %w", err)
+	}
+	return unixOrZero(at), nil
+}
+
+// IssueBypassCode implements RecoveryStore.
+func (s *SQLite) IssueBypassCode(ctx context.Context, op contract.Operator, b contract.BypassCode, codeHash []byte, ev Event) error {
+	err := s.tx(ctx, "issue bypass code", func(tx *sql.Tx) error {
+		if err := upsertOperator(ctx, tx, op, ev); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO bypass_codes (id, operator_id, code_hash, issued_by, issued_at, uses_left, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			b.ID, op.ID, codeHash, b.IssuedBy, b.IssuedAt.Unix(), b.UsesLeft, b.ExpiresAt.Unix()); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, ev)
+	})
+	if sqlitedb.IsUniqueViolation(err) {
+		return fmt.Errorf("issue bypass code: %w", ErrDuplicate)
+	}
+	return err
+}
+
+// ListBypassCodes implements RecoveryStore.
+func (s *SQLite) ListBypassCodes(ctx context.Context, operatorID string) ([]contract.BypassCode, error) {
+	out, err := sqlitedb.Query(ctx, s.db, scanBypass,
+		`SELECT `+bypassColumns+` FROM bypass_codes WHERE operator_id = ? ORDER BY issued_at DESC, rowid DESC`, operatorID)
+	if err != nil {
+		return nil, fmt.Errorf("list bypass codes: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeBypassCode implements RecoveryStore.
+func (s *SQLite) RevokeBypassCode(ctx context.Context, operatorID, id string, now time.Time, ev Event) (contract.BypassCode, error) {
+	var out contract.BypassCode
+	err := s.tx(ctx, "revoke bypass code", func(tx *sql.Tx) error {
+		b, err := scanBypass(tx.QueryRowContext(ctx, `UPDATE bypass_codes SET revoked_at = ? WHERE id = ? AND operator_id = ? AND revoked_at IS NULL
+			RETURNING `+bypassColumns, now.Unix(), id, operatorID))
+		if errors.Is(err, sql.ErrNoRows) {
+			// Revoked already, or not this operator's.
+			out, err = scanBypass(tx.QueryRowContext(ctx, `SELECT `+bypassColumns+` FROM bypass_codes WHERE id = ? AND operator_id = ?`, id, operatorID))
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		out = b
+		return appendEvent(ctx, tx, ev)
+	})
+	return out, err
+}
+
+// CreateRecoveryLink implements RecoveryStore.
+func (s *SQLite) CreateRecoveryLink(ctx context.Context, op contract.Operator, l RecoveryLink, ev Event) error {
+	return s.tx(ctx, "create recovery link", func(tx *sql.Tx) error {
+		if err := upsertOperator(ctx, tx, op, ev); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_links (token_hash, operator_id, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			l.TokenHash, op.ID, l.CreatedBy, l.CreatedAt.Unix(), l.ExpiresAt.Unix()); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, ev)
+	})
+}
+
+// RedeemRecoveryLink implements RecoveryStore.
+func (s *SQLite) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, operatorID string, now time.Time, ev Event) error {
+	return s.tx(ctx, "redeem recovery link", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE recovery_links SET used_at = ?
+			WHERE token_hash = ? AND operator_id = ? AND used_at IS NULL AND expires_at > ?`, now.Unix(), tokenHash, operatorID, now.Unix())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			var expires int64
+			var used sql.NullInt64
+			err := tx.QueryRowContext(ctx, `SELECT expires_at, used_at FROM recovery_links WHERE token_hash = ? AND operator_id = ?`,
+				tokenHash, operatorID).Scan(&expires, &used)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				return ErrNotFound
+			case err != nil:
+				return err
+			case used.Valid:
+				return ErrUsed
+			case expires <= now.Unix():
+				return ErrExpired
+			}
+			return ErrConsumed
+		}
+		// The reset: nothing of the old second factor keeps working.
+		for _, q := range []string{
+			// The link signs the operator in, but is no second factor: it
+			// never allows RegenerateBackupCodes.
+			`UPDATE operators SET enrolled_at = NULL, second_factor_at = NULL, backup_codes_issued_at = NULL, last_login_at = ?2 WHERE id = ?1`,
+			`DELETE FROM backup_codes WHERE operator_id = ?1`,
+			`DELETE FROM backup_code_tickets WHERE operator_id = ?1`,
+			`UPDATE bypass_codes SET revoked_at = ?2 WHERE operator_id = ?1 AND revoked_at IS NULL`,
+			// Other links were sent for the same loss, which is now mended.
+			`UPDATE recovery_links SET used_at = ?2 WHERE operator_id = ?1 AND used_at IS NULL`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, operatorID, now.Unix()); err != nil {
+				return err
+			}
+		}
+		return appendEvent(ctx, tx, ev)
+	})
+}
+
+// Notices implements RecoveryStore.
+func (s *SQLite) Notices(ctx context.Context, afterID int64, limit int) ([]contract.Notice, error) {
+	out, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (contract.Notice, error) {
+		var (
+			n                    contract.Notice
+			at                   int64
+			kind, actor, actorID string
+		)
+		err := sc.Scan(&n.ID, &at, &n.OperatorID, &kind, &actor, &actorID)
+		n.At, n.Kind = time.Unix(at, 0).UTC(), contract.NoticeKind(kind)
+		if actorID != n.OperatorID {
+			n.Actor = actor
+		}
+		return n, err
+	}, `SELECT id, at, operator_id, notice, actor, actor_id FROM audit_events WHERE notice != '' AND id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("notices: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteExpiredBackupCodeTickets implements RecoveryStore.
+func (s *SQLite) DeleteExpiredBackupCodeTickets(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM backup_code_tickets WHERE expires_at <= ?`, now.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("delete expired backup code tickets: %w", err)
+	}
+	return res.RowsAffected()
+}
