@@ -121,7 +121,7 @@ func TestFirstBackupCodesMustBeConfirmed(t *testing.T) {
 	c.login("alice", password, "/account")
 	resp := c.get("/login/duo/callback?duo_code=c&state=" + state)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(c.last, codes[0]) || !strings.Contains(c.last, codes[1]) ||
-		!strings.Contains(c.last, `download="backup-codes.txt"`) {
+		!strings.Contains(c.last, `download="backup-codes.txt"`) || !strings.Contains(c.last, `href="data:text/plain;charset=utf-8,Backup%20codes`) {
 		t.Fatalf("backup codes page: %d\n%s", resp.StatusCode, c.last)
 	}
 	if strings.Contains(html.UnescapeString(c.last), "the-ticket") {
