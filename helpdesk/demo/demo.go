@@ -44,6 +44,7 @@ type Account struct {
 // Accounts are the demo's logins. The passwords are public: this is a demo.
 var Accounts = []Account{
 	{"admin", "admin-demo-pass", "Ada Admin", store.RoleAdmin},
+	{"helen", "helen-demo-pass", "Helen Helpdesk", store.RoleHelpDesk},
 	{"alice", "alice-demo-pass", "Alice Agent", store.RoleAgent},
 	{"bob", "bob-demo-pass", "Bob Agent", store.RoleAgent},
 	{"carol", "carol-demo-pass", "Carol Agent", store.RoleAgent},
@@ -325,6 +326,7 @@ func printBanner(w io.Writer, baseURL, dataDir string, sim *duosim.Server, sa du
 	}
 	fmt.Fprintf(w, "\n Note: the simulator's certificate is self-signed, so the browser warns\n")
 	fmt.Fprintf(w, " once when it is first sent to https://%s: accept it to go on.\n", sim.APIHost())
+	fmt.Fprintf(w, "\n Mail (recovery links, notices) goes to the admin's Outbox page, as no SMTP server is set.\n")
 	fmt.Fprintf(w, "\n Data: %s\n", dataDir)
 	fmt.Fprintf(w, " Locked out? In another shell: go run ./helpdesk/cmd/helpdesk plugins deactivate -data-dir %s\n", dataDir)
 	fmt.Fprintf(w, " Stop with Ctrl-C.\n\n")
