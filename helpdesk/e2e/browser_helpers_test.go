@@ -7,11 +7,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
 )
 
 // findChromium returns a Chromium or Chrome binary. Without one the browser
@@ -51,12 +55,11 @@ func artifactsDir(t *testing.T) string {
 
 // tab is one browser tab with its own cookie jar (its own browser context).
 type tab struct {
-	t      *testing.T
-	name   string
-	ctx    context.Context
-	base   string
-	shots  string
-	nshots *int
+	t    *testing.T
+	name string
+	ctx  context.Context
+	base string
+	fx   *fixture
 }
 
 const stepTimeout = 30 * time.Second
@@ -209,7 +212,7 @@ func (b *tab) at(wantHost, wantPath string) {
 
 // shot saves a PNG screenshot of the whole page.
 func (b *tab) shot(name string) {
-	*b.nshots++
+	b.fx.nshots++
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -217,7 +220,7 @@ func (b *tab) shot(name string) {
 		b.t.Logf("[%s] screenshot %s: %v", b.name, name, err)
 		return
 	}
-	file := filepath.Join(b.shots, fmt.Sprintf("%02d-%s-%s.png", *b.nshots, b.name, name))
+	file := filepath.Join(b.fx.artifacts, fmt.Sprintf("%02d-%s-%s.png", b.fx.nshots, b.name, name))
 	if err := os.WriteFile(file, png, 0o644); err != nil {
 		b.t.Logf("[%s] screenshot %s: %v", b.name, name, err)
 	}
@@ -230,4 +233,130 @@ func (b *tab) login(username, password string) int64 {
 	b.fill("username", username)
 	b.fill("password", password)
 	return b.click("login")
+}
+
+// query runs a query action in the tab and fails the test if it fails.
+func query[T any](b *tab, what string, a chromedp.Action[T]) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		b.fail("%s: %v", what, err)
+	}
+	return v
+}
+
+// tick ticks the checkbox id, which loads no page, and checks that it is
+// ticked.
+func (b *tab) tick(id string) {
+	b.t.Helper()
+	b.do("tick #"+id, chromedp.Click(chromedp.ID(id)))
+	if !query(b, "state of #"+id, chromedp.JavascriptAttribute[bool](chromedp.ID(id), "checked")) {
+		b.fail("#%s is not ticked after a click", id)
+	}
+}
+
+// typeText types s into the empty field id key by key, as a person does,
+// and checks the field holds exactly s.
+func (b *tab) typeText(id, s string) {
+	b.t.Helper()
+	b.do("type into #"+id, chromedp.Clear(chromedp.ID(id)), chromedp.SendKeys(chromedp.ID(id), s))
+	if got := b.value(id); got != s {
+		b.fail("#%s holds %q after typing %q", id, got, s)
+	}
+}
+
+// signedInAs checks the page header names username.
+func (b *tab) signedInAs(username string) {
+	b.t.Helper()
+	if got := b.text("signed-in-as"); got != username {
+		b.fail("signed in as %q, want %s", got, username)
+	}
+}
+
+// backupCodeShape is a backup code as shown: two groups of five from an
+// alphabet without 0, 1, i, l and o.
+var backupCodeShape = regexp.MustCompile(`^[2-9a-hjkmnp-z]{5}-[2-9a-hjkmnp-z]{5}$`)
+
+// backupCodes reads a page of backup codes: ten codes in #backup-codes,
+// of the shown shape and all different, and #download-codes, a
+// data:text/plain link to a file holding the same codes. They go on the
+// list of secrets the log must not show.
+func (b *tab) backupCodes(owner string) []string {
+	b.t.Helper()
+	codes := strings.Fields(b.value("backup-codes"))
+	if len(codes) != 10 {
+		b.fail("%d backup codes shown, want 10", len(codes))
+	}
+	seen := map[string]bool{}
+	for i, c := range codes {
+		if !backupCodeShape.MatchString(c) {
+			b.fail("backup code %d has the shape %q", i, c)
+		}
+		if seen[c] {
+			b.fail("backup code %d shown twice", i)
+		}
+		seen[c] = true
+		b.fx.code(fmt.Sprintf("backup code %d of %s", i, owner), c)
+	}
+	href := b.attr("download-codes", "href")
+	payload, ok := strings.CutPrefix(href, "data:text/plain")
+	if !ok {
+		b.fail("download link is not a data:text/plain URL: %.40q", href)
+	}
+	_, payload, _ = strings.Cut(payload, ",")
+	file, err := url.PathUnescape(payload)
+	if err != nil {
+		b.fail("download link does not decode: %v", err)
+	}
+	if got := strings.Fields(file); len(got) < len(codes) || !slices.Equal(got[len(got)-len(codes):], codes) {
+		b.fail("the downloaded file does not end with the codes shown:\n%s", file)
+	}
+	if name := b.attr("download-codes", "download"); name != "backup-codes.txt" {
+		b.fail("download file name %q", name)
+	}
+	return codes
+}
+
+// duoApprove approves at the simulator's prompt, after enrolling a device
+// when enroll is set (the simulator asks only the first time).
+func (b *tab) duoApprove(enroll bool) {
+	b.t.Helper()
+	b.at(b.fx.simHost, "/oauth/v1/authorize")
+	if enroll {
+		b.click("enroll")
+	}
+	b.want([]string{"approve", "deny"}, []string{"enroll"})
+	b.click("approve")
+}
+
+// firstDuoSignIn signs in with the password and Duo at a time the plugin
+// issues backup codes (the first time, or the first after a reset), saves
+// them and finishes signing in. It returns the codes.
+func (b *tab) firstDuoSignIn(username, password string, enroll bool) []string {
+	b.t.Helper()
+	b.login(username, password)
+	b.click("continue-to-duo")
+	b.duoApprove(enroll)
+	b.at(b.fx.hdHost, web.CallbackPath)
+	codes := b.backupCodes(username)
+	b.tick("saved-codes")
+	b.click("finish-sign-in")
+	b.at(b.fx.hdHost, "/")
+	b.signedInAs(username)
+	return codes
+}
+
+// outboxMail is one mail on the Outbox page.
+type outboxMail struct{ To, Subject, Text string }
+
+// outbox reads the mails on the Outbox page.
+func (b *tab) outbox() []outboxMail {
+	b.t.Helper()
+	return query(b, "read the outbox", chromedp.Evaluate[[]outboxMail](`Array.from(document.querySelectorAll(".mail"), m => ({
+		To: m.querySelector(".mail-to").textContent,
+		Subject: m.querySelector(".mail-subject").textContent,
+		Text: m.querySelector("pre.mail-text").textContent,
+	}))`))
 }
