@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
@@ -43,8 +42,11 @@ func (s *Server) handleRegenerateBackupCodes(w http.ResponseWriter, r *http.Requ
 	var res contract.RegenerateBackupCodesResponse
 	if !s.withActivePlugin(w, r, "make new backup codes", accountPath, func(ctx context.Context, p plugins.Plugin) (err error) {
 		res, err = p.RegenerateBackupCodes(ctx, contract.RegenerateBackupCodesRequest{Operator: pluginOperator(*op), Actor: s.actor(r)})
-		if contract.ReasonOf(err) == contract.ReasonPermission {
-			return errors.New("for new backup codes, sign out and sign in again (with Duo or a code), then make them within a few minutes")
+		switch contract.ReasonOf(err) {
+		case contract.ReasonReauthenticate:
+			return operatorMessage("for new backup codes, sign out and sign in again (with Duo or a code), then make them within a few minutes", err)
+		case contract.ReasonNoBackupCodes:
+			return operatorMessage("you have no backup codes to replace yet: your first set is shown the next time you sign in with Duo", err)
 		}
 		return err
 	}) {
@@ -63,7 +65,7 @@ func (s *Server) handleDisableOwnDuo(w http.ResponseWriter, r *http.Request) {
 	if !s.withActivePlugin(w, r, "turn Duo off", accountPath, func(ctx context.Context, p plugins.Plugin) error {
 		_, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: pluginOperator(*op), Enabled: false, Actor: s.actor(r)})
 		if contract.ReasonOf(err) == contract.ReasonPermission {
-			return errors.New("your administrator does not let operators turn Duo off themselves")
+			return operatorMessage("your administrator does not let operators turn Duo off themselves", err)
 		}
 		return err
 	}) {

@@ -43,12 +43,29 @@ func (s *Server) withActivePlugin(w http.ResponseWriter, r *http.Request, what, 
 	return true
 }
 
+// messageError is a plugin error with the words to show for it: the page
+// shows text, the log keeps the plugin's reason and message.
+type messageError struct {
+	text string
+	err  error
+}
+
+func (e *messageError) Error() string { return e.text + ": " + e.err.Error() }
+func (e *messageError) Unwrap() error { return e.err }
+
+// operatorMessage wraps err with what to tell the operator instead of the
+// plugin's own message (written for administrators).
+func operatorMessage(text string, err error) error { return &messageError{text: text, err: err} }
+
 // flashPluginError turns a plugin error into a message for the admin.
 func (s *Server) flashPluginError(r *http.Request, what string, err error) {
 	s.log.Warn(what+" failed", "reason", string(contract.ReasonOf(err)), "error", err)
 	msg := err.Error()
 	var ce *contract.Error
+	var me *messageError
 	switch {
+	case errors.As(err, &me):
+		msg = me.text
 	case errors.Is(err, host.ErrUnavailable):
 		msg = "the plugin process is not running or did not answer (" + err.Error() + ")"
 	case errors.As(err, &ce):

@@ -33,6 +33,23 @@ type operatorData struct {
 	NewCode    string
 	NewCodeFor contract.BypassCode
 	Now        time.Time
+	// CannotIssue says why the viewer may not issue this operator a bypass
+	// code ("" when they may), as the plugin would refuse it; HelpDesk
+	// limits the form to what the help desk may issue.
+	CannotIssue string
+	HelpDesk    bool
+}
+
+// whyNoBypassCode mirrors the plugin's rules for the page: no one issues
+// themselves a bypass code, and the help desk issues them only to agents.
+func whyNoBypassCode(viewer, op store.Operator) string {
+	switch {
+	case viewer.ID == op.ID:
+		return "You cannot issue a bypass code for yourself: another administrator can, or sign in with one of your backup codes."
+	case viewer.Role == store.RoleHelpDesk && op.Role != store.RoleAgent:
+		return "The help desk issues bypass codes only for agents. An administrator can issue one for " + op.Username + "."
+	}
+	return ""
 }
 
 func operatorPath(op store.Operator) string {
@@ -49,7 +66,9 @@ func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderOperator(w http.ResponseWriter, r *http.Request, op store.Operator, newCode string, issued contract.BypassCode) {
-	d := operatorData{Op: op, NewCode: newCode, NewCodeFor: issued, Now: s.cfg.Now()}
+	viewer := currentOperator(r)
+	d := operatorData{Op: op, NewCode: newCode, NewCodeFor: issued, Now: s.cfg.Now(),
+		CannotIssue: whyNoBypassCode(*viewer, op), HelpDesk: viewer.Role == store.RoleHelpDesk}
 	id := strconv.FormatInt(op.ID, 10)
 	if !s.withActivePlugin(w, r, "read the second factor of "+op.Username, operatorsPath, func(ctx context.Context, p plugins.Plugin) error {
 		states, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{id}, Actor: s.actor(r)})
@@ -73,18 +92,42 @@ func (s *Server) handleIssueBypassCode(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	uses, _ := strconv.Atoi(strings.TrimSpace(r.PostForm.Get("uses")))
-	hours, _ := strconv.ParseFloat(strings.TrimSpace(r.PostForm.Get("hours")), 64)
+	uses, err := formNumber(r, "uses")
+	if err != nil {
+		s.flash(r, flashError, "Uses: "+err.Error())
+		redirect(w, r, operatorPath(op))
+		return
+	}
+	hours, err := formNumber(r, "hours")
+	if err != nil {
+		s.flash(r, flashError, "Valid for: "+err.Error())
+		redirect(w, r, operatorPath(op))
+		return
+	}
 	var res contract.IssueBypassCodeResponse
 	if !s.withActivePlugin(w, r, "issue a bypass code for "+op.Username, operatorPath(op), func(ctx context.Context, p plugins.Plugin) (err error) {
-		res, err = p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: pluginOperator(op),
-			Uses: int32(min(max(uses, 0), 1000)), LifetimeSeconds: int64(min(max(hours, 0), 10000) * 3600), Actor: s.actor(r)})
+		res, err = p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: pluginOperator(op), OperatorRole: pluginRole(op.Role),
+			Uses: int32(min(uses, 1000)), LifetimeSeconds: int64(min(hours, 10000)) * 3600, Actor: s.actor(r)})
 		return err
 	}) {
 		return
 	}
 	s.log.Info("bypass code issued", "operator_id", op.ID, "actor", s.actor(r).Username, "uses", res.BypassCode.UsesLeft)
 	s.renderOperator(w, r, op, res.Code, res.BypassCode)
+}
+
+// formNumber reads a whole number of at least 1 from the form; empty is 0,
+// which asks the plugin for its default.
+func formNumber(r *http.Request, field string) (int, error) {
+	v := strings.TrimSpace(r.PostForm.Get(field))
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a whole number of at least 1", v)
+	}
+	return n, nil
 }
 
 func (s *Server) handleRevokeBypassCode(w http.ResponseWriter, r *http.Request) {

@@ -146,3 +146,40 @@ func TestFirstBackupCodesMustBeConfirmed(t *testing.T) {
 		t.Fatalf("after confirming: %d\n%s", resp.StatusCode, c.last)
 	}
 }
+
+// New backup codes refused: the operator reads what to do about it, the
+// log keeps the plugin's reason.
+func TestRegenerateRefusalsSayWhatToDo(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		reason contract.ErrorReason
+		want   string
+	}{
+		{contract.ReasonReauthenticate, "sign out and sign in again"},
+		{contract.ReasonNoBackupCodes, "no backup codes to replace yet"},
+	} {
+		t.Run(string(tc.reason), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{})
+			e.activate()
+			e.fake.set(func(f *fakePlugin) {
+				f.regen = func(contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error) {
+					return contract.RegenerateBackupCodesResponse{}, contract.Errorf(tc.reason, "plugin words for admins")
+				}
+			})
+			c := e.client()
+			c.signedIn("alice")
+			c.get("/account")
+			if resp := c.postForm("/account/backup-codes", url.Values{"password": {password}}); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("regenerate: %d", resp.StatusCode)
+			}
+			c.get("/account")
+			if !strings.Contains(c.last, tc.want) || strings.Contains(c.last, "plugin words for admins") {
+				t.Fatalf("refusal shown as:\n%s", c.last)
+			}
+			if !strings.Contains(e.logs(), "reason="+string(tc.reason)) {
+				t.Fatalf("the log lost the reason:\n%s", e.logs())
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -36,6 +37,8 @@ type fakePlugin struct {
 	redeem   func(req contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error)
 	confirm  func(req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error)
 	recover  func(req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error)
+	regen    func(req contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error)
+	issued   []contract.IssueBypassCodeRequest
 	actors   []contract.Actor // of every call that carries one, in order
 	begin    func(op contract.Operator) (contract.BeginLoginResponse, error)
 	complete func(req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error)
@@ -173,8 +176,18 @@ func (f *fakePlugin) saw(a contract.Actor) {
 func (f *fakePlugin) IssueBypassCode(_ context.Context, req contract.IssueBypassCodeRequest) (contract.IssueBypassCodeResponse, error) {
 	f.count("IssueBypassCode")
 	f.saw(req.Actor)
+	f.set(func(f *fakePlugin) { f.issued = append(f.issued, req) })
 	return contract.IssueBypassCodeResponse{Code: "12345-67890", BypassCode: contract.BypassCode{ID: "b1", OperatorID: req.Operator.ID, UsesLeft: 1,
 		IssuedBy: req.Actor.Username, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}}, nil
+}
+
+func (f *fakePlugin) RegenerateBackupCodes(_ context.Context, req contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error) {
+	f.count("RegenerateBackupCodes")
+	f.saw(req.Actor)
+	f.mu.Lock()
+	fn := f.regen
+	f.mu.Unlock()
+	return fn(req)
 }
 
 func (f *fakePlugin) ListBypassCodes(_ context.Context, req contract.ListBypassCodesRequest) (contract.ListBypassCodesResponse, error) {
@@ -227,6 +240,26 @@ type env struct {
 	srv     *httptest.Server
 	startOK bool
 	mail    *mailbox
+	log     *logBuffer
+}
+
+// logBuffer keeps what the helpdesk logged.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// logs is everything the helpdesk logged so far.
+func (e *env) logs() string {
+	e.log.mu.Lock()
+	defer e.log.mu.Unlock()
+	return e.log.buf.String()
 }
 
 // mailbox keeps what the helpdesk mailed.
@@ -277,7 +310,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	fake := newFakePlugin()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logged := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logged, nil))
 	mgr, err := plugins.New(plugins.Config{
 		Store: st, BundleDir: bundle, DataDir: filepath.Join(dir, "plugin-data"),
 		CallbackURL: "http://helpdesk.test" + web.CallbackPath, Logger: log,
@@ -318,7 +352,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	srv.Config.Handler = w.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &env{t: t, st: st, mgr: mgr, fake: fake, srv: srv, mail: box}
+	return &env{t: t, st: st, mgr: mgr, fake: fake, srv: srv, mail: box, log: logged}
 }
 
 // activate marks the plugin active, as the Plugins page does.

@@ -18,6 +18,9 @@ type recoverData struct {
 	Token    string
 	Username string
 	Error    string
+	// SignedInAs names the operator already signed in in this browser: the
+	// link is not used (that would end their session without a word).
+	SignedInAs string
 }
 
 const (
@@ -30,6 +33,10 @@ func (s *Server) handleRecoverForm(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
 	if token == "" || len(token) > 256 {
 		s.renderRefused(w, r, http.StatusBadRequest, msgLinkUnknown)
+		return
+	}
+	if op := currentOperator(r); op != nil {
+		s.renderRecover(w, r, http.StatusConflict, recoverData{SignedInAs: op.Username})
 		return
 	}
 	if ses := currentSession(r); ses == nil || ses.Kind != store.SessionAnonymous {
@@ -53,6 +60,10 @@ func (s *Server) handleRecover(w http.ResponseWriter, r *http.Request) {
 	d := recoverData{Token: token, Username: username}
 	if token == "" || len(token) > 256 || len(username) > 128 || len(password) > 1024 {
 		s.renderRefused(w, r, http.StatusBadRequest, msgLinkUnknown)
+		return
+	}
+	if op := currentOperator(r); op != nil {
+		s.renderRecover(w, r, http.StatusConflict, recoverData{SignedInAs: op.Username})
 		return
 	}
 	limited, err := s.rateLimited(r, username)

@@ -45,9 +45,25 @@ func TestHelpDeskSeesOnlyWhatItMayDo(t *testing.T) {
 	if strings.Contains(h.last, `id="recovery-link"`) {
 		t.Fatal("the help desk is offered a recovery link")
 	}
-	resp := h.postForm("/admin/operators/"+alice+"/bypass", url.Values{"uses": {"1"}, "hours": {"1"}})
+	if strings.Contains(h.last, `id="bypass-uses"`) || !strings.Contains(h.last, `id="issue-bypass-code"`) {
+		t.Fatalf("the help desk's form for an agent:\n%s", h.last)
+	}
+	resp := h.postForm("/admin/operators/"+alice+"/bypass", url.Values{})
 	if resp.StatusCode != http.StatusOK || !strings.Contains(h.last, `<code id="bypass-code">12345-67890</code>`) {
 		t.Fatalf("issue a bypass code: %d\n%s", resp.StatusCode, h.last)
+	}
+	// The plugin is told the operator's role, and the page offers the help
+	// desk nothing for an admin or for helen herself.
+	e.fake.set(func(f *fakePlugin) {
+		if len(f.issued) != 1 || f.issued[0].OperatorRole != contract.RoleAgent || f.issued[0].Uses != 0 || f.issued[0].LifetimeSeconds != 0 {
+			t.Errorf("IssueBypassCode requests = %+v, want one for an agent with the defaults", f.issued)
+		}
+	})
+	for _, who := range []string{"admin", "helen"} {
+		h.get("/admin/operators/" + operatorID(t, e, who))
+		if strings.Contains(h.last, `id="issue-bypass-code"`) || !strings.Contains(h.last, `id="cannot-issue-bypass"`) {
+			t.Fatalf("the help desk on %s's page is offered a bypass code:\n%s", who, h.last)
+		}
 	}
 	// Every call carried the help desk's role; an agent is not let in at all.
 	for _, a := range e.fake.actors {
@@ -153,5 +169,62 @@ func TestOutboxIsForAdmins(t *testing.T) {
 	h.signedIn("helen")
 	if resp := h.get("/admin/outbox"); resp.StatusCode != http.StatusForbidden || strings.Contains(h.last, "secret link") {
 		t.Fatalf("help desk outbox: %d", resp.StatusCode)
+	}
+}
+
+// The admin's bypass form: a number that is not one is refused with a word
+// and nothing is issued; the plugin hears the target's role.
+func TestBypassFormChecksItsNumbers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.activate()
+	a := e.client()
+	a.signedIn("admin")
+	bob := operatorID(t, e, "bob")
+	for _, v := range []url.Values{{"uses": {"two"}}, {"uses": {"0"}}, {"hours": {"1.5"}}, {"hours": {"-3"}}} {
+		a.get("/admin/operators/" + bob)
+		a.postForm("/admin/operators/"+bob+"/bypass", v)
+		a.get("/admin/operators/" + bob)
+		if !strings.Contains(a.last, "not a whole number of at least 1") {
+			t.Fatalf("bypass form with %v: no error shown\n%s", v, a.last)
+		}
+	}
+	if n := e.fake.Calls("IssueBypassCode"); n != 0 {
+		t.Fatalf("IssueBypassCode called %d times for bad numbers", n)
+	}
+	a.get("/admin/operators/" + bob)
+	a.postForm("/admin/operators/"+bob+"/bypass", url.Values{"uses": {" 3 "}, "hours": {"48"}})
+	e.fake.set(func(f *fakePlugin) {
+		if len(f.issued) != 1 || f.issued[0].Uses != 3 || f.issued[0].LifetimeSeconds != 48*3600 || f.issued[0].OperatorRole != contract.RoleAgent {
+			t.Errorf("issued %+v", f.issued)
+		}
+	})
+	// Not for themselves.
+	a.get("/admin/operators/" + operatorID(t, e, "admin"))
+	if !strings.Contains(a.last, `id="cannot-issue-bypass"`) {
+		t.Fatalf("an admin is offered a bypass code for themselves:\n%s", a.last)
+	}
+}
+
+// Opening a recovery link while signed in uses nothing and keeps the
+// session: the page says who is signed in and to sign out first.
+func TestRecoveryLinkWhileSignedIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.activate()
+	a := e.client()
+	a.signedIn("admin")
+	if resp := a.get("/recover?token=some-token"); resp.StatusCode != http.StatusConflict ||
+		!strings.Contains(a.last, `id="recover-signed-in"`) || strings.Contains(a.last, `id="recover"`) {
+		t.Fatalf("recovery link while signed in: %d\n%s", resp.StatusCode, a.last)
+	}
+	if resp := a.postForm("/recover", url.Values{"token": {"some-token"}, "username": {"alice"}, "password": {password}}); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("posting a recovery link while signed in: %d", resp.StatusCode)
+	}
+	if n := e.fake.Calls("RedeemRecoveryLink"); n != 0 {
+		t.Fatalf("RedeemRecoveryLink called %d times", n)
+	}
+	if resp := a.get("/admin/operators"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the admin was signed out by the link: %d", resp.StatusCode)
 	}
 }

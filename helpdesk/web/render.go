@@ -24,6 +24,7 @@ var templateFiles embed.FS
 const css = `*{box-sizing:border-box}` +
 	`body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2328;background:#f6f7f9}` +
 	`a{color:#0b5cad}` +
+	`pre{white-space:pre-wrap;overflow-wrap:anywhere}` +
 	`header.top{background:#1f2a37;color:#fff}` +
 	`header.top .wrap{display:flex;align-items:center;gap:24px;height:56px}` +
 	`header.top .brand{font-weight:700;font-size:17px;color:#fff;text-decoration:none}` +

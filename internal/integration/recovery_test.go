@@ -131,7 +131,7 @@ func TestBypassCodeFromTheHelpDesk(t *testing.T) {
 	t.Parallel()
 	e := newLoginEnv(t, duosim.Config{Scripted: true}, "closed", alice)
 	ctx := ctxT(t)
-	issued, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, Actor: helpDesk})
+	issued, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Actor: helpDesk})
 	if err != nil || issued.Code == "" || issued.BypassCode.UsesLeft != 1 || issued.BypassCode.IssuedBy != "hank" {
 		t.Fatalf("IssueBypassCode by the help desk = %+v, %v", issued, err)
 	}
@@ -139,9 +139,14 @@ func TestBypassCodeFromTheHelpDesk(t *testing.T) {
 	wantAllowed(t, "the bypass code", e.redeem(alice, issued.Code))
 	wantDenied(t, "the bypass code again", e.redeem(alice, issued.Code), contract.LoginReasonCodeUsed)
 
-	_, err = e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, Uses: 2, Actor: helpDesk})
+	_, err = e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Uses: 2, Actor: helpDesk})
 	if contract.ReasonOf(err) != contract.ReasonPermission || !strings.Contains(err.Error(), "at most 1 use") {
 		t.Fatalf("the help desk asking for 2 uses: %v, want PERMISSION_DENIED naming the limit", err)
+	}
+	// The operator's role crosses the boundary: the help desk never acts on an admin.
+	_, err = e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: bob, OperatorRole: contract.RoleAdmin, Actor: helpDesk})
+	if contract.ReasonOf(err) != contract.ReasonPermission || !strings.Contains(err.Error(), "only for agents") {
+		t.Fatalf("the help desk issuing for an admin: %v, want PERMISSION_DENIED", err)
 	}
 	list, err := e.p.ListBypassCodes(ctx, contract.ListBypassCodesRequest{OperatorID: alice.ID, Actor: helpDesk})
 	if err != nil || len(list.BypassCodes) != 1 || list.BypassCodes[0].UsesLeft != 0 {
@@ -390,7 +395,7 @@ func TestNoticesThroughTheBinary(t *testing.T) {
 	ctx := ctxT(t)
 	codes := e.setUpCodes(alice)
 	wantAllowed(t, "backup code", e.redeem(alice, codes[0]))
-	issued, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, Actor: helpDesk})
+	issued, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Actor: helpDesk})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,39 @@ func (p *Plugin) ConfirmBackupCodes(ctx context.Context, req contract.ConfirmBac
 	return res, err
 }
 
+// recentFactor is how soon after proving their second factor an operator
+// may replace their backup codes: someone who finds a signed-in session
+// must not be able to mint themselves a fresh set.
+const recentFactor = 10 * time.Minute
+
+// mayReplaceBackupCodes refuses new backup codes to an operator who has
+// not proved their second factor within recentFactor (REAUTHENTICATE), or
+// who has no set yet (NO_BACKUP_CODES): only Duo's first success sets
+// codes up, so a bypass code or a recovery link never turns into a lasting
+// set. A refusal is audited.
+func (p *Plugin) mayReplaceBackupCodes(ctx context.Context, a *activeState, opID string, actor contract.Actor, now time.Time) error {
+	at, err := a.store.SecondFactorAt(ctx, opID)
+	if err != nil {
+		return storageError("regenerate backup codes", err)
+	}
+	states, err := a.store.OperatorStates(ctx, []string{opID})
+	if err != nil {
+		return storageError("regenerate backup codes", err)
+	}
+	var refusal *contract.Error
+	switch {
+	case at.IsZero() || now.Sub(at) > recentFactor:
+		refusal = contract.Errorf(contract.ReasonReauthenticate, "sign in again first: backup codes can be replaced only within %d minutes of signing in with Duo or a code", int(recentFactor/time.Minute))
+	case states[opID].BackupCodesIssuedAt.IsZero():
+		refusal = contract.Errorf(contract.ReasonNoBackupCodes, "there are no backup codes to replace yet: the first set is issued at the operator's first sign-in with Duo")
+	default:
+		return nil
+	}
+	p.audit(ctx, a, by(store.Event{At: now, Kind: "backup_codes.regenerate_refused", OperatorID: opID, Outcome: "denied",
+		Reason: string(refusal.Reason), Detail: refusal.Message}, actor))
+	return refusal
+}
+
 // RegenerateBackupCodes implements contract.Recovery: a new set at once,
 // for the operator themselves, soon after they proved their second factor.
 func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error) {
@@ -86,16 +119,10 @@ func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.Regener
 	var out contract.RegenerateBackupCodesResponse
 	err := p.withActive(func(a *activeState) error {
 		now := p.now()
-		at, err := a.store.SecondFactorAt(ctx, op.ID)
-		if err != nil {
-			return storageError("regenerate backup codes", err)
+		if err := p.permit(ctx, a, request{call: callRegenerateBackupCodes, actor: req.Actor, targets: []string{op.ID}, now: now}); err != nil {
+			return err
 		}
-		states, err := a.store.OperatorStates(ctx, []string{op.ID})
-		if err != nil {
-			return storageError("regenerate backup codes", err)
-		}
-		if err := p.permit(ctx, a, request{call: callRegenerateBackupCodes, actor: req.Actor, targets: []string{op.ID},
-			secondFactorAt: at, codesIssued: !states[op.ID].BackupCodesIssuedAt.IsZero(), now: now}); err != nil {
+		if err := p.mayReplaceBackupCodes(ctx, a, op.ID, req.Actor, now); err != nil {
 			return err
 		}
 		n := max(a.duo.Load().BackupCodeCount, settings.MinBackupCodeCount)

@@ -145,7 +145,7 @@ func TestRegenerateBackupCodes(t *testing.T) {
 	wantLogin(t, "a new code", e.redeem(alice, res.BackupCodes[0]), contract.DecisionAllowed, "")
 	e.clk.Add(recentFactor + time.Minute)
 	_, err = regen(self)
-	if contract.ReasonOf(err) != contract.ReasonPermission || !strings.Contains(err.Error(), "sign in again first") {
+	if contract.ReasonOf(err) != contract.ReasonReauthenticate || !strings.Contains(err.Error(), "sign in again first") {
 		t.Fatalf("regenerate 11 minutes after signing in: %v", err)
 	}
 	// Few codes left: the state says so.
@@ -169,14 +169,17 @@ func TestBypassCodeDoesNotSetUpBackupCodes(t *testing.T) {
 	ctx := context.Background()
 	alice := contract.Operator{ID: "1", Username: "alice"}
 	e.enable(alice)
-	issued, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, Actor: actor("5", contract.RoleHelpDesk)})
+	issued, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Actor: actor("5", contract.RoleHelpDesk)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantLogin(t, "bypass code with no backup codes", e.redeem(alice, issued.Code), contract.DecisionAllowed, "")
 	_, err = e.p.RegenerateBackupCodes(ctx, contract.RegenerateBackupCodesRequest{Operator: alice, Actor: actor(alice.ID, contract.RoleAgent)})
-	if contract.ReasonOf(err) != contract.ReasonPermission || !strings.Contains(err.Error(), "no backup codes to replace") {
+	if contract.ReasonOf(err) != contract.ReasonNoBackupCodes || !strings.Contains(err.Error(), "no backup codes to replace") {
 		t.Fatalf("regenerate without a set: %v", err)
+	}
+	if got := e.events("backup_codes.regenerate_refused"); len(got) != 1 || got[0].Reason != string(contract.ReasonNoBackupCodes) || got[0].ActorID != alice.ID {
+		t.Fatalf("refusal audited as %+v", got)
 	}
 	if res := e.duoLogin(ctx, alice); res.Decision != contract.DecisionConfirmBackupCodes {
 		t.Fatalf("Duo login after a bypass code = %+v, want CONFIRM_BACKUP_CODES", res)

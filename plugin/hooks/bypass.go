@@ -37,7 +37,8 @@ func (p *Plugin) IssueBypassCode(ctx context.Context, req contract.IssueBypassCo
 	var out contract.IssueBypassCodeResponse
 	err = p.withActive(func(a *activeState) error {
 		now := p.now()
-		if err := p.permit(ctx, a, request{call: callIssueBypassCode, actor: req.Actor, targets: []string{op.ID}, uses: uses, lifetime: lifetime, now: now}); err != nil {
+		if err := p.permit(ctx, a, request{call: callIssueBypassCode, actor: req.Actor, targets: []string{op.ID},
+			uses: uses, lifetime: lifetime, targetRole: req.OperatorRole, now: now}); err != nil {
 			return err
 		}
 		for range maxBypassDraws {

@@ -22,7 +22,7 @@ func TestIssueListRevokeBypassCodes(t *testing.T) {
 	helpdesk := actor("5", contract.RoleHelpDesk)
 	root := actor("6", contract.RoleAdmin)
 	issue := func(who contract.Actor, uses int32, secs int64) (contract.IssueBypassCodeResponse, error) {
-		return e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, Uses: uses, LifetimeSeconds: secs, Actor: who})
+		return e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Uses: uses, LifetimeSeconds: secs, Actor: who})
 	}
 
 	first, err := issue(helpdesk, 0, 0)
@@ -93,5 +93,49 @@ func TestIssueListRevokeBypassCodes(t *testing.T) {
 	}
 	if got := e.events("bypass_code.issued"); len(got) != 3 || got[0].Notice != contract.NoticeBypassCodeIssued || got[0].ActorRole != "help_desk" {
 		t.Fatalf("issue events = %+v", got)
+	}
+}
+
+// A bypass code is handed out by someone else: never to the actor
+// themselves, and by the help desk only to agents (never to an admin,
+// another help-desk member, or an operator whose role the host leaves
+// out). Each refusal is audited and issues nothing.
+func TestBypassCodesAreIssuedToOthers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, duosim.StartTest(t, duosim.Config{Scripted: true}), settings.Runtime{}, nil)
+	ctx := context.Background()
+	ada := contract.Operator{ID: "20", Username: "ada"}
+	hal := actor("21", contract.RoleHelpDesk)
+	for _, tc := range []struct {
+		name   string
+		target contract.Operator
+		role   contract.Role
+		who    contract.Actor
+		want   string
+	}{
+		{"help desk for an admin", ada, contract.RoleAdmin, hal, "not for the admin role"},
+		{"help desk for the help desk", ada, contract.RoleHelpDesk, hal, "not for the help_desk role"},
+		{"help desk, role left out", ada, contract.RoleUnspecified, hal, "did not say"},
+		{"help desk for themselves", contract.Operator{ID: hal.ID, Username: "hal"}, contract.RoleHelpDesk, hal, "for themselves"},
+		{"admin for themselves", contract.Operator{ID: admin.ID, Username: "admin"}, contract.RoleAdmin, admin, "for themselves"},
+	} {
+		_, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: tc.target, OperatorRole: tc.role, Actor: tc.who})
+		if contract.ReasonOf(err) != contract.ReasonPermission || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want PERMISSION_DENIED saying %q", tc.name, err, tc.want)
+		}
+		list, err := e.p.ListBypassCodes(ctx, contract.ListBypassCodesRequest{OperatorID: tc.target.ID, Actor: admin})
+		if err != nil || len(list.BypassCodes) != 0 {
+			t.Errorf("%s: codes after the refusal: %+v, %v", tc.name, list, err)
+		}
+	}
+	if got := len(e.events("permission.denied")); got != 5 {
+		t.Errorf("%d refusals audited, want 5", got)
+	}
+	// An admin may issue one for another admin, the help desk for an agent.
+	if _, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: ada, OperatorRole: contract.RoleAdmin, Actor: admin}); err != nil {
+		t.Errorf("admin for another admin: %v", err)
+	}
+	if _, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: contract.Operator{ID: "22", Username: "al"}, OperatorRole: contract.RoleAgent, Actor: hal}); err != nil {
+		t.Errorf("help desk for an agent: %v", err)
 	}
 }

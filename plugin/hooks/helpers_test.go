@@ -28,7 +28,7 @@ func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
 func newClock() *clock               { return &clock{now: time.Now()} }
 
-var admin = contract.Actor{ID: "1", Username: "admin", IP: "192.0.2.1", Role: contract.RoleAdmin}
+var admin = contract.Actor{ID: "99", Username: "admin", IP: "192.0.2.1", Role: contract.RoleAdmin}
 
 // env is an active plugin in-process, on a real SQLite file, talking to the
 // simulator.

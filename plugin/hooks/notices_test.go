@@ -26,7 +26,7 @@ func TestNoticesFollowEverySecondFactorChange(t *testing.T) {
 	if _, err := e.p.RegenerateBackupCodes(ctx, contract.RegenerateBackupCodesRequest{Operator: alice, Actor: self}); err != nil {
 		t.Fatal(err)
 	}
-	bypass, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, Actor: helpdesk})
+	bypass, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Actor: helpdesk})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func TestRecoveryLinkResetsTheSecondFactor(t *testing.T) {
 	bob := contract.Operator{ID: "20", Username: "bob"}
 	codes := e.setUp(ctx, alice)
 	e.setUp(ctx, bob)
-	bypass, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, Actor: admin})
+	bypass, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Actor: admin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestRecoveryLinkResetsTheSecondFactor(t *testing.T) {
 	}
 	wantLogin(t, "an old backup code", e.redeem(alice, codes[0]), contract.DecisionDenied, contract.LoginReasonCodeWrong)
 	wantLogin(t, "an old bypass code", e.redeem(alice, bypass.Code), contract.DecisionDenied, contract.LoginReasonCodeRevoked)
-	if _, err := e.p.RegenerateBackupCodes(ctx, contract.RegenerateBackupCodesRequest{Operator: alice, Actor: actor(alice.ID, contract.RoleAgent)}); contract.ReasonOf(err) != contract.ReasonPermission {
+	if _, err := e.p.RegenerateBackupCodes(ctx, contract.RegenerateBackupCodesRequest{Operator: alice, Actor: actor(alice.ID, contract.RoleAgent)}); contract.ReasonOf(err) != contract.ReasonReauthenticate {
 		t.Fatalf("regenerate after a recovery link (no second factor proved): %v", err)
 	}
 	// The next Duo sign-in sets the second factor up again.

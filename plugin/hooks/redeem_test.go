@@ -24,7 +24,7 @@ func TestRedeemCode(t *testing.T) {
 	helpdesk := actor("5", contract.RoleHelpDesk)
 	issue := func(op contract.Operator, uses int32, life time.Duration) contract.IssueBypassCodeResponse {
 		t.Helper()
-		res, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: op, Uses: uses, LifetimeSeconds: int64(life / time.Second), Actor: admin})
+		res, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: op, OperatorRole: contract.RoleAgent, Uses: uses, LifetimeSeconds: int64(life / time.Second), Actor: admin})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +108,7 @@ func TestConcurrentCodeRedemptions(t *testing.T) {
 	ctx := context.Background()
 	alice := contract.Operator{ID: "1", Username: "alice"}
 	codes := e.setUp(ctx, alice)
-	bypass, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, Actor: admin})
+	bypass, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Actor: admin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,10 +46,10 @@ const (
 type selfAccess int
 
 const (
-	selfNone         selfAccess = iota // nothing beyond their role
-	selfAlways                         // see or revoke what is theirs
-	selfDisable                        // turn their own Duo off, when allow_self_disable is on
-	selfRecentFactor                   // only themselves, soon after proving their second factor
+	selfNone    selfAccess = iota // nothing beyond their role
+	selfAlways                    // see or revoke what is theirs
+	selfDisable                   // turn their own Duo off, when allow_self_disable is on
+	selfOnly                      // only themselves, never anyone else
 )
 
 // access is one row of the rules: the roles that may make the call about
@@ -79,15 +79,10 @@ var rules = map[call]access{
 	callGetOperatorStates:     {anyone: staff, self: selfAlways},
 	callListBypassCodes:       {anyone: staff, self: selfAlways},
 	callRevokeBypassCode:      {anyone: staff, self: selfAlways},
-	callListEnabledOperators:  {anyone: staff}, // about everyone, so never "their own"
-	callIssueBypassCode:       {anyone: staff}, // within bypassLimits
-	callRegenerateBackupCodes: {self: selfRecentFactor},
+	callListEnabledOperators:  {anyone: staff},  // about everyone, so never "their own"
+	callIssueBypassCode:       {anyone: staff},  // for someone else, within bypassLimits
+	callRegenerateBackupCodes: {self: selfOnly}, // and soon after a second factor: see RegenerateBackupCodes
 }
-
-// recentFactor is how soon after proving their second factor an operator
-// may replace their backup codes: someone who finds a signed-in session
-// must not be able to mint themselves a fresh set.
-const recentFactor = 10 * time.Minute
 
 // Bypass codes issue with one use and one hour unless asked otherwise (as
 // Duo's own do), and the help desk may never ask for more.
@@ -105,15 +100,13 @@ type request struct {
 	targets []string
 	// enable: SetOperatorEnabled turns Duo on.
 	enable bool
-	// uses and lifetime: IssueBypassCode, defaults applied.
-	uses     int32
-	lifetime time.Duration
-	// secondFactorAt and codesIssued: RegenerateBackupCodes, the
-	// operator's last proof of their second factor, and whether they have
-	// a set to replace; now: the plugin's clock.
-	secondFactorAt time.Time
-	codesIssued    bool
-	now            time.Time
+	// uses, lifetime and targetRole: IssueBypassCode, defaults applied,
+	// and the role the host says the operator has.
+	uses       int32
+	lifetime   time.Duration
+	targetRole contract.Role
+	// now is the plugin's clock, for the audit event of a refusal.
+	now time.Time
 }
 
 // effectiveRole is the role the rules apply: RoleUnspecified, and any role
@@ -135,13 +128,13 @@ func authorize(r request, d settings.Duo) string {
 		return fmt.Sprintf("%s has no access rule, so no one may call it", r.call)
 	}
 	role := effectiveRole(r.actor.Role)
+	self := r.actor.ID != "" && len(r.targets) > 0 && !slices.ContainsFunc(r.targets, func(id string) bool { return id != r.actor.ID })
 	if slices.Contains(rule.anyone, role) {
 		if r.call == callIssueBypassCode {
-			return checkBypassLimits(role, r, d)
+			return checkBypassCode(role, self, r, d)
 		}
 		return ""
 	}
-	self := r.actor.ID != "" && len(r.targets) > 0 && !slices.ContainsFunc(r.targets, func(id string) bool { return id != r.actor.ID })
 	who := fmt.Sprintf("the %s role", role)
 	switch rule.self {
 	case selfAlways:
@@ -159,18 +152,11 @@ func authorize(r request, d settings.Duo) string {
 			return "operators may not turn off their own Duo: the setting \"" + fieldName(settings.KeyAllowSelfDisable) + "\" is off"
 		}
 		return ""
-	case selfRecentFactor:
-		switch {
-		case !self:
-			return fmt.Sprintf("only the operator themselves may call %s, for their own account", r.call)
-		case r.secondFactorAt.IsZero() || r.now.Sub(r.secondFactorAt) > recentFactor:
-			return fmt.Sprintf("sign in again first: backup codes can be replaced only within %d minutes of signing in with Duo or a code", int(recentFactor/time.Minute))
-		case !r.codesIssued:
-			// Only Duo's first success sets codes up: a bypass code must
-			// not turn into a lasting set of backup codes.
-			return "there are no backup codes to replace yet: the first set is issued at the operator's first sign-in with Duo"
+	case selfOnly:
+		if self {
+			return ""
 		}
-		return ""
+		return fmt.Sprintf("only the operator themselves may call %s, for their own account", r.call)
 	}
 	return fmt.Sprintf("%s may not call %s", who, r.call)
 }
@@ -184,7 +170,21 @@ func bypassLimits(role contract.Role, d settings.Duo) (int32, time.Duration) {
 	return int32(d.BypassMaxUses), d.BypassMaxLifetime
 }
 
-func checkBypassLimits(role contract.Role, r request, d settings.Duo) string {
+// checkBypassCode refuses a bypass code for the actor themselves (it is
+// handed out by someone who checked who is asking; their own backup codes
+// are for themselves), a help-desk code for anyone but an agent (as Duo's
+// own Help Desk role cannot act on administrators), and one beyond the
+// limits.
+func checkBypassCode(role contract.Role, self bool, r request, d settings.Duo) string {
+	if self {
+		return "no one may issue a bypass code for themselves: another administrator can, or they sign in with a backup code"
+	}
+	if role == contract.RoleHelpDesk && r.targetRole != contract.RoleAgent {
+		if r.targetRole == contract.RoleUnspecified {
+			return "the help desk may issue bypass codes only for agents, and the host did not say this operator's role; ask an administrator"
+		}
+		return fmt.Sprintf("the help desk may issue bypass codes only for agents, not for the %s role; ask an administrator", r.targetRole)
+	}
 	maxUses, maxLife := bypassLimits(role, d)
 	if r.uses <= maxUses && r.lifetime <= maxLife {
 		return ""

@@ -27,8 +27,6 @@ func TestRulesTable(t *testing.T) {
 	d := settings.Defaults()
 	selfDisableOn := d
 	selfDisableOn.AllowSelfDisable = true
-	now := time.Now()
-	recent := now.Add(-5 * time.Minute)
 	tests := []struct {
 		name        string
 		r           request
@@ -51,17 +49,17 @@ func TestRulesTable(t *testing.T) {
 		{"ListEnabledOperators", request{call: callListEnabledOperators}, d, helpers, helpers},
 		{"ListBypassCodes", request{call: callListBypassCodes}, d, helpers, everyone},
 		{"RevokeBypassCode", request{call: callRevokeBypassCode}, d, helpers, everyone},
-		{"IssueBypassCode, defaults", request{call: callIssueBypassCode, uses: 1, lifetime: time.Hour}, d, helpers, helpers},
-		{"IssueBypassCode, 2 uses", request{call: callIssueBypassCode, uses: 2, lifetime: time.Hour}, d, admins, admins},
-		{"IssueBypassCode, 61 minutes", request{call: callIssueBypassCode, uses: 1, lifetime: 61 * time.Minute}, d, admins, admins},
-		{"IssueBypassCode, at the settings' limits", request{call: callIssueBypassCode, uses: 10, lifetime: 168 * time.Hour}, d, admins, admins},
-		{"IssueBypassCode, beyond the settings' uses", request{call: callIssueBypassCode, uses: 11, lifetime: time.Hour}, d, nobody, nobody},
-		{"IssueBypassCode, beyond the settings' lifetime", request{call: callIssueBypassCode, uses: 1, lifetime: 169 * time.Hour}, d, nobody, nobody},
-		{"RegenerateBackupCodes, recent", request{call: callRegenerateBackupCodes, secondFactorAt: recent, codesIssued: true, now: now}, d, nobody, everyone},
-		{"RegenerateBackupCodes, 10 minutes", request{call: callRegenerateBackupCodes, secondFactorAt: now.Add(-recentFactor), codesIssued: true, now: now}, d, nobody, everyone},
-		{"RegenerateBackupCodes, stale", request{call: callRegenerateBackupCodes, secondFactorAt: now.Add(-recentFactor - time.Second), codesIssued: true, now: now}, d, nobody, nobody},
-		{"RegenerateBackupCodes, never", request{call: callRegenerateBackupCodes, codesIssued: true, now: now}, d, nobody, nobody},
-		{"RegenerateBackupCodes, no set yet", request{call: callRegenerateBackupCodes, secondFactorAt: recent, now: now}, d, nobody, nobody},
+		{"IssueBypassCode, defaults, for an agent", request{call: callIssueBypassCode, uses: 1, lifetime: time.Hour, targetRole: contract.RoleAgent}, d, helpers, nobody},
+		{"IssueBypassCode, defaults, for an admin", request{call: callIssueBypassCode, uses: 1, lifetime: time.Hour, targetRole: contract.RoleAdmin}, d, admins, nobody},
+		{"IssueBypassCode, defaults, for the help desk", request{call: callIssueBypassCode, uses: 1, lifetime: time.Hour, targetRole: contract.RoleHelpDesk}, d, admins, nobody},
+		{"IssueBypassCode, defaults, role unspecified", request{call: callIssueBypassCode, uses: 1, lifetime: time.Hour}, d, admins, nobody},
+		{"IssueBypassCode, defaults, unknown role", request{call: callIssueBypassCode, uses: 1, lifetime: time.Hour, targetRole: contract.Role(99)}, d, admins, nobody},
+		{"IssueBypassCode, 2 uses", request{call: callIssueBypassCode, uses: 2, lifetime: time.Hour, targetRole: contract.RoleAgent}, d, admins, nobody},
+		{"IssueBypassCode, 61 minutes", request{call: callIssueBypassCode, uses: 1, lifetime: 61 * time.Minute, targetRole: contract.RoleAgent}, d, admins, nobody},
+		{"IssueBypassCode, at the settings' limits", request{call: callIssueBypassCode, uses: 10, lifetime: 168 * time.Hour, targetRole: contract.RoleAgent}, d, admins, nobody},
+		{"IssueBypassCode, beyond the settings' uses", request{call: callIssueBypassCode, uses: 11, lifetime: time.Hour, targetRole: contract.RoleAgent}, d, nobody, nobody},
+		{"IssueBypassCode, beyond the settings' lifetime", request{call: callIssueBypassCode, uses: 1, lifetime: 169 * time.Hour, targetRole: contract.RoleAgent}, d, nobody, nobody},
+		{"RegenerateBackupCodes", request{call: callRegenerateBackupCodes}, d, nobody, everyone},
 		{"a call without a rule", request{call: "Unheard"}, d, nobody, nobody},
 	}
 	for _, tt := range tests {
@@ -121,12 +119,16 @@ func TestRuleMessagesNameTheLimit(t *testing.T) {
 		r    request
 		want []string
 	}{
-		{"help desk", request{call: callIssueBypassCode, actor: actor("h", contract.RoleHelpDesk), targets: []string{"x"}, uses: 2, lifetime: time.Hour},
+		{"help desk", request{call: callIssueBypassCode, actor: actor("h", contract.RoleHelpDesk), targets: []string{"x"}, uses: 2, lifetime: time.Hour, targetRole: contract.RoleAgent},
 			[]string{"at most 1 use", "1 hour", "ask an administrator"}},
 		{"admin", request{call: callIssueBypassCode, actor: actor("a", contract.RoleAdmin), targets: []string{"x"}, uses: 4, lifetime: time.Hour},
 			[]string{"at most 3 uses", "48 hours", "Bypass code: most sign-ins"}},
-		{"stale sign-in", request{call: callRegenerateBackupCodes, actor: actor("x", contract.RoleAgent), targets: []string{"x"}, codesIssued: true, now: time.Now()},
-			[]string{"sign in again first", "10 minutes"}},
+		{"help desk for an admin", request{call: callIssueBypassCode, actor: actor("h", contract.RoleHelpDesk), targets: []string{"x"}, uses: 1, lifetime: time.Hour, targetRole: contract.RoleAdmin},
+			[]string{"only for agents", "not for the admin role", "ask an administrator"}},
+		{"help desk, role unspecified", request{call: callIssueBypassCode, actor: actor("h", contract.RoleHelpDesk), targets: []string{"x"}, uses: 1, lifetime: time.Hour},
+			[]string{"only for agents", "did not say"}},
+		{"own bypass code", request{call: callIssueBypassCode, actor: actor("a", contract.RoleAdmin), targets: []string{"a"}, uses: 1, lifetime: time.Hour, targetRole: contract.RoleAdmin},
+			[]string{"for themselves", "another administrator", "backup code"}},
 		{"self-disable off", request{call: callSetOperatorEnabled, actor: actor("x", contract.RoleAgent), targets: []string{"x"}},
 			[]string{"Operators may turn off their own Duo"}},
 	} {
@@ -185,11 +187,11 @@ func TestEveryHookEnforcesTheRules(t *testing.T) {
 			return err
 		}, nobody},
 		{"IssueBypassCode", func(ctx context.Context, p *Plugin, who contract.Actor) error {
-			_, err := p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: other, Actor: who})
+			_, err := p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: other, OperatorRole: contract.RoleAgent, Actor: who})
 			return err
 		}, helpers},
 		{"IssueBypassCode beyond the defaults", func(ctx context.Context, p *Plugin, who contract.Actor) error {
-			_, err := p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: other, Uses: 3, LifetimeSeconds: 7200, Actor: who})
+			_, err := p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: other, OperatorRole: contract.RoleAgent, Uses: 3, LifetimeSeconds: 7200, Actor: who})
 			return err
 		}, admins},
 		{"ListBypassCodes", func(ctx context.Context, p *Plugin, who contract.Actor) error {
@@ -271,7 +273,7 @@ func TestAgentActsOnTheirOwnAccount(t *testing.T) {
 	me := contract.Operator{ID: "8", Username: "agnes"}
 	agnes := actor(me.ID, contract.RoleAgent)
 	e.enable(me)
-	issued, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: me, Actor: admin})
+	issued, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: me, OperatorRole: contract.RoleAgent, Actor: admin})
 	if err != nil {
 		t.Fatal(err)
 	}

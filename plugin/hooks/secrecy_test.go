@@ -85,7 +85,7 @@ func TestNothingUsableIsStoredOrLogged(t *testing.T) {
 	secrets = append(secrets, regen.BackupCodes...)
 	var bypassCodes []string
 	for range 3 {
-		b, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, Uses: 2, Actor: admin})
+		b, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Uses: 2, Actor: admin})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -151,6 +151,8 @@ func TestStatusCodesFollowReasons(t *testing.T) {
 		ReasonSchemaTooNew: codes.FailedPrecondition, ReasonDataDirMismatch: codes.FailedPrecondition,
 		ReasonConfirmation: codes.InvalidArgument, ReasonInvalidArgument: codes.InvalidArgument,
 		ReasonStorage: codes.Internal, ReasonInternal: codes.Internal,
+		ReasonPermission: codes.PermissionDenied, ReasonNotFound: codes.NotFound,
+		ReasonReauthenticate: codes.FailedPrecondition, ReasonNoBackupCodes: codes.FailedPrecondition,
 	}
 	for reason, code := range cases {
 		if got := status.Code(statusError(reason, "m")); got != code {

@@ -24,6 +24,8 @@ const (
 	ReasonInternal        ErrorReason = "INTERNAL"              // a bug, or an answer that breaks the contract; details in the logs
 	ReasonPermission      ErrorReason = "PERMISSION_DENIED"     // the actor's role does not allow the call
 	ReasonNotFound        ErrorReason = "NOT_FOUND"             // no such bypass code (for this operator)
+	ReasonReauthenticate  ErrorReason = "REAUTHENTICATE"        // the operator must prove their second factor again first
+	ReasonNoBackupCodes   ErrorReason = "NO_BACKUP_CODES"       // no set to replace: the first comes with the first Duo sign-in
 
 	// Set by the client side, never sent by the plugin.
 	ReasonPluginUnavailable ErrorReason = "PLUGIN_UNAVAILABLE" // the plugin process is down or unreachable
@@ -79,7 +81,7 @@ func ReasonOf(err error) ErrorReason {
 // code is the gRPC status code a reason travels with.
 func (r ErrorReason) code() codes.Code {
 	switch r {
-	case ReasonInactive, ReasonActive, ReasonSchemaTooNew, ReasonDataDirMismatch:
+	case ReasonInactive, ReasonActive, ReasonSchemaTooNew, ReasonDataDirMismatch, ReasonReauthenticate, ReasonNoBackupCodes:
 		return codes.FailedPrecondition
 	case ReasonConfirmation, ReasonInvalidArgument:
 		return codes.InvalidArgument

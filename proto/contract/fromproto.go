@@ -198,7 +198,8 @@ func fromprotoBypassCode(c *duov1.BypassCode) BypassCode {
 }
 
 func fromprotoIssueBypassCodeRequest(r *duov1.IssueBypassCodeRequest) IssueBypassCodeRequest {
-	return IssueBypassCodeRequest{Operator: fromprotoOperator(r.GetOperator()), Uses: r.GetUses(), LifetimeSeconds: r.GetLifetimeSeconds(), Actor: fromprotoActor(r.GetActor())}
+	return IssueBypassCodeRequest{Operator: fromprotoOperator(r.GetOperator()), Uses: r.GetUses(), LifetimeSeconds: r.GetLifetimeSeconds(), Actor: fromprotoActor(r.GetActor()),
+		OperatorRole: Role(r.GetOperatorRole())}
 }
 
 func fromprotoIssueBypassCodeResponse(r *duov1.IssueBypassCodeResponse) IssueBypassCodeResponse {

@@ -337,6 +337,10 @@ type IssueBypassCodeRequest struct {
 	// LifetimeSeconds 0 takes the default (one hour).
 	LifetimeSeconds int64
 	Actor           Actor
+	// OperatorRole is Operator's role in the host. The help desk may issue
+	// codes only for agents: never for an administrator, another help-desk
+	// member, or an operator whose role is unspecified.
+	OperatorRole Role
 }
 
 // IssueBypassCodeResponse holds the code, shown once.

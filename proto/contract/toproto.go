@@ -207,7 +207,8 @@ func toprotoBypassCode(c BypassCode) *duov1.BypassCode {
 }
 
 func toprotoIssueBypassCodeRequest(r IssueBypassCodeRequest) *duov1.IssueBypassCodeRequest {
-	return &duov1.IssueBypassCodeRequest{Operator: toprotoOperator(r.Operator), Uses: r.Uses, LifetimeSeconds: r.LifetimeSeconds, Actor: toprotoActor(r.Actor)}
+	return &duov1.IssueBypassCodeRequest{Operator: toprotoOperator(r.Operator), Uses: r.Uses, LifetimeSeconds: r.LifetimeSeconds, Actor: toprotoActor(r.Actor),
+		OperatorRole: duov1.Role(r.OperatorRole)}
 }
 
 func toprotoIssueBypassCodeResponse(r IssueBypassCodeResponse) *duov1.IssueBypassCodeResponse {

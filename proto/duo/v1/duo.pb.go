@@ -2428,8 +2428,12 @@ type IssueBypassCodeRequest struct {
 	// 0 takes the default (one hour).
 	LifetimeSeconds int64  `protobuf:"varint,3,opt,name=lifetime_seconds,json=lifetimeSeconds,proto3" json:"lifetime_seconds,omitempty"`
 	Actor           *Actor `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The operator's role in the host. The help desk may issue codes only
+	// for agents: never for an administrator, another help-desk member, or
+	// an operator whose role is unspecified.
+	OperatorRole  Role `protobuf:"varint,5,opt,name=operator_role,json=operatorRole,proto3,enum=helpdesk.duo.v1.Role" json:"operator_role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *IssueBypassCodeRequest) Reset() {
@@ -2488,6 +2492,13 @@ func (x *IssueBypassCodeRequest) GetActor() *Actor {
 		return x.Actor
 	}
 	return nil
+}
+
+func (x *IssueBypassCodeRequest) GetOperatorRole() Role {
+	if x != nil {
+		return x.OperatorRole
+	}
+	return Role_ROLE_UNSPECIFIED
 }
 
 type IssueBypassCodeResponse struct {
@@ -3263,12 +3274,13 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\x0eissued_at_unix\x18\x04 \x01(\x03R\fissuedAtUnix\x12\x1b\n" +
 	"\tuses_left\x18\x05 \x01(\x05R\busesLeft\x12&\n" +
 	"\x0fexpires_at_unix\x18\x06 \x01(\x03R\rexpiresAtUnix\x12&\n" +
-	"\x0frevoked_at_unix\x18\a \x01(\x03R\rrevokedAtUnix\"\xbc\x01\n" +
+	"\x0frevoked_at_unix\x18\a \x01(\x03R\rrevokedAtUnix\"\xf8\x01\n" +
 	"\x16IssueBypassCodeRequest\x125\n" +
 	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12\x12\n" +
 	"\x04uses\x18\x02 \x01(\x05R\x04uses\x12)\n" +
 	"\x10lifetime_seconds\x18\x03 \x01(\x03R\x0flifetimeSeconds\x12,\n" +
-	"\x05actor\x18\x04 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"k\n" +
+	"\x05actor\x18\x04 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\x12:\n" +
+	"\roperator_role\x18\x05 \x01(\x0e2\x15.helpdesk.duo.v1.RoleR\foperatorRole\"k\n" +
 	"\x17IssueBypassCodeResponse\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12<\n" +
 	"\vbypass_code\x18\x02 \x01(\v2\x1b.helpdesk.duo.v1.BypassCodeR\n" +
@@ -3469,66 +3481,67 @@ var file_duo_v1_duo_proto_depIdxs = []int32{
 	21, // 38: helpdesk.duo.v1.RegenerateBackupCodesResponse.state:type_name -> helpdesk.duo.v1.OperatorState
 	3,  // 39: helpdesk.duo.v1.IssueBypassCodeRequest.operator:type_name -> helpdesk.duo.v1.Operator
 	2,  // 40: helpdesk.duo.v1.IssueBypassCodeRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	39, // 41: helpdesk.duo.v1.IssueBypassCodeResponse.bypass_code:type_name -> helpdesk.duo.v1.BypassCode
-	2,  // 42: helpdesk.duo.v1.ListBypassCodesRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	39, // 43: helpdesk.duo.v1.ListBypassCodesResponse.bypass_codes:type_name -> helpdesk.duo.v1.BypassCode
-	2,  // 44: helpdesk.duo.v1.RevokeBypassCodeRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	39, // 45: helpdesk.duo.v1.RevokeBypassCodeResponse.bypass_code:type_name -> helpdesk.duo.v1.BypassCode
-	3,  // 46: helpdesk.duo.v1.CreateRecoveryLinkRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	2,  // 47: helpdesk.duo.v1.CreateRecoveryLinkRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	3,  // 48: helpdesk.duo.v1.RedeemRecoveryLinkRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	30, // 49: helpdesk.duo.v1.RedeemRecoveryLinkRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
-	2,  // 50: helpdesk.duo.v1.ListNoticesRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	49, // 51: helpdesk.duo.v1.ListNoticesResponse.notices:type_name -> helpdesk.duo.v1.Notice
-	5,  // 52: helpdesk.duo.v1.Lifecycle.Activate:input_type -> helpdesk.duo.v1.ActivateRequest
-	7,  // 53: helpdesk.duo.v1.Lifecycle.Deactivate:input_type -> helpdesk.duo.v1.DeactivateRequest
-	9,  // 54: helpdesk.duo.v1.Lifecycle.Uninstall:input_type -> helpdesk.duo.v1.UninstallRequest
-	11, // 55: helpdesk.duo.v1.Lifecycle.Status:input_type -> helpdesk.duo.v1.StatusRequest
-	14, // 56: helpdesk.duo.v1.Settings.GetSettings:input_type -> helpdesk.duo.v1.GetSettingsRequest
-	16, // 57: helpdesk.duo.v1.Settings.UpdateSettings:input_type -> helpdesk.duo.v1.UpdateSettingsRequest
-	19, // 58: helpdesk.duo.v1.Settings.CheckDuo:input_type -> helpdesk.duo.v1.CheckDuoRequest
-	22, // 59: helpdesk.duo.v1.Operators.SetOperatorEnabled:input_type -> helpdesk.duo.v1.SetOperatorEnabledRequest
-	24, // 60: helpdesk.duo.v1.Operators.GetOperatorStates:input_type -> helpdesk.duo.v1.GetOperatorStatesRequest
-	26, // 61: helpdesk.duo.v1.Operators.ListEnabledOperators:input_type -> helpdesk.duo.v1.ListEnabledOperatorsRequest
-	28, // 62: helpdesk.duo.v1.Operators.SetOperatorAlias:input_type -> helpdesk.duo.v1.SetOperatorAliasRequest
-	31, // 63: helpdesk.duo.v1.Login.BeginLogin:input_type -> helpdesk.duo.v1.BeginLoginRequest
-	33, // 64: helpdesk.duo.v1.Login.CompleteLogin:input_type -> helpdesk.duo.v1.CompleteLoginRequest
-	35, // 65: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:input_type -> helpdesk.duo.v1.ConfirmBackupCodesRequest
-	36, // 66: helpdesk.duo.v1.Recovery.RedeemCode:input_type -> helpdesk.duo.v1.RedeemCodeRequest
-	37, // 67: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:input_type -> helpdesk.duo.v1.RegenerateBackupCodesRequest
-	40, // 68: helpdesk.duo.v1.Recovery.IssueBypassCode:input_type -> helpdesk.duo.v1.IssueBypassCodeRequest
-	42, // 69: helpdesk.duo.v1.Recovery.ListBypassCodes:input_type -> helpdesk.duo.v1.ListBypassCodesRequest
-	44, // 70: helpdesk.duo.v1.Recovery.RevokeBypassCode:input_type -> helpdesk.duo.v1.RevokeBypassCodeRequest
-	46, // 71: helpdesk.duo.v1.Recovery.CreateRecoveryLink:input_type -> helpdesk.duo.v1.CreateRecoveryLinkRequest
-	48, // 72: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:input_type -> helpdesk.duo.v1.RedeemRecoveryLinkRequest
-	50, // 73: helpdesk.duo.v1.Recovery.ListNotices:input_type -> helpdesk.duo.v1.ListNoticesRequest
-	6,  // 74: helpdesk.duo.v1.Lifecycle.Activate:output_type -> helpdesk.duo.v1.ActivateResponse
-	8,  // 75: helpdesk.duo.v1.Lifecycle.Deactivate:output_type -> helpdesk.duo.v1.DeactivateResponse
-	10, // 76: helpdesk.duo.v1.Lifecycle.Uninstall:output_type -> helpdesk.duo.v1.UninstallResponse
-	13, // 77: helpdesk.duo.v1.Lifecycle.Status:output_type -> helpdesk.duo.v1.StatusResponse
-	15, // 78: helpdesk.duo.v1.Settings.GetSettings:output_type -> helpdesk.duo.v1.GetSettingsResponse
-	18, // 79: helpdesk.duo.v1.Settings.UpdateSettings:output_type -> helpdesk.duo.v1.UpdateSettingsResponse
-	20, // 80: helpdesk.duo.v1.Settings.CheckDuo:output_type -> helpdesk.duo.v1.CheckDuoResponse
-	23, // 81: helpdesk.duo.v1.Operators.SetOperatorEnabled:output_type -> helpdesk.duo.v1.SetOperatorEnabledResponse
-	25, // 82: helpdesk.duo.v1.Operators.GetOperatorStates:output_type -> helpdesk.duo.v1.GetOperatorStatesResponse
-	27, // 83: helpdesk.duo.v1.Operators.ListEnabledOperators:output_type -> helpdesk.duo.v1.ListEnabledOperatorsResponse
-	29, // 84: helpdesk.duo.v1.Operators.SetOperatorAlias:output_type -> helpdesk.duo.v1.SetOperatorAliasResponse
-	32, // 85: helpdesk.duo.v1.Login.BeginLogin:output_type -> helpdesk.duo.v1.BeginLoginResponse
-	34, // 86: helpdesk.duo.v1.Login.CompleteLogin:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	34, // 87: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	34, // 88: helpdesk.duo.v1.Recovery.RedeemCode:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	38, // 89: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:output_type -> helpdesk.duo.v1.RegenerateBackupCodesResponse
-	41, // 90: helpdesk.duo.v1.Recovery.IssueBypassCode:output_type -> helpdesk.duo.v1.IssueBypassCodeResponse
-	43, // 91: helpdesk.duo.v1.Recovery.ListBypassCodes:output_type -> helpdesk.duo.v1.ListBypassCodesResponse
-	45, // 92: helpdesk.duo.v1.Recovery.RevokeBypassCode:output_type -> helpdesk.duo.v1.RevokeBypassCodeResponse
-	47, // 93: helpdesk.duo.v1.Recovery.CreateRecoveryLink:output_type -> helpdesk.duo.v1.CreateRecoveryLinkResponse
-	34, // 94: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	51, // 95: helpdesk.duo.v1.Recovery.ListNotices:output_type -> helpdesk.duo.v1.ListNoticesResponse
-	74, // [74:96] is the sub-list for method output_type
-	52, // [52:74] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	0,  // 41: helpdesk.duo.v1.IssueBypassCodeRequest.operator_role:type_name -> helpdesk.duo.v1.Role
+	39, // 42: helpdesk.duo.v1.IssueBypassCodeResponse.bypass_code:type_name -> helpdesk.duo.v1.BypassCode
+	2,  // 43: helpdesk.duo.v1.ListBypassCodesRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	39, // 44: helpdesk.duo.v1.ListBypassCodesResponse.bypass_codes:type_name -> helpdesk.duo.v1.BypassCode
+	2,  // 45: helpdesk.duo.v1.RevokeBypassCodeRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	39, // 46: helpdesk.duo.v1.RevokeBypassCodeResponse.bypass_code:type_name -> helpdesk.duo.v1.BypassCode
+	3,  // 47: helpdesk.duo.v1.CreateRecoveryLinkRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	2,  // 48: helpdesk.duo.v1.CreateRecoveryLinkRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	3,  // 49: helpdesk.duo.v1.RedeemRecoveryLinkRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	30, // 50: helpdesk.duo.v1.RedeemRecoveryLinkRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
+	2,  // 51: helpdesk.duo.v1.ListNoticesRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	49, // 52: helpdesk.duo.v1.ListNoticesResponse.notices:type_name -> helpdesk.duo.v1.Notice
+	5,  // 53: helpdesk.duo.v1.Lifecycle.Activate:input_type -> helpdesk.duo.v1.ActivateRequest
+	7,  // 54: helpdesk.duo.v1.Lifecycle.Deactivate:input_type -> helpdesk.duo.v1.DeactivateRequest
+	9,  // 55: helpdesk.duo.v1.Lifecycle.Uninstall:input_type -> helpdesk.duo.v1.UninstallRequest
+	11, // 56: helpdesk.duo.v1.Lifecycle.Status:input_type -> helpdesk.duo.v1.StatusRequest
+	14, // 57: helpdesk.duo.v1.Settings.GetSettings:input_type -> helpdesk.duo.v1.GetSettingsRequest
+	16, // 58: helpdesk.duo.v1.Settings.UpdateSettings:input_type -> helpdesk.duo.v1.UpdateSettingsRequest
+	19, // 59: helpdesk.duo.v1.Settings.CheckDuo:input_type -> helpdesk.duo.v1.CheckDuoRequest
+	22, // 60: helpdesk.duo.v1.Operators.SetOperatorEnabled:input_type -> helpdesk.duo.v1.SetOperatorEnabledRequest
+	24, // 61: helpdesk.duo.v1.Operators.GetOperatorStates:input_type -> helpdesk.duo.v1.GetOperatorStatesRequest
+	26, // 62: helpdesk.duo.v1.Operators.ListEnabledOperators:input_type -> helpdesk.duo.v1.ListEnabledOperatorsRequest
+	28, // 63: helpdesk.duo.v1.Operators.SetOperatorAlias:input_type -> helpdesk.duo.v1.SetOperatorAliasRequest
+	31, // 64: helpdesk.duo.v1.Login.BeginLogin:input_type -> helpdesk.duo.v1.BeginLoginRequest
+	33, // 65: helpdesk.duo.v1.Login.CompleteLogin:input_type -> helpdesk.duo.v1.CompleteLoginRequest
+	35, // 66: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:input_type -> helpdesk.duo.v1.ConfirmBackupCodesRequest
+	36, // 67: helpdesk.duo.v1.Recovery.RedeemCode:input_type -> helpdesk.duo.v1.RedeemCodeRequest
+	37, // 68: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:input_type -> helpdesk.duo.v1.RegenerateBackupCodesRequest
+	40, // 69: helpdesk.duo.v1.Recovery.IssueBypassCode:input_type -> helpdesk.duo.v1.IssueBypassCodeRequest
+	42, // 70: helpdesk.duo.v1.Recovery.ListBypassCodes:input_type -> helpdesk.duo.v1.ListBypassCodesRequest
+	44, // 71: helpdesk.duo.v1.Recovery.RevokeBypassCode:input_type -> helpdesk.duo.v1.RevokeBypassCodeRequest
+	46, // 72: helpdesk.duo.v1.Recovery.CreateRecoveryLink:input_type -> helpdesk.duo.v1.CreateRecoveryLinkRequest
+	48, // 73: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:input_type -> helpdesk.duo.v1.RedeemRecoveryLinkRequest
+	50, // 74: helpdesk.duo.v1.Recovery.ListNotices:input_type -> helpdesk.duo.v1.ListNoticesRequest
+	6,  // 75: helpdesk.duo.v1.Lifecycle.Activate:output_type -> helpdesk.duo.v1.ActivateResponse
+	8,  // 76: helpdesk.duo.v1.Lifecycle.Deactivate:output_type -> helpdesk.duo.v1.DeactivateResponse
+	10, // 77: helpdesk.duo.v1.Lifecycle.Uninstall:output_type -> helpdesk.duo.v1.UninstallResponse
+	13, // 78: helpdesk.duo.v1.Lifecycle.Status:output_type -> helpdesk.duo.v1.StatusResponse
+	15, // 79: helpdesk.duo.v1.Settings.GetSettings:output_type -> helpdesk.duo.v1.GetSettingsResponse
+	18, // 80: helpdesk.duo.v1.Settings.UpdateSettings:output_type -> helpdesk.duo.v1.UpdateSettingsResponse
+	20, // 81: helpdesk.duo.v1.Settings.CheckDuo:output_type -> helpdesk.duo.v1.CheckDuoResponse
+	23, // 82: helpdesk.duo.v1.Operators.SetOperatorEnabled:output_type -> helpdesk.duo.v1.SetOperatorEnabledResponse
+	25, // 83: helpdesk.duo.v1.Operators.GetOperatorStates:output_type -> helpdesk.duo.v1.GetOperatorStatesResponse
+	27, // 84: helpdesk.duo.v1.Operators.ListEnabledOperators:output_type -> helpdesk.duo.v1.ListEnabledOperatorsResponse
+	29, // 85: helpdesk.duo.v1.Operators.SetOperatorAlias:output_type -> helpdesk.duo.v1.SetOperatorAliasResponse
+	32, // 86: helpdesk.duo.v1.Login.BeginLogin:output_type -> helpdesk.duo.v1.BeginLoginResponse
+	34, // 87: helpdesk.duo.v1.Login.CompleteLogin:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	34, // 88: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	34, // 89: helpdesk.duo.v1.Recovery.RedeemCode:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	38, // 90: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:output_type -> helpdesk.duo.v1.RegenerateBackupCodesResponse
+	41, // 91: helpdesk.duo.v1.Recovery.IssueBypassCode:output_type -> helpdesk.duo.v1.IssueBypassCodeResponse
+	43, // 92: helpdesk.duo.v1.Recovery.ListBypassCodes:output_type -> helpdesk.duo.v1.ListBypassCodesResponse
+	45, // 93: helpdesk.duo.v1.Recovery.RevokeBypassCode:output_type -> helpdesk.duo.v1.RevokeBypassCodeResponse
+	47, // 94: helpdesk.duo.v1.Recovery.CreateRecoveryLink:output_type -> helpdesk.duo.v1.CreateRecoveryLinkResponse
+	34, // 95: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	51, // 96: helpdesk.duo.v1.Recovery.ListNotices:output_type -> helpdesk.duo.v1.ListNoticesResponse
+	75, // [75:97] is the sub-list for method output_type
+	53, // [53:75] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_duo_v1_duo_proto_init() }
