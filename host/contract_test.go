@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/helpdesk-duo/duo-plugin/host/internal/supervisor"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -728,7 +729,7 @@ func TestApplyActivation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := newFakePlugin()
-			logs := &syncBuffer{}
+			logs := &testlog.Buffer{}
 			var asked atomic.Int32
 			var askedDeadline time.Duration
 			p, src := newInProcess(t, fake, func(o *Options) {

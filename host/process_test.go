@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/host/internal/logbridge"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -64,24 +64,6 @@ func selfBinary(t *testing.T) (string, string) {
 	return self.path, self.sum
 }
 
-// syncBuffer collects logs from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // recorder keeps every state OnStateChange reported.
 type recorder struct {
 	mu     sync.Mutex
@@ -110,7 +92,7 @@ type harness struct {
 	t        *testing.T
 	manifest string
 	markers  string // the plugin writes one file per process started
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 	rec      *recorder
 }
 
@@ -156,7 +138,7 @@ func newHarness(t *testing.T, b bundle) *harness {
 	t.Helper()
 	bin, sum := selfBinary(t)
 	dir := t.TempDir()
-	h := &harness{t: t, markers: filepath.Join(dir, "markers"), logs: &syncBuffer{}, rec: &recorder{}}
+	h := &harness{t: t, markers: filepath.Join(dir, "markers"), logs: &testlog.Buffer{}, rec: &recorder{}}
 	if err := os.Mkdir(h.markers, 0o755); err != nil {
 		t.Fatal(err)
 	}

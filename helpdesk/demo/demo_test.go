@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -13,31 +12,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var (
 	urlLine      = regexp.MustCompile(`Open (http://\S+) and sign in`)
@@ -53,7 +35,7 @@ func TestDemo(t *testing.T) {
 		t.Skip("not inside the repository")
 	}
 	dataDir := filepath.Join(t.TempDir(), ".data")
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	building, release := make(chan struct{}), make(chan struct{})

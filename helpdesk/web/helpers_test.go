@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
 	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -240,27 +240,11 @@ type env struct {
 	srv     *httptest.Server
 	startOK bool
 	mail    *mailbox
-	log     *logBuffer
-}
-
-// logBuffer keeps what the helpdesk logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
+	log     *testlog.Buffer
 }
 
 // logs is everything the helpdesk logged so far.
-func (e *env) logs() string {
-	e.log.mu.Lock()
-	defer e.log.mu.Unlock()
-	return e.log.buf.String()
-}
+func (e *env) logs() string { return e.log.String() }
 
 // mailbox keeps what the helpdesk mailed.
 type mailbox struct {
@@ -310,7 +294,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	fake := newFakePlugin()
-	logged := &logBuffer{}
+	logged := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logged, nil))
 	mgr, err := plugins.New(plugins.Config{
 		Store: st, BundleDir: bundle, DataDir: filepath.Join(dir, "plugin-data"),

@@ -38,13 +38,23 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, nextOrHome(next))
 		return
 	}
-	if ses := currentSession(r); ses == nil || ses.Kind != store.SessionAnonymous {
-		if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionAnonymous}); err != nil {
-			s.internalError(w, r, "start anonymous session", err)
-			return
-		}
+	if !s.ensureAnonymousSession(w, r) {
+		return
 	}
 	s.renderLogin(w, r, http.StatusOK, loginData{Next: next})
+}
+
+// ensureAnonymousSession gives a signed-out visitor the session whose CSRF
+// token the sign-in forms carry. false: the answer is written.
+func (s *Server) ensureAnonymousSession(w http.ResponseWriter, r *http.Request) bool {
+	if ses := currentSession(r); ses != nil && ses.Kind == store.SessionAnonymous {
+		return true
+	}
+	if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionAnonymous}); err != nil {
+		s.internalError(w, r, "start anonymous session", err)
+		return false
+	}
+	return true
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
@@ -264,6 +274,30 @@ type refusedData struct {
 }
 
 // pendingSession returns the request's pending session for factor.
+// pendingOperator loads the operator of a sign-in half done, and ends it
+// when they have failed too often: each second-factor try counts against
+// the same limits as passwords. false: the answer is written.
+func (s *Server) pendingOperator(w http.ResponseWriter, r *http.Request, ses *store.Session) (store.Operator, bool) {
+	op, err := s.st.OperatorByID(r.Context(), ses.OperatorID)
+	if err != nil {
+		s.internalError(w, r, "load operator", err)
+		return store.Operator{}, false
+	}
+	limited, err := s.rateLimited(r, op.Username)
+	if err != nil {
+		s.internalError(w, r, "check sign-in rate limit", err)
+		return store.Operator{}, false
+	}
+	if limited {
+		_ = s.st.DeleteSession(r.Context(), ses.IDHash)
+		s.clearCookie(w)
+		s.log.Warn("sign-in refused: too many failed attempts", "operator_id", op.ID, "client_ip", clientIP(r))
+		s.renderTooMany(w, r)
+		return store.Operator{}, false
+	}
+	return op, true
+}
+
 func pendingSession(r *http.Request, factor string) *store.Session {
 	ses := currentSession(r)
 	if ses == nil || ses.Kind != store.SessionPending || ses.SecondFactor != factor || ses.OperatorID == 0 {
@@ -286,25 +320,13 @@ func (s *Server) handleTOTP(w http.ResponseWriter, r *http.Request) {
 		s.renderRefused(w, r, http.StatusBadRequest, msgExpired)
 		return
 	}
-	op, err := s.st.OperatorByID(r.Context(), ses.OperatorID)
-	if err != nil {
-		s.internalError(w, r, "load operator", err)
-		return
-	}
-	limited, err := s.rateLimited(r, op.Username)
-	if err != nil {
-		s.internalError(w, r, "check sign-in rate limit", err)
-		return
-	}
-	if limited {
-		_ = s.st.DeleteSession(r.Context(), ses.IDHash)
-		s.clearCookie(w)
-		s.log.Warn("sign-in refused: too many failed attempts", "operator_id", op.ID, "client_ip", clientIP(r))
-		s.renderTooMany(w, r)
+	op, ok := s.pendingOperator(w, r, ses)
+	if !ok {
 		return
 	}
 	step, ok := auth.VerifyTOTP(op.TOTPSecret.Reveal(), r.PostForm.Get("code"), s.cfg.Now(), op.TOTPLastStep)
 	if ok && op.HasTOTP() {
+		var err error
 		ok, err = s.st.UseTOTPStep(r.Context(), op.ID, step)
 		if err != nil {
 			s.internalError(w, r, "record totp step", err)

@@ -75,21 +75,8 @@ func (s *Server) handleCode(w http.ResponseWriter, r *http.Request) {
 		s.renderRefused(w, r, http.StatusBadRequest, msgExpired)
 		return
 	}
-	op, err := s.st.OperatorByID(r.Context(), ses.OperatorID)
-	if err != nil {
-		s.internalError(w, r, "load operator", err)
-		return
-	}
-	limited, err := s.rateLimited(r, op.Username)
-	if err != nil {
-		s.internalError(w, r, "check sign-in rate limit", err)
-		return
-	}
-	if limited {
-		_ = s.st.DeleteSession(r.Context(), ses.IDHash)
-		s.clearCookie(w)
-		s.log.Warn("sign-in refused: too many failed attempts", "operator_id", op.ID, "client_ip", clientIP(r))
-		s.renderTooMany(w, r)
+	op, ok := s.pendingOperator(w, r, ses)
+	if !ok {
 		return
 	}
 	code := strings.TrimSpace(r.PostForm.Get("code"))

@@ -39,11 +39,8 @@ func (s *Server) handleRecoverForm(w http.ResponseWriter, r *http.Request) {
 		s.renderRecover(w, r, http.StatusConflict, recoverData{SignedInAs: op.Username})
 		return
 	}
-	if ses := currentSession(r); ses == nil || ses.Kind != store.SessionAnonymous {
-		if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionAnonymous}); err != nil {
-			s.internalError(w, r, "start anonymous session", err)
-			return
-		}
+	if !s.ensureAnonymousSession(w, r) {
+		return
 	}
 	s.renderRecover(w, r, http.StatusOK, recoverData{Token: token})
 }

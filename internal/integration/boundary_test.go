@@ -20,6 +20,7 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -227,7 +228,7 @@ func TestPluginSpeaksNothingBeforeHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr logBuffer
+	var stderr testlog.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -46,25 +46,6 @@ func TestMain(m *testing.M) {
 	pluginbuild.Cleanup()
 	cleanupBare()
 	os.Exit(code)
-}
-
-// logBuffer collects everything the SDK and the plugin log, so tests can
-// check that no secret reaches a log.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // pluginLogName is the plugin's hclog name (plugin/process.NewLogger).
@@ -110,7 +91,7 @@ func checkLogsHoldNoSecret(t *testing.T, what, logs string, secrets ...string) {
 
 type started struct {
 	p        *host.Plugin
-	logs     *logBuffer
+	logs     *testlog.Buffer
 	manifest string
 }
 
@@ -121,7 +102,7 @@ func startPlugin(t *testing.T, manifest string, tweak func(*host.Options)) start
 	if manifest == "" {
 		manifest = pluginbuild.ForTest(t)
 	}
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	opts := host.Options{
 		ManifestPath: manifest,
 		Logger:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -45,35 +45,25 @@ func (p *Plugin) offerBackupCodes(ctx context.Context, a *activeState, op contra
 // ConfirmBackupCodes implements contract.Recovery: the operator saved the
 // codes shown with the ticket, which become their set; they are signed in.
 func (p *Plugin) ConfirmBackupCodes(ctx context.Context, req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error) {
-	if err := validateOperator(req.Operator); err != nil {
-		return contract.CompleteLoginResponse{}, err
-	}
 	op := req.Operator
-	var res contract.CompleteLoginResponse
-	err := p.withActive(func(a *activeState) error {
-		now := p.now()
-		ev := store.Event{At: now, Kind: "backup_codes.confirm", OperatorID: op.ID, ClientIP: req.Client.IP}
+	return p.loginPageCall(op, req.Client, "backup_codes.confirm", func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error) {
 		ticket, err := codes.ParseToken(req.Ticket)
 		if err != nil {
-			res = p.denyLogin(ctx, a, ev, contract.LoginReasonTicketUnknown, msgTicketDenied, "the ticket does not have the shape of one this plugin hands out")
-			return nil
+			return p.denyLogin(ctx, a, ev, contract.LoginReasonTicketUnknown, msgTicketDenied, "the ticket does not have the shape of one this plugin hands out"), nil
 		}
 		done := ev
 		done.Outcome, done.Detail, done.Notice = "allowed", "backup codes confirmed; signed in", contract.NoticeBackupCodesIssued
-		err = a.store.ConfirmBackupCodes(ctx, a.codes.Token(codes.PurposeTicket, op.ID, ticket), op.ID, now, done)
+		err = a.store.ConfirmBackupCodes(ctx, a.codes.Token(codes.PurposeTicket, op.ID, ticket), op.ID, ev.At, done)
 		switch {
 		case errors.Is(err, store.ErrConsumed):
-			res = p.denyLogin(ctx, a, ev, contract.LoginReasonTicketUnknown, msgTicketDenied,
-				"no unconfirmed set of this operator has this ticket: confirmed already, replaced by a newer set, expired, or another operator's")
-			return nil
+			return p.denyLogin(ctx, a, ev, contract.LoginReasonTicketUnknown, msgTicketDenied,
+				"no unconfirmed set of this operator has this ticket: confirmed already, replaced by a newer set, expired, or another operator's"), nil
 		case err != nil:
-			return storageError("confirm backup codes", err)
+			return contract.CompleteLoginResponse{}, storageError("confirm backup codes", err)
 		}
 		p.log.Info("backup codes confirmed; login allowed", "operator_id", op.ID)
-		res = contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}
-		return nil
+		return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, nil
 	})
-	return res, err
 }
 
 // recentFactor is how soon after proving their second factor an operator

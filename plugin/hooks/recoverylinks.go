@@ -55,37 +55,27 @@ func (p *Plugin) CreateRecoveryLink(ctx context.Context, req contract.CreateReco
 // the operator's second factor reset in one transaction, or, for a link
 // that is not theirs, used or expired, nothing changes.
 func (p *Plugin) RedeemRecoveryLink(ctx context.Context, req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error) {
-	if err := validateOperator(req.Operator); err != nil {
-		return contract.CompleteLoginResponse{}, err
-	}
 	op := req.Operator
-	var res contract.CompleteLoginResponse
-	err := p.withActive(func(a *activeState) error {
-		now := p.now()
-		ev := store.Event{At: now, Kind: "recovery_link.redeem", OperatorID: op.ID, ClientIP: req.Client.IP}
+	return p.loginPageCall(op, req.Client, "recovery_link.redeem", func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error) {
 		token, err := codes.ParseToken(req.Token)
 		if err != nil {
-			res = p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUnknown, msgLinkDenied, "the token does not have the shape of one this plugin hands out")
-			return nil
+			return p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUnknown, msgLinkDenied, "the token does not have the shape of one this plugin hands out"), nil
 		}
 		done := ev
 		done.Outcome, done.Notice = "allowed", contract.NoticeSecondFactorReset
 		done.Detail = "recovery link used: Duo enrolment forgotten, backup codes deleted, bypass codes revoked; signed in"
-		err = a.store.RedeemRecoveryLink(ctx, a.codes.Token(codes.PurposeRecoveryLink, op.ID, token), op.ID, now, done)
+		err = a.store.RedeemRecoveryLink(ctx, a.codes.Token(codes.PurposeRecoveryLink, op.ID, token), op.ID, ev.At, done)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			res = p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUnknown, msgLinkDenied, "no recovery link of this operator has this token")
+			return p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUnknown, msgLinkDenied, "no recovery link of this operator has this token"), nil
 		case errors.Is(err, store.ErrUsed):
-			res = p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUsed, msgLinkDenied, "the recovery link was used already")
+			return p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUsed, msgLinkDenied, "the recovery link was used already"), nil
 		case errors.Is(err, store.ErrExpired):
-			res = p.denyLogin(ctx, a, ev, contract.LoginReasonLinkExpired, msgLinkDenied, "the recovery link expired")
+			return p.denyLogin(ctx, a, ev, contract.LoginReasonLinkExpired, msgLinkDenied, "the recovery link expired"), nil
 		case err != nil:
-			return storageError("redeem recovery link", err)
-		default:
-			p.log.Warn("recovery link used: second factor reset", "operator_id", op.ID)
-			res = contract.CompleteLoginResponse{Decision: contract.DecisionAllowed, Message: msgLinkReset}
+			return contract.CompleteLoginResponse{}, storageError("redeem recovery link", err)
 		}
-		return nil
+		p.log.Warn("recovery link used: second factor reset", "operator_id", op.ID)
+		return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed, Message: msgLinkReset}, nil
 	})
-	return res, err
 }

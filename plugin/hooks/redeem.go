@@ -18,29 +18,38 @@ import (
 // audit event, so a code is either spent with its login recorded or not
 // spent at all.
 func (p *Plugin) RedeemCode(ctx context.Context, req contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error) {
-	if err := validateOperator(req.Operator); err != nil {
-		return contract.CompleteLoginResponse{}, err
-	}
 	op := req.Operator
-	var res contract.CompleteLoginResponse
-	err := p.withActive(func(a *activeState) error {
-		now := p.now()
-		ev := store.Event{At: now, Kind: "login.code", OperatorID: op.ID, ClientIP: req.Client.IP}
+	return p.loginPageCall(op, req.Client, "login.code", func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error) {
 		code, err := codes.Parse(req.Code)
 		if err != nil {
-			res = p.denyLogin(ctx, a, ev, contract.LoginReasonCodeMalformed, msgCodeShape,
-				fmt.Sprintf("%d bytes that cannot be a backup or bypass code", len(req.Code)))
-			return nil
+			return p.denyLogin(ctx, a, ev, contract.LoginReasonCodeMalformed, msgCodeShape,
+				fmt.Sprintf("%d bytes that cannot be a backup or bypass code", len(req.Code))), nil
 		}
 		states, err := a.store.OperatorStates(ctx, []string{op.ID})
 		if err != nil {
-			return storageError("redeem code: operator state", err)
+			return contract.CompleteLoginResponse{}, storageError("redeem code: operator state", err)
 		}
 		if !states[op.ID].Enabled {
-			res = p.denyLogin(ctx, a, ev, contract.LoginReasonNotEnabled, msgCodeDenied, "Duo is not enabled for this operator, so codes are not used")
-			return nil
+			return p.denyLogin(ctx, a, ev, contract.LoginReasonNotEnabled, msgCodeDenied, "Duo is not enabled for this operator, so codes are not used"), nil
 		}
-		res, err = p.redeem(ctx, a, op.ID, code, now, ev)
+		return p.redeem(ctx, a, op.ID, code, ev.At, ev)
+	})
+}
+
+// loginPageCall runs answer for a call of the login page that stands in
+// for Duo (a code, a ticket, a recovery link): it carries no actor, as the
+// host makes it for an operator whose password it checked. The operator is
+// checked, the plugin must be active, and ev is the call's audit event,
+// stamped now.
+func (p *Plugin) loginPageCall(op contract.Operator, client contract.ClientInfo, kind string,
+	answer func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error)) (contract.CompleteLoginResponse, error) {
+	if err := validateOperator(op); err != nil {
+		return contract.CompleteLoginResponse{}, err
+	}
+	var res contract.CompleteLoginResponse
+	err := p.withActive(func(a *activeState) error {
+		var err error
+		res, err = answer(a, store.Event{At: p.now(), Kind: kind, OperatorID: op.ID, ClientIP: client.IP})
 		return err
 	})
 	return res, err

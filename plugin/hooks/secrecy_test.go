@@ -7,35 +7,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 	"github.com/helpdesk-duo/duo-plugin/plugin/store"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	"github.com/helpdesk-duo/duo-plugin/settings"
 )
-
-// syncBuffer is a log sink shared by the plugin's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // secretForms are the ways a code or token could leak: as shown, as
 // typed, without its dash, in upper case, and every 8-character piece of
@@ -58,7 +40,7 @@ func secretForms(secrets []string) []string {
 // signs no one in.
 func TestNothingUsableIsStoredOrLogged(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	logger := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace, JSONFormat: true})
 	e := newEnvLogged(t, duosim.StartTest(t, duosim.Config{Scripted: true}), settings.Runtime{}, nil, logger)
 	ctx := context.Background()

@@ -13,30 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/duosecurity/duo_universal_golang/duouniversal"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 )
-
-// syncBuffer collects run's stderr while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startRun runs the command with args until the returned cancel, and
 // returns the settings it printed and a channel that gets run's result.
@@ -119,7 +102,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 
 func TestRunUnresponsive(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	got, cancel, done := startRun(t, []string{"-addr", "127.0.0.1:0", "-ca-file", filepath.Join(t.TempDir(), "ca.pem"),
 		"-unresponsive", "-v"}, &logs)
 	held := func() int { return strings.Count(logs.String(), `msg="request held unanswered"`) }
