@@ -1,16 +1,16 @@
 package settings
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/secret"
+	"github.com/helpdesk-duo/duo-plugin/internal/secret/secrettest"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 )
 
 // The secret.Value type is tested in internal/secret; these tests check that
@@ -64,23 +64,10 @@ func TestDuoSlog(t *testing.T) {
 		{"json Duo", true, []any{"duo", d}, `{"msg":"m","duo":{"client_id":"DIABCDEFGHIJ01234567","client_secret_set":true,"api_hostname":"api-x.duosecurity.com","fail_mode":"closed","username_format":"email","login_timeout":300000000000,"ca_file":"","backup_code_count":0,"backup_codes_low_at":0,"recovery_link_lifetime":0,"bypass_max_uses":0,"bypass_max_lifetime":0,"allow_self_disable":false}}`},
 		{"text Duo", false, []any{"duo", d}, `msg=m duo.client_id=DIABCDEFGHIJ01234567 duo.client_secret_set=true duo.api_hostname=api-x.duosecurity.com duo.fail_mode=closed duo.username_format=email duo.login_timeout=5m0s duo.ca_file="" duo.backup_code_count=0 duo.backup_codes_low_at=0 duo.recovery_link_lifetime=0s duo.bypass_max_uses=0 duo.bypass_max_lifetime=0s duo.allow_self_disable=false`},
 	}
-	dropTimeLevel := func(_ []string, a slog.Attr) slog.Attr {
-		if a.Key == slog.TimeKey || a.Key == slog.LevelKey {
-			return slog.Attr{}
-		}
-		return a
-	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var buf bytes.Buffer
-			opts := &slog.HandlerOptions{ReplaceAttr: dropTimeLevel}
-			var h slog.Handler = slog.NewTextHandler(&buf, opts)
-			if tt.json {
-				h = slog.NewJSONHandler(&buf, opts)
-			}
-			slog.New(h).Info("m", tt.args...)
-			got := strings.TrimSuffix(buf.String(), "\n")
+			got := testlog.Line(tt.json, tt.args...)
 			if got != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
 			}
@@ -97,21 +84,9 @@ func TestDuoSlog(t *testing.T) {
 func TestDuoNeverLeaks(t *testing.T) {
 	t.Parallel()
 	d := Duo{ClientSecret: secret.Value(validSecret)}
-	hexed := fmt.Sprintf("%x", validSecret)
-	check := func(verb string, args ...any) {
-		t.Helper()
-		got := fmt.Sprintf(verb, args...)
-		if strings.Contains(got, validSecret) || strings.Contains(strings.ToLower(got), hexed) {
-			t.Errorf("Sprintf(%q, %T) leaks the secret: %s", verb, args[0], got)
-		}
-	}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T", "%10.4v", "%#x", "% x", "%!", "%[2]v", "no verb"} {
-		for _, arg := range []any{d, &d, d.ClientSecret, &d.ClientSecret, []Duo{d}, map[string]Duo{"k": d}, errors.New("x")} {
-			check(verb, arg)
-		}
-	}
-	check("%p", &d)
-	check("%p", &d.ClientSecret)
+	secrettest.NoLeakThroughFmt(t, validSecret,
+		[]any{d, &d, d.ClientSecret, &d.ClientSecret, []Duo{d}, map[string]Duo{"k": d}, errors.New("x")},
+		[]any{&d, &d.ClientSecret})
 	noVerb := strings.Repeat("x", 1) // not a constant, so vet lets the extra argument through
 	if got, want := fmt.Sprintf(noVerb, d.ClientSecret), "x%!(EXTRA secret.Value=[redacted])"; got != want {
 		t.Errorf("extra argument: got %q, want %q", got, want)

@@ -1,7 +1,6 @@
 package secret
 
 import (
-	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -9,6 +8,9 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/secret/secrettest"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 )
 
 const testSecret = "S3cr3tV4lu3S3cr3tV4lu3S3cr3tV4lu3S3cr3tX"
@@ -126,23 +128,10 @@ func TestValueSlog(t *testing.T) {
 		{"text empty", false, []any{"secret", Value("")}, `msg=m secret=""`},
 		{"text any struct", false, []any{slog.Any("h", struct{ S Value }{set})}, `msg=m h={S:[redacted]}`},
 	}
-	dropTimeLevel := func(_ []string, a slog.Attr) slog.Attr {
-		if a.Key == slog.TimeKey || a.Key == slog.LevelKey {
-			return slog.Attr{}
-		}
-		return a
-	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var buf bytes.Buffer
-			opts := &slog.HandlerOptions{ReplaceAttr: dropTimeLevel}
-			var h slog.Handler = slog.NewTextHandler(&buf, opts)
-			if tt.json {
-				h = slog.NewJSONHandler(&buf, opts)
-			}
-			slog.New(h).Info("m", tt.args...)
-			got := strings.TrimSuffix(buf.String(), "\n")
+			got := testlog.Line(tt.json, tt.args...)
 			if got != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
 			}
@@ -163,21 +152,9 @@ func TestValueNeverLeaks(t *testing.T) {
 		Token Value
 	}
 	h := holder{Name: "n", Token: Value(testSecret)}
-	hexed := fmt.Sprintf("%x", testSecret)
-	check := func(verb string, args ...any) {
-		t.Helper()
-		got := fmt.Sprintf(verb, args...)
-		if strings.Contains(got, testSecret) || strings.Contains(strings.ToLower(got), hexed) {
-			t.Errorf("Sprintf(%q, %T) leaks the secret: %s", verb, args[0], got)
-		}
-	}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T", "%10.4v", "%#x", "% x", "%!", "%[2]v", "no verb"} {
-		for _, arg := range []any{h, &h, h.Token, &h.Token, []holder{h}, map[string]holder{"k": h}, []Value{h.Token}, errors.New("x")} {
-			check(verb, arg)
-		}
-	}
-	check("%p", &h)
-	check("%p", &h.Token)
+	secrettest.NoLeakThroughFmt(t, testSecret,
+		[]any{h, &h, h.Token, &h.Token, []holder{h}, map[string]holder{"k": h}, []Value{h.Token}, errors.New("x")},
+		[]any{&h, &h.Token})
 	noVerb := strings.Repeat("x", 1) // not a constant, so vet lets the extra argument through
 	if got, want := fmt.Sprintf(noVerb, h.Token), "x%!(EXTRA secret.Value=[redacted])"; got != want {
 		t.Errorf("extra argument: got %q, want %q", got, want)
