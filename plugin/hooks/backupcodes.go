@@ -8,7 +8,6 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
 	"github.com/helpdesk-duo/duo-plugin/plugin/store"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
-	"github.com/helpdesk-duo/duo-plugin/settings"
 )
 
 // Backup codes: a set is shown when Duo first vouches for an operator,
@@ -19,7 +18,7 @@ import (
 // codes: a fresh set, kept unconfirmed under a ticket (replacing any
 // unconfirmed older set), shown once. ev is the login's audit event.
 func (p *Plugin) offerBackupCodes(ctx context.Context, a *activeState, op contract.Operator, now time.Time, ev store.Event) (contract.CompleteLoginResponse, error) {
-	n := max(a.duo.Load().BackupCodeCount, settings.MinBackupCodeCount)
+	n := a.duo.Load().BackupCodeCount
 	shown, hashes, err := newBackupCodes(a, op.ID, n)
 	if err != nil {
 		return contract.CompleteLoginResponse{}, internalError("complete login: draw backup codes", err)
@@ -115,7 +114,7 @@ func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.Regener
 		if err := p.mayReplaceBackupCodes(ctx, a, op.ID, req.Actor, now); err != nil {
 			return err
 		}
-		n := max(a.duo.Load().BackupCodeCount, settings.MinBackupCodeCount)
+		n := a.duo.Load().BackupCodeCount
 		shown, hashes, err := newBackupCodes(a, op.ID, n)
 		if err != nil {
 			return internalError("regenerate backup codes: draw codes", err)

@@ -196,3 +196,25 @@ func (e *env) events(kind string) []store.EventRecord {
 	}
 	return out
 }
+
+// atOnce makes call n times concurrently, all released together, and
+// returns the answers; an error fails t.
+func atOnce(t *testing.T, n int, call func() (contract.CompleteLoginResponse, error)) []contract.CompleteLoginResponse {
+	t.Helper()
+	results := make([]contract.CompleteLoginResponse, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			r, err := call()
+			if err != nil {
+				t.Errorf("call %d of %d at once: %v", i, n, err)
+			}
+			results[i] = r
+		})
+	}
+	close(start)
+	wg.Wait()
+	return results
+}

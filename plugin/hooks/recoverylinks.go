@@ -8,7 +8,6 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
 	"github.com/helpdesk-duo/duo-plugin/plugin/store"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
-	"github.com/helpdesk-duo/duo-plugin/settings"
 )
 
 // Recovery links: an administrator creates one for an operator who lost
@@ -32,11 +31,9 @@ func (p *Plugin) CreateRecoveryLink(ctx context.Context, req contract.CreateReco
 		if err != nil {
 			return internalError("create recovery link: draw a token", err)
 		}
-		lifetime := a.duo.Load().RecoveryLinkLifetime
-		if lifetime <= 0 {
-			lifetime = settings.Defaults().RecoveryLinkLifetime
-		}
-		expires := now.Add(lifetime)
+		// Saved settings are always within bounds (settings.ParseStored
+		// starts from the defaults), so the lifetime is at least an hour.
+		expires := now.Add(a.duo.Load().RecoveryLinkLifetime)
 		ev := by(store.Event{At: now, Kind: "recovery_link.created", OperatorID: op.ID, Outcome: "ok", Notice: contract.NoticeRecoveryLinkCreated,
 			Detail: "valid until " + expires.UTC().Format(time.RFC3339)}, req.Actor)
 		err = a.store.CreateRecoveryLink(ctx, op, store.RecoveryLink{TokenHash: a.codes.Token(codes.PurposeRecoveryLink, op.ID, token),

@@ -3,7 +3,6 @@ package hooks
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -109,25 +108,10 @@ func TestRecoveryLinkUsedTwiceAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 20
-	results := make([]contract.CompleteLoginResponse, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			r, err := e.p.RedeemRecoveryLink(ctx, contract.RedeemRecoveryLinkRequest{Operator: alice, Token: link.Token})
-			if err != nil {
-				t.Errorf("RedeemRecoveryLink: %v", err)
-			}
-			results[i] = r
-		}()
-	}
-	close(start)
-	wg.Wait()
 	wins := 0
-	for _, r := range results {
+	for _, r := range atOnce(t, n, func() (contract.CompleteLoginResponse, error) {
+		return e.p.RedeemRecoveryLink(ctx, contract.RedeemRecoveryLinkRequest{Operator: alice, Token: link.Token})
+	}) {
 		if r.Decision == contract.DecisionAllowed {
 			wins++
 		} else if r.Reason != contract.LoginReasonLinkUsed {

@@ -3,7 +3,6 @@ package hooks
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -114,25 +113,10 @@ func TestConcurrentCodeRedemptions(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, code string }{{"backup code", codes[0]}, {"bypass code", bypass.Code}} {
 		const n = 50
-		results := make([]contract.CompleteLoginResponse, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				r, err := e.p.RedeemCode(ctx, contract.RedeemCodeRequest{Operator: alice, Code: tc.code})
-				if err != nil {
-					t.Errorf("RedeemCode: %v", err)
-				}
-				results[i] = r
-			}()
-		}
-		close(start)
-		wg.Wait()
 		wins := 0
-		for _, r := range results {
+		for _, r := range atOnce(t, n, func() (contract.CompleteLoginResponse, error) {
+			return e.p.RedeemCode(ctx, contract.RedeemCodeRequest{Operator: alice, Code: tc.code})
+		}) {
 			switch {
 			case r.Decision == contract.DecisionAllowed:
 				wins++
