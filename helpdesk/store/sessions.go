@@ -44,9 +44,8 @@ type Session struct {
 	DuoState  secret.Value
 	NextPath  string
 	CSRFToken secret.Value
-	// BackupCodes (one per line) and BackupTicket: the codes shown while a
-	// FactorBackupCodes session is confirmed, and the plugin's ticket.
-	BackupCodes  secret.Value
+	// BackupTicket is the plugin's ticket that issues the backup codes a
+	// FactorBackupCodes session shows (the codes are never stored).
 	BackupTicket secret.Value
 	Flash        string
 	FlashKind    string
@@ -63,11 +62,11 @@ func (s *Store) CreateSession(ctx context.Context, ses Session) error {
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions
 		(id_hash, kind, operator_id, second_factor, duo_state, next_path, csrf_token, flash, flash_kind, created_at, last_seen_at, expires_at,
-		 backup_codes, backup_ticket)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		 backup_ticket)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ses.IDHash, ses.Kind, op, ses.SecondFactor, ses.DuoState.Reveal(), ses.NextPath, ses.CSRFToken.Reveal(),
 		ses.Flash, ses.FlashKind, unix(ses.CreatedAt), unix(ses.LastSeenAt), unix(ses.ExpiresAt),
-		ses.BackupCodes.Reveal(), ses.BackupTicket.Reveal())
+		ses.BackupTicket.Reveal())
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -79,12 +78,12 @@ func (s *Store) CreateSession(ctx context.Context, ses Session) error {
 func (s *Store) SessionByHash(ctx context.Context, idHash []byte, now time.Time) (Session, error) {
 	var ses Session
 	var op sql.NullInt64
-	var duoState, csrf, codes, ticket string
+	var duoState, csrf, ticket string
 	var created, seen, expires int64
 	err := s.db.QueryRowContext(ctx, `SELECT id_hash, kind, operator_id, second_factor, duo_state, next_path, csrf_token,
-		flash, flash_kind, created_at, last_seen_at, expires_at, backup_codes, backup_ticket FROM sessions WHERE id_hash = ? AND expires_at > ?`,
+		flash, flash_kind, created_at, last_seen_at, expires_at, backup_ticket FROM sessions WHERE id_hash = ? AND expires_at > ?`,
 		idHash, unix(now)).Scan(&ses.IDHash, &ses.Kind, &op, &ses.SecondFactor, &duoState, &ses.NextPath, &csrf,
-		&ses.Flash, &ses.FlashKind, &created, &seen, &expires, &codes, &ticket)
+		&ses.Flash, &ses.FlashKind, &created, &seen, &expires, &ticket)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, fmt.Errorf("session: %w", ErrNotFound)
 	}
@@ -93,7 +92,7 @@ func (s *Store) SessionByHash(ctx context.Context, idHash []byte, now time.Time)
 	}
 	ses.OperatorID = op.Int64
 	ses.DuoState, ses.CSRFToken = secret.Value(duoState), secret.Value(csrf)
-	ses.BackupCodes, ses.BackupTicket = secret.Value(codes), secret.Value(ticket)
+	ses.BackupTicket = secret.Value(ticket)
 	ses.CreatedAt, ses.LastSeenAt, ses.ExpiresAt = fromUnix(created), fromUnix(seen), fromUnix(expires)
 	return ses, nil
 }

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"html"
 	"net/http"
 	"net/url"
@@ -127,16 +128,20 @@ func TestFirstBackupCodesMustBeConfirmed(t *testing.T) {
 	if strings.Contains(html.UnescapeString(c.last), "the-ticket") {
 		t.Fatal("the ticket reached the browser")
 	}
+	page := c.last
 	if resp := c.get("/"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatal("signed in before confirming the backup codes")
 	}
-	// Reloading shows the same codes again; without the tick nothing is issued.
-	c.get("/login/backup-codes")
-	if !strings.Contains(c.last, codes[0]) {
-		t.Fatalf("reloaded backup codes page:\n%s", c.last)
+	// The helpdesk keeps only the ticket, never the codes.
+	if db := e.dbBytes(); !bytes.Contains(db, []byte("the-ticket")) || bytes.Contains(db, []byte(codes[0])) || bytes.Contains(db, []byte(codes[1])) {
+		t.Fatalf("the database files hold the ticket: %v, a code: %v", bytes.Contains(db, []byte("the-ticket")), bytes.Contains(db, []byte(codes[0])))
 	}
-	if resp := c.postForm("/login/backup-codes", url.Values{}); resp.StatusCode != http.StatusUnprocessableEntity || e.fake.Calls("ConfirmBackupCodes") != 0 {
-		t.Fatalf("finish without the tick: %d, confirmed %d times", resp.StatusCode, e.fake.Calls("ConfirmBackupCodes"))
+	c.last = page
+	// Without the tick nothing is issued, and the page shows the codes it
+	// carried back (and nothing else) beside its error.
+	if resp := c.postForm("/login/backup-codes", url.Values{"code": {codes[0], codes[1], "<b>junk</b>"}}); resp.StatusCode != http.StatusUnprocessableEntity ||
+		e.fake.Calls("ConfirmBackupCodes") != 0 || !strings.Contains(c.last, codes[1]) || strings.Contains(html.UnescapeString(c.last), "<b>junk</b>") {
+		t.Fatalf("finish without the tick: %d, confirmed %d times\n%s", resp.StatusCode, e.fake.Calls("ConfirmBackupCodes"), c.last)
 	}
 	resp = c.postForm("/login/backup-codes", url.Values{"saved": {"yes"}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" || gotTicket != "the-ticket" {
@@ -179,6 +184,49 @@ func TestRegenerateRefusalsSayWhatToDo(t *testing.T) {
 			}
 			if !strings.Contains(e.logs(), "reason="+string(tc.reason)) {
 				t.Fatalf("the log lost the reason:\n%s", e.logs())
+			}
+		})
+	}
+}
+
+// Reloading the page of first backup codes cannot show them again (they
+// are not stored): the sign-in ends, nothing is issued, and the next one
+// brings a new set. So does a confirmation that brings no codes back.
+func TestFirstBackupCodesAreNotShownTwice(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"reload", "post without codes"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			const state = "state-0123456789-abcdefghij"
+			e := newEnv(t, envOpts{})
+			e.activate()
+			e.fake.set(func(f *fakePlugin) {
+				f.begin = func(contract.Operator) (contract.BeginLoginResponse, error) {
+					return contract.BeginLoginResponse{Decision: contract.DecisionRedirect, RedirectURL: "https://duo.example/authorize", State: state}, nil
+				}
+				f.complete = func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+					return contract.CompleteLoginResponse{Decision: contract.DecisionConfirmBackupCodes, BackupCodes: []string{"aaaaa-bbbbb"}, BackupCodesTicket: "t"}, nil
+				}
+			})
+			c := e.client()
+			c.login("alice", password, "")
+			c.get("/login/duo/callback?duo_code=c&state=" + state)
+			csrf := c.csrf()
+			var resp *http.Response
+			if how == "reload" {
+				resp = c.get("/login/backup-codes")
+			} else {
+				resp = c.post("/login/backup-codes", url.Values{"csrf_token": {csrf}})
+			}
+			if resp.StatusCode != http.StatusGone || !strings.Contains(c.last, "shown only once") {
+				t.Fatalf("%s: %d\n%s", how, resp.StatusCode, c.last)
+			}
+			if resp := c.post("/login/backup-codes", url.Values{"csrf_token": {csrf}, "saved": {"yes"}}); resp.StatusCode == http.StatusSeeOther ||
+				e.fake.Calls("ConfirmBackupCodes") != 0 {
+				t.Fatalf("confirm after the sign-in ended: %d, confirmed %d times", resp.StatusCode, e.fake.Calls("ConfirmBackupCodes"))
+			}
+			if resp := c.get("/"); resp.StatusCode != http.StatusSeeOther {
+				t.Fatal("signed in")
 			}
 		})
 	}

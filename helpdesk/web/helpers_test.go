@@ -241,6 +241,21 @@ type env struct {
 	startOK bool
 	mail    *mailbox
 	log     *testlog.Buffer
+	dbPath  string // the helpdesk's SQLite file (with its -wal beside it)
+}
+
+// dbBytes is everything the helpdesk's database files hold on disk.
+func (e *env) dbBytes() []byte {
+	e.t.Helper()
+	var all []byte
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		b, err := os.ReadFile(e.dbPath + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			e.t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return all
 }
 
 // logs is everything the helpdesk logged so far.
@@ -336,7 +351,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	srv.Config.Handler = w.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &env{t: t, st: st, mgr: mgr, fake: fake, srv: srv, mail: box, log: logged}
+	return &env{t: t, st: st, mgr: mgr, fake: fake, srv: srv, mail: box, log: logged, dbPath: filepath.Join(dir, "helpdesk.db")}
 }
 
 // activate marks the plugin active, as the Plugins page does.

@@ -273,7 +273,6 @@ type refusedData struct {
 	OfferCode bool
 }
 
-// pendingSession returns the request's pending session for factor.
 // pendingOperator loads the operator of a sign-in half done, and ends it
 // when they have failed too often: each second-factor try counts against
 // the same limits as passwords. false: the answer is written.
@@ -298,6 +297,7 @@ func (s *Server) pendingOperator(w http.ResponseWriter, r *http.Request, ses *st
 	return op, true
 }
 
+// pendingSession returns the request's pending session for factor.
 func pendingSession(r *http.Request, factor string) *store.Session {
 	ses := currentSession(r)
 	if ses == nil || ses.Kind != store.SessionPending || ses.SecondFactor != factor || ses.OperatorID == 0 {

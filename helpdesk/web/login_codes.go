@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
@@ -16,10 +17,11 @@ import (
 // the sign-in completes.
 
 const (
-	msgCodeRefused  = "That code did not work. Check it and try again, or ask your help desk for a bypass code."
-	msgCodeMissing  = "Enter a backup code or a bypass code."
-	msgMustConfirm  = "Tick “I've saved these backup codes” to finish signing in."
-	msgCodesExpired = "This set of backup codes was not confirmed in time. Sign in again: you will get a new set."
+	msgCodeRefused    = "That code did not work. Check it and try again, or ask your help desk for a bypass code."
+	msgCodeMissing    = "Enter a backup code or a bypass code."
+	msgMustConfirm    = "Tick “I've saved these backup codes” to finish signing in."
+	msgCodesExpired   = "This set of backup codes was not confirmed in time. Sign in again: you will get a new set."
+	msgCodesShownOnce = "Your backup codes are shown only once, and never stored by the helpdesk. Sign in again: you will get a new set."
 )
 
 type duoStepData struct {
@@ -122,7 +124,7 @@ func (s *Server) endSecondFactor(w http.ResponseWriter, r *http.Request, op stor
 		s.signIn(w, r, op, next)
 	case contract.DecisionConfirmBackupCodes:
 		if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionPending, operator: op.ID, factor: store.FactorBackupCodes, next: next,
-			backupCodes: strings.Join(res.BackupCodes, "\n"), backupTicket: res.BackupCodesTicket}); err != nil {
+			backupTicket: res.BackupCodesTicket}); err != nil {
 			s.internalError(w, r, "start pending session", err)
 			return
 		}
@@ -146,13 +148,43 @@ func codesDownload(codes []string) template.URL {
 	return template.URL("data:text/plain;charset=utf-8," + url.PathEscape(text)) //nolint:gosec // escaped text of our own
 }
 
+// shownCode is the shape of a backup code as the plugin shows it.
+var shownCode = regexp.MustCompile(`^[0-9a-z]{5}-[0-9a-z]{5}$`)
+
+// codesFromForm are the codes the confirmation form carried back: the
+// helpdesk never stores them, so the page brings them along to show them
+// again beside its error. Anything not of their shape is dropped.
+func codesFromForm(r *http.Request) []string {
+	var out []string
+	for _, c := range r.PostForm["code"] {
+		if shownCode.MatchString(c) && len(out) < 50 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// handleBackupCodesForm answers a reload of the page: the codes cannot be
+// shown again, so this sign-in ends and the next one brings a new set.
 func (s *Server) handleBackupCodesForm(w http.ResponseWriter, r *http.Request) {
 	ses := pendingSession(r, store.FactorBackupCodes)
 	if ses == nil {
 		redirect(w, r, "/login")
 		return
 	}
-	s.renderBackupCodes(w, r, http.StatusOK, strings.Split(ses.BackupCodes.Reveal(), "\n"), "")
+	s.endUnshownCodes(w, r, ses)
+}
+
+// endUnshownCodes ends a sign-in whose backup codes the operator can no
+// longer see: confirming them would issue codes nobody has.
+func (s *Server) endUnshownCodes(w http.ResponseWriter, r *http.Request, ses *store.Session) {
+	if err := s.st.DeleteSession(r.Context(), ses.IDHash); err != nil {
+		s.internalError(w, r, "end pending session", err)
+		return
+	}
+	stateOf(r).ses = nil
+	s.clearCookie(w)
+	s.renderRefused(w, r, http.StatusGone, msgCodesShownOnce)
 }
 
 // handleConfirmBackupCodes issues the codes the operator saved and signs
@@ -163,9 +195,12 @@ func (s *Server) handleConfirmBackupCodes(w http.ResponseWriter, r *http.Request
 		s.renderRefused(w, r, http.StatusBadRequest, msgExpired)
 		return
 	}
-	codes := strings.Split(ses.BackupCodes.Reveal(), "\n")
 	if r.PostForm.Get("saved") == "" {
-		s.renderBackupCodes(w, r, http.StatusUnprocessableEntity, codes, msgMustConfirm)
+		if codes := codesFromForm(r); len(codes) > 0 {
+			s.renderBackupCodes(w, r, http.StatusUnprocessableEntity, codes, msgMustConfirm)
+		} else {
+			s.endUnshownCodes(w, r, ses)
+		}
 		return
 	}
 	op, err := s.st.OperatorByID(r.Context(), ses.OperatorID)

@@ -164,8 +164,7 @@ type sessionSpec struct {
 	factor       string
 	duoState     string
 	next         string
-	backupCodes  string // one per line, while first backup codes are confirmed
-	backupTicket string
+	backupTicket string // while first backup codes are confirmed
 }
 
 // startSession replaces the request's session (if any) with a new one,
@@ -203,7 +202,6 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, spec sessi
 		OperatorID:   spec.operator,
 		SecondFactor: spec.factor,
 		DuoState:     secret.Value(spec.duoState),
-		BackupCodes:  secret.Value(spec.backupCodes),
 		BackupTicket: secret.Value(spec.backupTicket),
 		NextPath:     spec.next,
 		CSRFToken:    secret.Value(csrf),
