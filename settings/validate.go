@@ -143,29 +143,17 @@ func validate(m map[string]string, opts ValidateOptions, skip map[string]bool) (
 		case KeyUsernameFormat:
 			fe = checkOption(f, v)
 			d.UsernameFormat = UsernameFormat(v)
-		case KeyLoginTimeout:
-			var n int
-			n, fe = checkNumber(f, v)
-			d.LoginTimeout = time.Duration(n) * time.Second
 		case KeyCAFile:
 			fe = checkCAFile(f, v, opts)
 			d.CAFile = v
-		case KeyBackupCodeCount:
-			d.BackupCodeCount, fe = checkNumber(f, v)
-		case KeyBackupCodesLowAt:
-			d.BackupCodesLowAt, fe = checkNumber(f, v)
-		case KeyRecoveryLinkHours:
-			var n int
-			n, fe = checkNumber(f, v)
-			d.RecoveryLinkLifetime = time.Duration(n) * time.Hour
-		case KeyBypassMaxUses:
-			d.BypassMaxUses, fe = checkNumber(f, v)
-		case KeyBypassMaxHours:
-			var n int
-			n, fe = checkNumber(f, v)
-			d.BypassMaxLifetime = time.Duration(n) * time.Hour
 		case KeyAllowSelfDisable:
 			d.AllowSelfDisable, fe = checkBool(f, v)
+		default:
+			if r, ok := numbers[f.Key]; ok {
+				var n int
+				n, fe = checkNumber(f, v)
+				r.set(&d, n)
+			}
 		}
 		if fe != nil {
 			errs = append(errs, *fe)
@@ -195,8 +183,9 @@ func requiredError(f contract.SettingField) FieldError {
 		msg = "API hostname is required: copy it from your Web SDK application in the Duo Admin Panel, like api-xxxxxxxx.duosecurity.com."
 	case KeyFailMode, KeyUsernameFormat:
 		msg = f.DisplayName + " is required: choose one of " + strings.Join(optionValues(f.Key), ", ") + "."
-	case KeyLoginTimeout, KeyBackupCodeCount, KeyBackupCodesLowAt, KeyRecoveryLinkHours, KeyBypassMaxUses, KeyBypassMaxHours:
-		msg = f.DisplayName + " is required: " + numbers[f.Key].wholeNumber() + "."
+	}
+	if r, ok := numbers[f.Key]; ok {
+		msg = f.DisplayName + " is required: " + r.wholeNumber() + "."
 	}
 	return FieldError{Field: f.Key, Reason: contract.FieldRequired, Message: msg}
 }
@@ -318,21 +307,29 @@ func checkOption(f contract.SettingField, v string) *FieldError {
 	}
 }
 
-// numberRange is a number setting's bounds, and the unit its messages name.
+// numberRange is a number setting: its bounds, the unit its messages
+// name, and where its value goes in Duo.
 type numberRange struct {
 	min, max int
 	unit     string // "seconds", "hours", or "" for a count
+	set      func(d *Duo, n int)
 }
 
-// numbers holds the bounds of every number setting, as its help text
+// numbers holds every number setting, with its bounds as its help text
 // states them.
 var numbers = map[string]numberRange{
-	KeyLoginTimeout:      {int(MinLoginTimeout / time.Second), int(MaxLoginTimeout / time.Second), "seconds"},
-	KeyBackupCodeCount:   {MinBackupCodeCount, MaxBackupCodeCount, ""},
-	KeyBackupCodesLowAt:  {0, MaxBackupCodesLowAt, ""},
-	KeyRecoveryLinkHours: {int(MinRecoveryLinkLifetime / time.Hour), int(MaxRecoveryLinkLifetime / time.Hour), "hours"},
-	KeyBypassMaxUses:     {MinBypassMaxUses, MaxBypassMaxUses, ""},
-	KeyBypassMaxHours:    {int(MinBypassMaxLifetime / time.Hour), int(MaxBypassMaxLifetime / time.Hour), "hours"},
+	KeyLoginTimeout: {int(MinLoginTimeout / time.Second), int(MaxLoginTimeout / time.Second), "seconds",
+		func(d *Duo, n int) { d.LoginTimeout = time.Duration(n) * time.Second }},
+	KeyBackupCodeCount: {MinBackupCodeCount, MaxBackupCodeCount, "",
+		func(d *Duo, n int) { d.BackupCodeCount = n }},
+	KeyBackupCodesLowAt: {0, MaxBackupCodesLowAt, "",
+		func(d *Duo, n int) { d.BackupCodesLowAt = n }},
+	KeyRecoveryLinkHours: {int(MinRecoveryLinkLifetime / time.Hour), int(MaxRecoveryLinkLifetime / time.Hour), "hours",
+		func(d *Duo, n int) { d.RecoveryLinkLifetime = time.Duration(n) * time.Hour }},
+	KeyBypassMaxUses: {MinBypassMaxUses, MaxBypassMaxUses, "",
+		func(d *Duo, n int) { d.BypassMaxUses = n }},
+	KeyBypassMaxHours: {int(MinBypassMaxLifetime / time.Hour), int(MaxBypassMaxLifetime / time.Hour), "hours",
+		func(d *Duo, n int) { d.BypassMaxLifetime = time.Duration(n) * time.Hour }},
 }
 
 // wholeNumber describes what the setting accepts: "a whole number of
@@ -491,65 +488,49 @@ func ParseStored(values map[string]string, clientSecret secret.Value) (Duo, erro
 	return d, nil
 }
 
-// parseInto sets d's non-secret fields from the non-empty values, checking
-// only what ParseStored promises to check.
+// parseInto sets d's non-secret fields from the non-empty values, in
+// schema order, checking only what ParseStored promises to check.
 func parseInto(d *Duo, values map[string]string) error {
 	var errs []error
 	corrupt := func(key, v, want string) {
 		errs = append(errs, fmt.Errorf("%w: %s is %.64q, want %s", ErrCorrupt, key, v, want))
 	}
-	for key, dst := range map[string]*string{KeyClientID: &d.ClientID, KeyAPIHostname: &d.APIHostname, KeyCAFile: &d.CAFile} {
-		if v := values[key]; v != "" {
-			*dst = v
-		}
-	}
-	if v := values[KeyFailMode]; v != "" {
-		if !slices.Contains(optionValues(KeyFailMode), v) {
-			corrupt(KeyFailMode, v, "one of "+strings.Join(optionValues(KeyFailMode), ", "))
-		}
-		d.FailMode = FailMode(v)
-	}
-	if v := values[KeyUsernameFormat]; v != "" {
-		if !slices.Contains(optionValues(KeyUsernameFormat), v) {
-			corrupt(KeyUsernameFormat, v, "one of "+strings.Join(optionValues(KeyUsernameFormat), ", "))
-		}
-		d.UsernameFormat = UsernameFormat(v)
-	}
-	for key, set := range map[string]func(int){
-		KeyLoginTimeout:      func(n int) { d.LoginTimeout = time.Duration(n) * time.Second },
-		KeyBackupCodeCount:   func(n int) { d.BackupCodeCount = n },
-		KeyBackupCodesLowAt:  func(n int) { d.BackupCodesLowAt = n },
-		KeyRecoveryLinkHours: func(n int) { d.RecoveryLinkLifetime = time.Duration(n) * time.Hour },
-		KeyBypassMaxUses:     func(n int) { d.BypassMaxUses = n },
-		KeyBypassMaxHours:    func(n int) { d.BypassMaxLifetime = time.Duration(n) * time.Hour },
-	} {
-		v := values[key]
+	for _, f := range schema {
+		v := values[f.Key]
 		if v == "" {
 			continue
 		}
-		r := numbers[key]
-		n, _, inRange := r.parse(v)
-		if !inRange {
-			corrupt(key, v, fmt.Sprintf("an integer from %d to %d", r.min, r.max))
+		switch f.Key {
+		case KeyClientID:
+			d.ClientID = v
+		case KeyAPIHostname:
+			d.APIHostname = v
+		case KeyCAFile:
+			d.CAFile = v
+		case KeyFailMode, KeyUsernameFormat:
+			if !slices.Contains(optionValues(f.Key), v) {
+				corrupt(f.Key, v, "one of "+strings.Join(optionValues(f.Key), ", "))
+			}
+			if f.Key == KeyFailMode {
+				d.FailMode = FailMode(v)
+			} else {
+				d.UsernameFormat = UsernameFormat(v)
+			}
+		case KeyAllowSelfDisable:
+			b, ok := parseBool(v)
+			if !ok {
+				corrupt(f.Key, v, "true or false")
+			}
+			d.AllowSelfDisable = b
+		default:
+			if r, ok := numbers[f.Key]; ok {
+				n, _, inRange := r.parse(v)
+				if !inRange {
+					corrupt(f.Key, v, fmt.Sprintf("an integer from %d to %d", r.min, r.max))
+				}
+				r.set(d, n)
+			}
 		}
-		set(n)
 	}
-	if v := values[KeyAllowSelfDisable]; v != "" {
-		b, ok := parseBool(v)
-		if !ok {
-			corrupt(KeyAllowSelfDisable, v, "true or false")
-		}
-		d.AllowSelfDisable = b
-	}
-	// Errors in schema order, whatever order the map above was walked in.
-	slices.SortStableFunc(errs, func(a, b error) int { return corruptKeyIndex(a) - corruptKeyIndex(b) })
 	return errors.Join(errs...)
-}
-
-// corruptKeyIndex is the schema position of the key a parseInto error
-// names.
-func corruptKeyIndex(err error) int {
-	msg := strings.TrimPrefix(err.Error(), ErrCorrupt.Error()+": ")
-	key, _, _ := strings.Cut(msg, " ")
-	return fieldIndex(key)
 }
