@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
@@ -78,14 +80,17 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	if active, err := s.plugins.Active(r.Context()); err == nil && active {
 		d.DuoActive = true
-		if p, err := s.plugins.Plugin(); err == nil {
-			ctx, cancel := s.pluginCtx(r)
-			res, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{strconv.FormatInt(op.ID, 10)}, Actor: s.actor(r)})
-			cancel()
-			if err == nil && len(res.States) == 1 {
-				d.DuoKnown, d.DuoState = true, res.States[0]
+		// Without the plugin's answer the page shows the rest.
+		err := s.callPlugin(r, func(ctx context.Context, p plugins.Plugin) error {
+			states, err := s.operatorStates(ctx, r, p, op)
+			if err == nil {
+				d.DuoKnown, d.DuoState = true, states[0]
 				d.DuoEnabled = d.DuoState.Enabled
 			}
+			return err
+		})
+		if err != nil {
+			s.log.Warn("read own Duo state", "operator_id", op.ID, "error", err)
 		}
 	}
 	s.render(w, r, http.StatusOK, "account", "My account", "account", d)
@@ -134,9 +139,8 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleTOTPRemove(w http.ResponseWriter, r *http.Request) {
 	op := currentOperator(r)
-	if op.HasTOTP() && !auth.CheckPassword(op.PasswordHash.Reveal(), r.PostForm.Get("password")) {
-		s.flash(r, flashError, "Wrong password: your authenticator app was not removed.")
-		redirect(w, r, "/account")
+	// An app not yet confirmed guards nothing: removing it needs no password.
+	if op.HasTOTP() && !s.recheckPassword(w, r) {
 		return
 	}
 	if err := s.st.ClearTOTP(r.Context(), op.ID); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
@@ -17,16 +16,19 @@ import (
 const accountPath = "/account"
 
 // recheckPassword checks the password typed on the account page, counted
-// against the sign-in limits like any other attempt.
+// against the sign-in limits like any other attempt. false: the answer is
+// written.
 func (s *Server) recheckPassword(w http.ResponseWriter, r *http.Request) bool {
-	op := currentOperator(r)
-	if limited, err := s.rateLimited(r, op.Username); err != nil || limited {
+	_, checked, err := s.checkCredentials(r, "account", currentOperator(r).Username, r.PostForm.Get("password"))
+	switch {
+	case err != nil:
+		s.internalError(w, r, "check credentials", err)
+		return false
+	case checked == credentialsLimited:
 		s.flash(r, flashError, "Too many attempts. Try again later.")
 		redirect(w, r, accountPath)
 		return false
-	}
-	if !auth.CheckPassword(op.PasswordHash.Reveal(), r.PostForm.Get("password")) {
-		s.recordFailure(r, op.Username)
+	case checked != credentialsRight:
 		s.flash(r, flashError, "That password is not right.")
 		redirect(w, r, accountPath)
 		return false

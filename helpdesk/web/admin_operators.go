@@ -15,9 +15,8 @@ import (
 const operatorsPath = "/admin/operators"
 
 type operatorRow struct {
-	Op       store.Operator
-	Duo      contract.OperatorState
-	HasState bool
+	Op  store.Operator
+	Duo contract.OperatorState
 }
 
 type operatorsData struct {
@@ -53,27 +52,17 @@ func (s *Server) handleOperators(w http.ResponseWriter, r *http.Request) {
 
 // fillDuoStates asks the plugin for every row's state in one call.
 func (s *Server) fillDuoStates(r *http.Request, rows []operatorRow) error {
-	p, err := s.plugins.Plugin()
-	if err != nil {
-		return err
-	}
-	ids := make([]string, len(rows))
+	ops := make([]store.Operator, len(rows))
 	for i, row := range rows {
-		ids[i] = strconv.FormatInt(row.Op.ID, 10)
+		ops[i] = row.Op
 	}
-	ctx, cancel := s.pluginCtx(r)
-	defer cancel()
-	res, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: ids, Actor: s.actor(r)})
-	if err != nil {
+	return s.callPlugin(r, func(ctx context.Context, p plugins.Plugin) error {
+		states, err := s.operatorStates(ctx, r, p, ops...)
+		for i, st := range states {
+			rows[i].Duo = st
+		}
 		return err
-	}
-	if len(res.States) != len(rows) {
-		return errors.New("the plugin answered for a different number of operators")
-	}
-	for i := range rows {
-		rows[i].Duo, rows[i].HasState = res.States[i], true
-	}
-	return nil
+	})
 }
 
 func (s *Server) operatorFromPath(w http.ResponseWriter, r *http.Request) (store.Operator, bool) {

@@ -3,9 +3,12 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
@@ -41,6 +44,37 @@ func (s *Server) withActivePlugin(w http.ResponseWriter, r *http.Request, what, 
 		return false
 	}
 	return true
+}
+
+// callPlugin runs call on the running plugin under the plugin call budget,
+// and says why it could not. It neither checks the helpdesk's record nor
+// answers the request: the sign-in pages refuse on its error (loginCall),
+// and pages that show what they could read show the rest without it.
+func (s *Server) callPlugin(r *http.Request, call func(ctx context.Context, p plugins.Plugin) error) error {
+	p, err := s.plugins.Plugin()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.pluginCtx(r)
+	defer cancel()
+	return call(ctx, p)
+}
+
+// operatorStates asks the plugin for the operators' states in one call,
+// in the operators' order.
+func (s *Server) operatorStates(ctx context.Context, r *http.Request, p plugins.Plugin, ops ...store.Operator) ([]contract.OperatorState, error) {
+	ids := make([]string, len(ops))
+	for i, op := range ops {
+		ids[i] = strconv.FormatInt(op.ID, 10)
+	}
+	res, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: ids, Actor: s.actor(r)})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.States) != len(ops) {
+		return nil, fmt.Errorf("the plugin answered for %d operators, asked for %d", len(res.States), len(ops))
+	}
+	return res.States, nil
 }
 
 // messageError is a plugin error with the words to show for it: the page

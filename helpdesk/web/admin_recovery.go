@@ -38,6 +38,9 @@ type operatorData struct {
 	// limits the form to what the help desk may issue.
 	CannotIssue string
 	HelpDesk    bool
+	// Unread says why the operator's state and bypass codes are missing:
+	// reading them failed after a code was issued, which is shown anyway.
+	Unread string
 }
 
 // whyNoBypassCode mirrors the plugin's rules for the page: no one issues
@@ -62,31 +65,39 @@ func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.renderOperator(w, r, op, "", contract.BypassCode{})
-}
-
-func (s *Server) renderOperator(w http.ResponseWriter, r *http.Request, op store.Operator, newCode string, issued contract.BypassCode) {
-	viewer := currentOperator(r)
-	d := operatorData{Op: op, NewCode: newCode, NewCodeFor: issued, Now: s.cfg.Now(),
-		CannotIssue: whyNoBypassCode(*viewer, op), HelpDesk: viewer.Role == store.RoleHelpDesk}
-	id := strconv.FormatInt(op.ID, 10)
+	d := s.newOperatorData(r, op)
 	if !s.withActivePlugin(w, r, "read the second factor of "+op.Username, operatorsPath, func(ctx context.Context, p plugins.Plugin) error {
-		states, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: []string{id}, Actor: s.actor(r)})
-		if err != nil {
-			return err
-		}
-		if len(states.States) == 1 {
-			d.Duo = states.States[0]
-		}
-		codes, err := p.ListBypassCodes(ctx, contract.ListBypassCodesRequest{OperatorID: id, Actor: s.actor(r)})
-		d.BypassCodes = codes.BypassCodes
-		return err
+		return s.readOperatorData(ctx, r, p, &d)
 	}) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "operator", "Second factor of "+op.Username, "operators", d)
 }
 
+func (s *Server) newOperatorData(r *http.Request, op store.Operator) operatorData {
+	viewer := currentOperator(r)
+	return operatorData{Op: op, Now: s.cfg.Now(), CannotIssue: whyNoBypassCode(*viewer, op), HelpDesk: viewer.Role == store.RoleHelpDesk}
+}
+
+// readOperatorData reads what the operator's page shows from the plugin:
+// all of it, or (with the error) none.
+func (s *Server) readOperatorData(ctx context.Context, r *http.Request, p plugins.Plugin, d *operatorData) error {
+	states, err := s.operatorStates(ctx, r, p, d.Op)
+	if err != nil {
+		return err
+	}
+	codes, err := p.ListBypassCodes(ctx, contract.ListBypassCodesRequest{OperatorID: strconv.FormatInt(d.Op.ID, 10), Actor: s.actor(r)})
+	if err != nil {
+		return err
+	}
+	d.Duo, d.BypassCodes = states[0], codes.BypassCodes
+	return nil
+}
+
+// handleIssueBypassCode issues a bypass code and shows it, this once: the
+// page's other contents are read in the same plugin call, and when they
+// cannot be, the code is shown all the same, with a word that the rest is
+// missing.
 func (s *Server) handleIssueBypassCode(w http.ResponseWriter, r *http.Request) {
 	op, ok := s.operatorFromPath(w, r)
 	if !ok {
@@ -104,16 +115,25 @@ func (s *Server) handleIssueBypassCode(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, operatorPath(op))
 		return
 	}
-	var res contract.IssueBypassCodeResponse
-	if !s.withActivePlugin(w, r, "issue a bypass code for "+op.Username, operatorPath(op), func(ctx context.Context, p plugins.Plugin) (err error) {
-		res, err = p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: pluginOperator(op), OperatorRole: pluginRole(op.Role),
+	d := s.newOperatorData(r, op)
+	if !s.withActivePlugin(w, r, "issue a bypass code for "+op.Username, operatorPath(op), func(ctx context.Context, p plugins.Plugin) error {
+		res, err := p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: pluginOperator(op), OperatorRole: pluginRole(op.Role),
 			Uses: int32(min(uses, 1000)), LifetimeSeconds: int64(min(hours, 10000)) * 3600, Actor: s.actor(r)})
-		return err
+		if err != nil {
+			return err
+		}
+		d.NewCode, d.NewCodeFor = res.Code, res.BypassCode
+		if err := s.readOperatorData(ctx, r, p, &d); err != nil {
+			s.log.Warn("read the second factor after issuing a bypass code", "operator_id", op.ID, "reason", string(contract.ReasonOf(err)), "error", err)
+			d.Unread = "The bypass code was issued, but the plugin did not say what else " + op.Username +
+				" has, so their Duo state and bypass codes are not shown here."
+		}
+		return nil
 	}) {
 		return
 	}
-	s.log.Info("bypass code issued", "operator_id", op.ID, "actor", s.actor(r).Username, "uses", res.BypassCode.UsesLeft)
-	s.renderOperator(w, r, op, res.Code, res.BypassCode)
+	s.log.Info("bypass code issued", "operator_id", op.ID, "actor", s.actor(r).Username, "uses", d.NewCodeFor.UsesLeft)
+	s.render(w, r, http.StatusOK, "operator", "Second factor of "+op.Username, "operators", d)
 }
 
 // formNumber reads a whole number of at least 1 from the form; empty is 0,
@@ -189,18 +209,29 @@ func (s *Server) handleSendRecoveryLink(w http.ResponseWriter, r *http.Request) 
 	redirect(w, r, operatorPath(op))
 }
 
-// RecoveryMail is the message that carries a recovery link.
-func RecoveryMail(base *url.URL, site string, op store.Operator, link contract.CreateRecoveryLinkResponse) mail.Message {
+// RecoverPath is the page a recovery link opens.
+const RecoverPath = "/recover"
+
+// RecoveryURL is the recovery link for token (from CreateRecoveryLink) on
+// the helpdesk at base, its external URL: what RecoveryMail carries.
+func RecoveryURL(base *url.URL, token string) string {
 	u := *base
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/recover"
-	u.RawQuery = url.Values{"token": {link.Token}}.Encode()
+	u.Path = strings.TrimSuffix(u.Path, "/") + RecoverPath
+	u.RawPath = ""
+	u.RawQuery = url.Values{"token": {token}}.Encode()
+	u.Fragment = ""
+	return u.String()
+}
+
+// RecoveryMail is the message that carries a recovery link to op.
+func RecoveryMail(base *url.URL, site string, op store.Operator, link contract.CreateRecoveryLinkResponse) mail.Message {
 	return mail.Message{
 		To:      op.Email,
 		Subject: "Your " + site + " sign-in recovery link",
 		Text: "Hello " + op.Username + ",\n\n" +
 			"An administrator sent you this link to get back into " + site + " after losing your second factor.\n" +
 			"It works once, with your password, until " + link.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") + ":\n\n" +
-			u.String() + "\n\n" +
+			RecoveryURL(base, link.Token) + "\n\n" +
 			"Using it resets your two-factor authentication: at your next sign-in you set up Duo again and get new backup codes.\n" +
 			"If you did not ask for this, tell your administrator.\n",
 	}

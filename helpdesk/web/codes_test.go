@@ -38,7 +38,8 @@ func TestSignInWithACode(t *testing.T) {
 	c := e.client()
 	c.login("alice", password, "/account")
 	c.get("/login/code")
-	if !strings.Contains(c.last, `action="/login/code"`) {
+	if !strings.Contains(c.last, `action="/login/code"`) || !strings.Contains(c.last, `maxlength="64"`) || !strings.Contains(c.last, `id="verify-code"`) ||
+		strings.Contains(c.last, `inputmode="numeric"`) {
 		t.Fatalf("no code form:\n%s", c.last)
 	}
 	resp := c.postForm("/login/code", url.Values{"code": {"wrong-code"}})

@@ -33,19 +33,23 @@ import (
 type fakePlugin struct {
 	contract.Recovery // nil until a test needs it
 
-	mu       sync.Mutex
-	redeem   func(req contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error)
-	confirm  func(req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error)
-	recover  func(req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error)
-	regen    func(req contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error)
-	issued   []contract.IssueBypassCodeRequest
-	actors   []contract.Actor // of every call that carries one, in order
-	begin    func(op contract.Operator) (contract.BeginLoginResponse, error)
-	complete func(req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error)
-	calls    map[string]int
-	active   bool
-	phase    host.Phase
-	health   contract.DuoHealth
+	mu      sync.Mutex
+	redeem  func(req contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error)
+	confirm func(req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error)
+	recover func(req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error)
+	regen   func(req contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error)
+	issued  []contract.IssueBypassCodeRequest
+	// states and listCodes, when set, answer GetOperatorStates and
+	// ListBypassCodes instead of the defaults.
+	states    func(req contract.GetOperatorStatesRequest) (contract.GetOperatorStatesResponse, error)
+	listCodes func(req contract.ListBypassCodesRequest) (contract.ListBypassCodesResponse, error)
+	actors    []contract.Actor // of every call that carries one, in order
+	begin     func(op contract.Operator) (contract.BeginLoginResponse, error)
+	complete  func(req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error)
+	calls     map[string]int
+	active    bool
+	phase     host.Phase
+	health    contract.DuoHealth
 }
 
 func newFakePlugin() *fakePlugin {
@@ -120,6 +124,13 @@ func (f *fakePlugin) SetOperatorEnabled(_ context.Context, req contract.SetOpera
 }
 
 func (f *fakePlugin) GetOperatorStates(_ context.Context, req contract.GetOperatorStatesRequest) (contract.GetOperatorStatesResponse, error) {
+	f.count("GetOperatorStates")
+	f.mu.Lock()
+	fn := f.states
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(req)
+	}
 	var out contract.GetOperatorStatesResponse
 	for _, id := range req.OperatorIDs {
 		out.States = append(out.States, contract.OperatorState{OperatorID: id})
@@ -191,7 +202,14 @@ func (f *fakePlugin) RegenerateBackupCodes(_ context.Context, req contract.Regen
 }
 
 func (f *fakePlugin) ListBypassCodes(_ context.Context, req contract.ListBypassCodesRequest) (contract.ListBypassCodesResponse, error) {
+	f.count("ListBypassCodes")
 	f.saw(req.Actor)
+	f.mu.Lock()
+	fn := f.listCodes
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(req)
+	}
 	return contract.ListBypassCodesResponse{}, nil
 }
 
@@ -233,15 +251,14 @@ const testManifest = `{"id":"duo-security","name":"Duo Security","version":"0.1.
 {"key":"client_secret","display_name":"Client secret","type":"secret","required":true}]}`
 
 type env struct {
-	t       *testing.T
-	st      *store.Store
-	mgr     *plugins.Manager
-	fake    *fakePlugin
-	srv     *httptest.Server
-	startOK bool
-	mail    *mailbox
-	log     *testlog.Buffer
-	dbPath  string // the helpdesk's SQLite file (with its -wal beside it)
+	t      *testing.T
+	st     *store.Store
+	mgr    *plugins.Manager
+	fake   *fakePlugin
+	srv    *httptest.Server
+	mail   *mailbox
+	log    *testlog.Buffer
+	dbPath string // the helpdesk's SQLite file (with its -wal beside it)
 }
 
 // dbBytes is everything the helpdesk's database files hold on disk.

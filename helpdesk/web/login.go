@@ -1,12 +1,15 @@
 package web
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -105,38 +108,49 @@ func (s *Server) renderTooMany(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusTooManyRequests, "too_many", "Too many attempts", "", struct{ Minutes int }{int(s.cfg.FailureWindow.Minutes())})
 }
 
-// handleLogin checks the password and starts the second factor.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	username := strings.TrimSpace(r.PostForm.Get("username"))
-	password := r.PostForm.Get("password")
-	next := auth.SafeNext(r.PostForm.Get("next"))
-	if len(username) > 128 || len(password) > 1024 {
-		s.renderLogin(w, r, http.StatusBadRequest, loginData{Next: next, Error: msgWrongCredentials})
-		return
-	}
+// credentials is how a typed username and password fared.
+type credentials int
 
+const (
+	credentialsRight credentials = iota
+	// credentialsMalformed: too long to be real; not checked, not counted.
+	credentialsMalformed
+	// credentialsLimited: too many failures recently; not checked.
+	credentialsLimited
+	// credentialsWrong: an unknown username or a wrong password, counted.
+	credentialsWrong
+)
+
+// checkCredentials is the one password check of every form that asks for
+// one (sign-in, recovery link, the account page): lengths capped, the
+// failure limits applied before the password is looked at, as much time
+// spent on an unknown username as on a known one, each failure recorded
+// and the username's failures cleared on success. form names the form in
+// the log. The operator is valid only when the credentials are right; err
+// means the store failed and nothing was decided.
+func (s *Server) checkCredentials(r *http.Request, form, username, password string) (store.Operator, credentials, error) {
+	if len(username) > 128 || len(password) > 1024 {
+		return store.Operator{}, credentialsMalformed, nil
+	}
 	op, err := s.st.OperatorByUsername(r.Context(), username)
 	known := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.internalError(w, r, "look up operator", err)
-		return
+		return store.Operator{}, 0, fmt.Errorf("look up operator: %w", err)
 	}
 	// An unknown "username" is often a password typed into the wrong field:
 	// only known usernames reach the log.
-	logUser := []any{"username_known", known, "client_ip", clientIP(r)}
+	logUser := []any{"form", form, "username_known", known, "client_ip", clientIP(r)}
 	if known {
 		logUser = append(logUser, "username", op.Username, "operator_id", op.ID)
 	}
 
 	limited, err := s.rateLimited(r, username)
 	if err != nil {
-		s.internalError(w, r, "check sign-in rate limit", err)
-		return
+		return store.Operator{}, 0, fmt.Errorf("check sign-in rate limit: %w", err)
 	}
 	if limited {
 		s.log.Warn("sign-in refused: too many failed attempts", logUser...)
-		s.renderTooMany(w, r)
-		return
+		return store.Operator{}, credentialsLimited, nil
 	}
 
 	hash := ""
@@ -147,13 +161,31 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !auth.CheckPassword(hash, password) || !known {
 		s.recordFailure(r, username)
 		s.log.Info("sign-in failed: wrong username or password", logUser...)
-		s.renderLogin(w, r, http.StatusUnauthorized, loginData{Username: username, Next: next, Error: msgWrongCredentials})
-		return
+		return store.Operator{}, credentialsWrong, nil
 	}
 	if err := s.st.ClearFailures(r.Context(), store.ScopeUser, userKey(op.Username)); err != nil {
 		s.log.Warn("clear failed sign-ins", "error", err)
 	}
-	s.secondFactor(w, r, op, next)
+	return op, credentialsRight, nil
+}
+
+// handleLogin checks the password and starts the second factor.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	username := strings.TrimSpace(r.PostForm.Get("username"))
+	next := auth.SafeNext(r.PostForm.Get("next"))
+	op, checked, err := s.checkCredentials(r, "sign-in", username, r.PostForm.Get("password"))
+	switch {
+	case err != nil:
+		s.internalError(w, r, "check credentials", err)
+	case checked == credentialsMalformed:
+		s.renderLogin(w, r, http.StatusBadRequest, loginData{Next: next, Error: msgWrongCredentials})
+	case checked == credentialsLimited:
+		s.renderTooMany(w, r)
+	case checked == credentialsWrong:
+		s.renderLogin(w, r, http.StatusUnauthorized, loginData{Username: username, Next: next, Error: msgWrongCredentials})
+	default:
+		s.secondFactor(w, r, op, next)
+	}
 }
 
 // secondFactor decides what follows a correct password: Duo (while the
@@ -170,16 +202,11 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.O
 		return
 	}
 	if active {
-		p, err := s.plugins.Plugin()
-		if err != nil {
-			s.failClosed(w, r, op, "begin login", err)
-			return
-		}
-		ctx, cancel := s.pluginCtx(r)
-		res, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: pluginOperator(op), Client: clientInfo(r)})
-		cancel()
-		if err != nil {
-			s.failClosed(w, r, op, "begin login", err)
+		var res contract.BeginLoginResponse
+		if !s.loginCall(w, r, op, "begin login", func(ctx context.Context, p plugins.Plugin) (err error) {
+			res, err = p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: pluginOperator(op), Client: clientInfo(r)})
+			return err
+		}) {
 			return
 		}
 		switch res.Decision {
@@ -254,6 +281,20 @@ func (s *Server) signInSaying(w http.ResponseWriter, r *http.Request, op store.O
 	redirect(w, r, nextOrHome(next))
 }
 
+// loginCall is the one way the sign-in pages call the plugin, the twin of
+// withActivePlugin: call runs under the plugin call budget, and any error
+// (the process is not there, the call failed or timed out) refuses the
+// sign-in (fail closed), logged with step. The caller has decided the
+// plugin is involved. It reports whether call succeeded; when not, the
+// answer is written.
+func (s *Server) loginCall(w http.ResponseWriter, r *http.Request, op store.Operator, step string, call func(ctx context.Context, p plugins.Plugin) error) bool {
+	if err := s.callPlugin(r, call); err != nil {
+		s.failClosed(w, r, op, step, err)
+		return false
+	}
+	return true
+}
+
 // failClosed refuses a sign-in because the plugin could not answer.
 func (s *Server) failClosed(w http.ResponseWriter, r *http.Request, op store.Operator, step string, err error) {
 	s.log.Warn("sign-in refused (fail closed): the Duo plugin is active but did not answer",
@@ -311,7 +352,7 @@ func (s *Server) handleTOTPForm(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/login")
 		return
 	}
-	s.render(w, r, http.StatusOK, "login_totp", "Two-factor authentication", "", loginData{})
+	s.renderCodeForm(w, r, http.StatusOK, totpForm, "")
 }
 
 func (s *Server) handleTOTP(w http.ResponseWriter, r *http.Request) {
@@ -336,7 +377,7 @@ func (s *Server) handleTOTP(w http.ResponseWriter, r *http.Request) {
 	if !ok || !op.HasTOTP() {
 		s.recordFailure(r, op.Username)
 		s.log.Info("sign-in failed: wrong TOTP code", "operator_id", op.ID, "client_ip", clientIP(r))
-		s.render(w, r, http.StatusUnauthorized, "login_totp", "Two-factor authentication", "", loginData{Error: msgWrongCode})
+		s.renderCodeForm(w, r, http.StatusUnauthorized, totpForm, msgWrongCode)
 		return
 	}
 	s.signIn(w, r, op, ses.NextPath)
@@ -391,22 +432,17 @@ func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	p, err := s.plugins.Plugin()
-	if err != nil {
-		s.failClosed(w, r, op, "complete login", err)
-		return
-	}
-	ctx, cancel := s.pluginCtx(r)
-	res, err := p.CompleteLogin(ctx, contract.CompleteLoginRequest{
-		Operator:      pluginOperator(op),
-		SessionState:  ses.DuoState.Reveal(),
-		CallbackState: q.Get("state"),
-		DuoCode:       q.Get("duo_code"),
-		Client:        clientInfo(r),
-	})
-	cancel()
-	if err != nil {
-		s.failClosed(w, r, op, "complete login", err)
+	var res contract.CompleteLoginResponse
+	if !s.loginCall(w, r, op, "complete login", func(ctx context.Context, p plugins.Plugin) (err error) {
+		res, err = p.CompleteLogin(ctx, contract.CompleteLoginRequest{
+			Operator:      pluginOperator(op),
+			SessionState:  ses.DuoState.Reveal(),
+			CallbackState: q.Get("state"),
+			DuoCode:       q.Get("duo_code"),
+			Client:        clientInfo(r),
+		})
+		return err
+	}) {
 		return
 	}
 	s.endSecondFactor(w, r, op, ses.NextPath, "Duo", res)

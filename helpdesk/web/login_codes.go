@@ -1,12 +1,14 @@
 package web
 
 import (
+	"context"
 	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
@@ -28,8 +30,29 @@ type duoStepData struct {
 	RedirectURL string
 }
 
-type codeData struct {
-	Error string
+// codeForm is a sign-in page that asks for a code: from the authenticator
+// app (the built-in method) or a backup or bypass code (instead of Duo).
+type codeForm struct {
+	Heading, Intro, Label string
+	Action                string // where the form posts
+	ErrorID               string
+	Button, ButtonID      string
+	Digits                bool // digits only (a numeric keyboard, at most 8)
+	Error                 string
+}
+
+var (
+	totpForm = codeForm{Heading: "Two-factor authentication", Intro: "Enter the 6-digit code from your authenticator app.", Label: "Code",
+		Action: "/login/totp", ErrorID: "totp-error", Button: "Verify", ButtonID: "verify", Digits: true}
+	backupCodeForm = codeForm{Heading: "Use a code", Label: "Backup or bypass code",
+		Intro:  "Enter one of your backup codes, or a bypass code your help desk gave you. Spaces and dashes do not matter. Each code works once.",
+		Action: "/login/code", ErrorID: "code-error", Button: "Sign in", ButtonID: "verify-code"}
+)
+
+// renderCodeForm shows f, with errMsg ("" for none).
+func (s *Server) renderCodeForm(w http.ResponseWriter, r *http.Request, status int, f codeForm, errMsg string) {
+	f.Error = errMsg
+	s.render(w, r, status, "login_code", f.Heading, "", f)
 }
 
 type backupCodesData struct {
@@ -66,7 +89,7 @@ func (s *Server) handleCodeForm(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/login")
 		return
 	}
-	s.render(w, r, http.StatusOK, "login_code", "Use a code", "", codeData{})
+	s.renderCodeForm(w, r, http.StatusOK, backupCodeForm, "")
 }
 
 // handleCode signs in with a backup or bypass code, counted against the
@@ -83,25 +106,20 @@ func (s *Server) handleCode(w http.ResponseWriter, r *http.Request) {
 	}
 	code := strings.TrimSpace(r.PostForm.Get("code"))
 	if code == "" || len(code) > 64 {
-		s.render(w, r, http.StatusUnprocessableEntity, "login_code", "Use a code", "", codeData{Error: msgCodeMissing})
+		s.renderCodeForm(w, r, http.StatusUnprocessableEntity, backupCodeForm, msgCodeMissing)
 		return
 	}
-	p, err := s.plugins.Plugin()
-	if err != nil {
-		s.failClosed(w, r, op, "redeem code", err)
-		return
-	}
-	ctx, cancel := s.pluginCtx(r)
-	res, err := p.RedeemCode(ctx, contract.RedeemCodeRequest{Operator: pluginOperator(op), Code: code, Client: clientInfo(r)})
-	cancel()
-	if err != nil {
-		s.failClosed(w, r, op, "redeem code", err)
+	var res contract.CompleteLoginResponse
+	if !s.loginCall(w, r, op, "redeem code", func(ctx context.Context, p plugins.Plugin) (err error) {
+		res, err = p.RedeemCode(ctx, contract.RedeemCodeRequest{Operator: pluginOperator(op), Code: code, Client: clientInfo(r)})
+		return err
+	}) {
 		return
 	}
 	if res.Decision == contract.DecisionDenied {
 		s.recordFailure(r, op.Username)
 		s.log.Info("sign-in with a code refused", "operator_id", op.ID, "reason", string(res.Reason))
-		s.render(w, r, http.StatusUnauthorized, "login_code", "Use a code", "", codeData{Error: msgCodeRefused})
+		s.renderCodeForm(w, r, http.StatusUnauthorized, backupCodeForm, msgCodeRefused)
 		return
 	}
 	// The code worked: this pending session is spent.
@@ -208,16 +226,11 @@ func (s *Server) handleConfirmBackupCodes(w http.ResponseWriter, r *http.Request
 		s.internalError(w, r, "load operator", err)
 		return
 	}
-	p, err := s.plugins.Plugin()
-	if err != nil {
-		s.failClosed(w, r, op, "confirm backup codes", err)
-		return
-	}
-	ctx, cancel := s.pluginCtx(r)
-	res, err := p.ConfirmBackupCodes(ctx, contract.ConfirmBackupCodesRequest{Operator: pluginOperator(op), Ticket: ses.BackupTicket.Reveal(), Client: clientInfo(r)})
-	cancel()
-	if err != nil {
-		s.failClosed(w, r, op, "confirm backup codes", err)
+	var res contract.CompleteLoginResponse
+	if !s.loginCall(w, r, op, "confirm backup codes", func(ctx context.Context, p plugins.Plugin) (err error) {
+		res, err = p.ConfirmBackupCodes(ctx, contract.ConfirmBackupCodesRequest{Operator: pluginOperator(op), Ticket: ses.BackupTicket.Reveal(), Client: clientInfo(r)})
+		return err
+	}) {
 		return
 	}
 	if taken, err := s.st.TakeSession(r.Context(), ses.IDHash); err != nil || !taken {

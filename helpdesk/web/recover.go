@@ -1,12 +1,11 @@
 package web
 
 import (
-	"errors"
+	"context"
 	"net/http"
 	"strings"
 
-	"github.com/helpdesk-duo/duo-plugin/helpdesk/auth"
-	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -53,9 +52,7 @@ func (s *Server) renderRecover(w http.ResponseWriter, r *http.Request, status in
 func (s *Server) handleRecover(w http.ResponseWriter, r *http.Request) {
 	token := r.PostForm.Get("token")
 	username := strings.TrimSpace(r.PostForm.Get("username"))
-	password := r.PostForm.Get("password")
-	d := recoverData{Token: token, Username: username}
-	if token == "" || len(token) > 256 || len(username) > 128 || len(password) > 1024 {
+	if token == "" || len(token) > 256 {
 		s.renderRefused(w, r, http.StatusBadRequest, msgLinkUnknown)
 		return
 	}
@@ -63,41 +60,28 @@ func (s *Server) handleRecover(w http.ResponseWriter, r *http.Request) {
 		s.renderRecover(w, r, http.StatusConflict, recoverData{SignedInAs: op.Username})
 		return
 	}
-	limited, err := s.rateLimited(r, username)
-	if err != nil {
-		s.internalError(w, r, "check sign-in rate limit", err)
+	op, checked, err := s.checkCredentials(r, "recovery link", username, r.PostForm.Get("password"))
+	wrong := recoverData{Token: token, Username: username, Error: msgWrongCredentials}
+	switch {
+	case err != nil:
+		s.internalError(w, r, "check credentials", err)
 		return
-	}
-	if limited {
+	case checked == credentialsMalformed:
+		wrong.Username = ""
+		s.renderRecover(w, r, http.StatusBadRequest, wrong)
+		return
+	case checked == credentialsLimited:
 		s.renderTooMany(w, r)
 		return
-	}
-	op, err := s.st.OperatorByUsername(r.Context(), username)
-	known := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.internalError(w, r, "look up operator", err)
+	case checked == credentialsWrong:
+		s.renderRecover(w, r, http.StatusUnauthorized, wrong)
 		return
 	}
-	hash := ""
-	if known {
-		hash = op.PasswordHash.Reveal()
-	}
-	if !auth.CheckPassword(hash, password) || !known {
-		s.recordFailure(r, username)
-		d.Error = msgWrongCredentials
-		s.renderRecover(w, r, http.StatusUnauthorized, d)
-		return
-	}
-	p, err := s.plugins.Plugin()
-	if err != nil {
-		s.failClosed(w, r, op, "redeem recovery link", err)
-		return
-	}
-	ctx, cancel := s.pluginCtx(r)
-	res, err := p.RedeemRecoveryLink(ctx, contract.RedeemRecoveryLinkRequest{Operator: pluginOperator(op), Token: token, Client: clientInfo(r)})
-	cancel()
-	if err != nil {
-		s.failClosed(w, r, op, "redeem recovery link", err)
+	var res contract.CompleteLoginResponse
+	if !s.loginCall(w, r, op, "redeem recovery link", func(ctx context.Context, p plugins.Plugin) (err error) {
+		res, err = p.RedeemRecoveryLink(ctx, contract.RedeemRecoveryLinkRequest{Operator: pluginOperator(op), Token: token, Client: clientInfo(r)})
+		return err
+	}) {
 		return
 	}
 	if res.Decision != contract.DecisionAllowed {

@@ -6,8 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -73,11 +75,24 @@ func TestHelpDeskSeesOnlyWhatItMayDo(t *testing.T) {
 	}
 	a := e.client()
 	a.signedIn("bob")
-	if resp := a.get("/admin/operators/" + alice); resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("agent on an operator's page: %d", resp.StatusCode)
+	if resp := a.get("/admin/operators/" + alice); resp.StatusCode != http.StatusForbidden || !strings.Contains(a.last, "Admins and help desk only") {
+		t.Fatalf("agent on an operator's page: %d\n%s", resp.StatusCode, a.last)
 	}
-	if resp := a.post("/admin/operators/"+alice+"/bypass", url.Values{"csrf_token": {"x"}}); resp.StatusCode == http.StatusOK {
-		t.Fatalf("agent issued a bypass code: %d", resp.StatusCode)
+	// With the session's real CSRF token, so that the role check is what
+	// refuses the agent.
+	a.get("/")
+	if resp := a.postForm("/admin/operators/"+alice+"/bypass", url.Values{}); resp.StatusCode != http.StatusForbidden ||
+		!strings.Contains(a.last, "Admins and help desk only") || strings.Contains(a.last, "This form has expired") {
+		t.Fatalf("agent issues a bypass code: %d, want 403 for the role\n%s", resp.StatusCode, a.last)
+	}
+	// And the help desk is refused the admins' pages, for their role.
+	h.get("/")
+	if resp := h.postForm("/admin/operators/"+alice+"/recovery-link", url.Values{}); resp.StatusCode != http.StatusForbidden ||
+		!strings.Contains(h.last, "Admins only") {
+		t.Fatalf("help desk sends a recovery link: %d, want 403 for the role\n%s", resp.StatusCode, h.last)
+	}
+	if n := e.fake.Calls("CreateRecoveryLink"); n != 0 {
+		t.Fatalf("CreateRecoveryLink called %d times", n)
 	}
 	if n := e.fake.Calls("IssueBypassCode"); n != 1 {
 		t.Fatalf("IssueBypassCode called %d times, want 1", n)
@@ -126,6 +141,9 @@ func TestRecoveryLinkJourney(t *testing.T) {
 	u, err := url.Parse(link)
 	if err != nil || link == "" {
 		t.Fatalf("no link in the mail:\n%s", sent[0].Text)
+	}
+	if base, _ := url.Parse(e.srv.URL); link != web.RecoveryURL(base, "recovery-token-for-"+alice) {
+		t.Fatalf("the mail's link %q is not RecoveryURL's", link)
 	}
 
 	c := e.client()
@@ -226,5 +244,129 @@ func TestRecoveryLinkWhileSignedIn(t *testing.T) {
 	}
 	if resp := a.get("/admin/operators"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the admin was signed out by the link: %d", resp.StatusCode)
+	}
+}
+
+// A bypass code once issued is shown, even when reading the rest of the
+// operator's page fails after it: it is valid, and never shown again.
+func TestIssuedBypassCodeIsAlwaysShown(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		spoil func(f *fakePlugin)
+	}{
+		{"listing fails", func(f *fakePlugin) {
+			f.listCodes = func(contract.ListBypassCodesRequest) (contract.ListBypassCodesResponse, error) {
+				return contract.ListBypassCodesResponse{}, contract.Errorf(contract.ReasonInternal, "store is locked")
+			}
+		}},
+		{"states fail", func(f *fakePlugin) {
+			f.states = func(contract.GetOperatorStatesRequest) (contract.GetOperatorStatesResponse, error) {
+				return contract.GetOperatorStatesResponse{}, errBoom
+			}
+		}},
+		{"states for no one", func(f *fakePlugin) {
+			f.states = func(contract.GetOperatorStatesRequest) (contract.GetOperatorStatesResponse, error) {
+				return contract.GetOperatorStatesResponse{}, nil
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{})
+			e.activate()
+			a := e.client()
+			a.signedIn("admin")
+			bob := operatorID(t, e, "bob")
+			a.get("/admin/operators/" + bob)
+			e.fake.set(tc.spoil)
+			resp := a.postForm("/admin/operators/"+bob+"/bypass", url.Values{})
+			if resp.StatusCode != http.StatusOK || !strings.Contains(a.last, `<code id="bypass-code">12345-67890</code>`) {
+				t.Fatalf("issue with the page unreadable: %d, want 200 with the code\n%s", resp.StatusCode, a.last)
+			}
+			// The page says what it could not show, and shows nothing it
+			// did not read.
+			if !strings.Contains(a.last, `id="operator-unread"`) || strings.Contains(a.last, `id="duo-state"`) ||
+				strings.Contains(a.last, `id="no-bypass-codes"`) {
+				t.Fatalf("the page does not say what is missing:\n%s", a.last)
+			}
+			if n := e.fake.Calls("IssueBypassCode"); n != 1 {
+				t.Fatalf("IssueBypassCode called %d times, want 1", n)
+			}
+			if !strings.Contains(e.logs(), "read the second factor after issuing a bypass code") {
+				t.Fatalf("the failure is not logged:\n%s", e.logs())
+			}
+			// Opening the page plainly still fails the usual way.
+			if resp := a.get("/admin/operators/" + bob); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/admin/operators" {
+				t.Fatalf("operator page while unreadable: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+			}
+		})
+	}
+
+	// Read in the same plugin call as the issue, the page shows the state
+	// and the new code in the list.
+	e := newEnv(t, envOpts{})
+	e.activate()
+	e.fake.set(func(f *fakePlugin) {
+		f.listCodes = func(req contract.ListBypassCodesRequest) (contract.ListBypassCodesResponse, error) {
+			return contract.ListBypassCodesResponse{BypassCodes: []contract.BypassCode{{ID: "b1", OperatorID: req.OperatorID, UsesLeft: 1,
+				IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}}}, nil
+		}
+	})
+	a := e.client()
+	a.signedIn("admin")
+	bob := operatorID(t, e, "bob")
+	a.get("/admin/operators/" + bob)
+	if resp := a.postForm("/admin/operators/"+bob+"/bypass", url.Values{}); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(a.last, `id="bypass-code"`) || !strings.Contains(a.last, `id="bypass-b1"`) || !strings.Contains(a.last, `id="duo-state"`) ||
+		strings.Contains(a.last, `id="operator-unread"`) {
+		t.Fatalf("issue: %d\n%s", resp.StatusCode, a.last)
+	}
+}
+
+// Without mail, a recovery link is not even created: it could reach no one.
+func TestRecoveryLinkWithoutMail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{web: func(c *web.Config) { c.Mail = nil }})
+	e.activate()
+	a := e.client()
+	a.signedIn("admin")
+	alice := operatorID(t, e, "alice")
+	a.get("/admin/operators/" + alice + "/recovery-link")
+	if resp := a.postForm("/admin/operators/"+alice+"/recovery-link", url.Values{}); resp.StatusCode != http.StatusSeeOther ||
+		resp.Header.Get("Location") != "/admin/operators/"+alice {
+		t.Fatalf("send without mail: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	a.get("/admin/operators/" + alice)
+	if !strings.Contains(a.last, "No mail is configured") {
+		t.Fatalf("no word that mail is missing:\n%s", a.last)
+	}
+	if n := e.fake.Calls("CreateRecoveryLink"); n != 0 {
+		t.Fatalf("CreateRecoveryLink called %d times without mail", n)
+	}
+}
+
+func TestRecoveryURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ base, token, want string }{
+		{"http://127.0.0.1:8080", "abc_DEF-123", "http://127.0.0.1:8080/recover?token=abc_DEF-123"},
+		{"https://helpdesk.example/", "t", "https://helpdesk.example/recover?token=t"},
+		{"https://helpdesk.example/support/?x=1#top", "a+b/c=", "https://helpdesk.example/support/recover?token=a%2Bb%2Fc%3D"},
+	} {
+		base, err := url.Parse(tc.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := web.RecoveryURL(base, tc.token); got != tc.want {
+			t.Errorf("RecoveryURL(%s, %q) = %q, want %q", tc.base, tc.token, got, tc.want)
+		}
+		if base.String() != tc.base {
+			t.Errorf("RecoveryURL changed its base to %s", base)
+		}
+		msg := web.RecoveryMail(base, "Helpdesk", store.Operator{Username: "ada", Email: "ada@example.com"},
+			contract.CreateRecoveryLinkResponse{Token: tc.token, ExpiresAt: time.Now().Add(time.Hour)})
+		if !strings.Contains(msg.Text, "\n"+tc.want+"\n") || msg.To != "ada@example.com" {
+			t.Errorf("the mail does not carry %s on a line of its own:\n%s", tc.want, msg.Text)
+		}
 	}
 }

@@ -155,8 +155,8 @@ func CallbackURL(base *url.URL) string {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	auth := s.requireAuth
-	admin := func(h http.HandlerFunc) http.Handler { return s.requireAuth(s.requireAdmin(h)) }
-	staff := func(h http.HandlerFunc) http.Handler { return s.requireAuth(s.requireStaff(h)) }
+	admin := func(h http.HandlerFunc) http.Handler { return s.requireAuth(s.requireRole(adminRole, h)) }
+	staff := func(h http.HandlerFunc) http.Handler { return s.requireAuth(s.requireRole(staffRole, h)) }
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.Handle("GET /{$}", auth(http.HandlerFunc(s.handleHome)))
@@ -198,8 +198,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /admin/operators/{id}/recovery-link", admin(s.handleRecoveryLinkForm))
 	mux.Handle("POST /admin/operators/{id}/recovery-link", admin(s.handleSendRecoveryLink))
 	mux.Handle("GET /admin/outbox", admin(s.handleOutbox))
-	mux.HandleFunc("GET /recover", s.handleRecoverForm)
-	mux.HandleFunc("POST /recover", s.handleRecover)
+	mux.HandleFunc("GET "+RecoverPath, s.handleRecoverForm)
+	mux.HandleFunc("POST "+RecoverPath, s.handleRecover)
 	mux.Handle("POST /admin/operators/{id}/duo", admin(s.handleSetOperatorDuo))
 	mux.Handle("POST /admin/operators/{id}/alias", admin(s.handleSetOperatorAlias))
 

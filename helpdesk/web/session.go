@@ -135,22 +135,26 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 	})
 }
 
-// requireStaff lets admins and the help desk through: the operators'
-// second factors. The plugin checks each call's role again.
-func (s *Server) requireStaff(next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if op := currentOperator(r); op == nil || !op.IsStaff() {
-			s.renderError(w, r, http.StatusForbidden, "Admins and help desk only", "This page is for helpdesk administrators and the help desk.")
-			return
-		}
-		next(w, r)
-	})
+// role is who may open a set of pages, and what everyone else reads.
+type role struct {
+	allows           func(store.Operator) bool
+	heading, message string
 }
 
-func (s *Server) requireAdmin(next http.HandlerFunc) http.Handler {
+var (
+	// adminRole: the plugin's lifecycle and settings, aliases, recovery
+	// links, the outbox.
+	adminRole = role{store.Operator.IsAdmin, "Admins only", "This page is for helpdesk administrators."}
+	// staffRole (admins and the help desk): the operators' second factors.
+	// The plugin checks each call's role again.
+	staffRole = role{store.Operator.IsStaff, "Admins and help desk only", "This page is for helpdesk administrators and the help desk."}
+)
+
+// requireRole lets only the signed-in operators of want through.
+func (s *Server) requireRole(want role, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if op := currentOperator(r); op == nil || !op.IsAdmin() {
-			s.renderError(w, r, http.StatusForbidden, "Admins only", "This page is for helpdesk administrators.")
+		if op := currentOperator(r); op == nil || !want.allows(*op) {
+			s.renderError(w, r, http.StatusForbidden, want.heading, want.message)
 			return
 		}
 		next(w, r)

@@ -254,6 +254,11 @@ func TestSessionRotation(t *testing.T) {
 		t.Fatal("a pending session reaches the helpdesk")
 	}
 	b.get("/login/totp")
+	for _, want := range []string{`action="/login/totp"`, `inputmode="numeric"`, `maxlength="8"`, `id="verify"`} {
+		if !strings.Contains(b.last, want) {
+			t.Fatalf("the TOTP form lacks %s:\n%s", want, b.last)
+		}
+	}
 	code, _ := totp.GenerateCode(key.Secret, time.Now())
 	resp = b.post("/login/totp", url.Values{"csrf_token": {b.csrf()}, "code": {code}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
@@ -635,4 +640,197 @@ func TestPluginsPageNamesConfigurationFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every call the sign-in pages make to the plugin refuses the sign-in when
+// the plugin fails, and says at which step.
+func TestEveryLoginCallFailsClosed(t *testing.T) {
+	t.Parallel()
+	const state = "state-0123456789-abcdefghij"
+	toDuo := func(contract.Operator) (contract.BeginLoginResponse, error) {
+		return contract.BeginLoginResponse{Decision: contract.DecisionRedirect, RedirectURL: "https://duo.example/authorize", State: state}, nil
+	}
+	failed := func() (contract.CompleteLoginResponse, error) {
+		return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, fmt.Errorf("call: %w", host.ErrUnavailable)
+	}
+	for _, tc := range []struct {
+		step  string
+		fake  func(f *fakePlugin)
+		reach func(c *client) *http.Response
+	}{
+		{"begin login", func(f *fakePlugin) {
+			f.begin = func(contract.Operator) (contract.BeginLoginResponse, error) {
+				return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired}, errBoom
+			}
+		}, func(c *client) *http.Response { return c.login("alice", password, "") }},
+		{"complete login", func(f *fakePlugin) {
+			f.begin = toDuo
+			f.complete = func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) { return failed() }
+		}, func(c *client) *http.Response {
+			c.login("alice", password, "")
+			return c.get(web.CallbackPath + "?duo_code=c&state=" + state)
+		}},
+		{"redeem code", func(f *fakePlugin) {
+			f.begin = toDuo
+			f.redeem = func(contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error) { return failed() }
+		}, func(c *client) *http.Response {
+			c.login("alice", password, "")
+			c.get("/login/code")
+			return c.postForm("/login/code", url.Values{"code": {"abcde-fghij"}})
+		}},
+		{"confirm backup codes", func(f *fakePlugin) {
+			f.begin = toDuo
+			f.complete = func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+				return contract.CompleteLoginResponse{Decision: contract.DecisionConfirmBackupCodes, BackupCodes: []string{"aaaaa-bbbbb"}, BackupCodesTicket: "t"}, nil
+			}
+			f.confirm = func(contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error) { return failed() }
+		}, func(c *client) *http.Response {
+			c.login("alice", password, "")
+			c.get(web.CallbackPath + "?duo_code=c&state=" + state)
+			return c.postForm("/login/backup-codes", url.Values{"saved": {"yes"}})
+		}},
+		{"redeem recovery link", func(f *fakePlugin) {
+			f.recover = func(contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error) { return failed() }
+		}, func(c *client) *http.Response {
+			c.get("/recover?token=some-token")
+			return c.postForm("/recover", url.Values{"token": {"some-token"}, "username": {"alice"}, "password": {password}})
+		}},
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{})
+			e.activate()
+			e.fake.set(tc.fake)
+			c := e.client()
+			if resp := tc.reach(c); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(c.last, web.MsgFailClosed) {
+				t.Fatalf("status %d, want 503 with the fail-closed message:\n%s", resp.StatusCode, c.last)
+			}
+			if !strings.Contains(e.logs(), `sign-in refused (fail closed)`) || !strings.Contains(e.logs(), `step="`+tc.step+`"`) {
+				t.Fatalf("the log does not name the step %q:\n%s", tc.step, e.logs())
+			}
+			if resp := c.get("/"); resp.StatusCode != http.StatusSeeOther {
+				t.Fatal("signed in although the plugin failed")
+			}
+		})
+	}
+}
+
+// The sign-in form, the recovery link's form and the account page check a
+// password the one way: counted against the same limits, cleared by a
+// right password, logged without unknown usernames.
+func TestEveryPasswordFormSharesTheLimits(t *testing.T) {
+	t.Parallel()
+	recoverWith := func(c *client, username, pass string) *http.Response {
+		c.t.Helper()
+		c.get("/recover?token=some-token")
+		return c.postForm("/recover", url.Values{"token": {"some-token"}, "username": {username}, "password": {pass}})
+	}
+	unknownLink := func(f *fakePlugin) {
+		f.recover = func(contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error) {
+			return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonLinkUnknown}, nil
+		}
+	}
+
+	t.Run("recovery link", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{})
+		e.activate()
+		e.fake.set(unknownLink)
+		c := e.client()
+		for i := range 5 {
+			if resp := recoverWith(c, "alice", fmt.Sprint("wrong ", i)); resp.StatusCode != http.StatusUnauthorized ||
+				!strings.Contains(c.last, "Wrong username or password.") {
+				t.Fatalf("attempt %d: %d, want 401\n%s", i+1, resp.StatusCode, c.last)
+			}
+		}
+		if resp := recoverWith(c, "alice", password); resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("right password after 5 failures: %d, want 429", resp.StatusCode)
+		}
+		if resp := c.login("alice", password, ""); resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("sign-in after 5 failures on the recovery form: %d, want 429", resp.StatusCode)
+		}
+		if n := e.fake.Calls("RedeemRecoveryLink"); n != 0 {
+			t.Fatalf("RedeemRecoveryLink called %d times", n)
+		}
+		// Not counted, not checked: too long to be real.
+		if resp := recoverWith(c, strings.Repeat("b", 129), password); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("over-long username: %d, want 400", resp.StatusCode)
+		}
+		// Only known usernames reach the log.
+		recoverWith(e.client(), "password-typed-as-username", "x")
+		logs := e.logs()
+		if !strings.Contains(logs, `form="recovery link" username_known=false`) || strings.Contains(logs, "password-typed-as-username") {
+			t.Fatalf("the log of an unknown username:\n%s", logs)
+		}
+	})
+
+	t.Run("a right password clears the username's failures", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{})
+		e.activate()
+		e.fake.set(unknownLink)
+		c := e.client()
+		for i := range 4 {
+			c.login("alice", fmt.Sprint("wrong ", i), "")
+		}
+		// The right password, with a link that is not alice's: the refused
+		// link counts once, after the password cleared the four.
+		if resp := recoverWith(c, "alice", password); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("unknown link: %d, want 403\n%s", resp.StatusCode, c.last)
+		}
+		if resp := c.login("alice", password, ""); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in after the failures were cleared: %d, want 303\n%s", resp.StatusCode, c.last)
+		}
+	})
+
+	t.Run("the right password removes the authenticator app", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{})
+		c := e.client()
+		c.signedIn("bob")
+		op, _ := e.st.OperatorByUsername(t.Context(), "bob")
+		key, _ := auth.NewTOTPKey("Test", "bob")
+		if err := e.st.SetTOTP(t.Context(), op.ID, key.Secret, true); err != nil {
+			t.Fatal(err)
+		}
+		c.get("/account")
+		c.postForm("/account/totp/remove", url.Values{"password": {password}})
+		if op, _ := e.st.OperatorByUsername(t.Context(), "bob"); op.TOTPSecret.IsSet() {
+			t.Fatal("not removed with the right password")
+		}
+	})
+
+	t.Run("removing the authenticator app", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{})
+		c := e.client()
+		c.signedIn("bob")
+		op, _ := e.st.OperatorByUsername(t.Context(), "bob")
+		key, _ := auth.NewTOTPKey("Test", "bob")
+		if err := e.st.SetTOTP(t.Context(), op.ID, key.Secret, true); err != nil {
+			t.Fatal(err)
+		}
+		remove := func(pass string) string {
+			c.get("/account")
+			if resp := c.postForm("/account/totp/remove", url.Values{"password": {pass}}); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("remove: %d", resp.StatusCode)
+			}
+			c.get("/account")
+			return c.last
+		}
+		for i := range 5 {
+			if page := remove(fmt.Sprint("wrong ", i)); !strings.Contains(page, "password is not right") {
+				t.Fatalf("attempt %d:\n%s", i+1, page)
+			}
+		}
+		if page := remove(password); !strings.Contains(page, "Too many attempts") {
+			t.Fatalf("the right password after 5 failures:\n%s", page)
+		}
+		if op, _ := e.st.OperatorByUsername(t.Context(), "bob"); !op.HasTOTP() {
+			t.Fatal("the authenticator app was removed past the limit")
+		}
+		if resp := e.client().login("bob", password, ""); resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("sign-in after 5 failures on the account page: %d, want 429", resp.StatusCode)
+		}
+	})
 }
