@@ -146,6 +146,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("helpdesk: base URL %q must be an absolute http(s) URL", cfg.BaseURL)
 	}
+	// Checked before anything is opened or started: a typo in the mail
+	// configuration starts no plugin process.
+	var mailCfg Mail
+	if cfg.Mail == nil {
+		if mailCfg, err = MailFromEnv(cfg.Getenv); err != nil {
+			return nil, fmt.Errorf("helpdesk: %w", err)
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("helpdesk: create data dir: %w", err)
 	}
@@ -191,10 +199,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	var outbox web.OutboxReader
 	a.mail = cfg.Mail
 	if a.mail == nil {
-		if a.mail, outbox, err = mailFromEnv(cfg.Getenv, st); err != nil {
-			a.Close()
-			return nil, fmt.Errorf("helpdesk: %w", err)
-		}
+		a.mail, outbox = mailCfg.Sender(st)
 	}
 	a.notices = &notify.Poller{Plugins: a.plugins, Store: st, Mail: a.mail, Site: Name, Log: cfg.Logger, Interval: cfg.NoticeInterval}
 	wcfg := web.Config{
@@ -283,26 +288,40 @@ func (a *App) RunBackground(ctx context.Context) {
 	a.housekeeping(ctx)
 }
 
-// Mail is how the helpdesk sends mail.
-func (a *App) Mail() mail.Sender { return a.mail }
+// Mail is the helpdesk's mail as HELPDESK_SMTP_* configure it: SMTP when
+// they name a server, else the outbox in the helpdesk's database (the
+// demo). The zero value is the outbox.
+type Mail struct {
+	smtp *mail.SMTP
+}
 
-// mailFromEnv is SMTP when the environment configures it, else the outbox.
-func mailFromEnv(getenv func(string) string, st *store.Store) (mail.Sender, web.OutboxReader, error) {
+// MailFromEnv reads and checks HELPDESK_SMTP_* through getenv (nil means
+// os.Getenv); the error is a *mail.ConfigError naming every variable at
+// fault. It opens and starts nothing, so that a configuration error is
+// reported before anything else is.
+func MailFromEnv(getenv func(string) string) (Mail, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	cfg, err := mail.ConfigFromEnv(getenv)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !cfg.Configured() {
-		return mail.NewOutbox(st), st, nil
+	if err != nil || !cfg.Configured() {
+		return Mail{}, err
 	}
 	smtp, err := mail.NewSMTP(cfg)
 	if err != nil {
-		return nil, nil, err
+		return Mail{}, err
 	}
-	return smtp, nil, nil
+	return Mail{smtp: smtp}, nil
+}
+
+// Sender is how the helpdesk sends mail: SMTP when configured, else the
+// outbox kept in st. The reader is what the Outbox page lists: st with the
+// outbox, nil with SMTP, which keeps no copy.
+func (m Mail) Sender(st *store.Store) (mail.Sender, web.OutboxReader) {
+	if m.smtp != nil {
+		return m.smtp, nil
+	}
+	return mail.NewOutbox(st), st
 }
 
 // housekeeping deletes expired sessions and old failed sign-ins every ten

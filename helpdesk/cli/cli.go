@@ -297,7 +297,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return errors.New("-username is required: 1 to 64 letters, digits, '.', '_' or '-'")
 	}
 	if *role != store.RoleAgent && *role != store.RoleHelpDesk && *role != store.RoleAdmin {
-		return fmt.Errorf("-role %q: want agent or admin", *role)
+		return fmt.Errorf("-role %q: want %s, %s or %s", *role, store.RoleAgent, store.RoleHelpDesk, store.RoleAdmin)
 	}
 	password, generated := "", false
 	if *fromStdin {

@@ -94,6 +94,14 @@ func TestUserAdd(t *testing.T) {
 	if code, _, _ := run(t, "", "user", "add", "-data-dir", dir, "-username", "bad name"); code != 1 {
 		t.Fatalf("bad username: %d", code)
 	}
+	code, out, errOut = run(t, "", "user", "add", "-data-dir", dir, "-username", "hana", "-role", "helpdesk")
+	if code != 0 || !strings.Contains(out, "Added helpdesk hana") {
+		t.Fatalf("user add -role helpdesk: %d %q %q", code, out, errOut)
+	}
+	code, _, errOut = run(t, "", "user", "add", "-data-dir", dir, "-username", "ivan", "-role", "boss")
+	if want := `-role "boss": want agent, helpdesk or admin`; code != 1 || !strings.Contains(errOut, want) {
+		t.Fatalf("unknown role: %d %q; want %q", code, errOut, want)
+	}
 }
 
 func TestUsage(t *testing.T) {

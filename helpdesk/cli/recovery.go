@@ -9,11 +9,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/app"
-	"github.com/helpdesk-duo/duo-plugin/helpdesk/mail"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
@@ -42,6 +40,9 @@ func recoveryLinkCmd(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return fmt.Errorf("-base-url %q must be an absolute http(s) URL", *baseURL)
 	}
+	// A mail configuration error does not stop the link, which is printed
+	// anyway: it is reported where the mail would have gone.
+	mailCfg, mailErr := app.MailFromEnv(os.Getenv)
 	st, err := openStore(ctx, *dataDir)
 	if err != nil {
 		return err
@@ -88,40 +89,18 @@ func recoveryLinkCmd(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	msg := web.RecoveryMail(base, app.Name, op, link)
 	if op.Email != "" {
-		if err := sendMail(sctx, st, msg); err != nil {
+		err := mailErr
+		if err == nil {
+			sender, _ := mailCfg.Sender(st)
+			err = sender.Send(sctx, msg)
+		}
+		if err != nil {
 			fmt.Fprintf(stderr, "note: the link could not be mailed (%v); give it to them yourself.\n", err)
 		} else {
 			fmt.Fprintf(stdout, "Mailed to %s.\n", op.Email)
 		}
 	}
 	fmt.Fprintf(stdout, "Recovery link for %s (works once, with their password, until %s):\n\n%s\n",
-		op.Username, link.ExpiresAt.Local().Format(time.RFC1123), recoveryURL(msg))
+		op.Username, link.ExpiresAt.Local().Format(time.RFC1123), web.RecoveryURL(base, link.Token))
 	return nil
-}
-
-// sendMail delivers msg the way the helpdesk does: SMTP when configured,
-// else its outbox.
-func sendMail(ctx context.Context, st *store.Store, msg mail.Message) error {
-	cfg, err := mail.ConfigFromEnv(os.Getenv)
-	if err != nil {
-		return err
-	}
-	if !cfg.Configured() {
-		return mail.NewOutbox(st).Send(ctx, msg)
-	}
-	smtp, err := mail.NewSMTP(cfg)
-	if err != nil {
-		return err
-	}
-	return smtp.Send(ctx, msg)
-}
-
-// recoveryURL finds the link in the message's text.
-func recoveryURL(msg mail.Message) string {
-	for _, line := range strings.Split(msg.Text, "\n") {
-		if u, err := url.Parse(line); err == nil && u.Scheme != "" && u.Query().Get("token") != "" {
-			return line
-		}
-	}
-	return "(see the mail)"
 }

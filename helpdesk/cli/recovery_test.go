@@ -19,6 +19,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Build the plugin before any test's clock runs; a build error is
+	// reported by every test that needs the plugin (pluginbuild.ForTest).
+	_ = pluginbuild.Prepare()
 	code := m.Run()
 	pluginbuild.Cleanup()
 	os.Exit(code)
@@ -62,6 +65,11 @@ func TestRecoveryLinkFromTheShell(t *testing.T) {
 	if err != nil || len(mails) != 1 || mails[0].To != "ada@example.com" || !strings.Contains(mails[0].Text, "/recover?token=") {
 		t.Fatalf("outbox = %+v, %v", mails, err)
 	}
+	// The link printed is the one mailed.
+	printed := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	if !strings.HasPrefix(printed, "https://helpdesk.example.com/recover?token=") || !strings.Contains(mails[0].Text, "\n"+printed+"\n") {
+		t.Fatalf("printed link %q is not the mailed one:\n%s", printed, mails[0].Text)
+	}
 
 	// The running helpdesk's plugin sees the link and who issued it.
 	p, err := a.Plugins().Plugin()
@@ -83,6 +91,23 @@ func TestRecoveryLinkFromTheShell(t *testing.T) {
 	if !found {
 		t.Fatalf("no recovery_link_created notice by the shell user in %+v", notices.Notices)
 	}
+
+	// A mail configuration error does not stop the link: it is printed,
+	// with a note saying why it was not mailed.
+	t.Setenv("HELPDESK_SMTP_ADDR", "smtp.example.com:587")
+	t.Setenv("HELPDESK_SMTP_FROM", "helpdesk@example.com")
+	t.Setenv("HELPDESK_SMTP_STARTTLS", "requried")
+	code, out, errOut = run(t, "", "plugins", "recovery-link", "-data-dir", dir, "-username", "ada", "-base-url", "https://helpdesk.example.com")
+	if code != 0 || strings.Contains(out, "Mailed") || !strings.Contains(out, "https://helpdesk.example.com/recover?token=") ||
+		!strings.Contains(errOut, "HELPDESK_SMTP_STARTTLS") || !strings.Contains(errOut, "give it to them yourself") {
+		t.Fatalf("recovery-link with a mail configuration error: %d\n%s\n%s", code, out, errOut)
+	}
+	if mails, err := a.Store().ListOutbox(ctx, 10); err != nil || len(mails) != 1 {
+		t.Fatalf("outbox after the unmailed link = %+v, %v; want the first mail only", mails, err)
+	}
+	t.Setenv("HELPDESK_SMTP_ADDR", "")
+	t.Setenv("HELPDESK_SMTP_FROM", "")
+	t.Setenv("HELPDESK_SMTP_STARTTLS", "")
 
 	// Unknown operators and an inactive plugin are refused clearly.
 	if code, _, errOut := run(t, "", "plugins", "recovery-link", "-data-dir", dir, "-username", "nobody"); code == 0 || !strings.Contains(errOut, "nobody") {

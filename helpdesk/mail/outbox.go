@@ -7,12 +7,9 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 )
 
-// OutboxVia is the sent_via of what Outbox keeps.
-const OutboxVia = "outbox"
-
 // OutboxStore is where Outbox keeps messages: the helpdesk store.
 type OutboxStore interface {
-	AppendOutbox(ctx context.Context, mails ...store.OutboxMail) error
+	AppendOutbox(ctx context.Context, m store.OutboxMail) error
 }
 
 var (
@@ -37,7 +34,7 @@ func (o *Outbox) Send(ctx context.Context, m Message) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	if err := o.store.AppendOutbox(ctx, store.OutboxMail{To: m.To, Subject: m.Subject, Text: m.Text, SentVia: OutboxVia}); err != nil {
+	if err := o.store.AppendOutbox(ctx, store.OutboxMail{To: m.To, Subject: m.Subject, Text: m.Text}); err != nil {
 		return fmt.Errorf("keep mail in the outbox: %w", err)
 	}
 	return nil

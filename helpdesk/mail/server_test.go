@@ -1,7 +1,6 @@
 package mail_test
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 )
 
 // testServer is a real SMTP server (go-smtp) on 127.0.0.1 that records
@@ -31,11 +32,13 @@ type testServer struct {
 
 	user, pass string
 
-	mu       sync.Mutex
+	// wire is every byte both ways, from go-smtp's Debug.
+	wire testlog.Buffer
+
+	mu       sync.Mutex // guards what follows
 	sessions int
 	logins   []login
 	mails    []received
-	wire     bytes.Buffer // every byte both ways, from go-smtp's Debug
 }
 
 type login struct {
@@ -76,7 +79,7 @@ func startServer(t *testing.T, o serverOptions) *testServer {
 	srv.WriteTimeout = 10 * time.Second
 	srv.AllowInsecureAuth = o.InsecureAuth
 	srv.ErrorLog = log.New(io.Discard, "", 0)
-	srv.Debug = lockedWriter{&ts.mu, &ts.wire}
+	srv.Debug = &ts.wire
 	if o.TLS {
 		cert, roots := selfSigned(t)
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
@@ -120,22 +123,7 @@ func (ts *testServer) Sessions() int {
 	return ts.sessions
 }
 
-func (ts *testServer) Wire() string {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return ts.wire.String()
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
+func (ts *testServer) Wire() string { return ts.wire.String() }
 
 type session struct {
 	ts     *testServer

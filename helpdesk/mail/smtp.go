@@ -45,6 +45,11 @@ func NewSMTP(cfg Config) (*SMTP, error) {
 	return &SMTP{cfg: cfg, from: from, host: host}, nil
 }
 
+// Format prints the sender as its server's address, whatever the verb.
+// Without it fmt would print the configuration's password: it cannot call
+// secret.Value's redaction through the unexported field that holds it.
+func (s *SMTP) Format(f fmt.State, _ rune) { fmt.Fprintf(f, "mail.SMTP(%s)", s.cfg.Addr) }
+
 // Send mails m, all within ctx's deadline and the configured Timeout,
 // connection included. The error wraps ErrInvalidMessage,
 // ErrStartTLSUnavailable or ErrAuthFailed when it is one of those, and

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/mail"
 	"github.com/helpdesk-duo/duo-plugin/internal/secret"
+	"github.com/helpdesk-duo/duo-plugin/internal/secret/secrettest"
 )
 
 const (
@@ -414,16 +416,18 @@ func TestSMTPBodyCannotInject(t *testing.T) {
 	}
 }
 
-// The configuration never prints its password, and no error does either.
+// The configuration never prints its password, nor does the sender holding
+// it, nor any error.
 func TestSMTPNeverPrintsThePassword(t *testing.T) {
 	t.Parallel()
 	c := mail.Config{Addr: "smtp.example.com:587", From: "helpdesk@example.com", Username: "u", Password: secret.Value(testPass)}
-	for _, out := range []string{
-		fmtAll(c),
-		errString(mail.Config{Addr: "x", Password: secret.Value(testPass + "\x00")}.Validate()),
-	} {
-		if strings.Contains(out, testPass) {
-			t.Errorf("the password in %q", out)
-		}
+	s := newSMTP(t, c)
+	invalid := mail.Config{Addr: "x", Password: secret.Value(testPass + "\x00")}.Validate()
+	if invalid == nil {
+		t.Fatal("a password with NUL was accepted")
+	}
+	secrettest.NoLeakThroughFmt(t, testPass, []any{c, s, mail.Sender(s), invalid}, []any{&c, s})
+	if got := fmt.Sprintf("%+v", s); got != "mail.SMTP(smtp.example.com:587)" {
+		t.Errorf("the sender prints as %q", got)
 	}
 }

@@ -23,7 +23,7 @@ import (
 type Store interface {
 	OperatorByID(ctx context.Context, id int64) (store.Operator, error)
 	NoticeCursor(ctx context.Context) (int64, error)
-	SetNoticeCursor(ctx context.Context, id int64) error
+	AdvanceNoticeCursor(ctx context.Context, from, to int64) error
 }
 
 // Plugins is where the poller finds the plugin: *plugins.Manager.
@@ -68,7 +68,10 @@ func (p *Poller) Run(ctx context.Context) {
 
 // Once mails every notice not yet mailed and returns how many it sent. It
 // moves the cursor past each notice once it is handled, so that a failure
-// is retried from that notice and none is mailed twice by one poller.
+// is retried from that notice and none is mailed twice by one poller. The
+// cursor moves only from where this poll found it: if an uninstall reset
+// it meanwhile (store.ErrCursorMoved), the poll stops, and the next one
+// starts from the reinstalled plugin's first notice.
 func (p *Poller) Once(ctx context.Context) (int, error) {
 	if active, err := p.Plugins.Active(ctx); err != nil || !active {
 		return 0, err
@@ -98,7 +101,7 @@ func (p *Poller) Once(ctx context.Context) (int, error) {
 			if ok {
 				sent++
 			}
-			if err := p.Store.SetNoticeCursor(ctx, n.ID); err != nil {
+			if err := p.Store.AdvanceNoticeCursor(ctx, after, n.ID); err != nil {
 				return sent, err
 			}
 			after = n.ID

@@ -414,10 +414,11 @@ func (m *Manager) Restart(ctx context.Context, actor Actor) error {
 }
 
 // Uninstall removes the plugin for good: the plugin deletes what it stored,
-// then the helpdesk stops its process, removes its data directory and its
-// bundle directory, and records it uninstalled. confirm must be the plugin's
-// id (ErrConfirmation) and the plugin must be inactive (ErrActive). It
-// returns what was removed.
+// then the helpdesk stops its process, records it uninstalled (resetting
+// the notice cursor with it: a reinstalled plugin numbers its notices from
+// 1 again), and removes its data directory and its bundle directory.
+// confirm must be the plugin's id (ErrConfirmation) and the plugin must be
+// inactive (ErrActive). It returns what was removed.
 func (m *Manager) Uninstall(ctx context.Context, actor Actor, confirm string) ([]string, error) {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
@@ -456,6 +457,8 @@ func (m *Manager) Uninstall(ctx context.Context, actor Actor, confirm string) ([
 	if err := p.Close(); err != nil {
 		m.log.Warn("closing the uninstalled plugin", "error", err)
 	}
+	// One transaction with the notice cursor's reset, so that no reinstall
+	// can find the record gone and the old cursor still there.
 	if err := m.cfg.Store.MarkPluginUninstalled(ctx, ID, actorName(actor)); err != nil {
 		return removed, err
 	}

@@ -292,6 +292,13 @@ func TestUninstall(t *testing.T) {
 	if _, err := os.Stat(r.bundle); err != nil {
 		t.Fatal("bundle removed after a refused uninstall")
 	}
+	// The helpdesk has mailed the notices up to 42.
+	if err := r.st.AdvanceNoticeCursor(ctx, 0, 42); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := r.st.NoticeCursor(ctx); err != nil || c != 42 {
+		t.Fatalf("cursor after refused uninstalls = %d, %v; want 42 still", c, err)
+	}
 	removed, err := r.m.Uninstall(ctx, Actor{ID: "1"}, ID)
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +313,10 @@ func TestUninstall(t *testing.T) {
 	}
 	if rec, _ := r.m.Record(ctx); rec.Installed {
 		t.Fatal("still recorded installed")
+	}
+	// A reinstalled plugin numbers its notices from 1 again.
+	if c, err := r.st.NoticeCursor(ctx); err != nil || c != 0 {
+		t.Fatalf("notice cursor after the uninstall = %d, %v; want 0", c, err)
 	}
 	if _, err := r.m.Plugin(); !errors.Is(err, ErrNotRunning) || !errors.Is(err, host.ErrUnavailable) {
 		t.Fatalf("Plugin() after uninstall: %v", err)

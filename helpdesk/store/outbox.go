@@ -20,32 +20,12 @@ type OutboxMail struct {
 	To      string
 	Subject string
 	Text    string
-	// SentVia names the sender that kept it ("outbox").
-	SentVia string
 }
 
-// AppendOutbox records mails, in one transaction, each dated now.
-func (s *Store) AppendOutbox(ctx context.Context, mails ...OutboxMail) (err error) {
-	if len(mails) == 0 {
-		return nil
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("append to the outbox: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	at := unix(s.now())
-	for _, m := range mails {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (at, "to", subject, text, sent_via) VALUES (?, ?, ?, ?, ?)`,
-			at, m.To, m.Subject, m.Text, m.SentVia); err != nil {
-			return fmt.Errorf("append to the outbox: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+// AppendOutbox records m, dated now.
+func (s *Store) AppendOutbox(ctx context.Context, m OutboxMail) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO outbox (at, "to", subject, text) VALUES (?, ?, ?, ?)`,
+		unix(s.now()), m.To, m.Subject, m.Text); err != nil {
 		return fmt.Errorf("append to the outbox: %w", err)
 	}
 	return nil
@@ -60,22 +40,23 @@ func (s *Store) ListOutbox(ctx context.Context, limit int) ([]OutboxMail, error)
 	out, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (OutboxMail, error) {
 		var m OutboxMail
 		var at int64
-		err := sc.Scan(&m.ID, &at, &m.To, &m.Subject, &m.Text, &m.SentVia)
+		err := sc.Scan(&m.ID, &at, &m.To, &m.Subject, &m.Text)
 		m.At = fromUnix(at)
 		return m, err
-	}, `SELECT id, at, "to", subject, text, sent_via FROM outbox ORDER BY id DESC LIMIT ?`, limit)
+	}, `SELECT id, at, "to", subject, text FROM outbox ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list the outbox: %w", err)
 	}
 	return out, nil
 }
 
-// ErrNegativeCursor: a notice cursor is a notice id, never negative.
-var ErrNegativeCursor = errors.New("the notice cursor cannot be negative")
+// ErrCursorMoved: the notice cursor is no longer where the caller read it.
+// Uninstalling the plugin resets it (MarkPluginUninstalled).
+var ErrCursorMoved = errors.New("the notice cursor moved meanwhile (the plugin was uninstalled?)")
 
 // NoticeCursor returns the id of the last of the plugin's second-factor
 // notices the helpdesk has handled: the AfterID of its next poll (0 before
-// the first).
+// the first, and again after an uninstall).
 func (s *Store) NoticeCursor(ctx context.Context) (int64, error) {
 	var after int64
 	if err := s.db.QueryRowContext(ctx, `SELECT after_id FROM notice_cursor WHERE id = 1`).Scan(&after); err != nil {
@@ -84,13 +65,17 @@ func (s *Store) NoticeCursor(ctx context.Context) (int64, error) {
 	return after, nil
 }
 
-// SetNoticeCursor records that the notices up to id after have been
-// handled. It may move back (a reinstalled plugin numbers its notices from
-// 1 again); the poller is the one to decide.
-func (s *Store) SetNoticeCursor(ctx context.Context, after int64) error {
-	if after < 0 {
-		return fmt.Errorf("set the notice cursor to %d: %w", after, ErrNegativeCursor)
+// AdvanceNoticeCursor records that the notices after from, up to id to,
+// have been handled, if the cursor is still at from; otherwise it fails
+// with ErrCursorMoved. An uninstall resets the cursor to 0 (a reinstalled
+// plugin numbers its notices from 1 again), and a poll that read it before
+// must not put the old plugin's numbering back. The schema refuses a
+// negative cursor.
+func (s *Store) AdvanceNoticeCursor(ctx context.Context, from, to int64) error {
+	what := fmt.Sprintf("advance the notice cursor from %d to %d", from, to)
+	err := s.execOne(ctx, what, `UPDATE notice_cursor SET after_id = ? WHERE id = 1 AND after_id = ?`, to, from)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%s: %w", what, ErrCursorMoved)
 	}
-	return s.execOne(ctx, fmt.Sprintf("set the notice cursor to %d", after),
-		`UPDATE notice_cursor SET after_id = ?, updated_at = ? WHERE id = 1`, after, unix(s.now()))
+	return err
 }

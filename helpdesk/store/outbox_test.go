@@ -15,24 +15,23 @@ func TestOutbox(t *testing.T) {
 	}
 	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	s.now = func() time.Time { return t0 }
-	if err := s.AppendOutbox(ctx,
-		OutboxMail{To: "a@example.com", Subject: "one", Text: "first\nlines", SentVia: "outbox", ID: 99, At: time.Unix(1, 0)},
-		OutboxMail{To: "b@example.com", Subject: "two", Text: "second", SentVia: "outbox"},
-	); err != nil {
-		t.Fatal(err)
+	for _, m := range []OutboxMail{
+		{To: "a@example.com", Subject: "one", Text: "first\nlines", ID: 99, At: time.Unix(1, 0)}, // ID and At are the store's
+		{To: "b@example.com", Subject: "two", Text: "second"},
+	} {
+		if err := s.AppendOutbox(ctx, m); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s.now = func() time.Time { return t0.Add(time.Minute) }
-	if err := s.AppendOutbox(ctx, OutboxMail{To: "c@example.com", Subject: "Zugangsdaten für Sie", Text: "https://helpdesk.example/recover?t=secret", SentVia: "outbox"}); err != nil {
+	if err := s.AppendOutbox(ctx, OutboxMail{To: "c@example.com", Subject: "Zugangsdaten für Sie", Text: "https://helpdesk.example/recover?t=secret"}); err != nil {
 		t.Fatal(err)
-	}
-	if err := s.AppendOutbox(ctx); err != nil {
-		t.Fatalf("nothing to append: %v", err)
 	}
 
 	want := []OutboxMail{
-		{ID: 3, At: t0.Add(time.Minute), To: "c@example.com", Subject: "Zugangsdaten für Sie", Text: "https://helpdesk.example/recover?t=secret", SentVia: "outbox"},
-		{ID: 2, At: t0, To: "b@example.com", Subject: "two", Text: "second", SentVia: "outbox"},
-		{ID: 1, At: t0, To: "a@example.com", Subject: "one", Text: "first\nlines", SentVia: "outbox"},
+		{ID: 3, At: t0.Add(time.Minute), To: "c@example.com", Subject: "Zugangsdaten für Sie", Text: "https://helpdesk.example/recover?t=secret"},
+		{ID: 2, At: t0, To: "b@example.com", Subject: "two", Text: "second"},
+		{ID: 1, At: t0, To: "a@example.com", Subject: "one", Text: "first\nlines"},
 	}
 	for _, tc := range []struct {
 		name  string
@@ -78,25 +77,39 @@ func TestNoticeCursor(t *testing.T) {
 	if c, err := s.NoticeCursor(ctx); err != nil || c != 0 {
 		t.Fatalf("before the first poll: %d, %v", c, err)
 	}
+	if err := s.MarkPluginInstalled(ctx, "duo-security", "/b", "/d", "1.0.0", "boot"); err != nil {
+		t.Fatal(err)
+	}
+	advance := func(from, to int64) func() error {
+		return func() error { return s.AdvanceNoticeCursor(ctx, from, to) }
+	}
 	for _, tc := range []struct {
-		name string
-		set  int64
-		err  error
-		want int64
+		name    string
+		do      func() error
+		moved   bool // fails with ErrCursorMoved
+		refused bool // fails otherwise
+		want    int64
 	}{
-		{"forward", 42, nil, 42},
-		{"further", 1 << 40, nil, 1 << 40},
-		{"back, after a reinstall", 3, nil, 3},
-		{"negative refused", -1, ErrNegativeCursor, 3},
-		{"back to the start", 0, nil, 0},
-		{"again", 7, nil, 7},
+		{"forward", advance(0, 42), false, false, 42},
+		{"further", advance(42, 1<<40), false, false, 1 << 40},
+		{"from where it no longer is", advance(42, 50), true, false, 1 << 40},
+		{"negative refused by the schema", advance(1<<40, -1), false, true, 1 << 40},
+		{"unknown plugin's uninstall", func() error { return s.MarkPluginUninstalled(ctx, "other", "admin") }, false, true, 1 << 40},
+		{"uninstall resets it", func() error { return s.MarkPluginUninstalled(ctx, "duo-security", "admin") }, false, false, 0},
+		{"a poll from before the uninstall", advance(1<<40, 1<<40+1), true, false, 0},
+		{"the reinstalled plugin's first", advance(0, 1), false, false, 1},
+		{"again", advance(1, 7), false, false, 7},
 	} {
-		if err := s.SetNoticeCursor(ctx, tc.set); !errors.Is(err, tc.err) {
-			t.Fatalf("%s: SetNoticeCursor(%d) = %v, want %v", tc.name, tc.set, err, tc.err)
+		err := tc.do()
+		if errors.Is(err, ErrCursorMoved) != tc.moved || (err != nil && !tc.moved) != tc.refused {
+			t.Fatalf("%s: %v; want moved %t, refused %t", tc.name, err, tc.moved, tc.refused)
 		}
 		if c, err := s.NoticeCursor(ctx); err != nil || c != tc.want {
 			t.Fatalf("%s: NoticeCursor = %d, %v; want %d", tc.name, c, err, tc.want)
 		}
+	}
+	if r, err := s.Plugin(ctx, "duo-security"); err != nil || r.Installed {
+		t.Fatalf("record after the uninstall: %+v, %v", r, err)
 	}
 	again, err := Open(ctx, path)
 	if err != nil {

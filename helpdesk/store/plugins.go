@@ -81,8 +81,36 @@ func (s *Store) SetPluginActive(ctx context.Context, id string, active bool, by 
 		b2i(active), unix(s.now()), by, id)
 }
 
-// MarkPluginUninstalled records that plugin id is gone.
-func (s *Store) MarkPluginUninstalled(ctx context.Context, id, by string) error {
-	return s.execOne(ctx, fmt.Sprintf("mark plugin %s uninstalled", id),
-		`UPDATE plugins SET installed = 0, active = 0, updated_at = ?, updated_by = ? WHERE id = ?`, unix(s.now()), by, id)
+// MarkPluginUninstalled records that plugin id is gone and, in the same
+// transaction, resets the notice cursor to 0: a reinstalled plugin starts
+// with a fresh database whose notices are numbered from 1 again, and a
+// cursor left at the old plugin's last id would skip them. It fails with
+// ErrNotFound when there is no record of id.
+func (s *Store) MarkPluginUninstalled(ctx context.Context, id, by string) (err error) {
+	what := fmt.Sprintf("mark plugin %s uninstalled", id)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	res, err := tx.ExecContext(ctx, `UPDATE plugins SET installed = 0, active = 0, updated_at = ?, updated_by = ? WHERE id = ?`, unix(s.now()), by, id)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	} else if n == 0 {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE notice_cursor SET after_id = 0 WHERE id = 1`); err != nil {
+		return fmt.Errorf("%s: reset the notice cursor: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }

@@ -12,16 +12,14 @@ CREATE TABLE outbox (
     -- "to" is an SQL keyword, hence the quotes wherever it is named.
     "to"     TEXT    NOT NULL,
     subject  TEXT    NOT NULL,
-    text     TEXT    NOT NULL,
-    -- Which sender kept it ('outbox' for the demo's).
-    sent_via TEXT    NOT NULL
+    text     TEXT    NOT NULL
 ) STRICT;
 
 -- One row, created here, so that reading the cursor never has to tell
--- "never set" from "missing".
+-- "never set" from "missing". Uninstalling the plugin resets it to 0: a
+-- reinstalled plugin numbers its notices from 1 again.
 CREATE TABLE notice_cursor (
-    id         INTEGER PRIMARY KEY CHECK (id = 1),
-    after_id   INTEGER NOT NULL CHECK (after_id >= 0),
-    updated_at INTEGER NOT NULL
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    after_id INTEGER NOT NULL CHECK (after_id >= 0)
 ) STRICT;
-INSERT INTO notice_cursor (id, after_id, updated_at) VALUES (1, 0, 0);
+INSERT INTO notice_cursor (id, after_id) VALUES (1, 0);

@@ -2,10 +2,12 @@
 -- it sees every operator's second factor and issues bypass codes, nothing
 -- more. SQLite cannot change a CHECK constraint in place, so the operators
 -- table is rebuilt the way SQLite documents ("Making Other Kinds Of Table
--- Schema Changes"): foreign keys off for the copy, the rebuild in one
--- transaction, the keys checked before it commits. It is one statement
--- block, so that it runs on one connection, and idempotent, so that a
--- crash between its commit and goose's record of it is harmless.
+-- Schema Changes"): foreign keys off for the copy (else dropping the old
+-- table would cascade to the sessions), the rebuild in one transaction.
+-- Every id is copied as it is, so what points at an operator (sessions,
+-- tickets) still points at the same one; migrate_test checks that. It is
+-- one statement block, so that it runs on one connection, and idempotent,
+-- so that a crash between its commit and goose's record of it is harmless.
 
 -- +goose NO TRANSACTION
 -- +goose Up
@@ -28,7 +30,6 @@ INSERT INTO operators_v3 (id, username, email, display_name, role, password_hash
     SELECT id, username, email, display_name, role, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at FROM operators;
 DROP TABLE operators;
 ALTER TABLE operators_v3 RENAME TO operators;
-PRAGMA foreign_key_check;
 COMMIT;
 PRAGMA foreign_keys = ON;
 -- +goose StatementEnd
