@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 )
 
 // failJSON is Duo's FAIL envelope; Timestamp is int64 so that a
@@ -635,8 +636,8 @@ func TestUnknownPathsAndMethods(t *testing.T) {
 
 func TestLogsCarryNoSecrets(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var buf testlog.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f := startSim(t, duosim.Config{Logger: logger})
 	const user = "nina.secretname"
 	state, _ := f.duo.GenerateState()

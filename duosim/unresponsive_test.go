@@ -1,7 +1,6 @@
 package duosim_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -17,18 +16,13 @@ import (
 	"github.com/duosecurity/duo_universal_golang/duouniversal"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
+	"github.com/helpdesk-duo/duo-plugin/internal/waitfor"
 )
 
-// eventually polls cond until it holds, failing the test after 5 s; it
-// waits for the simulator's side of an exchange, never times one.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-	}
-}
+// patience bounds waiting for the simulator's side of an exchange; it
+// never times one.
+const patience = 5 * time.Second
 
 func isTimeout(err error) bool {
 	var ne net.Error
@@ -61,9 +55,8 @@ func TestUnresponsiveTripsClientTimeout(t *testing.T) {
 	for _, tc := range unresponsiveCalls {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var logs bytes.Buffer
-			lw := &lockedWriter{w: &logs}
-			f := startSim(t, duosim.Config{Scripted: true, Logger: slog.New(slog.NewTextHandler(lw, nil))})
+			var logs testlog.Buffer
+			f := startSim(t, duosim.Config{Scripted: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			f.sim.SetUnresponsive(true)
 			call := tc.prepare(t, f)
 			before := f.sim.Stats()
@@ -77,9 +70,7 @@ func TestUnresponsiveTripsClientTimeout(t *testing.T) {
 			if !isTimeout(err) {
 				t.Fatalf("call error = %v, want a net.Error with Timeout() true", err)
 			}
-			eventually(t, "the simulator notices the client left", func() bool {
-				lw.mu.Lock()
-				defer lw.mu.Unlock()
+			waitfor.Until(t, patience, "the simulator notices the client left", func() bool {
 				return strings.Contains(logs.String(), `msg="held request abandoned by client"`)
 			})
 			want := before
@@ -115,7 +106,7 @@ func TestUnresponsiveReleasedWhenSwitchedOff(t *testing.T) {
 			call := tc.prepare(t, f)
 			done := make(chan error, 1)
 			go func() { done <- call(f.duo) }()
-			eventually(t, "the request is held", func() bool { return f.sim.Stats().Held == 1 })
+			waitfor.Until(t, patience, "the request is held", func() bool { return f.sim.Stats().Held == 1 })
 			select {
 			case err := <-done:
 				t.Fatalf("call returned while held: %v", err)
@@ -139,7 +130,7 @@ func TestCloseDropsHeldRequests(t *testing.T) {
 		call := tc.prepare(t, f)
 		go func() { done <- call(patient) }()
 	}
-	eventually(t, "every request is held", func() bool { return f.sim.Stats().Held == int64(len(unresponsiveCalls)) })
+	waitfor.Until(t, patience, "every request is held", func() bool { return f.sim.Stats().Held == int64(len(unresponsiveCalls)) })
 
 	start := time.Now()
 	if err := f.sim.Close(); err != nil {
@@ -178,7 +169,7 @@ func TestUnresponsiveWritesNoBytes(t *testing.T) {
 		f.sim.APIHost(), len(body), body); err != nil {
 		t.Fatalf("write request: %v", err)
 	}
-	eventually(t, "the request is held", func() bool { return f.sim.Stats().Held == 1 })
+	waitfor.Until(t, patience, "the request is held", func() bool { return f.sim.Stats().Held == 1 })
 
 	buf := make([]byte, 1)
 	_ = conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))

@@ -910,18 +910,3 @@ func TestPhasesCoverTheSupervisor(t *testing.T) {
 		t.Errorf("Phase(99).String() = %q", got)
 	}
 }
-
-// LoginDecision's names are what hosts log. It belongs with the contract;
-// it is here until proto/contract has a test of its own for it.
-func TestLoginDecisionString(t *testing.T) {
-	t.Parallel()
-	want := map[contract.LoginDecision]string{
-		contract.DecisionUnspecified: "unspecified", contract.DecisionNotRequired: "not_required", contract.DecisionRedirect: "redirect",
-		contract.DecisionDenied: "denied", contract.DecisionAllowed: "allowed", contract.LoginDecision(9): "decision(9)",
-	}
-	for d, s := range want {
-		if d.String() != s {
-			t.Errorf("%d.String() = %q, want %q", int(d), d.String(), s)
-		}
-	}
-}

@@ -64,6 +64,9 @@ func fromCall(parent context.Context, err error) error {
 	case contract.ReasonPluginUnavailable, contract.ReasonDeadline:
 		return &unavailableError{err: ce}
 	case contract.ReasonCanceled:
+		// The contract's client reports CANCELED only once the call's own
+		// context has ended; that context also ends at CallTimeout, so it
+		// is the caller's doing only if the caller's ctx (parent) ended.
 		if cause := context.Cause(parent); cause != nil {
 			return &contract.Error{Reason: contract.ReasonCanceled, Message: "the caller cancelled the call", Cause: cause}
 		}

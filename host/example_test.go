@@ -16,7 +16,7 @@ import (
 var _ contract.Plugin = (*host.Plugin)(nil)
 
 // Start the plugin from its bundle. Options.Activation reads the host's
-// own record of whether Duo is on: the SDK asks it after every start and
+// own record of whether Duo is on: the SDK asks it before every start and
 // restart of the plugin process and activates the new process from it.
 //
 // No bundle is installed where this example looks, so it shows the

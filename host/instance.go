@@ -21,8 +21,8 @@ import (
 // instance is one plugin process and the contract client dispensed from
 // it.
 type instance struct {
-	client *plugin.Client        // nil for an in-process test connection
-	rpc    plugin.ClientProtocol // go-plugin's connection
+	client *plugin.Client     // nil for an in-process test connection
+	rpc    *plugin.GRPCClient // go-plugin's connection: gRPC, the only protocol the SDK allows
 	plugin contract.Plugin
 	proc   *os.Process // nil for an in-process test connection
 }
@@ -44,24 +44,14 @@ func (in *instance) Exited() bool {
 // but under ctx: Ping itself uses context.Background(), so a stopped or
 // wedged process would hang it forever.
 func (in *instance) Ping(ctx context.Context) error {
-	if g, ok := in.rpc.(*plugin.GRPCClient); ok {
-		resp, err := healthpb.NewHealthClient(g.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
-		if err != nil {
-			return err
-		}
-		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			return fmt.Errorf("health status %s", resp.GetStatus())
-		}
-		return nil
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- in.rpc.Ping() }()
-	select {
-	case err := <-errc:
+	resp, err := healthpb.NewHealthClient(in.rpc.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
+	if err != nil {
 		return err
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("health status %s", resp.GetStatus())
+	}
+	return nil
 }
 
 // Kill asks the process to exit and kills it outright after timeout.
@@ -101,9 +91,10 @@ func (in *instance) Kill(timeout time.Duration) error {
 
 // launch asks the host whether the plugin should be active, starts a new
 // plugin process, verified against the manifest's sha256, dispenses the
-// contract's client and brings it to the host's answer. It returns
-// promptly when ctx is done.
-func (p *Plugin) launch(ctx context.Context) (*instance, error) {
+// contract's client and brings it to the host's answer. path is the
+// executable Start has just resolved, or "" to resolve it again. It
+// returns promptly when ctx is done.
+func (p *Plugin) launch(ctx context.Context, path string) (*instance, error) {
 	// Asked first, so that a host whose record cannot be read right now
 	// costs retries of a question, not processes started and killed, nor
 	// crashes counted toward giving up.
@@ -111,11 +102,12 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Looked up again on every launch so that a binary removed since the
-	// last one fails clearly (and for good) instead of with an exec error.
-	path, _, err := p.manifest.Executable(runtime.GOOS, runtime.GOARCH)
-	if err != nil {
-		return nil, err
+	// Looked up again on every restart so that a binary removed since the
+	// last launch fails clearly (and for good) instead of with an exec error.
+	if path == "" {
+		if path, _, err = p.manifest.Executable(runtime.GOOS, runtime.GOARCH); err != nil {
+			return nil, err
+		}
 	}
 
 	// exec.Command, not CommandContext: the process must outlive ctx, which
@@ -170,19 +162,23 @@ func (p *Plugin) launch(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("start plugin %s: %w", path, context.Cause(ctx))
 	}
 	// cmd.Process was set by the goroutine above, before it sent on ch.
-	in := &instance{client: client, rpc: s.rpc, proc: cmd.Process}
+	in := &instance{client: client, proc: cmd.Process}
 	if s.err != nil {
 		_ = in.Kill(p.opts.ShutdownTimeout)
 		if errors.Is(s.err, plugin.ErrChecksumsDoNotMatch) {
-			return nil, &sentinelErr{
-				msg:      fmt.Sprintf("plugin executable %s does not match the sha256 in the manifest; refusing to run it", path),
-				sentinel: ErrChecksumMismatch,
-			}
+			return nil, sentinelError(ErrChecksumMismatch, "plugin executable %s does not match the sha256 in the manifest; refusing to run it", path)
 		}
 		return nil, fmt.Errorf("start plugin %s: %w", path, s.err)
 	}
+	// AllowedProtocols holds gRPC only, so go-plugin hands out its gRPC client.
+	rpc, ok := s.rpc.(*plugin.GRPCClient)
+	if !ok {
+		_ = in.Kill(p.opts.ShutdownTimeout)
+		return nil, fmt.Errorf("start plugin %s: go-plugin returned a %T, want its gRPC client", path, s.rpc)
+	}
+	in.rpc = rpc
 
-	raw, err := s.rpc.Dispense(contract.PluginName)
+	raw, err := rpc.Dispense(contract.PluginName)
 	if err != nil {
 		_ = in.Kill(p.opts.ShutdownTimeout)
 		return nil, fmt.Errorf("start plugin %s: dispense %q: %w", path, contract.PluginName, err)

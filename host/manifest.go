@@ -227,9 +227,10 @@ func (m *Manifest) Validate() error {
 				add(field+".default", "%q is not true or false", s.Default)
 			}
 		case contract.SettingNumber:
+			// A number setting is an integer (contract.SettingNumber).
 			if s.Default != "" {
-				if _, err := strconv.ParseFloat(s.Default, 64); err != nil {
-					add(field+".default", "%q is not a number", s.Default)
+				if _, err := strconv.Atoi(s.Default); err != nil {
+					add(field+".default", "%q is not a whole number", s.Default)
 				}
 			}
 		case contract.SettingDropdown:

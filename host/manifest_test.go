@@ -167,6 +167,9 @@ func TestLoadManifestProblems(t *testing.T) {
 					map[string]any{"key": "secret", "display_name": "S", "type": "secret", "default": "hunter2"},
 					map[string]any{"key": "flag", "display_name": "F", "type": "bool", "default": "yes"},
 					map[string]any{"key": "n", "display_name": "N", "type": "number", "default": "ten"},
+					map[string]any{"key": "half", "display_name": "H", "type": "number", "default": "2.5"},
+					map[string]any{"key": "big", "display_name": "B", "type": "number", "default": "1e3"},
+					map[string]any{"key": "whole", "display_name": "W", "type": "number", "default": "-120"},
 					map[string]any{"key": "", "type": ""},
 					map[string]any{"key": "t", "display_name": "T", "type": "text", "options": []any{map[string]any{"value": "a"}}},
 					map[string]any{"key": "d", "display_name": "D", "type": "dropdown", "options": []any{
@@ -177,13 +180,16 @@ func TestLoadManifestProblems(t *testing.T) {
 			want: []ManifestProblem{
 				{"settings_schema[2].default", "a secret setting may not have a default"},
 				{"settings_schema[3].default", `"yes" is not true or false`},
-				{"settings_schema[4].default", `"ten" is not a number`},
-				{"settings_schema[5].key", "required"},
-				{"settings_schema[5].display_name", "required"},
-				{"settings_schema[5].type", "required: one of text, secret, bool, dropdown, number"},
-				{"settings_schema[6].options", "only dropdown settings have options"},
-				{"settings_schema[7].options[1].value", `duplicate option "a"`},
-				{"settings_schema[7].options[2].value", "required"},
+				{"settings_schema[4].default", `"ten" is not a whole number`},
+				{"settings_schema[5].default", `"2.5" is not a whole number`},
+				{"settings_schema[6].default", `"1e3" is not a whole number`},
+				// settings_schema[7], a whole number, is fine.
+				{"settings_schema[8].key", "required"},
+				{"settings_schema[8].display_name", "required"},
+				{"settings_schema[8].type", "required: one of text, secret, bool, dropdown, number"},
+				{"settings_schema[9].options", "only dropdown settings have options"},
+				{"settings_schema[10].options[1].value", `duplicate option "a"`},
+				{"settings_schema[10].options[2].value", "required"},
 			},
 		},
 	}

@@ -79,7 +79,9 @@ type Options struct {
 	// PingInterval is how often the supervisor checks the process. Default 2s.
 	PingInterval time.Duration
 	// RestartBackoffMin and RestartBackoffMax bound the exponential delay
-	// before a restart. Defaults 250ms and 10s.
+	// before a restart, and between tries of Options.Activation. Defaults
+	// 250ms and 10s; a RestartBackoffMax below RestartBackoffMin is raised
+	// to it.
 	RestartBackoffMin, RestartBackoffMax time.Duration
 	// MaxRestarts crashes within RestartWindow are restarted; one more and
 	// the plugin goes PhaseFailed for good. Defaults 5 and 1m. A negative
@@ -98,6 +100,9 @@ type Options struct {
 	OnStateChange func(State)
 }
 
+// withDefaults fills in the defaults and puts the backoff bounds in
+// order. It is the one place they are decided: the supervisor and the
+// Activation retries take the values as they come out of it.
 func (o Options) withDefaults() Options {
 	defaults.Set(&o.CallTimeout, DefaultCallTimeout)
 	defaults.Set(&o.StartTimeout, DefaultStartTimeout)
@@ -106,6 +111,7 @@ func (o Options) withDefaults() Options {
 	defaults.Set(&o.RestartBackoffMax, DefaultRestartBackoffMax)
 	defaults.Set(&o.RestartWindow, DefaultRestartWindow)
 	defaults.Set(&o.ShutdownTimeout, DefaultShutdownTimeout)
+	o.RestartBackoffMax = max(o.RestartBackoffMax, o.RestartBackoffMin)
 	if o.MaxRestarts == 0 {
 		o.MaxRestarts = DefaultMaxRestarts
 	}
@@ -179,7 +185,7 @@ func Start(ctx context.Context, opts Options) (*Plugin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start duo plugin: %w", err)
 	}
-	var checksum []byte
+	var checksum []byte // nil only with AllowUnverified
 	if sum == "" {
 		if !opts.AllowUnverified {
 			return nil, fmt.Errorf("start duo plugin: %w", sentinelError(ErrUnverified,
@@ -198,8 +204,16 @@ func Start(ctx context.Context, opts Options) (*Plugin, error) {
 	if opts.OnStateChange != nil {
 		onState = func(s supervisor.State) { opts.OnStateChange(stateOf(s)) }
 	}
+	// The first launch runs the executable just resolved; every later one
+	// resolves it again.
+	first := path
+	launch := func(ctx context.Context) (*instance, error) {
+		path := first
+		first = "" // launches run one at a time: the first in Start, the rest in the supervisor's loop
+		return p.launch(ctx, path)
+	}
 	sup, err := supervisor.Start(ctx, supervisor.Config[*instance]{
-		Launch:        p.launch,
+		Launch:        launch,
 		Permanent:     permanentLaunchError,
 		PingInterval:  opts.PingInterval,
 		PingTimeout:   opts.CallTimeout,
@@ -259,7 +273,7 @@ func (p *Plugin) current() (*instance, error) {
 		st := p.State()
 		switch st.Phase {
 		case PhaseClosed:
-			return nil, &unavailableError{err: &contract.Error{Reason: contract.ReasonPluginUnavailable, Message: "the plugin was closed", Cause: ErrClosed}}
+			return nil, unavailable(contract.ReasonPluginUnavailable, "the plugin was closed", ErrClosed)
 		case PhaseFailed:
 			return nil, unavailable(contract.ReasonPluginUnavailable, "the plugin failed and will not be restarted ("+st.LastError+")", nil)
 		default:

@@ -23,6 +23,7 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/host/internal/logbridge"
 	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
+	"github.com/helpdesk-duo/duo-plugin/internal/waitfor"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -231,18 +232,9 @@ func (h *harness) started() int {
 	return len(entries)
 }
 
-// eventually waits for cond. The bound only keeps a broken test from
-// hanging; nothing is asserted about how long it takes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// patience bounds every wait on the plugin process. It only keeps a
+// broken test from hanging; nothing is asserted about how long it takes.
+const patience = time.Minute
 
 func processGone(pid int) bool {
 	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
@@ -328,7 +320,7 @@ func killAndWaitRestart(t *testing.T, p *Plugin) int {
 	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the plugin to be restarted", func() bool {
+	waitfor.Until(t, patience, "the plugin to be restarted", func() bool {
 		st := p.State()
 		return st.Phase == PhaseRunning && st.PID != oldPID
 	})
@@ -417,7 +409,7 @@ func TestProcessRoundTrip(t *testing.T) {
 	if !errors.Is(err, ErrClosed) || !errors.Is(err, ErrUnavailable) || contract.ReasonOf(err) != contract.ReasonPluginUnavailable {
 		t.Fatalf("Status after Close = %v (reason %q), want ErrClosed and ErrUnavailable with %q", err, contract.ReasonOf(err), contract.ReasonPluginUnavailable)
 	}
-	eventually(t, "the closed state to be reported", func() bool { return len(h.rec.phases()) == 3 })
+	waitfor.Until(t, patience, "the closed state to be reported", func() bool { return len(h.rec.phases()) == 3 })
 	if got, want := h.rec.phases(), []Phase{PhaseStarting, PhaseRunning, PhaseClosed}; !slices.Equal(got, want) {
 		t.Fatalf("reported phases %v, want %v", got, want)
 	}
@@ -686,7 +678,7 @@ func TestCrashRestart(t *testing.T) {
 			}
 
 			tc.crash(t, p, oldPID)
-			eventually(t, "the plugin to be restarted", func() bool {
+			waitfor.Until(t, patience, "the plugin to be restarted", func() bool {
 				st := p.State()
 				return st.Phase == PhaseRunning && st.PID != oldPID
 			})
@@ -712,7 +704,7 @@ func TestCrashRestart(t *testing.T) {
 			if n, _ := rec.timesAsked(); n != 2 {
 				t.Fatalf("Activation asked %d times, want 2 (one per process)", n)
 			}
-			eventually(t, "the restart to be reported", func() bool { return len(h.rec.phases()) >= 5 })
+			waitfor.Until(t, patience, "the restart to be reported", func() bool { return len(h.rec.phases()) >= 5 })
 			if got, want := h.rec.phases(), []Phase{PhaseStarting, PhaseRunning, PhaseDown, PhaseRestarting, PhaseRunning}; !slices.Equal(got, want) {
 				t.Fatalf("reported phases %v, want %v", got, want)
 			}
@@ -826,7 +818,7 @@ func TestUnreadableRecordIsAskedAgainNotCountedAsCrashes(t *testing.T) {
 	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the record to be asked again and again", func() bool {
+	waitfor.Until(t, patience, "the record to be asked again and again", func() bool {
 		n, _ := rec.timesAsked()
 		return n >= 10
 	})
@@ -845,7 +837,7 @@ func TestUnreadableRecordIsAskedAgainNotCountedAsCrashes(t *testing.T) {
 	}
 
 	rec.set(true, nil)
-	eventually(t, "the plugin to come back", func() bool {
+	waitfor.Until(t, patience, "the plugin to come back", func() bool {
 		st := p.State()
 		return st.Phase == PhaseRunning && st.PID != oldPID
 	})
@@ -869,7 +861,7 @@ func TestOutageFailsClosed(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the plugin to be marked down", func() bool { return p.State().Phase == PhaseRestarting })
+	waitfor.Until(t, patience, "the plugin to be marked down", func() bool { return p.State().Phase == PhaseRestarting })
 	// LastError is the exit, or the failed ping when the ping noticed first.
 	if st := p.State(); st.PID != 0 || st.LastError == "" {
 		t.Fatalf("State = %+v, want no pid and a LastError", st)
@@ -981,7 +973,7 @@ func TestMaxRestartsExhausted(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the supervisor to give up", func() bool { return p.State().Phase == PhaseFailed })
+	waitfor.Until(t, patience, "the supervisor to give up", func() bool { return p.State().Phase == PhaseFailed })
 
 	st := p.State()
 	if st.Restarts != 2 || st.PID != 0 {
@@ -998,12 +990,37 @@ func TestMaxRestartsExhausted(t *testing.T) {
 	if n := h.started(); n != 1 {
 		t.Fatalf("%d processes got past the refusal, want 1", n)
 	}
-	eventually(t, "the failure to be reported", func() bool {
+	waitfor.Until(t, patience, "the failure to be reported", func() bool {
 		ph := h.rec.phases()
 		return len(ph) > 0 && ph[len(ph)-1] == PhaseFailed
 	})
 	if err := p.Close(); err != nil {
 		t.Fatalf("Close after failure: %v", err)
+	}
+}
+
+// Start resolves the executable once for the first launch; every restart
+// resolves it again, so a binary removed since fails for good, and
+// clearly, instead of with an exec error on each of MaxRestarts tries.
+func TestRestartLooksUpTheExecutableAgain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, bundle{sha: "self"})
+	p := h.mustStart(nil)
+	pid := p.State().PID
+	exe := filepath.Join(filepath.Dir(h.manifest), "bin", runtime.GOOS+"-"+runtime.GOARCH, "duo-plugin")
+	if err := os.Remove(exe); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Until(t, patience, "the supervisor to give up", func() bool { return p.State().Phase == PhaseFailed })
+	st := p.State()
+	if want := "executable for " + runtime.GOOS + "-" + runtime.GOARCH + ": " + exe + " does not exist"; st.LastError != want || st.Restarts != 1 {
+		t.Fatalf("State = %+v, want one restart and LastError %q", st, want)
+	}
+	if n := h.started(); n != 1 {
+		t.Fatalf("%d processes started, want only the first", n)
 	}
 }
 

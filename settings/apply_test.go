@@ -7,11 +7,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -284,17 +286,13 @@ func TestApplyDoesNotModifyInputs(t *testing.T) {
 	}
 }
 
-func TestApplyUnreadableCAFile(t *testing.T) {
+// A CA file the plugin process cannot open, whoever runs it: its parent is
+// a regular file, so no mode bit (which root ignores) is involved.
+func TestApplyUnopenableCAFile(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() == 0 {
-		t.Skip("root reads files regardless of their mode")
-	}
-	ca := writeCA(t)
-	if err := os.Chmod(ca, 0); err != nil {
-		t.Fatal(err)
-	}
+	ca := filepath.Join(writeCA(t), "ca.pem")
 	_, errs := Apply(configured(), map[string]string{KeyCAFile: ca}, ValidateOptions{AllowTestHost: true})
-	want := []FieldError{{Field: KeyCAFile, Reason: contract.FieldFormat, Message: "Trusted CA file (testing only) cannot be read by the plugin process (permission denied)."}}
+	want := []FieldError{{Field: KeyCAFile, Reason: contract.FieldFormat, Message: "Trusted CA file (testing only) cannot be opened by the plugin process."}}
 	if !slices.Equal(errs, want) {
 		t.Errorf("got %+v, want %+v", errs, want)
 	}
@@ -413,6 +411,21 @@ func TestApplySecretNeverInMessages(t *testing.T) {
 		}
 		if strings.Contains(errs[0].Message, strings.TrimSpace(s)) || strings.Contains(errs[0].Message, validSecret[:8]) {
 			t.Errorf("message contains the secret: %q", errs[0].Message)
+		}
+	}
+}
+
+// Each reason a CA file fails to open has its words, the permission one
+// included (which a test run as root, as CI is, cannot provoke on disk).
+func TestOpenProblemNamesTheCause(t *testing.T) {
+	t.Parallel()
+	for err, want := range map[error]string{
+		&fs.PathError{Op: "open", Path: "/x", Err: fs.ErrPermission}: "cannot be read by the plugin process (permission denied).",
+		&fs.PathError{Op: "open", Path: "/x", Err: fs.ErrNotExist}:   "does not exist: enter the absolute path of a PEM file.",
+		&fs.PathError{Op: "open", Path: "/x", Err: syscall.ENOTDIR}:  "cannot be opened by the plugin process.",
+	} {
+		if got := openProblem(err); got != want {
+			t.Errorf("openProblem(%v) = %q, want %q", err, got, want)
 		}
 	}
 }

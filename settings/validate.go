@@ -401,14 +401,7 @@ func checkCAFile(f contract.SettingField, v string, opts ValidateOptions) *Field
 	}
 	file, err := os.Open(v)
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return fail(contract.FieldFormat, "does not exist: enter the absolute path of a PEM file.")
-		case errors.Is(err, fs.ErrPermission):
-			return fail(contract.FieldFormat, "cannot be read by the plugin process (permission denied).")
-		default:
-			return fail(contract.FieldFormat, "cannot be opened by the plugin process.")
-		}
+		return fail(contract.FieldFormat, openProblem(err))
 	}
 	defer func() { _ = file.Close() }()
 	if st, err := file.Stat(); err != nil || !st.Mode().IsRegular() {
@@ -425,6 +418,18 @@ func checkCAFile(f contract.SettingField, v string, opts ValidateOptions) *Field
 		return fail(contract.FieldFormat, "contains no PEM certificate (a block starting with -----BEGIN CERTIFICATE-----).")
 	}
 	return nil
+}
+
+// openProblem says why the CA file did not open, after its display name.
+func openProblem(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "does not exist: enter the absolute path of a PEM file."
+	case errors.Is(err, fs.ErrPermission):
+		return "cannot be read by the plugin process (permission denied)."
+	default:
+		return "cannot be opened by the plugin process."
+	}
 }
 
 // sortFieldErrors orders errors by schema position, unknown keys last and

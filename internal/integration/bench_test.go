@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,43 +26,9 @@ import (
 	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
 )
 
-var (
-	bareOnce sync.Once
-	bareDir  string
-	barePath string
-	bareErr  error
-)
-
-// prepareBare builds internal/bareplugin once per process, with the go
-// command's default flags (so its dependencies come from the build cache
-// `go test` filled) and no deadline: a build takes what it takes. TestMain
-// calls it before any benchmark runs.
-func prepareBare() (string, error) {
-	bareOnce.Do(func() {
-		root, err := pluginbuild.RepoRoot()
-		if err != nil {
-			bareErr = err
-			return
-		}
-		if bareDir, bareErr = os.MkdirTemp("", "bareplugin-"); bareErr != nil {
-			return
-		}
-		barePath = filepath.Join(bareDir, "bareplugin")
-		cmd := exec.Command("go", "build", "-o", barePath, "./internal/bareplugin")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bareErr = fmt.Errorf("build bareplugin: %w\n%s", err, out)
-		}
-	})
-	return barePath, bareErr
-}
-
-// cleanupBare removes the bare plugin's build, if any.
-func cleanupBare() {
-	if bareDir != "" {
-		_ = os.RemoveAll(bareDir)
-	}
-}
+// barePackage is the benchmarks' floor, built once per run
+// (pluginbuild.Binary; TestMain builds it before any benchmark runs).
+const barePackage = "./internal/bareplugin"
 
 // bareClients are raw generated clients of the bare plugin: it serves the
 // generated servers without the contract's adapter, so it cannot be
@@ -77,7 +42,7 @@ type bareClients struct {
 // checksum verified, exactly like the SDK but with nothing around it.
 func startBare(b *testing.B) (*plugin.Client, bareClients) {
 	b.Helper()
-	exe, err := prepareBare()
+	exe, err := pluginbuild.Binary(barePackage)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/waitfor"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -30,9 +31,26 @@ type loginEnv struct {
 	s   started
 	app duosim.App
 	// record is the host's record of the activation, which the SDK asks
-	// after every (re)start; activation is the request it holds.
+	// before every (re)start; activation is the request it holds.
 	record     *hostRecord
 	activation contract.ActivateRequest
+
+	// seen holds every Duo state and duo_code the test handled (from
+	// BeginLogin and from Duo's callback): closeAndCheckLogs looks for each
+	// in the logs, as it does for the secrets it is given.
+	seenMu sync.Mutex
+	seen   []string
+}
+
+// saw records values that must never be logged; empty ones are skipped.
+func (e *loginEnv) saw(values ...string) {
+	e.seenMu.Lock()
+	defer e.seenMu.Unlock()
+	for _, v := range values {
+		if v != "" {
+			e.seen = append(e.seen, v)
+		}
+	}
 }
 
 // envConfig is what a login environment varies.
@@ -57,7 +75,7 @@ func newLoginEnv(t *testing.T, simCfg duosim.Config, failMode string, ops ...con
 }
 
 // newLoginEnvWith is newLoginEnv with more choices. Like a real host, it
-// records the activation it made, and the SDK asks that record after every
+// records the activation it made, and the SDK asks that record before every
 // start and restart (Options.Activation), unless tweak removes it.
 func newLoginEnvWith(t *testing.T, cfg envConfig, ops ...contract.Operator) *loginEnv {
 	t.Helper()
@@ -112,14 +130,17 @@ func newLoginEnvWith(t *testing.T, cfg envConfig, ops ...contract.Operator) *log
 }
 
 // closeAndCheckLogs stops the plugin, so that all it wrote has reached
-// the host's log, fails if any of the secrets appears there, and returns
-// the log.
+// the host's log, fails if any of the secrets, or any Duo state or
+// duo_code the test handled, appears there, and returns the log.
 func (e *loginEnv) closeAndCheckLogs(secrets ...string) string {
 	e.t.Helper()
 	if err := e.p.Close(); err != nil {
 		e.t.Logf("close: %v", err)
 	}
 	logs := e.s.logs.String()
+	e.seenMu.Lock()
+	secrets = append(secrets, e.seen...)
+	e.seenMu.Unlock()
 	checkLogsHoldNoSecret(e.t, "host log", logs, secrets...)
 	return logs
 }
@@ -130,6 +151,7 @@ func (e *loginEnv) begin(op contract.Operator) contract.BeginLoginResponse {
 	if err != nil {
 		e.t.Fatalf("BeginLogin(%s): %v", op.Username, err)
 	}
+	e.saw(res.State)
 	return res
 }
 
@@ -186,7 +208,9 @@ func (e *loginEnv) browser(authURL string, presses ...string) url.Values {
 			if err != nil || !strings.HasPrefix(loc.String(), callbackURL) {
 				e.t.Fatalf("redirected to %q, want the callback", resp.Header.Get("Location"))
 			}
-			return loc.Query()
+			q := loc.Query()
+			e.saw(q.Get("state"), q.Get("duo_code"))
+			return q
 		}
 		if i >= len(presses) {
 			return nil // a terminal page: Duo keeps the browser
@@ -204,18 +228,30 @@ var (
 	bob   = contract.Operator{ID: "2", Username: "bob", Email: "bob@example.com"}
 )
 
-// loginAs runs a whole scripted login and returns CompleteLogin's answer.
-func (e *loginEnv) loginAs(op contract.Operator) contract.CompleteLoginResponse {
+// duoFirstLogin runs a scripted Duo sign-in and returns CompleteLogin's
+// answer as the plugin gives it (no confirmation).
+func (e *loginEnv) duoFirstLogin(op contract.Operator) contract.CompleteLoginResponse {
 	e.t.Helper()
 	b := e.begin(op)
 	if b.Decision != contract.DecisionRedirect {
-		e.t.Fatalf("BeginLogin = %+v, want REDIRECT", b)
+		e.t.Fatalf("BeginLogin(%s) = %+v, want REDIRECT", op.Username, b)
 	}
 	q := e.browser(b.RedirectURL)
 	if q == nil {
 		e.t.Fatal("Duo did not send the browser back")
 	}
-	return e.complete(op, b.State, q.Get("state"), q.Get("duo_code"))
+	return e.completeRaw(op, b.State, q.Get("state"), q.Get("duo_code"))
+}
+
+// loginAs runs a whole scripted login, confirming first backup codes as
+// complete does, and returns the answer that decides the sign-in.
+func (e *loginEnv) loginAs(op contract.Operator) contract.CompleteLoginResponse {
+	e.t.Helper()
+	res := e.duoFirstLogin(op)
+	if res.Decision != contract.DecisionConfirmBackupCodes {
+		return res
+	}
+	return e.confirm(op, res.BackupCodesTicket)
 }
 
 func wantDenied(t *testing.T, what string, res contract.CompleteLoginResponse, reason contract.LoginReason) {
@@ -269,6 +305,14 @@ func TestDuoScriptedOutcomes(t *testing.T) {
 		}
 		wantDenied(t, string(tc.outcome), res, tc.reason)
 	}
+	// Each login handed the test a state from BeginLogin, and Duo's
+	// callback a state and a duo_code: all three are looked for in the log.
+	e.seenMu.Lock()
+	seen := len(e.seen)
+	e.seenMu.Unlock()
+	if want := 3 * len(cases); seen != want {
+		t.Fatalf("%d states and codes recorded for %d logins, want %d", seen, len(cases), want)
+	}
 	got, err := e.p.GetOperatorStates(ctxT(t), contract.GetOperatorStatesRequest{OperatorIDs: []string{alice.ID}, Actor: admin})
 	if err != nil || len(got.States) != 1 || got.States[0].OperatorID != alice.ID || got.States[0].EnrolledAt.IsZero() || got.States[0].LastLogin.IsZero() {
 		t.Fatalf("alice not recorded as enrolled: %+v %v", got, err)
@@ -307,6 +351,7 @@ func TestInteractiveEnrolmentThenPlainCheck(t *testing.T) {
 	if q := e.browser(b.RedirectURL, "deny"); q != nil {
 		t.Fatalf("Duo sent the browser back after Deny: %v", q)
 	}
+	e.closeAndCheckLogs(e.app.ClientSecret.Reveal())
 }
 
 func TestDuoUnavailable(t *testing.T) {
@@ -327,7 +372,7 @@ func TestDuoUnavailable(t *testing.T) {
 					t.Fatalf("fail open: %+v", res)
 				}
 				// The plugin's log reaches the host asynchronously, via stderr.
-				eventually(t, 5*time.Second, "fail open logged loudly", func() bool {
+				waitfor.Until(t, 5*time.Second, "fail open logged loudly", func() bool {
 					return strings.Contains(e.s.logs.String(), "FAIL OPEN")
 				})
 			}
@@ -447,6 +492,7 @@ func TestCallbackAttacks(t *testing.T) {
 			wantDenied(t, fmt.Sprintf("code of %d bytes", len(code)), e.complete(alice, b.State, b.State, code), contract.LoginReasonBadRequest)
 		}
 	})
+	e.closeAndCheckLogs(e.app.ClientSecret.Reveal())
 }
 
 func TestCredentialsRejectedOnSave(t *testing.T) {

@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	}
 	flag.Parse()
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
-		if _, err := prepareBare(); err != nil {
+		if _, err := pluginbuild.Binary(barePackage); err != nil {
 			pluginbuild.Cleanup()
 			fmt.Fprintf(os.Stderr, "integration: cannot build the bare plugin the benchmarks compare with: %v\n", err)
 			os.Exit(1)
@@ -44,7 +44,6 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	pluginbuild.Cleanup()
-	cleanupBare()
 	os.Exit(code)
 }
 
@@ -53,21 +52,30 @@ func TestMain(m *testing.M) {
 // with it in the "@module" attribute; no line of the SDK's own has one.
 const pluginLogName = "duo-plugin"
 
-// pluginLogged reports whether the host's JSON log holds a line that only
-// the plugin process writes: msg from the plugin's own logger.
-func pluginLogged(logs, msg string) bool {
+// logRecord is what the tests read of a line of the host's JSON log.
+type logRecord struct {
+	Level  string `json:"level"`
+	Msg    string `json:"msg"`
+	Module string `json:"@module"` // set on the plugin's lines, forwarded by go-plugin
+}
+
+// logged reports whether the host's JSON log holds a line that matches.
+func logged(logs string, match func(logRecord) bool) bool {
 	sc := bufio.NewScanner(strings.NewReader(logs))
 	sc.Buffer(make([]byte, 0, 64*1024), 4<<20)
 	for sc.Scan() {
-		var line struct {
-			Msg    string `json:"msg"`
-			Module string `json:"@module"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Module == pluginLogName && line.Msg == msg {
+		var line logRecord
+		if json.Unmarshal(sc.Bytes(), &line) == nil && match(line) {
 			return true
 		}
 	}
 	return false
+}
+
+// pluginLogged reports whether the host's JSON log holds a line that only
+// the plugin process writes: msg from the plugin's own logger.
+func pluginLogged(logs, msg string) bool {
+	return logged(logs, func(l logRecord) bool { return l.Module == pluginLogName && l.Msg == msg })
 }
 
 // checkLogsHoldNoSecret fails if any secret appears in logs. It first
@@ -127,7 +135,8 @@ func startPlugin(t *testing.T, manifest string, tweak func(*host.Options)) start
 }
 
 // hostRecord is the host's own record of whether the plugin is active,
-// which the SDK asks after every start and restart (Options.Activation).
+// which the SDK asks before every start and restart of the process
+// (Options.Activation).
 type hostRecord struct {
 	mu     sync.Mutex
 	req    contract.ActivateRequest
@@ -160,17 +169,4 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for: %s", within, what)
 }

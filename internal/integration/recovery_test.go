@@ -13,6 +13,7 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/waitfor"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -24,21 +25,6 @@ var (
 	helpDesk = contract.Actor{ID: "90", Username: "hank", IP: "127.0.0.1", Role: contract.RoleHelpDesk}
 	agent    = contract.Actor{ID: "91", Username: "agatha", IP: "127.0.0.1", Role: contract.RoleAgent}
 )
-
-// duoFirstLogin runs a Duo sign-in and returns CompleteLogin's answer as
-// the plugin gives it (no confirmation).
-func (e *loginEnv) duoFirstLogin(op contract.Operator) contract.CompleteLoginResponse {
-	e.t.Helper()
-	b := e.begin(op)
-	if b.Decision != contract.DecisionRedirect {
-		e.t.Fatalf("BeginLogin(%s) = %+v, want REDIRECT", op.Username, b)
-	}
-	q := e.browser(b.RedirectURL)
-	if q == nil {
-		e.t.Fatal("Duo did not send the browser back")
-	}
-	return e.completeRaw(op, b.State, q.Get("state"), q.Get("duo_code"))
-}
 
 // setUpCodes signs op in with Duo for the first time, confirms the backup
 // codes shown and returns them.
@@ -291,7 +277,7 @@ func TestKilledMidRedemption(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 15*time.Second, "the plugin restarted and was activated again", func() bool {
+		waitfor.Until(t, 15*time.Second, "the plugin restarted and was activated again", func() bool {
 			st := e.p.State()
 			if st.Phase != host.PhaseRunning || st.PID == pid {
 				return false
@@ -338,7 +324,7 @@ func TestKilledMidRedemption(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	eventually(t, 15*time.Second, "the plugin restarted and was activated again", func() bool {
+	waitfor.Until(t, 15*time.Second, "the plugin restarted and was activated again", func() bool {
 		st := e.p.State()
 		if st.Phase != host.PhaseRunning || st.PID == pid {
 			return false

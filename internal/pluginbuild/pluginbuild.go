@@ -1,7 +1,9 @@
 // Package pluginbuild builds the plugin binary and writes a bundle that a
 // host can load: bin/<os>-<arch>/duo-plugin and a plugin.json whose
 // executable entry carries the binary's sha256. Tests use it to launch the
-// real plugin; the demo uses it to build what it runs.
+// real plugin (and Binary for other commands, such as the benchmarks' bare
+// plugin); the demo uses it to build what it runs. It is internal: a vendor
+// builds a bundle as the README says, with go build and sha256sum.
 //
 // It builds with the go command's default flags, the ones `go run` and
 // `go test` use, so that every package the command that called it already
@@ -20,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -55,10 +58,8 @@ func Target() string { return runtime.GOOS + "-" + runtime.GOARCH }
 func Bundle(ctx context.Context, root, outDir string) (string, error) {
 	rel := filepath.Join("bin", Target(), "duo-plugin")
 	bin := filepath.Join(outDir, rel)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./plugin/cmd/duo-plugin")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("pluginbuild: go build: %w\n%s", err, out)
+	if err := goBuild(ctx, root, "./plugin/cmd/duo-plugin", bin); err != nil {
+		return "", err
 	}
 	sum, err := fileSHA256(bin)
 	if err != nil {
@@ -97,30 +98,82 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// goBuild builds the main package pkg (relative to root) into out.
+func goBuild(ctx context.Context, root, pkg, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pluginbuild: go build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// A build made once per process, in a temporary directory of its own.
+type build struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
 var (
-	once      sync.Once
-	onceDir   string
-	onceErr   error
-	onceBuilt string
+	buildsMu sync.Mutex
+	builds   = map[string]*build{}
 )
+
+// once runs run at most once per key in this process, in a fresh
+// temporary directory, and returns its first result every time. It runs
+// with no deadline: on a cold, busy machine a build takes what it takes.
+func once(key string, run func(ctx context.Context, root, dir string) (string, error)) (string, error) {
+	buildsMu.Lock()
+	b := builds[key]
+	if b == nil {
+		b = &build{}
+		builds[key] = b
+	}
+	buildsMu.Unlock()
+	b.once.Do(func() {
+		root, err := RepoRoot()
+		if err != nil {
+			b.err = err
+			return
+		}
+		if b.dir, b.err = os.MkdirTemp("", "pluginbuild-"); b.err != nil {
+			return
+		}
+		if b.path, b.err = run(context.Background(), root, b.dir); b.err != nil {
+			// A failed build leaves nothing behind, even if the caller
+			// exits without Cleanup.
+			_ = os.RemoveAll(b.dir)
+			b.dir = ""
+		}
+	})
+	return b.path, b.err
+}
+
+// Binary builds the module's main package pkg (a path like
+// "./internal/bareplugin") once per process and returns the binary's path.
+// Call it from TestMain before m.Run, so that no test's own deadline runs
+// while it compiles; Cleanup removes it.
+func Binary(pkg string) (string, error) {
+	return once("binary "+pkg, func(ctx context.Context, root, dir string) (string, error) {
+		out := filepath.Join(dir, path.Base(pkg))
+		return out, goBuild(ctx, root, pkg, out)
+	})
+}
+
+// sharedBundle builds the shared test bundle once per process and returns
+// its manifest's path.
+func sharedBundle() (string, error) {
+	return once("bundle", Bundle)
+}
 
 // Prepare builds the shared test bundle, once per process. Call it from
 // TestMain before m.Run, so that no test's own deadline runs while the
 // plugin compiles.
 func Prepare() error {
-	once.Do(func() {
-		root, err := RepoRoot()
-		if err != nil {
-			onceErr = err
-			return
-		}
-		onceDir, onceErr = os.MkdirTemp("", "duo-plugin-bundle-")
-		if onceErr != nil {
-			return
-		}
-		onceBuilt, onceErr = Bundle(context.Background(), root, onceDir)
-	})
-	return onceErr
+	_, err := sharedBundle()
+	return err
 }
 
 // ForTest returns a fresh copy of the shared bundle (built by Prepare, or
@@ -128,11 +181,12 @@ func Prepare() error {
 // build is removed by Cleanup (call it from TestMain after m.Run).
 func ForTest(t testing.TB) string {
 	t.Helper()
-	if err := Prepare(); err != nil {
+	manifest, err := sharedBundle()
+	if err != nil {
 		t.Fatalf("build plugin: %v", err)
 	}
 	dst := t.TempDir()
-	if err := os.CopyFS(dst, os.DirFS(onceDir)); err != nil {
+	if err := os.CopyFS(dst, os.DirFS(filepath.Dir(manifest))); err != nil {
 		t.Fatalf("copy plugin bundle: %v", err)
 	}
 	// CopyFS drops the executable bit.
@@ -143,9 +197,14 @@ func ForTest(t testing.TB) string {
 	return filepath.Join(dst, "plugin.json")
 }
 
-// Cleanup removes the shared build made by Prepare.
+// Cleanup removes every build made by Prepare and Binary in this process.
+// Call it from TestMain after m.Run.
 func Cleanup() {
-	if onceDir != "" {
-		_ = os.RemoveAll(onceDir)
+	buildsMu.Lock()
+	defer buildsMu.Unlock()
+	for _, b := range builds {
+		if b.dir != "" {
+			_ = os.RemoveAll(b.dir)
+		}
 	}
 }

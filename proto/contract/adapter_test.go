@@ -16,7 +16,10 @@ import (
 // stubPlugin answers every call from its fields; login hooks can be
 // replaced to return broken answers or to panic.
 type stubPlugin struct {
-	Recovery // nil: the recovery calls are checked by the drift test and through the plugin
+	// Recovery is nil unless a test sets one (endOfLogin): the recovery
+	// calls' conversions are checked by the drift test and through the
+	// plugin.
+	Recovery
 
 	err    error
 	status StatusResponse
@@ -70,6 +73,23 @@ func (s *stubPlugin) BeginLogin(_ context.Context, r BeginLoginRequest) (BeginLo
 }
 func (s *stubPlugin) CompleteLogin(_ context.Context, r CompleteLoginRequest) (CompleteLoginResponse, error) {
 	return s.done(r)
+}
+
+// endOfLogin is a Recovery whose calls that end a login all give answer;
+// its other calls are not served.
+type endOfLogin struct {
+	Recovery // nil
+	answer   CompleteLoginResponse
+}
+
+func (r endOfLogin) ConfirmBackupCodes(context.Context, ConfirmBackupCodesRequest) (CompleteLoginResponse, error) {
+	return r.answer, nil
+}
+func (r endOfLogin) RedeemCode(context.Context, RedeemCodeRequest) (CompleteLoginResponse, error) {
+	return r.answer, nil
+}
+func (r endOfLogin) RedeemRecoveryLink(context.Context, RedeemRecoveryLinkRequest) (CompleteLoginResponse, error) {
+	return r.answer, nil
 }
 
 // connect serves impl through the server adapter and returns the client
@@ -257,6 +277,85 @@ func TestLoginAnswersAreCheckedAgainstTheContract(t *testing.T) {
 			t.Fatalf("CompleteLogin = %+v, %v; want DENIED without codes", got, err)
 		}
 	})
+}
+
+// The recovery calls that end a login are held to the contract as
+// CompleteLogin is; only RedeemCode may answer CONFIRM_BACKUP_CODES (a
+// backup code can be an operator's first second factor), never
+// ConfirmBackupCodes, which ends that step, nor RedeemRecoveryLink, after
+// which the next Duo login sets everything up again.
+func TestRecoveryAnswersAreCheckedAgainstTheContract(t *testing.T) {
+	t.Parallel()
+	calls := []struct {
+		rpc        string
+		call       func(Plugin) (CompleteLoginResponse, error)
+		mayConfirm bool
+	}{
+		{"ConfirmBackupCodes", func(p Plugin) (CompleteLoginResponse, error) {
+			return p.ConfirmBackupCodes(context.Background(), ConfirmBackupCodesRequest{Ticket: "t"})
+		}, false},
+		{"RedeemCode", func(p Plugin) (CompleteLoginResponse, error) {
+			return p.RedeemCode(context.Background(), RedeemCodeRequest{Code: "c"})
+		}, true},
+		{"RedeemRecoveryLink", func(p Plugin) (CompleteLoginResponse, error) {
+			return p.RedeemRecoveryLink(context.Background(), RedeemRecoveryLinkRequest{Token: "t"})
+		}, false},
+	}
+	confirm := CompleteLoginResponse{Decision: DecisionConfirmBackupCodes, BackupCodes: []string{"c1", "c2"}, BackupCodesTicket: "ticket"}
+	// violation is the message of the contract violation the host gets,
+	// "" when the answer passes (as want).
+	answers := []struct {
+		name   string
+		answer CompleteLoginResponse
+		want   func(rpc string, mayConfirm bool) (want CompleteLoginResponse, violation string)
+	}{
+		{"confirm with codes and a ticket", confirm, func(rpc string, mayConfirm bool) (CompleteLoginResponse, string) {
+			if mayConfirm {
+				return confirm, ""
+			}
+			return CompleteLoginResponse{}, rpc + " answered confirm_backup_codes"
+		}},
+		{"confirm without a ticket", CompleteLoginResponse{Decision: DecisionConfirmBackupCodes, BackupCodes: []string{"c"}},
+			func(rpc string, mayConfirm bool) (CompleteLoginResponse, string) {
+				if mayConfirm {
+					return CompleteLoginResponse{}, rpc + " answered confirm_backup_codes without codes or a ticket"
+				}
+				return CompleteLoginResponse{}, rpc + " answered confirm_backup_codes"
+			}},
+		{"not required", CompleteLoginResponse{Decision: DecisionNotRequired}, func(rpc string, _ bool) (CompleteLoginResponse, string) {
+			return CompleteLoginResponse{}, rpc + " answered not_required; only ALLOWED or DENIED are valid"
+		}},
+		{"redirect", CompleteLoginResponse{Decision: DecisionRedirect}, func(rpc string, _ bool) (CompleteLoginResponse, string) {
+			return CompleteLoginResponse{}, rpc + " answered redirect; only ALLOWED or DENIED are valid"
+		}},
+		{"allowed", CompleteLoginResponse{Decision: DecisionAllowed}, func(string, bool) (CompleteLoginResponse, string) {
+			return CompleteLoginResponse{Decision: DecisionAllowed}, ""
+		}},
+		{"denied drops stray codes", CompleteLoginResponse{Decision: DecisionDenied, Reason: LoginReasonCodeWrong, Message: "m", BackupCodes: []string{"c"}, BackupCodesTicket: "t"},
+			func(string, bool) (CompleteLoginResponse, string) {
+				return CompleteLoginResponse{Decision: DecisionDenied, Reason: LoginReasonCodeWrong, Message: "m"}, ""
+			}},
+	}
+	for _, c := range calls {
+		for _, a := range answers {
+			t.Run(c.rpc+"/"+a.name, func(t *testing.T) {
+				t.Parallel()
+				p, _ := connect(t, &stubPlugin{Recovery: endOfLogin{answer: a.answer}})
+				got, err := c.call(p)
+				want, violation := a.want(c.rpc, c.mayConfirm)
+				var e *Error
+				switch {
+				case violation == "" && err != nil:
+					t.Fatalf("%s answering %+v: %v", c.rpc, a.answer, err)
+				case violation != "" && (!errors.As(err, &e) || e.Reason != ReasonInternal || e.Message != "contract violation: "+violation):
+					t.Fatalf("%s answering %+v: error %v; want INTERNAL %q", c.rpc, a.answer, err, "contract violation: "+violation)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s answering %+v = %+v, want %+v", c.rpc, a.answer, got, want)
+				}
+			})
+		}
+	}
 }
 
 // The caller's deadline travels to the plugin, so that the plugin can fit

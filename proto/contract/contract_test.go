@@ -2,7 +2,6 @@ package contract
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,7 +14,10 @@ import (
 )
 
 // The major version lives in three places: the proto package name, the
-// handshake and VersionedPlugins. They must agree.
+// handshake and VersionedPlugins. They must agree. (plugin.json repeats
+// ProtocolVersion and PluginID: the root package duoplugin, which embeds
+// it, checks both when it loads, so every plugin binary and every test of
+// settings/ and plugin/ fails at once on a mismatch.)
 func TestProtocolVersionMatchesProtoPackage(t *testing.T) {
 	t.Parallel()
 	pkg := string(duov1.File_duo_v1_duo_proto.Package())
@@ -29,26 +31,6 @@ func TestProtocolVersionMatchesProtoPackage(t *testing.T) {
 	vp := VersionedPlugins(nil, nil)
 	if _, ok := vp[ProtocolVersion][PluginName]; !ok || len(vp) != 1 {
 		t.Fatalf("VersionedPlugins = %v, want exactly version %d with %q", vp, ProtocolVersion, PluginName)
-	}
-}
-
-// PluginID and ProtocolVersion are also in plugin.json; the manifest a host
-// reads must name the same plugin and protocol.
-func TestManifestAgrees(t *testing.T) {
-	t.Parallel()
-	raw, err := os.ReadFile("../../plugin.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		ID              string `json:"id"`
-		ProtocolVersion int    `json:"protocol_version"`
-	}
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.ID != PluginID || m.ProtocolVersion != ProtocolVersion {
-		t.Fatalf("plugin.json id %q protocol %d; contract has %q and %d", m.ID, m.ProtocolVersion, PluginID, ProtocolVersion)
 	}
 }
 

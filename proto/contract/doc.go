@@ -3,8 +3,9 @@
 //
 // It owns:
 //   - Plugin, a ctx-first Go interface with one method per RPC of the wire
-//     contract (proto/duo/v1), grouped as Lifecycle, Settings, Operators and
-//     Login, and the Go request and response types of every RPC;
+//     contract (proto/duo/v1), grouped as Lifecycle, Settings, Operators,
+//     Login and Recovery, and the Go request and response types of every
+//     RPC;
 //   - the machine-readable reasons hosts branch on: ErrorReason (why a call
 //     failed), LoginReason (why a login was denied or Duo skipped),
 //     FieldReason (why a setting was refused) and DuoFailure (why Duo's

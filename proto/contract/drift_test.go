@@ -143,13 +143,17 @@ func TestEveryGoFieldSurvivesTheRoundTrip(t *testing.T) {
 	}
 }
 
-// TestEveryDecisionMapsBothWays: a new enum value in the proto without a Go
-// constant would fall back to DecisionUnspecified here.
+// TestEveryDecisionMapsBothWays: decisions travel as their number, so the
+// Go constants and the proto enum must agree number for number and name
+// for name. A new enum value in the proto without a Go constant would fall
+// back to DecisionUnspecified here; a Go constant without a proto value, or
+// two constants swapped, would show as a name that differs.
 func TestEveryDecisionMapsBothWays(t *testing.T) {
 	t.Parallel()
 	vals := duov1.LoginDecision(0).Descriptor().Values()
 	for i := range vals.Len() {
-		wire := duov1.LoginDecision(vals.Get(i).Number())
+		v := vals.Get(i)
+		wire := duov1.LoginDecision(v.Number())
 		goVal := fromprotoLoginDecision(wire)
 		if back := toprotoLoginDecision(goVal); back != wire {
 			t.Errorf("%s → %s → %s", wire, goVal, back)
@@ -157,9 +161,44 @@ func TestEveryDecisionMapsBothWays(t *testing.T) {
 		if wire != 0 && goVal == DecisionUnspecified {
 			t.Errorf("%s has no Go decision", wire)
 		}
+		if want := strings.ToLower(strings.TrimPrefix(string(v.Name()), "LOGIN_DECISION_")); goVal.String() != want {
+			t.Errorf("%s arrives as %s, want the decision named %q", wire, goVal, want)
+		}
 	}
-	if got := fromprotoLoginDecision(duov1.LoginDecision(99)); got != DecisionUnspecified {
-		t.Errorf("unknown wire decision → %s, want unspecified (deny)", got)
+	for d := DecisionUnspecified; d.known(); d++ {
+		if vals.ByNumber(protoreflect.EnumNumber(d)) == nil {
+			t.Errorf("Go decision %s (%d) has no proto value", d, int(d))
+		}
+	}
+	for _, unknown := range []duov1.LoginDecision{-1, duov1.LoginDecision(vals.Len()), 99} {
+		if got := fromprotoLoginDecision(unknown); got != DecisionUnspecified {
+			t.Errorf("unknown wire decision %d → %s, want unspecified (deny)", unknown, got)
+		}
+	}
+	for _, unknown := range []LoginDecision{-1, DecisionConfirmBackupCodes + 1, 99} {
+		if got := toprotoLoginDecision(unknown); got != duov1.LoginDecision_LOGIN_DECISION_UNSPECIFIED {
+			t.Errorf("unknown Go decision %d → %s, want unspecified (deny)", int(unknown), got)
+		}
+	}
+}
+
+// LoginDecision's names are what hosts log; every decision has its own.
+func TestLoginDecisionString(t *testing.T) {
+	t.Parallel()
+	want := map[LoginDecision]string{
+		DecisionUnspecified: "unspecified", DecisionNotRequired: "not_required", DecisionRedirect: "redirect",
+		DecisionDenied: "denied", DecisionAllowed: "allowed", DecisionConfirmBackupCodes: "confirm_backup_codes",
+		LoginDecision(9): "decision(9)", LoginDecision(-1): "decision(-1)",
+	}
+	for d := DecisionUnspecified; d.known(); d++ {
+		if _, ok := want[d]; !ok {
+			t.Errorf("decision %d (%s) is not in this test", int(d), d)
+		}
+	}
+	for d, s := range want {
+		if d.String() != s {
+			t.Errorf("%d.String() = %q, want %q", int(d), d.String(), s)
+		}
 	}
 }
 

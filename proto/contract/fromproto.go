@@ -138,23 +138,14 @@ func fromprotoSetOperatorAliasResponse(r *duov1.SetOperatorAliasResponse) SetOpe
 	return SetOperatorAliasResponse{State: fromprotoOperatorState(r.GetState())}
 }
 
-// fromprotoLoginDecision maps unknown (newer) wire values to
+// fromprotoLoginDecision takes the wire's number as the decision
+// (TestEveryDecisionMapsBothWays) and maps unknown (newer) wire values to
 // DecisionUnspecified, which means deny.
 func fromprotoLoginDecision(d duov1.LoginDecision) LoginDecision {
-	switch d {
-	case duov1.LoginDecision_LOGIN_DECISION_NOT_REQUIRED:
-		return DecisionNotRequired
-	case duov1.LoginDecision_LOGIN_DECISION_REDIRECT:
-		return DecisionRedirect
-	case duov1.LoginDecision_LOGIN_DECISION_DENIED:
-		return DecisionDenied
-	case duov1.LoginDecision_LOGIN_DECISION_ALLOWED:
-		return DecisionAllowed
-	case duov1.LoginDecision_LOGIN_DECISION_CONFIRM_BACKUP_CODES:
-		return DecisionConfirmBackupCodes
-	default:
-		return DecisionUnspecified
+	if g := LoginDecision(d); g.known() {
+		return g
 	}
+	return DecisionUnspecified
 }
 
 func fromprotoBeginLoginRequest(r *duov1.BeginLoginRequest) BeginLoginRequest {

@@ -30,6 +30,12 @@ const (
 	DecisionConfirmBackupCodes
 )
 
+// known reports whether d is one of the decisions above. Their numbers are
+// the wire's; a decision added here must be added to the proto too.
+func (d LoginDecision) known() bool {
+	return d >= DecisionUnspecified && d <= DecisionConfirmBackupCodes
+}
+
 // String returns the decision in lower case, for logs.
 func (d LoginDecision) String() string {
 	switch d {

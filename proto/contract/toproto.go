@@ -149,21 +149,13 @@ func toprotoSetOperatorAliasResponse(r SetOperatorAliasResponse) *duov1.SetOpera
 	return &duov1.SetOperatorAliasResponse{State: toprotoOperatorState(r.State)}
 }
 
+// toprotoLoginDecision sends a decision as its number, which is the wire's
+// (TestEveryDecisionMapsBothWays); an unknown one goes as UNSPECIFIED.
 func toprotoLoginDecision(d LoginDecision) duov1.LoginDecision {
-	switch d {
-	case DecisionNotRequired:
-		return duov1.LoginDecision_LOGIN_DECISION_NOT_REQUIRED
-	case DecisionRedirect:
-		return duov1.LoginDecision_LOGIN_DECISION_REDIRECT
-	case DecisionDenied:
-		return duov1.LoginDecision_LOGIN_DECISION_DENIED
-	case DecisionAllowed:
-		return duov1.LoginDecision_LOGIN_DECISION_ALLOWED
-	case DecisionConfirmBackupCodes:
-		return duov1.LoginDecision_LOGIN_DECISION_CONFIRM_BACKUP_CODES
-	default:
+	if !d.known() {
 		return duov1.LoginDecision_LOGIN_DECISION_UNSPECIFIED
 	}
+	return duov1.LoginDecision(d)
 }
 
 func toprotoBeginLoginRequest(r BeginLoginRequest) *duov1.BeginLoginRequest {

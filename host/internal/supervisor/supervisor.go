@@ -13,8 +13,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
 )
 
 // Phase is where the supervised plugin is in its life.
@@ -87,7 +85,9 @@ type Instance interface {
 	Kill(timeout time.Duration) error
 }
 
-// Config configures a Supervisor. Zero durations take the defaults noted.
+// Config configures a Supervisor. It takes every value as given: the host
+// SDK's Options own the defaults, and Start refuses a Config with a field
+// missing or out of order.
 type Config[I Instance] struct {
 	// Launch starts a new instance and prepares it to serve (for the host
 	// SDK: ask the host's activation, start the process, dispense the client,
@@ -98,39 +98,37 @@ type Config[I Instance] struct {
 	// supervisor goes Failed at once instead of retrying. May be nil.
 	Permanent func(error) bool
 
-	PingInterval time.Duration // default 2s
-	PingTimeout  time.Duration // default 5s
-	BackoffMin   time.Duration // default 250ms
-	BackoffMax   time.Duration // default 10s
+	PingInterval time.Duration // > 0
+	PingTimeout  time.Duration // > 0
+	// BackoffMin and BackoffMax bound the delay before a restart:
+	// 0 < BackoffMin <= BackoffMax.
+	BackoffMin, BackoffMax time.Duration
 	// MaxRestarts is how many crashes within Window are restarted; one more
-	// and the supervisor goes Failed. 0 means 5; negative means never
-	// restart.
+	// and the supervisor goes Failed. Zero or negative never restarts.
 	MaxRestarts int
-	Window      time.Duration // default 1m
-	KillTimeout time.Duration // default 5s; bound on killing a crashed or hung instance
+	Window      time.Duration // > 0
+	KillTimeout time.Duration // > 0; bound on killing a crashed or hung instance
 
-	Logger *slog.Logger // default slog.Default()
+	Logger *slog.Logger // required
 	// OnStateChange is called with every new state, in order, from a
 	// goroutine of its own; it must not block for long.
 	OnStateChange func(State)
 }
 
-func (c *Config[I]) defaults() {
-	defaults.Set(&c.PingInterval, 2*time.Second)
-	defaults.Set(&c.PingTimeout, 5*time.Second)
-	defaults.Set(&c.BackoffMin, 250*time.Millisecond)
-	defaults.Set(&c.BackoffMax, 10*time.Second)
-	defaults.Set(&c.Window, time.Minute)
-	defaults.Set(&c.KillTimeout, 5*time.Second)
-	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = c.BackoffMin
+// check reports the first field that is missing or out of order.
+func (c *Config[I]) check() error {
+	switch {
+	case c.Launch == nil:
+		return errors.New("supervisor: Launch is nil")
+	case c.Logger == nil:
+		return errors.New("supervisor: Logger is nil")
+	case c.PingInterval <= 0, c.PingTimeout <= 0, c.Window <= 0, c.KillTimeout <= 0:
+		return fmt.Errorf("supervisor: PingInterval %v, PingTimeout %v, Window %v and KillTimeout %v must all be positive",
+			c.PingInterval, c.PingTimeout, c.Window, c.KillTimeout)
+	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
+		return fmt.Errorf("supervisor: want 0 < BackoffMin (%v) <= BackoffMax (%v)", c.BackoffMin, c.BackoffMax)
 	}
-	if c.MaxRestarts == 0 {
-		c.MaxRestarts = 5
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	return nil
 }
 
 // Supervisor owns the current instance. All methods are safe for concurrent
@@ -158,12 +156,12 @@ type Supervisor[I Instance] struct {
 
 // Start launches the first instance and, once it runs, starts watching it.
 // ctx bounds the first launch only. If the first launch fails, Start returns
-// its error and nothing is left running.
+// its error and nothing is left running. A Config that Start refuses
+// launches nothing.
 func Start[I Instance](ctx context.Context, cfg Config[I]) (*Supervisor[I], error) {
-	if cfg.Launch == nil {
-		return nil, errors.New("supervisor: Launch is nil")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
-	cfg.defaults()
 	s := &Supervisor[I]{
 		cfg:    cfg,
 		log:    cfg.Logger,

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/waitfor"
 )
 
 // fakeInstance is a process that exits or stops answering on command.
@@ -92,23 +94,16 @@ func config(l *launcher, rec *phases) Config[*fakeInstance] {
 		PingTimeout:   time.Second,
 		BackoffMin:    time.Millisecond,
 		BackoffMax:    2 * time.Millisecond,
+		MaxRestarts:   5,
+		Window:        time.Minute,
 		KillTimeout:   time.Second,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnStateChange: rec.add,
 	}
 }
 
-// eventually waits for cond; the bound only stops a broken test hanging.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
+// patience bounds every wait; it only stops a broken test hanging.
+const patience = 30 * time.Second
 
 func TestBackoff(t *testing.T) {
 	t.Parallel()
@@ -156,7 +151,7 @@ func TestRestart(t *testing.T) {
 				t.Fatalf("Current = %v, %v", first, ok)
 			}
 			tc.fail(first)
-			eventually(t, "a restart", func() bool { st := s.State(); return st.Phase == Running && st.PID == 102 })
+			waitfor.Until(t, patience, "a restart", func() bool { st := s.State(); return st.Phase == Running && st.PID == 102 })
 			if first.kills.Load() != 1 {
 				t.Fatalf("the failed instance was killed %d times, want 1", first.kills.Load())
 			}
@@ -164,7 +159,7 @@ func TestRestart(t *testing.T) {
 			if st.Restarts != 1 || st.LastError != tc.wantError {
 				t.Fatalf("State = %+v, want 1 restart and LastError %q", st, tc.wantError)
 			}
-			eventually(t, "the states to be reported", func() bool { return len(rec.get()) == 5 })
+			waitfor.Until(t, patience, "the states to be reported", func() bool { return len(rec.get()) == 5 })
 			if got, want := rec.get(), []Phase{Starting, Running, Down, Restarting, Running}; !slices.Equal(got, want) {
 				t.Fatalf("phases %v, want %v", got, want)
 			}
@@ -199,6 +194,13 @@ func TestGiveUp(t *testing.T) {
 			script:       []error{nil},
 			wantRestarts: 0, wantError: "gave up after 1 crash within 1m0s: plugin process exited",
 		},
+		{
+			// Zero is taken as given, not as a default: the SDK's Options
+			// turn their zero into DefaultMaxRestarts.
+			name: "zero restarts", maxRestarts: 0,
+			script:       []error{nil},
+			wantRestarts: 0, wantError: "gave up after 1 crash within 1m0s: plugin process exited",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,7 +216,7 @@ func TestGiveUp(t *testing.T) {
 			defer s.Close(time.Second)
 			first, _ := s.Current()
 			first.exited.Store(true)
-			eventually(t, "the supervisor to give up", func() bool { return s.State().Phase == Failed })
+			waitfor.Until(t, patience, "the supervisor to give up", func() bool { return s.State().Phase == Failed })
 			st := s.State()
 			if st.Restarts != tc.wantRestarts || st.LastError != tc.wantError || st.PID != 0 {
 				t.Fatalf("State = %+v, want %d restarts and LastError %q", st, tc.wantRestarts, tc.wantError)
@@ -248,10 +250,51 @@ func TestWindowForgetsOldCrashes(t *testing.T) {
 			t.Fatalf("crash %d: not running: %+v", i, s.State())
 		}
 		in.exited.Store(true)
-		eventually(t, "a restart", func() bool { st := s.State(); return st.Phase == Running && st.PID == in.PID()+1 })
+		waitfor.Until(t, patience, "a restart", func() bool { st := s.State(); return st.Phase == Running && st.PID == in.PID()+1 })
 	}
 	if st := s.State(); st.Restarts != 3 {
 		t.Fatalf("State = %+v, want 3 restarts", st)
+	}
+}
+
+// The supervisor takes its values as given (the SDK's Options own the
+// defaults): a field left out or out of order is refused before anything
+// is launched, never silently replaced.
+func TestStartRefusesAnIncompleteConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		mutate  func(*Config[*fakeInstance])
+		wantErr string
+	}{
+		{"no Launch", func(c *Config[*fakeInstance]) { c.Launch = nil }, "supervisor: Launch is nil"},
+		{"no Logger", func(c *Config[*fakeInstance]) { c.Logger = nil }, "supervisor: Logger is nil"},
+		{"no PingInterval", func(c *Config[*fakeInstance]) { c.PingInterval = 0 },
+			"supervisor: PingInterval 0s, PingTimeout 1s, Window 1m0s and KillTimeout 1s must all be positive"},
+		{"no PingTimeout", func(c *Config[*fakeInstance]) { c.PingTimeout = 0 },
+			"supervisor: PingInterval 1ms, PingTimeout 0s, Window 1m0s and KillTimeout 1s must all be positive"},
+		{"no Window", func(c *Config[*fakeInstance]) { c.Window = 0 },
+			"supervisor: PingInterval 1ms, PingTimeout 1s, Window 0s and KillTimeout 1s must all be positive"},
+		{"no KillTimeout", func(c *Config[*fakeInstance]) { c.KillTimeout = -time.Second },
+			"supervisor: PingInterval 1ms, PingTimeout 1s, Window 1m0s and KillTimeout -1s must all be positive"},
+		{"no BackoffMin", func(c *Config[*fakeInstance]) { c.BackoffMin = 0 }, "supervisor: want 0 < BackoffMin (0s) <= BackoffMax (2ms)"},
+		{"BackoffMax below BackoffMin", func(c *Config[*fakeInstance]) { c.BackoffMin, c.BackoffMax = time.Second, time.Millisecond },
+			"supervisor: want 0 < BackoffMin (1s) <= BackoffMax (1ms)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := &launcher{}
+			cfg := config(l, &phases{})
+			tc.mutate(&cfg)
+			s, err := Start(context.Background(), cfg)
+			if s != nil || err == nil || err.Error() != tc.wantErr {
+				t.Fatalf("Start = %v, %v; want the error %q", s, err, tc.wantErr)
+			}
+			if n := l.count(); n != 0 {
+				t.Fatalf("%d launches; a refused Config must launch nothing", n)
+			}
+		})
 	}
 }
 
@@ -262,7 +305,7 @@ func TestFirstLaunchFails(t *testing.T) {
 	if err == nil || s != nil || err.Error() != "exec format error" {
 		t.Fatalf("Start = %v, %v; want the launch error", s, err)
 	}
-	eventually(t, "the states to be reported", func() bool { return len(rec.get()) == 2 })
+	waitfor.Until(t, patience, "the states to be reported", func() bool { return len(rec.get()) == 2 })
 	if got, want := rec.get(), []Phase{Starting, Failed}; !slices.Equal(got, want) {
 		t.Fatalf("phases %v, want %v", got, want)
 	}
@@ -307,7 +350,7 @@ func TestClose(t *testing.T) {
 		}
 		in, _ := s.Current()
 		in.exited.Store(true)
-		eventually(t, "the restart to wait", func() bool { return s.State().Phase == Restarting })
+		waitfor.Until(t, patience, "the restart to wait", func() bool { return s.State().Phase == Restarting })
 		if err := s.Close(time.Minute); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
