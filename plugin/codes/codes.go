@@ -15,7 +15,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 )
 
 // Code lengths and alphabets.
@@ -43,10 +47,11 @@ var ErrMalformed = errors.New("not a code of the expected shape")
 
 // Code is a backup or bypass code in its canonical form: CodeLen
 // characters, lower case, no separators. One made here is of one kind; one
-// typed may be either (digits 2-9 only fit both alphabets). Its String never
-// shows the code; Shown does, for the one time it is handed out.
+// typed may be either (digits 2-9 only fit both alphabets). No printed,
+// logged or encoded form shows the code (see redact); Shown does, for the
+// one time it is handed out.
 type Code struct {
-	canonical string
+	canonical secret.Value
 	backup    bool
 	bypass    bool
 }
@@ -54,13 +59,13 @@ type Code struct {
 // NewBackupCode returns a fresh backup code.
 func NewBackupCode() (Code, error) {
 	s, err := random(BackupAlphabet)
-	return Code{canonical: s, backup: true}, err
+	return Code{canonical: secret.Value(s), backup: true}, err
 }
 
 // NewBypassCode returns a fresh bypass code.
 func NewBypassCode() (Code, error) {
 	s, err := random(bypassAlphabet)
-	return Code{canonical: s, bypass: true}, err
+	return Code{canonical: secret.Value(s), bypass: true}, err
 }
 
 // random draws CodeLen symbols uniformly from alphabet: rejection
@@ -87,10 +92,11 @@ func random(alphabet string) (string, error) {
 // Shown is the code as the operator is shown it: two groups of five
 // joined by a dash, xxxxx-xxxxx. Call it only to hand the code out.
 func (c Code) Shown() string {
-	if len(c.canonical) != CodeLen {
+	s := c.canonical.Reveal()
+	if len(s) != CodeLen {
 		return ""
 	}
-	return c.canonical[:CodeLen/2] + "-" + c.canonical[CodeLen/2:]
+	return s[:CodeLen/2] + "-" + s[CodeLen/2:]
 }
 
 // MayBeBackup reports whether c has the shape of a backup code.
@@ -104,6 +110,31 @@ func (c Code) String() string { return "[code]" }
 
 // GoString keeps the code out of %#v.
 func (c Code) GoString() string { return "codes.Code{[code]}" }
+
+// Format keeps the code out of every fmt verb (%d, %x… would otherwise
+// print its fields).
+func (c Code) Format(f fmt.State, verb rune) { redact(f, verb, c.String(), c.GoString()) }
+
+// LogValue keeps the code out of slog, whatever the handler.
+func (c Code) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// MarshalText keeps the code out of JSON and other text encodings.
+func (c Code) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// redact prints shown (goSyntax for %#v) in place of a secret, honouring
+// the width and flags of the verb. Code and Token implement fmt.Formatter
+// with it because fmt calls String only for %v, %s, %q, %x and %X: any
+// other verb would print their fields.
+func redact(f fmt.State, verb rune, shown, goSyntax string) {
+	switch {
+	case verb == 'v' && f.Flag('#'):
+		_, _ = io.WriteString(f, goSyntax)
+	case verb == 'q':
+		_, _ = fmt.Fprintf(f, fmt.FormatString(f, 'q'), shown)
+	default:
+		_, _ = fmt.Fprintf(f, fmt.FormatString(f, 's'), shown)
+	}
+}
 
 // Parse normalises what an operator typed: it removes spaces and dashes of
 // any kind, folds ASCII case, and fails with ErrMalformed unless what is
@@ -130,7 +161,7 @@ func Parse(typed string) (Code, error) {
 	if len(s) != CodeLen {
 		return Code{}, ErrMalformed
 	}
-	c := Code{canonical: s, backup: only(s, BackupAlphabet), bypass: only(s, bypassAlphabet)}
+	c := Code{canonical: secret.Value(s), backup: only(s, BackupAlphabet), bypass: only(s, bypassAlphabet)}
 	if !c.backup && !c.bypass {
 		return Code{}, ErrMalformed
 	}
@@ -159,9 +190,9 @@ func only(s, alphabet string) bool {
 
 // Token is a recovery-link token or a ticket: TokenBytes of randomness,
 // handed out in base64url without padding (43 characters, safe in a URL
-// and a session). Its String never shows it; Encoded does, for the one
-// time it is handed out.
-type Token struct{ raw []byte }
+// and a session), and kept in that form. No printed, logged or encoded
+// form shows it; Encoded does, for the one time it is handed out.
+type Token struct{ encoded secret.Value }
 
 // NewToken returns a fresh token.
 func NewToken() (Token, error) {
@@ -169,17 +200,33 @@ func NewToken() (Token, error) {
 	if _, err := rand.Read(b); err != nil {
 		return Token{}, fmt.Errorf("codes: read random bytes: %w", err)
 	}
-	return Token{raw: b}, nil
+	return Token{encoded: secret.Value(base64.RawURLEncoding.EncodeToString(b))}, nil
 }
 
 // Encoded is the token as handed out. Call it only to hand the token out.
-func (t Token) Encoded() string { return base64.RawURLEncoding.EncodeToString(t.raw) }
+func (t Token) Encoded() string { return t.encoded.Reveal() }
+
+// raw is the token's randomness, which is what is hashed; nil for the
+// zero Token (NewToken and ParseToken make only well-formed ones).
+func (t Token) raw() []byte {
+	b, _ := base64.RawURLEncoding.DecodeString(t.encoded.Reveal())
+	return b
+}
 
 // String keeps the token out of logs and error messages.
 func (t Token) String() string { return "[token]" }
 
 // GoString keeps the token out of %#v.
 func (t Token) GoString() string { return "codes.Token{[token]}" }
+
+// Format keeps the token out of every fmt verb.
+func (t Token) Format(f fmt.State, verb rune) { redact(f, verb, t.String(), t.GoString()) }
+
+// LogValue keeps the token out of slog, whatever the handler.
+func (t Token) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+// MarshalText keeps the token out of JSON and other text encodings.
+func (t Token) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
 
 // ParseToken checks that s has the shape of Encoded's answer, or fails
 // with ErrMalformed.
@@ -191,5 +238,5 @@ func ParseToken(s string) (Token, error) {
 	if err != nil || len(raw) != TokenBytes {
 		return Token{}, ErrMalformed
 	}
-	return Token{raw: raw}, nil
+	return Token{encoded: secret.Value(s)}, nil
 }

@@ -53,12 +53,12 @@ func NewHasher(secretsKey []byte) (*Hasher, error) {
 // Code hashes a typed code for one operator: the hash is bound to the
 // operator, so a row cannot be moved to someone else's account.
 func (h *Hasher) Code(p Purpose, operatorID string, c Code) []byte {
-	return h.sum(p, operatorID, []byte(c.canonical))
+	return h.sum(p, operatorID, []byte(c.canonical.Reveal()))
 }
 
 // Token hashes a recovery-link token or a ticket for one operator.
 func (h *Hasher) Token(p Purpose, operatorID string, t Token) []byte {
-	return h.sum(p, operatorID, t.raw)
+	return h.sum(p, operatorID, t.raw())
 }
 
 // sum is HMAC-SHA256 over the length-prefixed purpose, operator and value,

@@ -42,13 +42,12 @@ var ErrPlainHTTP = errors.New("duo: plain HTTP is refused; Duo is reached over T
 
 // Result is what Duo said about one login.
 type Result struct {
-	Username  string // preferred_username, already checked against the expected one
-	Result    string // auth_result.result: allow, deny, …
-	Status    string // auth_result.status
-	StatusMsg string
-	Reason    string // auth_context.reason, e.g. user_approved, user_marked_fraud
-	Factor    string
-	TxID      string
+	Username string // preferred_username, already checked against the expected one
+	Result   string // auth_result.result: allow, deny, …
+	Status   string // auth_result.status
+	Reason   string // auth_context.reason, e.g. user_approved, user_marked_fraud
+	Factor   string
+	TxID     string
 }
 
 // Allowed reports whether Duo allowed the login. The Go client does not
@@ -234,13 +233,12 @@ func (c *client) Exchange(ctx context.Context, code, username string) (*Result, 
 		return nil, fmt.Errorf("duo token exchange: %w", err)
 	}
 	return &Result{
-		Username:  tok.PreferredUsername,
-		Result:    tok.AuthResult.Result,
-		Status:    tok.AuthResult.Status,
-		StatusMsg: tok.AuthResult.StatusMsg,
-		Reason:    tok.AuthContext.Reason,
-		Factor:    tok.AuthContext.Factor,
-		TxID:      tok.AuthContext.Txid,
+		Username: tok.PreferredUsername,
+		Result:   tok.AuthResult.Result,
+		Status:   tok.AuthResult.Status,
+		Reason:   tok.AuthContext.Reason,
+		Factor:   tok.AuthContext.Factor,
+		TxID:     tok.AuthContext.Txid,
 	}, nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -57,12 +58,8 @@ type entry struct {
 
 // New returns an empty cache.
 func New(cfg Config) *Cache {
-	if cfg.FailedTTL <= 0 {
-		cfg.FailedTTL = 5 * time.Second
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
+	defaults.Set(&cfg.FailedTTL, 5*time.Second)
+	defaults.Set(&cfg.Timeout, 10*time.Second)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

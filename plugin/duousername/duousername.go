@@ -169,25 +169,6 @@ func Canonical(name string) (string, error) {
 	return out, nil
 }
 
-// Same reports whether a and b are the same Duo username once canonicalised
-// (both must be valid).
-//
-// Precondition: none; if either name is refused by Canonical, Same reports
-// false, so an invalid name is never the same as anything, not even itself.
-// Same(a, b) is true exactly when Canonical(a) and Canonical(b) both succeed
-// with equal results.
-func Same(a, b string) bool {
-	ca, err := Canonical(a)
-	if err != nil {
-		return false
-	}
-	cb, err := Canonical(b)
-	if err != nil {
-		return false
-	}
-	return ca == cb
-}
-
 func refuse(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
 }

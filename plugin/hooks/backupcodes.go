@@ -70,36 +70,14 @@ func (p *Plugin) ConfirmBackupCodes(ctx context.Context, req contract.ConfirmBac
 // must not be able to mint themselves a fresh set.
 const recentFactor = 10 * time.Minute
 
-// mayReplaceBackupCodes refuses new backup codes to an operator who has
-// not proved their second factor within recentFactor (REAUTHENTICATE), or
-// who has no set yet (NO_BACKUP_CODES): only Duo's first success sets
-// codes up, so a bypass code or a recovery link never turns into a lasting
-// set. A refusal is audited.
-func (p *Plugin) mayReplaceBackupCodes(ctx context.Context, a *activeState, opID string, actor contract.Actor, now time.Time) error {
-	at, err := a.store.SecondFactorAt(ctx, opID)
-	if err != nil {
-		return storageError("regenerate backup codes", err)
-	}
-	states, err := a.store.OperatorStates(ctx, []string{opID})
-	if err != nil {
-		return storageError("regenerate backup codes", err)
-	}
-	var refusal *contract.Error
-	switch {
-	case at.IsZero() || now.Sub(at) > recentFactor:
-		refusal = contract.Errorf(contract.ReasonReauthenticate, "sign in again first: backup codes can be replaced only within %d minutes of signing in with Duo or a code", int(recentFactor/time.Minute))
-	case states[opID].BackupCodesIssuedAt.IsZero():
-		refusal = contract.Errorf(contract.ReasonNoBackupCodes, "there are no backup codes to replace yet: the first set is issued at the operator's first sign-in with Duo")
-	default:
-		return nil
-	}
-	p.audit(ctx, a, by(store.Event{At: now, Kind: "backup_codes.regenerate_refused", OperatorID: opID, Outcome: "denied",
-		Reason: string(refusal.Reason), Detail: refusal.Message}, actor))
-	return refusal
-}
-
 // RegenerateBackupCodes implements contract.Recovery: a new set at once,
 // for the operator themselves, soon after they proved their second factor.
+// The store refuses, in the transaction that would replace the set, an
+// operator who has not proved their second factor within recentFactor
+// (REAUTHENTICATE), or who has no set yet (NO_BACKUP_CODES): only Duo's
+// first success sets codes up, so a bypass code or a recovery link never
+// turns into a lasting set, and a reset landing meanwhile is never undone.
+// A refusal is audited.
 func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error) {
 	if err := validateOperator(req.Operator); err != nil {
 		return contract.RegenerateBackupCodesResponse{}, err
@@ -108,10 +86,7 @@ func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.Regener
 	var out contract.RegenerateBackupCodesResponse
 	err := p.withActive(func(a *activeState) error {
 		now := p.now()
-		if err := p.permit(ctx, a, request{call: callRegenerateBackupCodes, actor: req.Actor, targets: []string{op.ID}, now: now}); err != nil {
-			return err
-		}
-		if err := p.mayReplaceBackupCodes(ctx, a, op.ID, req.Actor, now); err != nil {
+		if err := p.permit(ctx, a, request{call: callRegenerateBackupCodes, actor: req.Actor, targets: []string{op.ID}}); err != nil {
 			return err
 		}
 		n := a.duo.Load().BackupCodeCount
@@ -121,9 +96,20 @@ func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.Regener
 		}
 		ev := by(store.Event{At: now, Kind: "backup_codes.regenerated", OperatorID: op.ID, Outcome: "ok",
 			Notice: contract.NoticeBackupCodesRegenerated}, req.Actor)
-		st, err := a.store.ReplaceBackupCodes(ctx, op.ID, hashes, now, ev)
-		if err != nil {
+		st, err := a.store.ReplaceBackupCodes(ctx, op.ID, hashes, now.Add(-recentFactor), now, ev)
+		var refusal *contract.Error
+		switch {
+		case errors.Is(err, store.ErrFactorNotRecent):
+			refusal = contract.Errorf(contract.ReasonReauthenticate, "sign in again first: backup codes can be replaced only within %d minutes of signing in with Duo or a code", int(recentFactor/time.Minute))
+		case errors.Is(err, store.ErrNoBackupCodes):
+			refusal = contract.Errorf(contract.ReasonNoBackupCodes, "there are no backup codes to replace yet: the first set is issued at the operator's first sign-in with Duo")
+		case err != nil:
 			return storageError("regenerate backup codes", err)
+		}
+		if refusal != nil {
+			p.audit(ctx, a, by(store.Event{At: now, Kind: "backup_codes.regenerate_refused", OperatorID: op.ID, Outcome: "denied",
+				Reason: string(refusal.Reason), Detail: refusal.Message}, req.Actor))
+			return refusal
 		}
 		p.log.Info("backup codes regenerated", "operator_id", op.ID, "codes", n)
 		out = contract.RegenerateBackupCodesResponse{BackupCodes: shown, State: withLow(a, st)}

@@ -148,6 +148,10 @@ func TestRegenerateBackupCodes(t *testing.T) {
 	if contract.ReasonOf(err) != contract.ReasonReauthenticate || !strings.Contains(err.Error(), "sign in again first") {
 		t.Fatalf("regenerate 11 minutes after signing in: %v", err)
 	}
+	if got := e.events("backup_codes.regenerate_refused"); len(got) != 1 || got[0].Reason != string(contract.ReasonReauthenticate) ||
+		got[0].ActorID != alice.ID || !strings.Contains(got[0].Detail, "sign in again first") {
+		t.Fatalf("refusal audited as %+v", got)
+	}
 	// Few codes left: the state says so.
 	for _, c := range res.BackupCodes[1:3] {
 		wantLogin(t, "a new code", e.redeem(alice, c), contract.DecisionAllowed, "")

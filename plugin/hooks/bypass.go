@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
 	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
 	"github.com/helpdesk-duo/duo-plugin/plugin/store"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -38,7 +39,7 @@ func (p *Plugin) IssueBypassCode(ctx context.Context, req contract.IssueBypassCo
 	err = p.withActive(func(a *activeState) error {
 		now := p.now()
 		if err := p.permit(ctx, a, request{call: callIssueBypassCode, actor: req.Actor, targets: []string{op.ID},
-			uses: uses, lifetime: lifetime, targetRole: req.OperatorRole, now: now}); err != nil {
+			uses: uses, lifetime: lifetime, targetRole: req.OperatorRole}); err != nil {
 			return err
 		}
 		for range maxBypassDraws {
@@ -77,13 +78,9 @@ func bypassRequest(uses int32, lifetimeSeconds int64) (int32, time.Duration, err
 	if uses < 0 || lifetimeSeconds < 0 {
 		return 0, 0, invalid("issue bypass code: uses (%d) and lifetime_seconds (%d) must not be negative; 0 takes the default (1 use, 1 hour)", uses, lifetimeSeconds)
 	}
-	if uses == 0 {
-		uses = defaultBypassUses
-	}
-	lifetime := defaultBypassLifetime
-	if lifetimeSeconds > 0 {
-		lifetime = time.Duration(min(lifetimeSeconds, int64(settings.MaxBypassMaxLifetime/time.Second)+1)) * time.Second
-	}
+	defaults.Set(&uses, defaultBypassUses)
+	defaults.Set(&lifetimeSeconds, int64(defaultBypassLifetime/time.Second))
+	lifetime := time.Duration(min(lifetimeSeconds, int64(settings.MaxBypassMaxLifetime/time.Second)+1)) * time.Second
 	return uses, lifetime, nil
 }
 
@@ -129,7 +126,7 @@ func (p *Plugin) RevokeBypassCode(ctx context.Context, req contract.RevokeBypass
 	var out contract.RevokeBypassCodeResponse
 	err := p.withActive(func(a *activeState) error {
 		now := p.now()
-		if err := p.permit(ctx, a, request{call: callRevokeBypassCode, actor: req.Actor, targets: []string{req.OperatorID}, now: now}); err != nil {
+		if err := p.permit(ctx, a, request{call: callRevokeBypassCode, actor: req.Actor, targets: []string{req.OperatorID}}); err != nil {
 			return err
 		}
 		ev := by(store.Event{At: now, Kind: "bypass_code.revoked", OperatorID: req.OperatorID, Outcome: "ok", Detail: "bypass code " + req.ID}, req.Actor)

@@ -139,3 +139,29 @@ func TestBypassCodesAreIssuedToOthers(t *testing.T) {
 		t.Errorf("help desk for an agent: %v", err)
 	}
 }
+
+// Zero uses or lifetime takes the default, negative ones are refused, and
+// a lifetime past any limit stays just past the longest.
+func TestBypassRequestDefaults(t *testing.T) {
+	t.Parallel()
+	longest := settings.MaxBypassMaxLifetime
+	for _, tc := range []struct {
+		uses     int32
+		seconds  int64
+		wantUses int32
+		wantLife time.Duration
+		invalid  bool
+	}{
+		{0, 0, 1, time.Hour, false},
+		{3, 0, 3, time.Hour, false},
+		{0, 60, 1, time.Minute, false},
+		{2, 1 << 62, 2, longest + time.Second, false},
+		{-1, 0, 0, 0, true},
+		{0, -1, 0, 0, true},
+	} {
+		uses, life, err := bypassRequest(tc.uses, tc.seconds)
+		if (err != nil) != tc.invalid || uses != tc.wantUses || life != tc.wantLife {
+			t.Errorf("bypassRequest(%d, %d) = %d, %s, %v; want %d, %s (invalid: %v)", tc.uses, tc.seconds, uses, life, err, tc.wantUses, tc.wantLife, tc.invalid)
+		}
+	}
+}

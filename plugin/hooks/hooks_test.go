@@ -63,9 +63,13 @@ func TestThroughTheAdapters(t *testing.T) {
 	}
 
 	dir := filepath.Join(t.TempDir(), "data")
+	latest, err := store.LatestSchemaVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
 	act, err := c.Activate(ctx, contract.ActivateRequest{DataDir: dir, CallbackURL: "http://127.0.0.1/cb", Actor: admin})
-	if err != nil || !act.Status.Active || act.Status.SchemaVersion < 2 {
-		t.Fatalf("Activate = %+v, %v", act, err)
+	if err != nil || !act.Status.Active || act.Status.SchemaVersion != latest {
+		t.Fatalf("Activate = %+v, %v; want schema version %d", act, err, latest)
 	}
 	up, err := c.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: map[string]string{"client_id": "short"}, Actor: admin})
 	// Every field error at once, in schema order.

@@ -85,11 +85,10 @@ func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Ope
 
 	// An unreadable toggle is an error, which the host treats as deny:
 	// Duo is never skipped because the plugin could not tell.
-	states, err := a.store.OperatorStates(ctx, []string{op.ID})
+	st, err := a.store.OperatorToggle(ctx, op.ID)
 	if err != nil {
 		return contract.BeginLoginResponse{}, storageError("begin login: operator state", err)
 	}
-	st := states[op.ID]
 	if !st.Enabled {
 		ev.Outcome = "not_required"
 		p.audit(ctx, a, ev)
@@ -165,8 +164,9 @@ func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Ope
 	return contract.BeginLoginResponse{Decision: contract.DecisionRedirect, RedirectURL: authURL, State: state}, nil
 }
 
-// sweepExpired deletes expired pending logins and unconfirmed sets of
-// backup codes at most once a minute.
+// sweepExpired deletes expired pending logins at most once a minute.
+// (Expired unconfirmed sets of backup codes need no sweep: each new set
+// takes them away, see store.RecoveryStore.CreateBackupCodeTicket.)
 func (p *Plugin) sweepExpired(ctx context.Context, a *activeState, now time.Time) {
 	last := p.lastSweep.Load()
 	if now.Unix()-last < 60 || !p.lastSweep.CompareAndSwap(last, now.Unix()) {
@@ -175,9 +175,6 @@ func (p *Plugin) sweepExpired(ctx context.Context, a *activeState, now time.Time
 	if _, err := a.store.DeleteExpiredPendingLogins(ctx, now); err != nil {
 		p.log.Warn("sweep expired pending logins", "error", err)
 	}
-	if _, err := a.store.DeleteExpiredBackupCodeTickets(ctx, now); err != nil {
-		p.log.Warn("sweep unconfirmed backup codes", "error", err)
-	}
 }
 
 // CompleteLogin implements contract.Login: called from the host's Duo
@@ -185,26 +182,15 @@ func (p *Plugin) sweepExpired(ctx context.Context, a *activeState, now time.Time
 // operator's own pending login, is ALLOWED, or CONFIRM_BACKUP_CODES when
 // the operator has no backup codes yet.
 func (p *Plugin) CompleteLogin(ctx context.Context, req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
-	if err := validateOperator(req.Operator); err != nil {
-		return contract.CompleteLoginResponse{}, err
-	}
-	var res contract.CompleteLoginResponse
-	err := p.withActive(func(a *activeState) error {
-		var err error
-		res, err = p.completeLogin(ctx, a, req)
-		return err
+	return p.loginPageCall(req.Operator, req.Client, "login.complete", func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error) {
+		return p.completeLogin(ctx, a, req, ev)
 	})
-	return res, err
 }
 
-func (p *Plugin) completeLogin(ctx context.Context, a *activeState, req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
+func (p *Plugin) completeLogin(ctx context.Context, a *activeState, req contract.CompleteLoginRequest, ev store.Event) (contract.CompleteLoginResponse, error) {
 	op := req.Operator
-	ev := store.Event{At: p.now(), Kind: "login.complete", OperatorID: op.ID, ClientIP: req.Client.IP}
 	deny := func(reason contract.LoginReason, detail string) (contract.CompleteLoginResponse, error) {
-		ev.Outcome, ev.Reason, ev.Detail = "denied", string(reason), detail
-		p.audit(ctx, a, ev)
-		p.log.Info("login denied", "operator_id", op.ID, "reason", string(reason))
-		return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: reason, Message: msgDenied}, nil
+		return p.denyLogin(ctx, a, ev, reason, msgDenied, detail), nil
 	}
 
 	switch {
@@ -219,7 +205,7 @@ func (p *Plugin) completeLogin(ctx context.Context, a *activeState, req contract
 		return deny(contract.LoginReasonStateMismatch, "the state Duo returned is not the one in the operator's session")
 	}
 
-	now := p.now()
+	now := ev.At
 	hash := hashState(req.CallbackState)
 	pending, err := a.store.ConsumePendingLogin(ctx, hash, op.ID, now)
 	if errors.Is(err, store.ErrConsumed) {
@@ -250,11 +236,7 @@ func (p *Plugin) completeLogin(ctx context.Context, a *activeState, req contract
 		return deny(contract.LoginReasonDuoDenied, fmt.Sprintf("Duo result %q status %q reason %q", res.Result, res.Status, res.Reason))
 	}
 	ev.Detail = fmt.Sprintf("Duo reason %q factor %q txid %q", res.Reason, res.Factor, res.TxID)
-	states, err := a.store.OperatorStates(ctx, []string{op.ID})
-	if err != nil {
-		return contract.CompleteLoginResponse{}, storageError("complete login: operator state", err)
-	}
-	if states[op.ID].BackupCodesIssuedAt.IsZero() {
+	if pending.BackupCodesIssuedAt.IsZero() {
 		// Duo's first allow (or the first since a reset): the operator
 		// signs in once they have their backup codes.
 		return p.offerBackupCodes(ctx, a, op, now, ev)

@@ -6,12 +6,6 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
-// Page sizes of ListNotices.
-const (
-	defNoticesPage = 100
-	maxNoticesPage = 500
-)
-
 // ListNotices implements contract.Recovery: the second-factor changes a
 // host tells operators about (by e-mail, say), oldest first, so a host
 // remembers the last id it handled and asks for what came after.
@@ -19,13 +13,7 @@ func (p *Plugin) ListNotices(ctx context.Context, req contract.ListNoticesReques
 	if req.AfterID < 0 {
 		return contract.ListNoticesResponse{}, invalid("list notices: after_id is %d; use 0 for the first page", req.AfterID)
 	}
-	limit := int(req.Limit)
-	switch {
-	case limit <= 0:
-		limit = defNoticesPage
-	case limit > maxNoticesPage:
-		limit = maxNoticesPage
-	}
+	limit := pageSize(req.Limit, defNoticesPage)
 	var out contract.ListNoticesResponse
 	err := p.withActive(func(a *activeState) error {
 		if err := p.permit(ctx, a, request{call: callListNotices, actor: req.Actor}); err != nil {

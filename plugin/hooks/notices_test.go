@@ -98,10 +98,23 @@ func TestNoticePageSizes(t *testing.T) {
 	for _, tc := range []struct {
 		limit int32
 		want  int
-	}{{0, defNoticesPage}, {-3, defNoticesPage}, {7, 7}, {10_000, maxNoticesPage}} {
+	}{{0, defNoticesPage}, {-3, defNoticesPage}, {7, 7}, {10_000, maxPageSize}} {
 		res, err := e.p.ListNotices(ctx, contract.ListNoticesRequest{Limit: tc.limit, Actor: admin})
 		if err != nil || len(res.Notices) != tc.want {
 			t.Fatalf("limit %d: %d notices, %v; want %d", tc.limit, len(res.Notices), err, tc.want)
+		}
+	}
+}
+
+func TestPageSize(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		asked int32
+		def   int
+		want  int
+	}{{0, 50, 50}, {-1, 100, 100}, {7, 50, 7}, {maxPageSize, 50, maxPageSize}, {maxPageSize + 1, 100, maxPageSize}, {1 << 30, 50, maxPageSize}} {
+		if got := pageSize(tc.asked, tc.def); got != tc.want {
+			t.Errorf("pageSize(%d, %d) = %d, want %d", tc.asked, tc.def, got, tc.want)
 		}
 	}
 }

@@ -110,13 +110,7 @@ func (p *Plugin) GetOperatorStates(ctx context.Context, req contract.GetOperator
 // ListEnabledOperators implements contract.Operators: pages through the
 // operators with Duo enabled, by id.
 func (p *Plugin) ListEnabledOperators(ctx context.Context, req contract.ListEnabledOperatorsRequest) (contract.ListEnabledOperatorsResponse, error) {
-	size := int(req.PageSize)
-	switch {
-	case size <= 0:
-		size = defPageSize
-	case size > maxPageSize:
-		size = maxPageSize
-	}
+	size := pageSize(req.PageSize, defPageSize)
 	after, err := base64.RawURLEncoding.DecodeString(req.PageToken)
 	if err != nil || len(after) > maxIDLen {
 		return contract.ListEnabledOperatorsResponse{}, invalid("invalid page token")

@@ -31,6 +31,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	duoplugin "github.com/helpdesk-duo/duo-plugin"
+	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
 	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
 	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
 	"github.com/helpdesk-duo/duo-plugin/plugin/duohealth"
@@ -78,7 +79,7 @@ type Plugin struct {
 	// lastDataDir is where the plugin was last active, for Uninstall.
 	lastDataDir string
 
-	lastSweep atomic.Int64 // unix time of the last expired-login sweep
+	lastSweep atomic.Int64 // unix time of the last sweep of expired pending logins
 }
 
 var _ contract.Plugin = (*Plugin)(nil)
@@ -95,8 +96,10 @@ type activeState struct {
 	duo         atomic.Pointer[settings.Duo] // swapped whole on change
 }
 
-// New returns an inactive Plugin.
+// New returns an inactive Plugin. A zero Runtime.DuoTimeout takes the
+// default.
 func New(cfg Config) *Plugin {
+	defaults.Set(&cfg.Runtime.DuoTimeout, settings.DefaultRuntime().DuoTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
@@ -141,9 +144,6 @@ func timeLeft(ctx context.Context) time.Duration {
 // answer (a tenth of what is left, between 100 ms and 1 s).
 func (p *Plugin) duoContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	d := p.cfg.Runtime.DuoTimeout
-	if d <= 0 {
-		d = settings.DefaultRuntime().DuoTimeout
-	}
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		reserve := min(max(left/10, 100*time.Millisecond), time.Second)

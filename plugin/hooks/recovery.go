@@ -28,11 +28,12 @@ const (
 )
 
 // denyLogin audits ev as a denial with reason and detail and answers
-// DENIED with msg.
+// DENIED with msg: how every login-page call after the password denies
+// (CompleteLogin and the recovery calls).
 func (p *Plugin) denyLogin(ctx context.Context, a *activeState, ev store.Event, reason contract.LoginReason, msg, detail string) contract.CompleteLoginResponse {
 	ev.Outcome, ev.Reason, ev.Detail = "denied", string(reason), detail
 	p.audit(ctx, a, ev)
-	p.log.Info("recovery step denied", "kind", ev.Kind, "operator_id", ev.OperatorID, "reason", string(reason))
+	p.log.Info("login denied", "kind", ev.Kind, "operator_id", ev.OperatorID, "reason", string(reason))
 	return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: reason, Message: msg}
 }
 

@@ -24,7 +24,7 @@ func (p *Plugin) CreateRecoveryLink(ctx context.Context, req contract.CreateReco
 	var out contract.CreateRecoveryLinkResponse
 	err := p.withActive(func(a *activeState) error {
 		now := p.now()
-		if err := p.permit(ctx, a, request{call: callCreateRecoveryLink, actor: req.Actor, targets: []string{op.ID}, now: now}); err != nil {
+		if err := p.permit(ctx, a, request{call: callCreateRecoveryLink, actor: req.Actor, targets: []string{op.ID}}); err != nil {
 			return err
 		}
 		token, err := codes.NewToken()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
+	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	"github.com/helpdesk-duo/duo-plugin/settings"
 )
@@ -17,7 +18,7 @@ func TestRecoveryLinkResetsTheSecondFactor(t *testing.T) {
 	ctx := context.Background()
 	alice := contract.Operator{ID: "10", Username: "alice"}
 	bob := contract.Operator{ID: "20", Username: "bob"}
-	codes := e.setUp(ctx, alice)
+	backup := e.setUp(ctx, alice)
 	e.setUp(ctx, bob)
 	bypass, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Actor: admin})
 	if err != nil {
@@ -47,19 +48,29 @@ func TestRecoveryLinkResetsTheSecondFactor(t *testing.T) {
 		t.Fatalf("help desk creating a recovery link: %v", err)
 	}
 
+	unknown, err := codes.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
 	eventsBefore := len(e.events(""))
+	const looked, shapeless = "no recovery link of this operator has this token", "does not have the shape"
 	for _, tc := range []struct {
-		name  string
-		op    contract.Operator
-		token string
+		name   string
+		op     contract.Operator
+		token  string
+		detail string // of the audit event: whether the store was asked
 	}{
-		{"another operator's link", bob, link.Token},
-		{"a malformed token", alice, "x"},
-		{"an unknown token", alice, strings.Repeat("B", 43)},
+		{"another operator's link", bob, link.Token, looked},
+		{"a malformed token", alice, "x", shapeless},
+		{"a token of 43 characters that is not base64url", alice, strings.Repeat("B", 43), shapeless},
+		{"an unknown token", alice, unknown.Encoded(), looked},
 	} {
 		wantLogin(t, tc.name, redeem(tc.op, tc.token), contract.DecisionDenied, contract.LoginReasonLinkUnknown)
+		if evs := e.events("recovery_link.redeem"); !strings.Contains(evs[len(evs)-1].Detail, tc.detail) {
+			t.Fatalf("%s: audited as %q, want %q", tc.name, evs[len(evs)-1].Detail, tc.detail)
+		}
 	}
-	if st := e.state(alice); st.BackupCodesLeft != 10 || len(e.events("")) != eventsBefore+3 {
+	if st := e.state(alice); st.BackupCodesLeft != 10 || len(e.events("")) != eventsBefore+4 {
 		t.Fatalf("a refused link changed something: %+v", st)
 	}
 
@@ -73,7 +84,7 @@ func TestRecoveryLinkResetsTheSecondFactor(t *testing.T) {
 	if !st.Enabled || !st.EnrolledAt.IsZero() || st.BackupCodesLeft != 0 || !st.BackupCodesIssuedAt.IsZero() || st.LastLogin.IsZero() {
 		t.Fatalf("after the reset: %+v; want Duo on, enrolment and codes forgotten, signed in", st)
 	}
-	wantLogin(t, "an old backup code", e.redeem(alice, codes[0]), contract.DecisionDenied, contract.LoginReasonCodeWrong)
+	wantLogin(t, "an old backup code", e.redeem(alice, backup[0]), contract.DecisionDenied, contract.LoginReasonCodeWrong)
 	wantLogin(t, "an old bypass code", e.redeem(alice, bypass.Code), contract.DecisionDenied, contract.LoginReasonCodeRevoked)
 	if _, err := e.p.RegenerateBackupCodes(ctx, contract.RegenerateBackupCodesRequest{Operator: alice, Actor: actor(alice.ID, contract.RoleAgent)}); contract.ReasonOf(err) != contract.ReasonReauthenticate {
 		t.Fatalf("regenerate after a recovery link (no second factor proved): %v", err)

@@ -130,3 +130,41 @@ func TestConcurrentCodeRedemptions(t *testing.T) {
 		}
 	}
 }
+
+// A bypass code of digits 2-9 only also has the shape of a backup code:
+// it is tried as both, in one call, and signs in as the bypass code it is.
+func TestBypassCodeThatLooksLikeABackupCode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, duosim.StartTest(t, duosim.Config{Scripted: true}), settings.Runtime{}, map[string]string{"bypass_max_uses": "2"})
+	ctx := context.Background()
+	alice := contract.Operator{ID: "1", Username: "alice"}
+	e.setUp(ctx, alice)
+	// About one bypass code in nine has no 0 or 1; 300 draws all missing
+	// one happens once in 10^14.
+	var both contract.IssueBypassCodeResponse
+	for range 300 {
+		b, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Uses: 2, Actor: admin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.ContainsAny(b.Code, "01") {
+			both = b
+			break
+		}
+	}
+	if both.Code == "" {
+		t.Fatal("no bypass code of digits 2-9 in 300 draws")
+	}
+	before := len(e.events("login.code"))
+	wantLogin(t, "a bypass code of digits 2-9", e.redeem(alice, both.Code), contract.DecisionAllowed, "")
+	wantLogin(t, "its second use", e.redeem(alice, both.Code), contract.DecisionAllowed, "")
+	wantLogin(t, "a third use", e.redeem(alice, both.Code), contract.DecisionDenied, contract.LoginReasonCodeUsed)
+	got := e.events("login.code")[before:]
+	if len(got) != 3 || !strings.Contains(got[0].Detail, "bypass code "+both.BypassCode.ID) || got[0].Notice != contract.NoticeBypassCodeUsed ||
+		got[2].Detail != "the bypass code has no uses left" {
+		t.Fatalf("audited as %+v", got)
+	}
+	if st := e.state(alice); st.BackupCodesLeft != 10 {
+		t.Fatalf("%d backup codes left, want 10", st.BackupCodesLeft)
+	}
+}

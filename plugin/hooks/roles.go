@@ -53,10 +53,14 @@ const (
 )
 
 // access is one row of the rules: the roles that may make the call about
-// anyone, and what everyone may do about themselves.
+// anyone, what everyone may do about themselves, and what else the call
+// must satisfy when one of those roles makes it.
 type access struct {
 	anyone []contract.Role
 	self   selfAccess
+	// check, if set, says why a call by one of the anyone roles is still
+	// refused ("" to allow); self tells whether they act on themselves.
+	check func(role contract.Role, self bool, r request, d settings.Duo) string
 }
 
 var (
@@ -79,9 +83,9 @@ var rules = map[call]access{
 	callGetOperatorStates:     {anyone: staff, self: selfAlways},
 	callListBypassCodes:       {anyone: staff, self: selfAlways},
 	callRevokeBypassCode:      {anyone: staff, self: selfAlways},
-	callListEnabledOperators:  {anyone: staff},  // about everyone, so never "their own"
-	callIssueBypassCode:       {anyone: staff},  // for someone else, within bypassLimits
-	callRegenerateBackupCodes: {self: selfOnly}, // and soon after a second factor: see RegenerateBackupCodes
+	callListEnabledOperators:  {anyone: staff},                         // about everyone, so never "their own"
+	callIssueBypassCode:       {anyone: staff, check: checkBypassCode}, // for someone else, within bypassLimits
+	callRegenerateBackupCodes: {self: selfOnly},                        // and soon after a second factor: see RegenerateBackupCodes
 }
 
 // Bypass codes issue with one use and one hour unless asked otherwise (as
@@ -105,8 +109,6 @@ type request struct {
 	uses       int32
 	lifetime   time.Duration
 	targetRole contract.Role
-	// now is the plugin's clock, for the audit event of a refusal.
-	now time.Time
 }
 
 // effectiveRole is the role the rules apply: RoleUnspecified, and any role
@@ -130,8 +132,8 @@ func authorize(r request, d settings.Duo) string {
 	role := effectiveRole(r.actor.Role)
 	self := r.actor.ID != "" && len(r.targets) > 0 && !slices.ContainsFunc(r.targets, func(id string) bool { return id != r.actor.ID })
 	if slices.Contains(rule.anyone, role) {
-		if r.call == callIssueBypassCode {
-			return checkBypassCode(role, self, r, d)
+		if rule.check != nil {
+			return rule.check(role, self, r, d)
 		}
 		return ""
 	}
@@ -229,9 +231,6 @@ func (p *Plugin) permit(ctx context.Context, a *activeState, r request) error {
 	if problem := checkText("actor id", r.actor.ID, maxIDLen, false); problem != "" {
 		return invalid("%s", problem)
 	}
-	if r.now.IsZero() {
-		r.now = p.now()
-	}
 	d := settings.Defaults()
 	if a != nil {
 		d = *a.duo.Load()
@@ -242,7 +241,7 @@ func (p *Plugin) permit(ctx context.Context, a *activeState, r request) error {
 	}
 	p.log.Warn("call refused by the access rules", "call", string(r.call), "actor_id", r.actor.ID, "role", r.actor.Role.String(), "reason", why)
 	if a != nil {
-		ev := by(store.Event{At: r.now, Kind: "permission.denied", Outcome: "denied", Reason: string(contract.ReasonPermission),
+		ev := by(store.Event{Kind: "permission.denied", Outcome: "denied", Reason: string(contract.ReasonPermission),
 			Detail: string(r.call) + ": " + why}, r.actor)
 		if len(r.targets) == 1 {
 			ev.OperatorID = r.targets[0]

@@ -37,7 +37,7 @@ func secretForms(secrets []string) []string {
 // TestNothingUsableIsStoredOrLogged: after every kind of code, token and
 // ticket went through the plugin, neither the database files nor the log
 // hold any of them; and a copy of the database with another key file
-// signs no one in.
+// signs no one in, where the same copy with the real key file does.
 func TestNothingUsableIsStoredOrLogged(t *testing.T) {
 	t.Parallel()
 	logs := &testlog.Buffer{}
@@ -85,33 +85,60 @@ func TestNothingUsableIsStoredOrLogged(t *testing.T) {
 	}
 	secrets = append(secrets, link.Token, spent.Token)
 
-	var dir string
-	_ = e.p.withActive(func(a *activeState) error { dir = a.dataDir; return nil })
-	copyDir := filepath.Join(t.TempDir(), "stolen")
-	if err := os.MkdirAll(copyDir, 0o700); err != nil {
+	if res, err := e.p.RedeemRecoveryLink(ctx, contract.RedeemRecoveryLinkRequest{Operator: alice, Token: spent.Token}); err != nil || res.Decision != contract.DecisionAllowed {
+		t.Fatalf("recovery link: %+v, %v", res, err)
+	}
+	// The reset deleted every backup code and revoked every bypass code:
+	// the copy is taken once alice has live ones again, or trying them
+	// would prove nothing.
+	again := e.duoLogin(ctx, alice)
+	if again.Decision != contract.DecisionConfirmBackupCodes {
+		t.Fatalf("Duo login after the reset = %+v, want CONFIRM_BACKUP_CODES", again)
+	}
+	secrets = append(secrets, again.BackupCodes...)
+	secrets = append(secrets, again.BackupCodesTicket)
+	if res, err := e.p.ConfirmBackupCodes(ctx, contract.ConfirmBackupCodesRequest{Operator: alice, Ticket: again.BackupCodesTicket}); err != nil || res.Decision != contract.DecisionAllowed {
+		t.Fatalf("confirm after the reset: %+v, %v", res, err)
+	}
+	live, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: alice, OperatorRole: contract.RoleAgent, Uses: 2, Actor: admin})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if res, _ := e.p.RedeemRecoveryLink(ctx, contract.RedeemRecoveryLinkRequest{Operator: alice, Token: spent.Token}); res.Decision != contract.DecisionAllowed {
-		t.Fatalf("recovery link: %+v", res)
+	secrets = append(secrets, live.Code)
+
+	var dir string
+	if err := e.p.withActive(func(a *activeState) error { dir = a.dataDir; return nil }); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := e.p.Deactivate(ctx, contract.DeactivateRequest{Actor: admin}); err != nil { // checkpoints the WAL into duo.db
 		t.Fatal(err)
 	}
 
-	dump := []byte{}
-	entries, _ := os.ReadDir(dir)
-	for _, en := range entries {
-		if en.Name() == KeyFile {
-			continue
+	// The thief's copy holds every file of the database, not the key; the
+	// control copy holds the key too.
+	stolen, control := filepath.Join(t.TempDir(), "stolen"), filepath.Join(t.TempDir(), "control")
+	for _, d := range []string{stolen, control} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
 		}
+	}
+	dump := []byte{}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range entries {
 		data, err := os.ReadFile(filepath.Join(dir, en.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		dump = append(dump, data...)
-		// The thief's copy: every file of the database, not the key.
-		if strings.HasPrefix(en.Name(), store.DBFile) {
-			if err := os.WriteFile(filepath.Join(copyDir, en.Name()), data, 0o600); err != nil {
+		copies := []string{control}
+		if en.Name() != KeyFile {
+			dump = append(dump, data...)
+			copies = append(copies, stolen)
+		}
+		for _, d := range copies {
+			if err := os.WriteFile(filepath.Join(d, en.Name()), data, 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -134,8 +161,9 @@ func TestNothingUsableIsStoredOrLogged(t *testing.T) {
 	}
 
 	// The stolen copy, opened with another key file (the thief does not
-	// have secrets.key), signs no one in with the real codes.
-	db, err := sql.Open("sqlite", sqlitedb.DSN(filepath.Join(copyDir, store.DBFile), "FULL"))
+	// have secrets.key), signs no one in with the real codes and link; the
+	// control copy, with the real key, does: the same attempts can fail.
+	db, err := sql.Open("sqlite", sqlitedb.DSN(filepath.Join(stolen, store.DBFile), "FULL"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,20 +172,42 @@ func TestNothingUsableIsStoredOrLogged(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `DELETE FROM secrets`); err != nil {
 		t.Fatal(err)
 	}
-	_ = db.Close()
-	thief := New(Config{Store: store.SQLiteBackend{}, Now: e.clk.Now})
-	if _, err := thief.Activate(ctx, contract.ActivateRequest{DataDir: copyDir, Actor: admin}); err != nil {
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _, _ = thief.Deactivate(ctx, contract.DeactivateRequest{Actor: admin}) }()
-	for _, c := range append(regen.BackupCodes[:3], bypassCodes[1:]...) {
-		res, err := thief.RedeemCode(ctx, contract.RedeemCodeRequest{Operator: alice, Code: c})
-		if err != nil || res.Decision != contract.DecisionDenied || res.Reason != contract.LoginReasonCodeWrong {
-			t.Fatalf("a real code against the copy with another key = %+v, %v; want DENIED code_wrong", res, err)
+	attempt := func(dataDir string) (codeResults []contract.CompleteLoginResponse, linkResult contract.CompleteLoginResponse) {
+		t.Helper()
+		p := New(Config{Store: store.SQLiteBackend{}, Now: e.clk.Now})
+		if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: dataDir, Actor: admin}); err != nil {
+			t.Fatal(err)
 		}
+		defer func() {
+			if _, err := p.Deactivate(ctx, contract.DeactivateRequest{Actor: admin}); err != nil {
+				t.Error(err)
+			}
+		}()
+		for _, c := range append(again.BackupCodes[:3:3], live.Code) {
+			res, err := p.RedeemCode(ctx, contract.RedeemCodeRequest{Operator: alice, Code: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			codeResults = append(codeResults, res)
+		}
+		linkResult, err := p.RedeemRecoveryLink(ctx, contract.RedeemRecoveryLinkRequest{Operator: alice, Token: link.Token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return codeResults, linkResult
 	}
-	res, err := thief.RedeemRecoveryLink(ctx, contract.RedeemRecoveryLinkRequest{Operator: alice, Token: link.Token})
-	if err != nil || res.Reason != contract.LoginReasonLinkUnknown {
-		t.Fatalf("a real recovery link against the copy = %+v, %v; want DENIED recovery_link_unknown", res, err)
+	thiefCodes, thiefLink := attempt(stolen)
+	for _, res := range thiefCodes {
+		wantLogin(t, "a real code against the copy with another key", res, contract.DecisionDenied, contract.LoginReasonCodeWrong)
 	}
+	wantLogin(t, "a real recovery link against the copy with another key", thiefLink, contract.DecisionDenied, contract.LoginReasonLinkUnknown)
+	controlCodes, controlLink := attempt(control)
+	for _, res := range controlCodes {
+		wantLogin(t, "a real code against the copy with the real key", res, contract.DecisionAllowed, "")
+	}
+	// The link was spent by the reset: the real key finds it, used.
+	wantLogin(t, "a real recovery link against the copy with the real key", controlLink, contract.DecisionDenied, contract.LoginReasonLinkUsed)
 }

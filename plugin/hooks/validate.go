@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -19,10 +20,19 @@ const (
 	maxEmailLen    = 320 // RFC 5321 path limit
 	maxActorLen    = 256
 	maxIDsPerCall  = 10_000
-	maxPageSize    = 500
-	defPageSize    = 50
+	maxPageSize    = 500 // of every paged list
+	defPageSize    = 50  // of ListEnabledOperators
+	defNoticesPage = 100 // of ListNotices
 	maxCallbackLen = 256 // Duo's limit on redirect_uri
 )
+
+// pageSize is the page a caller asked for: zero (or negative) takes def,
+// and no page exceeds maxPageSize.
+func pageSize(asked int32, def int) int {
+	n := int(asked)
+	defaults.Set(&n, def)
+	return min(n, maxPageSize)
+}
 
 // checkText validates one host-supplied string and returns a problem
 // description, or "".

@@ -17,6 +17,25 @@ type BackupCodeTicket struct {
 	ExpiresAt  time.Time
 }
 
+// CodeKind is a kind of code an operator types instead of Duo.
+type CodeKind int
+
+// Kinds of code.
+const (
+	BackupCode CodeKind = iota + 1
+	BypassCode
+)
+
+// Redemption is what RedeemCode spent, or the code its refusal is about.
+type Redemption struct {
+	// Kind is the kind of code spent or refused; 0 when no code of the
+	// operator's matched.
+	Kind CodeKind
+	// Bypass is the bypass code as it is after the use (Kind BypassCode,
+	// spent).
+	Bypass contract.BypassCode
+}
+
 // RecoveryLink is a single-use link an administrator sends an operator who
 // lost their second factor.
 type RecoveryLink struct {
@@ -36,7 +55,8 @@ type RecoveryStore interface {
 	// CreateBackupCodeTicket records Duo's allow for an operator who has no
 	// confirmed backup codes (the second factor's time; the first enrolment
 	// with its notice) and keeps the set shown to them under its ticket,
-	// replacing any unconfirmed one of theirs, with ev, in one transaction.
+	// replacing any unconfirmed one of theirs and dropping everyone's that
+	// expired by t.CreatedAt, with ev, in one transaction.
 	CreateBackupCodeTicket(ctx context.Context, t BackupCodeTicket, ev Event) error
 	// ConfirmBackupCodes spends the ticket and makes its codes the
 	// operator's set, replacing any older set, records the set's time and
@@ -46,24 +66,22 @@ type RecoveryStore interface {
 	ConfirmBackupCodes(ctx context.Context, ticketHash []byte, operatorID string, now time.Time, ev Event) error
 	// ReplaceBackupCodes gives the operator a new confirmed set at once
 	// (their old codes stop working, unconfirmed sets are dropped), writes
-	// ev, and returns their state.
-	ReplaceBackupCodes(ctx context.Context, operatorID string, codeHashes [][]byte, now time.Time, ev Event) (contract.OperatorState, error)
-	// RedeemBackupCode spends one of the operator's backup codes with one
-	// conditional UPDATE (of concurrent calls with one code, one wins) and
-	// records the second factor's time, the login and ev in the same
-	// transaction. It fails with ErrNotFound (no such code of theirs) or
-	// ErrUsed.
-	RedeemBackupCode(ctx context.Context, operatorID string, codeHash []byte, now time.Time, ev Event) error
-	// RedeemBypassCode takes one use of the operator's bypass code with one
-	// conditional UPDATE (uses left, unexpired, unrevoked), records the
-	// second factor's time and the login, and writes the event ev builds
-	// from the code as it is after the use, in one transaction. It fails
-	// with ErrNotFound, ErrUsed, ErrExpired or ErrRevoked.
-	RedeemBypassCode(ctx context.Context, operatorID string, codeHash []byte, now time.Time, ev func(contract.BypassCode) Event) (contract.BypassCode, error)
-	// SecondFactorAt is when the operator last proved their second factor
-	// to the plugin (Duo's allow or a code); the zero time if never, or not
-	// since their second factor was reset.
-	SecondFactorAt(ctx context.Context, operatorID string) (time.Time, error)
+	// ev, and returns their state, provided, in the same transaction, that
+	// they proved their second factor at or after factorSince (else
+	// ErrFactorNotRecent) and have a set already (else ErrNoBackupCodes),
+	// so that a reset landing meanwhile is never undone.
+	ReplaceBackupCodes(ctx context.Context, operatorID string, codeHashes [][]byte, factorSince, now time.Time, ev Event) (contract.OperatorState, error)
+	// RedeemCode spends a code the operator typed, in one transaction: as
+	// one of their unused backup codes (backupHash, its hash as one; nil
+	// if it cannot be one), else as one use of their bypass code
+	// (bypassHash; uses left, unexpired, unrevoked), each by one
+	// conditional UPDATE, so of concurrent calls with one code only as many
+	// win as it has uses. It records the second factor's time and the
+	// login, and writes the event ev builds from what was spent. It fails
+	// with ErrNotFound (no code of theirs matches) or with ErrUsed,
+	// ErrExpired or ErrRevoked, the Redemption saying of which kind: a
+	// bypass code's refusal wins over a backup code's.
+	RedeemCode(ctx context.Context, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error)
 
 	// IssueBypassCode stores a bypass code for op (creating op's row if
 	// needed) with ev. A code hash already stored fails with ErrDuplicate.
@@ -90,7 +108,4 @@ type RecoveryStore interface {
 	// afterID, oldest first. A notice names its actor only when someone
 	// other than the operator acted.
 	Notices(ctx context.Context, afterID int64, limit int) ([]contract.Notice, error)
-	// DeleteExpiredBackupCodeTickets removes unconfirmed sets that expired
-	// before now.
-	DeleteExpiredBackupCodeTickets(ctx context.Context, now time.Time) (int64, error)
 }

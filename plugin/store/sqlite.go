@@ -145,8 +145,10 @@ func (s *SQLite) SaveSettings(ctx context.Context, st Settings, resetDerivedDuoU
 	})
 }
 
-// operatorColumns are read FROM operators. BackupCodesLow is not: it
-// depends on a setting, and the hooks fill it in.
+// operatorColumns are read FROM operators for a whole OperatorState, with
+// the count of unused backup codes (the login path reads OperatorToggle
+// instead). BackupCodesLow is not: it depends on a setting, and the hooks
+// fill it in.
 const operatorColumns = `id, username, email, enabled, duo_alias, enrolled_at, last_login_at, changed_by, changed_at,
 	(SELECT COUNT(*) FROM backup_codes b WHERE b.operator_id = operators.id AND b.used_at IS NULL), backup_codes_issued_at`
 
@@ -278,6 +280,23 @@ func (s *SQLite) OperatorStates(ctx context.Context, ids []string) (map[string]c
 	return out, nil
 }
 
+// OperatorToggle implements Store.
+func (s *SQLite) OperatorToggle(ctx context.Context, operatorID string) (Toggle, error) {
+	var (
+		t       Toggle
+		enabled int
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT enabled, duo_alias FROM operators WHERE id = ?`, operatorID).Scan(&enabled, &t.DuoAlias)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Toggle{}, nil
+	}
+	if err != nil {
+		return Toggle{}, fmt.Errorf("operator toggle: %w", err)
+	}
+	t.Enabled = enabled == 1
+	return t, nil
+}
+
 // ListEnabled implements Store.
 func (s *SQLite) ListEnabled(ctx context.Context, afterID string, limit int) ([]contract.OperatorState, error) {
 	out, err := sqlitedb.Query(ctx, s.db, scanOperator,
@@ -304,14 +323,19 @@ func (s *SQLite) CreatePendingLogin(ctx context.Context, p PendingLogin, ev Even
 
 // ConsumePendingLogin implements Store with one conditional UPDATE: the row
 // is claimed only if unused, unexpired and this operator's, so a replay or
-// a concurrent duplicate affects no row and loses.
-func (s *SQLite) ConsumePendingLogin(ctx context.Context, stateHash []byte, operatorID string, now time.Time) (PendingLogin, error) {
-	var p PendingLogin
-	var created, expires int64
+// a concurrent duplicate affects no row and loses. The same statement
+// reads the operator's backup-code set, which the callback needs next.
+func (s *SQLite) ConsumePendingLogin(ctx context.Context, stateHash []byte, operatorID string, now time.Time) (ConsumedLogin, error) {
+	var (
+		p                ConsumedLogin
+		created, expires int64
+		issued           sql.NullInt64
+	)
 	err := s.db.QueryRowContext(ctx, `UPDATE pending_logins SET used_at = ?
 		WHERE state_hash = ? AND operator_id = ? AND used_at IS NULL AND expires_at > ?
-		RETURNING state_hash, operator_id, duo_username, created_at, expires_at`,
-		now.Unix(), stateHash, operatorID, now.Unix()).Scan(&p.StateHash, &p.OperatorID, &p.DuoUsername, &created, &expires)
+		RETURNING state_hash, operator_id, duo_username, created_at, expires_at,
+			(SELECT backup_codes_issued_at FROM operators WHERE operators.id = pending_logins.operator_id)`,
+		now.Unix(), stateHash, operatorID, now.Unix()).Scan(&p.StateHash, &p.OperatorID, &p.DuoUsername, &created, &expires, &issued)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, ErrConsumed
 	}
@@ -320,6 +344,7 @@ func (s *SQLite) ConsumePendingLogin(ctx context.Context, stateHash []byte, oper
 	}
 	p.CreatedAt = time.Unix(created, 0).UTC()
 	p.ExpiresAt = time.Unix(expires, 0).UTC()
+	p.BackupCodesIssuedAt = unixOrZero(issued)
 	return p, nil
 }
 
@@ -345,44 +370,44 @@ func (s *SQLite) LookupPendingLogin(ctx context.Context, stateHash []byte) (Pend
 // RecordLogin implements Store.
 func (s *SQLite) RecordLogin(ctx context.Context, operatorID string, at time.Time, ev Event) error {
 	return s.tx(ctx, "record login", func(tx *sql.Tx) error {
-		if err := noteDuoSuccess(ctx, tx, operatorID, at); err != nil {
-			return err
-		}
-		if err := noteLogin(ctx, tx, operatorID, at); err != nil {
+		if err := noteSecondFactor(ctx, tx, operatorID, at, true, true); err != nil {
 			return err
 		}
 		return appendEvent(ctx, tx, ev)
 	})
 }
 
-// noteDuoSuccess records that Duo vouched for the operator: their second
-// factor's time, and their enrolment the first time, with its notice.
-func noteDuoSuccess(ctx context.Context, tx *sql.Tx, operatorID string, at time.Time) error {
-	if err := noteSecondFactor(ctx, tx, operatorID, at); err != nil {
+// noteSecondFactor records, in one UPDATE, that the operator proved their
+// second factor at `at` (Duo or a code) and, with login, that they signed
+// in. With byDuo, Duo vouched for them: the first time (or the first since
+// a reset) is their enrolment, noted with its notice by a second UPDATE
+// that only that sign-in makes.
+func noteSecondFactor(ctx context.Context, tx *sql.Tx, operatorID string, at time.Time, login, byDuo bool) error {
+	const set = `UPDATE operators SET second_factor_at = ?1, last_login_at = CASE WHEN ?3 THEN ?1 ELSE last_login_at END`
+	args := []any{at.Unix(), operatorID, boolInt(login)}
+	if !byDuo {
+		_, err := tx.ExecContext(ctx, set+` WHERE id = ?2`, args...)
 		return err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE operators SET enrolled_at = ? WHERE id = ? AND enrolled_at IS NULL`, at.Unix(), operatorID)
-	if err != nil {
+	if n, err := execCount(ctx, tx, set+` WHERE id = ?2 AND enrolled_at IS NOT NULL`, args...); err != nil || n == 1 {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
+	// The transaction holds the write lock, so no other sign-in enrols the
+	// operator between the two statements.
+	if n, err := execCount(ctx, tx, set+`, enrolled_at = ?1 WHERE id = ?2 AND enrolled_at IS NULL`, args...); err != nil || n == 0 {
 		return err
 	}
 	return appendEvent(ctx, tx, Event{At: at, Kind: "operator.enrolled", OperatorID: operatorID, Outcome: "ok",
 		Detail: "first sign-in with Duo", Notice: contract.NoticeDuoEnrolled})
 }
 
-// noteSecondFactor records when the operator last proved their second
-// factor (Duo or a code).
-func noteSecondFactor(ctx context.Context, tx *sql.Tx, operatorID string, at time.Time) error {
-	_, err := tx.ExecContext(ctx, `UPDATE operators SET second_factor_at = ? WHERE id = ?`, at.Unix(), operatorID)
-	return err
-}
-
-// noteLogin records a completed sign-in.
-func noteLogin(ctx context.Context, tx *sql.Tx, operatorID string, at time.Time) error {
-	_, err := tx.ExecContext(ctx, `UPDATE operators SET last_login_at = ? WHERE id = ?`, at.Unix(), operatorID)
-	return err
+// execCount runs a statement and returns how many rows it changed.
+func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // DeleteExpiredPendingLogins implements Store.

@@ -9,28 +9,28 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
+	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
-
-// hashLen is the length of every stored code hash (HMAC-SHA256).
-const hashLen = 32
 
 // CreateBackupCodeTicket implements RecoveryStore.
 func (s *SQLite) CreateBackupCodeTicket(ctx context.Context, t BackupCodeTicket, ev Event) error {
 	var joined bytes.Buffer
 	for _, h := range t.CodeHashes {
-		if len(h) != hashLen {
-			return fmt.Errorf("create backup code ticket: a code hash of %d bytes, want %d", len(h), hashLen)
+		if len(h) != codes.HashLen {
+			return fmt.Errorf("create backup code ticket: a code hash of %d bytes, want %d", len(h), codes.HashLen)
 		}
 		joined.Write(h)
 	}
 	return s.tx(ctx, "create backup code ticket", func(tx *sql.Tx) error {
-		if err := noteDuoSuccess(ctx, tx, t.OperatorID, t.CreatedAt); err != nil {
+		if err := noteSecondFactor(ctx, tx, t.OperatorID, t.CreatedAt, false, true); err != nil {
 			return err
 		}
 		// Only the newest set shown can be confirmed: an older one may be
-		// on a screen someone else saw.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM backup_code_tickets WHERE operator_id = ?`, t.OperatorID); err != nil {
+		// on a screen someone else saw. Everyone's expired sets go too: as
+		// each operator has at most one, that is all the sweeping they need.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM backup_code_tickets WHERE operator_id = ? OR expires_at <= ?`,
+			t.OperatorID, t.CreatedAt.Unix()); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO backup_code_tickets (ticket_hash, operator_id, code_hashes, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
@@ -55,23 +55,17 @@ func (s *SQLite) ConfirmBackupCodes(ctx context.Context, ticketHash []byte, oper
 		if err != nil {
 			return err
 		}
-		if len(joined) == 0 || len(joined)%hashLen != 0 {
-			return fmt.Errorf("stored set of %d bytes is not whole %d-byte hashes", len(joined), hashLen)
+		if len(joined) == 0 || len(joined)%codes.HashLen != 0 {
+			return fmt.Errorf("stored set of %d bytes is not whole %d-byte hashes", len(joined), codes.HashLen)
 		}
 		var hashes [][]byte
-		for i := 0; i < len(joined); i += hashLen {
-			hashes = append(hashes, joined[i:i+hashLen])
+		for i := 0; i < len(joined); i += codes.HashLen {
+			hashes = append(hashes, joined[i:i+codes.HashLen])
 		}
 		if err := replaceBackupCodes(ctx, tx, operatorID, hashes, now); err != nil {
 			return err
 		}
-		if err := noteSecondFactor(ctx, tx, operatorID, now); err != nil {
-			return err
-		}
-		if err := noteLogin(ctx, tx, operatorID, now); err != nil {
-			return err
-		}
-		return appendEvent(ctx, tx, ev)
+		return noteCodeLogin(ctx, tx, operatorID, now, ev)
 	})
 }
 
@@ -90,9 +84,20 @@ func replaceBackupCodes(ctx context.Context, tx *sql.Tx, operatorID string, hash
 }
 
 // ReplaceBackupCodes implements RecoveryStore.
-func (s *SQLite) ReplaceBackupCodes(ctx context.Context, operatorID string, codeHashes [][]byte, now time.Time, ev Event) (contract.OperatorState, error) {
+func (s *SQLite) ReplaceBackupCodes(ctx context.Context, operatorID string, codeHashes [][]byte, factorSince, now time.Time, ev Event) (contract.OperatorState, error) {
 	var out contract.OperatorState
 	err := s.tx(ctx, "replace backup codes", func(tx *sql.Tx) error {
+		var factor, issued sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT second_factor_at, backup_codes_issued_at FROM operators WHERE id = ?`, operatorID).Scan(&factor, &issued)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		switch {
+		case !factor.Valid || unixOrZero(factor).Before(factorSince):
+			return ErrFactorNotRecent
+		case !issued.Valid:
+			return ErrNoBackupCodes
+		}
 		if err := replaceBackupCodes(ctx, tx, operatorID, codeHashes, now); err != nil {
 			return err
 		}
@@ -102,45 +107,69 @@ func (s *SQLite) ReplaceBackupCodes(ctx context.Context, operatorID string, code
 		if err := appendEvent(ctx, tx, ev); err != nil {
 			return err
 		}
-		var err error
 		out, err = getOperator(ctx, tx, operatorID)
 		return err
 	})
 	return out, err
 }
 
-// RedeemBackupCode implements RecoveryStore.
-func (s *SQLite) RedeemBackupCode(ctx context.Context, operatorID string, codeHash []byte, now time.Time, ev Event) error {
-	return s.tx(ctx, "redeem backup code", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE backup_codes SET used_at = ? WHERE operator_id = ? AND code_hash = ? AND used_at IS NULL`,
-			now.Unix(), operatorID, codeHash)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n != 1 {
-			var used sql.NullInt64
-			err := tx.QueryRowContext(ctx, `SELECT used_at FROM backup_codes WHERE operator_id = ? AND code_hash = ?`, operatorID, codeHash).Scan(&used)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				return ErrNotFound
-			case err != nil:
-				return err
+// RedeemCode implements RecoveryStore.
+func (s *SQLite) RedeemCode(ctx context.Context, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error) {
+	var out Redemption
+	err := s.tx(ctx, "redeem code", func(tx *sql.Tx) error {
+		backupErr, bypassErr := ErrNotFound, ErrNotFound
+		if backupHash != nil {
+			switch backupErr = redeemBackupCode(ctx, tx, operatorID, backupHash, now); {
+			case backupErr == nil:
+				out = Redemption{Kind: BackupCode}
+				return noteCodeLogin(ctx, tx, operatorID, now, ev(out))
+			case !errors.Is(backupErr, ErrNotFound) && !errors.Is(backupErr, ErrUsed):
+				return backupErr // the database failed: try nothing else
 			}
-			return ErrUsed
 		}
-		return noteCodeLogin(ctx, tx, operatorID, now, ev)
+		if bypassHash != nil {
+			var b contract.BypassCode
+			if b, bypassErr = redeemBypassCode(ctx, tx, operatorID, bypassHash, now); bypassErr == nil {
+				out = Redemption{Kind: BypassCode, Bypass: b}
+				return noteCodeLogin(ctx, tx, operatorID, now, ev(out))
+			}
+		}
+		switch {
+		case !errors.Is(bypassErr, ErrNotFound):
+			out.Kind = BypassCode
+			return bypassErr
+		case !errors.Is(backupErr, ErrNotFound):
+			out.Kind = BackupCode
+			return backupErr
+		}
+		return ErrNotFound
 	})
+	return out, err
 }
 
-// noteCodeLogin records a sign-in by a code: the second factor's time, the
-// login, and its event.
-func noteCodeLogin(ctx context.Context, tx *sql.Tx, operatorID string, now time.Time, ev Event) error {
-	if err := noteSecondFactor(ctx, tx, operatorID, now); err != nil {
+// redeemBackupCode spends one of the operator's backup codes with one
+// conditional UPDATE, or says why not (ErrNotFound, ErrUsed).
+func redeemBackupCode(ctx context.Context, tx *sql.Tx, operatorID string, codeHash []byte, now time.Time) error {
+	n, err := execCount(ctx, tx, `UPDATE backup_codes SET used_at = ? WHERE operator_id = ? AND code_hash = ? AND used_at IS NULL`,
+		now.Unix(), operatorID, codeHash)
+	if err != nil || n == 1 {
 		return err
 	}
-	if err := noteLogin(ctx, tx, operatorID, now); err != nil {
+	var used sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT used_at FROM backup_codes WHERE operator_id = ? AND code_hash = ?`, operatorID, codeHash).Scan(&used)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound
+	case err != nil:
+		return err
+	}
+	return ErrUsed
+}
+
+// noteCodeLogin records a sign-in by a code: the second factor's time and
+// the login in one UPDATE, and its event.
+func noteCodeLogin(ctx context.Context, tx *sql.Tx, operatorID string, now time.Time, ev Event) error {
+	if err := noteSecondFactor(ctx, tx, operatorID, now, true, false); err != nil {
 		return err
 	}
 	return appendEvent(ctx, tx, ev)
@@ -163,23 +192,17 @@ func scanBypass(sc sqlitedb.Scanner) (contract.BypassCode, error) {
 	return b, nil
 }
 
-// RedeemBypassCode implements RecoveryStore.
-func (s *SQLite) RedeemBypassCode(ctx context.Context, operatorID string, codeHash []byte, now time.Time, ev func(contract.BypassCode) Event) (contract.BypassCode, error) {
-	var out contract.BypassCode
-	err := s.tx(ctx, "redeem bypass code", func(tx *sql.Tx) error {
-		b, err := scanBypass(tx.QueryRowContext(ctx, `UPDATE bypass_codes SET uses_left = uses_left - 1
-			WHERE operator_id = ? AND code_hash = ? AND uses_left > 0 AND expires_at > ? AND revoked_at IS NULL
-			RETURNING `+bypassColumns, operatorID, codeHash, now.Unix()))
-		if errors.Is(err, sql.ErrNoRows) {
-			return explainBypass(ctx, tx, operatorID, codeHash, now)
-		}
-		if err != nil {
-			return err
-		}
-		out = b
-		return noteCodeLogin(ctx, tx, operatorID, now, ev(b))
-	})
-	return out, err
+// redeemBypassCode takes one use of the operator's bypass code with one
+// conditional UPDATE (uses left, unexpired, unrevoked) and returns it as
+// it is after the use, or says why not.
+func redeemBypassCode(ctx context.Context, tx *sql.Tx, operatorID string, codeHash []byte, now time.Time) (contract.BypassCode, error) {
+	b, err := scanBypass(tx.QueryRowContext(ctx, `UPDATE bypass_codes SET uses_left = uses_left - 1
+		WHERE operator_id = ? AND code_hash = ? AND uses_left > 0 AND expires_at > ? AND revoked_at IS NULL
+		RETURNING `+bypassColumns, operatorID, codeHash, now.Unix()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, explainBypass(ctx, tx, operatorID, codeHash, now)
+	}
+	return b, err
 }
 
 // explainBypass says why a bypass code could not be used: revoked wins
@@ -200,19 +223,6 @@ func explainBypass(ctx context.Context, tx *sql.Tx, operatorID string, codeHash 
 		return ErrUsed
 	}
 	return ErrConsumed
-}
-
-// SecondFactorAt implements RecoveryStore.
-func (s *SQLite) SecondFactorAt(ctx context.Context, operatorID string) (time.Time, error) {
-	var at sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT second_factor_at FROM operators WHERE id = ?`, operatorID).Scan(&at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("second factor time: %w", err)
-	}
-	return unixOrZero(at), nil
 }
 
 // IssueBypassCode implements RecoveryStore.
@@ -345,13 +355,4 @@ func (s *SQLite) Notices(ctx context.Context, afterID int64, limit int) ([]contr
 		return nil, fmt.Errorf("notices: %w", err)
 	}
 	return out, nil
-}
-
-// DeleteExpiredBackupCodeTickets implements RecoveryStore.
-func (s *SQLite) DeleteExpiredBackupCodeTickets(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM backup_code_tickets WHERE expires_at <= ?`, now.Unix())
-	if err != nil {
-		return 0, fmt.Errorf("delete expired backup code tickets: %w", err)
-	}
-	return res.RowsAffected()
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -61,6 +62,55 @@ func withCodes(t *testing.T, s *SQLite, id, prefix string, n int) [][]byte {
 	return codes
 }
 
+// spendBackup redeems a code that can only be a backup code.
+func spendBackup(s *SQLite, op string, hash []byte, at time.Time, ev Event) error {
+	r, err := s.RedeemCode(context.Background(), op, hash, nil, at, func(Redemption) Event { return ev })
+	if err == nil && r.Kind != BackupCode {
+		return fmt.Errorf("a backup code redeemed as kind %d", r.Kind)
+	}
+	return err
+}
+
+// spendBypass redeems a code that can only be a bypass code.
+func spendBypass(s *SQLite, op string, hash []byte, at time.Time, ev func(contract.BypassCode) Event) (contract.BypassCode, error) {
+	r, err := s.RedeemCode(context.Background(), op, nil, hash, at, func(r Redemption) Event { return ev(r.Bypass) })
+	if err == nil && r.Kind != BypassCode {
+		return r.Bypass, fmt.Errorf("a bypass code redeemed as kind %d", r.Kind)
+	}
+	return r.Bypass, err
+}
+
+// secondFactorAt is when the store says the operator last proved their
+// second factor; the zero time if never.
+func secondFactorAt(t *testing.T, s *SQLite, id string) time.Time {
+	t.Helper()
+	var at sql.NullInt64
+	if err := s.db.QueryRowContext(context.Background(), `SELECT second_factor_at FROM operators WHERE id = ?`, id).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	return unixOrZero(at)
+}
+
+// events returns every audit event.
+func events(t *testing.T, s *SQLite) []EventRecord {
+	t.Helper()
+	evs, err := s.Events(context.Background(), 0, 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// notices returns every notice.
+func notices(t *testing.T, s *SQLite) []contract.Notice {
+	t.Helper()
+	ns, err := s.Notices(context.Background(), 0, 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
 func state(t *testing.T, s *SQLite, id string) contract.OperatorState {
 	t.Helper()
 	m, err := s.OperatorStates(context.Background(), []string{id})
@@ -83,15 +133,15 @@ func TestBackupCodeTicketConfirmsOnce(t *testing.T) {
 	}
 	// Shown, not confirmed: no code works, none is counted, Duo's allow is
 	// recorded (enrolment, second factor).
-	if err := s.RedeemBackupCode(ctx, "a", codes[0], t0, Event{}); !errors.Is(err, ErrNotFound) {
+	if err := spendBackup(s, "a", codes[0], t0, Event{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("an unconfirmed code: %v, want ErrNotFound", err)
 	}
 	st := state(t, s, "a")
 	if st.BackupCodesLeft != 0 || !st.BackupCodesIssuedAt.IsZero() || !st.EnrolledAt.Equal(t0) || !st.LastLogin.IsZero() {
 		t.Fatalf("state before confirming = %+v", st)
 	}
-	if at, err := s.SecondFactorAt(ctx, "a"); err != nil || !at.Equal(t0) {
-		t.Fatalf("SecondFactorAt = %v, %v", at, err)
+	if at := secondFactorAt(t, s, "a"); !at.Equal(t0) {
+		t.Fatalf("second factor at %v, want %v", at, t0)
 	}
 
 	for _, tc := range []struct {
@@ -144,14 +194,14 @@ func TestNewerSetsReplaceOlderOnes(t *testing.T) {
 	if err := s.ConfirmBackupCodes(ctx, h("new"), "a", t0, Event{At: t0, Kind: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.ReplaceBackupCodes(ctx, "a", hashes("third", 7), t0.Add(time.Hour), Event{At: t0, Kind: "backup_codes.regenerated"})
+	st, err := s.ReplaceBackupCodes(ctx, "a", hashes("third", 7), t0, t0.Add(time.Hour), Event{At: t0, Kind: "backup_codes.regenerated"})
 	if err != nil || st.BackupCodesLeft != 7 || !st.BackupCodesIssuedAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("ReplaceBackupCodes = %+v, %v", st, err)
 	}
-	if err := s.RedeemBackupCode(ctx, "a", hashes("new", 5)[0], t0, Event{At: t0, Kind: "x"}); !errors.Is(err, ErrNotFound) {
+	if err := spendBackup(s, "a", hashes("new", 5)[0], t0, Event{At: t0, Kind: "x"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a code of the replaced set: %v, want ErrNotFound", err)
 	}
-	if err := s.RedeemBackupCode(ctx, "a", hashes("third", 7)[6], t0, Event{At: t0, Kind: "x"}); err != nil {
+	if err := spendBackup(s, "a", hashes("third", 7)[6], t0, Event{At: t0, Kind: "x"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -159,37 +209,35 @@ func TestNewerSetsReplaceOlderOnes(t *testing.T) {
 func TestRedeemBackupCode(t *testing.T) {
 	t.Parallel()
 	s, _ := openTemp(t)
-	ctx := context.Background()
 	enabledOperator(t, s, "a")
 	enabledOperator(t, s, "b")
 	codes := withCodes(t, s, "a", "a", 10)
 	withCodes(t, s, "b", "b", 10)
 	at := t0.Add(time.Hour)
 	ev := Event{At: at, Kind: "login.code", OperatorID: "a", Outcome: "allowed", Notice: contract.NoticeBackupCodeUsed}
-	if err := s.RedeemBackupCode(ctx, "b", codes[0], at, ev); !errors.Is(err, ErrNotFound) {
+	if err := spendBackup(s, "b", codes[0], at, ev); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another operator's code: %v", err)
 	}
-	if err := s.RedeemBackupCode(ctx, "a", h("nope"), at, ev); !errors.Is(err, ErrNotFound) {
+	if err := spendBackup(s, "a", h("nope"), at, ev); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("wrong code: %v", err)
 	}
-	if err := s.RedeemBackupCode(ctx, "a", codes[0], at, ev); err != nil {
+	if err := spendBackup(s, "a", codes[0], at, ev); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RedeemBackupCode(ctx, "a", codes[0], at, ev); !errors.Is(err, ErrUsed) || !errors.Is(err, ErrConsumed) {
+	if err := spendBackup(s, "a", codes[0], at, ev); !errors.Is(err, ErrUsed) || !errors.Is(err, ErrConsumed) {
 		t.Fatalf("reused code: %v, want ErrUsed", err)
 	}
 	st := state(t, s, "a")
 	if st.BackupCodesLeft != 9 || !st.LastLogin.Equal(at) {
 		t.Fatalf("state = %+v", st)
 	}
-	if got, _ := s.SecondFactorAt(ctx, "a"); !got.Equal(at) {
-		t.Fatalf("SecondFactorAt = %v, want %v", got, at)
+	if got := secondFactorAt(t, s, "a"); !got.Equal(at) {
+		t.Fatalf("second factor at %v, want %v", got, at)
 	}
 	if left := state(t, s, "b").BackupCodesLeft; left != 10 {
 		t.Fatalf("b has %d codes left", left)
 	}
-	notices, _ := s.Notices(ctx, 0, 100)
-	if used := countKind(notices, contract.NoticeBackupCodeUsed); used != 1 {
+	if used := countKind(notices(t, s), contract.NoticeBackupCodeUsed); used != 1 {
 		t.Fatalf("%d backup_code_used notices, want 1 (failed attempts are not notices)", used)
 	}
 }
@@ -216,7 +264,7 @@ func TestConcurrentRedemptionsExactlyOnce(t *testing.T) {
 		setup  func(t *testing.T, s *SQLite) []byte
 	}{
 		{"backup code", 1, func(s *SQLite, code []byte) error {
-			return s.RedeemBackupCode(context.Background(), "a", code, t0, Event{At: t0, Kind: "login.code", Notice: contract.NoticeBackupCodeUsed})
+			return spendBackup(s, "a", code, t0, Event{At: t0, Kind: "login.code", Notice: contract.NoticeBackupCodeUsed})
 		}, func(t *testing.T, s *SQLite) []byte { return withCodes(t, s, "a", "race", 10)[3] }},
 		{"one-use bypass code", 1, redeemBypass, issueBypass(1)},
 		{"three-use bypass code", 3, redeemBypass, issueBypass(3)},
@@ -253,8 +301,8 @@ func TestConcurrentRedemptionsExactlyOnce(t *testing.T) {
 			if wins != tt.wins {
 				t.Fatalf("%d of %d redemptions won, want %d", wins, n, tt.wins)
 			}
-			notices, _ := s.Notices(context.Background(), 0, 500)
-			if used := countKind(notices, contract.NoticeBackupCodeUsed) + countKind(notices, contract.NoticeBypassCodeUsed); used != tt.wins {
+			ns := notices(t, s)
+			if used := countKind(ns, contract.NoticeBackupCodeUsed) + countKind(ns, contract.NoticeBypassCodeUsed); used != tt.wins {
 				t.Fatalf("%d use notices for %d wins", used, tt.wins)
 			}
 		})
@@ -262,7 +310,7 @@ func TestConcurrentRedemptionsExactlyOnce(t *testing.T) {
 }
 
 func redeemBypass(s *SQLite, code []byte) error {
-	_, err := s.RedeemBypassCode(context.Background(), "a", code, t0, func(b contract.BypassCode) Event {
+	_, err := spendBypass(s, "a", code, t0, func(b contract.BypassCode) Event {
 		return Event{At: t0, Kind: "login.code", Detail: "bypass code " + b.ID, Notice: contract.NoticeBypassCodeUsed}
 	})
 	return err
@@ -326,11 +374,11 @@ func TestBypassCodes(t *testing.T) {
 	}
 
 	at := t0.Add(5 * time.Minute)
-	b, err := s.RedeemBypassCode(ctx, "a", two, at, func(b contract.BypassCode) Event { return Event{At: at, Kind: "login.code"} })
+	b, err := spendBypass(s, "a", two, at, func(b contract.BypassCode) Event { return Event{At: at, Kind: "login.code"} })
 	if err != nil || b.ID != "two" || b.UsesLeft != 1 {
 		t.Fatalf("first use of two = %+v, %v", b, err)
 	}
-	if _, err := s.RedeemBypassCode(ctx, "a", two, at, func(contract.BypassCode) Event { return Event{At: at, Kind: "login.code"} }); err != nil {
+	if _, err := spendBypass(s, "a", two, at, func(contract.BypassCode) Event { return Event{At: at, Kind: "login.code"} }); err != nil {
 		t.Fatal(err)
 	}
 	if st := state(t, s, "a"); !st.LastLogin.Equal(at) {
@@ -349,9 +397,8 @@ func TestBypassCodes(t *testing.T) {
 			t.Fatalf("revoke %s of %s: %v, want ErrNotFound", tc.id, tc.op, err)
 		}
 	}
-	events, _ := s.Events(ctx, 0, 1000)
 	revocations := 0
-	for _, e := range events {
+	for _, e := range events(t, s) {
 		if e.Kind == "bypass_code.revoked" {
 			revocations++
 		}
@@ -374,7 +421,7 @@ func TestBypassCodes(t *testing.T) {
 		{"unknown", "a", h("nope"), at, ErrNotFound},
 		{"another operator's", "b", one, at, ErrNotFound},
 	} {
-		if _, err := s.RedeemBypassCode(ctx, tc.op, tc.code, tc.now, nop); !errors.Is(err, tc.want) {
+		if _, err := spendBypass(s, tc.op, tc.code, tc.now, nop); !errors.Is(err, tc.want) {
 			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
@@ -403,7 +450,7 @@ func TestRecoveryLinkResetsOnce(t *testing.T) {
 	link("l2", a, 24*time.Hour)
 	link("short", a, time.Minute)
 	link("lb", b, 24*time.Hour)
-	before, _ := s.Events(ctx, 0, 1000)
+	before := events(t, s)
 
 	at := t0.Add(time.Hour)
 	for _, tc := range []struct {
@@ -421,7 +468,7 @@ func TestRecoveryLinkResetsOnce(t *testing.T) {
 			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if after, _ := s.Events(ctx, 0, 1000); len(after) != len(before) || state(t, s, "a").BackupCodesLeft != 10 {
+	if after := events(t, s); len(after) != len(before) || state(t, s, "a").BackupCodesLeft != 10 {
 		t.Fatal("a refused link changed something")
 	}
 
@@ -451,16 +498,19 @@ func TestRecoveryLinkResetsOnce(t *testing.T) {
 	if st.BackupCodesLeft != 0 || !st.BackupCodesIssuedAt.IsZero() || !st.EnrolledAt.IsZero() || !st.Enabled {
 		t.Fatalf("after the reset: %+v; want Duo still on and everything else forgotten", st)
 	}
-	if got, _ := s.SecondFactorAt(ctx, "a"); !got.IsZero() {
-		t.Fatalf("SecondFactorAt after the reset = %v", got)
+	if got := secondFactorAt(t, s, "a"); !got.IsZero() {
+		t.Fatalf("second factor at %v after the reset, want never", got)
 	}
-	if err := s.RedeemBackupCode(ctx, "a", codes[1], at, Event{At: at, Kind: "x"}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.ReplaceBackupCodes(ctx, "a", hashes("after", 5), time.Time{}, at, Event{At: at, Kind: "x"}); !errors.Is(err, ErrFactorNotRecent) {
+		t.Fatalf("new codes after the reset, before any second factor: %v, want ErrFactorNotRecent", err)
+	}
+	if err := spendBackup(s, "a", codes[1], at, Event{At: at, Kind: "x"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("an old backup code after the reset: %v", err)
 	}
 	if err := s.ConfirmBackupCodes(ctx, h("pending"), "a", at.Add(-time.Minute), Event{At: at, Kind: "x"}); !errors.Is(err, ErrConsumed) {
 		t.Fatalf("an unconfirmed set after the reset: %v", err)
 	}
-	if _, err := s.RedeemBypassCode(ctx, "a", bypass, at, func(contract.BypassCode) Event { return Event{At: at, Kind: "x"} }); !errors.Is(err, ErrRevoked) {
+	if _, err := spendBypass(s, "a", bypass, at, func(contract.BypassCode) Event { return Event{At: at, Kind: "x"} }); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("a bypass code after the reset: %v", err)
 	}
 	if err := s.RedeemRecoveryLink(ctx, h("l2"), "a", at, Event{At: at, Kind: "x"}); !errors.Is(err, ErrUsed) {
@@ -470,7 +520,7 @@ func TestRecoveryLinkResetsOnce(t *testing.T) {
 	if st := state(t, s, "b"); st.BackupCodesLeft != 10 || st.EnrolledAt.IsZero() {
 		t.Fatalf("b after a's reset: %+v", st)
 	}
-	if err := s.RedeemBackupCode(ctx, "b", bCodes[0], at, Event{At: at, Kind: "x"}); err != nil {
+	if err := spendBackup(s, "b", bCodes[0], at, Event{At: at, Kind: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.RedeemRecoveryLink(ctx, h("lb"), "b", at, Event{At: at, Kind: "x"}); err != nil {
@@ -498,8 +548,15 @@ func TestNotices(t *testing.T) {
 	if err := s.RecordLogin(ctx, "a", t0, Event{At: t0, Kind: "login.complete", OperatorID: "a", Outcome: "allowed"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordLogin(ctx, "a", t0, Event{At: t0, Kind: "login.complete", OperatorID: "a", Outcome: "allowed"}); err != nil {
+	later := t0.Add(time.Minute)
+	if err := s.RecordLogin(ctx, "a", later, Event{At: t0, Kind: "login.complete", OperatorID: "a", Outcome: "allowed"}); err != nil {
 		t.Fatal(err) // enrolled once only
+	}
+	if st := state(t, s, "a"); !st.EnrolledAt.Equal(t0) || !st.LastLogin.Equal(later) || !secondFactorAt(t, s, "a").Equal(later) {
+		t.Fatalf("after two Duo logins: %+v, second factor at %v; want enrolled at the first, signed in and second factor at the second", st, secondFactorAt(t, s, "a"))
+	}
+	if err := s.RecordLogin(ctx, "nobody", later, Event{At: t0, Kind: "login.complete", OperatorID: "nobody", Outcome: "allowed"}); err != nil {
+		t.Fatal(err) // no row, no enrolment
 	}
 	if _, err := s.SetOperatorEnabled(ctx, a, false, with(self, "operator.disabled", contract.NoticeDuoDisabled)); err != nil {
 		t.Fatal(err)
@@ -523,8 +580,8 @@ func TestNotices(t *testing.T) {
 	if err != nil || len(page) != 1 || page[0].ID != all[1].ID {
 		t.Fatalf("page after %d = %+v, %v", all[0].ID, page, err)
 	}
-	if rest, _ := s.Notices(ctx, all[2].ID, 100); len(rest) != 0 {
-		t.Fatalf("after the last: %+v", rest)
+	if rest, err := s.Notices(ctx, all[2].ID, 100); err != nil || len(rest) != 0 {
+		t.Fatalf("after the last: %+v, %v", rest, err)
 	}
 }
 
@@ -541,7 +598,10 @@ func TestUpgradeFromSchemaTwoKeepsData(t *testing.T) {
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "00001_") || strings.HasPrefix(e.Name(), "00002_") {
-			data, _ := fs.ReadFile(migrations.FS, e.Name())
+			data, err := fs.ReadFile(migrations.FS, e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
 			old[e.Name()] = &fstest.MapFile{Data: data}
 		}
 	}
@@ -557,50 +617,180 @@ func TestUpgradeFromSchemaTwoKeepsData(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `INSERT INTO audit_events (at, kind, operator_id) VALUES (1, 'operator.enabled', 'a')`); err != nil {
 		t.Fatal(err)
 	}
-	_ = db.Close()
+	if len(old) != 2 {
+		t.Fatalf("%d old migrations found, want 2", len(old))
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	s, err := OpenSQLite(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v, _ := s.SchemaVersion(ctx); v < 3 {
-		t.Fatalf("schema version %d after upgrade", v)
+	latest, err := LatestSchemaVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.SchemaVersion(ctx); err != nil || v != latest || v < 3 {
+		t.Fatalf("schema version %d (%v) after upgrade, want %d", v, err, latest)
 	}
 	st := state(t, s, "a")
 	if !st.Enabled || st.EnrolledAt.Unix() != 5 || st.BackupCodesLeft != 0 || !st.BackupCodesIssuedAt.IsZero() {
 		t.Fatalf("alice after the upgrade = %+v", st)
 	}
 	// Events from before are kept and are not notices.
-	if ev, _ := s.Events(ctx, 0, 10); len(ev) != 1 || ev[0].Notice != "" {
+	if ev := events(t, s); len(ev) != 1 || ev[0].Notice != "" {
 		t.Fatalf("events after the upgrade = %+v", ev)
 	}
-	if n, _ := s.Notices(ctx, 0, 10); len(n) != 0 {
+	if n := notices(t, s); len(n) != 0 {
 		t.Fatalf("notices after the upgrade = %+v", n)
 	}
 }
 
-func TestDeleteExpiredBackupCodeTickets(t *testing.T) {
+// Each new set shown takes away every unconfirmed set that expired,
+// whoever's it was: the table needs no sweep of its own.
+func TestExpiredSetsGoWithTheNextOne(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "c"} {
+		enabledOperator(t, s, id)
+	}
+	create := func(op string, at time.Time, life time.Duration) {
+		t.Helper()
+		if err := s.CreateBackupCodeTicket(ctx, BackupCodeTicket{TicketHash: h(op + at.String()), OperatorID: op, CodeHashes: hashes(op, 5), CreatedAt: at, ExpiresAt: at.Add(life)}, Event{At: at, Kind: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tickets := func() []string {
+		t.Helper()
+		ops, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (string, error) {
+			var op string
+			return op, sc.Scan(&op)
+		}, `SELECT operator_id FROM backup_code_tickets ORDER BY operator_id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ops
+	}
+	create("a", t0, time.Minute)
+	create("b", t0, time.Hour)
+	if got := tickets(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("tickets of %v, want a and b", got)
+	}
+	// c's set, ten minutes later: a's expired set goes, b's stays.
+	create("c", t0.Add(10*time.Minute), time.Hour)
+	if got := tickets(); !slices.Equal(got, []string{"b", "c"}) {
+		t.Fatalf("tickets of %v after c's set, want b and c", got)
+	}
+	if err := s.ConfirmBackupCodes(ctx, h("b"+t0.String()), "b", t0.Add(10*time.Minute), Event{At: t0, Kind: "x"}); err != nil {
+		t.Fatalf("the unexpired ticket: %v", err)
+	}
+	if err := s.CreateBackupCodeTicket(ctx, BackupCodeTicket{TicketHash: h("bad"), OperatorID: "a", CodeHashes: [][]byte{{1, 2}}, CreatedAt: t0, ExpiresAt: t0}, Event{At: t0, Kind: "x"}); err == nil {
+		t.Fatal("a 2-byte code hash was stored")
+	}
+}
+
+// A code that may be either kind is tried as a backup code, then as a
+// bypass code, in one call; a refusal names the kind it is about, a bypass
+// code's winning, and changes nothing.
+func TestRedeemCodeOfEitherKind(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	enabledOperator(t, s, "a")
+	backup := withCodes(t, s, "a", "a", 3)
+	issue := func(id string, uses int32) []byte {
+		t.Helper()
+		code := h("bypass-" + id)
+		b := contract.BypassCode{ID: id, IssuedBy: "helpdesk", IssuedAt: t0, UsesLeft: uses, ExpiresAt: t0.Add(time.Hour)}
+		if err := s.IssueBypassCode(ctx, contract.Operator{ID: "a", Username: "user-a"}, b, code, Event{At: t0, Kind: "bypass_code.issued"}); err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	live, revoked := issue("live", 1), issue("revoked", 1)
+	if _, err := s.RevokeBypassCode(ctx, "a", "revoked", t0, Event{At: t0, Kind: "bypass_code.revoked"}); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(time.Minute)
+	event := func(r Redemption) Event {
+		return Event{At: at, Kind: "login.code", OperatorID: "a", Detail: fmt.Sprintf("kind %d bypass %q", r.Kind, r.Bypass.ID)}
+	}
+	for _, tc := range []struct {
+		name           string
+		backup, bypass []byte
+		kind           CodeKind
+		bypassID       string
+		want           error
+	}{
+		{"a backup code", backup[0], h("no bypass code"), BackupCode, "", nil},
+		{"a bypass code", h("no backup code"), live, BypassCode, "live", nil},
+		{"neither", h("x"), h("y"), 0, "", ErrNotFound},
+		{"a used backup code", backup[0], h("no bypass code"), BackupCode, "", ErrUsed},
+		{"a used bypass code beats a used backup code", backup[0], live, BypassCode, "", ErrUsed},
+		{"a revoked bypass code beats a used backup code", backup[0], revoked, BypassCode, "", ErrRevoked},
+		{"only as a bypass code", nil, backup[1], 0, "", ErrNotFound},
+		{"only as a backup code", live, nil, 0, "", ErrNotFound},
+	} {
+		before := len(events(t, s))
+		r, err := s.RedeemCode(ctx, "a", tc.backup, tc.bypass, at, event)
+		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) || r.Kind != tc.kind || r.Bypass.ID != tc.bypassID {
+			t.Fatalf("%s: %+v, %v; want kind %d, bypass %q, %v", tc.name, r, err, tc.kind, tc.bypassID, tc.want)
+		}
+		evs := events(t, s)
+		switch {
+		case err == nil && (len(evs) != before+1 || evs[len(evs)-1].Detail != event(r).Detail):
+			t.Fatalf("%s: events %+v, want the one built from the redemption", tc.name, evs[before:])
+		case err != nil && len(evs) != before:
+			t.Fatalf("%s: a refusal wrote %d events", tc.name, len(evs)-before)
+		}
+	}
+	if st := state(t, s, "a"); st.BackupCodesLeft != 2 || !st.LastLogin.Equal(at) || !secondFactorAt(t, s, "a").Equal(at) {
+		t.Fatalf("state = %+v", st)
+	}
+}
+
+// New backup codes need a recent second factor and a set to replace,
+// checked in the transaction that replaces them.
+func TestReplaceBackupCodesRefusals(t *testing.T) {
 	t.Parallel()
 	s, _ := openTemp(t)
 	ctx := context.Background()
 	enabledOperator(t, s, "a")
 	enabledOperator(t, s, "b")
+	old := withCodes(t, s, "a", "a", 3) // second factor at t0
+	// b proved their second factor (Duo's allow) but never confirmed a set.
+	if err := s.CreateBackupCodeTicket(ctx, BackupCodeTicket{TicketHash: h("tb"), OperatorID: "b", CodeHashes: hashes("b", 3), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, Event{At: t0, Kind: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(events(t, s))
 	for _, tc := range []struct {
-		op   string
-		life time.Duration
-	}{{"a", time.Minute}, {"b", time.Hour}} {
-		if err := s.CreateBackupCodeTicket(ctx, BackupCodeTicket{TicketHash: h(tc.op), OperatorID: tc.op, CodeHashes: hashes(tc.op, 5), CreatedAt: t0, ExpiresAt: t0.Add(tc.life)}, Event{At: t0, Kind: "x"}); err != nil {
-			t.Fatal(err)
+		name  string
+		op    string
+		since time.Time
+		want  error
+	}{
+		{"second factor too long ago", "a", t0.Add(time.Second), ErrFactorNotRecent},
+		{"never seen", "nobody", time.Time{}, ErrFactorNotRecent},
+		{"no set yet", "b", t0, ErrNoBackupCodes},
+	} {
+		if _, err := s.ReplaceBackupCodes(ctx, tc.op, hashes("new", 3), tc.since, t0.Add(time.Minute), Event{At: t0, Kind: "backup_codes.regenerated"}); !errors.Is(err, tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if n, err := s.DeleteExpiredBackupCodeTickets(ctx, t0.Add(10*time.Minute)); err != nil || n != 1 {
-		t.Fatalf("deleted %d, %v; want 1", n, err)
+	if len(events(t, s)) != before || state(t, s, "a").BackupCodesLeft != 3 {
+		t.Fatal("a refused replacement changed something")
 	}
-	if err := s.ConfirmBackupCodes(ctx, h("b"), "b", t0.Add(10*time.Minute), Event{At: t0, Kind: "x"}); err != nil {
-		t.Fatalf("the unexpired ticket: %v", err)
+	if err := s.ConfirmBackupCodes(ctx, h("tb"), "b", t0, Event{At: t0, Kind: "x"}); err != nil {
+		t.Fatalf("b's unconfirmed set was dropped by a refused replacement: %v", err)
 	}
-	if err := s.CreateBackupCodeTicket(ctx, BackupCodeTicket{TicketHash: h("bad"), OperatorID: "a", CodeHashes: [][]byte{{1, 2}}, CreatedAt: t0, ExpiresAt: t0}, Event{At: t0, Kind: "x"}); err == nil {
-		t.Fatal("a 2-byte code hash was stored")
+	if err := spendBackup(s, "a", old[0], t0, Event{At: t0, Kind: "x"}); err != nil {
+		t.Fatalf("a's codes after a refused replacement: %v", err)
+	}
+	if _, err := s.ReplaceBackupCodes(ctx, "a", hashes("new", 3), t0, t0.Add(time.Minute), Event{At: t0, Kind: "backup_codes.regenerated"}); err != nil {
+		t.Fatalf("second factor exactly at the limit: %v", err)
 	}
 }

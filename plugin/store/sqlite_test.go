@@ -101,7 +101,9 @@ func TestNewerSchemaRefusedAndUntouched(t *testing.T) {
 	if _, err := s.SetOperatorEnabled(ctx, contract.Operator{ID: "1", Username: "alice"}, true, ev("x")); err != nil {
 		t.Fatal(err)
 	}
-	_ = s.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	before := fileHash(t, path)
 
 	_, err := OpenSQLite(ctx, path)
@@ -145,6 +147,11 @@ func TestOperatorStatesDefaultDisabled(t *testing.T) {
 	}
 	if u := got["unknown"]; u.Enabled || u.OperatorID != "unknown" {
 		t.Fatalf("unknown = %+v", u)
+	}
+	for id, want := range map[string]Toggle{"a": {Enabled: true}, "unknown": {}} {
+		if tg, err := s.OperatorToggle(ctx, id); err != nil || tg != want {
+			t.Fatalf("OperatorToggle(%s) = %+v, %v; want %+v", id, tg, err, want)
+		}
 	}
 }
 
@@ -196,11 +203,22 @@ func TestConsumePendingLogin(t *testing.T) {
 		t.Fatalf("expired: %v", err)
 	}
 	got, err := s.ConsumePendingLogin(ctx, h[:], "a", now)
-	if err != nil || got.DuoUsername != "alice" {
+	if err != nil || got.DuoUsername != "alice" || !got.ExpiresAt.Equal(now.Add(5*time.Minute)) || !got.BackupCodesIssuedAt.IsZero() {
 		t.Fatalf("first consume: %+v %v", got, err)
 	}
 	if _, err := s.ConsumePendingLogin(ctx, h[:], "a", now); !errors.Is(err, ErrConsumed) {
 		t.Fatalf("replay: %v", err)
+	}
+
+	// The consume also says when the operator's backup codes were issued.
+	enabledOperator(t, s, "a")
+	withCodes(t, s, "a", "a", 3)
+	h2 := sha256.Sum256([]byte("state 2"))
+	if err := s.CreatePendingLogin(ctx, PendingLogin{StateHash: h2[:], OperatorID: "a", DuoUsername: "alice", CreatedAt: now, ExpiresAt: now.Add(5 * time.Minute)}, ev("login.begin")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ConsumePendingLogin(ctx, h2[:], "a", now); err != nil || !got.BackupCodesIssuedAt.Equal(t0) {
+		t.Fatalf("consume by an operator with codes: %+v %v; want codes issued at %v", got, err, t0)
 	}
 }
 
@@ -296,13 +314,16 @@ func TestDuoUsernameIsHeldByOneOperator(t *testing.T) {
 	if _, err := s.SetOperatorAlias(ctx, bob, "alice", ev("operator.alias")); !errors.As(err, &taken) || taken.HolderID != "a" {
 		t.Fatalf("bob's alias alice: %v", err)
 	}
-	if st, _ := s.OperatorStates(ctx, []string{"b"}); st["b"].DuoAlias != "" {
-		t.Fatalf("refused alias was saved: %+v", st["b"])
+	if tg, err := s.OperatorToggle(ctx, "b"); err != nil || tg != (Toggle{Enabled: true}) {
+		t.Fatalf("refused alias was saved: %+v, %v", tg, err)
 	}
 
 	// Alice takes an alias: her old claim is released and bob may have it.
 	if _, err := s.SetOperatorAlias(ctx, alice, "alice.smith", ev("operator.alias")); err != nil {
 		t.Fatal(err)
+	}
+	if tg, err := s.OperatorToggle(ctx, "a"); err != nil || tg != (Toggle{Enabled: true, DuoAlias: "alice.smith"}) {
+		t.Fatalf("alice's toggle = %+v, %v", tg, err)
 	}
 	if err := pending("b", "alice", "s4"); err != nil {
 		t.Fatalf("bob claims the released name: %v", err)
@@ -373,9 +394,9 @@ func TestBackendRemovesEverythingItKeeps(t *testing.T) {
 	if err != nil || len(removed) == 0 || removed[0] != filepath.Join(dir, DBFile) {
 		t.Fatalf("Remove = %v, %v", removed, err)
 	}
-	left, _ := os.ReadDir(dir)
-	if len(left) != 1 || left[0].Name() != "not-ours.txt" {
-		t.Fatalf("left behind %v; want only the file that is not the store's", left)
+	left, err := os.ReadDir(dir)
+	if err != nil || len(left) != 1 || left[0].Name() != "not-ours.txt" {
+		t.Fatalf("left behind %v (%v); want only the file that is not the store's", left, err)
 	}
 	again, err := SQLiteBackend{}.Remove(dir)
 	if err != nil || len(again) != 0 {

@@ -41,6 +41,12 @@ var (
 	// ErrDuoUsernameTaken means another operator already resolves to the
 	// Duo username; see *DuoUsernameTakenError.
 	ErrDuoUsernameTaken = errors.New("duo username taken by another operator")
+	// ErrFactorNotRecent means the operator has not proved their second
+	// factor recently enough for what they asked.
+	ErrFactorNotRecent = errors.New("second factor not proved recently enough")
+	// ErrNoBackupCodes means the operator has no set of backup codes to
+	// replace.
+	ErrNoBackupCodes = errors.New("no backup codes to replace")
 )
 
 // DuoUsernameTakenError names who holds a Duo username. It matches
@@ -64,6 +70,21 @@ type PendingLogin struct {
 	DuoUsername string
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
+}
+
+// ConsumedLogin is a pending login as it was consumed, with what the Duo
+// callback needs to know of its operator.
+type ConsumedLogin struct {
+	PendingLogin
+	// BackupCodesIssuedAt is when the operator's current set of backup
+	// codes was confirmed; zero when they have none.
+	BackupCodesIssuedAt time.Time
+}
+
+// Toggle is what the login path reads of an operator.
+type Toggle struct {
+	Enabled  bool
+	DuoAlias string
 }
 
 // PendingLoginInfo explains, after a failed consume, why it failed.
@@ -139,6 +160,9 @@ type Store interface {
 	SetOperatorAlias(ctx context.Context, op contract.Operator, alias string, ev Event) (contract.OperatorState, error)
 	// OperatorStates answers for every id; ids never seen are disabled.
 	OperatorStates(ctx context.Context, ids []string) (map[string]contract.OperatorState, error)
+	// OperatorToggle reads only what the login path needs of the operator
+	// (it counts no backup codes); an operator never seen is disabled.
+	OperatorToggle(ctx context.Context, operatorID string) (Toggle, error)
 	// ListEnabled returns up to limit enabled operators with id > afterID,
 	// ordered by id.
 	ListEnabled(ctx context.Context, afterID string, limit int) ([]contract.OperatorState, error)
@@ -151,13 +175,14 @@ type Store interface {
 	// ConsumePendingLogin marks the pending login used, atomically: of two
 	// concurrent calls at most one succeeds. It fails with ErrConsumed when
 	// the row is missing, used, expired or belongs to another operator.
-	ConsumePendingLogin(ctx context.Context, stateHash []byte, operatorID string, now time.Time) (PendingLogin, error)
+	ConsumePendingLogin(ctx context.Context, stateHash []byte, operatorID string, now time.Time) (ConsumedLogin, error)
 	// LookupPendingLogin reads a pending login without consuming it, to
 	// explain a failed consume in the audit log. ErrNotFound if absent.
 	LookupPendingLogin(ctx context.Context, stateHash []byte) (PendingLoginInfo, error)
 	// RecordLogin notes a successful Duo login with its audit event, in one
-	// transaction: the login, the second factor's time (see
-	// SecondFactorAt), and the first enrolment with its own notice event.
+	// transaction: the login, the second factor's time (which
+	// ReplaceBackupCodes requires to be recent), and the first enrolment
+	// with its own notice event.
 	RecordLogin(ctx context.Context, operatorID string, at time.Time, ev Event) error
 	// DeleteExpiredPendingLogins removes rows that expired before now.
 	DeleteExpiredPendingLogins(ctx context.Context, now time.Time) (int64, error)
