@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
@@ -18,6 +19,13 @@ var _ contract.Plugin = (*Plugin)(nil)
 func call[Req, Resp any](ctx context.Context, p *Plugin, op string, req Req,
 	rpc func(contract.Plugin, context.Context, Req) (Resp, error),
 ) (Resp, error) {
+	return callWithin(ctx, p, op, p.opts.CallTimeout, req, rpc)
+}
+
+// callWithin is call with another timeout than Options.CallTimeout.
+func callWithin[Req, Resp any](ctx context.Context, p *Plugin, op string, timeout time.Duration, req Req,
+	rpc func(contract.Plugin, context.Context, Req) (Resp, error),
+) (Resp, error) {
 	var zero Resp
 	switch err := ctx.Err(); {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -29,7 +37,7 @@ func call[Req, Resp any](ctx context.Context, p *Plugin, op string, req Req,
 	if err != nil {
 		return zero, fmt.Errorf("%s: %w", op, err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resp, err := rpc(in.plugin, cctx, req)
 	if err != nil {
@@ -171,4 +179,30 @@ func (p *Plugin) RedeemRecoveryLink(ctx context.Context, req contract.RedeemReco
 // ListNotices implements contract.Recovery.
 func (p *Plugin) ListNotices(ctx context.Context, req contract.ListNoticesRequest) (contract.ListNoticesResponse, error) {
 	return call(ctx, p, "list notices", req, contract.Plugin.ListNotices)
+}
+
+// UnlockOperator implements contract.Operators.
+func (p *Plugin) UnlockOperator(ctx context.Context, req contract.UnlockOperatorRequest) (contract.UnlockOperatorResponse, error) {
+	return call(ctx, p, "unlock operator", req, contract.Plugin.UnlockOperator)
+}
+
+// ListAuthEvents implements contract.AuthLog.
+func (p *Plugin) ListAuthEvents(ctx context.Context, req contract.ListAuthEventsRequest) (contract.ListAuthEventsResponse, error) {
+	return call(ctx, p, "list auth events", req, contract.Plugin.ListAuthEvents)
+}
+
+// ExportAuthEvents implements contract.AuthLog, within
+// Options.ExportTimeout. send gets each chunk in order; its error ends the
+// export.
+func (p *Plugin) ExportAuthEvents(ctx context.Context, req contract.ExportAuthEventsRequest, send func(contract.ExportChunk) error) error {
+	_, err := callWithin(ctx, p, "export auth events", p.opts.ExportTimeout, req,
+		func(pl contract.Plugin, ctx context.Context, req contract.ExportAuthEventsRequest) (struct{}, error) {
+			return struct{}{}, pl.ExportAuthEvents(ctx, req, send)
+		})
+	return err
+}
+
+// GetMetrics implements contract.Metrics.
+func (p *Plugin) GetMetrics(ctx context.Context, req contract.GetMetricsRequest) (contract.GetMetricsResponse, error) {
+	return call(ctx, p, "get metrics", req, contract.Plugin.GetMetrics)
 }

@@ -571,7 +571,7 @@ func TestContractFailsClosed(t *testing.T) {
 			if err == nil {
 				t.Fatalf("BeginLogin = %+v, want an error", res)
 			}
-			if res != (contract.BeginLoginResponse{}) {
+			if !reflect.DeepEqual(res, contract.BeginLoginResponse{}) {
 				t.Fatalf("BeginLogin returned %+v with its error; want the zero response", res)
 			}
 			if got := errors.Is(err, ErrUnavailable); got != tc.wantUnavail {

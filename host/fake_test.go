@@ -96,6 +96,8 @@ func hang(ctx context.Context) {
 // fakePlugin is an in-memory contract.Plugin: plausible, not faithful.
 type fakePlugin struct {
 	contract.Recovery // nil: the SDK's recovery calls are one-line wrappers of call, tested through the real plugin
+	contract.AuthLog  // nil: likewise
+	contract.Metrics  // nil: likewise
 
 	crash   func()
 	version string
@@ -389,4 +391,8 @@ func (f *fakePlugin) CompleteLogin(_ context.Context, req contract.CompleteLogin
 	}
 	f.ops[s.OperatorID] = s
 	return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, nil
+}
+
+func (f *fakePlugin) UnlockOperator(context.Context, contract.UnlockOperatorRequest) (contract.UnlockOperatorResponse, error) {
+	return contract.UnlockOperatorResponse{}, contract.Errorf(contract.ReasonInternal, "the fake does not unlock")
 }

@@ -18,6 +18,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultCallTimeout       = 5 * time.Second
+	DefaultExportTimeout     = 30 * time.Minute
 	DefaultStartTimeout      = 15 * time.Second
 	DefaultPingInterval      = 2 * time.Second
 	DefaultRestartBackoffMin = 250 * time.Millisecond
@@ -68,6 +69,9 @@ type Options struct {
 	// it, so the fail mode the admin chose decides, not this timeout.
 	// Default 5s.
 	CallTimeout time.Duration
+	// ExportTimeout bounds a streamed export of the authentication log,
+	// which may be long; a caller's earlier deadline wins. Default 30m.
+	ExportTimeout time.Duration
 	// StartTimeout bounds each launch of the process up to its handshake,
 	// and the Activate that brings a new process to Options.Activation.
 	// Default 15s.
@@ -105,6 +109,7 @@ type Options struct {
 // Activation retries take the values as they come out of it.
 func (o Options) withDefaults() Options {
 	defaults.Set(&o.CallTimeout, DefaultCallTimeout)
+	defaults.Set(&o.ExportTimeout, DefaultExportTimeout)
 	defaults.Set(&o.StartTimeout, DefaultStartTimeout)
 	defaults.Set(&o.PingInterval, DefaultPingInterval)
 	defaults.Set(&o.RestartBackoffMin, DefaultRestartBackoffMin)

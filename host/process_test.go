@@ -899,7 +899,7 @@ func TestOutageFailsClosed(t *testing.T) {
 		}},
 		{"BeginLogin", func() error {
 			res, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: alice, Client: browser})
-			if res != (contract.BeginLoginResponse{}) {
+			if !reflect.DeepEqual(res, contract.BeginLoginResponse{}) {
 				return fmt.Errorf("non-zero response %+v", res)
 			}
 			return err
@@ -944,7 +944,7 @@ func TestHungCallFailsClosedAtCallTimeout(t *testing.T) {
 	pid := p.State().PID
 
 	res, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: contract.Operator{ID: opHang}, Client: browser})
-	if !errors.Is(err, ErrUnavailable) || contract.ReasonOf(err) != contract.ReasonDeadline || res != (contract.BeginLoginResponse{}) {
+	if !errors.Is(err, ErrUnavailable) || contract.ReasonOf(err) != contract.ReasonDeadline || !reflect.DeepEqual(res, contract.BeginLoginResponse{}) {
 		t.Fatalf("BeginLogin on a hung plugin = %+v, %v (reason %q); want ErrUnavailable with %q",
 			res, err, contract.ReasonOf(err), contract.ReasonDeadline)
 	}

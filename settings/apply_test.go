@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -111,7 +112,8 @@ func TestApply(t *testing.T) {
 		{"defaults and nothing submitted", Defaults(), nil, prod, Duo{}, []string{"client_id:required", "client_secret:required", "api_hostname:required"}},
 		{"zero stored and nothing submitted", Duo{}, nil, prod, Duo{}, []string{
 			"client_id:required", "client_secret:required", "api_hostname:required", "fail_mode:required", "username_format:required", "login_timeout_seconds:required",
-			"backup_code_count:required", "recovery_link_hours:required", "bypass_max_uses:required", "bypass_max_hours:required"}},
+			"backup_code_count:required", "recovery_link_hours:required", "bypass_max_uses:required", "bypass_max_hours:required",
+			"lockout_threshold:required", "log_retention_days:required"}},
 		{"required dropdown emptied", configured(), map[string]string{KeyFailMode: "", KeyUsernameFormat: "  ", KeyLoginTimeout: ""}, prod, Duo{},
 			[]string{"fail_mode:required", "username_format:required", "login_timeout_seconds:required"}},
 
@@ -293,7 +295,7 @@ func TestApplyUnopenableCAFile(t *testing.T) {
 	ca := filepath.Join(writeCA(t), "ca.pem")
 	_, errs := Apply(configured(), map[string]string{KeyCAFile: ca}, ValidateOptions{AllowTestHost: true})
 	want := []FieldError{{Field: KeyCAFile, Reason: contract.FieldFormat, Message: "Trusted CA file (testing only) cannot be opened by the plugin process."}}
-	if !slices.Equal(errs, want) {
+	if !reflect.DeepEqual(errs, want) {
 		t.Errorf("got %+v, want %+v", errs, want)
 	}
 }
@@ -379,13 +381,13 @@ func TestApplyMessages(t *testing.T) {
 		{"ca_file not PEM", configured(), map[string]string{KeyCAFile: notPEM}, test, FieldError{Field: KeyCAFile, Reason: contract.FieldFormat,
 			Message: "Trusted CA file (testing only) contains no PEM certificate (a block starting with -----BEGIN CERTIFICATE-----)."}},
 		{"unknown", configured(), map[string]string{"colour": "red"}, prod, FieldError{Field: "colour", Reason: contract.FieldUnknown,
-			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file, backup_code_count, backup_codes_low_at, recovery_link_hours, bypass_max_uses, bypass_max_hours, allow_self_disable."}},
+			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file, backup_code_count, backup_codes_low_at, recovery_link_hours, bypass_max_uses, bypass_max_hours, allow_self_disable, enforce_all, enforce_role_admin, enforce_role_help_desk, enforce_role_agent, allow_service_account_exemption, lockout_threshold, lockout_minutes, lockout_contact, log_retention_days."}},
 		{"unknown long key is shortened", configured(), map[string]string{strings.Repeat("k", 100): ""}, prod, FieldError{Field: strings.Repeat("k", 64) + "…", Reason: contract.FieldUnknown,
-			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file, backup_code_count, backup_codes_low_at, recovery_link_hours, bypass_max_uses, bypass_max_hours, allow_self_disable."}},
+			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file, backup_code_count, backup_codes_low_at, recovery_link_hours, bypass_max_uses, bypass_max_hours, allow_self_disable, enforce_all, enforce_role_admin, enforce_role_help_desk, enforce_role_agent, allow_service_account_exemption, lockout_threshold, lockout_minutes, lockout_contact, log_retention_days."}},
 		{"unknown key cut at a rune boundary", configured(), map[string]string{strings.Repeat("k", 63) + "é": ""}, prod, FieldError{Field: strings.Repeat("k", 63) + "…", Reason: contract.FieldUnknown,
-			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file, backup_code_count, backup_codes_low_at, recovery_link_hours, bypass_max_uses, bypass_max_hours, allow_self_disable."}},
+			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file, backup_code_count, backup_codes_low_at, recovery_link_hours, bypass_max_uses, bypass_max_hours, allow_self_disable, enforce_all, enforce_role_admin, enforce_role_help_desk, enforce_role_agent, allow_service_account_exemption, lockout_threshold, lockout_minutes, lockout_contact, log_retention_days."}},
 		{"unknown key with invalid UTF-8", configured(), map[string]string{"k\xffk": ""}, prod, FieldError{Field: "k\uFFFDk", Reason: contract.FieldUnknown,
-			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file, backup_code_count, backup_codes_low_at, recovery_link_hours, bypass_max_uses, bypass_max_hours, allow_self_disable."}},
+			Message: "This is not a setting of the Duo Security plugin; its settings are client_id, client_secret, api_hostname, fail_mode, username_format, login_timeout_seconds, ca_file, backup_code_count, backup_codes_low_at, recovery_link_hours, bypass_max_uses, bypass_max_hours, allow_self_disable, enforce_all, enforce_role_admin, enforce_role_help_desk, enforce_role_agent, allow_service_account_exemption, lockout_threshold, lockout_minutes, lockout_contact, log_retention_days."}},
 		{"length", configured(), map[string]string{KeyAPIHostname: strings.Repeat("a", 5000)}, prod, FieldError{Field: KeyAPIHostname, Reason: contract.FieldLength,
 			Message: "API hostname is too long: at most 4096 characters."}},
 	}
@@ -393,7 +395,7 @@ func TestApplyMessages(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, errs := Apply(tt.stored, tt.values, tt.opts)
-			if want := []FieldError{tt.want}; !slices.Equal(errs, want) {
+			if want := []FieldError{tt.want}; !reflect.DeepEqual(errs, want) {
 				t.Errorf("got  %+v\nwant %+v", errs, want)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/secret"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // FailMode says what a login of a Duo-enabled operator does while Duo cannot
@@ -54,6 +55,19 @@ const (
 	MaxBypassMaxLifetime    = 168 * time.Hour // highest cap on a bypass code's lifetime
 )
 
+// Policy bounds, as the schema's help texts state them.
+const (
+	MinLockoutThreshold = 3                     // fewest failures that lock
+	MaxLockoutThreshold = 100                   // most failures that lock
+	MaxLockoutDuration  = 7 * 24 * time.Hour    // longest automatic lockout (0: until unlocked)
+	MaxLockoutContact   = 200                   // characters of lockout_contact
+	MinLogRetention     = 24 * time.Hour        // shortest log retention
+	MaxLogRetention     = 3650 * 24 * time.Hour // longest log retention
+)
+
+// EnforcedRoles are the roles enforce_role_* can require Duo of.
+var EnforcedRoles = []contract.Role{contract.RoleAdmin, contract.RoleHelpDesk, contract.RoleAgent}
+
 // Duo is the plugin's Duo settings. It is a value with no references inside,
 // so a copy is independent of the original: treat it as immutable and swap
 // whole values when the settings change. Build one with Defaults, Apply or
@@ -90,6 +104,39 @@ type Duo struct {
 	BypassMaxLifetime time.Duration
 	// AllowSelfDisable lets an operator turn Duo off for their own account.
 	AllowSelfDisable bool
+	// EnforceAll requires Duo of every operator, whatever their toggle.
+	EnforceAll bool
+	// EnforceAdmin, EnforceHelpDesk and EnforceAgent require Duo of every
+	// operator the host gives that role.
+	EnforceAdmin, EnforceHelpDesk, EnforceAgent bool
+	// AllowServiceAccountExemption lets accounts the host marks as service
+	// accounts skip Duo (each such login audited).
+	AllowServiceAccountExemption bool
+	// LockoutThreshold is how many second-factor failures in a row lock an
+	// operator.
+	LockoutThreshold int
+	// LockoutDuration ends a lockout by itself; 0 keeps it until someone
+	// unlocks the operator. Whole minutes.
+	LockoutDuration time.Duration
+	// LockoutContact names who unlocks a locked operator, for their
+	// message; "" for the default wording.
+	LockoutContact string
+	// LogRetention is how long audit events are kept, in whole days.
+	LogRetention time.Duration
+}
+
+// EnforcedFor reports whether the settings require Duo of role, whatever
+// the operator's toggle.
+func (d Duo) EnforcedFor(role contract.Role) bool {
+	switch role {
+	case contract.RoleAdmin:
+		return d.EnforceAdmin
+	case contract.RoleHelpDesk:
+		return d.EnforceHelpDesk
+	case contract.RoleAgent:
+		return d.EnforceAgent
+	}
+	return false
 }
 
 // Defaults returns the settings of a fresh installation: the defaults of
@@ -139,6 +186,16 @@ func (d Duo) Values() map[string]string {
 		KeyBypassMaxUses:     positive(d.BypassMaxUses),
 		KeyBypassMaxHours:    wholeUnits(d.BypassMaxLifetime, time.Hour),
 		KeyAllowSelfDisable:  strconv.FormatBool(d.AllowSelfDisable),
+
+		KeyEnforceAll:          strconv.FormatBool(d.EnforceAll),
+		KeyEnforceRoleAdmin:    strconv.FormatBool(d.EnforceAdmin),
+		KeyEnforceRoleHelpDesk: strconv.FormatBool(d.EnforceHelpDesk),
+		KeyEnforceRoleAgent:    strconv.FormatBool(d.EnforceAgent),
+		KeyAllowExemption:      strconv.FormatBool(d.AllowServiceAccountExemption),
+		KeyLockoutThreshold:    positive(d.LockoutThreshold),
+		KeyLockoutMinutes:      strconv.FormatInt(int64(d.LockoutDuration/time.Minute), 10),
+		KeyLockoutContact:      d.LockoutContact,
+		KeyLogRetentionDays:    wholeUnits(d.LogRetention, 24*time.Hour),
 	}
 }
 
@@ -180,6 +237,14 @@ func (d Duo) LogValue() slog.Value {
 		slog.Int(KeyBypassMaxUses, d.BypassMaxUses),
 		slog.Duration("bypass_max_lifetime", d.BypassMaxLifetime),
 		slog.Bool(KeyAllowSelfDisable, d.AllowSelfDisable),
+		slog.Bool(KeyEnforceAll, d.EnforceAll),
+		slog.Bool(KeyEnforceRoleAdmin, d.EnforceAdmin),
+		slog.Bool(KeyEnforceRoleHelpDesk, d.EnforceHelpDesk),
+		slog.Bool(KeyEnforceRoleAgent, d.EnforceAgent),
+		slog.Bool(KeyAllowExemption, d.AllowServiceAccountExemption),
+		slog.Int(KeyLockoutThreshold, d.LockoutThreshold),
+		slog.Duration("lockout_duration", d.LockoutDuration),
+		slog.Duration("log_retention", d.LogRetention),
 	)
 }
 

@@ -31,6 +31,9 @@ func configured() Duo {
 		RecoveryLinkLifetime: 24 * time.Hour,
 		BypassMaxUses:        10,
 		BypassMaxLifetime:    168 * time.Hour,
+		// The policy settings at their defaults.
+		LockoutThreshold: 10,
+		LogRetention:     365 * 24 * time.Hour,
 	}
 }
 
@@ -44,13 +47,33 @@ var recoveryDefaults = map[string]string{
 func withRecoveryDefaults(m map[string]string) map[string]string {
 	out := maps.Clone(m)
 	maps.Copy(out, recoveryDefaults)
+	maps.Copy(out, policyDefaults)
+	return out
+}
+
+// policyDefaults are the policy settings' defaults, as Values writes them.
+var policyDefaults = map[string]string{
+	KeyEnforceAll: "false", KeyEnforceRoleAdmin: "false", KeyEnforceRoleHelpDesk: "false", KeyEnforceRoleAgent: "false",
+	KeyAllowExemption: "false", KeyLockoutThreshold: "10", KeyLockoutMinutes: "0", KeyLockoutContact: "", KeyLogRetentionDays: "365",
+}
+
+// zeroPolicy is how Values writes the policy settings of a zero Duo.
+var zeroPolicy = map[string]string{
+	KeyEnforceAll: "false", KeyEnforceRoleAdmin: "false", KeyEnforceRoleHelpDesk: "false", KeyEnforceRoleAgent: "false",
+	KeyAllowExemption: "false", KeyLockoutThreshold: "", KeyLockoutMinutes: "0", KeyLockoutContact: "", KeyLogRetentionDays: "",
+}
+
+func withPolicy(m, policy map[string]string) map[string]string {
+	out := maps.Clone(m)
+	maps.Copy(out, policy)
 	return out
 }
 
 func TestDefaults(t *testing.T) {
 	t.Parallel()
 	want := Duo{FailMode: FailClosed, UsernameFormat: FormatUsername, LoginTimeout: 5 * time.Minute,
-		BackupCodeCount: 10, BackupCodesLowAt: 2, RecoveryLinkLifetime: 24 * time.Hour, BypassMaxUses: 10, BypassMaxLifetime: 168 * time.Hour}
+		BackupCodeCount: 10, BackupCodesLowAt: 2, RecoveryLinkLifetime: 24 * time.Hour, BypassMaxUses: 10, BypassMaxLifetime: 168 * time.Hour,
+		LockoutThreshold: 10, LogRetention: 365 * 24 * time.Hour}
 	if got := Defaults(); got != want {
 		t.Errorf("Defaults() = %+v, want %+v", got, want)
 	}
@@ -97,21 +120,21 @@ func TestValuesAndSecretSet(t *testing.T) {
 			KeyClientID: validID, KeyAPIHostname: validHost, KeyFailMode: "open", KeyUsernameFormat: "email", KeyLoginTimeout: "120", KeyCAFile: "",
 		}), true},
 		// Zero counts and durations are unset; 0 codes left is a valid mark.
-		{"zero", Duo{}, map[string]string{
+		{"zero", Duo{}, withPolicy(map[string]string{
 			KeyClientID: "", KeyAPIHostname: "", KeyFailMode: "", KeyUsernameFormat: "", KeyLoginTimeout: "", KeyCAFile: "",
 			KeyBackupCodeCount: "", KeyBackupCodesLowAt: "0", KeyRecoveryLinkHours: "", KeyBypassMaxUses: "", KeyBypassMaxHours: "", KeyAllowSelfDisable: "false",
-		}, false},
-		{"test host and CA", Duo{APIHostname: "127.0.0.1:8443", CAFile: "/tmp/ca.pem", LoginTimeout: 90500 * time.Millisecond}, map[string]string{
+		}, zeroPolicy), false},
+		{"test host and CA", Duo{APIHostname: "127.0.0.1:8443", CAFile: "/tmp/ca.pem", LoginTimeout: 90500 * time.Millisecond}, withPolicy(map[string]string{
 			KeyClientID: "", KeyAPIHostname: "127.0.0.1:8443", KeyFailMode: "", KeyUsernameFormat: "", KeyLoginTimeout: "90", KeyCAFile: "/tmp/ca.pem",
 			KeyBackupCodeCount: "", KeyBackupCodesLowAt: "0", KeyRecoveryLinkHours: "", KeyBypassMaxUses: "", KeyBypassMaxHours: "", KeyAllowSelfDisable: "false",
-		}, false},
+		}, zeroPolicy), false},
 		{"recovery settings", with(func(d *Duo) {
 			d.BackupCodeCount, d.BackupCodesLowAt, d.RecoveryLinkLifetime = 20, 0, 90*time.Minute
 			d.BypassMaxUses, d.BypassMaxLifetime, d.AllowSelfDisable = 1, 168*time.Hour, true
-		}), map[string]string{
+		}), withPolicy(map[string]string{
 			KeyClientID: validID, KeyAPIHostname: validHost, KeyFailMode: "open", KeyUsernameFormat: "email", KeyLoginTimeout: "120", KeyCAFile: "",
 			KeyBackupCodeCount: "20", KeyBackupCodesLowAt: "0", KeyRecoveryLinkHours: "1", KeyBypassMaxUses: "1", KeyBypassMaxHours: "168", KeyAllowSelfDisable: "true",
-		}, true},
+		}, policyDefaults), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

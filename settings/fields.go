@@ -24,6 +24,16 @@ const (
 	KeyBypassMaxUses     = "bypass_max_uses"     // Duo.BypassMaxUses
 	KeyBypassMaxHours    = "bypass_max_hours"    // Duo.BypassMaxLifetime, in whole hours
 	KeyAllowSelfDisable  = "allow_self_disable"  // Duo.AllowSelfDisable: "true" or "false"
+
+	KeyEnforceAll          = "enforce_all"                     // Duo.EnforceAll
+	KeyEnforceRoleAdmin    = "enforce_role_admin"              // Duo.EnforceRoles[RoleAdmin]
+	KeyEnforceRoleHelpDesk = "enforce_role_help_desk"          // Duo.EnforceRoles[RoleHelpDesk]
+	KeyEnforceRoleAgent    = "enforce_role_agent"              // Duo.EnforceRoles[RoleAgent]
+	KeyAllowExemption      = "allow_service_account_exemption" // Duo.AllowServiceAccountExemption
+	KeyLockoutThreshold    = "lockout_threshold"               // Duo.LockoutThreshold
+	KeyLockoutMinutes      = "lockout_minutes"                 // Duo.LockoutDuration, in whole minutes; 0: until unlocked
+	KeyLockoutContact      = "lockout_contact"                 // Duo.LockoutContact
+	KeyLogRetentionDays    = "log_retention_days"              // Duo.LogRetention, in whole days
 )
 
 // schema is plugin.json's settings_schema, embedded in the binary: the one

@@ -52,7 +52,9 @@ func TestFieldsConsistentWithModel(t *testing.T) {
 	t.Parallel()
 	fields := Fields()
 	wantKeys := []string{KeyClientID, KeyClientSecret, KeyAPIHostname, KeyFailMode, KeyUsernameFormat, KeyLoginTimeout, KeyCAFile,
-		KeyBackupCodeCount, KeyBackupCodesLowAt, KeyRecoveryLinkHours, KeyBypassMaxUses, KeyBypassMaxHours, KeyAllowSelfDisable}
+		KeyBackupCodeCount, KeyBackupCodesLowAt, KeyRecoveryLinkHours, KeyBypassMaxUses, KeyBypassMaxHours, KeyAllowSelfDisable,
+		KeyEnforceAll, KeyEnforceRoleAdmin, KeyEnforceRoleHelpDesk, KeyEnforceRoleAgent, KeyAllowExemption,
+		KeyLockoutThreshold, KeyLockoutMinutes, KeyLockoutContact, KeyLogRetentionDays}
 	if got := keysOf(fields); !slices.Equal(got, wantKeys) {
 		t.Errorf("Fields() keys = %v, want %v", got, wantKeys)
 	}

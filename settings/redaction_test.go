@@ -26,9 +26,9 @@ func TestDuoRedactionFormats(t *testing.T) {
 	}{
 		{"Duo %+v", func() string {
 			return fmt.Sprintf("%+v", Duo{ClientID: "DIABCDEFGHIJ01234567", ClientSecret: set, APIHostname: "api-x.duosecurity.com"})
-		}, "{ClientID:DIABCDEFGHIJ01234567 ClientSecret:[redacted] APIHostname:api-x.duosecurity.com FailMode: UsernameFormat: LoginTimeout:0s CAFile: BackupCodeCount:0 BackupCodesLowAt:0 RecoveryLinkLifetime:0s BypassMaxUses:0 BypassMaxLifetime:0s AllowSelfDisable:false}"},
-		{"Duo pointer %+v", func() string { return fmt.Sprintf("%+v", &Duo{ClientSecret: set}) }, "&{ClientID: ClientSecret:[redacted] APIHostname: FailMode: UsernameFormat: LoginTimeout:0s CAFile: BackupCodeCount:0 BackupCodesLowAt:0 RecoveryLinkLifetime:0s BypassMaxUses:0 BypassMaxLifetime:0s AllowSelfDisable:false}"},
-		{"Duo %#v", func() string { return fmt.Sprintf("%#v", Duo{ClientSecret: set}) }, `settings.Duo{ClientID:"", ClientSecret:secret.Value("[redacted]"), APIHostname:"", FailMode:"", UsernameFormat:"", LoginTimeout:0, CAFile:"", BackupCodeCount:0, BackupCodesLowAt:0, RecoveryLinkLifetime:0, BypassMaxUses:0, BypassMaxLifetime:0, AllowSelfDisable:false}`},
+		}, "{ClientID:DIABCDEFGHIJ01234567 ClientSecret:[redacted] APIHostname:api-x.duosecurity.com FailMode: UsernameFormat: LoginTimeout:0s CAFile: BackupCodeCount:0 BackupCodesLowAt:0 RecoveryLinkLifetime:0s BypassMaxUses:0 BypassMaxLifetime:0s AllowSelfDisable:false EnforceAll:false EnforceAdmin:false EnforceHelpDesk:false EnforceAgent:false AllowServiceAccountExemption:false LockoutThreshold:0 LockoutDuration:0s LockoutContact: LogRetention:0s}"},
+		{"Duo pointer %+v", func() string { return fmt.Sprintf("%+v", &Duo{ClientSecret: set}) }, "&{ClientID: ClientSecret:[redacted] APIHostname: FailMode: UsernameFormat: LoginTimeout:0s CAFile: BackupCodeCount:0 BackupCodesLowAt:0 RecoveryLinkLifetime:0s BypassMaxUses:0 BypassMaxLifetime:0s AllowSelfDisable:false EnforceAll:false EnforceAdmin:false EnforceHelpDesk:false EnforceAgent:false AllowServiceAccountExemption:false LockoutThreshold:0 LockoutDuration:0s LockoutContact: LogRetention:0s}"},
+		{"Duo %#v", func() string { return fmt.Sprintf("%#v", Duo{ClientSecret: set}) }, `settings.Duo{ClientID:"", ClientSecret:secret.Value("[redacted]"), APIHostname:"", FailMode:"", UsernameFormat:"", LoginTimeout:0, CAFile:"", BackupCodeCount:0, BackupCodesLowAt:0, RecoveryLinkLifetime:0, BypassMaxUses:0, BypassMaxLifetime:0, AllowSelfDisable:false, EnforceAll:false, EnforceAdmin:false, EnforceHelpDesk:false, EnforceAgent:false, AllowServiceAccountExemption:false, LockoutThreshold:0, LockoutDuration:0, LockoutContact:"", LogRetention:0}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,7 +46,7 @@ func TestDuoRedactionJSON(t *testing.T) {
 	if err != nil {
 		t.Fatalf("encode: %v", err)
 	}
-	want := `{"ClientID":"","ClientSecret":"[redacted]","APIHostname":"","FailMode":"","UsernameFormat":"","LoginTimeout":0,"CAFile":"","BackupCodeCount":0,"BackupCodesLowAt":0,"RecoveryLinkLifetime":0,"BypassMaxUses":0,"BypassMaxLifetime":0,"AllowSelfDisable":false}`
+	want := `{"ClientID":"","ClientSecret":"[redacted]","APIHostname":"","FailMode":"","UsernameFormat":"","LoginTimeout":0,"CAFile":"","BackupCodeCount":0,"BackupCodesLowAt":0,"RecoveryLinkLifetime":0,"BypassMaxUses":0,"BypassMaxLifetime":0,"AllowSelfDisable":false,"EnforceAll":false,"EnforceAdmin":false,"EnforceHelpDesk":false,"EnforceAgent":false,"AllowServiceAccountExemption":false,"LockoutThreshold":0,"LockoutDuration":0,"LockoutContact":"","LogRetention":0}`
 	if string(got) != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
@@ -61,8 +61,8 @@ func TestDuoSlog(t *testing.T) {
 		args []any
 		want string
 	}{
-		{"json Duo", true, []any{"duo", d}, `{"msg":"m","duo":{"client_id":"DIABCDEFGHIJ01234567","client_secret_set":true,"api_hostname":"api-x.duosecurity.com","fail_mode":"closed","username_format":"email","login_timeout":300000000000,"ca_file":"","backup_code_count":0,"backup_codes_low_at":0,"recovery_link_lifetime":0,"bypass_max_uses":0,"bypass_max_lifetime":0,"allow_self_disable":false}}`},
-		{"text Duo", false, []any{"duo", d}, `msg=m duo.client_id=DIABCDEFGHIJ01234567 duo.client_secret_set=true duo.api_hostname=api-x.duosecurity.com duo.fail_mode=closed duo.username_format=email duo.login_timeout=5m0s duo.ca_file="" duo.backup_code_count=0 duo.backup_codes_low_at=0 duo.recovery_link_lifetime=0s duo.bypass_max_uses=0 duo.bypass_max_lifetime=0s duo.allow_self_disable=false`},
+		{"json Duo", true, []any{"duo", d}, `{"msg":"m","duo":{"client_id":"DIABCDEFGHIJ01234567","client_secret_set":true,"api_hostname":"api-x.duosecurity.com","fail_mode":"closed","username_format":"email","login_timeout":300000000000,"ca_file":"","backup_code_count":0,"backup_codes_low_at":0,"recovery_link_lifetime":0,"bypass_max_uses":0,"bypass_max_lifetime":0,"allow_self_disable":false,"enforce_all":false,"enforce_role_admin":false,"enforce_role_help_desk":false,"enforce_role_agent":false,"allow_service_account_exemption":false,"lockout_threshold":0,"lockout_duration":0,"log_retention":0}}`},
+		{"text Duo", false, []any{"duo", d}, `msg=m duo.client_id=DIABCDEFGHIJ01234567 duo.client_secret_set=true duo.api_hostname=api-x.duosecurity.com duo.fail_mode=closed duo.username_format=email duo.login_timeout=5m0s duo.ca_file="" duo.backup_code_count=0 duo.backup_codes_low_at=0 duo.recovery_link_lifetime=0s duo.bypass_max_uses=0 duo.bypass_max_lifetime=0s duo.allow_self_disable=false duo.enforce_all=false duo.enforce_role_admin=false duo.enforce_role_help_desk=false duo.enforce_role_agent=false duo.allow_service_account_exemption=false duo.lockout_threshold=0 duo.lockout_duration=0s duo.log_retention=0s`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/secret"
@@ -146,10 +147,12 @@ func validate(m map[string]string, opts ValidateOptions, skip map[string]bool) (
 		case KeyCAFile:
 			fe = checkCAFile(f, v, opts)
 			d.CAFile = v
-		case KeyAllowSelfDisable:
-			d.AllowSelfDisable, fe = checkBool(f, v)
+		case KeyLockoutContact:
+			d.LockoutContact, fe = checkContact(f, v)
 		default:
-			if r, ok := numbers[f.Key]; ok {
+			if field, ok := bools[f.Key]; ok {
+				*field(&d), fe = checkBool(f, v)
+			} else if r, ok := numbers[f.Key]; ok {
 				var n int
 				n, fe = checkNumber(f, v)
 				r.set(&d, n)
@@ -330,6 +333,34 @@ var numbers = map[string]numberRange{
 		func(d *Duo, n int) { d.BypassMaxUses = n }},
 	KeyBypassMaxHours: {int(MinBypassMaxLifetime / time.Hour), int(MaxBypassMaxLifetime / time.Hour), "hours",
 		func(d *Duo, n int) { d.BypassMaxLifetime = time.Duration(n) * time.Hour }},
+	KeyLockoutThreshold: {MinLockoutThreshold, MaxLockoutThreshold, "",
+		func(d *Duo, n int) { d.LockoutThreshold = n }},
+	KeyLockoutMinutes: {0, int(MaxLockoutDuration / time.Minute), "minutes",
+		func(d *Duo, n int) { d.LockoutDuration = time.Duration(n) * time.Minute }},
+	KeyLogRetentionDays: {int(MinLogRetention / (24 * time.Hour)), int(MaxLogRetention / (24 * time.Hour)), "days",
+		func(d *Duo, n int) { d.LogRetention = time.Duration(n) * 24 * time.Hour }},
+}
+
+// bools holds every checkbox setting, with where its value goes in Duo.
+var bools = map[string]func(d *Duo) *bool{
+	KeyAllowSelfDisable:    func(d *Duo) *bool { return &d.AllowSelfDisable },
+	KeyEnforceAll:          func(d *Duo) *bool { return &d.EnforceAll },
+	KeyEnforceRoleAdmin:    func(d *Duo) *bool { return &d.EnforceAdmin },
+	KeyEnforceRoleHelpDesk: func(d *Duo) *bool { return &d.EnforceHelpDesk },
+	KeyEnforceRoleAgent:    func(d *Duo) *bool { return &d.EnforceAgent },
+	KeyAllowExemption:      func(d *Duo) *bool { return &d.AllowServiceAccountExemption },
+}
+
+// checkContact checks lockout_contact: one line of printable text a
+// locked operator reads.
+func checkContact(f contract.SettingField, v string) (string, *FieldError) {
+	if utf8.RuneCountInString(v) > MaxLockoutContact {
+		return "", &FieldError{Field: f.Key, Reason: contract.FieldLength, Message: fmt.Sprintf("%s must be at most %d characters.", f.DisplayName, MaxLockoutContact)}
+	}
+	if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) || r == '<' || r == '>' }) {
+		return "", &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: f.DisplayName + " must be one line of text, without control characters or angle brackets."}
+	}
+	return strings.TrimSpace(v), nil
 }
 
 // wholeNumber describes what the setting accepts: "a whole number of
@@ -521,14 +552,16 @@ func parseInto(d *Duo, values map[string]string) error {
 			} else {
 				d.UsernameFormat = UsernameFormat(v)
 			}
-		case KeyAllowSelfDisable:
-			b, ok := parseBool(v)
-			if !ok {
-				corrupt(f.Key, v, "true or false")
-			}
-			d.AllowSelfDisable = b
+		case KeyLockoutContact:
+			d.LockoutContact = v
 		default:
-			if r, ok := numbers[f.Key]; ok {
+			if field, ok := bools[f.Key]; ok {
+				b, ok := parseBool(v)
+				if !ok {
+					corrupt(f.Key, v, "true or false")
+				}
+				*field(d) = b
+			} else if r, ok := numbers[f.Key]; ok {
 				n, _, inRange := r.parse(v)
 				if !inRange {
 					corrupt(f.Key, v, fmt.Sprintf("an integer from %d to %d", r.min, r.max))

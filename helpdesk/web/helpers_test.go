@@ -32,6 +32,8 @@ import (
 // hooks answer what the test sets; it counts the calls.
 type fakePlugin struct {
 	contract.Recovery // nil until a test needs it
+	contract.AuthLog  // nil until a test needs it
+	contract.Metrics  // nil until a test needs it
 
 	mu      sync.Mutex
 	redeem  func(req contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error)
@@ -466,3 +468,8 @@ func (c *client) signedIn(username string) {
 }
 
 var errBoom = errors.New("boom")
+
+func (f *fakePlugin) UnlockOperator(_ context.Context, req contract.UnlockOperatorRequest) (contract.UnlockOperatorResponse, error) {
+	f.count("UnlockOperator")
+	return contract.UnlockOperatorResponse{State: contract.OperatorState{OperatorID: req.Operator.ID}}, nil
+}

@@ -158,7 +158,7 @@ func TestKilledPluginFailsClosedAndComesBack(t *testing.T) {
 			if !errors.Is(err, host.ErrUnavailable) || contract.ReasonOf(err) != contract.ReasonPluginUnavailable {
 				t.Fatalf("BeginLogin while down = %+v, %v (reason %q); want ErrUnavailable, %s", res, err, contract.ReasonOf(err), contract.ReasonPluginUnavailable)
 			}
-			if res != (contract.BeginLoginResponse{}) {
+			if !reflect.DeepEqual(res, contract.BeginLoginResponse{}) {
 				t.Fatalf("BeginLogin while down returned a decision: %+v", res)
 			}
 			// The callback too; it never reaches the plugin, so the state is not spent.

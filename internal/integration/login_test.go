@@ -609,7 +609,7 @@ func TestTimeoutsNest(t *testing.T) {
 			}
 			if tc.decision == contract.DecisionDenied {
 				wantBeginDenied(t, "fail closed", res, tc.reason)
-			} else if res != (contract.BeginLoginResponse{Decision: tc.decision, Reason: tc.reason}) {
+			} else if res.Decision != tc.decision || res.Reason != tc.reason || res.Message != "" || res.RedirectURL != "" || res.State != "" {
 				t.Fatalf("BeginLogin = %+v, want %v with reason %s and nothing else", res, tc.decision, tc.reason)
 			}
 			if !answered.Before(deadline) {

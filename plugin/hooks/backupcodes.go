@@ -37,7 +37,7 @@ func (p *Plugin) offerBackupCodes(ctx context.Context, a *activeState, op contra
 		return contract.CompleteLoginResponse{}, storageError("complete login: keep the new backup codes", err)
 	}
 	p.log.Info("Duo allowed; backup codes shown for confirmation", "operator_id", op.ID, "codes", n)
-	return contract.CompleteLoginResponse{Decision: contract.DecisionConfirmBackupCodes, Message: msgConfirmCodes,
+	return contract.CompleteLoginResponse{Decision: contract.DecisionConfirmBackupCodes, Message: msgConfirmCodes.English(), Text: msgConfirmCodes.Text(),
 		BackupCodes: shown, BackupCodesTicket: ticket.Encoded()}, nil
 }
 

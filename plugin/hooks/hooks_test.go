@@ -3,6 +3,7 @@ package hooks
 import (
 	"context"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -217,11 +218,12 @@ func TestDuoTimeoutFitsTheHostDeadline(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatal("the host's deadline passed before the plugin answered")
 			}
-			want := contract.BeginLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonDuoUnavailable, Message: msgUnavailable}
+			want := contract.BeginLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonDuoUnavailable,
+				Message: msgUnavailable.English(), Text: msgUnavailable.Text()}
 			if mode == "open" {
 				want = contract.BeginLoginResponse{Decision: contract.DecisionNotRequired, Reason: contract.LoginReasonFailOpen}
 			}
-			if res != want {
+			if !reflect.DeepEqual(res, want) {
 				t.Fatalf("BeginLogin = %+v, want %+v", res, want)
 			}
 			if sim.Stats().Held == 0 {

@@ -22,13 +22,19 @@ const (
 	maxCodeLen  = 4096
 )
 
-// Messages for the operator's browser. The precise reason goes to the
-// audit log, never to the browser.
+// Messages for the operator's browser (translatable: proto/contract's
+// texts). The precise reason goes to the audit log, never to the browser.
 const (
-	msgUnavailable   = "Duo Security cannot be reached right now, so sign-in is refused. Try again in a few minutes, or contact your administrator."
-	msgMisconfigured = "Two-factor authentication with Duo is not working for this helpdesk right now, so sign-in is refused. Contact your administrator."
-	msgDenied        = "Two-factor verification with Duo failed. Please sign in again, or contact your administrator."
-	msgNotConfig     = "Two-factor authentication with Duo is required for your account but is not set up yet. Contact your administrator."
+	msgUnavailable   = contract.TextDuoUnavailable
+	msgMisconfigured = contract.TextDuoMisconfigured
+	msgDenied        = contract.TextLoginDenied
+	msgNotConfig     = contract.TextNotConfigured
+	msgConfirmCodes  = contract.TextConfirmCodes
+	msgCodeDenied    = contract.TextCodeDenied
+	msgCodeShape     = contract.TextCodeShape
+	msgTicketDenied  = contract.TextTicketDenied
+	msgLinkDenied    = contract.TextLinkDenied
+	msgLinkReset     = contract.TextLinkReset
 )
 
 // DuoUsername derives the Duo username of an operator: the alias if set,
@@ -76,11 +82,11 @@ func (p *Plugin) BeginLogin(ctx context.Context, req contract.BeginLoginRequest)
 
 func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Operator, client contract.ClientInfo) (contract.BeginLoginResponse, error) {
 	ev := store.Event{At: p.now(), Kind: "login.begin", OperatorID: op.ID, ClientIP: client.IP}
-	deny := func(reason contract.LoginReason, msg, detail string) (contract.BeginLoginResponse, error) {
+	deny := func(reason contract.LoginReason, msg contract.TextID, detail string) (contract.BeginLoginResponse, error) {
 		ev.Outcome, ev.Reason, ev.Detail = "denied", string(reason), detail
 		p.audit(ctx, a, ev)
 		p.log.Info("login denied", "operator_id", op.ID, "reason", string(reason))
-		return contract.BeginLoginResponse{Decision: contract.DecisionDenied, Reason: reason, Message: msg}, nil
+		return contract.BeginLoginResponse{Decision: contract.DecisionDenied, Reason: reason, Message: msg.English(), Text: msg.Text()}, nil
 	}
 
 	// An unreadable toggle is an error, which the host treats as deny:

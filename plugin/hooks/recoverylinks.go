@@ -73,6 +73,6 @@ func (p *Plugin) RedeemRecoveryLink(ctx context.Context, req contract.RedeemReco
 			return contract.CompleteLoginResponse{}, storageError("redeem recovery link", err)
 		}
 		p.log.Warn("recovery link used: second factor reset", "operator_id", op.ID)
-		return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed, Message: msgLinkReset}, nil
+		return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed, Message: msgLinkReset.English(), Text: msgLinkReset.Text()}, nil
 	})
 }

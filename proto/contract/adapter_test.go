@@ -20,6 +20,8 @@ type stubPlugin struct {
 	// calls' conversions are checked by the drift test and through the
 	// plugin.
 	Recovery
+	AuthLog
+	Metrics
 
 	err    error
 	status StatusResponse
@@ -390,4 +392,8 @@ func TestClosedConnectionIsUnavailable(t *testing.T) {
 	if ReasonOf(err) != ReasonPluginUnavailable {
 		t.Fatalf("Status on a closed connection: %v (reason %s), want PLUGIN_UNAVAILABLE", err, ReasonOf(err))
 	}
+}
+
+func (s *stubPlugin) UnlockOperator(context.Context, UnlockOperatorRequest) (UnlockOperatorResponse, error) {
+	return UnlockOperatorResponse{}, s.err
 }

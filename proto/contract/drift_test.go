@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"strings"
@@ -89,6 +90,18 @@ var converters = []converterPair{
 	pairOf(toprotoNotice, fromprotoNotice),
 	pairOf(toprotoListNoticesRequest, fromprotoListNoticesRequest),
 	pairOf(toprotoListNoticesResponse, fromprotoListNoticesResponse),
+	pairOf(toprotoText, fromprotoText),
+	pairOf(toprotoLoginCounts, fromprotoLoginCounts),
+	pairOf(toprotoUnlockOperatorRequest, fromprotoUnlockOperatorRequest),
+	pairOf(toprotoUnlockOperatorResponse, fromprotoUnlockOperatorResponse),
+	pairOf(toprotoAuthEvent, fromprotoAuthEvent),
+	pairOf(toprotoAuthEventFilter, fromprotoAuthEventFilter),
+	pairOf(toprotoListAuthEventsRequest, fromprotoListAuthEventsRequest),
+	pairOf(toprotoListAuthEventsResponse, fromprotoListAuthEventsResponse),
+	pairOf(toprotoExportAuthEventsRequest, fromprotoExportAuthEventsRequest),
+	pairOf(toprotoExportChunk, fromprotoExportChunk),
+	pairOf(toprotoGetMetricsRequest, fromprotoGetMetricsRequest),
+	pairOf(toprotoGetMetricsResponse, fromprotoGetMetricsResponse),
 }
 
 func TestEveryProtoMessageHasGoTypeAndConverters(t *testing.T) {
@@ -238,6 +251,15 @@ func checkSameNames(t *testing.T, where string, gv reflect.Value, m protoreflect
 	for i := range gv.NumField() {
 		sf := gv.Type().Field(i)
 		fd, ok := byName[normalize(sf.Name)]
+		unit := time.Duration(0)
+		if !ok && sf.Type == reflect.TypeFor[time.Duration]() {
+			// A duration travels as a count of the unit its proto name ends with.
+			if fd, ok = byName[normalize(sf.Name)+"ms"]; ok {
+				unit = time.Millisecond
+			} else if fd, ok = byName[normalize(sf.Name)+"seconds"]; ok {
+				unit = time.Second
+			}
+		}
 		if !ok {
 			t.Errorf("%s.%s has no proto field of the same name", where, sf.Name)
 			continue
@@ -251,9 +273,17 @@ func checkSameNames(t *testing.T, where string, gv reflect.Value, m protoreflect
 			if fv.Len() != pv.Map().Len() {
 				t.Errorf("%s.%s: Go has %d entries, proto field %s has %d", where, sf.Name, fv.Len(), fd.Name(), pv.Map().Len())
 			}
+		case fd.Kind() == protoreflect.BytesKind:
+			if got := pv.Bytes(); !bytes.Equal(got, fv.Bytes()) {
+				t.Errorf("%s.%s = %q lands in %s as %q", where, sf.Name, fv.Bytes(), fd.Name(), got)
+			}
 		case fd.IsList():
 			if fv.Len() != pv.List().Len() {
 				t.Errorf("%s.%s: Go has %d elements, proto field %s has %d", where, sf.Name, fv.Len(), fd.Name(), pv.List().Len())
+			}
+		case unit != 0:
+			if got := pv.Int(); got != int64(fv.Interface().(time.Duration)/unit) {
+				t.Errorf("%s.%s = %v lands in %s as %d", where, sf.Name, fv.Interface(), fd.Name(), got)
 			}
 		case fv.Type() == reflect.TypeFor[time.Time]():
 			if got := pv.Int(); got != fv.Interface().(time.Time).Unix() {
@@ -283,6 +313,12 @@ func fillGo(v reflect.Value, n *int) {
 	switch {
 	case v.Type() == reflect.TypeFor[time.Time]():
 		v.Set(reflect.ValueOf(time.Unix(int64(1_700_000_000+*n*1000), 0).UTC()))
+		return
+	case v.Type() == reflect.TypeFor[time.Duration]():
+		v.Set(reflect.ValueOf(time.Duration(*n) * time.Second))
+		return
+	case v.Type() == reflect.TypeFor[[]byte]():
+		v.SetBytes(fmt.Appendf(nil, "bytes-%d", *n))
 		return
 	case v.Type() == reflect.TypeFor[LoginDecision]():
 		v.Set(reflect.ValueOf(DecisionDenied))
@@ -362,6 +398,8 @@ func scalar(t *testing.T, fd protoreflect.FieldDescriptor, n *int) protoreflect.
 		return protoreflect.ValueOfInt32(int32(*n))
 	case protoreflect.Int64Kind:
 		return protoreflect.ValueOfInt64(int64(1_700_000_000 + *n*1000))
+	case protoreflect.BytesKind:
+		return protoreflect.ValueOfBytes(fmt.Appendf(nil, "%s-%d", fd.Name(), *n))
 	case protoreflect.EnumKind:
 		vals := fd.Enum().Values()
 		return protoreflect.ValueOfEnum(vals.Get(vals.Len() - 1).Number())

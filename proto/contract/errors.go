@@ -44,6 +44,9 @@ const ErrorDomain = "duo-plugin"
 type Error struct {
 	Reason  ErrorReason
 	Message string
+	// Text is Message, translatable, when the plugin wrote it for a person
+	// (an administrator reading a refusal); the zero Text otherwise.
+	Text Text
 	// Cause is what went wrong underneath, for the log of the side that
 	// saw it. It never crosses the boundary.
 	Cause error

@@ -23,7 +23,16 @@ func fromprotoActor(a *duov1.Actor) Actor {
 }
 
 func fromprotoOperator(o *duov1.Operator) Operator {
-	return Operator{ID: o.GetId(), Username: o.GetUsername(), Email: o.GetEmail()}
+	return Operator{ID: o.GetId(), Username: o.GetUsername(), Email: o.GetEmail(), Role: Role(o.GetRole()), ServiceAccount: o.GetServiceAccount()}
+}
+
+func fromprotoText(t *duov1.Text) Text {
+	return Text{ID: TextID(t.GetId()), Args: maps.Clone(t.GetArgs())}
+}
+
+func fromprotoLoginCounts(c *duov1.LoginCounts) LoginCounts {
+	return LoginCounts{Window: time.Duration(c.GetWindowSeconds()) * time.Second, Allowed: c.GetAllowed(), Denied: c.GetDenied(),
+		FailOpen: c.GetFailOpen(), Exempt: c.GetExempt()}
 }
 
 func fromprotoHostInfo(h *duov1.HostInfo) HostInfo {
@@ -62,12 +71,12 @@ func fromprotoStatusRequest(*duov1.StatusRequest) StatusRequest { return StatusR
 
 func fromprotoDuoHealth(h *duov1.DuoHealth) DuoHealth {
 	return DuoHealth{Checked: h.GetChecked(), OK: h.GetOk(), CheckedAt: timeOf(h.GetCheckedAtUnix()), Detail: h.GetDetail(),
-		Failure: DuoFailure(h.GetFailure())}
+		Failure: DuoFailure(h.GetFailure()), Latency: time.Duration(h.GetLatencyMs()) * time.Millisecond, ConsecutiveFailures: h.GetConsecutiveFailures()}
 }
 
 func fromprotoStatusResponse(s *duov1.StatusResponse) StatusResponse {
 	return StatusResponse{Active: s.GetActive(), SchemaVersion: s.GetSchemaVersion(), Configured: s.GetConfigured(),
-		PluginVersion: s.GetPluginVersion(), Duo: fromprotoDuoHealth(s.GetDuo())}
+		PluginVersion: s.GetPluginVersion(), Duo: fromprotoDuoHealth(s.GetDuo()), Logins: fromprotoLoginCounts(s.GetLogins())}
 }
 
 func fromprotoGetSettingsRequest(r *duov1.GetSettingsRequest) GetSettingsRequest {
@@ -83,7 +92,7 @@ func fromprotoUpdateSettingsRequest(r *duov1.UpdateSettingsRequest) UpdateSettin
 }
 
 func fromprotoFieldError(e *duov1.FieldError) FieldError {
-	return FieldError{Field: e.GetField(), Reason: FieldReason(e.GetReason()), Message: e.GetMessage()}
+	return FieldError{Field: e.GetField(), Reason: FieldReason(e.GetReason()), Message: e.GetMessage(), Text: fromprotoText(e.GetText())}
 }
 
 func fromprotoUpdateSettingsResponse(r *duov1.UpdateSettingsResponse) UpdateSettingsResponse {
@@ -103,6 +112,8 @@ func fromprotoOperatorState(s *duov1.OperatorState) OperatorState {
 		OperatorID: s.GetOperatorId(), Enabled: s.GetEnabled(), Username: s.GetUsername(), Email: s.GetEmail(), DuoAlias: s.GetDuoAlias(),
 		EnrolledAt: timeOf(s.GetEnrolledAtUnix()), ChangedBy: s.GetChangedBy(), ChangedAt: timeOf(s.GetChangedAtUnix()), LastLogin: timeOf(s.GetLastLoginUnix()),
 		BackupCodesLeft: s.GetBackupCodesLeft(), BackupCodesIssuedAt: timeOf(s.GetBackupCodesIssuedAtUnix()), BackupCodesLow: s.GetBackupCodesLow(),
+		Requirement: Requirement(s.GetRequirement()), Locked: s.GetLocked(), LockedAt: timeOf(s.GetLockedAtUnix()),
+		LockedUntil: timeOf(s.GetLockedUntilUnix()), FailedAttempts: s.GetFailedAttempts(),
 	}
 }
 
@@ -115,7 +126,8 @@ func fromprotoSetOperatorEnabledResponse(r *duov1.SetOperatorEnabledResponse) Se
 }
 
 func fromprotoGetOperatorStatesRequest(r *duov1.GetOperatorStatesRequest) GetOperatorStatesRequest {
-	return GetOperatorStatesRequest{OperatorIDs: slices.Clone(r.GetOperatorIds()), Actor: fromprotoActor(r.GetActor())}
+	return GetOperatorStatesRequest{OperatorIDs: slices.Clone(r.GetOperatorIds()), Actor: fromprotoActor(r.GetActor()),
+		Operators: mapSlice(r.GetOperators(), fromprotoOperator)}
 }
 
 func fromprotoGetOperatorStatesResponse(r *duov1.GetOperatorStatesResponse) GetOperatorStatesResponse {
@@ -154,7 +166,7 @@ func fromprotoBeginLoginRequest(r *duov1.BeginLoginRequest) BeginLoginRequest {
 
 func fromprotoBeginLoginResponse(r *duov1.BeginLoginResponse) BeginLoginResponse {
 	return BeginLoginResponse{Decision: fromprotoLoginDecision(r.GetDecision()), RedirectURL: r.GetRedirectUrl(), State: r.GetState(),
-		Reason: LoginReason(r.GetReason()), Message: r.GetMessage()}
+		Reason: LoginReason(r.GetReason()), Message: r.GetMessage(), Text: fromprotoText(r.GetText())}
 }
 
 func fromprotoCompleteLoginRequest(r *duov1.CompleteLoginRequest) CompleteLoginRequest {
@@ -164,7 +176,7 @@ func fromprotoCompleteLoginRequest(r *duov1.CompleteLoginRequest) CompleteLoginR
 
 func fromprotoCompleteLoginResponse(r *duov1.CompleteLoginResponse) CompleteLoginResponse {
 	return CompleteLoginResponse{Decision: fromprotoLoginDecision(r.GetDecision()), Reason: LoginReason(r.GetReason()), Message: r.GetMessage(),
-		BackupCodes: slices.Clone(r.GetBackupCodes()), BackupCodesTicket: r.GetBackupCodesTicket()}
+		BackupCodes: slices.Clone(r.GetBackupCodes()), BackupCodesTicket: r.GetBackupCodesTicket(), Text: fromprotoText(r.GetText())}
 }
 
 func fromprotoConfirmBackupCodesRequest(r *duov1.ConfirmBackupCodesRequest) ConfirmBackupCodesRequest {
@@ -235,4 +247,48 @@ func fromprotoListNoticesRequest(r *duov1.ListNoticesRequest) ListNoticesRequest
 
 func fromprotoListNoticesResponse(r *duov1.ListNoticesResponse) ListNoticesResponse {
 	return ListNoticesResponse{Notices: mapSlice(r.GetNotices(), fromprotoNotice)}
+}
+
+func fromprotoUnlockOperatorRequest(r *duov1.UnlockOperatorRequest) UnlockOperatorRequest {
+	return UnlockOperatorRequest{Operator: fromprotoOperator(r.GetOperator()), Actor: fromprotoActor(r.GetActor())}
+}
+
+func fromprotoUnlockOperatorResponse(r *duov1.UnlockOperatorResponse) UnlockOperatorResponse {
+	return UnlockOperatorResponse{State: fromprotoOperatorState(r.GetState())}
+}
+
+func fromprotoAuthEvent(e *duov1.AuthEvent) AuthEvent {
+	return AuthEvent{ID: e.GetId(), At: timeOf(e.GetAtUnix()), Kind: e.GetKind(), OperatorID: e.GetOperatorId(), ActorID: e.GetActorId(),
+		Actor: e.GetActor(), ActorRole: e.GetActorRole(), ClientIP: e.GetClientIp(), UserAgent: e.GetUserAgent(), Outcome: e.GetOutcome(),
+		Reason: e.GetReason(), Detail: e.GetDetail()}
+}
+
+func fromprotoAuthEventFilter(f *duov1.AuthEventFilter) AuthEventFilter {
+	return AuthEventFilter{OperatorID: f.GetOperatorId(), Kinds: slices.Clone(f.GetKinds()), Outcomes: slices.Clone(f.GetOutcomes()),
+		FromUnix: f.GetFromUnix(), ToUnix: f.GetToUnix()}
+}
+
+func fromprotoListAuthEventsRequest(r *duov1.ListAuthEventsRequest) ListAuthEventsRequest {
+	return ListAuthEventsRequest{Filter: fromprotoAuthEventFilter(r.GetFilter()), PageSize: r.GetPageSize(), PageToken: r.GetPageToken(),
+		Actor: fromprotoActor(r.GetActor())}
+}
+
+func fromprotoListAuthEventsResponse(r *duov1.ListAuthEventsResponse) ListAuthEventsResponse {
+	return ListAuthEventsResponse{Events: mapSlice(r.GetEvents(), fromprotoAuthEvent), NextPageToken: r.GetNextPageToken()}
+}
+
+func fromprotoExportAuthEventsRequest(r *duov1.ExportAuthEventsRequest) ExportAuthEventsRequest {
+	return ExportAuthEventsRequest{Filter: fromprotoAuthEventFilter(r.GetFilter()), Format: ExportFormat(r.GetFormat()), Actor: fromprotoActor(r.GetActor())}
+}
+
+func fromprotoExportChunk(c *duov1.ExportChunk) ExportChunk {
+	return ExportChunk{Data: slices.Clone(c.GetData())}
+}
+
+func fromprotoGetMetricsRequest(*duov1.GetMetricsRequest) GetMetricsRequest {
+	return GetMetricsRequest{}
+}
+
+func fromprotoGetMetricsResponse(r *duov1.GetMetricsResponse) GetMetricsResponse {
+	return GetMetricsResponse{Families: slices.Clone(r.GetFamilies())}
 }

@@ -3,6 +3,7 @@ package contract
 import (
 	"context"
 	"errors"
+	"io"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -20,6 +21,8 @@ type grpcClient struct {
 	operators duov1.OperatorsClient
 	login     duov1.LoginClient
 	recovery  duov1.RecoveryClient
+	authLog   duov1.AuthLogClient
+	metrics   duov1.MetricsClient
 }
 
 // NewGRPCClient returns a Plugin speaking to a plugin served on c. Its
@@ -33,6 +36,8 @@ func NewGRPCClient(c grpc.ClientConnInterface) Plugin {
 		operators: duov1.NewOperatorsClient(c),
 		login:     duov1.NewLoginClient(c),
 		recovery:  duov1.NewRecoveryClient(c),
+		authLog:   duov1.NewAuthLogClient(c),
+		metrics:   duov1.NewMetricsClient(c),
 	}
 }
 
@@ -73,7 +78,7 @@ func fromStatusOnly(err error) *Error {
 	}
 	for _, d := range st.Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
-			return &Error{Reason: ErrorReason(info.GetReason()), Message: st.Message()}
+			return &Error{Reason: ErrorReason(info.GetReason()), Message: st.Message(), Text: textFromMetadata(info.GetMetadata())}
 		}
 	}
 	return &Error{Reason: reasonForCode(st.Code()), Message: st.Message(), Cause: err}
@@ -222,4 +227,39 @@ func (c *grpcClient) RedeemRecoveryLink(ctx context.Context, req RedeemRecoveryL
 
 func (c *grpcClient) ListNotices(ctx context.Context, req ListNoticesRequest) (ListNoticesResponse, error) {
 	return invoke(ctx, req, toprotoListNoticesRequest, c.recovery.ListNotices, fromprotoListNoticesResponse)
+}
+
+func (c *grpcClient) UnlockOperator(ctx context.Context, req UnlockOperatorRequest) (UnlockOperatorResponse, error) {
+	return invoke(ctx, req, toprotoUnlockOperatorRequest, c.operators.UnlockOperator, fromprotoUnlockOperatorResponse)
+}
+
+func (c *grpcClient) ListAuthEvents(ctx context.Context, req ListAuthEventsRequest) (ListAuthEventsResponse, error) {
+	return invoke(ctx, req, toprotoListAuthEventsRequest, c.authLog.ListAuthEvents, fromprotoListAuthEventsResponse)
+}
+
+// ExportAuthEvents hands each chunk to send as it arrives. An error from
+// send cancels the stream, so the plugin stops reading its log.
+func (c *grpcClient) ExportAuthEvents(ctx context.Context, req ExportAuthEventsRequest, send func(ExportChunk) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.authLog.ExportAuthEvents(ctx, toprotoExportAuthEventsRequest(req))
+	if err != nil {
+		return fromStatus(ctx, err)
+	}
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fromStatus(ctx, err)
+		}
+		if err := send(fromprotoExportChunk(chunk)); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *grpcClient) GetMetrics(ctx context.Context, req GetMetricsRequest) (GetMetricsResponse, error) {
+	return invoke(ctx, req, toprotoGetMetricsRequest, c.metrics.GetMetrics, fromprotoGetMetricsResponse)
 }

@@ -22,6 +22,8 @@ type grpcServer struct {
 	duov1.UnimplementedOperatorsServer
 	duov1.UnimplementedLoginServer
 	duov1.UnimplementedRecoveryServer
+	duov1.UnimplementedAuthLogServer
+	duov1.UnimplementedMetricsServer
 
 	impl Plugin
 	log  hclog.Logger
@@ -74,14 +76,20 @@ func (s *grpcServer) toStatus(method string, err error) error {
 	if e.Reason == ReasonInternal || e.Reason == ReasonStorage {
 		s.log.Error("call failed", "method", method, "reason", string(e.Reason), "error", e.Error())
 	}
-	return statusError(e.Reason, e.Message)
+	return statusErrorText(e.Reason, e.Message, e.Text)
 }
 
 // statusError builds a gRPC status error with reason's code, msg and the
 // reason in a google.rpc.ErrorInfo.
 func statusError(reason ErrorReason, msg string) error {
+	return statusErrorText(reason, msg, Text{})
+}
+
+// statusErrorText is statusError with the message's Text in the
+// ErrorInfo's metadata ("text_id", and "arg." + each argument's name).
+func statusErrorText(reason ErrorReason, msg string, t Text) error {
 	st := status.New(reason.code(), msg)
-	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: string(reason), Domain: ErrorDomain}); err == nil {
+	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: string(reason), Domain: ErrorDomain, Metadata: textMetadata(t)}); err == nil {
 		return withInfo.Err()
 	}
 	return st.Err()
@@ -173,4 +181,26 @@ func (s *grpcServer) RedeemRecoveryLink(ctx context.Context, r *duov1.RedeemReco
 
 func (s *grpcServer) ListNotices(ctx context.Context, r *duov1.ListNoticesRequest) (*duov1.ListNoticesResponse, error) {
 	return serve(ctx, s, "ListNotices", r, fromprotoListNoticesRequest, s.impl.ListNotices, toprotoListNoticesResponse)
+}
+
+func (s *grpcServer) UnlockOperator(ctx context.Context, r *duov1.UnlockOperatorRequest) (*duov1.UnlockOperatorResponse, error) {
+	return serve(ctx, s, "UnlockOperator", r, fromprotoUnlockOperatorRequest, s.impl.UnlockOperator, toprotoUnlockOperatorResponse)
+}
+
+func (s *grpcServer) ListAuthEvents(ctx context.Context, r *duov1.ListAuthEventsRequest) (*duov1.ListAuthEventsResponse, error) {
+	return serve(ctx, s, "ListAuthEvents", r, fromprotoListAuthEventsRequest, s.impl.ListAuthEvents, toprotoListAuthEventsResponse)
+}
+
+// ExportAuthEvents streams the plugin's chunks as they come; a client that
+// goes away makes Send fail, which ends the plugin's export.
+func (s *grpcServer) ExportAuthEvents(r *duov1.ExportAuthEventsRequest, stream duov1.AuthLog_ExportAuthEventsServer) error {
+	_, err := serve(stream.Context(), s, "ExportAuthEvents", r, fromprotoExportAuthEventsRequest,
+		func(ctx context.Context, req ExportAuthEventsRequest) (struct{}, error) {
+			return struct{}{}, s.impl.ExportAuthEvents(ctx, req, func(c ExportChunk) error { return stream.Send(toprotoExportChunk(c)) })
+		}, func(struct{}) struct{} { return struct{}{} })
+	return err
+}
+
+func (s *grpcServer) GetMetrics(ctx context.Context, r *duov1.GetMetricsRequest) (*duov1.GetMetricsResponse, error) {
+	return serve(ctx, s, "GetMetrics", r, fromprotoGetMetricsRequest, s.impl.GetMetrics, toprotoGetMetricsResponse)
 }

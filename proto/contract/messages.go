@@ -29,6 +29,21 @@ type Operator struct {
 	ID       string
 	Username string
 	Email    string
+	// Role is the operator's role in the host: the enforce_roles setting
+	// requires Duo of chosen roles, and the help desk acts only on agents.
+	Role Role
+	// ServiceAccount marks an API or service account (no interactive
+	// login). It skips Duo only while an admin allows the exemption; each
+	// exempt login is audited.
+	ServiceAccount bool
+}
+
+// Text is a message for a person as a stable id and its parameters, so a
+// host can translate it; the Message string beside it is the English text.
+// Texts lists every id with its English template.
+type Text struct {
+	ID   TextID
+	Args map[string]string
 }
 
 // HostInfo names the helpdesk the plugin runs in.
@@ -99,6 +114,24 @@ type DuoHealth struct {
 	Detail string
 	// Failure is the kind of failure; empty when OK.
 	Failure DuoFailure
+	// Latency is how long the last check took.
+	Latency time.Duration
+	// ConsecutiveFailures counts checks that failed in a row; 0 after a
+	// success.
+	ConsecutiveFailures int32
+}
+
+// LoginCounts counts logins over a recent window, from the authentication
+// log.
+type LoginCounts struct {
+	Window time.Duration
+	// Allowed: signed in by Duo or a code.
+	Allowed int64
+	Denied  int64
+	// FailOpen: Duo skipped because it was unreachable in fail-open mode.
+	FailOpen int64
+	// Exempt: service accounts let through by the exemption.
+	Exempt int64
 }
 
 // StatusResponse describes the plugin.
@@ -109,6 +142,8 @@ type StatusResponse struct {
 	Configured    bool
 	PluginVersion string
 	Duo           DuoHealth
+	// Logins counts the last 24 hours; zero while inactive.
+	Logins LoginCounts
 }
 
 // GetSettingsRequest is the argument of Settings.GetSettings.
@@ -139,6 +174,8 @@ type FieldError struct {
 	Field   string
 	Reason  FieldReason
 	Message string
+	// Text is Message, translatable.
+	Text Text
 }
 
 // UpdateSettingsResponse is the answer of Settings.UpdateSettings. When any
@@ -180,6 +217,18 @@ type OperatorState struct {
 	BackupCodesIssuedAt time.Time
 	// BackupCodesLow: few codes are left (the backup_codes_low_at setting).
 	BackupCodesLow bool
+	// Requirement is whether Duo is asked at the next login, and why: from
+	// the toggle, the enforcement settings and the role the host gave.
+	Requirement Requirement
+	// Locked: too many failed second-factor attempts; every login is
+	// refused until someone unlocks the operator or LockedUntil passes.
+	Locked   bool
+	LockedAt time.Time
+	// LockedUntil is the zero time when only an unlock ends the lockout.
+	LockedUntil time.Time
+	// FailedAttempts counts failed second-factor attempts since the last
+	// success or unlock.
+	FailedAttempts int32
 }
 
 // SetOperatorEnabledRequest is the argument of Operators.SetOperatorEnabled.
@@ -198,6 +247,9 @@ type SetOperatorEnabledResponse struct {
 type GetOperatorStatesRequest struct {
 	OperatorIDs []string
 	Actor       Actor
+	// Operators as the host knows them (role, service account), so the
+	// requirement of each is told; answered after OperatorIDs, in order.
+	Operators []Operator
 }
 
 // GetOperatorStatesResponse holds one state per id asked, in order.
@@ -234,6 +286,19 @@ type SetOperatorAliasResponse struct {
 	State OperatorState
 }
 
+// UnlockOperatorRequest is the argument of Operators.UnlockOperator.
+type UnlockOperatorRequest struct {
+	// Operator, with the role the host gives it: the help desk unlocks
+	// agents only.
+	Operator Operator
+	Actor    Actor
+}
+
+// UnlockOperatorResponse is the answer of Operators.UnlockOperator.
+type UnlockOperatorResponse struct {
+	State OperatorState
+}
+
 // BeginLoginRequest is the argument of Login.BeginLogin.
 type BeginLoginRequest struct {
 	Operator Operator
@@ -255,6 +320,8 @@ type BeginLoginResponse struct {
 	Reason LoginReason
 	// Message is safe to show the operator.
 	Message string
+	// Text is Message, translatable.
+	Text Text
 }
 
 // CompleteLoginRequest is the argument of Login.CompleteLogin.
@@ -286,6 +353,8 @@ type CompleteLoginResponse struct {
 	// BackupCodesTicket confirms them (Recovery.ConfirmBackupCodes); a
 	// secret, kept server side in the pre-auth session.
 	BackupCodesTicket string
+	// Text is Message, translatable.
+	Text Text
 }
 
 // ConfirmBackupCodesRequest is the argument of Recovery.ConfirmBackupCodes.
@@ -413,4 +482,72 @@ type ListNoticesRequest struct {
 // ListNoticesResponse is one page of notices, oldest first.
 type ListNoticesResponse struct {
 	Notices []Notice
+}
+
+// AuthEvent is one event of the authentication log. It never holds a
+// secret, a code or a state.
+type AuthEvent struct {
+	ID         int64
+	At         time.Time
+	Kind       string
+	OperatorID string
+	ActorID    string
+	Actor      string
+	ActorRole  string
+	ClientIP   string
+	UserAgent  string
+	Outcome    string
+	Reason     string
+	Detail     string
+}
+
+// AuthEventFilter selects events; zero fields select everything.
+type AuthEventFilter struct {
+	OperatorID string
+	// Kinds and Outcomes: any of these; none selects every one.
+	Kinds    []string
+	Outcomes []string
+	// FromUnix and ToUnix bound [from, to) in Unix seconds; 0 leaves that
+	// end open.
+	FromUnix int64
+	ToUnix   int64
+}
+
+// ListAuthEventsRequest is the argument of AuthLog.ListAuthEvents.
+type ListAuthEventsRequest struct {
+	Filter AuthEventFilter
+	// PageSize 0 lets the plugin choose (50); at most 500.
+	PageSize int32
+	// PageToken is opaque; empty for the first page.
+	PageToken string
+	Actor     Actor
+}
+
+// ListAuthEventsResponse is one page of events, newest first.
+type ListAuthEventsResponse struct {
+	Events []AuthEvent
+	// NextPageToken is empty on the last page.
+	NextPageToken string
+}
+
+// ExportAuthEventsRequest is the argument of AuthLog.ExportAuthEvents.
+type ExportAuthEventsRequest struct {
+	Filter AuthEventFilter
+	Format ExportFormat
+	Actor  Actor
+}
+
+// ExportChunk is one piece of an export; the pieces end to end are the
+// whole file.
+type ExportChunk struct {
+	Data []byte
+}
+
+// GetMetricsRequest is the argument of Metrics.GetMetrics.
+type GetMetricsRequest struct{}
+
+// GetMetricsResponse holds the plugin's metric families in Prometheus's
+// length-delimited protobuf exposition format.
+type GetMetricsResponse struct {
+	Families []byte
 }

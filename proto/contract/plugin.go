@@ -17,6 +17,8 @@ type Plugin interface {
 	Operators
 	Login
 	Recovery
+	AuthLog
+	Metrics
 }
 
 // Lifecycle activates, deactivates and uninstalls the plugin.
@@ -62,6 +64,9 @@ type Operators interface {
 	// alias clears it. An alias another operator already resolves to is
 	// refused (ReasonInvalidArgument).
 	SetOperatorAlias(ctx context.Context, req SetOperatorAliasRequest) (SetOperatorAliasResponse, error)
+	// UnlockOperator lifts a lockout and resets the failure count (admin;
+	// help desk for agents, Operator.Role saying which).
+	UnlockOperator(ctx context.Context, req UnlockOperatorRequest) (UnlockOperatorResponse, error)
 }
 
 // Login is the second factor of a sign-in. Valid only while the plugin is
@@ -105,4 +110,24 @@ type Recovery interface {
 	RedeemRecoveryLink(ctx context.Context, req RedeemRecoveryLinkRequest) (CompleteLoginResponse, error)
 	// ListNotices pages through second-factor changes (admin or system).
 	ListNotices(ctx context.Context, req ListNoticesRequest) (ListNoticesResponse, error)
+}
+
+// AuthLog reads the authentication log: every login step, change and
+// refusal, with who, from where and why. Admin or system; valid only while
+// the plugin is active.
+type AuthLog interface {
+	// ListAuthEvents pages through the events the filter selects, newest
+	// first. A filter that makes no sense (to before from, an unknown
+	// outcome, a page size over 500) is ReasonInvalidArgument.
+	ListAuthEvents(ctx context.Context, req ListAuthEventsRequest) (ListAuthEventsResponse, error)
+	// ExportAuthEvents streams every event the filter selects, oldest
+	// first, as CSV or JSON lines: send is called with each chunk in order,
+	// and an error from send (the reader went away) ends the export. Memory
+	// stays flat at any size.
+	ExportAuthEvents(ctx context.Context, req ExportAuthEventsRequest, send func(ExportChunk) error) error
+}
+
+// Metrics reports the plugin's Prometheus metrics, in every state.
+type Metrics interface {
+	GetMetrics(ctx context.Context, req GetMetricsRequest) (GetMetricsResponse, error)
 }

@@ -87,6 +87,61 @@ const (
 	LoginReasonLinkUsed           LoginReason = "recovery_link_used"        // the recovery link was used
 	LoginReasonLinkExpired        LoginReason = "recovery_link_expired"     // the recovery link expired
 	LoginReasonNotEnabled         LoginReason = "duo_not_enabled"           // a code for an operator Duo is not required for
+	LoginReasonLocked             LoginReason = "operator_locked"           // too many failed second-factor attempts: locked until unlocked
+	LoginReasonDuoLockedOut       LoginReason = "duo_locked_out"            // Duo answered that the user is locked out in Duo
+	LoginReasonDuoFraud           LoginReason = "duo_fraud"                 // the person marked the Duo request as fraudulent
+	LoginReasonExempt             LoginReason = "service_account_exempt"    // NOT_REQUIRED: a service account let through by the exemption
+)
+
+// Requirement is whether Duo is asked at an operator's next login, and why.
+type Requirement int
+
+// Requirements; the numbers are the wire's.
+const (
+	RequirementUnspecified  Requirement = iota
+	RequirementOff                      // the toggle is off and no enforcement applies
+	RequirementEnabled                  // the operator's toggle is on
+	RequirementEnforcedAll              // every operator (enforce_all)
+	RequirementEnforcedRole             // the operator's role (enforce_roles)
+	RequirementExempt                   // a service account the exemption lets through
+)
+
+// Required reports whether Duo (or a code) is asked.
+func (r Requirement) Required() bool {
+	return r == RequirementEnabled || r == RequirementEnforcedAll || r == RequirementEnforcedRole
+}
+
+// Enforced reports whether a setting, not the toggle, requires Duo.
+func (r Requirement) Enforced() bool {
+	return r == RequirementEnforcedAll || r == RequirementEnforcedRole
+}
+
+// String names the requirement in lower case.
+func (r Requirement) String() string {
+	switch r {
+	case RequirementOff:
+		return "off"
+	case RequirementEnabled:
+		return "enabled"
+	case RequirementEnforcedAll:
+		return "enforced_all"
+	case RequirementEnforcedRole:
+		return "enforced_role"
+	case RequirementExempt:
+		return "exempt"
+	default:
+		return "unspecified"
+	}
+}
+
+// ExportFormat is the file format of AuthLog.ExportAuthEvents.
+type ExportFormat int
+
+// Export formats; the numbers are the wire's.
+const (
+	ExportUnspecified ExportFormat = iota
+	ExportCSV                      // RFC 4180 with a header row
+	ExportJSONLines                // one JSON object per line
 )
 
 // Role is what an actor may do; see the Role* constants.
@@ -141,6 +196,8 @@ const (
 	NoticeBypassCodeIssued       NoticeKind = "bypass_code_issued"
 	NoticeBypassCodeUsed         NoticeKind = "bypass_code_used"
 	NoticeRecoveryLinkCreated    NoticeKind = "recovery_link_created"
+	NoticeOperatorLocked         NoticeKind = "operator_locked"
+	NoticeOperatorUnlocked       NoticeKind = "operator_unlocked"
 )
 
 // FieldReason is why a submitted setting was refused.

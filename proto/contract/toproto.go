@@ -35,7 +35,15 @@ func toprotoActor(a Actor) *duov1.Actor {
 }
 
 func toprotoOperator(o Operator) *duov1.Operator {
-	return &duov1.Operator{Id: o.ID, Username: o.Username, Email: o.Email}
+	return &duov1.Operator{Id: o.ID, Username: o.Username, Email: o.Email, Role: duov1.Role(o.Role), ServiceAccount: o.ServiceAccount}
+}
+
+func toprotoText(t Text) *duov1.Text {
+	return &duov1.Text{Id: string(t.ID), Args: maps.Clone(t.Args)}
+}
+
+func toprotoLoginCounts(c LoginCounts) *duov1.LoginCounts {
+	return &duov1.LoginCounts{WindowSeconds: int64(c.Window / time.Second), Allowed: c.Allowed, Denied: c.Denied, FailOpen: c.FailOpen, Exempt: c.Exempt}
 }
 
 func toprotoHostInfo(h HostInfo) *duov1.HostInfo {
@@ -73,12 +81,13 @@ func toprotoUninstallResponse(r UninstallResponse) *duov1.UninstallResponse {
 func toprotoStatusRequest(StatusRequest) *duov1.StatusRequest { return &duov1.StatusRequest{} }
 
 func toprotoDuoHealth(h DuoHealth) *duov1.DuoHealth {
-	return &duov1.DuoHealth{Checked: h.Checked, Ok: h.OK, CheckedAtUnix: unixOf(h.CheckedAt), Detail: h.Detail, Failure: string(h.Failure)}
+	return &duov1.DuoHealth{Checked: h.Checked, Ok: h.OK, CheckedAtUnix: unixOf(h.CheckedAt), Detail: h.Detail, Failure: string(h.Failure),
+		LatencyMs: h.Latency.Milliseconds(), ConsecutiveFailures: h.ConsecutiveFailures}
 }
 
 func toprotoStatusResponse(s StatusResponse) *duov1.StatusResponse {
 	return &duov1.StatusResponse{Active: s.Active, SchemaVersion: s.SchemaVersion, Configured: s.Configured,
-		PluginVersion: s.PluginVersion, Duo: toprotoDuoHealth(s.Duo)}
+		PluginVersion: s.PluginVersion, Duo: toprotoDuoHealth(s.Duo), Logins: toprotoLoginCounts(s.Logins)}
 }
 
 func toprotoGetSettingsRequest(r GetSettingsRequest) *duov1.GetSettingsRequest {
@@ -94,7 +103,7 @@ func toprotoUpdateSettingsRequest(r UpdateSettingsRequest) *duov1.UpdateSettings
 }
 
 func toprotoFieldError(e FieldError) *duov1.FieldError {
-	return &duov1.FieldError{Field: e.Field, Reason: string(e.Reason), Message: e.Message}
+	return &duov1.FieldError{Field: e.Field, Reason: string(e.Reason), Message: e.Message, Text: toprotoText(e.Text)}
 }
 
 func toprotoUpdateSettingsResponse(r UpdateSettingsResponse) *duov1.UpdateSettingsResponse {
@@ -114,6 +123,8 @@ func toprotoOperatorState(s OperatorState) *duov1.OperatorState {
 		OperatorId: s.OperatorID, Enabled: s.Enabled, Username: s.Username, Email: s.Email, DuoAlias: s.DuoAlias,
 		EnrolledAtUnix: unixOf(s.EnrolledAt), ChangedBy: s.ChangedBy, ChangedAtUnix: unixOf(s.ChangedAt), LastLoginUnix: unixOf(s.LastLogin),
 		BackupCodesLeft: s.BackupCodesLeft, BackupCodesIssuedAtUnix: unixOf(s.BackupCodesIssuedAt), BackupCodesLow: s.BackupCodesLow,
+		Requirement: duov1.Requirement(s.Requirement), Locked: s.Locked, LockedAtUnix: unixOf(s.LockedAt),
+		LockedUntilUnix: unixOf(s.LockedUntil), FailedAttempts: s.FailedAttempts,
 	}
 }
 
@@ -126,7 +137,8 @@ func toprotoSetOperatorEnabledResponse(r SetOperatorEnabledResponse) *duov1.SetO
 }
 
 func toprotoGetOperatorStatesRequest(r GetOperatorStatesRequest) *duov1.GetOperatorStatesRequest {
-	return &duov1.GetOperatorStatesRequest{OperatorIds: slices.Clone(r.OperatorIDs), Actor: toprotoActor(r.Actor)}
+	return &duov1.GetOperatorStatesRequest{OperatorIds: slices.Clone(r.OperatorIDs), Actor: toprotoActor(r.Actor),
+		Operators: mapSlice(r.Operators, toprotoOperator)}
 }
 
 func toprotoGetOperatorStatesResponse(r GetOperatorStatesResponse) *duov1.GetOperatorStatesResponse {
@@ -164,7 +176,7 @@ func toprotoBeginLoginRequest(r BeginLoginRequest) *duov1.BeginLoginRequest {
 
 func toprotoBeginLoginResponse(r BeginLoginResponse) *duov1.BeginLoginResponse {
 	return &duov1.BeginLoginResponse{Decision: toprotoLoginDecision(r.Decision), RedirectUrl: r.RedirectURL, State: r.State,
-		Reason: string(r.Reason), Message: r.Message}
+		Reason: string(r.Reason), Message: r.Message, Text: toprotoText(r.Text)}
 }
 
 func toprotoCompleteLoginRequest(r CompleteLoginRequest) *duov1.CompleteLoginRequest {
@@ -174,7 +186,7 @@ func toprotoCompleteLoginRequest(r CompleteLoginRequest) *duov1.CompleteLoginReq
 
 func toprotoCompleteLoginResponse(r CompleteLoginResponse) *duov1.CompleteLoginResponse {
 	return &duov1.CompleteLoginResponse{Decision: toprotoLoginDecision(r.Decision), Reason: string(r.Reason), Message: r.Message,
-		BackupCodes: slices.Clone(r.BackupCodes), BackupCodesTicket: r.BackupCodesTicket}
+		BackupCodes: slices.Clone(r.BackupCodes), BackupCodesTicket: r.BackupCodesTicket, Text: toprotoText(r.Text)}
 }
 
 func toprotoConfirmBackupCodesRequest(r ConfirmBackupCodesRequest) *duov1.ConfirmBackupCodesRequest {
@@ -245,4 +257,46 @@ func toprotoListNoticesRequest(r ListNoticesRequest) *duov1.ListNoticesRequest {
 
 func toprotoListNoticesResponse(r ListNoticesResponse) *duov1.ListNoticesResponse {
 	return &duov1.ListNoticesResponse{Notices: mapSlice(r.Notices, toprotoNotice)}
+}
+
+func toprotoUnlockOperatorRequest(r UnlockOperatorRequest) *duov1.UnlockOperatorRequest {
+	return &duov1.UnlockOperatorRequest{Operator: toprotoOperator(r.Operator), Actor: toprotoActor(r.Actor)}
+}
+
+func toprotoUnlockOperatorResponse(r UnlockOperatorResponse) *duov1.UnlockOperatorResponse {
+	return &duov1.UnlockOperatorResponse{State: toprotoOperatorState(r.State)}
+}
+
+func toprotoAuthEvent(e AuthEvent) *duov1.AuthEvent {
+	return &duov1.AuthEvent{Id: e.ID, AtUnix: unixOf(e.At), Kind: e.Kind, OperatorId: e.OperatorID, ActorId: e.ActorID, Actor: e.Actor,
+		ActorRole: e.ActorRole, ClientIp: e.ClientIP, UserAgent: e.UserAgent, Outcome: e.Outcome, Reason: e.Reason, Detail: e.Detail}
+}
+
+func toprotoAuthEventFilter(f AuthEventFilter) *duov1.AuthEventFilter {
+	return &duov1.AuthEventFilter{OperatorId: f.OperatorID, Kinds: slices.Clone(f.Kinds), Outcomes: slices.Clone(f.Outcomes),
+		FromUnix: f.FromUnix, ToUnix: f.ToUnix}
+}
+
+func toprotoListAuthEventsRequest(r ListAuthEventsRequest) *duov1.ListAuthEventsRequest {
+	return &duov1.ListAuthEventsRequest{Filter: toprotoAuthEventFilter(r.Filter), PageSize: r.PageSize, PageToken: r.PageToken, Actor: toprotoActor(r.Actor)}
+}
+
+func toprotoListAuthEventsResponse(r ListAuthEventsResponse) *duov1.ListAuthEventsResponse {
+	return &duov1.ListAuthEventsResponse{Events: mapSlice(r.Events, toprotoAuthEvent), NextPageToken: r.NextPageToken}
+}
+
+func toprotoExportAuthEventsRequest(r ExportAuthEventsRequest) *duov1.ExportAuthEventsRequest {
+	return &duov1.ExportAuthEventsRequest{Filter: toprotoAuthEventFilter(r.Filter), Format: duov1.ExportFormat(r.Format), Actor: toprotoActor(r.Actor)}
+}
+
+func toprotoExportChunk(c ExportChunk) *duov1.ExportChunk {
+	return &duov1.ExportChunk{Data: slices.Clone(c.Data)}
+}
+
+func toprotoGetMetricsRequest(GetMetricsRequest) *duov1.GetMetricsRequest {
+	return &duov1.GetMetricsRequest{}
+}
+
+func toprotoGetMetricsResponse(r GetMetricsResponse) *duov1.GetMetricsResponse {
+	return &duov1.GetMetricsResponse{Families: slices.Clone(r.Families)}
 }

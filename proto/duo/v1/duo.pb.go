@@ -97,6 +97,70 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_duo_v1_duo_proto_rawDescGZIP(), []int{0}
 }
 
+// Whether Duo is asked at an operator's next login, and why.
+type Requirement int32
+
+const (
+	Requirement_REQUIREMENT_UNSPECIFIED Requirement = 0
+	// Not asked: the toggle is off and no enforcement applies.
+	Requirement_REQUIREMENT_OFF Requirement = 1
+	// Asked because the operator's toggle is on.
+	Requirement_REQUIREMENT_ENABLED Requirement = 2
+	// Asked of every operator (enforce_all), whatever the toggle.
+	Requirement_REQUIREMENT_ENFORCED_ALL Requirement = 3
+	// Asked of the operator's role (enforce_roles), whatever the toggle.
+	Requirement_REQUIREMENT_ENFORCED_ROLE Requirement = 4
+	// A service account the exemption lets through without Duo.
+	Requirement_REQUIREMENT_EXEMPT Requirement = 5
+)
+
+// Enum value maps for Requirement.
+var (
+	Requirement_name = map[int32]string{
+		0: "REQUIREMENT_UNSPECIFIED",
+		1: "REQUIREMENT_OFF",
+		2: "REQUIREMENT_ENABLED",
+		3: "REQUIREMENT_ENFORCED_ALL",
+		4: "REQUIREMENT_ENFORCED_ROLE",
+		5: "REQUIREMENT_EXEMPT",
+	}
+	Requirement_value = map[string]int32{
+		"REQUIREMENT_UNSPECIFIED":   0,
+		"REQUIREMENT_OFF":           1,
+		"REQUIREMENT_ENABLED":       2,
+		"REQUIREMENT_ENFORCED_ALL":  3,
+		"REQUIREMENT_ENFORCED_ROLE": 4,
+		"REQUIREMENT_EXEMPT":        5,
+	}
+)
+
+func (x Requirement) Enum() *Requirement {
+	p := new(Requirement)
+	*p = x
+	return p
+}
+
+func (x Requirement) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Requirement) Descriptor() protoreflect.EnumDescriptor {
+	return file_duo_v1_duo_proto_enumTypes[1].Descriptor()
+}
+
+func (Requirement) Type() protoreflect.EnumType {
+	return &file_duo_v1_duo_proto_enumTypes[1]
+}
+
+func (x Requirement) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Requirement.Descriptor instead.
+func (Requirement) EnumDescriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{1}
+}
+
 type LoginDecision int32
 
 const (
@@ -148,11 +212,11 @@ func (x LoginDecision) String() string {
 }
 
 func (LoginDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_duo_v1_duo_proto_enumTypes[1].Descriptor()
+	return file_duo_v1_duo_proto_enumTypes[2].Descriptor()
 }
 
 func (LoginDecision) Type() protoreflect.EnumType {
-	return &file_duo_v1_duo_proto_enumTypes[1]
+	return &file_duo_v1_duo_proto_enumTypes[2]
 }
 
 func (x LoginDecision) Number() protoreflect.EnumNumber {
@@ -161,7 +225,58 @@ func (x LoginDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LoginDecision.Descriptor instead.
 func (LoginDecision) EnumDescriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{1}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{2}
+}
+
+type ExportFormat int32
+
+const (
+	ExportFormat_EXPORT_FORMAT_UNSPECIFIED ExportFormat = 0
+	// RFC 4180, with a header row.
+	ExportFormat_EXPORT_FORMAT_CSV ExportFormat = 1
+	// One JSON object per line, for a SIEM.
+	ExportFormat_EXPORT_FORMAT_JSON_LINES ExportFormat = 2
+)
+
+// Enum value maps for ExportFormat.
+var (
+	ExportFormat_name = map[int32]string{
+		0: "EXPORT_FORMAT_UNSPECIFIED",
+		1: "EXPORT_FORMAT_CSV",
+		2: "EXPORT_FORMAT_JSON_LINES",
+	}
+	ExportFormat_value = map[string]int32{
+		"EXPORT_FORMAT_UNSPECIFIED": 0,
+		"EXPORT_FORMAT_CSV":         1,
+		"EXPORT_FORMAT_JSON_LINES":  2,
+	}
+)
+
+func (x ExportFormat) Enum() *ExportFormat {
+	p := new(ExportFormat)
+	*p = x
+	return p
+}
+
+func (x ExportFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExportFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_duo_v1_duo_proto_enumTypes[3].Descriptor()
+}
+
+func (ExportFormat) Type() protoreflect.EnumType {
+	return &file_duo_v1_duo_proto_enumTypes[3]
+}
+
+func (x ExportFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExportFormat.Descriptor instead.
+func (ExportFormat) EnumDescriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{3}
 }
 
 // Who performs a change, for the audit log.
@@ -237,12 +352,19 @@ func (x *Actor) GetRole() Role {
 
 // A helpdesk operator, as the host knows them.
 type Operator struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
-	Email         string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Username string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	Email    string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	// The operator's role in the host: the enforce_roles setting requires
+	// Duo of chosen roles, and the help desk acts only on agents.
+	Role Role `protobuf:"varint,4,opt,name=role,proto3,enum=helpdesk.duo.v1.Role" json:"role,omitempty"`
+	// The host marks API and service accounts (no interactive login). Such
+	// an account skips Duo only while an admin allows the exemption (the
+	// allow_service_account_exemption setting); each exempt login is audited.
+	ServiceAccount bool `protobuf:"varint,5,opt,name=service_account,json=serviceAccount,proto3" json:"service_account,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Operator) Reset() {
@@ -296,6 +418,75 @@ func (x *Operator) GetEmail() string {
 	return ""
 }
 
+func (x *Operator) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *Operator) GetServiceAccount() bool {
+	if x != nil {
+		return x.ServiceAccount
+	}
+	return false
+}
+
+// A message for a person, as a stable id and its parameters, so that a
+// host can translate it. The string field beside it is the English text.
+// The ids and their English templates are listed in proto/contract.
+type Text struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Args          map[string]string      `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Text) Reset() {
+	*x = Text{}
+	mi := &file_duo_v1_duo_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Text) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Text) ProtoMessage() {}
+
+func (x *Text) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Text.ProtoReflect.Descriptor instead.
+func (*Text) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Text) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Text) GetArgs() map[string]string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
 type HostInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -306,7 +497,7 @@ type HostInfo struct {
 
 func (x *HostInfo) Reset() {
 	*x = HostInfo{}
-	mi := &file_duo_v1_duo_proto_msgTypes[2]
+	mi := &file_duo_v1_duo_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -318,7 +509,7 @@ func (x *HostInfo) String() string {
 func (*HostInfo) ProtoMessage() {}
 
 func (x *HostInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[2]
+	mi := &file_duo_v1_duo_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -331,7 +522,7 @@ func (x *HostInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostInfo.ProtoReflect.Descriptor instead.
 func (*HostInfo) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{2}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *HostInfo) GetName() string {
@@ -362,7 +553,7 @@ type ActivateRequest struct {
 
 func (x *ActivateRequest) Reset() {
 	*x = ActivateRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[3]
+	mi := &file_duo_v1_duo_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +565,7 @@ func (x *ActivateRequest) String() string {
 func (*ActivateRequest) ProtoMessage() {}
 
 func (x *ActivateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[3]
+	mi := &file_duo_v1_duo_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +578,7 @@ func (x *ActivateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateRequest.ProtoReflect.Descriptor instead.
 func (*ActivateRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{3}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ActivateRequest) GetHost() *HostInfo {
@@ -427,7 +618,7 @@ type ActivateResponse struct {
 
 func (x *ActivateResponse) Reset() {
 	*x = ActivateResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[4]
+	mi := &file_duo_v1_duo_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +630,7 @@ func (x *ActivateResponse) String() string {
 func (*ActivateResponse) ProtoMessage() {}
 
 func (x *ActivateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[4]
+	mi := &file_duo_v1_duo_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +643,7 @@ func (x *ActivateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateResponse.ProtoReflect.Descriptor instead.
 func (*ActivateResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{4}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ActivateResponse) GetStatus() *StatusResponse {
@@ -471,7 +662,7 @@ type DeactivateRequest struct {
 
 func (x *DeactivateRequest) Reset() {
 	*x = DeactivateRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[5]
+	mi := &file_duo_v1_duo_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +674,7 @@ func (x *DeactivateRequest) String() string {
 func (*DeactivateRequest) ProtoMessage() {}
 
 func (x *DeactivateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[5]
+	mi := &file_duo_v1_duo_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +687,7 @@ func (x *DeactivateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateRequest.ProtoReflect.Descriptor instead.
 func (*DeactivateRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{5}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeactivateRequest) GetActor() *Actor {
@@ -514,7 +705,7 @@ type DeactivateResponse struct {
 
 func (x *DeactivateResponse) Reset() {
 	*x = DeactivateResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[6]
+	mi := &file_duo_v1_duo_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +717,7 @@ func (x *DeactivateResponse) String() string {
 func (*DeactivateResponse) ProtoMessage() {}
 
 func (x *DeactivateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[6]
+	mi := &file_duo_v1_duo_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +730,7 @@ func (x *DeactivateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateResponse.ProtoReflect.Descriptor instead.
 func (*DeactivateResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{6}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{7}
 }
 
 type UninstallRequest struct {
@@ -555,7 +746,7 @@ type UninstallRequest struct {
 
 func (x *UninstallRequest) Reset() {
 	*x = UninstallRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[7]
+	mi := &file_duo_v1_duo_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +758,7 @@ func (x *UninstallRequest) String() string {
 func (*UninstallRequest) ProtoMessage() {}
 
 func (x *UninstallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[7]
+	mi := &file_duo_v1_duo_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +771,7 @@ func (x *UninstallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UninstallRequest.ProtoReflect.Descriptor instead.
 func (*UninstallRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{7}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UninstallRequest) GetConfirm() string {
@@ -614,7 +805,7 @@ type UninstallResponse struct {
 
 func (x *UninstallResponse) Reset() {
 	*x = UninstallResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[8]
+	mi := &file_duo_v1_duo_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +817,7 @@ func (x *UninstallResponse) String() string {
 func (*UninstallResponse) ProtoMessage() {}
 
 func (x *UninstallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[8]
+	mi := &file_duo_v1_duo_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +830,7 @@ func (x *UninstallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UninstallResponse.ProtoReflect.Descriptor instead.
 func (*UninstallResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{8}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UninstallResponse) GetRemoved() []string {
@@ -657,7 +848,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[9]
+	mi := &file_duo_v1_duo_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +860,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[9]
+	mi := &file_duo_v1_duo_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +873,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{9}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{10}
 }
 
 type DuoHealth struct {
@@ -697,14 +888,18 @@ type DuoHealth struct {
 	// (connection refused, timeout, 5xx: the only kind fail open applies to),
 	// credentials_rejected, certificate_untrusted, not_configured,
 	// unexpected_answer.
-	Failure       string `protobuf:"bytes,5,opt,name=failure,proto3" json:"failure,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Failure string `protobuf:"bytes,5,opt,name=failure,proto3" json:"failure,omitempty"`
+	// How long the last check took.
+	LatencyMs int64 `protobuf:"varint,6,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
+	// Checks that failed in a row, 0 after a success.
+	ConsecutiveFailures int32 `protobuf:"varint,7,opt,name=consecutive_failures,json=consecutiveFailures,proto3" json:"consecutive_failures,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *DuoHealth) Reset() {
 	*x = DuoHealth{}
-	mi := &file_duo_v1_duo_proto_msgTypes[10]
+	mi := &file_duo_v1_duo_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +911,7 @@ func (x *DuoHealth) String() string {
 func (*DuoHealth) ProtoMessage() {}
 
 func (x *DuoHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[10]
+	mi := &file_duo_v1_duo_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +924,7 @@ func (x *DuoHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuoHealth.ProtoReflect.Descriptor instead.
 func (*DuoHealth) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{10}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DuoHealth) GetChecked() bool {
@@ -767,6 +962,100 @@ func (x *DuoHealth) GetFailure() string {
 	return ""
 }
 
+func (x *DuoHealth) GetLatencyMs() int64 {
+	if x != nil {
+		return x.LatencyMs
+	}
+	return 0
+}
+
+func (x *DuoHealth) GetConsecutiveFailures() int32 {
+	if x != nil {
+		return x.ConsecutiveFailures
+	}
+	return 0
+}
+
+// Logins over a recent window, from the authentication log.
+type LoginCounts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WindowSeconds int64                  `protobuf:"varint,1,opt,name=window_seconds,json=windowSeconds,proto3" json:"window_seconds,omitempty"`
+	// Signed in by Duo or a code.
+	Allowed int64 `protobuf:"varint,2,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	Denied  int64 `protobuf:"varint,3,opt,name=denied,proto3" json:"denied,omitempty"`
+	// Duo skipped because it was unreachable and the fail mode is open.
+	FailOpen int64 `protobuf:"varint,4,opt,name=fail_open,json=failOpen,proto3" json:"fail_open,omitempty"`
+	// Service accounts let through by the exemption.
+	Exempt        int64 `protobuf:"varint,5,opt,name=exempt,proto3" json:"exempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginCounts) Reset() {
+	*x = LoginCounts{}
+	mi := &file_duo_v1_duo_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginCounts) ProtoMessage() {}
+
+func (x *LoginCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginCounts.ProtoReflect.Descriptor instead.
+func (*LoginCounts) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *LoginCounts) GetWindowSeconds() int64 {
+	if x != nil {
+		return x.WindowSeconds
+	}
+	return 0
+}
+
+func (x *LoginCounts) GetAllowed() int64 {
+	if x != nil {
+		return x.Allowed
+	}
+	return 0
+}
+
+func (x *LoginCounts) GetDenied() int64 {
+	if x != nil {
+		return x.Denied
+	}
+	return 0
+}
+
+func (x *LoginCounts) GetFailOpen() int64 {
+	if x != nil {
+		return x.FailOpen
+	}
+	return 0
+}
+
+func (x *LoginCounts) GetExempt() int64 {
+	if x != nil {
+		return x.Exempt
+	}
+	return 0
+}
+
 type StatusResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Active        bool                   `protobuf:"varint,1,opt,name=active,proto3" json:"active,omitempty"`
@@ -775,13 +1064,15 @@ type StatusResponse struct {
 	Configured    bool       `protobuf:"varint,3,opt,name=configured,proto3" json:"configured,omitempty"`
 	PluginVersion string     `protobuf:"bytes,4,opt,name=plugin_version,json=pluginVersion,proto3" json:"plugin_version,omitempty"`
 	Duo           *DuoHealth `protobuf:"bytes,5,opt,name=duo,proto3" json:"duo,omitempty"`
+	// The last 24 hours; zero while inactive.
+	Logins        *LoginCounts `protobuf:"bytes,6,opt,name=logins,proto3" json:"logins,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[11]
+	mi := &file_duo_v1_duo_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +1084,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[11]
+	mi := &file_duo_v1_duo_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +1097,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{11}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StatusResponse) GetActive() bool {
@@ -844,6 +1135,13 @@ func (x *StatusResponse) GetDuo() *DuoHealth {
 	return nil
 }
 
+func (x *StatusResponse) GetLogins() *LoginCounts {
+	if x != nil {
+		return x.Logins
+	}
+	return nil
+}
+
 type GetSettingsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Actor         *Actor                 `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
@@ -853,7 +1151,7 @@ type GetSettingsRequest struct {
 
 func (x *GetSettingsRequest) Reset() {
 	*x = GetSettingsRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[12]
+	mi := &file_duo_v1_duo_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +1163,7 @@ func (x *GetSettingsRequest) String() string {
 func (*GetSettingsRequest) ProtoMessage() {}
 
 func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[12]
+	mi := &file_duo_v1_duo_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1176,7 @@ func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{12}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetSettingsRequest) GetActor() *Actor {
@@ -898,7 +1196,7 @@ type GetSettingsResponse struct {
 
 func (x *GetSettingsResponse) Reset() {
 	*x = GetSettingsResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[13]
+	mi := &file_duo_v1_duo_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1208,7 @@ func (x *GetSettingsResponse) String() string {
 func (*GetSettingsResponse) ProtoMessage() {}
 
 func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[13]
+	mi := &file_duo_v1_duo_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1221,7 @@ func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{13}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetSettingsResponse) GetValues() map[string]string {
@@ -952,7 +1250,7 @@ type UpdateSettingsRequest struct {
 
 func (x *UpdateSettingsRequest) Reset() {
 	*x = UpdateSettingsRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[14]
+	mi := &file_duo_v1_duo_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1262,7 @@ func (x *UpdateSettingsRequest) String() string {
 func (*UpdateSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[14]
+	mi := &file_duo_v1_duo_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1275,7 @@ func (x *UpdateSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{14}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateSettingsRequest) GetValues() map[string]string {
@@ -1009,13 +1307,14 @@ type FieldError struct {
 	// duo_rejected (Duo refused the credentials).
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Text          *Text  `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_duo_v1_duo_proto_msgTypes[15]
+	mi := &file_duo_v1_duo_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1326,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[15]
+	mi := &file_duo_v1_duo_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1339,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{15}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FieldError) GetField() string {
@@ -1064,6 +1363,13 @@ func (x *FieldError) GetMessage() string {
 	return ""
 }
 
+func (x *FieldError) GetText() *Text {
+	if x != nil {
+		return x.Text
+	}
+	return nil
+}
+
 type UpdateSettingsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Saved         bool                   `protobuf:"varint,1,opt,name=saved,proto3" json:"saved,omitempty"`
@@ -1075,7 +1381,7 @@ type UpdateSettingsResponse struct {
 
 func (x *UpdateSettingsResponse) Reset() {
 	*x = UpdateSettingsResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[16]
+	mi := &file_duo_v1_duo_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1393,7 @@ func (x *UpdateSettingsResponse) String() string {
 func (*UpdateSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[16]
+	mi := &file_duo_v1_duo_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1406,7 @@ func (x *UpdateSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{16}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateSettingsResponse) GetSaved() bool {
@@ -1133,7 +1439,7 @@ type CheckDuoRequest struct {
 
 func (x *CheckDuoRequest) Reset() {
 	*x = CheckDuoRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[17]
+	mi := &file_duo_v1_duo_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1451,7 @@ func (x *CheckDuoRequest) String() string {
 func (*CheckDuoRequest) ProtoMessage() {}
 
 func (x *CheckDuoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[17]
+	mi := &file_duo_v1_duo_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1464,7 @@ func (x *CheckDuoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckDuoRequest.ProtoReflect.Descriptor instead.
 func (*CheckDuoRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{17}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CheckDuoRequest) GetActor() *Actor {
@@ -1177,7 +1483,7 @@ type CheckDuoResponse struct {
 
 func (x *CheckDuoResponse) Reset() {
 	*x = CheckDuoResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[18]
+	mi := &file_duo_v1_duo_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1495,7 @@ func (x *CheckDuoResponse) String() string {
 func (*CheckDuoResponse) ProtoMessage() {}
 
 func (x *CheckDuoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[18]
+	mi := &file_duo_v1_duo_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1508,7 @@ func (x *CheckDuoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckDuoResponse.ProtoReflect.Descriptor instead.
 func (*CheckDuoResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{18}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CheckDuoResponse) GetDuo() *DuoHealth {
@@ -1229,13 +1535,23 @@ type OperatorState struct {
 	BackupCodesIssuedAtUnix int64 `protobuf:"varint,11,opt,name=backup_codes_issued_at_unix,json=backupCodesIssuedAtUnix,proto3" json:"backup_codes_issued_at_unix,omitempty"`
 	// Few codes are left (the backup_codes_low_at setting, or fewer).
 	BackupCodesLow bool `protobuf:"varint,12,opt,name=backup_codes_low,json=backupCodesLow,proto3" json:"backup_codes_low,omitempty"`
+	// From the toggle, the enforcement settings and the role the host gave.
+	Requirement Requirement `protobuf:"varint,13,opt,name=requirement,proto3,enum=helpdesk.duo.v1.Requirement" json:"requirement,omitempty"`
+	// Locked after too many failed second-factor attempts: every login is
+	// refused until someone unlocks the operator or locked_until passes.
+	Locked       bool  `protobuf:"varint,14,opt,name=locked,proto3" json:"locked,omitempty"`
+	LockedAtUnix int64 `protobuf:"varint,15,opt,name=locked_at_unix,json=lockedAtUnix,proto3" json:"locked_at_unix,omitempty"`
+	// 0: until someone unlocks them.
+	LockedUntilUnix int64 `protobuf:"varint,16,opt,name=locked_until_unix,json=lockedUntilUnix,proto3" json:"locked_until_unix,omitempty"`
+	// Failed second-factor attempts since the last success or unlock.
+	FailedAttempts int32 `protobuf:"varint,17,opt,name=failed_attempts,json=failedAttempts,proto3" json:"failed_attempts,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *OperatorState) Reset() {
 	*x = OperatorState{}
-	mi := &file_duo_v1_duo_proto_msgTypes[19]
+	mi := &file_duo_v1_duo_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1563,7 @@ func (x *OperatorState) String() string {
 func (*OperatorState) ProtoMessage() {}
 
 func (x *OperatorState) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[19]
+	mi := &file_duo_v1_duo_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1576,7 @@ func (x *OperatorState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorState.ProtoReflect.Descriptor instead.
 func (*OperatorState) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{19}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OperatorState) GetOperatorId() string {
@@ -1347,6 +1663,41 @@ func (x *OperatorState) GetBackupCodesLow() bool {
 	return false
 }
 
+func (x *OperatorState) GetRequirement() Requirement {
+	if x != nil {
+		return x.Requirement
+	}
+	return Requirement_REQUIREMENT_UNSPECIFIED
+}
+
+func (x *OperatorState) GetLocked() bool {
+	if x != nil {
+		return x.Locked
+	}
+	return false
+}
+
+func (x *OperatorState) GetLockedAtUnix() int64 {
+	if x != nil {
+		return x.LockedAtUnix
+	}
+	return 0
+}
+
+func (x *OperatorState) GetLockedUntilUnix() int64 {
+	if x != nil {
+		return x.LockedUntilUnix
+	}
+	return 0
+}
+
+func (x *OperatorState) GetFailedAttempts() int32 {
+	if x != nil {
+		return x.FailedAttempts
+	}
+	return 0
+}
+
 type SetOperatorEnabledRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
@@ -1358,7 +1709,7 @@ type SetOperatorEnabledRequest struct {
 
 func (x *SetOperatorEnabledRequest) Reset() {
 	*x = SetOperatorEnabledRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[20]
+	mi := &file_duo_v1_duo_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1721,7 @@ func (x *SetOperatorEnabledRequest) String() string {
 func (*SetOperatorEnabledRequest) ProtoMessage() {}
 
 func (x *SetOperatorEnabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[20]
+	mi := &file_duo_v1_duo_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1734,7 @@ func (x *SetOperatorEnabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOperatorEnabledRequest.ProtoReflect.Descriptor instead.
 func (*SetOperatorEnabledRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{20}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetOperatorEnabledRequest) GetOperator() *Operator {
@@ -1416,7 +1767,7 @@ type SetOperatorEnabledResponse struct {
 
 func (x *SetOperatorEnabledResponse) Reset() {
 	*x = SetOperatorEnabledResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[21]
+	mi := &file_duo_v1_duo_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1428,7 +1779,7 @@ func (x *SetOperatorEnabledResponse) String() string {
 func (*SetOperatorEnabledResponse) ProtoMessage() {}
 
 func (x *SetOperatorEnabledResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[21]
+	mi := &file_duo_v1_duo_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1441,7 +1792,7 @@ func (x *SetOperatorEnabledResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOperatorEnabledResponse.ProtoReflect.Descriptor instead.
 func (*SetOperatorEnabledResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{21}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetOperatorEnabledResponse) GetState() *OperatorState {
@@ -1452,16 +1803,19 @@ func (x *SetOperatorEnabledResponse) GetState() *OperatorState {
 }
 
 type GetOperatorStatesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OperatorIds   []string               `protobuf:"bytes,1,rep,name=operator_ids,json=operatorIds,proto3" json:"operator_ids,omitempty"`
-	Actor         *Actor                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	OperatorIds []string               `protobuf:"bytes,1,rep,name=operator_ids,json=operatorIds,proto3" json:"operator_ids,omitempty"`
+	Actor       *Actor                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Operators as the host knows them (role, service account), so that the
+	// requirement of each is told; answered after operator_ids, in order.
+	Operators     []*Operator `protobuf:"bytes,3,rep,name=operators,proto3" json:"operators,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetOperatorStatesRequest) Reset() {
 	*x = GetOperatorStatesRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[22]
+	mi := &file_duo_v1_duo_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1827,7 @@ func (x *GetOperatorStatesRequest) String() string {
 func (*GetOperatorStatesRequest) ProtoMessage() {}
 
 func (x *GetOperatorStatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[22]
+	mi := &file_duo_v1_duo_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1840,7 @@ func (x *GetOperatorStatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorStatesRequest.ProtoReflect.Descriptor instead.
 func (*GetOperatorStatesRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{22}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetOperatorStatesRequest) GetOperatorIds() []string {
@@ -1503,6 +1857,13 @@ func (x *GetOperatorStatesRequest) GetActor() *Actor {
 	return nil
 }
 
+func (x *GetOperatorStatesRequest) GetOperators() []*Operator {
+	if x != nil {
+		return x.Operators
+	}
+	return nil
+}
+
 type GetOperatorStatesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	States        []*OperatorState       `protobuf:"bytes,1,rep,name=states,proto3" json:"states,omitempty"`
@@ -1512,7 +1873,7 @@ type GetOperatorStatesResponse struct {
 
 func (x *GetOperatorStatesResponse) Reset() {
 	*x = GetOperatorStatesResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[23]
+	mi := &file_duo_v1_duo_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1885,7 @@ func (x *GetOperatorStatesResponse) String() string {
 func (*GetOperatorStatesResponse) ProtoMessage() {}
 
 func (x *GetOperatorStatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[23]
+	mi := &file_duo_v1_duo_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1898,7 @@ func (x *GetOperatorStatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorStatesResponse.ProtoReflect.Descriptor instead.
 func (*GetOperatorStatesResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{23}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetOperatorStatesResponse) GetStates() []*OperatorState {
@@ -1559,7 +1920,7 @@ type ListEnabledOperatorsRequest struct {
 
 func (x *ListEnabledOperatorsRequest) Reset() {
 	*x = ListEnabledOperatorsRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[24]
+	mi := &file_duo_v1_duo_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1932,7 @@ func (x *ListEnabledOperatorsRequest) String() string {
 func (*ListEnabledOperatorsRequest) ProtoMessage() {}
 
 func (x *ListEnabledOperatorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[24]
+	mi := &file_duo_v1_duo_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1945,7 @@ func (x *ListEnabledOperatorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEnabledOperatorsRequest.ProtoReflect.Descriptor instead.
 func (*ListEnabledOperatorsRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{24}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListEnabledOperatorsRequest) GetPageSize() int32 {
@@ -1619,7 +1980,7 @@ type ListEnabledOperatorsResponse struct {
 
 func (x *ListEnabledOperatorsResponse) Reset() {
 	*x = ListEnabledOperatorsResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[25]
+	mi := &file_duo_v1_duo_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1992,7 @@ func (x *ListEnabledOperatorsResponse) String() string {
 func (*ListEnabledOperatorsResponse) ProtoMessage() {}
 
 func (x *ListEnabledOperatorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[25]
+	mi := &file_duo_v1_duo_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +2005,7 @@ func (x *ListEnabledOperatorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEnabledOperatorsResponse.ProtoReflect.Descriptor instead.
 func (*ListEnabledOperatorsResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{25}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListEnabledOperatorsResponse) GetStates() []*OperatorState {
@@ -1672,7 +2033,7 @@ type SetOperatorAliasRequest struct {
 
 func (x *SetOperatorAliasRequest) Reset() {
 	*x = SetOperatorAliasRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[26]
+	mi := &file_duo_v1_duo_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +2045,7 @@ func (x *SetOperatorAliasRequest) String() string {
 func (*SetOperatorAliasRequest) ProtoMessage() {}
 
 func (x *SetOperatorAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[26]
+	mi := &file_duo_v1_duo_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +2058,7 @@ func (x *SetOperatorAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOperatorAliasRequest.ProtoReflect.Descriptor instead.
 func (*SetOperatorAliasRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{26}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetOperatorAliasRequest) GetOperator() *Operator {
@@ -1730,7 +2091,7 @@ type SetOperatorAliasResponse struct {
 
 func (x *SetOperatorAliasResponse) Reset() {
 	*x = SetOperatorAliasResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[27]
+	mi := &file_duo_v1_duo_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +2103,7 @@ func (x *SetOperatorAliasResponse) String() string {
 func (*SetOperatorAliasResponse) ProtoMessage() {}
 
 func (x *SetOperatorAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[27]
+	mi := &file_duo_v1_duo_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,10 +2116,107 @@ func (x *SetOperatorAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOperatorAliasResponse.ProtoReflect.Descriptor instead.
 func (*SetOperatorAliasResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{27}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetOperatorAliasResponse) GetState() *OperatorState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+type UnlockOperatorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// With the role the host gives it: the help desk unlocks agents only.
+	Operator      *Operator `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	Actor         *Actor    `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockOperatorRequest) Reset() {
+	*x = UnlockOperatorRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockOperatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockOperatorRequest) ProtoMessage() {}
+
+func (x *UnlockOperatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockOperatorRequest.ProtoReflect.Descriptor instead.
+func (*UnlockOperatorRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *UnlockOperatorRequest) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+func (x *UnlockOperatorRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+type UnlockOperatorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         *OperatorState         `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockOperatorResponse) Reset() {
+	*x = UnlockOperatorResponse{}
+	mi := &file_duo_v1_duo_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockOperatorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockOperatorResponse) ProtoMessage() {}
+
+func (x *UnlockOperatorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockOperatorResponse.ProtoReflect.Descriptor instead.
+func (*UnlockOperatorResponse) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UnlockOperatorResponse) GetState() *OperatorState {
 	if x != nil {
 		return x.State
 	}
@@ -1775,7 +2233,7 @@ type ClientInfo struct {
 
 func (x *ClientInfo) Reset() {
 	*x = ClientInfo{}
-	mi := &file_duo_v1_duo_proto_msgTypes[28]
+	mi := &file_duo_v1_duo_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +2245,7 @@ func (x *ClientInfo) String() string {
 func (*ClientInfo) ProtoMessage() {}
 
 func (x *ClientInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[28]
+	mi := &file_duo_v1_duo_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +2258,7 @@ func (x *ClientInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientInfo.ProtoReflect.Descriptor instead.
 func (*ClientInfo) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{28}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ClientInfo) GetIp() string {
@@ -1827,7 +2285,7 @@ type BeginLoginRequest struct {
 
 func (x *BeginLoginRequest) Reset() {
 	*x = BeginLoginRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[29]
+	mi := &file_duo_v1_duo_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +2297,7 @@ func (x *BeginLoginRequest) String() string {
 func (*BeginLoginRequest) ProtoMessage() {}
 
 func (x *BeginLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[29]
+	mi := &file_duo_v1_duo_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +2310,7 @@ func (x *BeginLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginLoginRequest.ProtoReflect.Descriptor instead.
 func (*BeginLoginRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{29}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *BeginLoginRequest) GetOperator() *Operator {
@@ -1877,14 +2335,16 @@ type BeginLoginResponse struct {
 	// Machine-readable reason for DENIED (e.g. duo_unavailable).
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Safe to show the operator.
-	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// message, translatable.
+	Text          *Text `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BeginLoginResponse) Reset() {
 	*x = BeginLoginResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[30]
+	mi := &file_duo_v1_duo_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1896,7 +2356,7 @@ func (x *BeginLoginResponse) String() string {
 func (*BeginLoginResponse) ProtoMessage() {}
 
 func (x *BeginLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[30]
+	mi := &file_duo_v1_duo_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1909,7 +2369,7 @@ func (x *BeginLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginLoginResponse.ProtoReflect.Descriptor instead.
 func (*BeginLoginResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{30}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *BeginLoginResponse) GetDecision() LoginDecision {
@@ -1947,6 +2407,13 @@ func (x *BeginLoginResponse) GetMessage() string {
 	return ""
 }
 
+func (x *BeginLoginResponse) GetText() *Text {
+	if x != nil {
+		return x.Text
+	}
+	return nil
+}
+
 type CompleteLoginRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Operator *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
@@ -1962,7 +2429,7 @@ type CompleteLoginRequest struct {
 
 func (x *CompleteLoginRequest) Reset() {
 	*x = CompleteLoginRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[31]
+	mi := &file_duo_v1_duo_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2441,7 @@ func (x *CompleteLoginRequest) String() string {
 func (*CompleteLoginRequest) ProtoMessage() {}
 
 func (x *CompleteLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[31]
+	mi := &file_duo_v1_duo_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2454,7 @@ func (x *CompleteLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteLoginRequest.ProtoReflect.Descriptor instead.
 func (*CompleteLoginRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{31}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CompleteLoginRequest) GetOperator() *Operator {
@@ -2034,13 +2501,15 @@ type CompleteLoginResponse struct {
 	// and the ticket that confirms them. Both are secrets.
 	BackupCodes       []string `protobuf:"bytes,4,rep,name=backup_codes,json=backupCodes,proto3" json:"backup_codes,omitempty"`
 	BackupCodesTicket string   `protobuf:"bytes,5,opt,name=backup_codes_ticket,json=backupCodesTicket,proto3" json:"backup_codes_ticket,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// message, translatable.
+	Text          *Text `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CompleteLoginResponse) Reset() {
 	*x = CompleteLoginResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[32]
+	mi := &file_duo_v1_duo_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2052,7 +2521,7 @@ func (x *CompleteLoginResponse) String() string {
 func (*CompleteLoginResponse) ProtoMessage() {}
 
 func (x *CompleteLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[32]
+	mi := &file_duo_v1_duo_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2065,7 +2534,7 @@ func (x *CompleteLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteLoginResponse.ProtoReflect.Descriptor instead.
 func (*CompleteLoginResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{32}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CompleteLoginResponse) GetDecision() LoginDecision {
@@ -2103,6 +2572,13 @@ func (x *CompleteLoginResponse) GetBackupCodesTicket() string {
 	return ""
 }
 
+func (x *CompleteLoginResponse) GetText() *Text {
+	if x != nil {
+		return x.Text
+	}
+	return nil
+}
+
 type ConfirmBackupCodesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
@@ -2114,7 +2590,7 @@ type ConfirmBackupCodesRequest struct {
 
 func (x *ConfirmBackupCodesRequest) Reset() {
 	*x = ConfirmBackupCodesRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[33]
+	mi := &file_duo_v1_duo_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2126,7 +2602,7 @@ func (x *ConfirmBackupCodesRequest) String() string {
 func (*ConfirmBackupCodesRequest) ProtoMessage() {}
 
 func (x *ConfirmBackupCodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[33]
+	mi := &file_duo_v1_duo_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2139,7 +2615,7 @@ func (x *ConfirmBackupCodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmBackupCodesRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmBackupCodesRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{33}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ConfirmBackupCodesRequest) GetOperator() *Operator {
@@ -2174,7 +2650,7 @@ type RedeemCodeRequest struct {
 
 func (x *RedeemCodeRequest) Reset() {
 	*x = RedeemCodeRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[34]
+	mi := &file_duo_v1_duo_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2186,7 +2662,7 @@ func (x *RedeemCodeRequest) String() string {
 func (*RedeemCodeRequest) ProtoMessage() {}
 
 func (x *RedeemCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[34]
+	mi := &file_duo_v1_duo_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2199,7 +2675,7 @@ func (x *RedeemCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemCodeRequest.ProtoReflect.Descriptor instead.
 func (*RedeemCodeRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{34}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RedeemCodeRequest) GetOperator() *Operator {
@@ -2233,7 +2709,7 @@ type RegenerateBackupCodesRequest struct {
 
 func (x *RegenerateBackupCodesRequest) Reset() {
 	*x = RegenerateBackupCodesRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[35]
+	mi := &file_duo_v1_duo_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2721,7 @@ func (x *RegenerateBackupCodesRequest) String() string {
 func (*RegenerateBackupCodesRequest) ProtoMessage() {}
 
 func (x *RegenerateBackupCodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[35]
+	mi := &file_duo_v1_duo_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2734,7 @@ func (x *RegenerateBackupCodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegenerateBackupCodesRequest.ProtoReflect.Descriptor instead.
 func (*RegenerateBackupCodesRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{35}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RegenerateBackupCodesRequest) GetOperator() *Operator {
@@ -2285,7 +2761,7 @@ type RegenerateBackupCodesResponse struct {
 
 func (x *RegenerateBackupCodesResponse) Reset() {
 	*x = RegenerateBackupCodesResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[36]
+	mi := &file_duo_v1_duo_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2773,7 @@ func (x *RegenerateBackupCodesResponse) String() string {
 func (*RegenerateBackupCodesResponse) ProtoMessage() {}
 
 func (x *RegenerateBackupCodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[36]
+	mi := &file_duo_v1_duo_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2786,7 @@ func (x *RegenerateBackupCodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegenerateBackupCodesResponse.ProtoReflect.Descriptor instead.
 func (*RegenerateBackupCodesResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{36}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RegenerateBackupCodesResponse) GetBackupCodes() []string {
@@ -2343,7 +2819,7 @@ type BypassCode struct {
 
 func (x *BypassCode) Reset() {
 	*x = BypassCode{}
-	mi := &file_duo_v1_duo_proto_msgTypes[37]
+	mi := &file_duo_v1_duo_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2355,7 +2831,7 @@ func (x *BypassCode) String() string {
 func (*BypassCode) ProtoMessage() {}
 
 func (x *BypassCode) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[37]
+	mi := &file_duo_v1_duo_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2368,7 +2844,7 @@ func (x *BypassCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BypassCode.ProtoReflect.Descriptor instead.
 func (*BypassCode) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{37}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *BypassCode) GetId() string {
@@ -2438,7 +2914,7 @@ type IssueBypassCodeRequest struct {
 
 func (x *IssueBypassCodeRequest) Reset() {
 	*x = IssueBypassCodeRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[38]
+	mi := &file_duo_v1_duo_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +2926,7 @@ func (x *IssueBypassCodeRequest) String() string {
 func (*IssueBypassCodeRequest) ProtoMessage() {}
 
 func (x *IssueBypassCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[38]
+	mi := &file_duo_v1_duo_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +2939,7 @@ func (x *IssueBypassCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueBypassCodeRequest.ProtoReflect.Descriptor instead.
 func (*IssueBypassCodeRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{38}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *IssueBypassCodeRequest) GetOperator() *Operator {
@@ -2512,7 +2988,7 @@ type IssueBypassCodeResponse struct {
 
 func (x *IssueBypassCodeResponse) Reset() {
 	*x = IssueBypassCodeResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[39]
+	mi := &file_duo_v1_duo_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2524,7 +3000,7 @@ func (x *IssueBypassCodeResponse) String() string {
 func (*IssueBypassCodeResponse) ProtoMessage() {}
 
 func (x *IssueBypassCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[39]
+	mi := &file_duo_v1_duo_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2537,7 +3013,7 @@ func (x *IssueBypassCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueBypassCodeResponse.ProtoReflect.Descriptor instead.
 func (*IssueBypassCodeResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{39}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *IssueBypassCodeResponse) GetCode() string {
@@ -2564,7 +3040,7 @@ type ListBypassCodesRequest struct {
 
 func (x *ListBypassCodesRequest) Reset() {
 	*x = ListBypassCodesRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[40]
+	mi := &file_duo_v1_duo_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +3052,7 @@ func (x *ListBypassCodesRequest) String() string {
 func (*ListBypassCodesRequest) ProtoMessage() {}
 
 func (x *ListBypassCodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[40]
+	mi := &file_duo_v1_duo_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +3065,7 @@ func (x *ListBypassCodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBypassCodesRequest.ProtoReflect.Descriptor instead.
 func (*ListBypassCodesRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{40}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListBypassCodesRequest) GetOperatorId() string {
@@ -2615,7 +3091,7 @@ type ListBypassCodesResponse struct {
 
 func (x *ListBypassCodesResponse) Reset() {
 	*x = ListBypassCodesResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[41]
+	mi := &file_duo_v1_duo_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +3103,7 @@ func (x *ListBypassCodesResponse) String() string {
 func (*ListBypassCodesResponse) ProtoMessage() {}
 
 func (x *ListBypassCodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[41]
+	mi := &file_duo_v1_duo_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +3116,7 @@ func (x *ListBypassCodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBypassCodesResponse.ProtoReflect.Descriptor instead.
 func (*ListBypassCodesResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{41}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListBypassCodesResponse) GetBypassCodes() []*BypassCode {
@@ -2661,7 +3137,7 @@ type RevokeBypassCodeRequest struct {
 
 func (x *RevokeBypassCodeRequest) Reset() {
 	*x = RevokeBypassCodeRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[42]
+	mi := &file_duo_v1_duo_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2673,7 +3149,7 @@ func (x *RevokeBypassCodeRequest) String() string {
 func (*RevokeBypassCodeRequest) ProtoMessage() {}
 
 func (x *RevokeBypassCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[42]
+	mi := &file_duo_v1_duo_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2686,7 +3162,7 @@ func (x *RevokeBypassCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeBypassCodeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeBypassCodeRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{42}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RevokeBypassCodeRequest) GetOperatorId() string {
@@ -2719,7 +3195,7 @@ type RevokeBypassCodeResponse struct {
 
 func (x *RevokeBypassCodeResponse) Reset() {
 	*x = RevokeBypassCodeResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[43]
+	mi := &file_duo_v1_duo_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2731,7 +3207,7 @@ func (x *RevokeBypassCodeResponse) String() string {
 func (*RevokeBypassCodeResponse) ProtoMessage() {}
 
 func (x *RevokeBypassCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[43]
+	mi := &file_duo_v1_duo_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2744,7 +3220,7 @@ func (x *RevokeBypassCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeBypassCodeResponse.ProtoReflect.Descriptor instead.
 func (*RevokeBypassCodeResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{43}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RevokeBypassCodeResponse) GetBypassCode() *BypassCode {
@@ -2764,7 +3240,7 @@ type CreateRecoveryLinkRequest struct {
 
 func (x *CreateRecoveryLinkRequest) Reset() {
 	*x = CreateRecoveryLinkRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[44]
+	mi := &file_duo_v1_duo_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2776,7 +3252,7 @@ func (x *CreateRecoveryLinkRequest) String() string {
 func (*CreateRecoveryLinkRequest) ProtoMessage() {}
 
 func (x *CreateRecoveryLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[44]
+	mi := &file_duo_v1_duo_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2789,7 +3265,7 @@ func (x *CreateRecoveryLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRecoveryLinkRequest.ProtoReflect.Descriptor instead.
 func (*CreateRecoveryLinkRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{44}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateRecoveryLinkRequest) GetOperator() *Operator {
@@ -2817,7 +3293,7 @@ type CreateRecoveryLinkResponse struct {
 
 func (x *CreateRecoveryLinkResponse) Reset() {
 	*x = CreateRecoveryLinkResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[45]
+	mi := &file_duo_v1_duo_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2829,7 +3305,7 @@ func (x *CreateRecoveryLinkResponse) String() string {
 func (*CreateRecoveryLinkResponse) ProtoMessage() {}
 
 func (x *CreateRecoveryLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[45]
+	mi := &file_duo_v1_duo_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2842,7 +3318,7 @@ func (x *CreateRecoveryLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRecoveryLinkResponse.ProtoReflect.Descriptor instead.
 func (*CreateRecoveryLinkResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{45}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateRecoveryLinkResponse) GetToken() string {
@@ -2870,7 +3346,7 @@ type RedeemRecoveryLinkRequest struct {
 
 func (x *RedeemRecoveryLinkRequest) Reset() {
 	*x = RedeemRecoveryLinkRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[46]
+	mi := &file_duo_v1_duo_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2882,7 +3358,7 @@ func (x *RedeemRecoveryLinkRequest) String() string {
 func (*RedeemRecoveryLinkRequest) ProtoMessage() {}
 
 func (x *RedeemRecoveryLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[46]
+	mi := &file_duo_v1_duo_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2895,7 +3371,7 @@ func (x *RedeemRecoveryLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemRecoveryLinkRequest.ProtoReflect.Descriptor instead.
 func (*RedeemRecoveryLinkRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{46}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RedeemRecoveryLinkRequest) GetOperator() *Operator {
@@ -2936,7 +3412,7 @@ type Notice struct {
 
 func (x *Notice) Reset() {
 	*x = Notice{}
-	mi := &file_duo_v1_duo_proto_msgTypes[47]
+	mi := &file_duo_v1_duo_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2948,7 +3424,7 @@ func (x *Notice) String() string {
 func (*Notice) ProtoMessage() {}
 
 func (x *Notice) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[47]
+	mi := &file_duo_v1_duo_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2961,7 +3437,7 @@ func (x *Notice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notice.ProtoReflect.Descriptor instead.
 func (*Notice) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{47}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Notice) GetId() int64 {
@@ -3011,7 +3487,7 @@ type ListNoticesRequest struct {
 
 func (x *ListNoticesRequest) Reset() {
 	*x = ListNoticesRequest{}
-	mi := &file_duo_v1_duo_proto_msgTypes[48]
+	mi := &file_duo_v1_duo_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3023,7 +3499,7 @@ func (x *ListNoticesRequest) String() string {
 func (*ListNoticesRequest) ProtoMessage() {}
 
 func (x *ListNoticesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[48]
+	mi := &file_duo_v1_duo_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3036,7 +3512,7 @@ func (x *ListNoticesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNoticesRequest.ProtoReflect.Descriptor instead.
 func (*ListNoticesRequest) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{48}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListNoticesRequest) GetAfterId() int64 {
@@ -3069,7 +3545,7 @@ type ListNoticesResponse struct {
 
 func (x *ListNoticesResponse) Reset() {
 	*x = ListNoticesResponse{}
-	mi := &file_duo_v1_duo_proto_msgTypes[49]
+	mi := &file_duo_v1_duo_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3081,7 +3557,7 @@ func (x *ListNoticesResponse) String() string {
 func (*ListNoticesResponse) ProtoMessage() {}
 
 func (x *ListNoticesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_duo_v1_duo_proto_msgTypes[49]
+	mi := &file_duo_v1_duo_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3094,12 +3570,536 @@ func (x *ListNoticesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNoticesResponse.ProtoReflect.Descriptor instead.
 func (*ListNoticesResponse) Descriptor() ([]byte, []int) {
-	return file_duo_v1_duo_proto_rawDescGZIP(), []int{49}
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListNoticesResponse) GetNotices() []*Notice {
 	if x != nil {
 		return x.Notices
+	}
+	return nil
+}
+
+// One event of the authentication log. Never holds a secret, a code or a
+// state.
+type AuthEvent struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	AtUnix int64                  `protobuf:"varint,2,opt,name=at_unix,json=atUnix,proto3" json:"at_unix,omitempty"`
+	// For example login.begin, login.complete, settings.updated.
+	Kind       string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	OperatorId string `protobuf:"bytes,4,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
+	ActorId    string `protobuf:"bytes,5,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	Actor      string `protobuf:"bytes,6,opt,name=actor,proto3" json:"actor,omitempty"`
+	ActorRole  string `protobuf:"bytes,7,opt,name=actor_role,json=actorRole,proto3" json:"actor_role,omitempty"`
+	ClientIp   string `protobuf:"bytes,8,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	UserAgent  string `protobuf:"bytes,9,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// For example redirect, allowed, denied, not_required, allowed_without_duo.
+	Outcome       string `protobuf:"bytes,10,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Reason        string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	Detail        string `protobuf:"bytes,12,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthEvent) Reset() {
+	*x = AuthEvent{}
+	mi := &file_duo_v1_duo_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthEvent) ProtoMessage() {}
+
+func (x *AuthEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthEvent.ProtoReflect.Descriptor instead.
+func (*AuthEvent) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *AuthEvent) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *AuthEvent) GetAtUnix() int64 {
+	if x != nil {
+		return x.AtUnix
+	}
+	return 0
+}
+
+func (x *AuthEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *AuthEvent) GetOperatorId() string {
+	if x != nil {
+		return x.OperatorId
+	}
+	return ""
+}
+
+func (x *AuthEvent) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *AuthEvent) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AuthEvent) GetActorRole() string {
+	if x != nil {
+		return x.ActorRole
+	}
+	return ""
+}
+
+func (x *AuthEvent) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+func (x *AuthEvent) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *AuthEvent) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *AuthEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuthEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+type AuthEventFilter struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	OperatorId string                 `protobuf:"bytes,1,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
+	// Any of these kinds; none: every kind.
+	Kinds []string `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// Any of these outcomes; none: every outcome.
+	Outcomes []string `protobuf:"bytes,3,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	// [from, to): 0 leaves that end open.
+	FromUnix      int64 `protobuf:"varint,4,opt,name=from_unix,json=fromUnix,proto3" json:"from_unix,omitempty"`
+	ToUnix        int64 `protobuf:"varint,5,opt,name=to_unix,json=toUnix,proto3" json:"to_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthEventFilter) Reset() {
+	*x = AuthEventFilter{}
+	mi := &file_duo_v1_duo_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthEventFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthEventFilter) ProtoMessage() {}
+
+func (x *AuthEventFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthEventFilter.ProtoReflect.Descriptor instead.
+func (*AuthEventFilter) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *AuthEventFilter) GetOperatorId() string {
+	if x != nil {
+		return x.OperatorId
+	}
+	return ""
+}
+
+func (x *AuthEventFilter) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *AuthEventFilter) GetOutcomes() []string {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
+func (x *AuthEventFilter) GetFromUnix() int64 {
+	if x != nil {
+		return x.FromUnix
+	}
+	return 0
+}
+
+func (x *AuthEventFilter) GetToUnix() int64 {
+	if x != nil {
+		return x.ToUnix
+	}
+	return 0
+}
+
+type ListAuthEventsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Filter *AuthEventFilter       `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// 0 lets the plugin choose (50); at most 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque; empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Actor         *Actor `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuthEventsRequest) Reset() {
+	*x = ListAuthEventsRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuthEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuthEventsRequest) ProtoMessage() {}
+
+func (x *ListAuthEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuthEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuthEventsRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ListAuthEventsRequest) GetFilter() *AuthEventFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ListAuthEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuthEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAuthEventsRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+type ListAuthEventsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*AuthEvent           `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuthEventsResponse) Reset() {
+	*x = ListAuthEventsResponse{}
+	mi := &file_duo_v1_duo_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuthEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuthEventsResponse) ProtoMessage() {}
+
+func (x *ListAuthEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuthEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuthEventsResponse) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ListAuthEventsResponse) GetEvents() []*AuthEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuthEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type ExportAuthEventsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Filter        *AuthEventFilter       `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	Format        ExportFormat           `protobuf:"varint,2,opt,name=format,proto3,enum=helpdesk.duo.v1.ExportFormat" json:"format,omitempty"`
+	Actor         *Actor                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportAuthEventsRequest) Reset() {
+	*x = ExportAuthEventsRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportAuthEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportAuthEventsRequest) ProtoMessage() {}
+
+func (x *ExportAuthEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportAuthEventsRequest.ProtoReflect.Descriptor instead.
+func (*ExportAuthEventsRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ExportAuthEventsRequest) GetFilter() *AuthEventFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ExportAuthEventsRequest) GetFormat() ExportFormat {
+	if x != nil {
+		return x.Format
+	}
+	return ExportFormat_EXPORT_FORMAT_UNSPECIFIED
+}
+
+func (x *ExportAuthEventsRequest) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+type ExportChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportChunk) Reset() {
+	*x = ExportChunk{}
+	mi := &file_duo_v1_duo_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportChunk) ProtoMessage() {}
+
+func (x *ExportChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportChunk.ProtoReflect.Descriptor instead.
+func (*ExportChunk) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ExportChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type GetMetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsRequest) Reset() {
+	*x = GetMetricsRequest{}
+	mi := &file_duo_v1_duo_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsRequest) ProtoMessage() {}
+
+func (x *GetMetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsRequest.ProtoReflect.Descriptor instead.
+func (*GetMetricsRequest) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{60}
+}
+
+type GetMetricsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Prometheus metric families in the length-delimited protobuf exposition
+	// format (application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited).
+	Families      []byte `protobuf:"bytes,1,opt,name=families,proto3" json:"families,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsResponse) Reset() {
+	*x = GetMetricsResponse{}
+	mi := &file_duo_v1_duo_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsResponse) ProtoMessage() {}
+
+func (x *GetMetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duo_v1_duo_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsResponse.ProtoReflect.Descriptor instead.
+func (*GetMetricsResponse) Descriptor() ([]byte, []int) {
+	return file_duo_v1_duo_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *GetMetricsResponse) GetFamilies() []byte {
+	if x != nil {
+		return x.Families
 	}
 	return nil
 }
@@ -3113,11 +4113,19 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x0e\n" +
 	"\x02ip\x18\x03 \x01(\tR\x02ip\x12)\n" +
-	"\x04role\x18\x04 \x01(\x0e2\x15.helpdesk.duo.v1.RoleR\x04role\"L\n" +
+	"\x04role\x18\x04 \x01(\x0e2\x15.helpdesk.duo.v1.RoleR\x04role\"\xa0\x01\n" +
 	"\bOperator\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x14\n" +
-	"\x05email\x18\x03 \x01(\tR\x05email\"8\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\x12)\n" +
+	"\x04role\x18\x04 \x01(\x0e2\x15.helpdesk.duo.v1.RoleR\x04role\x12'\n" +
+	"\x0fservice_account\x18\x05 \x01(\bR\x0eserviceAccount\"\x84\x01\n" +
+	"\x04Text\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
+	"\x04args\x18\x02 \x03(\v2\x1f.helpdesk.duo.v1.Text.ArgsEntryR\x04args\x1a7\n" +
+	"\tArgsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"8\n" +
 	"\bHostInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\"\xac\x01\n" +
@@ -3137,13 +4145,22 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\bdata_dir\x18\x03 \x01(\tR\adataDir\"-\n" +
 	"\x11UninstallResponse\x12\x18\n" +
 	"\aremoved\x18\x01 \x03(\tR\aremoved\"\x0f\n" +
-	"\rStatusRequest\"\x8f\x01\n" +
+	"\rStatusRequest\"\xe1\x01\n" +
 	"\tDuoHealth\x12\x18\n" +
 	"\achecked\x18\x01 \x01(\bR\achecked\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12&\n" +
 	"\x0fchecked_at_unix\x18\x03 \x01(\x03R\rcheckedAtUnix\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x18\n" +
-	"\afailure\x18\x05 \x01(\tR\afailure\"\xc4\x01\n" +
+	"\afailure\x18\x05 \x01(\tR\afailure\x12\x1d\n" +
+	"\n" +
+	"latency_ms\x18\x06 \x01(\x03R\tlatencyMs\x121\n" +
+	"\x14consecutive_failures\x18\a \x01(\x05R\x13consecutiveFailures\"\x9b\x01\n" +
+	"\vLoginCounts\x12%\n" +
+	"\x0ewindow_seconds\x18\x01 \x01(\x03R\rwindowSeconds\x12\x18\n" +
+	"\aallowed\x18\x02 \x01(\x03R\aallowed\x12\x16\n" +
+	"\x06denied\x18\x03 \x01(\x03R\x06denied\x12\x1b\n" +
+	"\tfail_open\x18\x04 \x01(\x03R\bfailOpen\x12\x16\n" +
+	"\x06exempt\x18\x05 \x01(\x03R\x06exempt\"\xfa\x01\n" +
 	"\x0eStatusResponse\x12\x16\n" +
 	"\x06active\x18\x01 \x01(\bR\x06active\x12%\n" +
 	"\x0eschema_version\x18\x02 \x01(\x03R\rschemaVersion\x12\x1e\n" +
@@ -3151,7 +4168,8 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"configured\x18\x03 \x01(\bR\n" +
 	"configured\x12%\n" +
 	"\x0eplugin_version\x18\x04 \x01(\tR\rpluginVersion\x12,\n" +
-	"\x03duo\x18\x05 \x01(\v2\x1a.helpdesk.duo.v1.DuoHealthR\x03duo\"B\n" +
+	"\x03duo\x18\x05 \x01(\v2\x1a.helpdesk.duo.v1.DuoHealthR\x03duo\x124\n" +
+	"\x06logins\x18\x06 \x01(\v2\x1c.helpdesk.duo.v1.LoginCountsR\x06logins\"B\n" +
 	"\x12GetSettingsRequest\x12,\n" +
 	"\x05actor\x18\x01 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"\xac\x02\n" +
 	"\x13GetSettingsResponse\x12H\n" +
@@ -3170,12 +4188,13 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\x05actor\x18\x03 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\x1a9\n" +
 	"\vValuesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"T\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x7f\n" +
 	"\n" +
 	"FieldError\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\x91\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12)\n" +
+	"\x04text\x18\x04 \x01(\v2\x15.helpdesk.duo.v1.TextR\x04text\"\x91\x01\n" +
 	"\x16UpdateSettingsResponse\x12\x14\n" +
 	"\x05saved\x18\x01 \x01(\bR\x05saved\x123\n" +
 	"\x06errors\x18\x02 \x03(\v2\x1b.helpdesk.duo.v1.FieldErrorR\x06errors\x12,\n" +
@@ -3183,7 +4202,7 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\x0fCheckDuoRequest\x12,\n" +
 	"\x05actor\x18\x01 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"@\n" +
 	"\x10CheckDuoResponse\x12,\n" +
-	"\x03duo\x18\x01 \x01(\v2\x1a.helpdesk.duo.v1.DuoHealthR\x03duo\"\xc6\x03\n" +
+	"\x03duo\x18\x01 \x01(\v2\x1a.helpdesk.duo.v1.DuoHealthR\x03duo\"\x99\x05\n" +
 	"\rOperatorState\x12\x1f\n" +
 	"\voperator_id\x18\x01 \x01(\tR\n" +
 	"operatorId\x12\x18\n" +
@@ -3199,16 +4218,22 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\x11backup_codes_left\x18\n" +
 	" \x01(\x05R\x0fbackupCodesLeft\x12<\n" +
 	"\x1bbackup_codes_issued_at_unix\x18\v \x01(\x03R\x17backupCodesIssuedAtUnix\x12(\n" +
-	"\x10backup_codes_low\x18\f \x01(\bR\x0ebackupCodesLow\"\x9a\x01\n" +
+	"\x10backup_codes_low\x18\f \x01(\bR\x0ebackupCodesLow\x12>\n" +
+	"\vrequirement\x18\r \x01(\x0e2\x1c.helpdesk.duo.v1.RequirementR\vrequirement\x12\x16\n" +
+	"\x06locked\x18\x0e \x01(\bR\x06locked\x12$\n" +
+	"\x0elocked_at_unix\x18\x0f \x01(\x03R\flockedAtUnix\x12*\n" +
+	"\x11locked_until_unix\x18\x10 \x01(\x03R\x0flockedUntilUnix\x12'\n" +
+	"\x0ffailed_attempts\x18\x11 \x01(\x05R\x0efailedAttempts\"\x9a\x01\n" +
 	"\x19SetOperatorEnabledRequest\x125\n" +
 	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12\x18\n" +
 	"\aenabled\x18\x02 \x01(\bR\aenabled\x12,\n" +
 	"\x05actor\x18\x03 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"R\n" +
 	"\x1aSetOperatorEnabledResponse\x124\n" +
-	"\x05state\x18\x01 \x01(\v2\x1e.helpdesk.duo.v1.OperatorStateR\x05state\"k\n" +
+	"\x05state\x18\x01 \x01(\v2\x1e.helpdesk.duo.v1.OperatorStateR\x05state\"\xa4\x01\n" +
 	"\x18GetOperatorStatesRequest\x12!\n" +
 	"\foperator_ids\x18\x01 \x03(\tR\voperatorIds\x12,\n" +
-	"\x05actor\x18\x02 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"S\n" +
+	"\x05actor\x18\x02 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\x127\n" +
+	"\toperators\x18\x03 \x03(\v2\x19.helpdesk.duo.v1.OperatorR\toperators\"S\n" +
 	"\x19GetOperatorStatesResponse\x126\n" +
 	"\x06states\x18\x01 \x03(\v2\x1e.helpdesk.duo.v1.OperatorStateR\x06states\"\x87\x01\n" +
 	"\x1bListEnabledOperatorsRequest\x12\x1b\n" +
@@ -3224,6 +4249,11 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\tduo_alias\x18\x02 \x01(\tR\bduoAlias\x12,\n" +
 	"\x05actor\x18\x03 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"P\n" +
 	"\x18SetOperatorAliasResponse\x124\n" +
+	"\x05state\x18\x01 \x01(\v2\x1e.helpdesk.duo.v1.OperatorStateR\x05state\"|\n" +
+	"\x15UnlockOperatorRequest\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12,\n" +
+	"\x05actor\x18\x02 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"N\n" +
+	"\x16UnlockOperatorResponse\x124\n" +
 	"\x05state\x18\x01 \x01(\v2\x1e.helpdesk.duo.v1.OperatorStateR\x05state\";\n" +
 	"\n" +
 	"ClientInfo\x12\x0e\n" +
@@ -3232,25 +4262,27 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"user_agent\x18\x02 \x01(\tR\tuserAgent\"\x7f\n" +
 	"\x11BeginLoginRequest\x125\n" +
 	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x123\n" +
-	"\x06client\x18\x02 \x01(\v2\x1b.helpdesk.duo.v1.ClientInfoR\x06client\"\xbb\x01\n" +
+	"\x06client\x18\x02 \x01(\v2\x1b.helpdesk.duo.v1.ClientInfoR\x06client\"\xe6\x01\n" +
 	"\x12BeginLoginResponse\x12:\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x1e.helpdesk.duo.v1.LoginDecisionR\bdecision\x12!\n" +
 	"\fredirect_url\x18\x02 \x01(\tR\vredirectUrl\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\tR\x05state\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\xe9\x01\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12)\n" +
+	"\x04text\x18\x06 \x01(\v2\x15.helpdesk.duo.v1.TextR\x04text\"\xe9\x01\n" +
 	"\x14CompleteLoginRequest\x125\n" +
 	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12#\n" +
 	"\rsession_state\x18\x02 \x01(\tR\fsessionState\x12%\n" +
 	"\x0ecallback_state\x18\x03 \x01(\tR\rcallbackState\x12\x19\n" +
 	"\bduo_code\x18\x04 \x01(\tR\aduoCode\x123\n" +
-	"\x06client\x18\x05 \x01(\v2\x1b.helpdesk.duo.v1.ClientInfoR\x06client\"\xd8\x01\n" +
+	"\x06client\x18\x05 \x01(\v2\x1b.helpdesk.duo.v1.ClientInfoR\x06client\"\x83\x02\n" +
 	"\x15CompleteLoginResponse\x12:\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x1e.helpdesk.duo.v1.LoginDecisionR\bdecision\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12!\n" +
 	"\fbackup_codes\x18\x04 \x03(\tR\vbackupCodes\x12.\n" +
-	"\x13backup_codes_ticket\x18\x05 \x01(\tR\x11backupCodesTicket\"\x9f\x01\n" +
+	"\x13backup_codes_ticket\x18\x05 \x01(\tR\x11backupCodesTicket\x12)\n" +
+	"\x04text\x18\x06 \x01(\v2\x15.helpdesk.duo.v1.TextR\x04text\"\x9f\x01\n" +
 	"\x19ConfirmBackupCodesRequest\x125\n" +
 	"\boperator\x18\x01 \x01(\v2\x19.helpdesk.duo.v1.OperatorR\boperator\x12\x16\n" +
 	"\x06ticket\x18\x02 \x01(\tR\x06ticket\x123\n" +
@@ -3321,7 +4353,49 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12,\n" +
 	"\x05actor\x18\x03 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"H\n" +
 	"\x13ListNoticesResponse\x121\n" +
-	"\anotices\x18\x01 \x03(\v2\x17.helpdesk.duo.v1.NoticeR\anotices*a\n" +
+	"\anotices\x18\x01 \x03(\v2\x17.helpdesk.duo.v1.NoticeR\anotices\"\xbf\x02\n" +
+	"\tAuthEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x17\n" +
+	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x1f\n" +
+	"\voperator_id\x18\x04 \x01(\tR\n" +
+	"operatorId\x12\x19\n" +
+	"\bactor_id\x18\x05 \x01(\tR\aactorId\x12\x14\n" +
+	"\x05actor\x18\x06 \x01(\tR\x05actor\x12\x1d\n" +
+	"\n" +
+	"actor_role\x18\a \x01(\tR\tactorRole\x12\x1b\n" +
+	"\tclient_ip\x18\b \x01(\tR\bclientIp\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\t \x01(\tR\tuserAgent\x12\x18\n" +
+	"\aoutcome\x18\n" +
+	" \x01(\tR\aoutcome\x12\x16\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12\x16\n" +
+	"\x06detail\x18\f \x01(\tR\x06detail\"\x9a\x01\n" +
+	"\x0fAuthEventFilter\x12\x1f\n" +
+	"\voperator_id\x18\x01 \x01(\tR\n" +
+	"operatorId\x12\x14\n" +
+	"\x05kinds\x18\x02 \x03(\tR\x05kinds\x12\x1a\n" +
+	"\boutcomes\x18\x03 \x03(\tR\boutcomes\x12\x1b\n" +
+	"\tfrom_unix\x18\x04 \x01(\x03R\bfromUnix\x12\x17\n" +
+	"\ato_unix\x18\x05 \x01(\x03R\x06toUnix\"\xbb\x01\n" +
+	"\x15ListAuthEventsRequest\x128\n" +
+	"\x06filter\x18\x01 \x01(\v2 .helpdesk.duo.v1.AuthEventFilterR\x06filter\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12,\n" +
+	"\x05actor\x18\x04 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"t\n" +
+	"\x16ListAuthEventsResponse\x122\n" +
+	"\x06events\x18\x01 \x03(\v2\x1a.helpdesk.duo.v1.AuthEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb8\x01\n" +
+	"\x17ExportAuthEventsRequest\x128\n" +
+	"\x06filter\x18\x01 \x01(\v2 .helpdesk.duo.v1.AuthEventFilterR\x06filter\x125\n" +
+	"\x06format\x18\x02 \x01(\x0e2\x1d.helpdesk.duo.v1.ExportFormatR\x06format\x12,\n" +
+	"\x05actor\x18\x03 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"!\n" +
+	"\vExportChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\x13\n" +
+	"\x11GetMetricsRequest\"0\n" +
+	"\x12GetMetricsResponse\x12\x1a\n" +
+	"\bfamilies\x18\x01 \x01(\fR\bfamilies*a\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -3329,14 +4403,25 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\x0eROLE_HELP_DESK\x10\x02\x12\x0e\n" +
 	"\n" +
 	"ROLE_AGENT\x10\x03\x12\x0f\n" +
-	"\vROLE_SYSTEM\x10\x04*\xcd\x01\n" +
+	"\vROLE_SYSTEM\x10\x04*\xad\x01\n" +
+	"\vRequirement\x12\x1b\n" +
+	"\x17REQUIREMENT_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fREQUIREMENT_OFF\x10\x01\x12\x17\n" +
+	"\x13REQUIREMENT_ENABLED\x10\x02\x12\x1c\n" +
+	"\x18REQUIREMENT_ENFORCED_ALL\x10\x03\x12\x1d\n" +
+	"\x19REQUIREMENT_ENFORCED_ROLE\x10\x04\x12\x16\n" +
+	"\x12REQUIREMENT_EXEMPT\x10\x05*\xcd\x01\n" +
 	"\rLoginDecision\x12\x1e\n" +
 	"\x1aLOGIN_DECISION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bLOGIN_DECISION_NOT_REQUIRED\x10\x01\x12\x1b\n" +
 	"\x17LOGIN_DECISION_REDIRECT\x10\x02\x12\x19\n" +
 	"\x15LOGIN_DECISION_DENIED\x10\x03\x12\x1a\n" +
 	"\x16LOGIN_DECISION_ALLOWED\x10\x04\x12'\n" +
-	"#LOGIN_DECISION_CONFIRM_BACKUP_CODES\x10\x052\xd2\x02\n" +
+	"#LOGIN_DECISION_CONFIRM_BACKUP_CODES\x10\x05*b\n" +
+	"\fExportFormat\x12\x1d\n" +
+	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11EXPORT_FORMAT_CSV\x10\x01\x12\x1c\n" +
+	"\x18EXPORT_FORMAT_JSON_LINES\x10\x022\xd2\x02\n" +
 	"\tLifecycle\x12O\n" +
 	"\bActivate\x12 .helpdesk.duo.v1.ActivateRequest\x1a!.helpdesk.duo.v1.ActivateResponse\x12U\n" +
 	"\n" +
@@ -3346,12 +4431,13 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\bSettings\x12X\n" +
 	"\vGetSettings\x12#.helpdesk.duo.v1.GetSettingsRequest\x1a$.helpdesk.duo.v1.GetSettingsResponse\x12a\n" +
 	"\x0eUpdateSettings\x12&.helpdesk.duo.v1.UpdateSettingsRequest\x1a'.helpdesk.duo.v1.UpdateSettingsResponse\x12O\n" +
-	"\bCheckDuo\x12 .helpdesk.duo.v1.CheckDuoRequest\x1a!.helpdesk.duo.v1.CheckDuoResponse2\xc4\x03\n" +
+	"\bCheckDuo\x12 .helpdesk.duo.v1.CheckDuoRequest\x1a!.helpdesk.duo.v1.CheckDuoResponse2\xa7\x04\n" +
 	"\tOperators\x12m\n" +
 	"\x12SetOperatorEnabled\x12*.helpdesk.duo.v1.SetOperatorEnabledRequest\x1a+.helpdesk.duo.v1.SetOperatorEnabledResponse\x12j\n" +
 	"\x11GetOperatorStates\x12).helpdesk.duo.v1.GetOperatorStatesRequest\x1a*.helpdesk.duo.v1.GetOperatorStatesResponse\x12s\n" +
 	"\x14ListEnabledOperators\x12,.helpdesk.duo.v1.ListEnabledOperatorsRequest\x1a-.helpdesk.duo.v1.ListEnabledOperatorsResponse\x12g\n" +
-	"\x10SetOperatorAlias\x12(.helpdesk.duo.v1.SetOperatorAliasRequest\x1a).helpdesk.duo.v1.SetOperatorAliasResponse2\xbe\x01\n" +
+	"\x10SetOperatorAlias\x12(.helpdesk.duo.v1.SetOperatorAliasRequest\x1a).helpdesk.duo.v1.SetOperatorAliasResponse\x12a\n" +
+	"\x0eUnlockOperator\x12&.helpdesk.duo.v1.UnlockOperatorRequest\x1a'.helpdesk.duo.v1.UnlockOperatorResponse2\xbe\x01\n" +
 	"\x05Login\x12U\n" +
 	"\n" +
 	"BeginLogin\x12\".helpdesk.duo.v1.BeginLoginRequest\x1a#.helpdesk.duo.v1.BeginLoginResponse\x12^\n" +
@@ -3366,7 +4452,13 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\x10RevokeBypassCode\x12(.helpdesk.duo.v1.RevokeBypassCodeRequest\x1a).helpdesk.duo.v1.RevokeBypassCodeResponse\x12m\n" +
 	"\x12CreateRecoveryLink\x12*.helpdesk.duo.v1.CreateRecoveryLinkRequest\x1a+.helpdesk.duo.v1.CreateRecoveryLinkResponse\x12h\n" +
 	"\x12RedeemRecoveryLink\x12*.helpdesk.duo.v1.RedeemRecoveryLinkRequest\x1a&.helpdesk.duo.v1.CompleteLoginResponse\x12X\n" +
-	"\vListNotices\x12#.helpdesk.duo.v1.ListNoticesRequest\x1a$.helpdesk.duo.v1.ListNoticesResponseB7Z5github.com/helpdesk-duo/duo-plugin/proto/duo/v1;duov1b\x06proto3"
+	"\vListNotices\x12#.helpdesk.duo.v1.ListNoticesRequest\x1a$.helpdesk.duo.v1.ListNoticesResponse2\xca\x01\n" +
+	"\aAuthLog\x12a\n" +
+	"\x0eListAuthEvents\x12&.helpdesk.duo.v1.ListAuthEventsRequest\x1a'.helpdesk.duo.v1.ListAuthEventsResponse\x12\\\n" +
+	"\x10ExportAuthEvents\x12(.helpdesk.duo.v1.ExportAuthEventsRequest\x1a\x1c.helpdesk.duo.v1.ExportChunk0\x012`\n" +
+	"\aMetrics\x12U\n" +
+	"\n" +
+	"GetMetrics\x12\".helpdesk.duo.v1.GetMetricsRequest\x1a#.helpdesk.duo.v1.GetMetricsResponseB7Z5github.com/helpdesk-duo/duo-plugin/proto/duo/v1;duov1b\x06proto3"
 
 var (
 	file_duo_v1_duo_proto_rawDescOnce sync.Once
@@ -3380,168 +4472,208 @@ func file_duo_v1_duo_proto_rawDescGZIP() []byte {
 	return file_duo_v1_duo_proto_rawDescData
 }
 
-var file_duo_v1_duo_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_duo_v1_duo_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_duo_v1_duo_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_duo_v1_duo_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_duo_v1_duo_proto_goTypes = []any{
 	(Role)(0),                             // 0: helpdesk.duo.v1.Role
-	(LoginDecision)(0),                    // 1: helpdesk.duo.v1.LoginDecision
-	(*Actor)(nil),                         // 2: helpdesk.duo.v1.Actor
-	(*Operator)(nil),                      // 3: helpdesk.duo.v1.Operator
-	(*HostInfo)(nil),                      // 4: helpdesk.duo.v1.HostInfo
-	(*ActivateRequest)(nil),               // 5: helpdesk.duo.v1.ActivateRequest
-	(*ActivateResponse)(nil),              // 6: helpdesk.duo.v1.ActivateResponse
-	(*DeactivateRequest)(nil),             // 7: helpdesk.duo.v1.DeactivateRequest
-	(*DeactivateResponse)(nil),            // 8: helpdesk.duo.v1.DeactivateResponse
-	(*UninstallRequest)(nil),              // 9: helpdesk.duo.v1.UninstallRequest
-	(*UninstallResponse)(nil),             // 10: helpdesk.duo.v1.UninstallResponse
-	(*StatusRequest)(nil),                 // 11: helpdesk.duo.v1.StatusRequest
-	(*DuoHealth)(nil),                     // 12: helpdesk.duo.v1.DuoHealth
-	(*StatusResponse)(nil),                // 13: helpdesk.duo.v1.StatusResponse
-	(*GetSettingsRequest)(nil),            // 14: helpdesk.duo.v1.GetSettingsRequest
-	(*GetSettingsResponse)(nil),           // 15: helpdesk.duo.v1.GetSettingsResponse
-	(*UpdateSettingsRequest)(nil),         // 16: helpdesk.duo.v1.UpdateSettingsRequest
-	(*FieldError)(nil),                    // 17: helpdesk.duo.v1.FieldError
-	(*UpdateSettingsResponse)(nil),        // 18: helpdesk.duo.v1.UpdateSettingsResponse
-	(*CheckDuoRequest)(nil),               // 19: helpdesk.duo.v1.CheckDuoRequest
-	(*CheckDuoResponse)(nil),              // 20: helpdesk.duo.v1.CheckDuoResponse
-	(*OperatorState)(nil),                 // 21: helpdesk.duo.v1.OperatorState
-	(*SetOperatorEnabledRequest)(nil),     // 22: helpdesk.duo.v1.SetOperatorEnabledRequest
-	(*SetOperatorEnabledResponse)(nil),    // 23: helpdesk.duo.v1.SetOperatorEnabledResponse
-	(*GetOperatorStatesRequest)(nil),      // 24: helpdesk.duo.v1.GetOperatorStatesRequest
-	(*GetOperatorStatesResponse)(nil),     // 25: helpdesk.duo.v1.GetOperatorStatesResponse
-	(*ListEnabledOperatorsRequest)(nil),   // 26: helpdesk.duo.v1.ListEnabledOperatorsRequest
-	(*ListEnabledOperatorsResponse)(nil),  // 27: helpdesk.duo.v1.ListEnabledOperatorsResponse
-	(*SetOperatorAliasRequest)(nil),       // 28: helpdesk.duo.v1.SetOperatorAliasRequest
-	(*SetOperatorAliasResponse)(nil),      // 29: helpdesk.duo.v1.SetOperatorAliasResponse
-	(*ClientInfo)(nil),                    // 30: helpdesk.duo.v1.ClientInfo
-	(*BeginLoginRequest)(nil),             // 31: helpdesk.duo.v1.BeginLoginRequest
-	(*BeginLoginResponse)(nil),            // 32: helpdesk.duo.v1.BeginLoginResponse
-	(*CompleteLoginRequest)(nil),          // 33: helpdesk.duo.v1.CompleteLoginRequest
-	(*CompleteLoginResponse)(nil),         // 34: helpdesk.duo.v1.CompleteLoginResponse
-	(*ConfirmBackupCodesRequest)(nil),     // 35: helpdesk.duo.v1.ConfirmBackupCodesRequest
-	(*RedeemCodeRequest)(nil),             // 36: helpdesk.duo.v1.RedeemCodeRequest
-	(*RegenerateBackupCodesRequest)(nil),  // 37: helpdesk.duo.v1.RegenerateBackupCodesRequest
-	(*RegenerateBackupCodesResponse)(nil), // 38: helpdesk.duo.v1.RegenerateBackupCodesResponse
-	(*BypassCode)(nil),                    // 39: helpdesk.duo.v1.BypassCode
-	(*IssueBypassCodeRequest)(nil),        // 40: helpdesk.duo.v1.IssueBypassCodeRequest
-	(*IssueBypassCodeResponse)(nil),       // 41: helpdesk.duo.v1.IssueBypassCodeResponse
-	(*ListBypassCodesRequest)(nil),        // 42: helpdesk.duo.v1.ListBypassCodesRequest
-	(*ListBypassCodesResponse)(nil),       // 43: helpdesk.duo.v1.ListBypassCodesResponse
-	(*RevokeBypassCodeRequest)(nil),       // 44: helpdesk.duo.v1.RevokeBypassCodeRequest
-	(*RevokeBypassCodeResponse)(nil),      // 45: helpdesk.duo.v1.RevokeBypassCodeResponse
-	(*CreateRecoveryLinkRequest)(nil),     // 46: helpdesk.duo.v1.CreateRecoveryLinkRequest
-	(*CreateRecoveryLinkResponse)(nil),    // 47: helpdesk.duo.v1.CreateRecoveryLinkResponse
-	(*RedeemRecoveryLinkRequest)(nil),     // 48: helpdesk.duo.v1.RedeemRecoveryLinkRequest
-	(*Notice)(nil),                        // 49: helpdesk.duo.v1.Notice
-	(*ListNoticesRequest)(nil),            // 50: helpdesk.duo.v1.ListNoticesRequest
-	(*ListNoticesResponse)(nil),           // 51: helpdesk.duo.v1.ListNoticesResponse
-	nil,                                   // 52: helpdesk.duo.v1.GetSettingsResponse.ValuesEntry
-	nil,                                   // 53: helpdesk.duo.v1.GetSettingsResponse.SecretSetEntry
-	nil,                                   // 54: helpdesk.duo.v1.UpdateSettingsRequest.ValuesEntry
+	(Requirement)(0),                      // 1: helpdesk.duo.v1.Requirement
+	(LoginDecision)(0),                    // 2: helpdesk.duo.v1.LoginDecision
+	(ExportFormat)(0),                     // 3: helpdesk.duo.v1.ExportFormat
+	(*Actor)(nil),                         // 4: helpdesk.duo.v1.Actor
+	(*Operator)(nil),                      // 5: helpdesk.duo.v1.Operator
+	(*Text)(nil),                          // 6: helpdesk.duo.v1.Text
+	(*HostInfo)(nil),                      // 7: helpdesk.duo.v1.HostInfo
+	(*ActivateRequest)(nil),               // 8: helpdesk.duo.v1.ActivateRequest
+	(*ActivateResponse)(nil),              // 9: helpdesk.duo.v1.ActivateResponse
+	(*DeactivateRequest)(nil),             // 10: helpdesk.duo.v1.DeactivateRequest
+	(*DeactivateResponse)(nil),            // 11: helpdesk.duo.v1.DeactivateResponse
+	(*UninstallRequest)(nil),              // 12: helpdesk.duo.v1.UninstallRequest
+	(*UninstallResponse)(nil),             // 13: helpdesk.duo.v1.UninstallResponse
+	(*StatusRequest)(nil),                 // 14: helpdesk.duo.v1.StatusRequest
+	(*DuoHealth)(nil),                     // 15: helpdesk.duo.v1.DuoHealth
+	(*LoginCounts)(nil),                   // 16: helpdesk.duo.v1.LoginCounts
+	(*StatusResponse)(nil),                // 17: helpdesk.duo.v1.StatusResponse
+	(*GetSettingsRequest)(nil),            // 18: helpdesk.duo.v1.GetSettingsRequest
+	(*GetSettingsResponse)(nil),           // 19: helpdesk.duo.v1.GetSettingsResponse
+	(*UpdateSettingsRequest)(nil),         // 20: helpdesk.duo.v1.UpdateSettingsRequest
+	(*FieldError)(nil),                    // 21: helpdesk.duo.v1.FieldError
+	(*UpdateSettingsResponse)(nil),        // 22: helpdesk.duo.v1.UpdateSettingsResponse
+	(*CheckDuoRequest)(nil),               // 23: helpdesk.duo.v1.CheckDuoRequest
+	(*CheckDuoResponse)(nil),              // 24: helpdesk.duo.v1.CheckDuoResponse
+	(*OperatorState)(nil),                 // 25: helpdesk.duo.v1.OperatorState
+	(*SetOperatorEnabledRequest)(nil),     // 26: helpdesk.duo.v1.SetOperatorEnabledRequest
+	(*SetOperatorEnabledResponse)(nil),    // 27: helpdesk.duo.v1.SetOperatorEnabledResponse
+	(*GetOperatorStatesRequest)(nil),      // 28: helpdesk.duo.v1.GetOperatorStatesRequest
+	(*GetOperatorStatesResponse)(nil),     // 29: helpdesk.duo.v1.GetOperatorStatesResponse
+	(*ListEnabledOperatorsRequest)(nil),   // 30: helpdesk.duo.v1.ListEnabledOperatorsRequest
+	(*ListEnabledOperatorsResponse)(nil),  // 31: helpdesk.duo.v1.ListEnabledOperatorsResponse
+	(*SetOperatorAliasRequest)(nil),       // 32: helpdesk.duo.v1.SetOperatorAliasRequest
+	(*SetOperatorAliasResponse)(nil),      // 33: helpdesk.duo.v1.SetOperatorAliasResponse
+	(*UnlockOperatorRequest)(nil),         // 34: helpdesk.duo.v1.UnlockOperatorRequest
+	(*UnlockOperatorResponse)(nil),        // 35: helpdesk.duo.v1.UnlockOperatorResponse
+	(*ClientInfo)(nil),                    // 36: helpdesk.duo.v1.ClientInfo
+	(*BeginLoginRequest)(nil),             // 37: helpdesk.duo.v1.BeginLoginRequest
+	(*BeginLoginResponse)(nil),            // 38: helpdesk.duo.v1.BeginLoginResponse
+	(*CompleteLoginRequest)(nil),          // 39: helpdesk.duo.v1.CompleteLoginRequest
+	(*CompleteLoginResponse)(nil),         // 40: helpdesk.duo.v1.CompleteLoginResponse
+	(*ConfirmBackupCodesRequest)(nil),     // 41: helpdesk.duo.v1.ConfirmBackupCodesRequest
+	(*RedeemCodeRequest)(nil),             // 42: helpdesk.duo.v1.RedeemCodeRequest
+	(*RegenerateBackupCodesRequest)(nil),  // 43: helpdesk.duo.v1.RegenerateBackupCodesRequest
+	(*RegenerateBackupCodesResponse)(nil), // 44: helpdesk.duo.v1.RegenerateBackupCodesResponse
+	(*BypassCode)(nil),                    // 45: helpdesk.duo.v1.BypassCode
+	(*IssueBypassCodeRequest)(nil),        // 46: helpdesk.duo.v1.IssueBypassCodeRequest
+	(*IssueBypassCodeResponse)(nil),       // 47: helpdesk.duo.v1.IssueBypassCodeResponse
+	(*ListBypassCodesRequest)(nil),        // 48: helpdesk.duo.v1.ListBypassCodesRequest
+	(*ListBypassCodesResponse)(nil),       // 49: helpdesk.duo.v1.ListBypassCodesResponse
+	(*RevokeBypassCodeRequest)(nil),       // 50: helpdesk.duo.v1.RevokeBypassCodeRequest
+	(*RevokeBypassCodeResponse)(nil),      // 51: helpdesk.duo.v1.RevokeBypassCodeResponse
+	(*CreateRecoveryLinkRequest)(nil),     // 52: helpdesk.duo.v1.CreateRecoveryLinkRequest
+	(*CreateRecoveryLinkResponse)(nil),    // 53: helpdesk.duo.v1.CreateRecoveryLinkResponse
+	(*RedeemRecoveryLinkRequest)(nil),     // 54: helpdesk.duo.v1.RedeemRecoveryLinkRequest
+	(*Notice)(nil),                        // 55: helpdesk.duo.v1.Notice
+	(*ListNoticesRequest)(nil),            // 56: helpdesk.duo.v1.ListNoticesRequest
+	(*ListNoticesResponse)(nil),           // 57: helpdesk.duo.v1.ListNoticesResponse
+	(*AuthEvent)(nil),                     // 58: helpdesk.duo.v1.AuthEvent
+	(*AuthEventFilter)(nil),               // 59: helpdesk.duo.v1.AuthEventFilter
+	(*ListAuthEventsRequest)(nil),         // 60: helpdesk.duo.v1.ListAuthEventsRequest
+	(*ListAuthEventsResponse)(nil),        // 61: helpdesk.duo.v1.ListAuthEventsResponse
+	(*ExportAuthEventsRequest)(nil),       // 62: helpdesk.duo.v1.ExportAuthEventsRequest
+	(*ExportChunk)(nil),                   // 63: helpdesk.duo.v1.ExportChunk
+	(*GetMetricsRequest)(nil),             // 64: helpdesk.duo.v1.GetMetricsRequest
+	(*GetMetricsResponse)(nil),            // 65: helpdesk.duo.v1.GetMetricsResponse
+	nil,                                   // 66: helpdesk.duo.v1.Text.ArgsEntry
+	nil,                                   // 67: helpdesk.duo.v1.GetSettingsResponse.ValuesEntry
+	nil,                                   // 68: helpdesk.duo.v1.GetSettingsResponse.SecretSetEntry
+	nil,                                   // 69: helpdesk.duo.v1.UpdateSettingsRequest.ValuesEntry
 }
 var file_duo_v1_duo_proto_depIdxs = []int32{
 	0,  // 0: helpdesk.duo.v1.Actor.role:type_name -> helpdesk.duo.v1.Role
-	4,  // 1: helpdesk.duo.v1.ActivateRequest.host:type_name -> helpdesk.duo.v1.HostInfo
-	2,  // 2: helpdesk.duo.v1.ActivateRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	13, // 3: helpdesk.duo.v1.ActivateResponse.status:type_name -> helpdesk.duo.v1.StatusResponse
-	2,  // 4: helpdesk.duo.v1.DeactivateRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	2,  // 5: helpdesk.duo.v1.UninstallRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	12, // 6: helpdesk.duo.v1.StatusResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
-	2,  // 7: helpdesk.duo.v1.GetSettingsRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	52, // 8: helpdesk.duo.v1.GetSettingsResponse.values:type_name -> helpdesk.duo.v1.GetSettingsResponse.ValuesEntry
-	53, // 9: helpdesk.duo.v1.GetSettingsResponse.secret_set:type_name -> helpdesk.duo.v1.GetSettingsResponse.SecretSetEntry
-	54, // 10: helpdesk.duo.v1.UpdateSettingsRequest.values:type_name -> helpdesk.duo.v1.UpdateSettingsRequest.ValuesEntry
-	2,  // 11: helpdesk.duo.v1.UpdateSettingsRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	17, // 12: helpdesk.duo.v1.UpdateSettingsResponse.errors:type_name -> helpdesk.duo.v1.FieldError
-	12, // 13: helpdesk.duo.v1.UpdateSettingsResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
-	2,  // 14: helpdesk.duo.v1.CheckDuoRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	12, // 15: helpdesk.duo.v1.CheckDuoResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
-	3,  // 16: helpdesk.duo.v1.SetOperatorEnabledRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	2,  // 17: helpdesk.duo.v1.SetOperatorEnabledRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	21, // 18: helpdesk.duo.v1.SetOperatorEnabledResponse.state:type_name -> helpdesk.duo.v1.OperatorState
-	2,  // 19: helpdesk.duo.v1.GetOperatorStatesRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	21, // 20: helpdesk.duo.v1.GetOperatorStatesResponse.states:type_name -> helpdesk.duo.v1.OperatorState
-	2,  // 21: helpdesk.duo.v1.ListEnabledOperatorsRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	21, // 22: helpdesk.duo.v1.ListEnabledOperatorsResponse.states:type_name -> helpdesk.duo.v1.OperatorState
-	3,  // 23: helpdesk.duo.v1.SetOperatorAliasRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	2,  // 24: helpdesk.duo.v1.SetOperatorAliasRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	21, // 25: helpdesk.duo.v1.SetOperatorAliasResponse.state:type_name -> helpdesk.duo.v1.OperatorState
-	3,  // 26: helpdesk.duo.v1.BeginLoginRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	30, // 27: helpdesk.duo.v1.BeginLoginRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
-	1,  // 28: helpdesk.duo.v1.BeginLoginResponse.decision:type_name -> helpdesk.duo.v1.LoginDecision
-	3,  // 29: helpdesk.duo.v1.CompleteLoginRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	30, // 30: helpdesk.duo.v1.CompleteLoginRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
-	1,  // 31: helpdesk.duo.v1.CompleteLoginResponse.decision:type_name -> helpdesk.duo.v1.LoginDecision
-	3,  // 32: helpdesk.duo.v1.ConfirmBackupCodesRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	30, // 33: helpdesk.duo.v1.ConfirmBackupCodesRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
-	3,  // 34: helpdesk.duo.v1.RedeemCodeRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	30, // 35: helpdesk.duo.v1.RedeemCodeRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
-	3,  // 36: helpdesk.duo.v1.RegenerateBackupCodesRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	2,  // 37: helpdesk.duo.v1.RegenerateBackupCodesRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	21, // 38: helpdesk.duo.v1.RegenerateBackupCodesResponse.state:type_name -> helpdesk.duo.v1.OperatorState
-	3,  // 39: helpdesk.duo.v1.IssueBypassCodeRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	2,  // 40: helpdesk.duo.v1.IssueBypassCodeRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	0,  // 41: helpdesk.duo.v1.IssueBypassCodeRequest.operator_role:type_name -> helpdesk.duo.v1.Role
-	39, // 42: helpdesk.duo.v1.IssueBypassCodeResponse.bypass_code:type_name -> helpdesk.duo.v1.BypassCode
-	2,  // 43: helpdesk.duo.v1.ListBypassCodesRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	39, // 44: helpdesk.duo.v1.ListBypassCodesResponse.bypass_codes:type_name -> helpdesk.duo.v1.BypassCode
-	2,  // 45: helpdesk.duo.v1.RevokeBypassCodeRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	39, // 46: helpdesk.duo.v1.RevokeBypassCodeResponse.bypass_code:type_name -> helpdesk.duo.v1.BypassCode
-	3,  // 47: helpdesk.duo.v1.CreateRecoveryLinkRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	2,  // 48: helpdesk.duo.v1.CreateRecoveryLinkRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	3,  // 49: helpdesk.duo.v1.RedeemRecoveryLinkRequest.operator:type_name -> helpdesk.duo.v1.Operator
-	30, // 50: helpdesk.duo.v1.RedeemRecoveryLinkRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
-	2,  // 51: helpdesk.duo.v1.ListNoticesRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	49, // 52: helpdesk.duo.v1.ListNoticesResponse.notices:type_name -> helpdesk.duo.v1.Notice
-	5,  // 53: helpdesk.duo.v1.Lifecycle.Activate:input_type -> helpdesk.duo.v1.ActivateRequest
-	7,  // 54: helpdesk.duo.v1.Lifecycle.Deactivate:input_type -> helpdesk.duo.v1.DeactivateRequest
-	9,  // 55: helpdesk.duo.v1.Lifecycle.Uninstall:input_type -> helpdesk.duo.v1.UninstallRequest
-	11, // 56: helpdesk.duo.v1.Lifecycle.Status:input_type -> helpdesk.duo.v1.StatusRequest
-	14, // 57: helpdesk.duo.v1.Settings.GetSettings:input_type -> helpdesk.duo.v1.GetSettingsRequest
-	16, // 58: helpdesk.duo.v1.Settings.UpdateSettings:input_type -> helpdesk.duo.v1.UpdateSettingsRequest
-	19, // 59: helpdesk.duo.v1.Settings.CheckDuo:input_type -> helpdesk.duo.v1.CheckDuoRequest
-	22, // 60: helpdesk.duo.v1.Operators.SetOperatorEnabled:input_type -> helpdesk.duo.v1.SetOperatorEnabledRequest
-	24, // 61: helpdesk.duo.v1.Operators.GetOperatorStates:input_type -> helpdesk.duo.v1.GetOperatorStatesRequest
-	26, // 62: helpdesk.duo.v1.Operators.ListEnabledOperators:input_type -> helpdesk.duo.v1.ListEnabledOperatorsRequest
-	28, // 63: helpdesk.duo.v1.Operators.SetOperatorAlias:input_type -> helpdesk.duo.v1.SetOperatorAliasRequest
-	31, // 64: helpdesk.duo.v1.Login.BeginLogin:input_type -> helpdesk.duo.v1.BeginLoginRequest
-	33, // 65: helpdesk.duo.v1.Login.CompleteLogin:input_type -> helpdesk.duo.v1.CompleteLoginRequest
-	35, // 66: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:input_type -> helpdesk.duo.v1.ConfirmBackupCodesRequest
-	36, // 67: helpdesk.duo.v1.Recovery.RedeemCode:input_type -> helpdesk.duo.v1.RedeemCodeRequest
-	37, // 68: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:input_type -> helpdesk.duo.v1.RegenerateBackupCodesRequest
-	40, // 69: helpdesk.duo.v1.Recovery.IssueBypassCode:input_type -> helpdesk.duo.v1.IssueBypassCodeRequest
-	42, // 70: helpdesk.duo.v1.Recovery.ListBypassCodes:input_type -> helpdesk.duo.v1.ListBypassCodesRequest
-	44, // 71: helpdesk.duo.v1.Recovery.RevokeBypassCode:input_type -> helpdesk.duo.v1.RevokeBypassCodeRequest
-	46, // 72: helpdesk.duo.v1.Recovery.CreateRecoveryLink:input_type -> helpdesk.duo.v1.CreateRecoveryLinkRequest
-	48, // 73: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:input_type -> helpdesk.duo.v1.RedeemRecoveryLinkRequest
-	50, // 74: helpdesk.duo.v1.Recovery.ListNotices:input_type -> helpdesk.duo.v1.ListNoticesRequest
-	6,  // 75: helpdesk.duo.v1.Lifecycle.Activate:output_type -> helpdesk.duo.v1.ActivateResponse
-	8,  // 76: helpdesk.duo.v1.Lifecycle.Deactivate:output_type -> helpdesk.duo.v1.DeactivateResponse
-	10, // 77: helpdesk.duo.v1.Lifecycle.Uninstall:output_type -> helpdesk.duo.v1.UninstallResponse
-	13, // 78: helpdesk.duo.v1.Lifecycle.Status:output_type -> helpdesk.duo.v1.StatusResponse
-	15, // 79: helpdesk.duo.v1.Settings.GetSettings:output_type -> helpdesk.duo.v1.GetSettingsResponse
-	18, // 80: helpdesk.duo.v1.Settings.UpdateSettings:output_type -> helpdesk.duo.v1.UpdateSettingsResponse
-	20, // 81: helpdesk.duo.v1.Settings.CheckDuo:output_type -> helpdesk.duo.v1.CheckDuoResponse
-	23, // 82: helpdesk.duo.v1.Operators.SetOperatorEnabled:output_type -> helpdesk.duo.v1.SetOperatorEnabledResponse
-	25, // 83: helpdesk.duo.v1.Operators.GetOperatorStates:output_type -> helpdesk.duo.v1.GetOperatorStatesResponse
-	27, // 84: helpdesk.duo.v1.Operators.ListEnabledOperators:output_type -> helpdesk.duo.v1.ListEnabledOperatorsResponse
-	29, // 85: helpdesk.duo.v1.Operators.SetOperatorAlias:output_type -> helpdesk.duo.v1.SetOperatorAliasResponse
-	32, // 86: helpdesk.duo.v1.Login.BeginLogin:output_type -> helpdesk.duo.v1.BeginLoginResponse
-	34, // 87: helpdesk.duo.v1.Login.CompleteLogin:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	34, // 88: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	34, // 89: helpdesk.duo.v1.Recovery.RedeemCode:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	38, // 90: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:output_type -> helpdesk.duo.v1.RegenerateBackupCodesResponse
-	41, // 91: helpdesk.duo.v1.Recovery.IssueBypassCode:output_type -> helpdesk.duo.v1.IssueBypassCodeResponse
-	43, // 92: helpdesk.duo.v1.Recovery.ListBypassCodes:output_type -> helpdesk.duo.v1.ListBypassCodesResponse
-	45, // 93: helpdesk.duo.v1.Recovery.RevokeBypassCode:output_type -> helpdesk.duo.v1.RevokeBypassCodeResponse
-	47, // 94: helpdesk.duo.v1.Recovery.CreateRecoveryLink:output_type -> helpdesk.duo.v1.CreateRecoveryLinkResponse
-	34, // 95: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	51, // 96: helpdesk.duo.v1.Recovery.ListNotices:output_type -> helpdesk.duo.v1.ListNoticesResponse
-	75, // [75:97] is the sub-list for method output_type
-	53, // [53:75] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	0,  // 1: helpdesk.duo.v1.Operator.role:type_name -> helpdesk.duo.v1.Role
+	66, // 2: helpdesk.duo.v1.Text.args:type_name -> helpdesk.duo.v1.Text.ArgsEntry
+	7,  // 3: helpdesk.duo.v1.ActivateRequest.host:type_name -> helpdesk.duo.v1.HostInfo
+	4,  // 4: helpdesk.duo.v1.ActivateRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	17, // 5: helpdesk.duo.v1.ActivateResponse.status:type_name -> helpdesk.duo.v1.StatusResponse
+	4,  // 6: helpdesk.duo.v1.DeactivateRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	4,  // 7: helpdesk.duo.v1.UninstallRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	15, // 8: helpdesk.duo.v1.StatusResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
+	16, // 9: helpdesk.duo.v1.StatusResponse.logins:type_name -> helpdesk.duo.v1.LoginCounts
+	4,  // 10: helpdesk.duo.v1.GetSettingsRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	67, // 11: helpdesk.duo.v1.GetSettingsResponse.values:type_name -> helpdesk.duo.v1.GetSettingsResponse.ValuesEntry
+	68, // 12: helpdesk.duo.v1.GetSettingsResponse.secret_set:type_name -> helpdesk.duo.v1.GetSettingsResponse.SecretSetEntry
+	69, // 13: helpdesk.duo.v1.UpdateSettingsRequest.values:type_name -> helpdesk.duo.v1.UpdateSettingsRequest.ValuesEntry
+	4,  // 14: helpdesk.duo.v1.UpdateSettingsRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	6,  // 15: helpdesk.duo.v1.FieldError.text:type_name -> helpdesk.duo.v1.Text
+	21, // 16: helpdesk.duo.v1.UpdateSettingsResponse.errors:type_name -> helpdesk.duo.v1.FieldError
+	15, // 17: helpdesk.duo.v1.UpdateSettingsResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
+	4,  // 18: helpdesk.duo.v1.CheckDuoRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	15, // 19: helpdesk.duo.v1.CheckDuoResponse.duo:type_name -> helpdesk.duo.v1.DuoHealth
+	1,  // 20: helpdesk.duo.v1.OperatorState.requirement:type_name -> helpdesk.duo.v1.Requirement
+	5,  // 21: helpdesk.duo.v1.SetOperatorEnabledRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	4,  // 22: helpdesk.duo.v1.SetOperatorEnabledRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	25, // 23: helpdesk.duo.v1.SetOperatorEnabledResponse.state:type_name -> helpdesk.duo.v1.OperatorState
+	4,  // 24: helpdesk.duo.v1.GetOperatorStatesRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	5,  // 25: helpdesk.duo.v1.GetOperatorStatesRequest.operators:type_name -> helpdesk.duo.v1.Operator
+	25, // 26: helpdesk.duo.v1.GetOperatorStatesResponse.states:type_name -> helpdesk.duo.v1.OperatorState
+	4,  // 27: helpdesk.duo.v1.ListEnabledOperatorsRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	25, // 28: helpdesk.duo.v1.ListEnabledOperatorsResponse.states:type_name -> helpdesk.duo.v1.OperatorState
+	5,  // 29: helpdesk.duo.v1.SetOperatorAliasRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	4,  // 30: helpdesk.duo.v1.SetOperatorAliasRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	25, // 31: helpdesk.duo.v1.SetOperatorAliasResponse.state:type_name -> helpdesk.duo.v1.OperatorState
+	5,  // 32: helpdesk.duo.v1.UnlockOperatorRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	4,  // 33: helpdesk.duo.v1.UnlockOperatorRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	25, // 34: helpdesk.duo.v1.UnlockOperatorResponse.state:type_name -> helpdesk.duo.v1.OperatorState
+	5,  // 35: helpdesk.duo.v1.BeginLoginRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	36, // 36: helpdesk.duo.v1.BeginLoginRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
+	2,  // 37: helpdesk.duo.v1.BeginLoginResponse.decision:type_name -> helpdesk.duo.v1.LoginDecision
+	6,  // 38: helpdesk.duo.v1.BeginLoginResponse.text:type_name -> helpdesk.duo.v1.Text
+	5,  // 39: helpdesk.duo.v1.CompleteLoginRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	36, // 40: helpdesk.duo.v1.CompleteLoginRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
+	2,  // 41: helpdesk.duo.v1.CompleteLoginResponse.decision:type_name -> helpdesk.duo.v1.LoginDecision
+	6,  // 42: helpdesk.duo.v1.CompleteLoginResponse.text:type_name -> helpdesk.duo.v1.Text
+	5,  // 43: helpdesk.duo.v1.ConfirmBackupCodesRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	36, // 44: helpdesk.duo.v1.ConfirmBackupCodesRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
+	5,  // 45: helpdesk.duo.v1.RedeemCodeRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	36, // 46: helpdesk.duo.v1.RedeemCodeRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
+	5,  // 47: helpdesk.duo.v1.RegenerateBackupCodesRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	4,  // 48: helpdesk.duo.v1.RegenerateBackupCodesRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	25, // 49: helpdesk.duo.v1.RegenerateBackupCodesResponse.state:type_name -> helpdesk.duo.v1.OperatorState
+	5,  // 50: helpdesk.duo.v1.IssueBypassCodeRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	4,  // 51: helpdesk.duo.v1.IssueBypassCodeRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	0,  // 52: helpdesk.duo.v1.IssueBypassCodeRequest.operator_role:type_name -> helpdesk.duo.v1.Role
+	45, // 53: helpdesk.duo.v1.IssueBypassCodeResponse.bypass_code:type_name -> helpdesk.duo.v1.BypassCode
+	4,  // 54: helpdesk.duo.v1.ListBypassCodesRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	45, // 55: helpdesk.duo.v1.ListBypassCodesResponse.bypass_codes:type_name -> helpdesk.duo.v1.BypassCode
+	4,  // 56: helpdesk.duo.v1.RevokeBypassCodeRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	45, // 57: helpdesk.duo.v1.RevokeBypassCodeResponse.bypass_code:type_name -> helpdesk.duo.v1.BypassCode
+	5,  // 58: helpdesk.duo.v1.CreateRecoveryLinkRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	4,  // 59: helpdesk.duo.v1.CreateRecoveryLinkRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	5,  // 60: helpdesk.duo.v1.RedeemRecoveryLinkRequest.operator:type_name -> helpdesk.duo.v1.Operator
+	36, // 61: helpdesk.duo.v1.RedeemRecoveryLinkRequest.client:type_name -> helpdesk.duo.v1.ClientInfo
+	4,  // 62: helpdesk.duo.v1.ListNoticesRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	55, // 63: helpdesk.duo.v1.ListNoticesResponse.notices:type_name -> helpdesk.duo.v1.Notice
+	59, // 64: helpdesk.duo.v1.ListAuthEventsRequest.filter:type_name -> helpdesk.duo.v1.AuthEventFilter
+	4,  // 65: helpdesk.duo.v1.ListAuthEventsRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	58, // 66: helpdesk.duo.v1.ListAuthEventsResponse.events:type_name -> helpdesk.duo.v1.AuthEvent
+	59, // 67: helpdesk.duo.v1.ExportAuthEventsRequest.filter:type_name -> helpdesk.duo.v1.AuthEventFilter
+	3,  // 68: helpdesk.duo.v1.ExportAuthEventsRequest.format:type_name -> helpdesk.duo.v1.ExportFormat
+	4,  // 69: helpdesk.duo.v1.ExportAuthEventsRequest.actor:type_name -> helpdesk.duo.v1.Actor
+	8,  // 70: helpdesk.duo.v1.Lifecycle.Activate:input_type -> helpdesk.duo.v1.ActivateRequest
+	10, // 71: helpdesk.duo.v1.Lifecycle.Deactivate:input_type -> helpdesk.duo.v1.DeactivateRequest
+	12, // 72: helpdesk.duo.v1.Lifecycle.Uninstall:input_type -> helpdesk.duo.v1.UninstallRequest
+	14, // 73: helpdesk.duo.v1.Lifecycle.Status:input_type -> helpdesk.duo.v1.StatusRequest
+	18, // 74: helpdesk.duo.v1.Settings.GetSettings:input_type -> helpdesk.duo.v1.GetSettingsRequest
+	20, // 75: helpdesk.duo.v1.Settings.UpdateSettings:input_type -> helpdesk.duo.v1.UpdateSettingsRequest
+	23, // 76: helpdesk.duo.v1.Settings.CheckDuo:input_type -> helpdesk.duo.v1.CheckDuoRequest
+	26, // 77: helpdesk.duo.v1.Operators.SetOperatorEnabled:input_type -> helpdesk.duo.v1.SetOperatorEnabledRequest
+	28, // 78: helpdesk.duo.v1.Operators.GetOperatorStates:input_type -> helpdesk.duo.v1.GetOperatorStatesRequest
+	30, // 79: helpdesk.duo.v1.Operators.ListEnabledOperators:input_type -> helpdesk.duo.v1.ListEnabledOperatorsRequest
+	32, // 80: helpdesk.duo.v1.Operators.SetOperatorAlias:input_type -> helpdesk.duo.v1.SetOperatorAliasRequest
+	34, // 81: helpdesk.duo.v1.Operators.UnlockOperator:input_type -> helpdesk.duo.v1.UnlockOperatorRequest
+	37, // 82: helpdesk.duo.v1.Login.BeginLogin:input_type -> helpdesk.duo.v1.BeginLoginRequest
+	39, // 83: helpdesk.duo.v1.Login.CompleteLogin:input_type -> helpdesk.duo.v1.CompleteLoginRequest
+	41, // 84: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:input_type -> helpdesk.duo.v1.ConfirmBackupCodesRequest
+	42, // 85: helpdesk.duo.v1.Recovery.RedeemCode:input_type -> helpdesk.duo.v1.RedeemCodeRequest
+	43, // 86: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:input_type -> helpdesk.duo.v1.RegenerateBackupCodesRequest
+	46, // 87: helpdesk.duo.v1.Recovery.IssueBypassCode:input_type -> helpdesk.duo.v1.IssueBypassCodeRequest
+	48, // 88: helpdesk.duo.v1.Recovery.ListBypassCodes:input_type -> helpdesk.duo.v1.ListBypassCodesRequest
+	50, // 89: helpdesk.duo.v1.Recovery.RevokeBypassCode:input_type -> helpdesk.duo.v1.RevokeBypassCodeRequest
+	52, // 90: helpdesk.duo.v1.Recovery.CreateRecoveryLink:input_type -> helpdesk.duo.v1.CreateRecoveryLinkRequest
+	54, // 91: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:input_type -> helpdesk.duo.v1.RedeemRecoveryLinkRequest
+	56, // 92: helpdesk.duo.v1.Recovery.ListNotices:input_type -> helpdesk.duo.v1.ListNoticesRequest
+	60, // 93: helpdesk.duo.v1.AuthLog.ListAuthEvents:input_type -> helpdesk.duo.v1.ListAuthEventsRequest
+	62, // 94: helpdesk.duo.v1.AuthLog.ExportAuthEvents:input_type -> helpdesk.duo.v1.ExportAuthEventsRequest
+	64, // 95: helpdesk.duo.v1.Metrics.GetMetrics:input_type -> helpdesk.duo.v1.GetMetricsRequest
+	9,  // 96: helpdesk.duo.v1.Lifecycle.Activate:output_type -> helpdesk.duo.v1.ActivateResponse
+	11, // 97: helpdesk.duo.v1.Lifecycle.Deactivate:output_type -> helpdesk.duo.v1.DeactivateResponse
+	13, // 98: helpdesk.duo.v1.Lifecycle.Uninstall:output_type -> helpdesk.duo.v1.UninstallResponse
+	17, // 99: helpdesk.duo.v1.Lifecycle.Status:output_type -> helpdesk.duo.v1.StatusResponse
+	19, // 100: helpdesk.duo.v1.Settings.GetSettings:output_type -> helpdesk.duo.v1.GetSettingsResponse
+	22, // 101: helpdesk.duo.v1.Settings.UpdateSettings:output_type -> helpdesk.duo.v1.UpdateSettingsResponse
+	24, // 102: helpdesk.duo.v1.Settings.CheckDuo:output_type -> helpdesk.duo.v1.CheckDuoResponse
+	27, // 103: helpdesk.duo.v1.Operators.SetOperatorEnabled:output_type -> helpdesk.duo.v1.SetOperatorEnabledResponse
+	29, // 104: helpdesk.duo.v1.Operators.GetOperatorStates:output_type -> helpdesk.duo.v1.GetOperatorStatesResponse
+	31, // 105: helpdesk.duo.v1.Operators.ListEnabledOperators:output_type -> helpdesk.duo.v1.ListEnabledOperatorsResponse
+	33, // 106: helpdesk.duo.v1.Operators.SetOperatorAlias:output_type -> helpdesk.duo.v1.SetOperatorAliasResponse
+	35, // 107: helpdesk.duo.v1.Operators.UnlockOperator:output_type -> helpdesk.duo.v1.UnlockOperatorResponse
+	38, // 108: helpdesk.duo.v1.Login.BeginLogin:output_type -> helpdesk.duo.v1.BeginLoginResponse
+	40, // 109: helpdesk.duo.v1.Login.CompleteLogin:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	40, // 110: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	40, // 111: helpdesk.duo.v1.Recovery.RedeemCode:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	44, // 112: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:output_type -> helpdesk.duo.v1.RegenerateBackupCodesResponse
+	47, // 113: helpdesk.duo.v1.Recovery.IssueBypassCode:output_type -> helpdesk.duo.v1.IssueBypassCodeResponse
+	49, // 114: helpdesk.duo.v1.Recovery.ListBypassCodes:output_type -> helpdesk.duo.v1.ListBypassCodesResponse
+	51, // 115: helpdesk.duo.v1.Recovery.RevokeBypassCode:output_type -> helpdesk.duo.v1.RevokeBypassCodeResponse
+	53, // 116: helpdesk.duo.v1.Recovery.CreateRecoveryLink:output_type -> helpdesk.duo.v1.CreateRecoveryLinkResponse
+	40, // 117: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	57, // 118: helpdesk.duo.v1.Recovery.ListNotices:output_type -> helpdesk.duo.v1.ListNoticesResponse
+	61, // 119: helpdesk.duo.v1.AuthLog.ListAuthEvents:output_type -> helpdesk.duo.v1.ListAuthEventsResponse
+	63, // 120: helpdesk.duo.v1.AuthLog.ExportAuthEvents:output_type -> helpdesk.duo.v1.ExportChunk
+	65, // 121: helpdesk.duo.v1.Metrics.GetMetrics:output_type -> helpdesk.duo.v1.GetMetricsResponse
+	96, // [96:122] is the sub-list for method output_type
+	70, // [70:96] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_duo_v1_duo_proto_init() }
@@ -3554,10 +4686,10 @@ func file_duo_v1_duo_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_duo_v1_duo_proto_rawDesc), len(file_duo_v1_duo_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   53,
+			NumEnums:      4,
+			NumMessages:   66,
 			NumExtensions: 0,
-			NumServices:   5,
+			NumServices:   7,
 		},
 		GoTypes:           file_duo_v1_duo_proto_goTypes,
 		DependencyIndexes: file_duo_v1_duo_proto_depIdxs,

@@ -450,6 +450,7 @@ const (
 	Operators_GetOperatorStates_FullMethodName    = "/helpdesk.duo.v1.Operators/GetOperatorStates"
 	Operators_ListEnabledOperators_FullMethodName = "/helpdesk.duo.v1.Operators/ListEnabledOperators"
 	Operators_SetOperatorAlias_FullMethodName     = "/helpdesk.duo.v1.Operators/SetOperatorAlias"
+	Operators_UnlockOperator_FullMethodName       = "/helpdesk.duo.v1.Operators/UnlockOperator"
 )
 
 // OperatorsClient is the client API for Operators service.
@@ -462,6 +463,9 @@ type OperatorsClient interface {
 	ListEnabledOperators(ctx context.Context, in *ListEnabledOperatorsRequest, opts ...grpc.CallOption) (*ListEnabledOperatorsResponse, error)
 	// SetOperatorAlias sets the Duo username used for this operator; empty clears it.
 	SetOperatorAlias(ctx context.Context, in *SetOperatorAliasRequest, opts ...grpc.CallOption) (*SetOperatorAliasResponse, error)
+	// UnlockOperator lifts a lockout and resets the failure count (admin;
+	// help desk for agents).
+	UnlockOperator(ctx context.Context, in *UnlockOperatorRequest, opts ...grpc.CallOption) (*UnlockOperatorResponse, error)
 }
 
 type operatorsClient struct {
@@ -512,6 +516,16 @@ func (c *operatorsClient) SetOperatorAlias(ctx context.Context, in *SetOperatorA
 	return out, nil
 }
 
+func (c *operatorsClient) UnlockOperator(ctx context.Context, in *UnlockOperatorRequest, opts ...grpc.CallOption) (*UnlockOperatorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlockOperatorResponse)
+	err := c.cc.Invoke(ctx, Operators_UnlockOperator_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OperatorsServer is the server API for Operators service.
 // All implementations must embed UnimplementedOperatorsServer
 // for forward compatibility.
@@ -522,6 +536,9 @@ type OperatorsServer interface {
 	ListEnabledOperators(context.Context, *ListEnabledOperatorsRequest) (*ListEnabledOperatorsResponse, error)
 	// SetOperatorAlias sets the Duo username used for this operator; empty clears it.
 	SetOperatorAlias(context.Context, *SetOperatorAliasRequest) (*SetOperatorAliasResponse, error)
+	// UnlockOperator lifts a lockout and resets the failure count (admin;
+	// help desk for agents).
+	UnlockOperator(context.Context, *UnlockOperatorRequest) (*UnlockOperatorResponse, error)
 	mustEmbedUnimplementedOperatorsServer()
 }
 
@@ -543,6 +560,9 @@ func (UnimplementedOperatorsServer) ListEnabledOperators(context.Context, *ListE
 }
 func (UnimplementedOperatorsServer) SetOperatorAlias(context.Context, *SetOperatorAliasRequest) (*SetOperatorAliasResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetOperatorAlias not implemented")
+}
+func (UnimplementedOperatorsServer) UnlockOperator(context.Context, *UnlockOperatorRequest) (*UnlockOperatorResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UnlockOperator not implemented")
 }
 func (UnimplementedOperatorsServer) mustEmbedUnimplementedOperatorsServer() {}
 func (UnimplementedOperatorsServer) testEmbeddedByValue()                   {}
@@ -637,6 +657,24 @@ func _Operators_SetOperatorAlias_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Operators_UnlockOperator_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlockOperatorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperatorsServer).UnlockOperator(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Operators_UnlockOperator_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperatorsServer).UnlockOperator(ctx, req.(*UnlockOperatorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Operators_ServiceDesc is the grpc.ServiceDesc for Operators service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -659,6 +697,10 @@ var Operators_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetOperatorAlias",
 			Handler:    _Operators_SetOperatorAlias_Handler,
+		},
+		{
+			MethodName: "UnlockOperator",
+			Handler:    _Operators_UnlockOperator_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
@@ -1243,6 +1285,268 @@ var Recovery_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListNotices",
 			Handler:    _Recovery_ListNotices_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "duo/v1/duo.proto",
+}
+
+const (
+	AuthLog_ListAuthEvents_FullMethodName   = "/helpdesk.duo.v1.AuthLog/ListAuthEvents"
+	AuthLog_ExportAuthEvents_FullMethodName = "/helpdesk.duo.v1.AuthLog/ExportAuthEvents"
+)
+
+// AuthLogClient is the client API for AuthLog service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type AuthLogClient interface {
+	// ListAuthEvents pages through the authentication log, newest first
+	// (admin or system).
+	ListAuthEvents(ctx context.Context, in *ListAuthEventsRequest, opts ...grpc.CallOption) (*ListAuthEventsResponse, error)
+	// ExportAuthEvents streams every event the filter matches, oldest first,
+	// as CSV or JSON lines, in chunks (admin or system). Memory stays flat at
+	// any size; a client that goes away ends the export.
+	ExportAuthEvents(ctx context.Context, in *ExportAuthEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportChunk], error)
+}
+
+type authLogClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewAuthLogClient(cc grpc.ClientConnInterface) AuthLogClient {
+	return &authLogClient{cc}
+}
+
+func (c *authLogClient) ListAuthEvents(ctx context.Context, in *ListAuthEventsRequest, opts ...grpc.CallOption) (*ListAuthEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuthEventsResponse)
+	err := c.cc.Invoke(ctx, AuthLog_ListAuthEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authLogClient) ExportAuthEvents(ctx context.Context, in *ExportAuthEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AuthLog_ServiceDesc.Streams[0], AuthLog_ExportAuthEvents_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportAuthEventsRequest, ExportChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuthLog_ExportAuthEventsClient = grpc.ServerStreamingClient[ExportChunk]
+
+// AuthLogServer is the server API for AuthLog service.
+// All implementations must embed UnimplementedAuthLogServer
+// for forward compatibility.
+type AuthLogServer interface {
+	// ListAuthEvents pages through the authentication log, newest first
+	// (admin or system).
+	ListAuthEvents(context.Context, *ListAuthEventsRequest) (*ListAuthEventsResponse, error)
+	// ExportAuthEvents streams every event the filter matches, oldest first,
+	// as CSV or JSON lines, in chunks (admin or system). Memory stays flat at
+	// any size; a client that goes away ends the export.
+	ExportAuthEvents(*ExportAuthEventsRequest, grpc.ServerStreamingServer[ExportChunk]) error
+	mustEmbedUnimplementedAuthLogServer()
+}
+
+// UnimplementedAuthLogServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedAuthLogServer struct{}
+
+func (UnimplementedAuthLogServer) ListAuthEvents(context.Context, *ListAuthEventsRequest) (*ListAuthEventsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListAuthEvents not implemented")
+}
+func (UnimplementedAuthLogServer) ExportAuthEvents(*ExportAuthEventsRequest, grpc.ServerStreamingServer[ExportChunk]) error {
+	return status.Errorf(codes.Unimplemented, "method ExportAuthEvents not implemented")
+}
+func (UnimplementedAuthLogServer) mustEmbedUnimplementedAuthLogServer() {}
+func (UnimplementedAuthLogServer) testEmbeddedByValue()                 {}
+
+// UnsafeAuthLogServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to AuthLogServer will
+// result in compilation errors.
+type UnsafeAuthLogServer interface {
+	mustEmbedUnimplementedAuthLogServer()
+}
+
+func RegisterAuthLogServer(s grpc.ServiceRegistrar, srv AuthLogServer) {
+	// If the following call pancis, it indicates UnimplementedAuthLogServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&AuthLog_ServiceDesc, srv)
+}
+
+func _AuthLog_ListAuthEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuthEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthLogServer).ListAuthEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthLog_ListAuthEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthLogServer).ListAuthEvents(ctx, req.(*ListAuthEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthLog_ExportAuthEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportAuthEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AuthLogServer).ExportAuthEvents(m, &grpc.GenericServerStream[ExportAuthEventsRequest, ExportChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuthLog_ExportAuthEventsServer = grpc.ServerStreamingServer[ExportChunk]
+
+// AuthLog_ServiceDesc is the grpc.ServiceDesc for AuthLog service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var AuthLog_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "helpdesk.duo.v1.AuthLog",
+	HandlerType: (*AuthLogServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ListAuthEvents",
+			Handler:    _AuthLog_ListAuthEvents_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportAuthEvents",
+			Handler:       _AuthLog_ExportAuthEvents_Handler,
+			ServerStreams: true,
+		},
+	},
+	Metadata: "duo/v1/duo.proto",
+}
+
+const (
+	Metrics_GetMetrics_FullMethodName = "/helpdesk.duo.v1.Metrics/GetMetrics"
+)
+
+// MetricsClient is the client API for Metrics service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type MetricsClient interface {
+	// GetMetrics returns the plugin's Prometheus metrics (logins by decision
+	// and reason, Duo call latency, Duo health, code redemptions), in every
+	// state. Hosts expose them through the SDK's prometheus.Collector.
+	GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error)
+}
+
+type metricsClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewMetricsClient(cc grpc.ClientConnInterface) MetricsClient {
+	return &metricsClient{cc}
+}
+
+func (c *metricsClient) GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMetricsResponse)
+	err := c.cc.Invoke(ctx, Metrics_GetMetrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// MetricsServer is the server API for Metrics service.
+// All implementations must embed UnimplementedMetricsServer
+// for forward compatibility.
+type MetricsServer interface {
+	// GetMetrics returns the plugin's Prometheus metrics (logins by decision
+	// and reason, Duo call latency, Duo health, code redemptions), in every
+	// state. Hosts expose them through the SDK's prometheus.Collector.
+	GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error)
+	mustEmbedUnimplementedMetricsServer()
+}
+
+// UnimplementedMetricsServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedMetricsServer struct{}
+
+func (UnimplementedMetricsServer) GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetMetrics not implemented")
+}
+func (UnimplementedMetricsServer) mustEmbedUnimplementedMetricsServer() {}
+func (UnimplementedMetricsServer) testEmbeddedByValue()                 {}
+
+// UnsafeMetricsServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to MetricsServer will
+// result in compilation errors.
+type UnsafeMetricsServer interface {
+	mustEmbedUnimplementedMetricsServer()
+}
+
+func RegisterMetricsServer(s grpc.ServiceRegistrar, srv MetricsServer) {
+	// If the following call pancis, it indicates UnimplementedMetricsServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Metrics_ServiceDesc, srv)
+}
+
+func _Metrics_GetMetrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServer).GetMetrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metrics_GetMetrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServer).GetMetrics(ctx, req.(*GetMetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Metrics_ServiceDesc is the grpc.ServiceDesc for Metrics service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Metrics_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "helpdesk.duo.v1.Metrics",
+	HandlerType: (*MetricsServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetMetrics",
+			Handler:    _Metrics_GetMetrics_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
