@@ -72,19 +72,12 @@ func Apply(stored Duo, values map[string]string, opts ValidateOptions) (Duo, []F
 	skip := map[string]bool{}
 	for key, raw := range values {
 		if fieldIndex(key) < 0 {
-			errs = append(errs, FieldError{
-				Field:   printableKey(key),
-				Reason:  contract.FieldUnknown,
-				Message: "This is not a setting of the Duo Security plugin; its settings are " + strings.Join(keys(), ", ") + ".",
-			})
+			t := contract.Say(contract.TextSettingUnknown, "keys", strings.Join(keys(), ", "))
+			errs = append(errs, FieldError{Field: printableKey(key), Reason: contract.FieldUnknown, Message: t.English(), Text: t})
 			continue
 		}
 		if utf8.RuneCountInString(raw) > MaxValueLength {
-			errs = append(errs, FieldError{
-				Field:   key,
-				Reason:  contract.FieldLength,
-				Message: fmt.Sprintf("%s is too long: at most %d characters.", schema[fieldIndex(key)].DisplayName, MaxValueLength),
-			})
+			errs = append(errs, fieldError(schema[fieldIndex(key)], contract.FieldLength, contract.TextSettingTooLong, "max", strconv.Itoa(MaxValueLength)))
 			skip[key] = true
 			continue
 		}
@@ -131,10 +124,10 @@ func validate(m map[string]string, opts ValidateOptions, skip map[string]bool) (
 		var fe *FieldError
 		switch f.Key {
 		case KeyClientID:
-			fe = checkCredential(f, v, 20, "like DIXXXXXXXXXXXXXXXXXX", true)
+			fe = checkCredential(f, v, 20, contract.TextClientIDLength, contract.TextClientIDFormat)
 			d.ClientID = v
 		case KeyClientSecret:
-			fe = checkCredential(f, v, 40, "", false)
+			fe = checkCredential(f, v, 40, contract.TextClientSecretLength, contract.TextClientSecretFormat)
 			d.ClientSecret = secret.Value(v)
 		case KeyAPIHostname:
 			d.APIHostname, fe = checkHost(f, v, opts)
@@ -169,47 +162,51 @@ func validate(m map[string]string, opts ValidateOptions, skip map[string]bool) (
 		!skip[KeyBackupCodeCount] && !skip[KeyBackupCodesLowAt] && d.BackupCodesLowAt >= d.BackupCodeCount {
 		f := schema[fieldIndex(KeyBackupCodesLowAt)]
 		count := schema[fieldIndex(KeyBackupCodeCount)]
-		errs = append(errs, FieldError{Field: f.Key, Reason: contract.FieldRange,
-			Message: fmt.Sprintf("%s must be less than %s (%d), or every new set would count as nearly used up.", f.DisplayName, count.DisplayName, d.BackupCodeCount)})
+		errs = append(errs, fieldError(f, contract.FieldRange, contract.TextBackupLowAtNotBelow,
+			"count_field", count.DisplayName, "count", strconv.Itoa(d.BackupCodeCount)))
 	}
 	return d, errs
 }
 
 func requiredError(f contract.SettingField) FieldError {
-	msg := f.DisplayName + " is required."
+	if r, ok := numbers[f.Key]; ok {
+		return r.fieldError(f, contract.FieldRequired, 0)
+	}
 	switch f.Key {
 	case KeyClientID:
-		msg = "Client ID is required: copy it from your Web SDK application in the Duo Admin Panel (20 characters, starting with DI)."
+		return fieldError(f, contract.FieldRequired, contract.TextClientIDRequired)
 	case KeyClientSecret:
-		msg = "Client secret is required: copy it from your Web SDK application in the Duo Admin Panel (40 characters)."
+		return fieldError(f, contract.FieldRequired, contract.TextClientSecretRequired)
 	case KeyAPIHostname:
-		msg = "API hostname is required: copy it from your Web SDK application in the Duo Admin Panel, like api-xxxxxxxx.duosecurity.com."
+		return fieldError(f, contract.FieldRequired, contract.TextAPIHostnameRequired)
 	case KeyFailMode, KeyUsernameFormat:
-		msg = f.DisplayName + " is required: choose one of " + strings.Join(optionValues(f.Key), ", ") + "."
+		return fieldError(f, contract.FieldRequired, contract.TextSettingRequiredChoice, "options", strings.Join(optionValues(f.Key), ", "))
 	}
-	if r, ok := numbers[f.Key]; ok {
-		msg = f.DisplayName + " is required: " + r.wholeNumber() + "."
-	}
-	return FieldError{Field: f.Key, Reason: contract.FieldRequired, Message: msg}
+	return fieldError(f, contract.FieldRequired, contract.TextSettingRequired)
 }
 
-// checkCredential checks a Duo credential: exactly n letters and digits. The
-// entered length is told only for values that are not secret.
-func checkCredential(f contract.SettingField, v string, n int, example string, tellLength bool) *FieldError {
-	what := fmt.Sprintf("%s must be exactly %d letters and digits", f.DisplayName, n)
-	if example != "" {
-		what += ", " + example
-	}
-	what += ", as shown for your Web SDK application in the Duo Admin Panel"
+// fieldError is an error of setting f whose message is the text id with
+// its arguments, {field} being f's display name.
+func fieldError(f contract.SettingField, reason contract.FieldReason, id contract.TextID, nameValues ...string) FieldError {
+	t := contract.Say(id, append([]string{"field", f.DisplayName}, nameValues...)...)
+	return FieldError{Field: f.Key, Reason: reason, Message: t.English(), Text: t}
+}
+
+// fieldErrorPtr is fieldError for checks that answer nil when all is well.
+func fieldErrorPtr(f contract.SettingField, reason contract.FieldReason, id contract.TextID, nameValues ...string) *FieldError {
+	fe := fieldError(f, reason, id, nameValues...)
+	return &fe
+}
+
+// checkCredential checks a Duo credential: exactly n letters and digits.
+// lengthID's message tells the entered length ({length}) only for values
+// that are not secret.
+func checkCredential(f contract.SettingField, v string, n int, lengthID, formatID contract.TextID) *FieldError {
 	if l := utf8.RuneCountInString(v); l != n {
-		msg := what + "."
-		if tellLength {
-			msg = fmt.Sprintf("%s; the value entered has %d characters.", what, l)
-		}
-		return &FieldError{Field: f.Key, Reason: contract.FieldLength, Message: msg}
+		return fieldErrorPtr(f, contract.FieldLength, lengthID, "length", strconv.Itoa(l))
 	}
 	if !alnum.MatchString(v) {
-		return &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: what + "; the value entered has other characters."}
+		return fieldErrorPtr(f, contract.FieldFormat, formatID)
 	}
 	return nil
 }
@@ -220,11 +217,11 @@ func checkHost(f contract.SettingField, v string, opts ValidateOptions) (string,
 	h = strings.TrimPrefix(h, "https://")
 	h = strings.TrimRight(h, "/")
 
-	formatMsg := "API hostname must be a host name only, like api-xxxxxxxx.duosecurity.com: no spaces, no path, and no scheme other than https://."
+	formatID := contract.TextAPIHostnameFormat
 	if opts.AllowTestHost {
-		formatMsg = "API hostname must be a host name or host:port only, like api-xxxxxxxx.duosecurity.com or 127.0.0.1:8443: no spaces, no path, and no scheme other than https://."
+		formatID = contract.TextAPIHostnameFormatTest
 	}
-	formatErr := &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: formatMsg}
+	formatErr := fieldErrorPtr(f, contract.FieldFormat, formatID)
 	if h == "" || strings.ContainsFunc(h, func(r rune) bool {
 		return r <= ' ' || r == 0x7f || strings.ContainsRune("/?#@\\", r) || r >= utf8.RuneSelf
 	}) {
@@ -237,11 +234,7 @@ func checkHost(f contract.SettingField, v string, opts ValidateOptions) (string,
 		if !validHostPort(h) {
 			return "", formatErr
 		}
-		return "", &FieldError{
-			Field:   f.Key,
-			Reason:  contract.FieldHost,
-			Message: "API hostname must be your Duo API hostname, like api-xxxxxxxx.duosecurity.com (or api-xxxxxxxx.duofederal.com), as shown for your Web SDK application in the Duo Admin Panel.",
-		}
+		return "", fieldErrorPtr(f, contract.FieldHost, contract.TextAPIHostnameNotDuo)
 	}
 	if !validHostPort(h) {
 		return "", formatErr
@@ -303,11 +296,7 @@ func checkOption(f contract.SettingField, v string) *FieldError {
 	if slices.Contains(opts, v) {
 		return nil
 	}
-	return &FieldError{
-		Field:   f.Key,
-		Reason:  contract.FieldOption,
-		Message: f.DisplayName + " must be one of " + strings.Join(opts, ", ") + ".",
-	}
+	return fieldErrorPtr(f, contract.FieldOption, contract.TextSettingOption, "options", strings.Join(opts, ", "))
 }
 
 // numberRange is a number setting: its bounds, the unit its messages
@@ -355,21 +344,18 @@ var bools = map[string]func(d *Duo) *bool{
 // locked operator reads.
 func checkContact(f contract.SettingField, v string) (string, *FieldError) {
 	if utf8.RuneCountInString(v) > MaxLockoutContact {
-		return "", &FieldError{Field: f.Key, Reason: contract.FieldLength, Message: fmt.Sprintf("%s must be at most %d characters.", f.DisplayName, MaxLockoutContact)}
+		return "", fieldErrorPtr(f, contract.FieldLength, contract.TextSettingContactLength, "max", strconv.Itoa(MaxLockoutContact))
 	}
 	if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) || r == '<' || r == '>' }) {
-		return "", &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: f.DisplayName + " must be one line of text, without control characters or angle brackets."}
+		return "", fieldErrorPtr(f, contract.FieldFormat, contract.TextSettingContactFormat)
 	}
 	return strings.TrimSpace(v), nil
 }
 
-// wholeNumber describes what the setting accepts: "a whole number of
-// seconds from 30 to 600".
-func (r numberRange) wholeNumber() string {
-	if r.unit == "" {
-		return fmt.Sprintf("a whole number from %d to %d", r.min, r.max)
-	}
-	return fmt.Sprintf("a whole number of %s from %d to %d", r.unit, r.min, r.max)
+// fieldError is the error of number setting f: which is 0 for required,
+// 1 for not a whole number, 2 for out of range.
+func (r numberRange) fieldError(f contract.SettingField, reason contract.FieldReason, which int) FieldError {
+	return fieldError(f, reason, contract.NumberTexts[r.unit][which], "min", strconv.Itoa(r.min), "max", strconv.Itoa(r.max))
 }
 
 // parse reads v and reports whether it is a whole number within bounds.
@@ -387,13 +373,11 @@ func checkNumber(f contract.SettingField, v string) (int, *FieldError) {
 	n, isNumber, inRange := r.parse(v)
 	switch {
 	case !isNumber:
-		return 0, &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: f.DisplayName + " must be " + r.wholeNumber() + "."}
+		fe := r.fieldError(f, contract.FieldFormat, 1)
+		return 0, &fe
 	case !inRange:
-		msg := fmt.Sprintf("%s must be from %d to %d.", f.DisplayName, r.min, r.max)
-		if r.unit != "" {
-			msg = fmt.Sprintf("%s must be from %d to %d %s.", f.DisplayName, r.min, r.max, r.unit)
-		}
-		return 0, &FieldError{Field: f.Key, Reason: contract.FieldRange, Message: msg}
+		fe := r.fieldError(f, contract.FieldRange, 2)
+		return 0, &fe
 	}
 	return n, nil
 }
@@ -403,7 +387,7 @@ func checkNumber(f contract.SettingField, v string) (int, *FieldError) {
 func checkBool(f contract.SettingField, v string) (bool, *FieldError) {
 	b, ok := parseBool(v)
 	if !ok {
-		return false, &FieldError{Field: f.Key, Reason: contract.FieldFormat, Message: f.DisplayName + " must be true or false."}
+		return false, fieldErrorPtr(f, contract.FieldFormat, contract.TextSettingBool)
 	}
 	return b, nil
 }
@@ -421,14 +405,14 @@ func parseBool(v string) (b, ok bool) {
 // checkCAFile checks that ca_file is allowed and names a readable file with
 // at least one PEM certificate.
 func checkCAFile(f contract.SettingField, v string, opts ValidateOptions) *FieldError {
-	fail := func(reason contract.FieldReason, msg string) *FieldError {
-		return &FieldError{Field: f.Key, Reason: reason, Message: f.DisplayName + " " + msg}
+	fail := func(reason contract.FieldReason, id contract.TextID) *FieldError {
+		return fieldErrorPtr(f, reason, id)
 	}
 	if !opts.AllowTestHost {
-		return fail(contract.FieldNotAllowed, "is only for testing against a Duo simulator, and this plugin is not running in test mode: leave it blank.")
+		return fail(contract.FieldNotAllowed, contract.TextCAFileNotAllowed)
 	}
 	if !filepath.IsAbs(v) {
-		return fail(contract.FieldFormat, "must be an absolute path to a PEM file, like /etc/duo-simulator/ca.pem.")
+		return fail(contract.FieldFormat, contract.TextCAFileNotAbsolute)
 	}
 	file, err := os.Open(v)
 	if err != nil {
@@ -436,30 +420,30 @@ func checkCAFile(f contract.SettingField, v string, opts ValidateOptions) *Field
 	}
 	defer func() { _ = file.Close() }()
 	if st, err := file.Stat(); err != nil || !st.Mode().IsRegular() {
-		return fail(contract.FieldFormat, "must be a regular file containing PEM certificates.")
+		return fail(contract.FieldFormat, contract.TextCAFileNotRegular)
 	}
 	data, err := io.ReadAll(io.LimitReader(file, maxCAFileSize+1))
 	if err != nil {
-		return fail(contract.FieldFormat, "cannot be read by the plugin process.")
+		return fail(contract.FieldFormat, contract.TextCAFileUnreadable)
 	}
 	if len(data) > maxCAFileSize {
-		return fail(contract.FieldFormat, "is larger than 1 MiB; a CA file holds a few PEM certificates.")
+		return fail(contract.FieldFormat, contract.TextCAFileTooLarge)
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		return fail(contract.FieldFormat, "contains no PEM certificate (a block starting with -----BEGIN CERTIFICATE-----).")
+		return fail(contract.FieldFormat, contract.TextCAFileNoPEM)
 	}
 	return nil
 }
 
 // openProblem says why the CA file did not open, after its display name.
-func openProblem(err error) string {
+func openProblem(err error) contract.TextID {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "does not exist: enter the absolute path of a PEM file."
+		return contract.TextCAFileMissing
 	case errors.Is(err, fs.ErrPermission):
-		return "cannot be read by the plugin process (permission denied)."
+		return contract.TextCAFilePermission
 	default:
-		return "cannot be opened by the plugin process."
+		return contract.TextCAFileUnopenable
 	}
 }
 

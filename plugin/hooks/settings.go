@@ -90,20 +90,20 @@ func (p *Plugin) UpdateSettings(ctx context.Context, req contract.UpdateSettings
 // settings, next to the field most likely at fault.
 func (p *Plugin) duoRefusal(h contract.DuoHealth) contract.FieldError {
 	fe := contract.FieldError{Field: settings.KeyAPIHostname, Reason: contract.FieldDuoRejected}
+	id := contract.TextDuoRejectedOther
 	switch h.Failure {
 	case contract.DuoCredentialsRejected:
-		fe.Field = settings.KeyClientSecret
-		fe.Message = "Duo did not accept these settings: " + h.Detail + ". Check the Client ID, Client secret and API hostname, or save without checking."
+		fe.Field, id = settings.KeyClientSecret, contract.TextDuoRejectedCredentials
 	case contract.DuoCertificateUntrusted:
 		if p.cfg.Runtime.AllowTestDuoHost {
 			fe.Field = settings.KeyCAFile
 		}
-		fe.Message = "Duo could not be trusted: " + h.Detail + "."
+		id = contract.TextDuoRejectedCertificate
 	case contract.DuoUnreachable:
-		fe.Message = "Duo could not be reached: " + h.Detail + ". Check the API hostname, or save without checking while Duo is down."
-	default:
-		fe.Message = "Duo's check failed: " + h.Detail + "."
+		id = contract.TextDuoRejectedUnreachable
 	}
+	fe.Text = contract.Say(id, "detail", h.Detail)
+	fe.Message = fe.Text.English()
 	return fe
 }
 

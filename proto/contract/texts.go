@@ -40,7 +40,20 @@ var texts = map[TextID]string{
 
 // Texts returns every message id the plugin may send with its English
 // template, for hosts to check their translations against.
-func Texts() map[TextID]string { return maps.Clone(texts) }
+func Texts() map[TextID]string {
+	all := maps.Clone(texts)
+	maps.Copy(all, settingsTexts)
+	return all
+}
+
+// template is id's English template.
+func template(id TextID) (string, bool) {
+	if t, ok := texts[id]; ok {
+		return t, true
+	}
+	t, ok := settingsTexts[id]
+	return t, ok
+}
 
 // Say builds the Text of id with args given as name, value pairs.
 func Say(id TextID, nameValues ...string) Text {
@@ -63,7 +76,7 @@ func (id TextID) English() string { return id.Text().English() }
 // English renders t with its English template; an id without one renders
 // as the id itself, so a missing template shows up in tests.
 func (t Text) English() string {
-	tmpl, ok := texts[t.ID]
+	tmpl, ok := template(t.ID)
 	if !ok {
 		return string(t.ID)
 	}
