@@ -335,14 +335,20 @@ func (m *Manager) installedLocked(ctx context.Context) error {
 	return nil
 }
 
-// Activate records the plugin active and activates it (starting its
-// process if needed). The record comes first so that a process the SDK
-// restarts meanwhile is activated too; if the plugin refuses, the record
-// goes back to inactive.
+// Activate records the plugin active and activates it. A process that is
+// not running is started first, while the record still says inactive, so
+// the admin's own Activate is the one that activates it (and the one the
+// plugin's authentication log names); the record comes before that call,
+// so a process the SDK restarts meanwhile is activated too. If the plugin
+// refuses, the record is set back.
 func (m *Manager) Activate(ctx context.Context, actor Actor) (contract.StatusResponse, error) {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
 	if err := m.installedLocked(ctx); err != nil {
+		return contract.StatusResponse{}, err
+	}
+	p, err := m.ensureRunningLocked(ctx)
+	if err != nil {
 		return contract.StatusResponse{}, err
 	}
 	if err := m.cfg.Store.SetPluginActive(ctx, ID, true, actorName(actor)); err != nil {
@@ -353,10 +359,6 @@ func (m *Manager) Activate(ctx context.Context, actor Actor) (contract.StatusRes
 			return contract.StatusResponse{}, errors.Join(cause, err)
 		}
 		return contract.StatusResponse{}, cause
-	}
-	p, err := m.ensureRunningLocked(ctx)
-	if err != nil {
-		return undo(err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
 	defer cancel()

@@ -212,6 +212,26 @@ func TestActivateThenRestartReactivates(t *testing.T) {
 	}
 }
 
+// An admin activating a plugin whose process is not running (it failed,
+// or was closed) activates it themselves: the new process is started
+// while the record still says inactive, so the SDK does not activate it
+// first as the system, and the plugin's log names the admin.
+func TestActivateStartsTheProcessThenActivatesAsTheAdmin(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := t.Context()
+	r.current().phase = host.PhaseClosed
+	if _, err := r.m.Activate(ctx, Actor{ID: "1", Username: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.started) != 2 {
+		t.Fatalf("%d processes started, want a second one", len(r.started))
+	}
+	if f := r.current(); f.activates != 1 || f.actor != "admin" {
+		t.Fatalf("the new process was activated %d times, last by %q; want once, by the admin", f.activates, f.actor)
+	}
+}
+
 // The SDK restarting a crashed process asks the record: active comes back
 // active, inactive stays inactive. Nothing is reconciled afterwards.
 func TestSDKRestartFollowsTheRecord(t *testing.T) {
