@@ -22,14 +22,14 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "list tickets", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "home", "Tickets", "tickets", homeData{Tickets: ts})
+	s.render(w, r, http.StatusOK, "home", s.tr(r, "tickets.title"), "tickets", homeData{Tickets: ts})
 }
 
 func (s *Server) handleCreateTicket(w http.ResponseWriter, r *http.Request) {
 	subject := strings.TrimSpace(r.PostForm.Get("subject"))
 	requester := strings.TrimSpace(r.PostForm.Get("requester"))
 	if subject == "" || len(subject) > 200 || len(requester) > 200 {
-		s.flash(r, flashError, "A ticket needs a subject of at most 200 characters.")
+		s.flash(r, flashError, s.tr(r, "tickets.subject_needed"))
 		redirect(w, r, "/")
 		return
 	}
@@ -38,20 +38,20 @@ func (s *Server) handleCreateTicket(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "create ticket", err)
 		return
 	}
-	s.flash(r, flashSuccess, "Ticket #"+strconv.FormatInt(id, 10)+" opened.")
+	s.flash(r, flashSuccess, s.tr(r, "tickets.opened_flash", "ID", id))
 	redirect(w, r, "/")
 }
 
 func (s *Server) handleCloseTicket(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		s.renderError(w, r, http.StatusNotFound, "No such ticket", "There is no such ticket.")
+		s.renderError(w, r, http.StatusNotFound, "error.no_ticket", "error.no_ticket_text")
 		return
 	}
 	if err := s.st.CloseTicket(r.Context(), id); err != nil {
-		s.flash(r, flashError, "Ticket #"+strconv.FormatInt(id, 10)+" is not open.")
+		s.flash(r, flashError, s.tr(r, "tickets.not_open", "ID", id))
 	} else {
-		s.flash(r, flashSuccess, "Ticket #"+strconv.FormatInt(id, 10)+" closed.")
+		s.flash(r, flashSuccess, s.tr(r, "tickets.closed_flash", "ID", id))
 	}
 	redirect(w, r, "/")
 }
@@ -93,13 +93,13 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 			s.log.Warn("read own Duo state", "operator_id", op.ID, "error", err)
 		}
 	}
-	s.render(w, r, http.StatusOK, "account", "My account", "account", d)
+	s.render(w, r, http.StatusOK, "account", s.tr(r, "account.title"), "account", d)
 }
 
 func (s *Server) handleTOTPSetup(w http.ResponseWriter, r *http.Request) {
 	op := currentOperator(r)
 	if op.HasTOTP() {
-		s.flash(r, flashError, "Your authenticator app is already set up. Remove it first to set up another.")
+		s.flash(r, flashError, s.tr(r, "account.totp_already"))
 		redirect(w, r, "/account")
 		return
 	}
@@ -124,7 +124,7 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	step, ok := auth.VerifyTOTP(op.TOTPSecret.Reveal(), r.PostForm.Get("code"), s.cfg.Now(), 0)
 	if !ok {
-		s.flash(r, flashError, msgWrongCode)
+		s.flash(r, flashError, s.tr(r, msgWrongCode))
 		redirect(w, r, "/account")
 		return
 	}
@@ -133,7 +133,7 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("totp set up", "operator_id", op.ID)
-	s.flash(r, flashSuccess, "Two-factor authentication with your authenticator app is on. You will be asked for a code when you sign in.")
+	s.flash(r, flashSuccess, s.tr(r, "account.totp_on_flash"))
 	redirect(w, r, "/account")
 }
 
@@ -148,6 +148,6 @@ func (s *Server) handleTOTPRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("totp removed", "operator_id", op.ID)
-	s.flash(r, flashSuccess, "Your authenticator app was removed.")
+	s.flash(r, flashSuccess, s.tr(r, "account.totp_removed_flash"))
 	redirect(w, r, "/account")
 }

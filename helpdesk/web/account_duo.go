@@ -25,11 +25,11 @@ func (s *Server) recheckPassword(w http.ResponseWriter, r *http.Request) bool {
 		s.internalError(w, r, "check credentials", err)
 		return false
 	case checked == credentialsLimited:
-		s.flash(r, flashError, "Too many attempts. Try again later.")
+		s.flash(r, flashError, s.tr(r, "account.too_many"))
 		redirect(w, r, accountPath)
 		return false
 	case checked != credentialsRight:
-		s.flash(r, flashError, "That password is not right.")
+		s.flash(r, flashError, s.tr(r, "account.wrong_password"))
 		redirect(w, r, accountPath)
 		return false
 	}
@@ -42,20 +42,20 @@ func (s *Server) handleRegenerateBackupCodes(w http.ResponseWriter, r *http.Requ
 	}
 	op := currentOperator(r)
 	var res contract.RegenerateBackupCodesResponse
-	if !s.withActivePlugin(w, r, "make new backup codes", accountPath, func(ctx context.Context, p plugins.Plugin) (err error) {
+	if !s.withActivePlugin(w, r, m("fail.regenerate"), accountPath, func(ctx context.Context, p plugins.Plugin) (err error) {
 		res, err = p.RegenerateBackupCodes(ctx, contract.RegenerateBackupCodesRequest{Operator: pluginOperator(*op), Actor: s.actor(r)})
 		switch contract.ReasonOf(err) {
 		case contract.ReasonReauthenticate:
-			return operatorMessage("for new backup codes, sign out and sign in again (with Duo or a code), then make them within a few minutes", err)
+			return operatorMessage("account.reauthenticate", err)
 		case contract.ReasonNoBackupCodes:
-			return operatorMessage("you have no backup codes to replace yet: your first set is shown the next time you sign in with Duo", err)
+			return operatorMessage("account.no_backup_codes", err)
 		}
 		return err
 	}) {
 		return
 	}
 	s.log.Info("backup codes regenerated", "operator_id", op.ID)
-	s.render(w, r, http.StatusOK, "backup_codes", "Your new backup codes", "account",
+	s.render(w, r, http.StatusOK, "backup_codes", s.tr(r, "codes.new_title"), "account",
 		backupCodesData{Codes: res.BackupCodes, Download: codesDownload(res.BackupCodes), Regen: true})
 }
 
@@ -64,16 +64,16 @@ func (s *Server) handleDisableOwnDuo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := currentOperator(r)
-	if !s.withActivePlugin(w, r, "turn Duo off", accountPath, func(ctx context.Context, p plugins.Plugin) error {
+	if !s.withActivePlugin(w, r, m("fail.self_disable"), accountPath, func(ctx context.Context, p plugins.Plugin) error {
 		_, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: pluginOperator(*op), Enabled: false, Actor: s.actor(r)})
 		if contract.ReasonOf(err) == contract.ReasonPermission {
-			return operatorMessage("your administrator does not let operators turn Duo off themselves", err)
+			return operatorMessage("account.self_disable_refused", err)
 		}
 		return err
 	}) {
 		return
 	}
 	s.log.Info("operator turned their own Duo off", "operator_id", op.ID)
-	s.flash(r, flashSuccess, "Duo is off for your account.")
+	s.flash(r, flashSuccess, s.tr(r, "account.duo_off_flash"))
 	redirect(w, r, accountPath)
 }

@@ -44,10 +44,10 @@ func (s *Server) handleOperators(w http.ResponseWriter, r *http.Request) {
 		err = s.fillDuoStates(r, d.Rows)
 		if err != nil {
 			s.log.Warn("operator states", "error", err)
-			d.StateErr = "The Duo Security plugin did not answer, so the operators' Duo states cannot be shown or changed right now."
+			d.StateErr = s.tr(r, "operators.state_err")
 		}
 	}
-	s.render(w, r, http.StatusOK, "operators", "Operators", "operators", d)
+	s.render(w, r, http.StatusOK, "operators", s.tr(r, "operators.title"), "operators", d)
 }
 
 // fillDuoStates asks the plugin for every row's state in one call.
@@ -77,7 +77,7 @@ func (s *Server) operatorFromPath(w http.ResponseWriter, r *http.Request) (store
 			return store.Operator{}, false
 		}
 	}
-	s.renderError(w, r, http.StatusNotFound, "No such operator", "There is no such operator.")
+	s.renderError(w, r, http.StatusNotFound, "error.no_operator", "error.no_operator_text")
 	return store.Operator{}, false
 }
 
@@ -87,7 +87,7 @@ func (s *Server) handleSetOperatorDuo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	enable := r.PostForm.Get("enabled") == "true"
-	if !s.withActivePlugin(w, r, "change Duo for "+op.Username, operatorsPath, func(ctx context.Context, p plugins.Plugin) error {
+	if !s.withActivePlugin(w, r, m("fail.set_duo", "Name", op.Username), operatorsPath, func(ctx context.Context, p plugins.Plugin) error {
 		_, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: pluginOperator(op), Enabled: enable, Actor: s.actor(r)})
 		return err
 	}) {
@@ -95,9 +95,9 @@ func (s *Server) handleSetOperatorDuo(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("duo toggled for operator", "operator_id", op.ID, "enabled", enable, "actor", s.actor(r).Username)
 	if enable {
-		s.flash(r, flashSuccess, "Duo enabled for "+op.Username+". At their next sign-in they are sent to Duo (to enrol, the first time).")
+		s.flash(r, flashSuccess, s.tr(r, "operators.enabled_flash", "Name", op.Username))
 	} else {
-		s.flash(r, flashSuccess, "Duo disabled for "+op.Username+".")
+		s.flash(r, flashSuccess, s.tr(r, "operators.disabled_flash", "Name", op.Username))
 	}
 	redirect(w, r, operatorsPath)
 }
@@ -109,16 +109,16 @@ func (s *Server) handleSetOperatorAlias(w http.ResponseWriter, r *http.Request) 
 	}
 	alias := strings.TrimSpace(r.PostForm.Get("alias"))
 	var res contract.SetOperatorAliasResponse
-	if !s.withActivePlugin(w, r, "set the Duo username of "+op.Username, operatorsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
+	if !s.withActivePlugin(w, r, m("fail.set_alias", "Name", op.Username), operatorsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
 		res, err = p.SetOperatorAlias(ctx, contract.SetOperatorAliasRequest{Operator: pluginOperator(op), DuoAlias: alias, Actor: s.actor(r)})
 		return err
 	}) {
 		return
 	}
 	if res.State.DuoAlias == "" {
-		s.flash(r, flashSuccess, "The Duo username of "+op.Username+" is derived from the account again.")
+		s.flash(r, flashSuccess, s.tr(r, "operators.alias_cleared_flash", "Name", op.Username))
 	} else {
-		s.flash(r, flashSuccess, "The Duo username of "+op.Username+" is now "+res.State.DuoAlias+".")
+		s.flash(r, flashSuccess, s.tr(r, "operators.alias_set_flash", "Name", op.Username, "Alias", res.State.DuoAlias))
 	}
 	redirect(w, r, operatorsPath)
 }

@@ -15,24 +15,34 @@ import (
 
 const pluginsPath = "/admin/plugins"
 
+// msg is a message id with its arguments (name, value pairs), put into
+// words in the reader's language when shown.
+type msg struct {
+	id string
+	kv []any
+}
+
+func m(id string, kv ...any) msg { return msg{id: id, kv: kv} }
+
 // withActivePlugin is the one way an admin page calls the plugin: it makes
 // sure the helpdesk considers the plugin active and its process is there,
 // runs call under the plugin call budget, and on failure flashes why and
-// redirects to fallback. It reports whether call succeeded.
-func (s *Server) withActivePlugin(w http.ResponseWriter, r *http.Request, what, fallback string, call func(ctx context.Context, p plugins.Plugin) error) bool {
+// redirects to fallback. It reports whether call succeeded. what says what
+// failed ("Could not …").
+func (s *Server) withActivePlugin(w http.ResponseWriter, r *http.Request, what msg, fallback string, call func(ctx context.Context, p plugins.Plugin) error) bool {
 	active, err := s.plugins.Active(r.Context())
 	if err != nil {
 		s.internalError(w, r, "plugin record", err)
 		return false
 	}
 	if !active {
-		s.flash(r, flashError, "Duo Security is not active. An administrator activates it on the Plugins page.")
+		s.flash(r, flashError, s.tr(r, "flash.not_active"))
 		redirect(w, r, fallback)
 		return false
 	}
 	p, err := s.plugins.Plugin()
 	if err != nil {
-		s.flashPluginError(r, "reach the plugin", err)
+		s.flashPluginError(r, m("fail.reach"), err)
 		redirect(w, r, fallback)
 		return false
 	}
@@ -77,8 +87,8 @@ func (s *Server) operatorStates(ctx context.Context, r *http.Request, p plugins.
 	return res.States, nil
 }
 
-// messageError is a plugin error with the words to show for it: the page
-// shows text, the log keeps the plugin's reason and message.
+// messageError is a plugin error with the words to show for it (a message
+// id): the page shows text, the log keeps the plugin's reason and message.
 type messageError struct {
 	text string
 	err  error
@@ -88,22 +98,22 @@ func (e *messageError) Error() string { return e.text + ": " + e.err.Error() }
 func (e *messageError) Unwrap() error { return e.err }
 
 // operatorMessage wraps err with what to tell the operator instead of the
-// plugin's own message (written for administrators).
-func operatorMessage(text string, err error) error { return &messageError{text: text, err: err} }
+// plugin's own message (written for administrators): textID, a message id.
+func operatorMessage(textID string, err error) error { return &messageError{text: textID, err: err} }
 
 // flashPluginError turns a plugin error into a message for the admin.
-func (s *Server) flashPluginError(r *http.Request, what string, err error) {
-	s.log.Warn(what+" failed", "reason", string(contract.ReasonOf(err)), "error", err)
-	msg := err.Error()
+func (s *Server) flashPluginError(r *http.Request, what msg, err error) {
+	s.log.Warn("plugin call failed", "what", what.id, "reason", string(contract.ReasonOf(err)), "error", err)
+	why := err.Error()
 	var ce *contract.Error
 	var me *messageError
 	switch {
 	case errors.As(err, &me):
-		msg = me.text
+		why = s.tr(r, me.text)
 	case errors.Is(err, host.ErrUnavailable):
-		msg = "the plugin process is not running or did not answer (" + err.Error() + ")"
+		why = s.tr(r, "fail.unavailable", "Error", err.Error())
 	case errors.As(err, &ce):
-		msg = ce.Message
+		why = ce.Message
 	}
-	s.flash(r, flashError, "Could not "+what+": "+msg)
+	s.flash(r, flashError, s.tr(r, "fail.could_not", "What", s.tr(r, what.id, what.kv...), "Why", why))
 }

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -28,7 +27,9 @@ type pluginView struct {
 	UpdatedAt time.Time
 	UpdatedBy string
 
-	// The process, from host.Plugin.State.
+	// The process, from host.Plugin.State, read again after the Status
+	// call: a process that died meanwhile is never shown as running.
+	// Phase is a message id (plugins.phase.*).
 	Running    bool
 	Phase      string
 	PID        int
@@ -38,7 +39,9 @@ type pluginView struct {
 	StartErr   string
 	CanRestart bool
 
-	// From the plugin's Status; StatusErr when it did not answer.
+	// From the plugin's Status; StatusErr when it did not answer. An
+	// inactive plugin answers Status.Active=false and reports neither its
+	// configuration nor its schema, so the page shows neither.
 	StatusOK  bool
 	StatusErr string
 	Status    contract.StatusResponse
@@ -66,23 +69,23 @@ func (s *Server) pluginView(ctx context.Context) (pluginView, error) {
 	}
 	p, err := s.plugins.Plugin()
 	if err != nil {
-		v.Phase = "not started"
+		v.Phase = "plugins.phase.not_started"
 		v.CanRestart = true
 		if se := s.plugins.StartError(); se != nil {
 			v.StartErr = se.Error()
 		}
 		return v, nil
 	}
-	st := p.State()
-	v.Phase, v.PID, v.Restarts, v.LastError, v.Since = st.Phase.String(), st.PID, st.Restarts, st.LastError, st.Since
-	v.Running = st.Phase == host.PhaseRunning
-	v.CanRestart = st.Phase == host.PhaseFailed || st.Phase == host.PhaseClosed
+	v.setState(p.State())
 	if v.Running {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		status, err := p.Status(cctx, contract.StatusRequest{})
 		cancel()
 		if err != nil {
 			v.StatusErr = err.Error()
+			// The process may have died or begun restarting while it was
+			// asked: show where it is now, not "running" beside the error.
+			v.setState(p.State())
 		} else {
 			v.StatusOK, v.Status = true, status
 			d := status.Duo
@@ -92,27 +95,48 @@ func (s *Server) pluginView(ctx context.Context) (pluginView, error) {
 	return v, nil
 }
 
+// phaseIDs names each phase of the SDK's State on the page.
+var phaseIDs = map[host.Phase]string{
+	host.PhaseStarting:   "plugins.phase.starting",
+	host.PhaseRunning:    "plugins.phase.running",
+	host.PhaseDown:       "plugins.phase.down",
+	host.PhaseRestarting: "plugins.phase.restarting",
+	host.PhaseFailed:     "plugins.phase.failed",
+	host.PhaseClosed:     "plugins.phase.closed",
+}
+
+// setState takes the process's state from the SDK.
+func (v *pluginView) setState(st host.State) {
+	id, ok := phaseIDs[st.Phase]
+	if !ok {
+		id = "plugins.phase.unknown"
+	}
+	v.Phase, v.PID, v.Restarts, v.LastError, v.Since = id, st.PID, st.Restarts, st.LastError, st.Since
+	v.Running = st.Phase == host.PhaseRunning
+	v.CanRestart = st.Phase == host.PhaseFailed || st.Phase == host.PhaseClosed
+}
+
 func (s *Server) handlePlugins(w http.ResponseWriter, r *http.Request) {
 	v, err := s.pluginView(r.Context())
 	if err != nil {
 		s.internalError(w, r, "plugin record", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "plugins", "Plugins", "plugins", v)
+	s.render(w, r, http.StatusOK, "plugins", s.tr(r, "plugins.title"), "plugins", v)
 }
 
 func (s *Server) handleActivate(w http.ResponseWriter, r *http.Request) {
 	st, err := s.plugins.Activate(r.Context(), s.actor(r))
 	if err != nil {
-		s.flashPluginError(r, "activate Duo Security", err)
+		s.flashPluginError(r, m("fail.activate"), err)
 		redirect(w, r, pluginsPath)
 		return
 	}
-	msg := "Duo Security activated."
+	text := s.tr(r, "plugins.activated_flash")
 	if !st.Configured {
-		msg += " Next, open Settings and enter your Duo application's Client ID, Client secret and API hostname."
+		text += " " + s.tr(r, "plugins.activated_next")
 	}
-	s.flash(r, flashSuccess, msg)
+	s.flash(r, flashSuccess, text)
 	redirect(w, r, pluginsPath)
 }
 
@@ -120,36 +144,36 @@ func (s *Server) handleDeactivate(w http.ResponseWriter, r *http.Request) {
 	err := s.plugins.Deactivate(r.Context(), s.actor(r))
 	switch {
 	case err == nil:
-		s.flash(r, flashSuccess, "Duo Security deactivated. Its settings are kept; operators sign in with the helpdesk's own two-factor method.")
+		s.flash(r, flashSuccess, s.tr(r, "plugins.deactivated_flash"))
 	case errors.Is(err, host.ErrUnavailable):
-		s.flash(r, flashWarning, "Duo Security is deactivated in the helpdesk: operators no longer need Duo. The plugin process could not be reached; it starts inactive when it is back.")
+		s.flash(r, flashWarning, s.tr(r, "plugins.deactivated_unreachable"))
 	default:
-		s.flashPluginError(r, "deactivate Duo Security", err)
+		s.flashPluginError(r, m("fail.deactivate"), err)
 	}
 	redirect(w, r, pluginsPath)
 }
 
 func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
 	if err := s.plugins.Restart(r.Context(), s.actor(r)); err != nil {
-		s.flashPluginError(r, "restart the plugin", err)
+		s.flashPluginError(r, m("fail.restart"), err)
 	} else {
-		s.flash(r, flashSuccess, "The plugin process was restarted.")
+		s.flash(r, flashSuccess, s.tr(r, "plugins.restarted_flash"))
 	}
 	redirect(w, r, pluginsPath)
 }
 
 func (s *Server) handleCheckDuo(w http.ResponseWriter, r *http.Request) {
 	var res contract.CheckDuoResponse
-	if !s.withActivePlugin(w, r, "check Duo", pluginsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
+	if !s.withActivePlugin(w, r, m("fail.check"), pluginsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
 		res, err = p.CheckDuo(ctx, contract.CheckDuoRequest{Actor: s.actor(r)})
 		return err
 	}) {
 		return
 	}
 	if res.Duo.OK {
-		s.flash(r, flashSuccess, "Duo answered the health check: the credentials work.")
+		s.flash(r, flashSuccess, s.tr(r, "plugins.check_ok_flash"))
 	} else {
-		s.flash(r, flashError, "Duo health check failed: "+res.Duo.Detail)
+		s.flash(r, flashError, s.tr(r, "plugins.check_failed_flash", "Detail", res.Duo.Detail))
 	}
 	redirect(w, r, pluginsPath)
 }
@@ -167,11 +191,11 @@ func (s *Server) handleUninstallForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !v.Installed || v.Active {
-		s.flash(r, flashError, "Only an installed plugin that is not active can be uninstalled. Deactivate it first.")
+		s.flash(r, flashError, s.tr(r, "uninstall.only_inactive"))
 		redirect(w, r, pluginsPath)
 		return
 	}
-	s.render(w, r, http.StatusOK, "uninstall", "Uninstall Duo Security", "plugins", uninstallData{ID: plugins.ID, Name: v.Name})
+	s.render(w, r, http.StatusOK, "uninstall", s.tr(r, "uninstall.title", "Name", v.Name), "plugins", uninstallData{ID: plugins.ID, Name: v.Name})
 }
 
 func (s *Server) handleUninstall(w http.ResponseWriter, r *http.Request) {
@@ -179,20 +203,20 @@ func (s *Server) handleUninstall(w http.ResponseWriter, r *http.Request) {
 	removed, err := s.plugins.Uninstall(r.Context(), s.actor(r), confirm)
 	switch {
 	case errors.Is(err, plugins.ErrConfirmation):
-		s.render(w, r, http.StatusUnprocessableEntity, "uninstall", "Uninstall Duo Security", "plugins", uninstallData{
+		s.render(w, r, http.StatusUnprocessableEntity, "uninstall", s.tr(r, "uninstall.title", "Name", "Duo Security"), "plugins", uninstallData{
 			ID: plugins.ID, Name: "Duo Security",
-			Error: fmt.Sprintf("Type %s exactly to confirm. Nothing was removed.", plugins.ID),
+			Error: s.tr(r, "uninstall.type_to_confirm", "ID", plugins.ID),
 		})
 		return
 	case errors.Is(err, plugins.ErrActive):
-		s.flash(r, flashError, "Duo Security is active: deactivate it before uninstalling. Nothing was removed.")
+		s.flash(r, flashError, s.tr(r, "uninstall.active"))
 	case err != nil && removed == nil:
-		s.flashPluginError(r, "uninstall Duo Security", err)
+		s.flashPluginError(r, m("fail.uninstall"), err)
 	case err != nil:
 		s.log.Error("uninstall: some files could not be removed", "error", err)
-		s.flash(r, flashWarning, "Duo Security was uninstalled, but some files could not be removed: "+err.Error())
+		s.flash(r, flashWarning, s.tr(r, "uninstall.partial", "Error", err.Error()))
 	default:
-		s.flash(r, flashSuccess, "Duo Security was uninstalled: its settings, its data and the plugin itself were removed.")
+		s.flash(r, flashSuccess, s.tr(r, "uninstall.done"))
 	}
 	redirect(w, r, pluginsPath)
 }

@@ -45,12 +45,12 @@ type operatorData struct {
 
 // whyNoBypassCode mirrors the plugin's rules for the page: no one issues
 // themselves a bypass code, and the help desk issues them only to agents.
-func whyNoBypassCode(viewer, op store.Operator) string {
+func (s *Server) whyNoBypassCode(r *http.Request, viewer, op store.Operator) string {
 	switch {
 	case viewer.ID == op.ID:
-		return "You cannot issue a bypass code for yourself: another administrator can, or sign in with one of your backup codes."
+		return s.tr(r, "operator.cannot_self")
 	case viewer.Role == store.RoleHelpDesk && op.Role != store.RoleAgent:
-		return "The help desk issues bypass codes only for agents. An administrator can issue one for " + op.Username + "."
+		return s.tr(r, "operator.cannot_help_desk", "Name", op.Username)
 	}
 	return ""
 }
@@ -66,17 +66,17 @@ func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := s.newOperatorData(r, op)
-	if !s.withActivePlugin(w, r, "read the second factor of "+op.Username, operatorsPath, func(ctx context.Context, p plugins.Plugin) error {
+	if !s.withActivePlugin(w, r, m("fail.read_operator", "Name", op.Username), operatorsPath, func(ctx context.Context, p plugins.Plugin) error {
 		return s.readOperatorData(ctx, r, p, &d)
 	}) {
 		return
 	}
-	s.render(w, r, http.StatusOK, "operator", "Second factor of "+op.Username, "operators", d)
+	s.render(w, r, http.StatusOK, "operator", s.tr(r, "operator.title", "Name", op.Username), "operators", d)
 }
 
 func (s *Server) newOperatorData(r *http.Request, op store.Operator) operatorData {
 	viewer := currentOperator(r)
-	return operatorData{Op: op, Now: s.cfg.Now(), CannotIssue: whyNoBypassCode(*viewer, op), HelpDesk: viewer.Role == store.RoleHelpDesk}
+	return operatorData{Op: op, Now: s.cfg.Now(), CannotIssue: s.whyNoBypassCode(r, *viewer, op), HelpDesk: viewer.Role == store.RoleHelpDesk}
 }
 
 // readOperatorData reads what the operator's page shows from the plugin:
@@ -105,18 +105,18 @@ func (s *Server) handleIssueBypassCode(w http.ResponseWriter, r *http.Request) {
 	}
 	uses, err := formNumber(r, "uses")
 	if err != nil {
-		s.flash(r, flashError, "Uses: "+err.Error())
+		s.flash(r, flashError, s.tr(r, "operator.bad_number", "Field", s.tr(r, "operator.uses"), "Value", err.Error()))
 		redirect(w, r, operatorPath(op))
 		return
 	}
 	hours, err := formNumber(r, "hours")
 	if err != nil {
-		s.flash(r, flashError, "Valid for: "+err.Error())
+		s.flash(r, flashError, s.tr(r, "operator.bad_number", "Field", s.tr(r, "operator.hours"), "Value", err.Error()))
 		redirect(w, r, operatorPath(op))
 		return
 	}
 	d := s.newOperatorData(r, op)
-	if !s.withActivePlugin(w, r, "issue a bypass code for "+op.Username, operatorPath(op), func(ctx context.Context, p plugins.Plugin) error {
+	if !s.withActivePlugin(w, r, m("fail.issue_bypass", "Name", op.Username), operatorPath(op), func(ctx context.Context, p plugins.Plugin) error {
 		res, err := p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: pluginOperator(op), OperatorRole: pluginRole(op.Role),
 			Uses: int32(min(uses, 1000)), LifetimeSeconds: int64(min(hours, 10000)) * 3600, Actor: s.actor(r)})
 		if err != nil {
@@ -125,19 +125,19 @@ func (s *Server) handleIssueBypassCode(w http.ResponseWriter, r *http.Request) {
 		d.NewCode, d.NewCodeFor = res.Code, res.BypassCode
 		if err := s.readOperatorData(ctx, r, p, &d); err != nil {
 			s.log.Warn("read the second factor after issuing a bypass code", "operator_id", op.ID, "reason", string(contract.ReasonOf(err)), "error", err)
-			d.Unread = "The bypass code was issued, but the plugin did not say what else " + op.Username +
-				" has, so their Duo state and bypass codes are not shown here."
+			d.Unread = s.tr(r, "operator.unread", "Name", op.Username)
 		}
 		return nil
 	}) {
 		return
 	}
 	s.log.Info("bypass code issued", "operator_id", op.ID, "actor", s.actor(r).Username, "uses", d.NewCodeFor.UsesLeft)
-	s.render(w, r, http.StatusOK, "operator", "Second factor of "+op.Username, "operators", d)
+	s.render(w, r, http.StatusOK, "operator", s.tr(r, "operator.title", "Name", op.Username), "operators", d)
 }
 
 // formNumber reads a whole number of at least 1 from the form; empty is 0,
-// which asks the plugin for its default.
+// which asks the plugin for its default. The error's text is the value
+// refused, quoted.
 func formNumber(r *http.Request, field string) (int, error) {
 	v := strings.TrimSpace(r.PostForm.Get(field))
 	if v == "" {
@@ -145,7 +145,7 @@ func formNumber(r *http.Request, field string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%q is not a whole number of at least 1", v)
+		return 0, fmt.Errorf("%q", v)
 	}
 	return n, nil
 }
@@ -156,13 +156,13 @@ func (s *Server) handleRevokeBypassCode(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	id := r.PathValue("code")
-	if !s.withActivePlugin(w, r, "revoke the bypass code", operatorPath(op), func(ctx context.Context, p plugins.Plugin) error {
+	if !s.withActivePlugin(w, r, m("fail.revoke"), operatorPath(op), func(ctx context.Context, p plugins.Plugin) error {
 		_, err := p.RevokeBypassCode(ctx, contract.RevokeBypassCodeRequest{OperatorID: strconv.FormatInt(op.ID, 10), ID: id, Actor: s.actor(r)})
 		return err
 	}) {
 		return
 	}
-	s.flash(r, flashSuccess, "The bypass code was revoked; it no longer works.")
+	s.flash(r, flashSuccess, s.tr(r, "operator.revoked_flash"))
 	redirect(w, r, operatorPath(op))
 }
 
@@ -171,7 +171,7 @@ func (s *Server) handleRecoveryLinkForm(w http.ResponseWriter, r *http.Request) 
 	if !ok {
 		return
 	}
-	s.render(w, r, http.StatusOK, "recovery_link", "Send a recovery link", "operators", struct{ Op store.Operator }{op})
+	s.render(w, r, http.StatusOK, "recovery_link", s.tr(r, "recovery_link.title"), "operators", struct{ Op store.Operator }{op})
 }
 
 // handleSendRecoveryLink mails the operator a single-use link that resets
@@ -182,17 +182,17 @@ func (s *Server) handleSendRecoveryLink(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	if op.Email == "" {
-		s.flash(r, flashError, op.Username+" has no e-mail address, so a recovery link cannot reach them.")
+		s.flash(r, flashError, s.tr(r, "recovery_link.no_email", "Name", op.Username))
 		redirect(w, r, operatorPath(op))
 		return
 	}
 	if s.cfg.Mail == nil {
-		s.flash(r, flashError, "No mail is configured, so a recovery link cannot be sent.")
+		s.flash(r, flashError, s.tr(r, "recovery_link.no_mail"))
 		redirect(w, r, operatorPath(op))
 		return
 	}
 	var link contract.CreateRecoveryLinkResponse
-	if !s.withActivePlugin(w, r, "create a recovery link for "+op.Username, operatorPath(op), func(ctx context.Context, p plugins.Plugin) (err error) {
+	if !s.withActivePlugin(w, r, m("fail.create_link", "Name", op.Username), operatorPath(op), func(ctx context.Context, p plugins.Plugin) (err error) {
 		link, err = p.CreateRecoveryLink(ctx, contract.CreateRecoveryLinkRequest{Operator: pluginOperator(op), Actor: s.actor(r)})
 		return err
 	}) {
@@ -200,12 +200,12 @@ func (s *Server) handleSendRecoveryLink(w http.ResponseWriter, r *http.Request) 
 	}
 	if err := s.cfg.Mail.Send(r.Context(), RecoveryMail(s.cfg.BaseURL, s.cfg.SiteName, op, link)); err != nil {
 		s.log.Error("recovery link not sent", "operator_id", op.ID, "error", err)
-		s.flash(r, flashError, "The recovery link could not be sent: "+mailProblem(err))
+		s.flash(r, flashError, s.tr(r, "recovery_link.not_sent", "Why", s.tr(r, mailProblem(err))))
 		redirect(w, r, operatorPath(op))
 		return
 	}
 	s.log.Info("recovery link sent", "operator_id", op.ID, "actor", s.actor(r).Username)
-	s.flash(r, flashSuccess, fmt.Sprintf("A recovery link was sent to %s. It works once, until %s.", op.Email, link.ExpiresAt.Local().Format("2 Jan 15:04")))
+	s.flash(r, flashSuccess, s.tr(r, "recovery_link.sent_flash", "Email", op.Email, "When", when(s.loc(r), link.ExpiresAt)))
 	redirect(w, r, operatorPath(op))
 }
 
@@ -237,13 +237,13 @@ func RecoveryMail(base *url.URL, site string, op store.Operator, link contract.C
 	}
 }
 
-// mailProblem says what went wrong sending mail, without the details a
-// page should not show.
+// mailProblem says (a message id) what went wrong sending mail, without
+// the details a page should not show.
 func mailProblem(err error) string {
 	if errors.Is(err, mail.ErrInvalidMessage) {
-		return "the address is not valid."
+		return "recovery_link.bad_address"
 	}
-	return "the mail server did not accept it; see the helpdesk's log."
+	return "recovery_link.mail_refused"
 }
 
 func (s *Server) handleOutbox(w http.ResponseWriter, r *http.Request) {
@@ -255,7 +255,7 @@ func (s *Server) handleOutbox(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.render(w, r, http.StatusOK, "outbox", "Outbox", "outbox", struct {
+	s.render(w, r, http.StatusOK, "outbox", s.tr(r, "outbox.title"), "outbox", struct {
 		Enabled bool
 		Mails   []store.OutboxMail
 	}{s.cfg.Outbox != nil, mails})

@@ -25,17 +25,24 @@ type settingField struct {
 	Error     string
 }
 
+type settingError struct {
+	Field, Label, Message string
+}
+
 type settingOption struct {
 	Value, Label string
 	Selected     bool
 }
 
 type settingsData struct {
-	Fields      []settingField
-	OtherErrors []string
-	SkipCheck   bool
-	Checked     bool // a Duo check ran for this submission
-	Duo         contract.DuoHealth
+	Fields []settingField
+	// Errors are every problem of the submission, for the summary at the
+	// top of the form: Field (the input's id) is empty for one that
+	// belongs to no field.
+	Errors    []settingError
+	SkipCheck bool
+	Checked   bool // a Duo check ran for this submission
+	Duo       contract.DuoHealth
 }
 
 // buildFields makes the form from the manifest's settings_schema: values
@@ -76,13 +83,13 @@ const settingsPath = pluginsPath + "/" + plugins.ID + "/settings"
 
 func (s *Server) handleSettingsForm(w http.ResponseWriter, r *http.Request) {
 	var cur contract.GetSettingsResponse
-	if !s.withActivePlugin(w, r, "read the settings", pluginsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
+	if !s.withActivePlugin(w, r, m("fail.read_settings"), pluginsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
 		cur, err = p.GetSettings(ctx, contract.GetSettingsRequest{Actor: s.actor(r)})
 		return err
 	}) {
 		return
 	}
-	s.render(w, r, http.StatusOK, "settings", "Duo Security settings", "plugins",
+	s.render(w, r, http.StatusOK, "settings", s.tr(r, "settings.title"), "plugins",
 		settingsData{Fields: buildFields(s.schema(), cur.Values, cur.SecretSet)})
 }
 
@@ -105,7 +112,7 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 		res contract.UpdateSettingsResponse
 		cur contract.GetSettingsResponse
 	)
-	if !s.withActivePlugin(w, r, "save the settings", pluginsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
+	if !s.withActivePlugin(w, r, m("fail.save_settings"), pluginsPath, func(ctx context.Context, p plugins.Plugin) (err error) {
 		res, err = p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: values, SkipDuoCheck: skip, Actor: s.actor(r)})
 		if err == nil && !res.Saved {
 			cur, _ = p.GetSettings(ctx, contract.GetSettingsRequest{Actor: s.actor(r)})
@@ -116,14 +123,14 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	if res.Saved {
 		s.log.Info("duo settings saved", "actor", s.actor(r).Username, "duo_checked", res.Duo.Checked)
-		msg := "Settings saved."
+		text := s.tr(r, "settings.saved_flash")
 		switch {
 		case res.Duo.Checked && res.Duo.OK:
-			msg += " Duo accepted the credentials (checked " + res.Duo.CheckedAt.Local().Format("15:04:05") + ")."
+			text += " " + s.tr(r, "settings.saved_checked", "Time", res.Duo.CheckedAt.Local().Format("15:04:05"))
 		case skip:
-			msg += " They were not checked with Duo: use “Check Duo now” on the Plugins page."
+			text += " " + s.tr(r, "settings.saved_unchecked")
 		}
-		s.flash(r, flashSuccess, msg)
+		s.flash(r, flashSuccess, text)
 		redirect(w, r, settingsPath)
 		return
 	}
@@ -141,10 +148,11 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 				fields[i].Error += " "
 			}
 			fields[i].Error += fe.Message
+			d.Errors = append(d.Errors, settingError{Field: fe.Field, Label: fields[i].Label, Message: fe.Message})
 			continue
 		}
-		d.OtherErrors = append(d.OtherErrors, fe.Message)
+		d.Errors = append(d.Errors, settingError{Message: fe.Message})
 	}
 	d.Fields = fields
-	s.render(w, r, http.StatusUnprocessableEntity, "settings", "Duo Security settings", "plugins", d)
+	s.render(w, r, http.StatusUnprocessableEntity, "settings", s.tr(r, "settings.title"), "plugins", d)
 }

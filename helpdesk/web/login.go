@@ -15,17 +15,22 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
-// Messages at the sign-in page. They never say which of username and
-// password was wrong, nor why exactly Duo refused.
+// Messages at the sign-in page, by message id. They never say which of
+// username and password was wrong, nor why exactly Duo refused.
 const (
-	msgWrongCredentials = "Wrong username or password."
-	// MsgFailClosed is shown when the Duo plugin is active but cannot
+	msgWrongCredentials = "signin.wrong_credentials"
+	// msgFailClosed is shown when the Duo plugin is active but cannot
 	// answer: the sign-in is refused, never completed on the password alone.
-	MsgFailClosed = "Two-factor authentication is temporarily unavailable, so sign-in is refused. Contact your administrator."
-	msgDuoRefused = "Two-factor verification with Duo did not succeed, so you are not signed in. Sign in again, or contact your administrator."
-	msgExpired    = "This sign-in has expired or was started in another browser. Sign in again."
-	msgWrongCode  = "That code is not right. Check your authenticator app and try again."
+	msgFailClosed = "signin.fail_closed"
+	msgDuoRefused = "signin.duo_refused"
+	msgExpired    = "signin.expired"
+	msgWrongCode  = "signin.wrong_code"
 )
+
+// MsgFailClosed is the English text of the fail-closed refusal (the
+// catalogue's signin.fail_closed): what a page in English shows when the
+// Duo plugin is active but cannot answer.
+const MsgFailClosed = "Two-factor authentication is temporarily unavailable, so sign-in is refused. Contact your administrator."
 
 type loginData struct {
 	Username string
@@ -62,7 +67,10 @@ func (s *Server) ensureAnonymousSession(w http.ResponseWriter, r *http.Request) 
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
 	w.Header().Set("Content-Security-Policy", loginCSP)
-	s.render(w, r, status, "login", "Sign in", "", d)
+	if d.Error != "" {
+		d.Error = s.tr(r, d.Error)
+	}
+	s.render(w, r, status, "login", s.tr(r, "signin.title"), "", d)
 }
 
 func nextOrHome(next string) string {
@@ -105,7 +113,7 @@ func (s *Server) recordFailure(r *http.Request, username string) {
 }
 
 func (s *Server) renderTooMany(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusTooManyRequests, "too_many", "Too many attempts", "", struct{ Minutes int }{int(s.cfg.FailureWindow.Minutes())})
+	s.render(w, r, http.StatusTooManyRequests, "too_many", s.tr(r, "signin.too_many"), "", struct{ Minutes int }{int(s.cfg.FailureWindow.Minutes())})
 }
 
 // credentials is how a typed username and password fared.
@@ -198,7 +206,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.O
 	active, err := s.plugins.Active(r.Context())
 	if err != nil {
 		log.Error("sign-in refused: cannot read whether the Duo plugin is active", "error", err)
-		s.renderRefused(w, r, http.StatusServiceUnavailable, MsgFailClosed)
+		s.renderRefused(w, r, http.StatusServiceUnavailable, msgFailClosed)
 		return
 	}
 	if active {
@@ -213,7 +221,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.O
 		case contract.DecisionRedirect:
 			if !validDuoURL(res.RedirectURL) || res.State == "" {
 				log.Error("sign-in refused: the Duo plugin answered REDIRECT without a usable https URL and state")
-				s.renderRefused(w, r, http.StatusBadGateway, MsgFailClosed)
+				s.renderRefused(w, r, http.StatusBadGateway, msgFailClosed)
 				return
 			}
 			if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionPending, operator: op.ID, factor: store.FactorDuo, duoState: res.State, next: next}); err != nil {
@@ -222,7 +230,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.O
 			}
 			log.Info("password accepted; the Duo step is next")
 			// The page before Duo: on to Duo, or a backup or bypass code.
-			s.render(w, r, http.StatusOK, "duo_step", "Two-factor authentication", "", duoStepData{RedirectURL: res.RedirectURL})
+			s.render(w, r, http.StatusOK, "duo_step", s.tr(r, "signin.two_factor"), "", duoStepData{RedirectURL: res.RedirectURL})
 			return
 		case contract.DecisionNotRequired:
 			if res.Reason != "" {
@@ -233,7 +241,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.O
 			}
 		default:
 			log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", string(res.Reason))
-			s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, messageOr(res.Message, msgDuoRefused))
+			s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, s.messageOr(r, res.Message, msgDuoRefused))
 			return
 		}
 	}
@@ -256,9 +264,11 @@ func validDuoURL(raw string) bool {
 	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil
 }
 
-func messageOr(msg, fallback string) string {
+// messageOr is the plugin's message for the operator, or the message
+// fallback (an id) when it gave none. The result is the text to show.
+func (s *Server) messageOr(r *http.Request, msg, fallback string) string {
 	if strings.TrimSpace(msg) == "" {
-		return fallback
+		return s.tr(r, fallback)
 	}
 	return msg
 }
@@ -300,11 +310,12 @@ func (s *Server) failClosed(w http.ResponseWriter, r *http.Request, op store.Ope
 	s.log.Warn("sign-in refused (fail closed): the Duo plugin is active but did not answer",
 		"operator_id", op.ID, "username", op.Username, "step", step, "reason", string(contract.ReasonOf(err)),
 		"unavailable", errors.Is(err, host.ErrUnavailable), "error", err.Error())
-	s.renderRefused(w, r, http.StatusServiceUnavailable, MsgFailClosed)
+	s.renderRefused(w, r, http.StatusServiceUnavailable, msgFailClosed)
 }
 
-func (s *Server) renderRefused(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	s.render(w, r, status, "refused", "Sign-in refused", "", refusedData{Message: msg})
+// renderRefused refuses a sign-in saying msgID (a message id).
+func (s *Server) renderRefused(w http.ResponseWriter, r *http.Request, status int, msgID string) {
+	s.render(w, r, status, "refused", s.tr(r, "signin.refused"), "", refusedData{Message: s.tr(r, msgID)})
 }
 
 type refusedData struct {
@@ -464,5 +475,5 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.log.Error(what, "path", r.URL.Path, "error", err)
-	s.renderError(w, r, http.StatusInternalServerError, "Something went wrong", "The helpdesk could not complete this request. Try again.")
+	s.renderError(w, r, http.StatusInternalServerError, "error.internal", "error.internal_text")
 }

@@ -18,12 +18,13 @@ import (
 // backup codes, shown once when Duo is first set up and confirmed before
 // the sign-in completes.
 
+// Message ids.
 const (
-	msgCodeRefused    = "That code did not work. Check it and try again, or ask your help desk for a bypass code."
-	msgCodeMissing    = "Enter a backup code or a bypass code."
-	msgMustConfirm    = "Tick “I've saved these backup codes” to finish signing in."
-	msgCodesExpired   = "This set of backup codes was not confirmed in time. Sign in again: you will get a new set."
-	msgCodesShownOnce = "Your backup codes are shown only once, and never stored by the helpdesk. Sign in again: you will get a new set."
+	msgCodeRefused    = "codes.refused"
+	msgCodeMissing    = "codes.missing"
+	msgMustConfirm    = "codes.must_confirm"
+	msgCodesExpired   = "codes.expired"
+	msgCodesShownOnce = "codes.shown_once"
 )
 
 type duoStepData struct {
@@ -32,6 +33,7 @@ type duoStepData struct {
 
 // codeForm is a sign-in page that asks for a code: from the authenticator
 // app (the built-in method) or a backup or bypass code (instead of Duo).
+// Heading, Intro, Label and Button are message ids; Error is text.
 type codeForm struct {
 	Heading, Intro, Label string
 	Action                string // where the form posts
@@ -42,17 +44,19 @@ type codeForm struct {
 }
 
 var (
-	totpForm = codeForm{Heading: "Two-factor authentication", Intro: "Enter the 6-digit code from your authenticator app.", Label: "Code",
-		Action: "/login/totp", ErrorID: "totp-error", Button: "Verify", ButtonID: "verify", Digits: true}
-	backupCodeForm = codeForm{Heading: "Use a code", Label: "Backup or bypass code",
-		Intro:  "Enter one of your backup codes, or a bypass code your help desk gave you. Spaces and dashes do not matter. Each code works once.",
-		Action: "/login/code", ErrorID: "code-error", Button: "Sign in", ButtonID: "verify-code"}
+	totpForm = codeForm{Heading: "signin.two_factor", Intro: "signin.totp_intro", Label: "signin.totp_label",
+		Action: "/login/totp", ErrorID: "totp-error", Button: "signin.verify", ButtonID: "verify", Digits: true}
+	backupCodeForm = codeForm{Heading: "codes.use_title", Label: "codes.use_label",
+		Intro:  "codes.use_intro",
+		Action: "/login/code", ErrorID: "code-error", Button: "signin.submit", ButtonID: "verify-code"}
 )
 
-// renderCodeForm shows f, with errMsg ("" for none).
-func (s *Server) renderCodeForm(w http.ResponseWriter, r *http.Request, status int, f codeForm, errMsg string) {
-	f.Error = errMsg
-	s.render(w, r, status, "login_code", f.Heading, "", f)
+// renderCodeForm shows f, with the message errID ("" for none).
+func (s *Server) renderCodeForm(w http.ResponseWriter, r *http.Request, status int, f codeForm, errID string) {
+	if errID != "" {
+		f.Error = s.tr(r, errID)
+	}
+	s.render(w, r, status, "login_code", s.tr(r, f.Heading), "", f)
 }
 
 type backupCodesData struct {
@@ -67,12 +71,13 @@ type backupCodesData struct {
 
 // refuseOfferingCode refuses the sign-in after a correct password, and
 // keeps a pending session so that the operator may use a code instead.
+// msg is the text to show.
 func (s *Server) refuseOfferingCode(w http.ResponseWriter, r *http.Request, op store.Operator, next string, status int, msg string) {
 	if _, err := s.startSession(w, r, sessionSpec{kind: store.SessionPending, operator: op.ID, factor: store.FactorCode, next: next}); err != nil {
 		s.internalError(w, r, "start pending session", err)
 		return
 	}
-	s.render(w, r, status, "refused", "Sign-in refused", "", refusedData{Message: msg, OfferCode: true})
+	s.render(w, r, status, "refused", s.tr(r, "signin.refused"), "", refusedData{Message: msg, OfferCode: true})
 }
 
 // codeSession is the pending session a code may finish: the Duo step or a
@@ -150,12 +155,18 @@ func (s *Server) endSecondFactor(w http.ResponseWriter, r *http.Request, op stor
 		s.renderBackupCodes(w, r, http.StatusOK, res.BackupCodes, "")
 	default:
 		log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", string(res.Reason), "by", how)
-		s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, messageOr(res.Message, msgDuoRefused))
+		s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, s.messageOr(r, res.Message, msgDuoRefused))
 	}
 }
 
-func (s *Server) renderBackupCodes(w http.ResponseWriter, r *http.Request, status int, codes []string, errMsg string) {
-	s.render(w, r, status, "backup_codes", "Save your backup codes", "", backupCodesData{Codes: codes, Download: codesDownload(codes), Error: errMsg})
+// renderBackupCodes shows the first backup codes, with the message errID
+// ("" for none).
+func (s *Server) renderBackupCodes(w http.ResponseWriter, r *http.Request, status int, codes []string, errID string) {
+	d := backupCodesData{Codes: codes, Download: codesDownload(codes)}
+	if errID != "" {
+		d.Error = s.tr(r, errID)
+	}
+	s.render(w, r, status, "backup_codes", s.tr(r, "codes.save_title"), "", d)
 }
 
 // codesDownload is a data: URL of the codes as a text file: the page
@@ -244,5 +255,5 @@ func (s *Server) handleConfirmBackupCodes(w http.ResponseWriter, r *http.Request
 		return
 	}
 	s.log.Info("backup codes confirmed; signed in", "operator_id", op.ID)
-	s.signInSaying(w, r, op, ses.NextPath, flashSuccess, "Your backup codes are saved. Each works once, instead of Duo, from the sign-in page.")
+	s.signInSaying(w, r, op, ses.NextPath, flashSuccess, s.tr(r, "codes.saved_flash"))
 }

@@ -16,16 +16,17 @@ import (
 type recoverData struct {
 	Token    string
 	Username string
-	Error    string
+	Error    string // a message id until renderRecover
 	// SignedInAs names the operator already signed in in this browser: the
 	// link is not used (that would end their session without a word).
 	SignedInAs string
 }
 
+// Message ids.
 const (
-	msgLinkUsed    = "This recovery link was already used. Ask your administrator for a new one."
-	msgLinkExpired = "This recovery link has expired. Ask your administrator for a new one."
-	msgLinkUnknown = "This recovery link is not valid for this account. Check that you signed in as the person it was sent to, or ask your administrator for a new one."
+	msgLinkUsed    = "recover.link_used"
+	msgLinkExpired = "recover.link_expired"
+	msgLinkUnknown = "recover.link_unknown"
 )
 
 func (s *Server) handleRecoverForm(w http.ResponseWriter, r *http.Request) {
@@ -46,7 +47,10 @@ func (s *Server) handleRecoverForm(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) renderRecover(w http.ResponseWriter, r *http.Request, status int, d recoverData) {
 	w.Header().Set("Content-Security-Policy", loginCSP)
-	s.render(w, r, status, "recover", "Recover your account", "", d)
+	if d.Error != "" {
+		d.Error = s.tr(r, d.Error)
+	}
+	s.render(w, r, status, "recover", s.tr(r, "recover.title"), "", d)
 }
 
 func (s *Server) handleRecover(w http.ResponseWriter, r *http.Request) {
@@ -99,5 +103,5 @@ func (s *Server) handleRecover(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Warn("operator signed in with a recovery link; their second factor was reset", "operator_id", op.ID)
 	s.signInSaying(w, r, op, accountPath, flashWarning,
-		"You are signed in with your recovery link, and your two-factor authentication was reset. At your next sign-in you set up Duo again and get new backup codes.")
+		s.tr(r, "recover.signed_in_flash"))
 }

@@ -11,9 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/web/i18n"
 )
 
 //go:embed templates/*.html
@@ -26,20 +26,26 @@ const css = `*{box-sizing:border-box}` +
 	`a{color:#0b5cad}` +
 	`pre{white-space:pre-wrap;overflow-wrap:anywhere}` +
 	`header.top{background:#1f2a37;color:#fff}` +
-	`header.top .wrap{display:flex;align-items:center;gap:24px;height:56px}` +
+	`header.top .wrap{display:flex;flex-wrap:wrap;align-items:center;gap:8px 24px;min-height:56px;padding-top:8px;padding-bottom:8px}` +
 	`header.top .brand{font-weight:700;font-size:17px;color:#fff;text-decoration:none}` +
-	`header.top nav{display:flex;gap:4px;flex:1}` +
+	`header.top nav{display:flex;flex-wrap:wrap;gap:4px;flex:1}` +
 	`header.top nav a{color:#cfd6df;text-decoration:none;padding:6px 10px;border-radius:6px}` +
 	`header.top nav a.on,header.top nav a:hover{background:#2f3d4e;color:#fff}` +
-	`header.top .who{display:flex;align-items:center;gap:10px;color:#cfd6df;font-size:14px}` +
+	`header.top .who{display:flex;flex-wrap:wrap;align-items:center;gap:10px;color:#cfd6df;font-size:14px}` +
 	`header.top .who form{margin:0}` +
 	`header.top .who button{background:transparent;border:1px solid #56657a;color:#fff;padding:4px 10px}` +
-	`.wrap{max-width:1040px;margin:0 auto;padding:0 20px}` +
+	`.wrap{max-width:1040px;margin:0 auto;padding-left:20px;padding-right:20px}` +
+	`.skip{position:absolute;left:-10000px;top:0;background:#fff;color:#0b5cad;padding:8px 12px;z-index:10}.skip:focus{left:8px;top:8px}` +
+	`.visually-hidden{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}` +
+	`.table-scroll{max-width:100%;overflow-x:auto}` +
+	`.error-summary p{margin:0 0 4px;font-weight:600}.error-summary ul{margin:0;padding-left:20px}.error-summary a{color:#8a1c1c}` +
+	`:focus-visible{outline:3px solid #1a73e8;outline-offset:2px}` +
 	`main{padding:28px 0 48px}` +
 	`h1{font-size:24px;margin:0 0 16px}h2{font-size:18px;margin:28px 0 10px}` +
 	`.card{background:#fff;border:1px solid #d8dee4;border-radius:8px;padding:20px 22px;margin-bottom:18px}` +
 	`.card>:first-child{margin-top:0}.card>:last-child{margin-bottom:0}` +
 	`.narrow{max-width:420px;margin:48px auto}` +
+	`textarea{max-width:100%;font:inherit}` +
 	`.muted{color:#59636e}.small{font-size:13px}` +
 	`.flash{padding:10px 14px;border-radius:6px;margin-bottom:16px;border:1px solid}` +
 	`.flash-success{background:#e9f7ef;border-color:#9fd8b4;color:#14532d}` +
@@ -50,7 +56,7 @@ const css = `*{box-sizing:border-box}` +
 	`table{width:100%;border-collapse:collapse;background:#fff}` +
 	`th,td{text-align:left;padding:9px 10px;border-bottom:1px solid #e3e7eb;vertical-align:top}` +
 	`th{font-size:13px;color:#59636e;font-weight:600;background:#f9fafb}` +
-	`form.inline{display:inline-flex;gap:6px;align-items:center;margin:0}` +
+	`form.inline{display:inline-flex;gap:6px;align-items:center;margin:0}form.wrapping{flex-wrap:wrap}` +
 	`label{display:block;font-weight:600;margin:14px 0 4px}` +
 	`label.check{display:flex;gap:8px;align-items:center;font-weight:normal}` +
 	`.card form>.field:first-of-type>label{margin-top:0}` +
@@ -65,7 +71,7 @@ const css = `*{box-sizing:border-box}` +
 	`button.danger-solid{background:#b3261e;border-color:#b3261e;color:#fff}` +
 	`.actions{display:flex;flex-wrap:wrap;gap:10px;align-items:center;margin-top:14px}` +
 	`.actions form{margin:0}` +
-	`dl.facts{display:grid;grid-template-columns:200px 1fr;gap:6px 16px;margin:12px 0 0}dl.facts dt{color:#59636e}dl.facts dd{margin:0}` +
+	`dl.facts{display:grid;grid-template-columns:minmax(0,200px) minmax(0,1fr);gap:6px 16px;margin:12px 0 0}dl.facts dt{color:#59636e}dl.facts dd{margin:0;overflow-wrap:anywhere}` +
 	`code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px;word-break:break-all}` +
 	`ol.steps{padding-left:20px;margin:8px 0 0}` +
 	`.plugin-head{display:flex;justify-content:space-between;align-items:baseline;gap:12px}` +
@@ -96,28 +102,6 @@ type pages struct {
 }
 
 var funcs = template.FuncMap{
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		return t.Local().Format("2006-01-02 15:04:05 MST")
-	},
-	"ago": func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		d := time.Since(t).Round(time.Second)
-		switch {
-		case d < 5*time.Second:
-			return "just now"
-		case d < time.Minute:
-			return fmt.Sprintf("%d seconds ago", int(d.Seconds()))
-		case d < time.Hour:
-			return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
-		default:
-			return fmt.Sprintf("%.1f hours ago", d.Hours())
-		}
-	},
 	"safeImg": func(s string) template.URL {
 		// Only the data: PNG URLs the auth package builds reach here.
 		if strings.HasPrefix(s, "data:image/png;base64,") {
@@ -159,8 +143,13 @@ func parsePages() (*pages, error) {
 	return p, nil
 }
 
-// page is what every template receives.
+// page is what every template receives. Its methods put text from the
+// message catalogue on the page in the request's language: {{$.T "id"}},
+// {{$.N "id" count}}, {{$.HTML "id"}} (catalogue markup, arguments
+// escaped), {{$.When t}}, {{$.Ago t}}, {{$.Role r}}.
 type page struct {
+	L         *i18n.Localizer
+	Lang      string
 	Title     string
 	Site      string
 	Nav       string
@@ -179,7 +168,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	p := page{Title: title, Site: s.cfg.SiteName, Nav: nav, Op: currentOperator(r), Data: data}
+	loc := s.loc(r)
+	p := page{L: loc, Lang: loc.Lang(), Title: title, Site: s.cfg.SiteName, Nav: nav, Op: currentOperator(r), Data: data}
 	if ses := currentSession(r); ses != nil {
 		p.CSRF = ses.CSRFToken.Reveal()
 		if ses.Flash != "" {
@@ -208,8 +198,10 @@ type messageData struct {
 	LinkTxt string
 }
 
-func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
-	s.render(w, r, status, "message", heading, "", messageData{Heading: heading, Message: msg, ID: "error", Link: "/", LinkTxt: "Go to the helpdesk"})
+// renderError shows an error page: headingID and msgID are message ids.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, headingID, msgID string) {
+	heading := s.tr(r, headingID)
+	s.render(w, r, status, "message", heading, "", messageData{Heading: heading, Message: s.tr(r, msgID), ID: "error", Link: "/", LinkTxt: s.tr(r, "error.go_home")})
 }
 
 // redirect sends a 303 to a local path.

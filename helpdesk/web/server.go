@@ -33,6 +33,7 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/mail"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/web/i18n"
 	"github.com/helpdesk-duo/duo-plugin/internal/defaults"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
@@ -117,6 +118,7 @@ type Server struct {
 	plugins *plugins.Manager
 	secure  bool
 	pages   *pages
+	cat     *i18n.Catalog
 	handler http.Handler
 }
 
@@ -129,6 +131,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	cat, err := i18n.New(cfg.Logger.With("component", "i18n"))
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "web"),
@@ -136,6 +142,7 @@ func New(cfg Config) (*Server, error) {
 		plugins: cfg.Plugins,
 		secure:  cfg.BaseURL.Scheme == "https",
 		pages:   pg,
+		cat:     cat,
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -204,7 +211,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /admin/operators/{id}/alias", admin(s.handleSetOperatorAlias))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.renderError(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")
+		s.renderError(w, r, http.StatusNotFound, "error.not_found", "error.not_found_text")
 	})
 
 	var h http.Handler = mux
@@ -295,7 +302,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v))
-				s.renderError(w, r, http.StatusInternalServerError, "Something went wrong", "The helpdesk hit an internal error. Try again.")
+				s.renderError(w, r, http.StatusInternalServerError, "error.internal", "error.panic_text")
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -109,8 +109,7 @@ func (s *Server) csrf(next http.Handler) http.Handler {
 		}
 		if ses == nil || !auth.TokensEqual(ses.CSRFToken.Reveal(), token) {
 			s.log.Info("request refused: missing or wrong CSRF token", "path", r.URL.Path, "has_session", ses != nil, "client_ip", clientIP(r))
-			s.renderError(w, r, http.StatusForbidden, "This form has expired",
-				"The form was too old, or was sent from another site. Go back, reload the page and try again.")
+			s.renderError(w, r, http.StatusForbidden, "error.csrf", "error.csrf_text")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -128,14 +127,15 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 				http.Redirect(w, r, target, http.StatusSeeOther)
 				return
 			}
-			s.renderError(w, r, http.StatusUnauthorized, "Please sign in", "Your session has ended. Sign in again.")
+			s.renderError(w, r, http.StatusUnauthorized, "error.sign_in", "error.sign_in_text")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// role is who may open a set of pages, and what everyone else reads.
+// role is who may open a set of pages, and what everyone else reads
+// (message ids).
 type role struct {
 	allows           func(store.Operator) bool
 	heading, message string
@@ -144,10 +144,10 @@ type role struct {
 var (
 	// adminRole: the plugin's lifecycle and settings, aliases, recovery
 	// links, the outbox.
-	adminRole = role{store.Operator.IsAdmin, "Admins only", "This page is for helpdesk administrators."}
+	adminRole = role{store.Operator.IsAdmin, "error.admins_only", "error.admins_only_text"}
 	// staffRole (admins and the help desk): the operators' second factors.
 	// The plugin checks each call's role again.
-	staffRole = role{store.Operator.IsStaff, "Admins and help desk only", "This page is for helpdesk administrators and the help desk."}
+	staffRole = role{store.Operator.IsStaff, "error.staff_only", "error.staff_only_text"}
 )
 
 // requireRole lets only the signed-in operators of want through.
