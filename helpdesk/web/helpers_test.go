@@ -52,6 +52,8 @@ type fakePlugin struct {
 	active    bool
 	phase     host.Phase
 	health    contract.DuoHealth
+	// status, when set, answers Status instead of the default.
+	status func() (contract.StatusResponse, error)
 }
 
 func newFakePlugin() *fakePlugin {
@@ -103,8 +105,13 @@ func (f *fakePlugin) Uninstall(_ context.Context, req contract.UninstallRequest)
 func (f *fakePlugin) Status(context.Context, contract.StatusRequest) (contract.StatusResponse, error) {
 	f.count("Status")
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return contract.StatusResponse{Active: f.active, Duo: f.health}, nil
+	status := f.status
+	resp := contract.StatusResponse{Active: f.active, Duo: f.health}
+	f.mu.Unlock()
+	if status != nil {
+		return status()
+	}
+	return resp, nil
 }
 
 func (f *fakePlugin) GetSettings(context.Context, contract.GetSettingsRequest) (contract.GetSettingsResponse, error) {
@@ -387,6 +394,7 @@ type client struct {
 	e    *env
 	hc   *http.Client
 	last string // body of the last response
+	lang string // Accept-Language of every request, if set
 }
 
 func (e *env) client() *client {
@@ -398,6 +406,9 @@ func (e *env) client() *client {
 
 func (c *client) do(req *http.Request) *http.Response {
 	c.t.Helper()
+	if c.lang != "" {
+		req.Header.Set("Accept-Language", c.lang)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
