@@ -113,7 +113,7 @@ func (s *Server) flashPluginError(r *http.Request, what msg, err error) {
 	case errors.Is(err, host.ErrUnavailable):
 		why = s.tr(r, "fail.unavailable", "Error", err.Error())
 	case errors.As(err, &ce):
-		why = ce.Message
+		why = s.pluginText(r, ce.Text, ce.Message)
 	}
 	s.flash(r, flashError, s.tr(r, "fail.could_not", "What", s.tr(r, what.id, what.kv...), "Why", why))
 }

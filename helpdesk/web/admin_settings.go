@@ -143,15 +143,16 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	d := settingsData{SkipCheck: skip, Checked: res.Duo.Checked, Duo: res.Duo}
 	for _, fe := range res.Errors {
+		text := s.pluginText(r, fe.Text, fe.Message)
 		if i, ok := byKey[fe.Field]; ok {
 			if fields[i].Error != "" {
 				fields[i].Error += " "
 			}
-			fields[i].Error += fe.Message
-			d.Errors = append(d.Errors, settingError{Field: fe.Field, Label: fields[i].Label, Message: fe.Message})
+			fields[i].Error += text
+			d.Errors = append(d.Errors, settingError{Field: fe.Field, Label: fields[i].Label, Message: text})
 			continue
 		}
-		d.Errors = append(d.Errors, settingError{Message: fe.Message})
+		d.Errors = append(d.Errors, settingError{Message: text})
 	}
 	d.Fields = fields
 	s.render(w, r, http.StatusUnprocessableEntity, "settings", s.tr(r, "settings.title"), "plugins", d)

@@ -2,6 +2,8 @@ package web
 
 import (
 	"fmt"
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+	"golang.org/x/text/language"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -27,13 +29,26 @@ func (s *Server) trn(r *http.Request, id string, count int, kv ...any) string {
 
 // localizePluginText is how the helpdesk shows a text the plugin wrote: by
 // its id, from the helpdesk's catalogue in the reader's language, with its
-// arguments; the plugin's own English (def) when the catalogue does not
-// know the id (a newer plugin), which is logged once.
+// arguments; def, the plugin's own English, for English readers and when
+// the catalogue does not know the id (a newer plugin; logged once).
 func localizePluginText(loc *i18n.Localizer, id string, args map[string]string, def string) string {
-	if id == "" {
+	if id == "" || loc.Tag() == language.English {
 		return def
 	}
 	return loc.Text(id, args, def)
+}
+
+// pluginText shows a plugin's Text (or its message, when it sent no
+// Text) in the request's language.
+func (s *Server) pluginText(r *http.Request, t contract.Text, message string) string {
+	if t.ID == "" {
+		return message
+	}
+	def := message
+	if def == "" {
+		def = t.English()
+	}
+	return localizePluginText(s.loc(r), string(t.ID), t.Args, def)
 }
 
 // T is message id with name, value pairs.

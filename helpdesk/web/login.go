@@ -241,7 +241,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.O
 			}
 		default:
 			log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", string(res.Reason))
-			s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, s.messageOr(r, res.Message, msgDuoRefused))
+			s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, s.messageOr(r, s.pluginText(r, res.Text, res.Message), msgDuoRefused))
 			return
 		}
 	}

@@ -155,7 +155,7 @@ func (s *Server) endSecondFactor(w http.ResponseWriter, r *http.Request, op stor
 		s.renderBackupCodes(w, r, http.StatusOK, res.BackupCodes, "")
 	default:
 		log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", string(res.Reason), "by", how)
-		s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, s.messageOr(r, res.Message, msgDuoRefused))
+		s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, s.messageOr(r, s.pluginText(r, res.Text, res.Message), msgDuoRefused))
 	}
 }
 
