@@ -100,6 +100,7 @@ func (b *tab) open(target string) int64 {
 	if err != nil {
 		b.fail("open %s: %v", target, err)
 	}
+	b.checkA11y()
 	return resp.Status
 }
 
@@ -112,6 +113,7 @@ func (b *tab) click(id string) int64 {
 	if err != nil {
 		b.fail("click #%s: %v", id, err)
 	}
+	b.checkA11y()
 	if resp == nil {
 		return 0
 	}

@@ -40,6 +40,8 @@ type fixture struct {
 	logFile   *os.File
 	browser   context.Context
 	nshots    int
+	// a11yChecked are the helpdesk paths axe-core has checked.
+	a11yChecked map[string]bool
 	// secrets are what the log must never contain, by name.
 	secrets []namedSecret
 }
