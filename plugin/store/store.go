@@ -81,10 +81,12 @@ type ConsumedLogin struct {
 	BackupCodesIssuedAt time.Time
 }
 
-// Toggle is what the login path reads of an operator.
+// Toggle is what the login path reads of an operator: the toggle, the
+// alias and the lockout.
 type Toggle struct {
 	Enabled  bool
 	DuoAlias string
+	Lock
 }
 
 // PendingLoginInfo explains, after a failed consume, why it failed.
@@ -192,6 +194,7 @@ type Store interface {
 	Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error)
 
 	RecoveryStore
+	PolicyStore
 
 	Close() error
 }
