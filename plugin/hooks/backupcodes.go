@@ -45,7 +45,7 @@ func (p *Plugin) offerBackupCodes(ctx context.Context, a *activeState, op contra
 // codes shown with the ticket, which become their set; they are signed in.
 func (p *Plugin) ConfirmBackupCodes(ctx context.Context, req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error) {
 	op := req.Operator
-	return p.loginPageCall(op, req.Client, "backup_codes.confirm", func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error) {
+	return p.loginPageCall(ctx, op, req.Client, "backup_codes.confirm", func(a *activeState, ev store.Event, _ store.Toggle) (contract.CompleteLoginResponse, error) {
 		ticket, err := codes.ParseToken(req.Ticket)
 		if err != nil {
 			return p.denyLogin(ctx, a, ev, contract.LoginReasonTicketUnknown, msgTicketDenied, "the ticket does not have the shape of one this plugin hands out"), nil
@@ -112,7 +112,7 @@ func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.Regener
 			return refusal
 		}
 		p.log.Info("backup codes regenerated", "operator_id", op.ID, "codes", n)
-		out = contract.RegenerateBackupCodesResponse{BackupCodes: shown, State: withLow(a, st)}
+		out = contract.RegenerateBackupCodesResponse{BackupCodes: shown, State: p.told(a, st, op)}
 		return nil
 	})
 	return out, err

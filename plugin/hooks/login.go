@@ -95,14 +95,28 @@ func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Ope
 	if err != nil {
 		return contract.BeginLoginResponse{}, storageError("begin login: operator state", err)
 	}
-	if !st.Enabled {
+	// The lockout first, whatever else holds (policy.go).
+	if st.Locked(ev.At) {
+		r := p.refuseLocked(ctx, a, ev, st.Lock)
+		return contract.BeginLoginResponse{Decision: r.Decision, Reason: r.Reason, Message: r.Message, Text: r.Text}, nil
+	}
+	d := *a.duo.Load()
+	switch req := requirement(d, op, st.Enabled); req {
+	case contract.RequirementExempt:
+		ev.Outcome, ev.Reason = "exempt", string(contract.LoginReasonExempt)
+		ev.Detail = fmt.Sprintf("service account: Duo skipped (the setting %q is on)", fieldName(settings.KeyAllowExemption))
+		p.audit(ctx, a, ev)
+		p.log.Info("service account exempt from Duo", "operator_id", op.ID)
+		return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired, Reason: contract.LoginReasonExempt}, nil
+	case contract.RequirementOff:
 		ev.Outcome = "not_required"
 		p.audit(ctx, a, ev)
 		return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired}, nil
+	default:
+		ev.Detail = "Duo required: " + req.String()
 	}
-	d := *a.duo.Load()
 	if !d.Complete() || p.cfg.Duo == nil {
-		return deny(contract.LoginReasonNotConfigured, msgNotConfig, "Duo is enabled for this operator but the Duo settings are incomplete")
+		return deny(contract.LoginReasonNotConfigured, msgNotConfig, "Duo is required for this operator but the Duo settings are incomplete")
 	}
 	if a.callbackURL == "" {
 		return deny(contract.LoginReasonNotConfigured, msgNotConfig, "the host activated the plugin without a callback URL")
@@ -188,7 +202,7 @@ func (p *Plugin) sweepExpired(ctx context.Context, a *activeState, now time.Time
 // operator's own pending login, is ALLOWED, or CONFIRM_BACKUP_CODES when
 // the operator has no backup codes yet.
 func (p *Plugin) CompleteLogin(ctx context.Context, req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
-	return p.loginPageCall(req.Operator, req.Client, "login.complete", func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error) {
+	return p.loginPageCall(ctx, req.Operator, req.Client, "login.complete", func(a *activeState, ev store.Event, _ store.Toggle) (contract.CompleteLoginResponse, error) {
 		return p.completeLogin(ctx, a, req, ev)
 	})
 }
@@ -239,7 +253,9 @@ func (p *Plugin) completeLogin(ctx context.Context, a *activeState, req contract
 		return deny(contract.LoginReasonCodeRejected, err.Error())
 	}
 	if !res.Allowed() || res.Username != pending.DuoUsername {
-		return deny(contract.LoginReasonDuoDenied, fmt.Sprintf("Duo result %q status %q reason %q", res.Result, res.Status, res.Reason))
+		// Duo did not vouch for this operator: a failure that counts.
+		reason, msg, detail := duoRefusal(res, pending.DuoUsername)
+		return p.failLogin(ctx, a, op, ev, reason, msg, detail), nil
 	}
 	ev.Detail = fmt.Sprintf("Duo reason %q factor %q txid %q", res.Reason, res.Factor, res.TxID)
 	if pending.BackupCodesIssuedAt.IsZero() {

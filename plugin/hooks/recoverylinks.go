@@ -53,7 +53,7 @@ func (p *Plugin) CreateRecoveryLink(ctx context.Context, req contract.CreateReco
 // that is not theirs, used or expired, nothing changes.
 func (p *Plugin) RedeemRecoveryLink(ctx context.Context, req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error) {
 	op := req.Operator
-	return p.loginPageCall(op, req.Client, "recovery_link.redeem", func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error) {
+	return p.loginPageCall(ctx, op, req.Client, "recovery_link.redeem", func(a *activeState, ev store.Event, _ store.Toggle) (contract.CompleteLoginResponse, error) {
 		token, err := codes.ParseToken(req.Token)
 		if err != nil {
 			return p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUnknown, msgLinkDenied, "the token does not have the shape of one this plugin hands out"), nil
