@@ -118,6 +118,14 @@ func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Ope
 	if !d.Complete() || p.cfg.Duo == nil {
 		return deny(contract.LoginReasonNotConfigured, msgNotConfig, "Duo is required for this operator but the Duo settings are incomplete")
 	}
+	if !st.Known {
+		// Enforced for an operator the plugin has never stored: without a
+		// row their Duo username could not be claimed (unique) nor their
+		// backup codes kept.
+		if err := a.store.AddOperator(ctx, op, ev.At); err != nil {
+			return contract.BeginLoginResponse{}, storageError("begin login: add operator", err)
+		}
+	}
 	if a.callbackURL == "" {
 		return deny(contract.LoginReasonNotConfigured, msgNotConfig, "the host activated the plugin without a callback URL")
 	}

@@ -85,7 +85,7 @@ func lockoutOf(d settings.Duo) store.Lockout {
 func lockedText(d settings.Duo, l store.Lock) contract.Text {
 	until := ""
 	if !l.LockedUntil.IsZero() {
-		until = l.LockedUntil.UTC().Format("2006-01-02 15:04 UTC")
+		until = l.LockedUntil.UTC().Format("2006-01-02 15:04:05 UTC")
 	}
 	switch {
 	case until == "" && d.LockoutContact == "":

@@ -331,7 +331,7 @@ func TestTimedLockoutEndsByItself(t *testing.T) {
 	wantLogin(t, "third failure", last, contract.DecisionDenied, contract.LoginReasonLocked)
 	st := e.opState(alice)
 	if !st.Locked || !st.LockedUntil.Equal(st.LockedAt.Add(15*time.Minute)) || last.Text.ID != contract.TextLockedUntil ||
-		last.Text.Args["until"] != st.LockedUntil.Format("2006-01-02 15:04 UTC") {
+		last.Text.Args["until"] != st.LockedUntil.UTC().Format("2006-01-02 15:04:05 UTC") {
 		t.Fatalf("timed lock: %+v; message %+v", st, last.Text)
 	}
 	e.clk.Add(14 * time.Minute)
@@ -364,8 +364,26 @@ func TestDuoRefusalsCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLogin(t, "state mismatch", res, contract.DecisionDenied, contract.LoginReasonStateMismatch)
+	res, err = e.p.CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: alice, SessionState: b.State, CallbackState: b.State, DuoCode: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Decision != contract.DecisionConfirmBackupCodes {
+		t.Fatalf("the first allow = %+v", res)
+	}
+	res, err = e.p.CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: alice, SessionState: b.State, CallbackState: b.State, DuoCode: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLogin(t, "replayed state", res, contract.DecisionDenied, contract.LoginReasonStateUsed)
+	// Nor a recovery link that is not one (decided: links are not counted).
+	res, err = e.p.RedeemRecoveryLink(ctx, contract.RedeemRecoveryLinkRequest{Operator: alice, Token: "not-a-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLogin(t, "unknown recovery link", res, contract.DecisionDenied, contract.LoginReasonLinkUnknown)
 	if st := e.opState(alice); st.FailedAttempts != 0 || st.Requirement != contract.RequirementEnforcedAll {
-		t.Fatalf("a state problem counted: %+v", st)
+		t.Fatalf("a state problem or a recovery link counted: %+v", st)
 	}
 
 	for _, tc := range []struct {
@@ -390,7 +408,7 @@ func TestDuoRefusalsCount(t *testing.T) {
 			reasons = append(reasons, ev.Reason)
 		}
 	}
-	if got := strings.Join(reasons, ","); got != "state_mismatch,duo_denied,duo_locked_out,duo_fraud" {
+	if got := strings.Join(reasons, ","); got != "state_mismatch,state_already_used,duo_denied,duo_locked_out,duo_fraud" {
 		t.Fatalf("denials audited as %s", got)
 	}
 	if st := e.opState(alice); !st.Locked || st.FailedAttempts != 3 || len(e.events("operator.locked")) != 1 {
@@ -519,5 +537,28 @@ func TestSelfDisableRefusedWhileEnforced(t *testing.T) {
 	res, err := e2.p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: ann, Enabled: false, Actor: admin})
 	if err != nil || res.State.Enabled || res.State.Requirement != contract.RequirementEnforcedAll {
 		t.Fatalf("an admin turning an agent's toggle off under enforce_all = %+v, %v", res, err)
+	}
+}
+
+// TestEnforcedOperatorsClaimTheirDuoUsername: operators Duo is enforced
+// for, whom the plugin has never stored, still hold their Duo username
+// alone (the unique claim needs their row) and keep their backup codes.
+func TestEnforcedOperatorsClaimTheirDuoUsername(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, duosim.StartTest(t, duosim.Config{Scripted: true}), settings.Runtime{}, map[string]string{"enforce_all": "true"})
+	first := contract.Operator{ID: "1", Username: "alice", Role: contract.RoleAgent}
+	second := contract.Operator{ID: "2", Username: "ALICE", Role: contract.RoleAgent} // the same Duo username
+	if b := e.begin(ctx, first); b.Decision != contract.DecisionRedirect {
+		t.Fatalf("first = %+v", b)
+	}
+	if b := e.begin(ctx, second); b.Decision != contract.DecisionDenied || b.Reason != contract.LoginReasonDuoUsernameTaken {
+		t.Fatalf("another operator with the same Duo username = %+v, want DENIED %s", b, contract.LoginReasonDuoUsernameTaken)
+	}
+	if codes := e.login(ctx, first); len(codes) == 0 {
+		t.Fatal("no backup codes at the first allow")
+	}
+	if st := e.opState(first); st.Enabled || st.BackupCodesLeft == 0 || st.EnrolledAt.IsZero() || st.Requirement != contract.RequirementEnforcedAll {
+		t.Fatalf("enforced operator after the first sign-in: %+v", st)
 	}
 }

@@ -70,4 +70,9 @@ type PolicyStore interface {
 	// one transaction, and returns op's state. Unlocking an operator who
 	// is not locked changes nothing else.
 	UnlockOperator(ctx context.Context, op contract.Operator, ev func(before Lock) Event) (contract.OperatorState, error)
+	// AddOperator creates op's row if it is missing (Duo off), at, so that
+	// an operator Duo is enforced for, who may have none, can claim their
+	// Duo username and keep backup codes. It writes no event: nothing
+	// about the operator changed.
+	AddOperator(ctx context.Context, op contract.Operator, at time.Time) error
 }

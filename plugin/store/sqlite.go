@@ -298,7 +298,7 @@ func (s *SQLite) OperatorToggle(ctx context.Context, operatorID string) (Toggle,
 	if err != nil {
 		return Toggle{}, fmt.Errorf("operator toggle: %w", err)
 	}
-	t.Enabled = enabled == 1
+	t.Known, t.Enabled = true, enabled == 1
 	return t, nil
 }
 

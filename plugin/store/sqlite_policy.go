@@ -158,6 +158,13 @@ func (s *SQLite) RedeemCodeCounted(ctx context.Context, op contract.Operator, ba
 	return r, f, refusal
 }
 
+// AddOperator implements PolicyStore.
+func (s *SQLite) AddOperator(ctx context.Context, op contract.Operator, at time.Time) error {
+	return s.tx(ctx, "add operator", func(tx *sql.Tx) error {
+		return upsertOperator(ctx, tx, op, Event{At: at})
+	})
+}
+
 // UnlockOperator implements PolicyStore.
 func (s *SQLite) UnlockOperator(ctx context.Context, op contract.Operator, ev func(before Lock) Event) (contract.OperatorState, error) {
 	var out contract.OperatorState

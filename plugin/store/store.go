@@ -84,6 +84,10 @@ type ConsumedLogin struct {
 // Toggle is what the login path reads of an operator: the toggle, the
 // alias and the lockout.
 type Toggle struct {
+	// Known: the operator has a row (the toggle was set, or something
+	// about them was stored). An operator Duo is enforced for may have
+	// none: see PolicyStore.AddOperator.
+	Known    bool
 	Enabled  bool
 	DuoAlias string
 	Lock
