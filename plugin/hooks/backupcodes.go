@@ -33,6 +33,9 @@ func (p *Plugin) offerBackupCodes(ctx context.Context, a *activeState, op contra
 		TicketHash: a.codes.Token(codes.PurposeTicket, op.ID, ticket), OperatorID: op.ID, CodeHashes: hashes,
 		CreatedAt: now, ExpiresAt: now.Add(ticketLifetime),
 	}, ev)
+	if errors.Is(err, store.ErrLocked) {
+		return p.refuseLockedNow(ctx, a, ev), nil
+	}
 	if err != nil {
 		return contract.CompleteLoginResponse{}, storageError("complete login: keep the new backup codes", err)
 	}
@@ -54,6 +57,8 @@ func (p *Plugin) ConfirmBackupCodes(ctx context.Context, req contract.ConfirmBac
 		done.Outcome, done.Detail, done.Notice = "allowed", "backup codes confirmed; signed in", contract.NoticeBackupCodesIssued
 		err = a.store.ConfirmBackupCodes(ctx, a.codes.Token(codes.PurposeTicket, op.ID, ticket), op.ID, ev.At, done)
 		switch {
+		case errors.Is(err, store.ErrLocked):
+			return p.refuseLockedNow(ctx, a, ev), nil
 		case errors.Is(err, store.ErrConsumed):
 			return p.denyLogin(ctx, a, ev, contract.LoginReasonTicketUnknown, msgTicketDenied,
 				"no unconfirmed set of this operator has this ticket: confirmed already, replaced by a newer set, expired, or another operator's"), nil

@@ -272,7 +272,12 @@ func (p *Plugin) completeLogin(ctx context.Context, a *activeState, req contract
 		return p.offerBackupCodes(ctx, a, op, now, ev)
 	}
 	ev.Outcome = "allowed"
-	if err := a.store.RecordLogin(ctx, op.ID, now, ev); err != nil {
+	err = a.store.RecordLogin(ctx, op.ID, now, ev)
+	if errors.Is(err, store.ErrLocked) {
+		// Locked while Duo was being asked: the lock holds.
+		return p.refuseLockedNow(ctx, a, ev), nil
+	}
+	if err != nil {
 		// Duo vouched for the operator; failing to note it must not lock them out.
 		p.log.Error("record login", "operator_id", op.ID, "error", err)
 	}

@@ -117,6 +117,17 @@ func (p *Plugin) refuseLocked(ctx context.Context, a *activeState, ev store.Even
 	return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonLocked, Message: t.English(), Text: t}
 }
 
+// refuseLockedNow is refuseLocked for an operator the store found locked
+// in the middle of a call (store.ErrLocked): the lock is read again for
+// its message.
+func (p *Plugin) refuseLockedNow(ctx context.Context, a *activeState, ev store.Event) contract.CompleteLoginResponse {
+	st, err := a.store.OperatorToggle(ctx, ev.OperatorID)
+	if err != nil {
+		p.log.Error("read the lock", "operator_id", ev.OperatorID, "error", err)
+	}
+	return p.refuseLocked(ctx, a, ev, st.Lock)
+}
+
 // lockEvent builds the event of the failure that locks: a notice, so the
 // host tells the operator.
 func lockEvent(ev store.Event, d settings.Duo) func(store.Failure) store.Event {
@@ -149,11 +160,7 @@ func (p *Plugin) failLogin(ctx context.Context, a *activeState, op contract.Oper
 func (p *Plugin) afterFailure(ctx context.Context, a *activeState, ev store.Event, reason contract.LoginReason, msg contract.TextID, f store.Failure, err error) contract.CompleteLoginResponse {
 	switch {
 	case errors.Is(err, store.ErrLocked):
-		st, rerr := a.store.OperatorToggle(ctx, ev.OperatorID)
-		if rerr != nil {
-			p.log.Error("read the lock", "operator_id", ev.OperatorID, "error", rerr)
-		}
-		return p.refuseLocked(ctx, a, ev, st.Lock)
+		return p.refuseLockedNow(ctx, a, ev)
 	case f.JustLocked:
 		// The denial and the lock are audited; the person is told what
 		// now holds: they are locked.

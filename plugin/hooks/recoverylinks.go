@@ -63,6 +63,8 @@ func (p *Plugin) RedeemRecoveryLink(ctx context.Context, req contract.RedeemReco
 		done.Detail = "recovery link used: Duo enrolment forgotten, backup codes deleted, bypass codes revoked; signed in"
 		err = a.store.RedeemRecoveryLink(ctx, a.codes.Token(codes.PurposeRecoveryLink, op.ID, token), op.ID, ev.At, done)
 		switch {
+		case errors.Is(err, store.ErrLocked):
+			return p.refuseLockedNow(ctx, a, ev), nil
 		case errors.Is(err, store.ErrNotFound):
 			return p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUnknown, msgLinkDenied, "no recovery link of this operator has this token"), nil
 		case errors.Is(err, store.ErrUsed):

@@ -388,8 +388,10 @@ func (s *SQLite) RecordLogin(ctx context.Context, operatorID string, at time.Tim
 // a reset) is their enrolment, noted with its notice by a second UPDATE
 // that only that sign-in makes.
 func noteSecondFactor(ctx context.Context, tx *sql.Tx, operatorID string, at time.Time, login, byDuo bool) error {
-	// A success resets the failures, unless a lock is in force (one that
-	// landed meanwhile stays).
+	if err := refuseIfLocked(ctx, tx, operatorID, at); err != nil {
+		return err
+	}
+	// A success resets the failures (and a lock that ended).
 	set := `UPDATE operators SET second_factor_at = ?1, last_login_at = CASE WHEN ?3 THEN ?1 ELSE last_login_at END, ` + resetFailures1
 	args := []any{at.Unix(), operatorID, boolInt(login)}
 	if !byDuo {

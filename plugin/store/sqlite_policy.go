@@ -107,6 +107,24 @@ func recordFailure(ctx context.Context, tx *sql.Tx, op contract.Operator, l Lock
 	return f, nil
 }
 
+// refuseIfLocked fails with ErrLocked when a lock of the operator is in
+// force at now: every write that records a success calls it first, in its
+// transaction, so no success is recorded for a locked operator, even one
+// whose lock landed while the success was under way.
+func refuseIfLocked(ctx context.Context, tx *sql.Tx, operatorID string, now time.Time) error {
+	var locked bool
+	err := tx.QueryRowContext(ctx, `SELECT `+lockedAt("?2")+` FROM operators WHERE id = ?1`, operatorID, now.Unix()).Scan(&locked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	case locked:
+		return ErrLocked
+	}
+	return nil
+}
+
 // RecordFailure implements PolicyStore.
 func (s *SQLite) RecordFailure(ctx context.Context, op contract.Operator, l Lockout, ev Event, lock func(Failure) Event) (Failure, error) {
 	var f Failure
@@ -132,15 +150,10 @@ func (s *SQLite) RedeemCodeCounted(ctx context.Context, op contract.Operator, ba
 		refusal error
 	)
 	err := s.tx(ctx, "redeem code", func(tx *sql.Tx) error {
-		var locked bool
-		err := tx.QueryRowContext(ctx, `SELECT `+lockedAt("?2")+` FROM operators WHERE id = ?1`, op.ID, now.Unix()).Scan(&locked)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
+		if err := refuseIfLocked(ctx, tx, op.ID, now); err != nil {
 			return err
-		case locked:
-			return ErrLocked
 		}
+		var err error
 		r, err = redeemCode(ctx, tx, op.ID, backupHash, bypassHash, now, ok)
 		if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConsumed) {
 			return err // spent (nil), or the database failed

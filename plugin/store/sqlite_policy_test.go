@@ -71,9 +71,9 @@ func TestFailuresLockAtTheThreshold(t *testing.T) {
 	if tg := toggle(t, s, op.ID); tg.FailedAttempts != 3 || !tg.LockedAt.Equal(t0) {
 		t.Fatalf("a refused failure changed the lock: %+v", tg.Lock)
 	}
-	// A success landing while locked keeps the lock.
-	if err := s.RecordLogin(ctx, op.ID, t0.Add(time.Minute), ev("login.complete")); err != nil {
-		t.Fatal(err)
+	// A success landing while locked is refused, and keeps the lock.
+	if err := s.RecordLogin(ctx, op.ID, t0.Add(time.Minute), ev("login.complete")); !errors.Is(err, ErrLocked) {
+		t.Fatalf("RecordLogin while locked: %v, want ErrLocked", err)
 	}
 	if tg := toggle(t, s, op.ID); !tg.Locked(t0.Add(time.Minute)) || tg.FailedAttempts != 3 {
 		t.Fatalf("a success undid a lock in force: %+v", tg.Lock)
@@ -177,5 +177,45 @@ func TestConcurrentWrongCodesLockOnce(t *testing.T) {
 	}
 	if st := state(t, s, "a"); st.BackupCodesLeft != 1 || st.FailedAttempts != 0 {
 		t.Fatalf("after the right code: %+v", st)
+	}
+}
+
+// TestSuccessesRefusedWhileLocked: every write that records a success
+// refuses a locked operator in its own transaction and changes nothing,
+// so a lock landing while Duo was asked still holds.
+func TestSuccessesRefusedWhileLocked(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	op := enabledOperator(t, s, "a")
+	withCodes(t, s, "a", "set", 2)
+	ticket := h("ticket-2")
+	if err := s.CreateBackupCodeTicket(ctx, BackupCodeTicket{TicketHash: ticket, OperatorID: "a", CodeHashes: hashes("next", 2), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)},
+		Event{At: t0, Kind: "login.complete"}); err != nil {
+		t.Fatal(err)
+	}
+	link := h("link")
+	if err := s.CreateRecoveryLink(ctx, op, RecoveryLink{TokenHash: link, OperatorID: "a", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, Event{At: t0, Kind: "recovery_link.created"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordFailure(ctx, op, Lockout{Threshold: 1}, denial(t0), lockEvent); err != nil {
+		t.Fatal(err)
+	}
+	before := len(events(t, s))
+	for name, err := range map[string]error{
+		"RecordLogin":            s.RecordLogin(ctx, "a", t0, ev("login.complete")),
+		"CreateBackupCodeTicket": s.CreateBackupCodeTicket(ctx, BackupCodeTicket{TicketHash: h("t3"), OperatorID: "a", CodeHashes: hashes("x", 2), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, ev("login.complete")),
+		"ConfirmBackupCodes":     s.ConfirmBackupCodes(ctx, ticket, "a", t0, ev("backup_codes.confirm")),
+		"RedeemRecoveryLink":     s.RedeemRecoveryLink(ctx, link, "a", t0, ev("recovery_link.redeem")),
+	} {
+		if !errors.Is(err, ErrLocked) {
+			t.Errorf("%s while locked: %v, want ErrLocked", name, err)
+		}
+	}
+	if n := len(events(t, s)); n != before {
+		t.Fatalf("%d events written while locked", n-before)
+	}
+	if st := state(t, s, "a"); st.LockedAt.IsZero() || st.BackupCodesLeft != 2 || st.EnrolledAt.IsZero() {
+		t.Fatalf("a refused success changed the operator: %+v", st)
 	}
 }

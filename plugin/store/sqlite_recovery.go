@@ -304,6 +304,9 @@ func (s *SQLite) CreateRecoveryLink(ctx context.Context, op contract.Operator, l
 // RedeemRecoveryLink implements RecoveryStore.
 func (s *SQLite) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, operatorID string, now time.Time, ev Event) error {
 	return s.tx(ctx, "redeem recovery link", func(tx *sql.Tx) error {
+		if err := refuseIfLocked(ctx, tx, operatorID, now); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE recovery_links SET used_at = ?
 			WHERE token_hash = ? AND operator_id = ? AND used_at IS NULL AND expires_at > ?`, now.Unix(), tokenHash, operatorID, now.Unix())
 		if err != nil {

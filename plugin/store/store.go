@@ -187,8 +187,10 @@ type Store interface {
 	LookupPendingLogin(ctx context.Context, stateHash []byte) (PendingLoginInfo, error)
 	// RecordLogin notes a successful Duo login with its audit event, in one
 	// transaction: the login, the second factor's time (which
-	// ReplaceBackupCodes requires to be recent), and the first enrolment
-	// with its own notice event.
+	// ReplaceBackupCodes requires to be recent), the failures reset, and
+	// the first enrolment with its own notice event. An operator locked at
+	// `at` fails with ErrLocked, and nothing is written (as every write
+	// that records a success: codes, tickets, recovery links).
 	RecordLogin(ctx context.Context, operatorID string, at time.Time, ev Event) error
 	// DeleteExpiredPendingLogins removes rows that expired before now.
 	DeleteExpiredPendingLogins(ctx context.Context, now time.Time) (int64, error)
