@@ -111,7 +111,12 @@ func lockDetail(l store.Lock) string {
 // It counts nothing: the count stays where it locked.
 func (p *Plugin) refuseLocked(ctx context.Context, a *activeState, ev store.Event, l store.Lock) contract.CompleteLoginResponse {
 	t := lockedText(*a.duo.Load(), l)
-	ev.Outcome, ev.Reason, ev.Detail = "denied", string(contract.LoginReasonLocked), lockDetail(l)
+	detail := lockDetail(l)
+	if ev.Reason != "" {
+		// Found locked after the attempt was judged: keep what it was.
+		detail += fmt.Sprintf(" (this attempt, not counted: %s: %s)", ev.Reason, ev.Detail)
+	}
+	ev.Outcome, ev.Reason, ev.Detail = "denied", string(contract.LoginReasonLocked), detail
 	p.audit(ctx, a, ev)
 	p.log.Info("login denied: operator locked", "kind", ev.Kind, "operator_id", ev.OperatorID)
 	return contract.CompleteLoginResponse{Decision: contract.DecisionDenied, Reason: contract.LoginReasonLocked, Message: t.English(), Text: t}
