@@ -289,8 +289,8 @@ func TestDuoScriptedOutcomes(t *testing.T) {
 		{duosim.OutcomeAllow, true, ""},
 		{duosim.OutcomeBypass, true, ""},
 		{duosim.OutcomeDeny, false, contract.LoginReasonDuoDenied},
-		{duosim.OutcomeFraud, false, contract.LoginReasonDuoDenied},
-		{duosim.OutcomeLockedOut, false, contract.LoginReasonDuoDenied},
+		{duosim.OutcomeFraud, false, contract.LoginReasonDuoFraud},
+		{duosim.OutcomeLockedOut, false, contract.LoginReasonDuoLockedOut},
 		{duosim.OutcomeEnrollRequired, false, contract.LoginReasonDuoDenied},
 		{duosim.OutcomeWrongUser, false, contract.LoginReasonCodeRejected},
 	}

@@ -33,6 +33,9 @@ func (p *Plugin) offerBackupCodes(ctx context.Context, a *activeState, op contra
 		TicketHash: a.codes.Token(codes.PurposeTicket, op.ID, ticket), OperatorID: op.ID, CodeHashes: hashes,
 		CreatedAt: now, ExpiresAt: now.Add(ticketLifetime),
 	}, ev)
+	if errors.Is(err, store.ErrLocked) {
+		return p.refuseLockedNow(ctx, a, ev), nil
+	}
 	if err != nil {
 		return contract.CompleteLoginResponse{}, storageError("complete login: keep the new backup codes", err)
 	}
@@ -45,7 +48,7 @@ func (p *Plugin) offerBackupCodes(ctx context.Context, a *activeState, op contra
 // codes shown with the ticket, which become their set; they are signed in.
 func (p *Plugin) ConfirmBackupCodes(ctx context.Context, req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error) {
 	op := req.Operator
-	return p.loginPageCall(op, req.Client, "backup_codes.confirm", func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error) {
+	return p.loginPageCall(ctx, op, req.Client, "backup_codes.confirm", func(a *activeState, ev store.Event, _ store.Toggle) (contract.CompleteLoginResponse, error) {
 		ticket, err := codes.ParseToken(req.Ticket)
 		if err != nil {
 			return p.denyLogin(ctx, a, ev, contract.LoginReasonTicketUnknown, msgTicketDenied, "the ticket does not have the shape of one this plugin hands out"), nil
@@ -54,6 +57,8 @@ func (p *Plugin) ConfirmBackupCodes(ctx context.Context, req contract.ConfirmBac
 		done.Outcome, done.Detail, done.Notice = "allowed", "backup codes confirmed; signed in", contract.NoticeBackupCodesIssued
 		err = a.store.ConfirmBackupCodes(ctx, a.codes.Token(codes.PurposeTicket, op.ID, ticket), op.ID, ev.At, done)
 		switch {
+		case errors.Is(err, store.ErrLocked):
+			return p.refuseLockedNow(ctx, a, ev), nil
 		case errors.Is(err, store.ErrConsumed):
 			return p.denyLogin(ctx, a, ev, contract.LoginReasonTicketUnknown, msgTicketDenied,
 				"no unconfirmed set of this operator has this ticket: confirmed already, replaced by a newer set, expired, or another operator's"), nil
@@ -112,7 +117,7 @@ func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.Regener
 			return refusal
 		}
 		p.log.Info("backup codes regenerated", "operator_id", op.ID, "codes", n)
-		out = contract.RegenerateBackupCodesResponse{BackupCodes: shown, State: withLow(a, st)}
+		out = contract.RegenerateBackupCodesResponse{BackupCodes: shown, State: p.told(a, st, op)}
 		return nil
 	})
 	return out, err

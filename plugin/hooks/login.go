@@ -95,14 +95,36 @@ func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Ope
 	if err != nil {
 		return contract.BeginLoginResponse{}, storageError("begin login: operator state", err)
 	}
-	if !st.Enabled {
+	// The lockout first, whatever else holds (policy.go).
+	if st.Locked(ev.At) {
+		r := p.refuseLocked(ctx, a, ev, st.Lock)
+		return contract.BeginLoginResponse{Decision: r.Decision, Reason: r.Reason, Message: r.Message, Text: r.Text}, nil
+	}
+	d := *a.duo.Load()
+	switch req := requirement(d, op, st.Enabled); req {
+	case contract.RequirementExempt:
+		ev.Outcome, ev.Reason = "exempt", string(contract.LoginReasonExempt)
+		ev.Detail = fmt.Sprintf("service account: Duo skipped (the setting %q is on)", fieldName(settings.KeyAllowExemption))
+		p.audit(ctx, a, ev)
+		p.log.Info("service account exempt from Duo", "operator_id", op.ID)
+		return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired, Reason: contract.LoginReasonExempt}, nil
+	case contract.RequirementOff:
 		ev.Outcome = "not_required"
 		p.audit(ctx, a, ev)
 		return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired}, nil
+	default:
+		ev.Detail = "Duo required: " + req.String()
 	}
-	d := *a.duo.Load()
 	if !d.Complete() || p.cfg.Duo == nil {
-		return deny(contract.LoginReasonNotConfigured, msgNotConfig, "Duo is enabled for this operator but the Duo settings are incomplete")
+		return deny(contract.LoginReasonNotConfigured, msgNotConfig, "Duo is required for this operator but the Duo settings are incomplete")
+	}
+	if !st.Known {
+		// Enforced for an operator the plugin has never stored: without a
+		// row their Duo username could not be claimed (unique) nor their
+		// backup codes kept.
+		if err := a.store.AddOperator(ctx, op, ev.At); err != nil {
+			return contract.BeginLoginResponse{}, storageError("begin login: add operator", err)
+		}
 	}
 	if a.callbackURL == "" {
 		return deny(contract.LoginReasonNotConfigured, msgNotConfig, "the host activated the plugin without a callback URL")
@@ -188,7 +210,7 @@ func (p *Plugin) sweepExpired(ctx context.Context, a *activeState, now time.Time
 // operator's own pending login, is ALLOWED, or CONFIRM_BACKUP_CODES when
 // the operator has no backup codes yet.
 func (p *Plugin) CompleteLogin(ctx context.Context, req contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
-	return p.loginPageCall(req.Operator, req.Client, "login.complete", func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error) {
+	return p.loginPageCall(ctx, req.Operator, req.Client, "login.complete", func(a *activeState, ev store.Event, _ store.Toggle) (contract.CompleteLoginResponse, error) {
 		return p.completeLogin(ctx, a, req, ev)
 	})
 }
@@ -239,7 +261,9 @@ func (p *Plugin) completeLogin(ctx context.Context, a *activeState, req contract
 		return deny(contract.LoginReasonCodeRejected, err.Error())
 	}
 	if !res.Allowed() || res.Username != pending.DuoUsername {
-		return deny(contract.LoginReasonDuoDenied, fmt.Sprintf("Duo result %q status %q reason %q", res.Result, res.Status, res.Reason))
+		// Duo did not vouch for this operator: a failure that counts.
+		reason, msg, detail := duoRefusal(res, pending.DuoUsername)
+		return p.failLogin(ctx, a, op, ev, reason, msg, detail), nil
 	}
 	ev.Detail = fmt.Sprintf("Duo reason %q factor %q txid %q", res.Reason, res.Factor, res.TxID)
 	if pending.BackupCodesIssuedAt.IsZero() {
@@ -248,7 +272,12 @@ func (p *Plugin) completeLogin(ctx context.Context, a *activeState, req contract
 		return p.offerBackupCodes(ctx, a, op, now, ev)
 	}
 	ev.Outcome = "allowed"
-	if err := a.store.RecordLogin(ctx, op.ID, now, ev); err != nil {
+	err = a.store.RecordLogin(ctx, op.ID, now, ev)
+	if errors.Is(err, store.ErrLocked) {
+		// Locked while Duo was being asked: the lock holds.
+		return p.refuseLockedNow(ctx, a, ev), nil
+	}
+	if err != nil {
 		// Duo vouched for the operator; failing to note it must not lock them out.
 		p.log.Error("record login", "operator_id", op.ID, "error", err)
 	}

@@ -18,7 +18,8 @@ func (p *Plugin) SetOperatorEnabled(ctx context.Context, req contract.SetOperato
 	}
 	var out contract.SetOperatorEnabledResponse
 	err := p.withActive(func(a *activeState) error {
-		if err := p.permit(ctx, a, request{call: callSetOperatorEnabled, actor: req.Actor, targets: []string{req.Operator.ID}, enable: req.Enabled}); err != nil {
+		if err := p.permit(ctx, a, request{call: callSetOperatorEnabled, actor: req.Actor, targets: []string{req.Operator.ID}, enable: req.Enabled,
+			targetRole: req.Operator.Role, targetServiceAccount: req.Operator.ServiceAccount}); err != nil {
 			return err
 		}
 		kind, notice := "operator.disabled", contract.NoticeDuoDisabled
@@ -30,7 +31,7 @@ func (p *Plugin) SetOperatorEnabled(ctx context.Context, req contract.SetOperato
 		if err != nil {
 			return storageError("set operator enabled", err)
 		}
-		out.State = withLow(a, st)
+		out.State = p.told(a, st, req.Operator)
 		p.log.Info("operator toggled", "operator_id", req.Operator.ID, "enabled", req.Enabled, "actor", req.Actor.String(), "role", req.Actor.Role.String())
 		return nil
 	})
@@ -72,35 +73,49 @@ func (p *Plugin) SetOperatorAlias(ctx context.Context, req contract.SetOperatorA
 		if err != nil {
 			return storageError("set operator alias", err)
 		}
-		out.State = withLow(a, st)
+		out.State = p.told(a, st, req.Operator)
 		return nil
 	})
 	return out, err
 }
 
-// GetOperatorStates implements contract.Operators: one state per id, in
-// the order asked; unknown ids are disabled.
+// GetOperatorStates implements contract.Operators: one state per id, then
+// one per operator, in the order asked; unknown ids are disabled. The
+// requirement of an id alone is told as an agent's who is no service
+// account; an Operator's from the role and flag the host gives.
 func (p *Plugin) GetOperatorStates(ctx context.Context, req contract.GetOperatorStatesRequest) (contract.GetOperatorStatesResponse, error) {
-	if len(req.OperatorIDs) > maxIDsPerCall {
-		return contract.GetOperatorStatesResponse{}, invalid("too many operator ids: %d (at most %d per call)", len(req.OperatorIDs), maxIDsPerCall)
+	if n := len(req.OperatorIDs) + len(req.Operators); n > maxIDsPerCall {
+		return contract.GetOperatorStatesResponse{}, invalid("too many operators: %d (at most %d per call)", n, maxIDsPerCall)
 	}
+	ops := make([]contract.Operator, 0, len(req.OperatorIDs)+len(req.Operators))
 	for _, id := range req.OperatorIDs {
 		if problem := checkText("operator id", id, maxIDLen, true); problem != "" {
 			return contract.GetOperatorStatesResponse{}, invalid("%s", problem)
 		}
+		ops = append(ops, contract.Operator{ID: id})
+	}
+	for _, op := range req.Operators {
+		if err := validateOperator(op); err != nil {
+			return contract.GetOperatorStatesResponse{}, err
+		}
+		ops = append(ops, op)
+	}
+	ids := make([]string, len(ops))
+	for i, op := range ops {
+		ids[i] = op.ID
 	}
 	var out contract.GetOperatorStatesResponse
 	err := p.withActive(func(a *activeState) error {
-		if err := p.permit(ctx, a, request{call: callGetOperatorStates, actor: req.Actor, targets: req.OperatorIDs}); err != nil {
+		if err := p.permit(ctx, a, request{call: callGetOperatorStates, actor: req.Actor, targets: ids}); err != nil {
 			return err
 		}
-		m, err := a.store.OperatorStates(ctx, req.OperatorIDs)
+		m, err := a.store.OperatorStates(ctx, ids)
 		if err != nil {
 			return storageError("get operator states", err)
 		}
-		out.States = make([]contract.OperatorState, len(req.OperatorIDs))
-		for i, id := range req.OperatorIDs {
-			out.States[i] = withLow(a, m[id])
+		out.States = make([]contract.OperatorState, len(ops))
+		for i, op := range ops {
+			out.States[i] = p.told(a, m[op.ID], op)
 		}
 		return nil
 	})
@@ -130,7 +145,7 @@ func (p *Plugin) ListEnabledOperators(ctx context.Context, req contract.ListEnab
 			out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(rows[len(rows)-1].OperatorID))
 		}
 		for i := range rows {
-			rows[i] = withLow(a, rows[i])
+			rows[i] = p.told(a, rows[i], contract.Operator{ID: rows[i].OperatorID})
 		}
 		out.States = rows
 		return nil

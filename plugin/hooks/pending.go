@@ -13,11 +13,6 @@ func notYet(call string) error {
 	return contract.Errorf(contract.ReasonInternal, "%s is not implemented by this plugin yet", call)
 }
 
-// UnlockOperator implements contract.Operators.
-func (p *Plugin) UnlockOperator(context.Context, contract.UnlockOperatorRequest) (contract.UnlockOperatorResponse, error) {
-	return contract.UnlockOperatorResponse{}, notYet("UnlockOperator")
-}
-
 // ListAuthEvents implements contract.AuthLog.
 func (p *Plugin) ListAuthEvents(context.Context, contract.ListAuthEventsRequest) (contract.ListAuthEventsResponse, error) {
 	return contract.ListAuthEventsResponse{}, notYet("ListAuthEvents")

@@ -53,7 +53,7 @@ func (p *Plugin) CreateRecoveryLink(ctx context.Context, req contract.CreateReco
 // that is not theirs, used or expired, nothing changes.
 func (p *Plugin) RedeemRecoveryLink(ctx context.Context, req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error) {
 	op := req.Operator
-	return p.loginPageCall(op, req.Client, "recovery_link.redeem", func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error) {
+	return p.loginPageCall(ctx, op, req.Client, "recovery_link.redeem", func(a *activeState, ev store.Event, _ store.Toggle) (contract.CompleteLoginResponse, error) {
 		token, err := codes.ParseToken(req.Token)
 		if err != nil {
 			return p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUnknown, msgLinkDenied, "the token does not have the shape of one this plugin hands out"), nil
@@ -63,6 +63,8 @@ func (p *Plugin) RedeemRecoveryLink(ctx context.Context, req contract.RedeemReco
 		done.Detail = "recovery link used: Duo enrolment forgotten, backup codes deleted, bypass codes revoked; signed in"
 		err = a.store.RedeemRecoveryLink(ctx, a.codes.Token(codes.PurposeRecoveryLink, op.ID, token), op.ID, ev.At, done)
 		switch {
+		case errors.Is(err, store.ErrLocked):
+			return p.refuseLockedNow(ctx, a, ev), nil
 		case errors.Is(err, store.ErrNotFound):
 			return p.denyLogin(ctx, a, ev, contract.LoginReasonLinkUnknown, msgLinkDenied, "no recovery link of this operator has this token"), nil
 		case errors.Is(err, store.ErrUsed):

@@ -11,52 +11,63 @@ import (
 )
 
 // RedeemCode implements contract.Recovery: the second factor by a backup
-// code or a bypass code instead of Duo. Junk is refused before any lookup;
-// the store tries the code as a backup code, then as a bypass code (as its
-// shape allows), and spends it by one conditional UPDATE, in the one
-// transaction that records the login and its audit event, so a code is
-// either spent with its login recorded or not spent at all.
+// code or a bypass code instead of Duo, for an operator Duo is required of
+// (by their toggle or by enforcement). Junk is refused before any lookup,
+// and counted as a failure; the store tries the code as a backup code,
+// then as a bypass code (as its shape allows), and spends it by one
+// conditional UPDATE, in the one transaction that checks the lockout and
+// records the login and its audit event (or counts the failure with its
+// denial), so a code is either spent with its login recorded or not spent
+// at all, and no number of concurrent guesses gets more than the lockout
+// threshold tried.
 func (p *Plugin) RedeemCode(ctx context.Context, req contract.RedeemCodeRequest) (contract.CompleteLoginResponse, error) {
 	op := req.Operator
-	return p.loginPageCall(op, req.Client, "login.code", func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error) {
+	return p.loginPageCall(ctx, op, req.Client, "login.code", func(a *activeState, ev store.Event, st store.Toggle) (contract.CompleteLoginResponse, error) {
+		if r := requirement(*a.duo.Load(), op, st.Enabled); !r.Required() {
+			return p.denyLogin(ctx, a, ev, contract.LoginReasonNotEnabled, msgCodeDenied,
+				fmt.Sprintf("Duo is not required for this operator (%s), so codes are not used", r)), nil
+		}
 		code, err := codes.Parse(req.Code)
 		if err != nil {
-			return p.denyLogin(ctx, a, ev, contract.LoginReasonCodeMalformed, msgCodeShape,
+			return p.failLogin(ctx, a, op, ev, contract.LoginReasonCodeMalformed, msgCodeShape,
 				fmt.Sprintf("%d bytes that cannot be a backup or bypass code", len(req.Code))), nil
 		}
-		st, err := a.store.OperatorToggle(ctx, op.ID)
-		if err != nil {
-			return contract.CompleteLoginResponse{}, storageError("redeem code: operator state", err)
-		}
-		if !st.Enabled {
-			return p.denyLogin(ctx, a, ev, contract.LoginReasonNotEnabled, msgCodeDenied, "Duo is not enabled for this operator, so codes are not used"), nil
-		}
-		return p.redeem(ctx, a, op.ID, code, ev)
+		return p.redeem(ctx, a, op, code, ev)
 	})
 }
 
 // loginPageCall runs answer for a call of the login page after the
 // password (the Duo callback, a code, a ticket, a recovery link): it
 // carries no actor, as the host makes it for an operator whose password it
-// checked. The operator is checked, the plugin must be active, and ev is
-// the call's audit event, stamped now.
-func (p *Plugin) loginPageCall(op contract.Operator, client contract.ClientInfo, kind string,
-	answer func(a *activeState, ev store.Event) (contract.CompleteLoginResponse, error)) (contract.CompleteLoginResponse, error) {
+// checked. The operator is checked, the plugin must be active, ev is the
+// call's audit event, stamped now, and st what the login path reads of
+// the operator. A locked operator is refused here, before anything else.
+func (p *Plugin) loginPageCall(ctx context.Context, op contract.Operator, client contract.ClientInfo, kind string,
+	answer func(a *activeState, ev store.Event, st store.Toggle) (contract.CompleteLoginResponse, error)) (contract.CompleteLoginResponse, error) {
 	if err := validateOperator(op); err != nil {
 		return contract.CompleteLoginResponse{}, err
 	}
 	var res contract.CompleteLoginResponse
 	err := p.withActive(func(a *activeState) error {
-		var err error
-		res, err = answer(a, store.Event{At: p.now(), Kind: kind, OperatorID: op.ID, ClientIP: client.IP})
+		ev := store.Event{At: p.now(), Kind: kind, OperatorID: op.ID, ClientIP: client.IP}
+		st, err := a.store.OperatorToggle(ctx, op.ID)
+		if err != nil {
+			return storageError(kind+": operator state", err)
+		}
+		if st.Locked(ev.At) {
+			res = p.refuseLocked(ctx, a, ev, st.Lock)
+			return nil
+		}
+		res, err = answer(a, ev, st)
 		return err
 	})
 	return res, err
 }
 
 // redeem spends code as whichever kind it may be, at ev.At, and answers
-// with the most precise reason when it cannot.
-func (p *Plugin) redeem(ctx context.Context, a *activeState, opID string, code codes.Code, ev store.Event) (contract.CompleteLoginResponse, error) {
+// with the most precise reason when it cannot (counted as a failure).
+func (p *Plugin) redeem(ctx context.Context, a *activeState, op contract.Operator, code codes.Code, ev store.Event) (contract.CompleteLoginResponse, error) {
+	opID := op.ID
 	var backupHash, bypassHash []byte
 	if code.MayBeBackup() {
 		backupHash = a.codes.Code(codes.PurposeBackupCode, opID, code)
@@ -64,7 +75,14 @@ func (p *Plugin) redeem(ctx context.Context, a *activeState, opID string, code c
 	if code.MayBeBypass() {
 		bypassHash = a.codes.Code(codes.PurposeBypassCode, opID, code)
 	}
-	r, err := a.store.RedeemCode(ctx, opID, backupHash, bypassHash, ev.At, func(r store.Redemption) store.Event {
+	d := *a.duo.Load()
+	denial := func(r store.Redemption, err error) store.Event {
+		reason, detail := codeRefusal(r, err)
+		done := ev
+		done.Outcome, done.Reason, done.Detail = "denied", string(reason), detail
+		return done
+	}
+	r, f, err := a.store.RedeemCodeCounted(ctx, op, backupHash, bypassHash, ev.At, lockoutOf(d), func(r store.Redemption) store.Event {
 		done := ev
 		done.Outcome = "allowed"
 		if r.Kind == store.BypassCode {
@@ -74,8 +92,7 @@ func (p *Plugin) redeem(ctx context.Context, a *activeState, opID string, code c
 			done.Notice, done.Detail = contract.NoticeBackupCodeUsed, "signed in with a backup code"
 		}
 		return done
-	})
-	reason, detail := contract.LoginReasonCodeWrong, "no backup or bypass code of this operator matches"
+	}, denial, lockEvent(ev, d))
 	switch {
 	case err == nil && r.Kind == store.BypassCode:
 		p.log.Info("login allowed by a bypass code", "operator_id", opID, "bypass_code_id", r.Bypass.ID)
@@ -83,16 +100,25 @@ func (p *Plugin) redeem(ctx context.Context, a *activeState, opID string, code c
 	case err == nil:
 		p.log.Info("login allowed by a backup code", "operator_id", opID)
 		return contract.CompleteLoginResponse{Decision: contract.DecisionAllowed}, nil
-	case errors.Is(err, store.ErrRevoked):
-		reason, detail = contract.LoginReasonCodeRevoked, "the bypass code was revoked"
-	case errors.Is(err, store.ErrExpired):
-		reason, detail = contract.LoginReasonCodeExpired, "the bypass code expired"
-	case errors.Is(err, store.ErrUsed) && r.Kind == store.BypassCode:
-		reason, detail = contract.LoginReasonCodeUsed, "the bypass code has no uses left"
-	case errors.Is(err, store.ErrUsed):
-		reason, detail = contract.LoginReasonCodeUsed, "the backup code was used already"
-	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConsumed):
+	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConsumed) && !errors.Is(err, store.ErrLocked):
 		return contract.CompleteLoginResponse{}, storageError("redeem code", err)
 	}
-	return p.denyLogin(ctx, a, ev, reason, msgCodeDenied, detail), nil
+	// Refused: counted, with its denial, in the store's transaction.
+	reason, _ := codeRefusal(r, err)
+	return p.afterFailure(ctx, a, ev, reason, msgCodeDenied, f, err), nil
+}
+
+// codeRefusal is the precise reason a code was refused.
+func codeRefusal(r store.Redemption, err error) (contract.LoginReason, string) {
+	switch {
+	case errors.Is(err, store.ErrRevoked):
+		return contract.LoginReasonCodeRevoked, "the bypass code was revoked"
+	case errors.Is(err, store.ErrExpired):
+		return contract.LoginReasonCodeExpired, "the bypass code expired"
+	case errors.Is(err, store.ErrUsed) && r.Kind == store.BypassCode:
+		return contract.LoginReasonCodeUsed, "the bypass code has no uses left"
+	case errors.Is(err, store.ErrUsed):
+		return contract.LoginReasonCodeUsed, "the backup code was used already"
+	}
+	return contract.LoginReasonCodeWrong, "no backup or bypass code of this operator matches"
 }

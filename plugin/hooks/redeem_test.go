@@ -13,7 +13,8 @@ import (
 
 func TestRedeemCode(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, duosim.StartTest(t, duosim.Config{Scripted: true}), settings.Runtime{}, nil)
+	// Refusals count towards the lockout (policy_test.go): not here.
+	e := newEnv(t, duosim.StartTest(t, duosim.Config{Scripted: true}), settings.Runtime{}, map[string]string{"lockout_threshold": "100"})
 	ctx := context.Background()
 	alice := contract.Operator{ID: "1", Username: "alice"}
 	bob := contract.Operator{ID: "2", Username: "bob"}
@@ -103,7 +104,8 @@ func TestRedeemCode(t *testing.T) {
 // code, exactly one signs in.
 func TestConcurrentCodeRedemptions(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, duosim.StartTest(t, duosim.Config{Scripted: true}), settings.Runtime{}, nil)
+	// 2 × 49 refusals stay under the lockout.
+	e := newEnv(t, duosim.StartTest(t, duosim.Config{Scripted: true}), settings.Runtime{}, map[string]string{"lockout_threshold": "100"})
 	ctx := context.Background()
 	alice := contract.Operator{ID: "1", Username: "alice"}
 	codes := e.setUp(ctx, alice)

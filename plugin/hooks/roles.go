@@ -39,6 +39,7 @@ const (
 	callRevokeBypassCode      call = "RevokeBypassCode"
 	callCreateRecoveryLink    call = "CreateRecoveryLink"
 	callListNotices           call = "ListNotices"
+	callUnlockOperator        call = "UnlockOperator"
 )
 
 // selfAccess is what an actor of any role may do on their own account
@@ -79,13 +80,14 @@ var rules = map[call]access{
 	callSetOperatorAlias:      {anyone: adminOrSystem},
 	callCreateRecoveryLink:    {anyone: adminOrSystem},
 	callListNotices:           {anyone: adminOrSystem},
-	callSetOperatorEnabled:    {anyone: adminOrSystem, self: selfDisable},
+	callSetOperatorEnabled:    {anyone: adminOrSystem, self: selfDisable, check: checkSetEnabled}, // never oneself off while enforced
 	callGetOperatorStates:     {anyone: staff, self: selfAlways},
 	callListBypassCodes:       {anyone: staff, self: selfAlways},
 	callRevokeBypassCode:      {anyone: staff, self: selfAlways},
 	callListEnabledOperators:  {anyone: staff},                         // about everyone, so never "their own"
 	callIssueBypassCode:       {anyone: staff, check: checkBypassCode}, // for someone else, within bypassLimits
 	callRegenerateBackupCodes: {self: selfOnly},                        // and soon after a second factor: see RegenerateBackupCodes
+	callUnlockOperator:        {anyone: staff, check: checkUnlock},     // the help desk: agents only
 }
 
 // Bypass codes issue with one use and one hour unless asked otherwise (as
@@ -109,6 +111,10 @@ type request struct {
 	uses       int32
 	lifetime   time.Duration
 	targetRole contract.Role
+	// targetServiceAccount: SetOperatorEnabled, the host marks the
+	// operator as a service account (with targetRole, whether Duo is
+	// enforced for them).
+	targetServiceAccount bool
 }
 
 // effectiveRole is the role the rules apply: RoleUnspecified, and any role
@@ -150,6 +156,8 @@ func authorize(r request, d settings.Duo) string {
 			return fmt.Sprintf("only an administrator may turn Duo on or off for another operator (%s acted)", who)
 		case r.enable:
 			return "only an administrator may turn Duo on; operators may at most turn their own Duo off"
+		case checkSetEnabled(role, self, r, d) != "":
+			return checkSetEnabled(role, self, r, d)
 		case !d.AllowSelfDisable:
 			return "operators may not turn off their own Duo: the setting \"" + fieldName(settings.KeyAllowSelfDisable) + "\" is off"
 		}

@@ -80,7 +80,8 @@ type RecoveryStore interface {
 	// login, and writes the event ev builds from what was spent. It fails
 	// with ErrNotFound (no code of theirs matches) or with ErrUsed,
 	// ErrExpired or ErrRevoked, the Redemption saying of which kind: a
-	// bypass code's refusal wins over a backup code's.
+	// bypass code's refusal wins over a backup code's. It counts no
+	// failure: the login path uses PolicyStore.RedeemCodeCounted.
 	RedeemCode(ctx context.Context, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error)
 
 	// IssueBypassCode stores a bypass code for op (creating op's row if

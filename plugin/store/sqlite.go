@@ -150,7 +150,8 @@ func (s *SQLite) SaveSettings(ctx context.Context, st Settings, resetDerivedDuoU
 // instead). BackupCodesLow is not: it depends on a setting, and the hooks
 // fill it in.
 const operatorColumns = `id, username, email, enabled, duo_alias, enrolled_at, last_login_at, changed_by, changed_at,
-	(SELECT COUNT(*) FROM backup_codes b WHERE b.operator_id = operators.id AND b.used_at IS NULL), backup_codes_issued_at`
+	(SELECT COUNT(*) FROM backup_codes b WHERE b.operator_id = operators.id AND b.used_at IS NULL), backup_codes_issued_at,
+	` + lockColumns
 
 func scanOperator(sc sqlitedb.Scanner) (contract.OperatorState, error) {
 	var (
@@ -158,12 +159,15 @@ func scanOperator(sc sqlitedb.Scanner) (contract.OperatorState, error) {
 		enabled                     int
 		enrolled, lastLogin, issued sql.NullInt64
 		changedAt                   int64
+		lock                        Lock
 	)
-	err := sc.Scan(&st.OperatorID, &st.Username, &st.Email, &enabled, &st.DuoAlias, &enrolled, &lastLogin, &st.ChangedBy, &changedAt,
-		&st.BackupCodesLeft, &issued)
+	err := sc.Scan(append([]any{&st.OperatorID, &st.Username, &st.Email, &enabled, &st.DuoAlias, &enrolled, &lastLogin, &st.ChangedBy, &changedAt,
+		&st.BackupCodesLeft, &issued}, lock.dest()...)...)
 	if err != nil {
 		return st, err
 	}
+	// Locked depends on the time: the hooks tell it.
+	st.FailedAttempts, st.LockedAt, st.LockedUntil = int32(lock.FailedAttempts), lock.LockedAt, lock.LockedUntil
 	st.Enabled = enabled == 1
 	st.EnrolledAt = unixOrZero(enrolled)
 	st.LastLogin = unixOrZero(lastLogin)
@@ -286,14 +290,15 @@ func (s *SQLite) OperatorToggle(ctx context.Context, operatorID string) (Toggle,
 		t       Toggle
 		enabled int
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT enabled, duo_alias FROM operators WHERE id = ?`, operatorID).Scan(&enabled, &t.DuoAlias)
+	err := s.db.QueryRowContext(ctx, `SELECT enabled, duo_alias, `+lockColumns+` FROM operators WHERE id = ?`, operatorID).
+		Scan(append([]any{&enabled, &t.DuoAlias}, t.Lock.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Toggle{}, nil
 	}
 	if err != nil {
 		return Toggle{}, fmt.Errorf("operator toggle: %w", err)
 	}
-	t.Enabled = enabled == 1
+	t.Known, t.Enabled = true, enabled == 1
 	return t, nil
 }
 
@@ -383,7 +388,11 @@ func (s *SQLite) RecordLogin(ctx context.Context, operatorID string, at time.Tim
 // a reset) is their enrolment, noted with its notice by a second UPDATE
 // that only that sign-in makes.
 func noteSecondFactor(ctx context.Context, tx *sql.Tx, operatorID string, at time.Time, login, byDuo bool) error {
-	const set = `UPDATE operators SET second_factor_at = ?1, last_login_at = CASE WHEN ?3 THEN ?1 ELSE last_login_at END`
+	if err := refuseIfLocked(ctx, tx, operatorID, at); err != nil {
+		return err
+	}
+	// A success resets the failures (and a lock that ended).
+	set := `UPDATE operators SET second_factor_at = ?1, last_login_at = CASE WHEN ?3 THEN ?1 ELSE last_login_at END, ` + resetFailures1
 	args := []any{at.Unix(), operatorID, boolInt(login)}
 	if !byDuo {
 		_, err := tx.ExecContext(ctx, set+` WHERE id = ?2`, args...)

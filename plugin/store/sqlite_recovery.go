@@ -117,6 +117,17 @@ func (s *SQLite) ReplaceBackupCodes(ctx context.Context, operatorID string, code
 func (s *SQLite) RedeemCode(ctx context.Context, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error) {
 	var out Redemption
 	err := s.tx(ctx, "redeem code", func(tx *sql.Tx) error {
+		var err error
+		out, err = redeemCode(ctx, tx, operatorID, backupHash, bypassHash, now, ev)
+		return err
+	})
+	return out, err
+}
+
+// redeemCode is RedeemCode inside tx.
+func redeemCode(ctx context.Context, tx *sql.Tx, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error) {
+	var out Redemption
+	err := func() error {
 		backupErr, bypassErr := ErrNotFound, ErrNotFound
 		if backupHash != nil {
 			switch backupErr = redeemBackupCode(ctx, tx, operatorID, backupHash, now); {
@@ -143,7 +154,7 @@ func (s *SQLite) RedeemCode(ctx context.Context, operatorID string, backupHash, 
 			return backupErr
 		}
 		return ErrNotFound
-	})
+	}()
 	return out, err
 }
 
@@ -293,6 +304,9 @@ func (s *SQLite) CreateRecoveryLink(ctx context.Context, op contract.Operator, l
 // RedeemRecoveryLink implements RecoveryStore.
 func (s *SQLite) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, operatorID string, now time.Time, ev Event) error {
 	return s.tx(ctx, "redeem recovery link", func(tx *sql.Tx) error {
+		if err := refuseIfLocked(ctx, tx, operatorID, now); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE recovery_links SET used_at = ?
 			WHERE token_hash = ? AND operator_id = ? AND used_at IS NULL AND expires_at > ?`, now.Unix(), tokenHash, operatorID, now.Unix())
 		if err != nil {
@@ -321,7 +335,7 @@ func (s *SQLite) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, opera
 		for _, q := range []string{
 			// The link signs the operator in, but is no second factor: it
 			// never allows RegenerateBackupCodes.
-			`UPDATE operators SET enrolled_at = NULL, second_factor_at = NULL, backup_codes_issued_at = NULL, last_login_at = ?2 WHERE id = ?1`,
+			`UPDATE operators SET enrolled_at = NULL, second_factor_at = NULL, backup_codes_issued_at = NULL, last_login_at = ?2, ` + resetFailures2 + ` WHERE id = ?1`,
 			`DELETE FROM backup_codes WHERE operator_id = ?1`,
 			`DELETE FROM backup_code_tickets WHERE operator_id = ?1`,
 			`UPDATE bypass_codes SET revoked_at = ?2 WHERE operator_id = ?1 AND revoked_at IS NULL`,

@@ -148,7 +148,7 @@ func TestOperatorStatesDefaultDisabled(t *testing.T) {
 	if u := got["unknown"]; u.Enabled || u.OperatorID != "unknown" {
 		t.Fatalf("unknown = %+v", u)
 	}
-	for id, want := range map[string]Toggle{"a": {Enabled: true}, "unknown": {}} {
+	for id, want := range map[string]Toggle{"a": {Known: true, Enabled: true}, "unknown": {}} {
 		if tg, err := s.OperatorToggle(ctx, id); err != nil || tg != want {
 			t.Fatalf("OperatorToggle(%s) = %+v, %v; want %+v", id, tg, err, want)
 		}
@@ -314,7 +314,7 @@ func TestDuoUsernameIsHeldByOneOperator(t *testing.T) {
 	if _, err := s.SetOperatorAlias(ctx, bob, "alice", ev("operator.alias")); !errors.As(err, &taken) || taken.HolderID != "a" {
 		t.Fatalf("bob's alias alice: %v", err)
 	}
-	if tg, err := s.OperatorToggle(ctx, "b"); err != nil || tg != (Toggle{Enabled: true}) {
+	if tg, err := s.OperatorToggle(ctx, "b"); err != nil || tg != (Toggle{Known: true, Enabled: true}) {
 		t.Fatalf("refused alias was saved: %+v, %v", tg, err)
 	}
 
@@ -322,7 +322,7 @@ func TestDuoUsernameIsHeldByOneOperator(t *testing.T) {
 	if _, err := s.SetOperatorAlias(ctx, alice, "alice.smith", ev("operator.alias")); err != nil {
 		t.Fatal(err)
 	}
-	if tg, err := s.OperatorToggle(ctx, "a"); err != nil || tg != (Toggle{Enabled: true, DuoAlias: "alice.smith"}) {
+	if tg, err := s.OperatorToggle(ctx, "a"); err != nil || tg != (Toggle{Known: true, Enabled: true, DuoAlias: "alice.smith"}) {
 		t.Fatalf("alice's toggle = %+v, %v", tg, err)
 	}
 	if err := pending("b", "alice", "s4"); err != nil {

@@ -81,10 +81,16 @@ type ConsumedLogin struct {
 	BackupCodesIssuedAt time.Time
 }
 
-// Toggle is what the login path reads of an operator.
+// Toggle is what the login path reads of an operator: the toggle, the
+// alias and the lockout.
 type Toggle struct {
+	// Known: the operator has a row (the toggle was set, or something
+	// about them was stored). An operator Duo is enforced for may have
+	// none: see PolicyStore.AddOperator.
+	Known    bool
 	Enabled  bool
 	DuoAlias string
+	Lock
 }
 
 // PendingLoginInfo explains, after a failed consume, why it failed.
@@ -181,8 +187,10 @@ type Store interface {
 	LookupPendingLogin(ctx context.Context, stateHash []byte) (PendingLoginInfo, error)
 	// RecordLogin notes a successful Duo login with its audit event, in one
 	// transaction: the login, the second factor's time (which
-	// ReplaceBackupCodes requires to be recent), and the first enrolment
-	// with its own notice event.
+	// ReplaceBackupCodes requires to be recent), the failures reset, and
+	// the first enrolment with its own notice event. An operator locked at
+	// `at` fails with ErrLocked, and nothing is written (as every write
+	// that records a success: codes, tickets, recovery links).
 	RecordLogin(ctx context.Context, operatorID string, at time.Time, ev Event) error
 	// DeleteExpiredPendingLogins removes rows that expired before now.
 	DeleteExpiredPendingLogins(ctx context.Context, now time.Time) (int64, error)
@@ -192,6 +200,7 @@ type Store interface {
 	Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error)
 
 	RecoveryStore
+	PolicyStore
 
 	Close() error
 }

@@ -22,6 +22,12 @@ const (
 	TextTicketDenied     TextID = "duo.codes.ticket_denied"
 	TextLinkDenied       TextID = "duo.recovery_link.denied"
 	TextLinkReset        TextID = "duo.recovery_link.reset"
+
+	TextLocked             TextID = "duo.login.locked"               // locked until unlocked, default contact
+	TextLockedContact      TextID = "duo.login.locked_contact"       // locked until unlocked; {contact}
+	TextLockedUntil        TextID = "duo.login.locked_until"         // locked until {until}, default contact
+	TextLockedUntilContact TextID = "duo.login.locked_until_contact" // locked until {until}; {contact}
+	TextDuoLockedOut       TextID = "duo.login.duo_locked_out"       // Duo itself locked the user out
 )
 
 // texts holds the English template of every TextID.
@@ -36,6 +42,12 @@ var texts = map[TextID]string{
 	TextTicketDenied:     "Your backup codes could not be confirmed. Please sign in again: you will be shown a new set.",
 	TextLinkDenied:       "This recovery link does not work: it may have been used already or expired. Ask your administrator for a new one.",
 	TextLinkReset:        "Your two-factor set-up was reset. The next time you sign in with Duo you will receive new backup codes.",
+
+	TextLocked:             "Your account is locked after too many failed two-factor attempts, so sign-in is refused. Ask an administrator or the help desk to unlock it.",
+	TextLockedContact:      "Your account is locked after too many failed two-factor attempts, so sign-in is refused. Ask {contact} to unlock it.",
+	TextLockedUntil:        "Your account is locked after too many failed two-factor attempts, so sign-in is refused until {until}. An administrator or the help desk can unlock it sooner.",
+	TextLockedUntilContact: "Your account is locked after too many failed two-factor attempts, so sign-in is refused until {until}. Ask {contact} to unlock it sooner.",
+	TextDuoLockedOut:       "Your Duo account is locked, so sign-in is refused. Ask your administrator to unlock it in Duo.",
 }
 
 // Texts returns every message id the plugin may send with its English
