@@ -47,9 +47,9 @@ func TestIssueListRevokeBypassCodes(t *testing.T) {
 	}{
 		{"help desk, 2 uses", helpdesk, 2, 0, "at most 1 use valid for at most 1 hour"},
 		{"help desk, 2 hours", helpdesk, 1, 7200, "at most 1 use valid for at most 1 hour"},
-		{"admin beyond the uses setting", root, 6, 0, "at most 5 uses valid for at most 48 hours"},
-		{"admin beyond the hours setting", root, 1, 48*3600 + 1, "at most 5 uses valid for at most 48 hours"},
-		{"admin asking for centuries", root, 1, 1 << 62, "48 hours"},
+		{"admin beyond the uses setting", root, 6, 0, "at most 5 use(s) valid for at most 48 hour(s)"},
+		{"admin beyond the hours setting", root, 1, 48*3600 + 1, "at most 5 use(s) valid for at most 48 hour(s)"},
+		{"admin asking for centuries", root, 1, 1 << 62, "48 hour(s)"},
 	} {
 		_, err := issue(tc.who, tc.uses, tc.secs)
 		if contract.ReasonOf(err) != contract.ReasonPermission || !strings.Contains(err.Error(), tc.wantLimit) {

@@ -207,27 +207,27 @@ func (p *Plugin) told(a *activeState, st contract.OperatorState, op contract.Ope
 // checkSetEnabled refuses an operator turning their own Duo off while Duo
 // is enforced for them (the toggle would change nothing, and the answer
 // must not suggest otherwise); admins too.
-func checkSetEnabled(_ contract.Role, self bool, r request, d settings.Duo) string {
+func checkSetEnabled(_ contract.Role, self bool, r request, d settings.Duo) contract.Text {
 	if !self || r.enable {
-		return ""
+		return allowed
 	}
 	req := requirement(d, contract.Operator{Role: r.targetRole, ServiceAccount: r.targetServiceAccount}, false)
 	if !req.Enforced() {
-		return ""
+		return allowed
 	}
-	return fmt.Sprintf("Duo is enforced for this account by the setting %q, so its owner may not turn it off", enforcedBy(req, r.targetRole))
+	return contract.Say(contract.TextAccessEnforced, "setting", enforcedBy(req, r.targetRole))
 }
 
 // checkUnlock lets the help desk unlock agents only (as it issues bypass
 // codes); admins and the system unlock anyone.
-func checkUnlock(role contract.Role, _ bool, r request, _ settings.Duo) string {
+func checkUnlock(role contract.Role, _ bool, r request, _ settings.Duo) contract.Text {
 	if role != contract.RoleHelpDesk || r.targetRole == contract.RoleAgent {
-		return ""
+		return allowed
 	}
 	if r.targetRole == contract.RoleUnspecified {
-		return "the help desk may unlock only agents, and the host did not say this operator's role; ask an administrator"
+		return contract.TextAccessUnlockRoleUnknown.Text()
 	}
-	return fmt.Sprintf("the help desk may unlock only agents, not the %s role; ask an administrator", r.targetRole)
+	return contract.Say(contract.TextAccessUnlockNotAgent, "target_role", r.targetRole.String())
 }
 
 // UnlockOperator implements contract.Operators: the failures and the lock

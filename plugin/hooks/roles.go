@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ type access struct {
 	self   selfAccess
 	// check, if set, says why a call by one of the anyone roles is still
 	// refused ("" to allow); self tells whether they act on themselves.
-	check func(role contract.Role, self bool, r request, d settings.Duo) string
+	check func(role contract.Role, self bool, r request, d settings.Duo) contract.Text
 }
 
 var (
@@ -127,13 +128,17 @@ func effectiveRole(r contract.Role) contract.Role {
 	return contract.RoleAgent
 }
 
+// allowed is authorize's answer when the rules allow the call.
+var allowed = contract.Text{}
+
 // authorize applies the rules to r under the saved settings d, and says
-// why not when it refuses ("" when it allows). The reason is written for
-// the administrator reading the host's error.
-func authorize(r request, d settings.Duo) string {
+// why not when it refuses (allowed, the zero Text, when it allows). The
+// reason is written for the administrator reading the host's error, and
+// translatable.
+func authorize(r request, d settings.Duo) contract.Text {
 	rule, ok := rules[r.call]
 	if !ok {
-		return fmt.Sprintf("%s has no access rule, so no one may call it", r.call)
+		return contract.Say(contract.TextAccessNoRule, "call", string(r.call))
 	}
 	role := effectiveRole(r.actor.Role)
 	self := r.actor.ID != "" && len(r.targets) > 0 && !slices.ContainsFunc(r.targets, func(id string) bool { return id != r.actor.ID })
@@ -141,34 +146,34 @@ func authorize(r request, d settings.Duo) string {
 		if rule.check != nil {
 			return rule.check(role, self, r, d)
 		}
-		return ""
+		return allowed
 	}
-	who := fmt.Sprintf("the %s role", role)
+	who := []string{"role", role.String(), "call", string(r.call)}
 	switch rule.self {
 	case selfAlways:
 		if self {
-			return ""
+			return allowed
 		}
-		return fmt.Sprintf("%s may call %s only for their own account", who, r.call)
+		return contract.Say(contract.TextAccessOwnAccountOnly, who...)
 	case selfDisable:
 		switch {
 		case !self:
-			return fmt.Sprintf("only an administrator may turn Duo on or off for another operator (%s acted)", who)
+			return contract.Say(contract.TextAccessToggleOthers, who...)
 		case r.enable:
-			return "only an administrator may turn Duo on; operators may at most turn their own Duo off"
-		case checkSetEnabled(role, self, r, d) != "":
+			return contract.TextAccessEnableAdminOnly.Text()
+		case checkSetEnabled(role, self, r, d).ID != "":
 			return checkSetEnabled(role, self, r, d)
 		case !d.AllowSelfDisable:
-			return "operators may not turn off their own Duo: the setting \"" + fieldName(settings.KeyAllowSelfDisable) + "\" is off"
+			return contract.Say(contract.TextAccessSelfDisableOff, "setting", fieldName(settings.KeyAllowSelfDisable))
 		}
-		return ""
+		return allowed
 	case selfOnly:
 		if self {
-			return ""
+			return allowed
 		}
-		return fmt.Sprintf("only the operator themselves may call %s, for their own account", r.call)
+		return contract.Say(contract.TextAccessSelfOnly, who...)
 	}
-	return fmt.Sprintf("%s may not call %s", who, r.call)
+	return contract.Say(contract.TextAccessRoleMayNot, who...)
 }
 
 // bypassLimits are the most uses and the longest lifetime role may give a
@@ -185,25 +190,26 @@ func bypassLimits(role contract.Role, d settings.Duo) (int32, time.Duration) {
 // are for themselves), a help-desk code for anyone but an agent (as Duo's
 // own Help Desk role cannot act on administrators), and one beyond the
 // limits.
-func checkBypassCode(role contract.Role, self bool, r request, d settings.Duo) string {
+func checkBypassCode(role contract.Role, self bool, r request, d settings.Duo) contract.Text {
 	if self {
-		return "no one may issue a bypass code for themselves: another administrator can, or they sign in with a backup code"
+		return contract.TextAccessBypassSelf.Text()
 	}
 	if role == contract.RoleHelpDesk && r.targetRole != contract.RoleAgent {
 		if r.targetRole == contract.RoleUnspecified {
-			return "the help desk may issue bypass codes only for agents, and the host did not say this operator's role; ask an administrator"
+			return contract.TextAccessBypassRoleUnknown.Text()
 		}
-		return fmt.Sprintf("the help desk may issue bypass codes only for agents, not for the %s role; ask an administrator", r.targetRole)
+		return contract.Say(contract.TextAccessBypassNotAgent, "target_role", r.targetRole.String())
 	}
 	maxUses, maxLife := bypassLimits(role, d)
 	if r.uses <= maxUses && r.lifetime <= maxLife {
-		return ""
+		return allowed
 	}
-	limit := fmt.Sprintf("at most %s valid for at most %s", plural(int(maxUses), "use"), hours(maxLife))
 	if role == contract.RoleHelpDesk {
-		return "the help desk may issue bypass codes of " + limit + "; ask an administrator for more"
+		return contract.TextAccessBypassHelpDeskLimit.Text()
 	}
-	return fmt.Sprintf("the settings allow bypass codes of %s (%q and %q)", limit, fieldName(settings.KeyBypassMaxUses), fieldName(settings.KeyBypassMaxHours))
+	return contract.Say(contract.TextAccessBypassSettingsLimit,
+		"max_uses", strconv.Itoa(int(maxUses)), "max_hours", strconv.Itoa(int(maxLife/time.Hour)),
+		"uses_setting", fieldName(settings.KeyBypassMaxUses), "hours_setting", fieldName(settings.KeyBypassMaxHours))
 }
 
 func plural(n int, what string) string {
@@ -243,10 +249,11 @@ func (p *Plugin) permit(ctx context.Context, a *activeState, r request) error {
 	if a != nil {
 		d = *a.duo.Load()
 	}
-	why := authorize(r, d)
-	if why == "" {
+	refusal := authorize(r, d)
+	if refusal.ID == "" {
 		return nil
 	}
+	why := refusal.English()
 	p.log.Warn("call refused by the access rules", "call", string(r.call), "actor_id", r.actor.ID, "role", r.actor.Role.String(), "reason", why)
 	if a != nil {
 		ev := by(store.Event{Kind: "permission.denied", Outcome: "denied", Reason: string(contract.ReasonPermission),
@@ -258,5 +265,7 @@ func (p *Plugin) permit(ctx context.Context, a *activeState, r request) error {
 		}
 		p.audit(ctx, a, ev)
 	}
-	return contract.Errorf(contract.ReasonPermission, "%s: %s", r.call, why)
+	e := contract.Errorf(contract.ReasonPermission, "%s: %s", r.call, why)
+	e.Text = refusal
+	return e
 }

@@ -77,7 +77,7 @@ func TestRulesTable(t *testing.T) {
 				default:
 					r.targets = []string{about}
 				}
-				why := authorize(r, tt.d)
+				why := authorize(r, tt.d).English()
 				if allowed := why == ""; allowed != slices.Contains(want, role) {
 					t.Errorf("%s about %s as %s: allowed=%v (%q), want %v", tt.name, about, role, allowed, why, !allowed)
 				}
@@ -103,7 +103,7 @@ func TestRulesSelfNeedsEveryTarget(t *testing.T) {
 		{"no ids", agent, nil, false},
 		{"actor without id, empty target", contract.Actor{Role: contract.RoleAgent}, []string{""}, false},
 	} {
-		why := authorize(request{call: callGetOperatorStates, actor: tc.actor, targets: tc.targets}, d)
+		why := authorize(request{call: callGetOperatorStates, actor: tc.actor, targets: tc.targets}, d).English()
 		if (why == "") != tc.allowed {
 			t.Errorf("%s: %q, want allowed %v", tc.name, why, tc.allowed)
 		}
@@ -122,7 +122,7 @@ func TestRuleMessagesNameTheLimit(t *testing.T) {
 		{"help desk", request{call: callIssueBypassCode, actor: actor("h", contract.RoleHelpDesk), targets: []string{"x"}, uses: 2, lifetime: time.Hour, targetRole: contract.RoleAgent},
 			[]string{"at most 1 use", "1 hour", "ask an administrator"}},
 		{"admin", request{call: callIssueBypassCode, actor: actor("a", contract.RoleAdmin), targets: []string{"x"}, uses: 4, lifetime: time.Hour},
-			[]string{"at most 3 uses", "48 hours", "Bypass code: most sign-ins"}},
+			[]string{"at most 3 use(s)", "48 hour(s)", "Bypass code: most sign-ins"}},
 		{"help desk for an admin", request{call: callIssueBypassCode, actor: actor("h", contract.RoleHelpDesk), targets: []string{"x"}, uses: 1, lifetime: time.Hour, targetRole: contract.RoleAdmin},
 			[]string{"only for agents", "not for the admin role", "ask an administrator"}},
 		{"help desk, role unspecified", request{call: callIssueBypassCode, actor: actor("h", contract.RoleHelpDesk), targets: []string{"x"}, uses: 1, lifetime: time.Hour},
@@ -132,7 +132,7 @@ func TestRuleMessagesNameTheLimit(t *testing.T) {
 		{"self-disable off", request{call: callSetOperatorEnabled, actor: actor("x", contract.RoleAgent), targets: []string{"x"}},
 			[]string{"Operators may turn off their own Duo"}},
 	} {
-		why := authorize(tc.r, d)
+		why := authorize(tc.r, d).English()
 		for _, w := range tc.want {
 			if !strings.Contains(why, w) {
 				t.Errorf("%s: %q does not say %q", tc.name, why, w)

@@ -55,6 +55,7 @@ var texts = map[TextID]string{
 func Texts() map[TextID]string {
 	all := maps.Clone(texts)
 	maps.Copy(all, settingsTexts)
+	maps.Copy(all, accessTexts)
 	return all
 }
 
@@ -63,7 +64,10 @@ func template(id TextID) (string, bool) {
 	if t, ok := texts[id]; ok {
 		return t, true
 	}
-	t, ok := settingsTexts[id]
+	if t, ok := settingsTexts[id]; ok {
+		return t, true
+	}
+	t, ok := accessTexts[id]
 	return t, ok
 }
 
