@@ -42,6 +42,32 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
+// startBrowser starts a headless Chromium with its profile in profileDir
+// and the extra options, and stops it when the test ends. Tabs are new
+// chromedp contexts of the one it answers.
+func startBrowser(t *testing.T, chromium, profileDir string, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profileDir),
+		chromedp.WindowSize(1280, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(opts, extra...)...)
+	t.Cleanup(cancelAlloc)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return browserCtx
+}
+
 // artifactsDir is where screenshots and logs go.
 func artifactsDir(t *testing.T) string {
 	t.Helper()
