@@ -3,13 +3,16 @@ package e2e
 import (
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 )
 
 // TestBrowserGerman: a Chromium whose Accept-Language asks for German
 // gets the helpdesk in German, word for word as de.toml has it, on pages
 // marked <html lang="de">: the sign-in page, the Operators page and the
-// Plugins page, through signing in and activating the plugin.
+// Plugins page, through signing in and activating the plugin, and the
+// plugin's settings form.
 func TestBrowserGerman(t *testing.T) {
 	t.Parallel()
 	f := startFixture(t)
@@ -86,4 +89,21 @@ func TestBrowserGerman(t *testing.T) {
 		"#deactivate":   "Deaktivieren", // plugins.deactivate
 	})
 	admin.shot("plugins-de")
+
+	// The settings form: the schema's English names, help and options in
+	// German from the catalogue (plugin_settings.de.toml).
+	admin.click("settings")
+	german()
+	texts(map[string]string{
+		"h1":                       "Einstellungen von Duo Security",                           // settings.title
+		"label[for=client_secret]": "Client-Secret (Pflichtfeld)",                              // duo.setting.client_secret.name, settings.required
+		"#help-api_hostname":       "Ihr Duo-API-Hostname, etwa api-xxxxxxxx.duosecurity.com.", // duo.setting.api_hostname.help
+		"#field-enforce_all label": "Duo für alle Mitarbeitenden vorschreiben",                 // duo.setting.enforce_all.name
+		"#save":                    "Speichern",                                                // form.save
+	})
+	// An option of a closed <select> has no rendered text: read its content.
+	if got := query(admin, "option text", chromedp.Evaluate[string](`document.querySelector("#fail_mode option[value=open]").textContent`)); got != "Offen: Anmeldung ohne Duo zulassen" { // duo.setting.fail_mode.option.open
+		admin.fail("the fail_mode option open reads %q", got)
+	}
+	admin.shot("settings-de")
 }
