@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
@@ -38,6 +40,32 @@ func findChromium(t *testing.T) string {
 	}
 	t.Skip("!!! SKIPPED: Chromium not found; browser tests did not run (install chromium, or set CHROMIUM_PATH)")
 	return ""
+}
+
+// startBrowser starts a headless Chromium with its profile in profileDir
+// and the extra options, and stops it when the test ends. Tabs are new
+// chromedp contexts of the one it answers.
+func startBrowser(t *testing.T, chromium, profileDir string, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profileDir),
+		chromedp.WindowSize(1280, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(opts, extra...)...)
+	t.Cleanup(cancelAlloc)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return browserCtx
 }
 
 // artifactsDir is where screenshots and logs go.
@@ -118,6 +146,32 @@ func (b *tab) click(id string) int64 {
 		return 0
 	}
 	return resp.Status
+}
+
+// acceptLanguage makes every later request of the tab send header as its
+// Accept-Language, in place of the browser's own.
+func (b *tab) acceptLanguage(header string) {
+	b.t.Helper()
+	b.do("set Accept-Language", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+			Headers: network.Headers{"Accept-Language": header},
+		})
+		return err
+	}))
+}
+
+// focused is the id of the element that has the focus ("" for none or
+// one without an id; "(body)" when nothing on the page has it).
+func (b *tab) focused() string {
+	b.t.Helper()
+	return query(b, "focused element", chromedp.Evaluate[string](
+		`(e => !e || e === document.body ? "(body)" : e.id)(document.activeElement)`))
+}
+
+// htmlLang is the lang attribute of the page's <html>.
+func (b *tab) htmlLang() string {
+	b.t.Helper()
+	return query(b, "<html lang>", chromedp.Evaluate[string](`document.documentElement.getAttribute("lang") || ""`))
 }
 
 func (b *tab) fill(id, value string) {

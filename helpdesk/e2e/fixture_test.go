@@ -118,26 +118,9 @@ func startFixture(t *testing.T) *fixture {
 		}
 	})
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(filepath.Join(tmp, "chromium-profile")),
-		chromedp.WindowSize(1280, 900),
-		// Trust the simulator's certificate, and only it.
-		chromedp.Flag("ignore-certificate-errors-spki-list", f.sim.SPKIHash()),
-	)...)
-	t.Cleanup(cancelAlloc)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	f.browser = browserCtx
+	// Trust the simulator's certificate, and only it.
+	f.browser = startBrowser(t, chromium, filepath.Join(tmp, "chromium-profile"),
+		chromedp.Flag("ignore-certificate-errors-spki-list", f.sim.SPKIHash()))
 	return f
 }
 

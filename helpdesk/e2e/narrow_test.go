@@ -8,6 +8,12 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
 )
 
+// documentWidth answers how wide the page's document is: wider than the
+// viewport, it scrolls sideways.
+func documentWidth() chromedp.Action[int] {
+	return chromedp.Evaluate[int](`document.documentElement.scrollWidth`)
+}
+
 // TestBrowserNarrowScreen: at 390×844 (a phone) the pages with tables do
 // not scroll the document sideways; the tables scroll in their regions.
 func TestBrowserNarrowScreen(t *testing.T) {
@@ -22,7 +28,7 @@ func TestBrowserNarrowScreen(t *testing.T) {
 	admin.do("narrow viewport", chromedp.EmulateViewport(390, 844))
 	for _, path := range []string{"/", "/admin/operators", "/admin/plugins", "/account", "/admin/outbox"} {
 		admin.open(path)
-		if w := query(admin, "scroll width", chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 390 {
+		if w := query(admin, "scroll width", documentWidth()); w > 390 {
 			admin.fail("%s is %d px wide at a 390 px viewport", path, w)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/web/i18n"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -45,16 +46,51 @@ type settingsData struct {
 	Duo       contract.DuoHealth
 }
 
-// buildFields makes the form from the manifest's settings_schema: values
-// from vals (the saved settings, or what was submitted), never a secret.
-func buildFields(schema []contract.SettingField, vals map[string]string, secretSet map[string]bool) []settingField {
+// The settings_schema of plugin.json is English. The helpdesk shows its
+// names, help texts and dropdown options in the reader's language through
+// conventional catalogue ids (German in locales/plugin_settings.de.toml):
+//
+//	duo.setting.<key>.name
+//	duo.setting.<key>.help
+//	duo.setting.<key>.option.<value>
+//
+// A text the catalogue does not hold (a setting of a newer plugin) is
+// shown in the schema's English, and the miss is logged once.
+
+// SettingNameID, SettingHelpID and SettingOptionID are the catalogue ids
+// of a setting's name, help text and dropdown option.
+func SettingNameID(key string) string { return "duo.setting." + key + ".name" }
+
+// SettingHelpID: see SettingNameID.
+func SettingHelpID(key string) string { return "duo.setting." + key + ".help" }
+
+// SettingOptionID: see SettingNameID.
+func SettingOptionID(key, value string) string {
+	return "duo.setting." + key + ".option." + value
+}
+
+// schemaText is english, a text of the settings_schema, in the reader's
+// language.
+func schemaText(loc *i18n.Localizer, id, english string) string {
+	if english == "" {
+		return ""
+	}
+	return localizePluginText(loc, id, nil, english)
+}
+
+// buildFields makes the form from the manifest's settings_schema, in the
+// reader's language: values from vals (the saved settings, or what was
+// submitted), never a secret.
+func buildFields(loc *i18n.Localizer, schema []contract.SettingField, vals map[string]string, secretSet map[string]bool) []settingField {
 	out := make([]settingField, 0, len(schema))
 	for _, f := range schema {
 		v, ok := vals[f.Key]
 		if !ok {
 			v = f.Default
 		}
-		sf := settingField{Key: f.Key, Label: f.DisplayName, Type: f.Type, Help: f.HelpText, Required: f.Required}
+		sf := settingField{Key: f.Key, Type: f.Type, Required: f.Required,
+			Label: schemaText(loc, SettingNameID(f.Key), f.DisplayName),
+			Help:  schemaText(loc, SettingHelpID(f.Key), f.HelpText)}
 		switch f.Type {
 		case contract.SettingSecret:
 			sf.SecretSet = secretSet[f.Key]
@@ -62,7 +98,8 @@ func buildFields(schema []contract.SettingField, vals map[string]string, secretS
 			sf.Checked = v == "true"
 		case contract.SettingDropdown:
 			for _, o := range f.Options {
-				sf.Options = append(sf.Options, settingOption{Value: o.Value, Label: o.DisplayName, Selected: o.Value == v})
+				sf.Options = append(sf.Options, settingOption{Value: o.Value, Selected: o.Value == v,
+					Label: schemaText(loc, SettingOptionID(f.Key, o.Value), o.DisplayName)})
 			}
 		default:
 			sf.Value = v
@@ -90,7 +127,7 @@ func (s *Server) handleSettingsForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "settings", s.tr(r, "settings.title"), "plugins",
-		settingsData{Fields: buildFields(s.schema(), cur.Values, cur.SecretSet)})
+		settingsData{Fields: buildFields(s.loc(r), s.schema(), cur.Values, cur.SecretSet)})
 }
 
 func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
@@ -136,14 +173,15 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	// Show the submission again, with each error next to its field. The
 	// secret is never sent back.
-	fields := buildFields(schema, maps.Clone(values), cur.SecretSet)
+	fields := buildFields(s.loc(r), schema, maps.Clone(values), cur.SecretSet)
 	byKey := make(map[string]int, len(fields))
 	for i, f := range fields {
 		byKey[f.Key] = i
 	}
 	d := settingsData{SkipCheck: skip, Checked: res.Duo.Checked, Duo: res.Duo}
+	names := settingNames(s.loc(r), schema)
 	for _, fe := range res.Errors {
-		text := s.pluginText(r, fe.Text, fe.Message)
+		text := s.pluginText(r, withSettingNames(fe.Text, names), fe.Message)
 		if i, ok := byKey[fe.Field]; ok {
 			if fields[i].Error != "" {
 				fields[i].Error += " "
@@ -156,4 +194,31 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Fields = fields
 	s.render(w, r, http.StatusUnprocessableEntity, "settings", s.tr(r, "settings.title"), "plugins", d)
+}
+
+// settingNames maps each setting's English name, as the plugin's field
+// errors name it in {field} and {count_field}, to its name in the
+// reader's language.
+func settingNames(loc *i18n.Localizer, schema []contract.SettingField) map[string]string {
+	out := make(map[string]string, len(schema))
+	for _, f := range schema {
+		out[f.DisplayName] = schemaText(loc, SettingNameID(f.Key), f.DisplayName)
+	}
+	return out
+}
+
+// withSettingNames is t with the settings it names by their English name
+// named in the reader's language.
+func withSettingNames(t contract.Text, names map[string]string) contract.Text {
+	if len(t.Args) == 0 {
+		return t
+	}
+	args := maps.Clone(t.Args)
+	for _, k := range []string{"field", "count_field"} {
+		if n, ok := names[args[k]]; ok {
+			args[k] = n
+		}
+	}
+	t.Args = args
+	return t
 }

@@ -54,6 +54,8 @@ type fakePlugin struct {
 	health    contract.DuoHealth
 	// status, when set, answers Status instead of the default.
 	status func() (contract.StatusResponse, error)
+	// update, when set, answers UpdateSettings instead of saving.
+	update func(req contract.UpdateSettingsRequest) (contract.UpdateSettingsResponse, error)
 }
 
 func newFakePlugin() *fakePlugin {
@@ -118,8 +120,14 @@ func (f *fakePlugin) GetSettings(context.Context, contract.GetSettingsRequest) (
 	return contract.GetSettingsResponse{Values: map[string]string{}, SecretSet: map[string]bool{}}, nil
 }
 
-func (f *fakePlugin) UpdateSettings(context.Context, contract.UpdateSettingsRequest) (contract.UpdateSettingsResponse, error) {
+func (f *fakePlugin) UpdateSettings(_ context.Context, req contract.UpdateSettingsRequest) (contract.UpdateSettingsResponse, error) {
 	f.count("UpdateSettings")
+	f.mu.Lock()
+	update := f.update
+	f.mu.Unlock()
+	if update != nil {
+		return update(req)
+	}
 	return contract.UpdateSettingsResponse{Saved: true}, nil
 }
 
@@ -311,7 +319,8 @@ func (m *mailbox) all() []mail.Message {
 
 type envOpts struct {
 	web      func(*web.Config)
-	startErr error // the plugin process does not start
+	manifest string // the bundle's plugin.json; testManifest when empty
+	startErr error  // the plugin process does not start
 }
 
 const password = "correct horse battery"
@@ -331,7 +340,11 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err := os.MkdirAll(bundle, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(bundle, "plugin.json"), []byte(testManifest), 0o644); err != nil {
+	manifest := o.manifest
+	if manifest == "" {
+		manifest = testManifest
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "plugin.json"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	fake := newFakePlugin()
