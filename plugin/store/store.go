@@ -106,6 +106,8 @@ type Event struct {
 	ActorID   string
 	ActorRole string
 	ClientIP  string
+	// UserAgent is the browser's, as the host reported it (ClientInfo).
+	UserAgent string
 	Outcome   string
 	Reason    string
 	Detail    string
@@ -192,6 +194,7 @@ type Store interface {
 	Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error)
 
 	RecoveryStore
+	AuthLogStore
 
 	Close() error
 }
