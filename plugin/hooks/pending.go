@@ -17,18 +17,3 @@ func notYet(call string) error {
 func (p *Plugin) UnlockOperator(context.Context, contract.UnlockOperatorRequest) (contract.UnlockOperatorResponse, error) {
 	return contract.UnlockOperatorResponse{}, notYet("UnlockOperator")
 }
-
-// ListAuthEvents implements contract.AuthLog.
-func (p *Plugin) ListAuthEvents(context.Context, contract.ListAuthEventsRequest) (contract.ListAuthEventsResponse, error) {
-	return contract.ListAuthEventsResponse{}, notYet("ListAuthEvents")
-}
-
-// ExportAuthEvents implements contract.AuthLog.
-func (p *Plugin) ExportAuthEvents(context.Context, contract.ExportAuthEventsRequest, func(contract.ExportChunk) error) error {
-	return notYet("ExportAuthEvents")
-}
-
-// GetMetrics implements contract.Metrics.
-func (p *Plugin) GetMetrics(context.Context, contract.GetMetricsRequest) (contract.GetMetricsResponse, error) {
-	return contract.GetMetricsResponse{}, notYet("GetMetrics")
-}

@@ -48,7 +48,7 @@ func (p *Plugin) loginPageCall(op contract.Operator, client contract.ClientInfo,
 	var res contract.CompleteLoginResponse
 	err := p.withActive(func(a *activeState) error {
 		var err error
-		res, err = answer(a, store.Event{At: p.now(), Kind: kind, OperatorID: op.ID, ClientIP: client.IP})
+		res, err = answer(a, store.Event{At: p.now(), Kind: kind, OperatorID: op.ID, ClientIP: client.IP, UserAgent: client.UserAgent})
 		return err
 	})
 	return res, err

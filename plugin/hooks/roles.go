@@ -39,6 +39,8 @@ const (
 	callRevokeBypassCode      call = "RevokeBypassCode"
 	callCreateRecoveryLink    call = "CreateRecoveryLink"
 	callListNotices           call = "ListNotices"
+	callListAuthEvents        call = "ListAuthEvents"
+	callExportAuthEvents      call = "ExportAuthEvents"
 )
 
 // selfAccess is what an actor of any role may do on their own account
@@ -79,6 +81,8 @@ var rules = map[call]access{
 	callSetOperatorAlias:      {anyone: adminOrSystem},
 	callCreateRecoveryLink:    {anyone: adminOrSystem},
 	callListNotices:           {anyone: adminOrSystem},
+	callListAuthEvents:        {anyone: adminOrSystem}, // the whole log, even about oneself
+	callExportAuthEvents:      {anyone: adminOrSystem},
 	callSetOperatorEnabled:    {anyone: adminOrSystem, self: selfDisable},
 	callGetOperatorStates:     {anyone: staff, self: selfAlways},
 	callListBypassCodes:       {anyone: staff, self: selfAlways},

@@ -67,13 +67,17 @@ func (p *Plugin) UpdateSettings(ctx context.Context, req contract.UpdateSettings
 			}
 			sealed[secretName] = ct
 		}
-		detail := "credentials checked with Duo"
+		changed := changedSettings(cur, next)
+		detail := fieldsDetail(changed) + "; credentials checked with Duo"
 		if !checked {
-			detail = "saved without a Duo check"
+			detail = fieldsDetail(changed) + "; saved without a Duo check"
 		}
 		ev := by(store.Event{At: p.now(), Kind: "settings.updated", Outcome: "ok", Detail: detail}, req.Actor)
 		if err := a.store.SaveSettings(ctx, store.Settings{Values: next.Values(), Secrets: sealed}, next.UsernameFormat != cur.UsernameFormat, ev); err != nil {
 			return storageError("save settings", err)
+		}
+		if policy := policyChanges(changed); len(policy) > 0 {
+			p.audit(ctx, a, by(store.Event{At: ev.At, Kind: "policy.changed", Outcome: "ok", Detail: fieldsDetail(policy)}, req.Actor))
 		}
 		a.duo.Store(&next)
 		if checked {
