@@ -554,3 +554,26 @@ func TestOutcomesListed(t *testing.T) {
 		t.Fatalf("found only %d outcomes written: the pattern no longer matches the code", seen)
 	}
 }
+
+// A check made on saving settings (outside the cache) is timed as well as
+// one through the cache.
+func TestStatusShowsDuoLatency(t *testing.T) {
+	t.Parallel()
+	e := newLogEnv(t)
+	ctx := context.Background()
+	app := e.sim.Apps()[0]
+	res, err := e.p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: map[string]string{"client_id": app.ClientID}, Actor: admin})
+	if err != nil || !res.Saved || !res.Duo.OK {
+		t.Fatalf("UpdateSettings = %+v, %v", res, err)
+	}
+	st, _ := e.p.Status(ctx, contract.StatusRequest{})
+	if !st.Duo.OK || st.Duo.Latency <= 0 || st.Duo.ConsecutiveFailures != 0 {
+		t.Fatalf("Status.Duo after a checked save = %+v", st.Duo)
+	}
+	if _, err := e.p.CheckDuo(ctx, contract.CheckDuoRequest{Actor: admin}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := e.p.Status(ctx, contract.StatusRequest{}); st.Duo.Latency <= 0 {
+		t.Fatalf("Status.Duo after CheckDuo = %+v", st.Duo)
+	}
+}

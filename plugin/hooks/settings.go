@@ -3,6 +3,7 @@ package hooks
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
 	"github.com/helpdesk-duo/duo-plugin/plugin/duohealth"
@@ -143,12 +144,15 @@ func (p *Plugin) checkFunc(d settings.Duo) duohealth.CheckFunc {
 		case p.cfg.Duo == nil:
 			return contract.DuoHealth{Failure: contract.DuoNotConfigured, Detail: "no Duo client configured"}
 		}
+		// Timed here, so a check made on saving settings (not through the
+		// cache) shows its latency too.
+		start := time.Now()
 		if err := p.cfg.Duo.Check(ctx, d); err != nil {
 			failure, detail := duo.Diagnose(err, p.cfg.Runtime.AllowTestDuoHost)
 			p.log.Warn("duo health check failed", "failure", string(failure), "detail", detail)
-			return contract.DuoHealth{Failure: failure, Detail: detail}
+			return contract.DuoHealth{Failure: failure, Detail: detail, Latency: time.Since(start)}
 		}
-		return contract.DuoHealth{OK: true}
+		return contract.DuoHealth{OK: true, Latency: time.Since(start)}
 	}
 }
 
