@@ -11,8 +11,9 @@ import (
 // Retention: while the plugin is active, a goroutine deletes audit events
 // older than the log_retention_days setting, shortly after activation and
 // then every retentionEvery. It deletes retentionBatch rows per short
-// transaction and pauses between batches, so a login's write never waits
-// for more than one batch.
+// transaction (started only when no other write is in flight) and pauses
+// between batches at least as long as the batch took, so a login's write
+// never waits for more than one batch.
 const (
 	retentionFirst = 10 * time.Second
 	retentionEvery = 5 * time.Minute
@@ -65,7 +66,9 @@ func (p *Plugin) prune(a *activeState, timing retentionTiming) {
 	start, total := time.Now(), int64(0)
 	for {
 		ctx, cancel := context.WithTimeout(a.bg, 10*time.Second)
+		batchStart := time.Now()
 		n, err := a.store.PruneEvents(ctx, cutoff, timing.batch)
+		took := time.Since(batchStart)
 		cancel()
 		total += n
 		if err != nil {
@@ -80,7 +83,7 @@ func (p *Plugin) prune(a *activeState, timing retentionTiming) {
 		select {
 		case <-a.bg.Done():
 			return
-		case <-time.After(timing.pause):
+		case <-time.After(max(timing.pause, took)): // the write lock free at least half the time
 		}
 	}
 	if total > 0 {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
@@ -61,6 +62,9 @@ type SQLite struct {
 	// observer, set once before the store is shared, sees every event
 	// written, after its commit (ObserveEvents).
 	observer func(Event)
+	// writers counts the writes in flight; background deletes yield to
+	// them (sqlite_authlog.go).
+	writers atomic.Int64
 }
 
 var _ Store = (*SQLite)(nil)
@@ -334,6 +338,7 @@ func (s *SQLite) ConsumePendingLogin(ctx context.Context, stateHash []byte, oper
 		created, expires int64
 		issued           sql.NullInt64
 	)
+	defer s.writing()()
 	err := s.db.QueryRowContext(ctx, `UPDATE pending_logins SET used_at = ?
 		WHERE state_hash = ? AND operator_id = ? AND used_at IS NULL AND expires_at > ?
 		RETURNING state_hash, operator_id, duo_username, created_at, expires_at,
@@ -424,6 +429,7 @@ func (s *SQLite) DeleteExpiredPendingLogins(ctx context.Context, now time.Time) 
 
 // AppendEvent implements Store.
 func (s *SQLite) AppendEvent(ctx context.Context, ev Event) error {
+	defer s.writing()()
 	if err := appendEvent(ctx, s.db, ev); err != nil {
 		return fmt.Errorf("append event: %w", err)
 	}
@@ -454,6 +460,7 @@ func (s *SQLite) Events(ctx context.Context, afterID int64, limit int) ([]EventR
 }
 
 func (s *SQLite) tx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+	defer s.writing()()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", what, err)

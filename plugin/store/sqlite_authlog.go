@@ -201,10 +201,16 @@ func (s *SQLite) CountLogins(ctx context.Context, since time.Time) (map[string]i
 }
 
 // PruneEvents implements AuthLogStore: one short write transaction per
-// batch, so a login's write waits at most for one batch.
+// batch, started only when no other write of this store is in flight, so
+// a login's write waits at most for one batch. (SQLite's busy handler is
+// not fair: a writer asleep in it could otherwise miss every gap between
+// batches.)
 func (s *SQLite) PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error) {
 	if batch <= 0 {
 		return 0, fmt.Errorf("prune events: batch %d", batch)
+	}
+	if err := s.yieldToWriters(ctx); err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
 	}
 	res, err := s.db.ExecContext(ctx, `DELETE FROM audit_events WHERE id IN
 		(SELECT id FROM audit_events INDEXED BY audit_events_at WHERE at < ? LIMIT ?)`, before.Unix(), batch)
@@ -212,6 +218,30 @@ func (s *SQLite) PruneEvents(ctx context.Context, before time.Time, batch int) (
 		return 0, fmt.Errorf("prune events: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// maxYield bounds how long background work waits for other writes, so a
+// steady stream of logins cannot hold retention off for ever.
+const maxYield = time.Second
+
+// writing notes a write in flight until the returned func is called.
+func (s *SQLite) writing() func() {
+	s.writers.Add(1)
+	return func() { s.writers.Add(-1) }
+}
+
+// yieldToWriters waits while other writes are in flight (at most
+// maxYield).
+func (s *SQLite) yieldToWriters(ctx context.Context) error {
+	deadline := time.Now().Add(maxYield)
+	for s.writers.Load() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // ObserveEvents implements Observable. Call it once, before the store is

@@ -304,3 +304,30 @@ func TestObserverSeesCommittedEvents(t *testing.T) {
 		t.Fatalf("observed %v, want %v", seen, want)
 	}
 }
+
+// Pruning starts no batch while another write of the store is in flight
+// (logins first), and gives up waiting after maxYield.
+func TestPruneYieldsToWrites(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	seedEvents(t, s, 10, time.Unix(1_700_000_000, 0))
+	done := s.writing()
+	time.AfterFunc(150*time.Millisecond, done)
+	start := time.Now()
+	n, err := s.PruneEvents(context.Background(), time.Unix(1_800_000_000, 0), 5)
+	if err != nil || n != 5 {
+		t.Fatalf("PruneEvents = %d, %v", n, err)
+	}
+	if took := time.Since(start); took < 150*time.Millisecond {
+		t.Fatalf("the prune started after %s, while a write was in flight", took)
+	}
+	stuck := s.writing() // a write that never ends
+	defer stuck()
+	start = time.Now()
+	if _, err := s.PruneEvents(context.Background(), time.Unix(1_800_000_000, 0), 5); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < maxYield || took > maxYield+2*time.Second {
+		t.Fatalf("behind a write that never ends, the prune waited %s, want about %s", took, maxYield)
+	}
+}
