@@ -425,16 +425,16 @@ func TestMetricsCountFromEvents(t *testing.T) {
 	e.begin(ctx, bob) // not_required
 	families := gatherPlugin(t, e.p)
 	want := map[string]float64{
-		`duo_plugin_logins_total{decision="redirect",reason=""}`:                             1,
-		`duo_plugin_logins_total{decision="confirm_backup_codes",reason=""}`:                 1,
-		`duo_plugin_logins_total{decision="allowed",reason=""}`:                              2,
-		`duo_plugin_logins_total{decision="denied",reason="code_used"}`:                      1,
-		`duo_plugin_logins_total{decision="not_required",reason=""}`:                         1,
-		`duo_plugin_code_redemptions_total{kind="backup",outcome="allowed"}`:                 1,
-		`duo_plugin_code_redemptions_total{kind="unknown",outcome="denied"}`:                 1,
-		`duo_plugin_duo_request_duration_seconds_count{call="token_exchange"}`:               1,
-		`duo_plugin_duo_healthy{}`:                                                           1,
-		`duo_plugin_duo_consecutive_failures{}`:                                              0,
+		`duo_plugin_logins_total{decision="redirect",reason=""}`:               1,
+		`duo_plugin_logins_total{decision="confirm_backup_codes",reason=""}`:   1,
+		`duo_plugin_logins_total{decision="allowed",reason=""}`:                2,
+		`duo_plugin_logins_total{decision="denied",reason="code_used"}`:        1,
+		`duo_plugin_logins_total{decision="not_required",reason=""}`:           1,
+		`duo_plugin_code_redemptions_total{kind="backup",outcome="allowed"}`:   1,
+		`duo_plugin_code_redemptions_total{kind="unknown",outcome="denied"}`:   1,
+		`duo_plugin_duo_request_duration_seconds_count{call="token_exchange"}`: 1,
+		`duo_plugin_duo_healthy{}`:                                             1,
+		`duo_plugin_duo_consecutive_failures{}`:                                0,
 	}
 	for k, v := range want {
 		if got, ok := families[k]; !ok || got != v {

@@ -257,7 +257,7 @@ func TestCountLogins(t *testing.T) {
 		{At: now, Kind: "login.begin", Outcome: "allowed_without_duo"},
 		{At: now, Kind: "login.begin", Outcome: "redirect"},
 		{At: now, Kind: "settings.updated", Outcome: "ok"},
-		{At: now, Kind: "permission.denied", Outcome: "denied"},           // not a login
+		{At: now, Kind: "permission.denied", Outcome: "denied"},                // not a login
 		{At: now.Add(-25 * time.Hour), Kind: "login.begin", Outcome: "denied"}, // too old
 	} {
 		if err := s.AppendEvent(ctx, e); err != nil {
