@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -22,10 +22,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	_ "modernc.org/sqlite" // to seed the plugin's database before activation
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -223,28 +223,24 @@ func TestAuthLogPagingWhileWriting(t *testing.T) {
 	t.Logf("%d events paged while %d were written", len(paged), written.Load())
 }
 
+// seedPackage writes events into a plugin database (internal/logseed),
+// built once per run in TestMain: a process of its own, so SQLite does not
+// run under this binary's race detector.
+const seedPackage = "./internal/logseed"
+
 // seedPluginDB writes n login events straight into the plugin's database
 // (deactivated), in one transaction: event i is i seconds after base.
 func seedPluginDB(t *testing.T, dataDir string, n int, base time.Time) {
 	t.Helper()
-	// A test's seed need not survive power loss, and a large cache keeps
-	// the indexes in memory while a million rows go in.
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "duo.db")+
-		"?_pragma=busy_timeout(10000)&_pragma=synchronous(OFF)&_pragma=cache_size(-262144)")
+	exe, err := pluginbuild.Binary(seedPackage)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("build %s: %v", seedPackage, err)
 	}
-	defer db.Close()
-	start := time.Now()
-	_, err = db.Exec(`WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM seq WHERE i < ?)
-		INSERT INTO audit_events (at, kind, operator_id, actor, client_ip, user_agent, outcome, reason, detail)
-		SELECT ? + i, CASE WHEN i % 2 = 1 THEN 'login.begin' ELSE 'login.complete' END, 'op-' || (i % 1000), '',
-			'198.51.100.' || (i % 250), 'Mozilla/5.0 (seed ' || i || ')', CASE WHEN i % 10 = 0 THEN 'denied' ELSE 'allowed' END,
-			CASE WHEN i % 10 = 0 THEN 'duo_denied' ELSE '' END, 'seeded event ' || i FROM seq`, n, base.Unix())
+	out, err := exec.Command(exe, "-db", filepath.Join(dataDir, "duo.db"), "-n", strconv.Itoa(n), "-base", strconv.FormatInt(base.Unix(), 10)).CombinedOutput()
 	if err != nil {
-		t.Fatalf("seed %d events: %v", n, err)
+		t.Fatalf("seed %d events: %v: %s", n, err, out)
 	}
-	t.Logf("seeded %d events in %s", n, time.Since(start).Round(time.Millisecond))
+	t.Log(strings.TrimSpace(string(out)))
 }
 
 // seededPlugin starts the real plugin on a data dir holding n seeded
