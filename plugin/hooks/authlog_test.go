@@ -275,7 +275,7 @@ func TestExportCSVAndJSONLines(t *testing.T) {
 func TestExportStopsWhenTheReaderGoes(t *testing.T) {
 	t.Parallel()
 	e := newLogEnv(t)
-	seedDB(t, e.dataDir(), 50_000, time.Unix(1_700_000_000, 0))
+	seedDB(t, e.dataDir(), 10_000, time.Unix(1_700_000_000, 0))
 	chunks := 0
 	start := time.Now()
 	err := e.p.ExportAuthEvents(context.Background(), contract.ExportAuthEventsRequest{Actor: admin}, func(c contract.ExportChunk) error {
