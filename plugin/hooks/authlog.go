@@ -222,6 +222,10 @@ func (p *Plugin) ExportAuthEvents(ctx context.Context, req contract.ExportAuthEv
 		default:
 			return invalid("format %d: CSV (%d) or JSON lines (%d)", req.Format, contract.ExportCSV, contract.ExportJSONLines)
 		}
+		// Who took a copy of the log, and of what, is itself recorded (at
+		// the start: a reader who stops short still has what they read).
+		p.audit(ctx, a, by(store.Event{Kind: "auth_log.export", Outcome: "ok",
+			Detail: fmt.Sprintf("%s of %s", formatName(req.Format), describeFilter(req.Filter))}, req.Actor))
 		// Deactivation ends the export rather than wait for it.
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -271,6 +275,37 @@ func (p *Plugin) ExportAuthEvents(ctx context.Context, req contract.ExportAuthEv
 		p.log.Info("auth log exported", "events", n, "format", req.Format, "took", time.Since(start).Round(time.Millisecond), "actor_id", req.Actor.ID)
 		return nil
 	})
+}
+
+func formatName(f contract.ExportFormat) string {
+	if f == contract.ExportJSONLines {
+		return "JSON lines"
+	}
+	return "CSV"
+}
+
+// describeFilter says what a filter selects, for the audit log.
+func describeFilter(f contract.AuthEventFilter) string {
+	var parts []string
+	if f.OperatorID != "" {
+		parts = append(parts, "operator "+f.OperatorID)
+	}
+	if len(f.Kinds) > 0 {
+		parts = append(parts, "kinds "+strings.Join(f.Kinds, "|"))
+	}
+	if len(f.Outcomes) > 0 {
+		parts = append(parts, "outcomes "+strings.Join(f.Outcomes, "|"))
+	}
+	if f.FromUnix > 0 {
+		parts = append(parts, "from "+time.Unix(f.FromUnix, 0).UTC().Format(time.RFC3339))
+	}
+	if f.ToUnix > 0 {
+		parts = append(parts, "to "+time.Unix(f.ToUnix, 0).UTC().Format(time.RFC3339))
+	}
+	if len(parts) == 0 {
+		return "every event"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // exportEncoder writes events into a buffer the export sends in chunks.

@@ -268,6 +268,10 @@ func TestExportCSVAndJSONLines(t *testing.T) {
 	if n != len(evil) {
 		t.Fatalf("%d JSON lines, want %d", n, len(evil))
 	}
+	exports := e.events("auth_log.export")
+	if len(exports) != 2 || exports[0].Detail != "CSV of kinds test.evil" || exports[1].Detail != "JSON lines of kinds test.evil" || exports[0].ActorID != admin.ID {
+		t.Errorf("exports audited as %+v", exports)
+	}
 }
 
 // A reader that goes away stops the export at once; a write right after

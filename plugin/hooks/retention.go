@@ -88,7 +88,11 @@ func (p *Plugin) prune(a *activeState, timing retentionTiming) {
 	}
 	if total > 0 {
 		p.log.Info("auth log retention: old events deleted", "deleted", total, "older_than", cutoff.UTC().Format(time.RFC3339), "took", time.Since(start).Round(time.Millisecond))
-		p.audit(context.WithoutCancel(a.bg), a, store.Event{Kind: "log.pruned", Outcome: "ok",
+		// Written even when deactivation cut the prune short (the store
+		// closes only after this goroutine ends), within its own deadline.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(a.bg), 5*time.Second)
+		p.audit(actx, a, store.Event{Kind: "log.pruned", Outcome: "ok",
 			Detail: fmt.Sprintf("%d events older than %s deleted (log retention %d days)", total, cutoff.UTC().Format(time.RFC3339), int(keep/(24*time.Hour)))})
+		cancel()
 	}
 }
