@@ -39,8 +39,8 @@ const (
 	pageTokenVersion = 1
 )
 
-// filter checks f and turns it into the store's, naming every problem at
-// once.
+// authFilter checks f and turns it into the store's, naming every problem
+// at once.
 func authFilter(f contract.AuthEventFilter) (store.EventFilter, error) {
 	var problems []string
 	if p := checkText("filter.operator_id", f.OperatorID, maxIDLen, false); p != "" {
@@ -398,6 +398,7 @@ func newJSONLinesEncoder() *jsonLinesEncoder {
 	e := &jsonLinesEncoder{}
 	e.buf.Grow(exportChunkSize + 4<<10)
 	e.enc = json.NewEncoder(io.Writer(&e.buf))
+	e.enc.SetEscapeHTML(false) // a file, not a page: user agents stay readable
 	return e
 }
 
