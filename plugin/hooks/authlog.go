@@ -205,7 +205,16 @@ func authEvent(r store.EventRecord) contract.AuthEvent {
 // are sent, and at most one chunk is buffered. A reader that goes away
 // (send fails, ctx ends) or a deactivation stops it at once.
 func (p *Plugin) ExportAuthEvents(ctx context.Context, req contract.ExportAuthEventsRequest, send func(contract.ExportChunk) error) error {
-	return p.withActive(func(a *activeState) error {
+	// Not withActive: an export may last minutes, and a read lock held
+	// that long would queue every login behind the next Activate or
+	// Uninstall waiting for the write lock. hold keeps the store open
+	// instead, and Deactivate ends the export.
+	a, release, err := p.hold()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return func() error {
 		if err := p.permit(ctx, a, authLogRequest(callExportAuthEvents, req.Actor, req.Filter)); err != nil {
 			return err
 		}
@@ -274,7 +283,7 @@ func (p *Plugin) ExportAuthEvents(ctx context.Context, req contract.ExportAuthEv
 		}
 		p.log.Info("auth log exported", "events", n, "format", req.Format, "took", time.Since(start).Round(time.Millisecond), "actor_id", req.Actor.ID)
 		return nil
-	})
+	}()
 }
 
 func formatName(f contract.ExportFormat) string {

@@ -594,3 +594,53 @@ func TestStatusShowsDuoLatency(t *testing.T) {
 		t.Fatalf("Status.Duo after CheckDuo = %+v", st.Duo)
 	}
 }
+
+// A slow export holds no lock: an Activate (which takes the write lock)
+// and the logins behind it go on while it runs.
+func TestSlowExportHoldsNoLock(t *testing.T) {
+	t.Parallel()
+	e := newLogEnv(t)
+	seedDB(t, e.dataDir(), 10_000, time.Unix(1_700_000_000, 0))
+	first := make(chan struct{})
+	finish := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		once := false
+		done <- e.p.ExportAuthEvents(context.Background(), contract.ExportAuthEventsRequest{Actor: admin}, func(contract.ExportChunk) error {
+			if !once {
+				once = true
+				close(first)
+				<-finish // a reader that has gone quiet
+			}
+			return nil
+		})
+	}()
+	<-first
+	dir := e.dataDir()
+	calls := make(chan error, 1)
+	go func() {
+		ctx := context.Background()
+		if _, err := e.p.Activate(ctx, contract.ActivateRequest{DataDir: dir, CallbackURL: "http://127.0.0.1:9/cb2", Actor: admin}); err != nil {
+			calls <- fmt.Errorf("Activate: %w", err)
+			return
+		}
+		res, err := e.p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: contract.Operator{ID: "5", Username: "eve"}})
+		if err == nil && res.Decision != contract.DecisionNotRequired {
+			err = fmt.Errorf("decision %s", res.Decision)
+		}
+		calls <- err
+	}()
+	select {
+	case err := <-calls:
+		if err != nil {
+			t.Fatalf("during an export: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		close(finish)
+		t.Fatal("Activate and BeginLogin waited for the export to end")
+	}
+	close(finish)
+	if err := <-done; err != nil {
+		t.Fatalf("export: %v", err)
+	}
+}

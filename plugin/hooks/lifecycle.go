@@ -142,10 +142,9 @@ func (p *Plugin) loadSettings(ctx context.Context, a *activeState) (settings.Duo
 }
 
 // Deactivate implements contract.Lifecycle. It waits for in-flight hooks,
-// but first stops the exports in flight (which could otherwise hold it for
-// as long as a slow reader reads) and the background work.
+// then ends the exports in flight and the background work and waits for
+// them, before the store closes.
 func (p *Plugin) Deactivate(ctx context.Context, req contract.DeactivateRequest) (contract.DeactivateResponse, error) {
-	p.stopExports(req.Actor)
 	p.mu.Lock()
 	a := p.active
 	if err := p.permit(ctx, a, request{call: callDeactivate, actor: req.Actor}); err != nil {

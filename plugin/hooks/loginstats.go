@@ -65,16 +65,18 @@ func pageTokenKey(secretsKey []byte) []byte {
 	return m.Sum(nil)
 }
 
-// stopExports ends the exports in flight and the background work, when
-// actor may deactivate the plugin (they are about to wait for them).
-func (p *Plugin) stopExports(actor contract.Actor) {
-	if checkText("actor", actor.String(), maxActorLen, false) != "" || checkText("actor id", actor.ID, maxIDLen, false) != "" {
-		return
-	}
+// hold returns the active state for work that outlives a hook's read
+// lock (an export), and release, which the work must call when done:
+// Deactivate cancels a.bg, then waits for every holder before the store
+// closes.
+func (p *Plugin) hold() (a *activeState, release func(), err error) {
 	p.mu.RLock()
-	a := p.active
-	p.mu.RUnlock()
-	if a != nil && authorize(request{call: callDeactivate, actor: actor}, *a.duo.Load()) == "" {
-		a.stopBG()
+	defer p.mu.RUnlock()
+	if p.active == nil {
+		return nil, nil, errInactive()
 	}
+	// Under the read lock while active: Deactivate's Wait comes after it
+	// took the write lock and cleared p.active, so no Add can race it.
+	p.active.wg.Add(1)
+	return p.active, p.active.wg.Done, nil
 }

@@ -101,8 +101,7 @@ type activeState struct {
 	pageKey     []byte                       // signs the auth log's page tokens (authlog.go)
 
 	// bg ends when deactivation starts: background work (retention) and
-	// exports stop on it; wg waits for the background work before the
-	// store closes.
+	// exports stop on it; wg waits for both before the store closes.
 	bg     context.Context
 	stopBG context.CancelFunc
 	wg     sync.WaitGroup
