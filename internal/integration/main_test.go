@@ -34,6 +34,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "integration: cannot build the plugin bundle, so no test can run: %v\n", err)
 		os.Exit(1)
 	}
+	// The authentication log's tests seed their database with this.
+	if _, err := pluginbuild.Binary(seedPackage); err != nil {
+		pluginbuild.Cleanup()
+		fmt.Fprintf(os.Stderr, "integration: cannot build %s: %v\n", seedPackage, err)
+		os.Exit(1)
+	}
 	flag.Parse()
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
 		if _, err := pluginbuild.Binary(barePackage); err != nil {

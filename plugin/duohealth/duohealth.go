@@ -26,7 +26,8 @@ import (
 type Key [32]byte
 
 // CheckFunc runs Duo's health check. It must honour ctx and fill in OK,
-// Detail and Failure; the cache sets Checked and CheckedAt.
+// Detail and Failure; the cache sets Checked, CheckedAt and
+// ConsecutiveFailures, and Latency when the check leaves it zero.
 type CheckFunc func(ctx context.Context) contract.DuoHealth
 
 // Config configures a Cache. Zero durations take the defaults noted.
@@ -74,11 +75,37 @@ func (c *Cache) Last(key Key) (contract.DuoHealth, bool) {
 	return contract.DuoHealth{}, false
 }
 
+// Latest returns the last result stored, whatever settings it was for
+// (the metrics' view: what the plugin last saw of Duo).
+func (c *Cache) Latest() (contract.DuoHealth, bool) {
+	if e := c.last.Load(); e != nil {
+		return e.h, true
+	}
+	return contract.DuoHealth{}, false
+}
+
 // Put stores a result obtained elsewhere (a check of settings that were then
 // saved), dated now.
 func (c *Cache) Put(key Key, h contract.DuoHealth) {
 	h.Checked, h.CheckedAt = true, c.cfg.Now()
+	c.store(key, h)
+}
+
+// store keeps h as the last result for key, counting failures in a row:
+// a failure after a failure of the same settings adds one; a success, or
+// other settings, starts again. Checks of one key are serialised by the
+// singleflight group; a Put racing a check may count one short, which a
+// gauge can live with.
+func (c *Cache) store(key Key, h contract.DuoHealth) contract.DuoHealth {
+	h.ConsecutiveFailures = 0
+	if !h.OK {
+		h.ConsecutiveFailures = 1
+		if prev := c.last.Load(); prev != nil && prev.key == key && !prev.h.OK {
+			h.ConsecutiveFailures = prev.h.ConsecutiveFailures + 1
+		}
+	}
 	c.last.Store(&entry{key: key, h: h})
+	return h
 }
 
 // ErrGaveUp means the caller's ctx ended before the check answered; the
@@ -104,13 +131,16 @@ func (c *Cache) Refresh(ctx context.Context, key Key, check CheckFunc) (contract
 		// may cut it short; its own timeout bounds it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
 		defer cancel()
+		start := time.Now()
 		h := check(cctx)
+		if h.Latency == 0 {
+			h.Latency = time.Since(start)
+		}
 		h.Checked, h.CheckedAt = true, c.cfg.Now()
 		if h.OK {
 			h.Detail, h.Failure = "", ""
 		}
-		c.last.Store(&entry{key: key, h: h})
-		return h, nil
+		return c.store(key, h), nil
 	})
 	select {
 	case r := <-ch:

@@ -219,3 +219,47 @@ func TestPutAndLast(t *testing.T) {
 		t.Fatal("a Put result was not reused")
 	}
 }
+
+// Each check is timed, and failures are counted in a row until a success
+// (or other settings) starts again.
+func TestLatencyAndConsecutiveFailures(t *testing.T) {
+	t.Parallel()
+	c := New(Config{TTL: 0})
+	ctx := context.Background()
+	fail := func(context.Context) contract.DuoHealth {
+		time.Sleep(20 * time.Millisecond)
+		return contract.DuoHealth{Failure: contract.DuoUnreachable, Detail: "down"}
+	}
+	ok := func(context.Context) contract.DuoHealth { return contract.DuoHealth{OK: true} }
+	steps := []struct {
+		name  string
+		key   Key
+		check CheckFunc
+		want  int32
+	}{
+		{"first failure", keyA, fail, 1},
+		{"second failure", keyA, fail, 2},
+		{"third failure", keyA, fail, 3},
+		{"failure of other settings", keyB, fail, 1},
+		{"success", keyB, ok, 0},
+		{"failure after success", keyB, fail, 1},
+	}
+	for _, s := range steps {
+		h, err := c.Refresh(ctx, s.key, s.check)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.ConsecutiveFailures != s.want {
+			t.Errorf("%s: ConsecutiveFailures = %d, want %d", s.name, h.ConsecutiveFailures, s.want)
+		}
+		if last, _ := c.Last(s.key); last.ConsecutiveFailures != s.want {
+			t.Errorf("%s: Last says %d failures, want %d", s.name, last.ConsecutiveFailures, s.want)
+		}
+		if !h.OK && h.Latency < 20*time.Millisecond {
+			t.Errorf("%s: Latency = %s, want at least the check's 20ms", s.name, h.Latency)
+		}
+	}
+	if latest, ok := c.Latest(); !ok || latest.ConsecutiveFailures != 1 || latest.OK {
+		t.Errorf("Latest = %+v, %v", latest, ok)
+	}
+}

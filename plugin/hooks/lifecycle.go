@@ -59,6 +59,7 @@ func (p *Plugin) Activate(ctx context.Context, req contract.ActivateRequest) (co
 	}
 	a.callbackURL, a.host = req.CallbackURL, req.Host
 	p.active, p.lastDataDir = a, dir
+	p.startBackground(a)
 	p.mu.Unlock()
 
 	p.audit(ctx, a, by(store.Event{Kind: "plugin.activated", Outcome: "ok", Detail: fmt.Sprintf("host %s %s", req.Host.Name, req.Host.Version)}, req.Actor))
@@ -106,7 +107,11 @@ func (p *Plugin) open(ctx context.Context, dir string) (*activeState, error) {
 		_ = st.Close()
 		return nil, storageError("activate: schema version", err)
 	}
-	a := &activeState{dataDir: dir, store: st, box: box, codes: hasher, schema: schema}
+	if o, ok := st.(store.Observable); ok {
+		o.ObserveEvents(p.metrics.observe)
+	}
+	a := &activeState{dataDir: dir, store: st, box: box, codes: hasher, schema: schema, pageKey: pageTokenKey(key)}
+	a.bg, a.stopBG = context.WithCancel(context.WithoutCancel(ctx))
 	d, err := p.loadSettings(ctx, a)
 	if err != nil {
 		_ = st.Close()
@@ -136,7 +141,9 @@ func (p *Plugin) loadSettings(ctx context.Context, a *activeState) (settings.Duo
 	return d, nil
 }
 
-// Deactivate implements contract.Lifecycle. It waits for in-flight hooks.
+// Deactivate implements contract.Lifecycle. It waits for in-flight hooks,
+// then ends the exports in flight and the background work and waits for
+// them, before the store closes.
 func (p *Plugin) Deactivate(ctx context.Context, req contract.DeactivateRequest) (contract.DeactivateResponse, error) {
 	p.mu.Lock()
 	a := p.active
@@ -149,6 +156,7 @@ func (p *Plugin) Deactivate(ctx context.Context, req contract.DeactivateRequest)
 	if a == nil {
 		return contract.DeactivateResponse{}, nil
 	}
+	a.stop()
 	p.audit(ctx, a, by(store.Event{Kind: "plugin.deactivated", Outcome: "ok"}, req.Actor))
 	if err := a.store.Close(); err != nil {
 		return contract.DeactivateResponse{}, storageError("deactivate: close database", err)
@@ -160,12 +168,13 @@ func (p *Plugin) Deactivate(ctx context.Context, req contract.DeactivateRequest)
 // Status implements contract.Lifecycle. It answers in every state, from
 // memory, so hosts may poll it. Duo is the last health check of the saved
 // settings (a rejected submission never changes it).
-func (p *Plugin) Status(context.Context, contract.StatusRequest) (contract.StatusResponse, error) {
+func (p *Plugin) Status(ctx context.Context, _ contract.StatusRequest) (contract.StatusResponse, error) {
 	st := contract.StatusResponse{PluginVersion: Version()}
 	_ = p.withActive(func(a *activeState) error {
 		d := a.duo.Load()
 		st.Active, st.SchemaVersion, st.Configured = true, a.schema, d.Complete()
 		st.Duo, _ = p.health.Last(healthKey(*d))
+		st.Logins = p.loginCounts(ctx, a)
 		return nil
 	})
 	return st, nil

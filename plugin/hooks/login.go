@@ -81,7 +81,7 @@ func (p *Plugin) BeginLogin(ctx context.Context, req contract.BeginLoginRequest)
 }
 
 func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Operator, client contract.ClientInfo) (contract.BeginLoginResponse, error) {
-	ev := store.Event{At: p.now(), Kind: "login.begin", OperatorID: op.ID, ClientIP: client.IP}
+	ev := store.Event{At: p.now(), Kind: "login.begin", OperatorID: op.ID, ClientIP: client.IP, UserAgent: client.UserAgent}
 	deny := func(reason contract.LoginReason, msg contract.TextID, detail string) (contract.BeginLoginResponse, error) {
 		ev.Outcome, ev.Reason, ev.Detail = "denied", string(reason), detail
 		p.audit(ctx, a, ev)

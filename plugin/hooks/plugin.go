@@ -80,6 +80,10 @@ type Plugin struct {
 	lastDataDir string
 
 	lastSweep atomic.Int64 // unix time of the last sweep of expired pending logins
+
+	metrics   *metrics        // the plugin's own Prometheus registry (metrics.go)
+	retention retentionTiming // when old audit events are pruned (retention.go)
+	logins    loginCountCache // Status's 24-hour counts (loginstats.go)
 }
 
 var _ contract.Plugin = (*Plugin)(nil)
@@ -94,6 +98,19 @@ type activeState struct {
 	codes       *codes.Hasher                // keyed hashes of codes, tokens and tickets
 	schema      int64                        // migrations run only at activation
 	duo         atomic.Pointer[settings.Duo] // swapped whole on change
+	pageKey     []byte                       // signs the auth log's page tokens (authlog.go)
+
+	// bg ends when deactivation starts: background work (retention) and
+	// exports stop on it; wg waits for both before the store closes.
+	bg     context.Context
+	stopBG context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// stop ends the background work of a and waits for it.
+func (a *activeState) stop() {
+	a.stopBG()
+	a.wg.Wait()
 }
 
 // New returns an inactive Plugin. A zero Runtime.DuoTimeout takes the
@@ -106,9 +123,14 @@ func New(cfg Config) *Plugin {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	health := duohealth.New(duohealth.Config{TTL: cfg.Runtime.HealthCacheTTL, Timeout: cfg.Runtime.DuoTimeout, Now: cfg.Now})
+	m := newMetrics(health)
+	if cfg.Duo != nil {
+		cfg.Duo = timedDuo{DuoProvider: cfg.Duo, seconds: m.duoSeconds}
+	}
 	return &Plugin{
-		cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		health: duohealth.New(duohealth.Config{TTL: cfg.Runtime.HealthCacheTTL, Timeout: cfg.Runtime.DuoTimeout, Now: cfg.Now}),
+		cfg: cfg, log: cfg.Logger, now: cfg.Now, health: health,
+		metrics: m, retention: defaultRetentionTiming(),
 	}
 }
 

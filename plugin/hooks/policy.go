@@ -137,7 +137,7 @@ func (p *Plugin) refuseLockedNow(ctx context.Context, a *activeState, ev store.E
 // host tells the operator.
 func lockEvent(ev store.Event, d settings.Duo) func(store.Failure) store.Event {
 	return func(f store.Failure) store.Event {
-		return store.Event{At: ev.At, Kind: "operator.locked", OperatorID: ev.OperatorID, ClientIP: ev.ClientIP, Outcome: "locked",
+		return store.Event{At: ev.At, Kind: "operator.locked", OperatorID: ev.OperatorID, ClientIP: ev.ClientIP, UserAgent: ev.UserAgent, Outcome: "locked",
 			Reason: string(contract.LoginReasonLocked), Detail: lockDetail(f.Lock) + fmt.Sprintf(" (lockout threshold %d)", lockoutOf(d).Threshold),
 			Notice: contract.NoticeOperatorLocked}
 	}

@@ -41,6 +41,8 @@ const (
 	callCreateRecoveryLink    call = "CreateRecoveryLink"
 	callListNotices           call = "ListNotices"
 	callUnlockOperator        call = "UnlockOperator"
+	callListAuthEvents        call = "ListAuthEvents"
+	callExportAuthEvents      call = "ExportAuthEvents"
 )
 
 // selfAccess is what an actor of any role may do on their own account
@@ -81,6 +83,8 @@ var rules = map[call]access{
 	callSetOperatorAlias:      {anyone: adminOrSystem},
 	callCreateRecoveryLink:    {anyone: adminOrSystem},
 	callListNotices:           {anyone: adminOrSystem},
+	callListAuthEvents:        {anyone: adminOrSystem}, // the whole log, even about oneself
+	callExportAuthEvents:      {anyone: adminOrSystem},
 	callSetOperatorEnabled:    {anyone: adminOrSystem, self: selfDisable, check: checkSetEnabled}, // never oneself off while enforced
 	callGetOperatorStates:     {anyone: staff, self: selfAlways},
 	callListBypassCodes:       {anyone: staff, self: selfAlways},

@@ -42,6 +42,8 @@ func TestRulesTable(t *testing.T) {
 		{"SetOperatorAlias", request{call: callSetOperatorAlias}, d, admins, admins},
 		{"CreateRecoveryLink", request{call: callCreateRecoveryLink}, d, admins, admins},
 		{"ListNotices", request{call: callListNotices}, d, admins, admins},
+		{"ListAuthEvents", request{call: callListAuthEvents}, d, admins, admins},
+		{"ExportAuthEvents", request{call: callExportAuthEvents}, d, admins, admins},
 		{"SetOperatorEnabled on", request{call: callSetOperatorEnabled, enable: true}, selfDisableOn, admins, admins},
 		{"SetOperatorEnabled off, self-disable off", request{call: callSetOperatorEnabled}, d, admins, admins},
 		{"SetOperatorEnabled off, self-disable on", request{call: callSetOperatorEnabled}, selfDisableOn, admins, everyone},

@@ -3,6 +3,7 @@ package hooks
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
 	"github.com/helpdesk-duo/duo-plugin/plugin/duohealth"
@@ -67,13 +68,17 @@ func (p *Plugin) UpdateSettings(ctx context.Context, req contract.UpdateSettings
 			}
 			sealed[secretName] = ct
 		}
-		detail := "credentials checked with Duo"
+		changed := changedSettings(cur, next)
+		detail := fieldsDetail(changed) + "; credentials checked with Duo"
 		if !checked {
-			detail = "saved without a Duo check"
+			detail = fieldsDetail(changed) + "; saved without a Duo check"
 		}
 		ev := by(store.Event{At: p.now(), Kind: "settings.updated", Outcome: "ok", Detail: detail}, req.Actor)
 		if err := a.store.SaveSettings(ctx, store.Settings{Values: next.Values(), Secrets: sealed}, next.UsernameFormat != cur.UsernameFormat, ev); err != nil {
 			return storageError("save settings", err)
+		}
+		if policy := policyChanges(changed); len(policy) > 0 {
+			p.audit(ctx, a, by(store.Event{At: ev.At, Kind: "policy.changed", Outcome: "ok", Detail: fieldsDetail(policy)}, req.Actor))
 		}
 		a.duo.Store(&next)
 		if checked {
@@ -139,12 +144,15 @@ func (p *Plugin) checkFunc(d settings.Duo) duohealth.CheckFunc {
 		case p.cfg.Duo == nil:
 			return contract.DuoHealth{Failure: contract.DuoNotConfigured, Detail: "no Duo client configured"}
 		}
+		// Timed here, so a check made on saving settings (not through the
+		// cache) shows its latency too.
+		start := time.Now()
 		if err := p.cfg.Duo.Check(ctx, d); err != nil {
 			failure, detail := duo.Diagnose(err, p.cfg.Runtime.AllowTestDuoHost)
 			p.log.Warn("duo health check failed", "failure", string(failure), "detail", detail)
-			return contract.DuoHealth{Failure: failure, Detail: detail}
+			return contract.DuoHealth{Failure: failure, Detail: detail, Latency: time.Since(start)}
 		}
-		return contract.DuoHealth{OK: true}
+		return contract.DuoHealth{OK: true, Latency: time.Since(start)}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
@@ -58,6 +59,12 @@ func (SQLiteBackend) Remove(dataDir string) ([]string, error) {
 // SQLite is the Store on one SQLite file.
 type SQLite struct {
 	db *sql.DB
+	// observer, set once before the store is shared, sees every event
+	// written, after its commit (ObserveEvents).
+	observer func(Event)
+	// writers counts the writes in flight; background deletes yield to
+	// them (sqlite_authlog.go).
+	writers atomic.Int64
 }
 
 var _ Store = (*SQLite)(nil)
@@ -336,6 +343,7 @@ func (s *SQLite) ConsumePendingLogin(ctx context.Context, stateHash []byte, oper
 		created, expires int64
 		issued           sql.NullInt64
 	)
+	defer s.writing()()
 	err := s.db.QueryRowContext(ctx, `UPDATE pending_logins SET used_at = ?
 		WHERE state_hash = ? AND operator_id = ? AND used_at IS NULL AND expires_at > ?
 		RETURNING state_hash, operator_id, duo_username, created_at, expires_at,
@@ -430,31 +438,30 @@ func (s *SQLite) DeleteExpiredPendingLogins(ctx context.Context, now time.Time) 
 
 // AppendEvent implements Store.
 func (s *SQLite) AppendEvent(ctx context.Context, ev Event) error {
+	defer s.writing()()
 	if err := appendEvent(ctx, s.db, ev); err != nil {
 		return fmt.Errorf("append event: %w", err)
 	}
+	s.deliver(&written{events: []Event{ev}})
 	return nil
 }
 
 func appendEvent(ctx context.Context, q interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, ev Event) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO audit_events (at, kind, operator_id, actor, actor_id, actor_role, client_ip, outcome, reason, detail, notice)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.At.Unix(), ev.Kind, ev.OperatorID, ev.Actor, ev.ActorID, ev.ActorRole, ev.ClientIP, ev.Outcome, ev.Reason, ev.Detail, string(ev.Notice))
+	_, err := q.ExecContext(ctx, `INSERT INTO audit_events (at, kind, operator_id, actor, actor_id, actor_role, client_ip, user_agent, outcome, reason, detail, notice)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.At.Unix(), ev.Kind, ev.OperatorID, ev.Actor, ev.ActorID, ev.ActorRole, ev.ClientIP, ev.UserAgent, ev.Outcome, ev.Reason, ev.Detail, string(ev.Notice))
+	if err == nil {
+		noteWritten(q, ev)
+	}
 	return err
 }
 
 // Events implements Store.
 func (s *SQLite) Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error) {
-	out, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (EventRecord, error) {
-		var r EventRecord
-		var at int64
-		err := sc.Scan(&r.ID, &at, &r.Kind, &r.OperatorID, &r.Actor, &r.ActorID, &r.ActorRole, &r.ClientIP, &r.Outcome, &r.Reason, &r.Detail, &r.Notice)
-		r.At = time.Unix(at, 0).UTC()
-		return r, err
-	}, `SELECT id, at, kind, operator_id, actor, actor_id, actor_role, client_ip, outcome, reason, detail, notice
-		FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	out, err := sqlitedb.Query(ctx, s.db, scanEvent,
+		`SELECT `+eventColumns+` FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
@@ -462,10 +469,15 @@ func (s *SQLite) Events(ctx context.Context, afterID int64, limit int) ([]EventR
 }
 
 func (s *SQLite) tx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+	defer s.writing()()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", what, err)
 	}
+	// Events written in the transaction reach the observer only once
+	// they are committed.
+	w := s.watch(tx)
+	defer s.unwatch(tx)
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return fmt.Errorf("%s: %w", what, err)
@@ -473,6 +485,7 @@ func (s *SQLite) tx(ctx context.Context, what string, fn func(*sql.Tx) error) er
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%s: commit: %w", what, err)
 	}
+	s.deliver(w)
 	return nil
 }
 

@@ -112,6 +112,8 @@ type Event struct {
 	ActorID   string
 	ActorRole string
 	ClientIP  string
+	// UserAgent is the browser's, as the host reported it (ClientInfo).
+	UserAgent string
 	Outcome   string
 	Reason    string
 	Detail    string
@@ -201,6 +203,7 @@ type Store interface {
 
 	RecoveryStore
 	PolicyStore
+	AuthLogStore
 
 	Close() error
 }

@@ -50,6 +50,8 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	duov1.RegisterOperatorsServer(s, srv)
 	duov1.RegisterLoginServer(s, srv)
 	duov1.RegisterRecoveryServer(s, srv)
+	duov1.RegisterAuthLogServer(s, srv)
+	duov1.RegisterMetricsServer(s, srv)
 	return nil
 }
 

@@ -1,0 +1,299 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
+)
+
+// eventColumns are read FROM audit_events for an EventRecord (scanEvent).
+const eventColumns = `id, at, kind, operator_id, actor, actor_id, actor_role, client_ip, user_agent, outcome, reason, detail, notice`
+
+func scanEvent(sc sqlitedb.Scanner) (EventRecord, error) {
+	var (
+		r  EventRecord
+		at int64
+	)
+	err := sc.Scan(&r.ID, &at, &r.Kind, &r.OperatorID, &r.Actor, &r.ActorID, &r.ActorRole, &r.ClientIP, &r.UserAgent,
+		&r.Outcome, &r.Reason, &r.Detail, &r.Notice)
+	r.At = time.Unix(at, 0).UTC()
+	return r, err
+}
+
+// ListEvents implements AuthLogStore: keyset paging on id, newest first,
+// never OFFSET. An operator filter walks audit_events_operator
+// (operator_id, id); a time range is turned into an id range once, with
+// the covering index audit_events_at, and the at bounds are checked again
+// on every row (ids follow insertion, times follow the clock).
+func (s *SQLite) ListEvents(ctx context.Context, f EventFilter, limit int, beforeID int64) ([]EventRecord, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list events: limit %d", limit)
+	}
+	lo, hi, empty, err := s.idRange(ctx, f)
+	if err != nil || empty {
+		return nil, err
+	}
+	if beforeID > 0 {
+		hi = min(hi, beforeID-1)
+	}
+	where, args := f.where(lo, hi)
+	out, err := sqlitedb.Query(ctx, s.db, scanEvent,
+		`SELECT `+eventColumns+` FROM `+f.from()+` WHERE `+where+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return out, nil
+}
+
+// EachEvent implements AuthLogStore. Each batch is its own short read
+// (no transaction is held between batches), so WAL checkpoints and
+// writers are never held up by a slow reader.
+func (s *SQLite) EachEvent(ctx context.Context, f EventFilter, batch int, fn func(EventRecord) error) error {
+	if batch <= 0 {
+		batch = 1000
+	}
+	lo, hi, empty, err := s.idRange(ctx, f)
+	if err != nil || empty {
+		return err
+	}
+	// The export ends at the newest event when it started: what is
+	// written meanwhile belongs to the next export.
+	if hi == maxID {
+		if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM audit_events`).Scan(&hi); err != nil {
+			return fmt.Errorf("export events: newest id: %w", err)
+		}
+	}
+	after := lo - 1
+	buf := make([]EventRecord, 0, batch)
+	for {
+		where, args := f.where(after+1, hi)
+		rows, err := s.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM `+f.from()+` WHERE `+where+` ORDER BY id LIMIT ?`, append(args, batch)...)
+		if err != nil {
+			return fmt.Errorf("export events: %w", err)
+		}
+		buf = buf[:0]
+		for rows.Next() {
+			r, err := scanEvent(rows)
+			if err != nil {
+				_ = rows.Close()
+				return fmt.Errorf("export events: %w", err)
+			}
+			buf = append(buf, r)
+		}
+		err = rows.Err()
+		_ = rows.Close()
+		if err != nil {
+			return fmt.Errorf("export events: %w", err)
+		}
+		// The read is over before anyone waits on fn (a slow client).
+		for _, r := range buf {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(buf) < batch {
+			return nil
+		}
+		after = buf[len(buf)-1].ID
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+const maxID = int64(1<<63 - 1)
+
+// idRange turns the filter's time range into ids: [lo, hi], from the
+// covering index audit_events_at. empty: no event can match.
+func (s *SQLite) idRange(ctx context.Context, f EventFilter) (lo, hi int64, empty bool, err error) {
+	lo, hi = 1, maxID
+	if f.From.IsZero() && f.To.IsZero() {
+		return lo, hi, false, nil
+	}
+	var conds []string
+	var args []any
+	if !f.From.IsZero() {
+		conds, args = append(conds, "at >= ?"), append(args, f.From.Unix())
+	}
+	if !f.To.IsZero() {
+		conds, args = append(conds, "at < ?"), append(args, f.To.Unix())
+	}
+	var mn, mx sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT MIN(id), MAX(id) FROM audit_events INDEXED BY audit_events_at WHERE `+strings.Join(conds, " AND "), args...).Scan(&mn, &mx)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("events: time range: %w", err)
+	}
+	if !mn.Valid {
+		return 0, 0, true, nil
+	}
+	return mn.Int64, mx.Int64, false, nil
+}
+
+// from names the table and, with an operator filter, the index that
+// serves it: (operator_id, id) gives that operator's events in id order
+// with no sort, whatever statistics the planner has.
+func (f EventFilter) from() string {
+	if f.OperatorID != "" {
+		return "audit_events INDEXED BY audit_events_operator"
+	}
+	return "audit_events"
+}
+
+// where is the filter as SQL over ids in [lo, hi].
+func (f EventFilter) where(lo, hi int64) (string, []any) {
+	conds := []string{"id BETWEEN ? AND ?"}
+	args := []any{lo, hi}
+	if f.OperatorID != "" {
+		conds, args = append(conds, "operator_id = ?"), append(args, f.OperatorID)
+	}
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		conds = append(conds, col+" IN (?"+strings.Repeat(",?", len(vals)-1)+")")
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	in("kind", f.Kinds)
+	in("outcome", f.Outcomes)
+	if !f.From.IsZero() {
+		conds, args = append(conds, "at >= ?"), append(args, f.From.Unix())
+	}
+	if !f.To.IsZero() {
+		conds, args = append(conds, "at < ?"), append(args, f.To.Unix())
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// countLoginsQuery counts a recent window through audit_events_at.
+var countLoginsQuery = `SELECT outcome, COUNT(*) FROM audit_events INDEXED BY audit_events_at WHERE at >= ? AND kind IN (?` +
+	strings.Repeat(",?", len(LoginKinds)-1) + `) GROUP BY outcome`
+
+// CountLogins implements AuthLogStore, through audit_events_at.
+func (s *SQLite) CountLogins(ctx context.Context, since time.Time) (map[string]int64, error) {
+	type row struct {
+		outcome string
+		n       int64
+	}
+	q := countLoginsQuery
+	args := []any{since.Unix()}
+	for _, k := range LoginKinds {
+		args = append(args, k)
+	}
+	rows, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (row, error) {
+		var r row
+		return r, sc.Scan(&r.outcome, &r.n)
+	}, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count logins: %w", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.outcome] = r.n
+	}
+	return out, nil
+}
+
+// PruneEvents implements AuthLogStore: one short write transaction per
+// batch, started only when no other write of this store is in flight, so
+// a login's write waits at most for one batch. (SQLite's busy handler is
+// not fair: a writer asleep in it could otherwise miss every gap between
+// batches.)
+func (s *SQLite) PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error) {
+	if batch <= 0 {
+		return 0, fmt.Errorf("prune events: batch %d", batch)
+	}
+	if err := s.yieldToWriters(ctx); err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM audit_events WHERE id IN
+		(SELECT id FROM audit_events INDEXED BY audit_events_at WHERE at < ? LIMIT ?)`, before.Unix(), batch)
+	if err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// maxYield bounds how long background work waits for other writes, so a
+// steady stream of logins cannot hold retention off for ever.
+const maxYield = time.Second
+
+// writing notes a write in flight until the returned func is called.
+func (s *SQLite) writing() func() {
+	s.writers.Add(1)
+	return func() { s.writers.Add(-1) }
+}
+
+// yieldToWriters waits while other writes are in flight (at most
+// maxYield).
+func (s *SQLite) yieldToWriters(ctx context.Context) error {
+	deadline := time.Now().Add(maxYield)
+	for s.writers.Load() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// ObserveEvents implements Observable. Call it once, before the store is
+// shared.
+func (s *SQLite) ObserveEvents(fn func(Event)) { s.observer = fn }
+
+// written collects the events one transaction writes, for the observer.
+type written struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// inTx maps each watched *sql.Tx to its *written. appendEvent takes any
+// executor, so this is how it finds the transaction's list without every
+// caller passing one.
+var inTx sync.Map
+
+func (s *SQLite) watch(tx *sql.Tx) *written {
+	if s.observer == nil {
+		return nil
+	}
+	w := &written{}
+	inTx.Store(tx, w)
+	return w
+}
+
+func (s *SQLite) unwatch(tx *sql.Tx) {
+	if s.observer != nil {
+		inTx.Delete(tx)
+	}
+}
+
+// noteWritten records ev against its transaction, if watched.
+func noteWritten(q any, ev Event) {
+	tx, ok := q.(*sql.Tx)
+	if !ok {
+		return
+	}
+	if v, ok := inTx.Load(tx); ok {
+		w := v.(*written)
+		w.mu.Lock()
+		w.events = append(w.events, ev)
+		w.mu.Unlock()
+	}
+}
+
+// deliver hands committed events to the observer.
+func (s *SQLite) deliver(w *written) {
+	if w == nil || s.observer == nil {
+		return
+	}
+	for _, ev := range w.events {
+		s.observer(ev)
+	}
+}
