@@ -57,12 +57,19 @@ type PolicyStore interface {
 	// lock that expired is forgotten: the count starts again at 1. When
 	// op is locked at ev.At it fails with ErrLocked and writes nothing.
 	RecordFailure(ctx context.Context, op contract.Operator, l Lockout, ev Event, lock func(Failure) Event) (Failure, error)
-	// RedeemCodeCounted is RecoveryStore.RedeemCode under the lockout, in
-	// one transaction: ErrLocked (nothing spent, nothing written) when op
-	// is locked at now; a code spent resets the count with the login; a
-	// refusal (ErrNotFound, ErrUsed, ErrExpired, ErrRevoked, as RedeemCode
-	// says) is counted as RecordFailure counts, with the denial event deny
-	// builds and the lock event, and returned with the Failure.
+	// RedeemCodeCounted spends a code the operator typed, under the
+	// lockout, in one transaction. When op is locked at now it fails with
+	// ErrLocked (nothing spent, nothing written). Else the code is tried as
+	// one of op's unused backup codes (backupHash, its hash as one; nil if
+	// it cannot be one), then as one use of their bypass code (bypassHash;
+	// uses left, unexpired, unrevoked), each by one conditional UPDATE, so
+	// of concurrent calls with one code only as many win as it has uses. A
+	// code spent records the second factor's time and the login, resets
+	// the count and writes the event ok builds. A refusal (ErrNotFound, or
+	// ErrUsed, ErrExpired or ErrRevoked with the Redemption saying of which
+	// kind; a bypass code's refusal wins over a backup code's) is counted
+	// as RecordFailure counts, with the denial event deny builds and the
+	// lock event, and returned with the Failure.
 	RedeemCodeCounted(ctx context.Context, op contract.Operator, backupHash, bypassHash []byte, now time.Time, l Lockout,
 		ok func(Redemption) Event, deny func(Redemption, error) Event, lock func(Failure) Event) (Redemption, Failure, error)
 	// UnlockOperator clears op's failures and lock (creating op's row if

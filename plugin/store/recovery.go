@@ -71,18 +71,6 @@ type RecoveryStore interface {
 	// ErrFactorNotRecent) and have a set already (else ErrNoBackupCodes),
 	// so that a reset landing meanwhile is never undone.
 	ReplaceBackupCodes(ctx context.Context, operatorID string, codeHashes [][]byte, factorSince, now time.Time, ev Event) (contract.OperatorState, error)
-	// RedeemCode spends a code the operator typed, in one transaction: as
-	// one of their unused backup codes (backupHash, its hash as one; nil
-	// if it cannot be one), else as one use of their bypass code
-	// (bypassHash; uses left, unexpired, unrevoked), each by one
-	// conditional UPDATE, so of concurrent calls with one code only as many
-	// win as it has uses. It records the second factor's time and the
-	// login, and writes the event ev builds from what was spent. It fails
-	// with ErrNotFound (no code of theirs matches) or with ErrUsed,
-	// ErrExpired or ErrRevoked, the Redemption saying of which kind: a
-	// bypass code's refusal wins over a backup code's. It counts no
-	// failure: the login path uses PolicyStore.RedeemCodeCounted.
-	RedeemCode(ctx context.Context, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error)
 
 	// IssueBypassCode stores a bypass code for op (creating op's row if
 	// needed) with ev. A code hash already stored fails with ErrDuplicate.

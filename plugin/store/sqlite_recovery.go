@@ -113,16 +113,6 @@ func (s *SQLite) ReplaceBackupCodes(ctx context.Context, operatorID string, code
 	return out, err
 }
 
-// RedeemCode implements RecoveryStore.
-func (s *SQLite) RedeemCode(ctx context.Context, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error) {
-	var out Redemption
-	err := s.tx(ctx, "redeem code", func(tx *sql.Tx) error {
-		var err error
-		out, err = redeemCode(ctx, tx, operatorID, backupHash, bypassHash, now, ev)
-		return err
-	})
-	return out, err
-}
 
 // redeemCode is RedeemCode inside tx.
 func redeemCode(ctx context.Context, tx *sql.Tx, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error) {

@@ -794,3 +794,16 @@ func TestReplaceBackupCodesRefusals(t *testing.T) {
 		t.Fatalf("second factor exactly at the limit: %v", err)
 	}
 }
+
+// RedeemCode spends a code without the lockout (the login path uses
+// PolicyStore.RedeemCodeCounted): the single-use rules of codes, tested
+// apart from the counting.
+func (s *SQLite) RedeemCode(ctx context.Context, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error) {
+	var out Redemption
+	err := s.tx(ctx, "redeem code", func(tx *sql.Tx) error {
+		var err error
+		out, err = redeemCode(ctx, tx, operatorID, backupHash, bypassHash, now, ev)
+		return err
+	})
+	return out, err
+}
