@@ -42,8 +42,12 @@ Usage:
   helpdesk plugins recovery-link -data-dir DIR -username NAME [-base-url URL]
       Issue a recovery link for an operator who lost their second factor (for
       example the only admin): it is mailed (SMTP, or the outbox) and printed.
-  helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|helpdesk|admin] [-password-stdin]
+  helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|helpdesk|admin] [-service-account] [-password-stdin]
       Add an operator. Without -password-stdin a random password is generated and printed.
+      -service-account marks an API or service account (a program signs in with it).
+  helpdesk user service-account -data-dir DIR -username NAME [-off]
+      Mark an operator as a service account (-off: a person again). The Duo plugin lets
+      service accounts skip Duo only while its setting allows it.
 
 Common flags: -log-level debug|info|warn|error, -log-format text|json (serve, demo).
 `
@@ -279,8 +283,12 @@ func pluginsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "service-account" {
+		return serviceAccountCmd(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "add" {
-		fmt.Fprint(stderr, "usage: helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|helpdesk|admin] [-password-stdin]\n")
+		fmt.Fprint(stderr, "usage: helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|helpdesk|admin] [-service-account] [-password-stdin]\n"+
+			"       helpdesk user service-account -data-dir DIR -username NAME [-off]\n")
 		return errUsage
 	}
 	fs := newFlags("user add", stderr)
@@ -290,6 +298,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	name := fs.String("name", "", "display name")
 	role := fs.String("role", store.RoleAgent, "agent, helpdesk or admin")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	service := fs.Bool("service-account", false, "an API or service account: a program signs in with it, not a person")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -327,13 +336,51 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer st.Close()
-	op, err := st.CreateOperator(ctx, store.NewOperator{Username: *username, Email: *email, DisplayName: *name, Role: *role, PasswordHash: hash})
+	op, err := st.CreateOperator(ctx, store.NewOperator{Username: *username, Email: *email, DisplayName: *name, Role: *role, PasswordHash: hash,
+		ServiceAccount: *service})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Added %s %s (id %d).\n", op.Role, op.Username, op.ID)
+	kind := ""
+	if op.ServiceAccount {
+		kind = " service account"
+	}
+	fmt.Fprintf(stdout, "Added %s%s %s (id %d).\n", op.Role, kind, op.Username, op.ID)
 	if generated {
 		fmt.Fprintf(stdout, "Password: %s\n(shown once; the helpdesk keeps only its hash)\n", password)
+	}
+	return nil
+}
+
+// serviceAccountCmd marks an existing operator as a service account, or a
+// person again.
+func serviceAccountCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("user service-account", stderr)
+	dataDir := fs.String("data-dir", env("HELPDESK_DATA_DIR", ""), "the helpdesk's data directory")
+	username := fs.String("username", "", "the operator's username")
+	off := fs.Bool("off", false, "mark the operator as a person again")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *username == "" {
+		return errors.New("-username is required")
+	}
+	st, err := openStore(ctx, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	op, err := st.OperatorByUsername(ctx, *username)
+	if err != nil {
+		return err
+	}
+	if err := st.SetServiceAccount(ctx, op.ID, !*off); err != nil {
+		return err
+	}
+	if *off {
+		fmt.Fprintf(stdout, "%s is no longer a service account.\n", op.Username)
+	} else {
+		fmt.Fprintf(stdout, "%s is now a service account. It skips Duo only while the plugin's setting \"Let service accounts sign in without Duo\" is on.\n", op.Username)
 	}
 	return nil
 }

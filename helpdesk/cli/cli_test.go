@@ -104,6 +104,44 @@ func TestUserAdd(t *testing.T) {
 	}
 }
 
+// A service account is marked at creation or later, and cleared again;
+// the helpdesk tells the plugin on every call.
+func TestUserServiceAccount(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	code, out, errOut := run(t, "", "user", "add", "-data-dir", dir, "-username", "api-bot", "-service-account")
+	if code != 0 || !strings.Contains(out, "Added agent service account api-bot") {
+		t.Fatalf("user add -service-account: %d %q %q", code, out, errOut)
+	}
+	if code, out, errOut := run(t, "", "user", "add", "-data-dir", dir, "-username", "rita"); code != 0 {
+		t.Fatalf("user add: %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = run(t, "", "user", "service-account", "-data-dir", dir, "-username", "rita")
+	if code != 0 || !strings.Contains(out, "rita is now a service account") {
+		t.Fatalf("user service-account: %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = run(t, "", "user", "service-account", "-data-dir", dir, "-username", "api-bot", "-off")
+	if code != 0 || !strings.Contains(out, "api-bot is no longer a service account") {
+		t.Fatalf("user service-account -off: %d %q %q", code, out, errOut)
+	}
+	st, err := store.Open(t.Context(), app.DBPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for name, want := range map[string]bool{"rita": true, "api-bot": false} {
+		if op, err := st.OperatorByUsername(t.Context(), name); err != nil || op.ServiceAccount != want {
+			t.Errorf("%s: service account %v (%v), want %v", name, op.ServiceAccount, err, want)
+		}
+	}
+	if code, _, errOut := run(t, "", "user", "service-account", "-data-dir", dir, "-username", "nobody"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("an unknown operator: %d %q", code, errOut)
+	}
+	if code, _, _ := run(t, "", "user", "service-account", "-data-dir", dir); code != 1 {
+		t.Fatalf("no -username: %d", code)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	if code, _, _ := run(t, ""); code != 2 {

@@ -83,7 +83,7 @@ func recoveryLinkCmd(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	defer p.Close()
 	link, err := p.CreateRecoveryLink(sctx, contract.CreateRecoveryLinkRequest{
-		Operator: contract.Operator{ID: fmt.Sprint(op.ID), Username: op.Username, Email: op.Email}, Actor: actor})
+		Operator: web.PluginOperator(op), Actor: actor})
 	if err != nil {
 		return fmt.Errorf("create the recovery link: %w", err)
 	}

@@ -33,6 +33,10 @@ type Operator struct {
 	TOTPConfirmed bool
 	TOTPLastStep  int64
 	CreatedAt     time.Time
+	// ServiceAccount marks an API or service account: a program, not a
+	// person, signs in with it. The plugin exempts it from Duo only while
+	// its settings allow that.
+	ServiceAccount bool
 }
 
 // IsAdmin reports whether the operator may administer the helpdesk.
@@ -60,19 +64,22 @@ type NewOperator struct {
 	DisplayName  string
 	Role         string
 	PasswordHash string
+	// ServiceAccount: see Operator.ServiceAccount.
+	ServiceAccount bool
 }
 
-const operatorColumns = `id, username, email, display_name, role, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at`
+const operatorColumns = `id, username, email, display_name, role, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at, service_account`
 
 func scanOperator(row sqlitedb.Scanner) (Operator, error) {
 	var o Operator
 	var hash, totpSecret string
-	var confirmed int
+	var confirmed, service int
 	var created int64
-	err := row.Scan(&o.ID, &o.Username, &o.Email, &o.DisplayName, &o.Role, &hash, &totpSecret, &confirmed, &o.TOTPLastStep, &created)
+	err := row.Scan(&o.ID, &o.Username, &o.Email, &o.DisplayName, &o.Role, &hash, &totpSecret, &confirmed, &o.TOTPLastStep, &created, &service)
 	if err != nil {
 		return Operator{}, err
 	}
+	o.ServiceAccount = service == 1
 	o.PasswordHash, o.TOTPSecret, o.TOTPConfirmed, o.CreatedAt = secret.Value(hash), secret.Value(totpSecret), confirmed == 1, fromUnix(created)
 	return o, nil
 }
@@ -90,8 +97,8 @@ func (s *Store) CreateOperator(ctx context.Context, n NewOperator) (Operator, er
 		return Operator{}, errors.New("create operator: password hash is required")
 	}
 	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO operators (username, email, display_name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		n.Username, strings.TrimSpace(n.Email), strings.TrimSpace(n.DisplayName), n.Role, n.PasswordHash, unix(s.now()))
+		`INSERT INTO operators (username, email, display_name, role, password_hash, created_at, service_account) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		n.Username, strings.TrimSpace(n.Email), strings.TrimSpace(n.DisplayName), n.Role, n.PasswordHash, unix(s.now()), b2i(n.ServiceAccount))
 	if sqlitedb.IsUniqueViolation(err) {
 		return Operator{}, fmt.Errorf("create operator %q: %w", n.Username, ErrDuplicate)
 	}
@@ -158,6 +165,12 @@ func (s *Store) execOne(ctx context.Context, what string, query string, args ...
 func (s *Store) SetPassword(ctx context.Context, id int64, hash string) error {
 	return s.execOne(ctx, fmt.Sprintf("set password of operator %d", id),
 		`UPDATE operators SET password_hash = ? WHERE id = ?`, hash, id)
+}
+
+// SetServiceAccount marks an operator as a service account, or not.
+func (s *Store) SetServiceAccount(ctx context.Context, id int64, service bool) error {
+	return s.execOne(ctx, fmt.Sprintf("set service account of operator %d", id),
+		`UPDATE operators SET service_account = ? WHERE id = ?`, b2i(service), id)
 }
 
 // SetTOTP stores a TOTP secret for an operator, confirmed or not; a new

@@ -123,3 +123,35 @@ func TestSecretRedacts(t *testing.T) {
 	op := Operator{Username: "alice", PasswordHash: sec, TOTPSecret: sec}
 	secrettest.NoLeakThroughFmt(t, hidden, []any{ses, &ses, []Session{ses}, op, &op, []Operator{op}}, []any{&ses, &op})
 }
+
+// Service accounts: off for a new operator unless asked, set and cleared
+// by SetServiceAccount, and read back by every lookup.
+func TestServiceAccount(t *testing.T) {
+	t.Parallel()
+	s, _ := open(t)
+	ctx := t.Context()
+	person, err := s.CreateOperator(ctx, NewOperator{Username: "person", Role: RoleAgent, PasswordHash: "h"})
+	if err != nil || person.ServiceAccount {
+		t.Fatalf("a new operator: %+v, %v; want no service account", person, err)
+	}
+	bot, err := s.CreateOperator(ctx, NewOperator{Username: "bot", Role: RoleAgent, PasswordHash: "h", ServiceAccount: true})
+	if err != nil || !bot.ServiceAccount {
+		t.Fatalf("a new service account: %+v, %v", bot, err)
+	}
+	if err := s.SetServiceAccount(ctx, person.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.OperatorByUsername(ctx, "person"); err != nil || !got.ServiceAccount {
+		t.Fatalf("after SetServiceAccount(true): %+v, %v", got, err)
+	}
+	if err := s.SetServiceAccount(ctx, bot.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	ops, err := s.ListOperators(ctx)
+	if err != nil || len(ops) != 2 || ops[0].ServiceAccount || !ops[1].ServiceAccount {
+		t.Fatalf("ListOperators = %+v, %v; want bot off, person on", ops, err)
+	}
+	if err := s.SetServiceAccount(ctx, 999, true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an unknown operator: %v, want ErrNotFound", err)
+	}
+}

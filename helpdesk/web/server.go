@@ -328,10 +328,17 @@ func userAgent(r *http.Request) string {
 	return ua
 }
 
-// pluginOperator is how the plugin knows an operator.
-func pluginOperator(op store.Operator) contract.Operator {
-	return contract.Operator{ID: strconv.FormatInt(op.ID, 10), Username: op.Username, Email: op.Email}
+// PluginOperator is how the plugin knows an operator, the one place the
+// helpdesk builds a contract.Operator: every call that carries one says
+// its role (enforce_roles, and whom the help desk may act on) and whether
+// it is a service account (the exemption). The CLI uses it too.
+func PluginOperator(op store.Operator) contract.Operator {
+	return contract.Operator{ID: strconv.FormatInt(op.ID, 10), Username: op.Username, Email: op.Email,
+		Role: pluginRole(op.Role), ServiceAccount: op.ServiceAccount}
 }
+
+// pluginOperator is PluginOperator, for the pages.
+func pluginOperator(op store.Operator) contract.Operator { return PluginOperator(op) }
 
 func clientInfo(r *http.Request) contract.ClientInfo {
 	return contract.ClientInfo{IP: clientIP(r), UserAgent: userAgent(r)}
