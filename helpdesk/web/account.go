@@ -64,7 +64,10 @@ type accountData struct {
 	DuoActive  bool
 	DuoKnown   bool
 	DuoEnabled bool
-	DuoState   contract.OperatorState
+	// DuoEnforced: the plugin's settings require Duo of this operator, so
+	// turning it off is not offered.
+	DuoEnforced bool
+	DuoState    contract.OperatorState
 }
 
 func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
@@ -85,7 +88,8 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 			states, err := s.operatorStates(ctx, r, p, op)
 			if err == nil {
 				d.DuoKnown, d.DuoState = true, states[0]
-				d.DuoEnabled = d.DuoState.Enabled
+				d.DuoEnabled = d.DuoState.Enabled || d.DuoState.Requirement.Required()
+				d.DuoEnforced = d.DuoState.Requirement.Enforced()
 			}
 			return err
 		})

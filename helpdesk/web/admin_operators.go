@@ -17,6 +17,22 @@ const operatorsPath = "/admin/operators"
 type operatorRow struct {
 	Op  store.Operator
 	Duo contract.OperatorState
+	// CanUnlock: the Unlock button is offered (the plugin decides anyway).
+	CanUnlock bool
+}
+
+// mayUnlock is whether actor may unlock target, as the plugin's roles
+// table says: an admin anyone, the help desk agents only.
+func mayUnlock(actor *store.Operator, target store.Operator) bool {
+	switch {
+	case actor == nil:
+		return false
+	case actor.IsAdmin():
+		return true
+	case actor.Role == store.RoleHelpDesk:
+		return target.Role == store.RoleAgent
+	}
+	return false
 }
 
 type operatorsData struct {
@@ -34,6 +50,7 @@ func (s *Server) handleOperators(w http.ResponseWriter, r *http.Request) {
 	d := operatorsData{Rows: make([]operatorRow, len(ops))}
 	for i, op := range ops {
 		d.Rows[i].Op = op
+		d.Rows[i].CanUnlock = mayUnlock(currentOperator(r), op)
 	}
 	d.Active, err = s.plugins.Active(r.Context())
 	if err != nil {
@@ -120,5 +137,24 @@ func (s *Server) handleSetOperatorAlias(w http.ResponseWriter, r *http.Request) 
 	} else {
 		s.flash(r, flashSuccess, s.tr(r, "operators.alias_set_flash", "Name", op.Username, "Alias", res.State.DuoAlias))
 	}
+	redirect(w, r, operatorsPath)
+}
+
+// handleUnlockOperator lifts an operator's lockout and resets their failed
+// attempts: an admin for anyone, the help desk for agents (the plugin
+// enforces it, whatever this page offers).
+func (s *Server) handleUnlockOperator(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operatorFromPath(w, r)
+	if !ok {
+		return
+	}
+	if !s.withActivePlugin(w, r, m("oplist.unlock_what", "Name", op.Username), operatorsPath, func(ctx context.Context, p plugins.Plugin) error {
+		_, err := p.UnlockOperator(ctx, contract.UnlockOperatorRequest{Operator: pluginOperator(op), Actor: s.actor(r)})
+		return err
+	}) {
+		return
+	}
+	s.log.Info("operator unlocked", "operator_id", op.ID, "actor", s.actor(r).Username)
+	s.flash(r, flashSuccess, s.tr(r, "oplist.unlocked_flash", "Name", op.Username))
 	redirect(w, r, operatorsPath)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +50,9 @@ type pluginView struct {
 	// reason fail open does not cover (rejected credentials, an untrusted
 	// certificate): Duo logins are refused in both fail modes.
 	DuoRefusesLogins bool
+	// LatencyMs is the last Duo check's latency in milliseconds, for the
+	// live status (a fraction below 10 ms).
+	LatencyMs string
 }
 
 func (s *Server) pluginView(ctx context.Context) (pluginView, error) {
@@ -90,6 +94,7 @@ func (s *Server) pluginView(ctx context.Context) (pluginView, error) {
 			v.StatusOK, v.Status = true, status
 			d := status.Duo
 			v.DuoRefusesLogins = d.Checked && !d.OK && d.Failure != contract.DuoUnreachable
+			v.LatencyMs = latencyMs(d.Latency)
 		}
 	}
 	return v, nil
@@ -219,4 +224,14 @@ func (s *Server) handleUninstall(w http.ResponseWriter, r *http.Request) {
 		s.flash(r, flashSuccess, s.tr(r, "uninstall.done"))
 	}
 	redirect(w, r, pluginsPath)
+}
+
+// latencyMs shows a latency in milliseconds: whole ones from 10 ms, one
+// decimal below (the simulator on loopback answers in a millisecond).
+func latencyMs(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	if ms >= 10 {
+		return strconv.FormatFloat(ms, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(ms, 'f', 1, 64)
 }

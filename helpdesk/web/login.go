@@ -241,6 +241,12 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.O
 			}
 		default:
 			log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", string(res.Reason))
+			if res.Reason == contract.LoginReasonLocked {
+				// Locked: no code helps until someone unlocks them, and
+				// the plugin's message says who.
+				s.renderLocked(w, r, res.Text, res.Message)
+				return
+			}
 			s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, s.messageOr(r, s.pluginText(r, res.Text, res.Message), msgDuoRefused))
 			return
 		}
@@ -318,8 +324,18 @@ func (s *Server) renderRefused(w http.ResponseWriter, r *http.Request, status in
 	s.render(w, r, status, "refused", s.tr(r, "signin.refused"), "", refusedData{Message: s.tr(r, msgID)})
 }
 
+// renderLocked refuses the sign-in of a locked operator with the plugin's
+// message, which says who unlocks them; no code is offered, as none works
+// until then.
+func (s *Server) renderLocked(w http.ResponseWriter, r *http.Request, text contract.Text, msg string) {
+	s.render(w, r, http.StatusForbidden, "refused", s.tr(r, "signin.refused"), "",
+		refusedData{Message: s.messageOr(r, s.pluginText(r, text, msg), msgDuoRefused), Locked: true})
+}
+
 type refusedData struct {
 	Message string
+	// Locked: the operator is locked out by the plugin.
+	Locked bool
 	// OfferCode: the password was right, so a backup or bypass code may
 	// stand in for Duo.
 	OfferCode bool

@@ -124,6 +124,17 @@ func (s *Server) handleCode(w http.ResponseWriter, r *http.Request) {
 	if res.Decision == contract.DecisionDenied {
 		s.recordFailure(r, op.Username)
 		s.log.Info("sign-in with a code refused", "operator_id", op.ID, "reason", string(res.Reason))
+		if res.Reason == contract.LoginReasonLocked {
+			// That was one wrong code too many (or the operator was
+			// already locked): this sign-in is over.
+			if err := s.st.DeleteSession(r.Context(), ses.IDHash); err != nil {
+				s.log.Warn("end pending session", "error", err)
+			}
+			stateOf(r).ses = nil
+			s.clearCookie(w)
+			s.renderLocked(w, r, res.Text, res.Message)
+			return
+		}
 		s.renderCodeForm(w, r, http.StatusUnauthorized, backupCodeForm, msgCodeRefused)
 		return
 	}
@@ -155,6 +166,12 @@ func (s *Server) endSecondFactor(w http.ResponseWriter, r *http.Request, op stor
 		s.renderBackupCodes(w, r, http.StatusOK, res.BackupCodes, "")
 	default:
 		log.Info("sign-in refused by the Duo plugin", "decision", res.Decision.String(), "reason", string(res.Reason), "by", how)
+		if res.Reason == contract.LoginReasonLocked {
+			s.renderLocked(w, r, res.Text, res.Message)
+			return
+		}
+		// Duo's own lockout (duo_locked_out) shows the plugin's message
+		// too, which says it is Duo's; a code may still stand in for Duo.
 		s.refuseOfferingCode(w, r, op, next, http.StatusForbidden, s.messageOr(r, s.pluginText(r, res.Text, res.Message), msgDuoRefused))
 	}
 }
