@@ -90,6 +90,10 @@ type Config struct {
 	Logger     *slog.Logger
 	// Web, if set, adjusts the web configuration (rate limits, lifetimes).
 	Web func(*web.Config)
+	// MetricsAddr, if set, is where Serve answers GET /metrics for
+	// Prometheus (the helpdesk's process and the plugin's metrics), apart
+	// from the pages. Off when empty.
+	MetricsAddr string
 }
 
 // App is a configured helpdesk.
@@ -102,6 +106,7 @@ type App struct {
 	web     *web.Server
 	mail    mail.Sender
 	notices *notify.Poller
+	metrics http.Handler
 }
 
 // BaseURLFor returns the default base URL for a listen address.
@@ -196,6 +201,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("helpdesk: plugins: %w", err)
 	}
+	a.metrics = newMetricsHandler(a.plugins)
 	var outbox web.OutboxReader
 	a.mail = cfg.Mail
 	if a.mail == nil {
@@ -247,9 +253,23 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 
 // Serve serves on ln until ctx ends, then shuts down gracefully. It runs
 // the housekeeping (expired sessions, old failed sign-ins) meanwhile.
+// With Config.MetricsAddr it serves /metrics there too; a metrics address
+// it cannot listen on fails Serve at once.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if a.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("helpdesk: metrics: listen on %s: %w", a.cfg.MetricsAddr, err)
+		}
+		a.log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
+		go func() {
+			if err := a.serveMetrics(hctx, mln); err != nil {
+				a.log.Error("metrics server stopped", "error", err)
+			}
+		}()
+	}
 	go a.RunBackground(hctx)
 	return ServeHTTP(ctx, ln, NewHTTPServer(a.web.Handler(), a.log), a.cfg.TLSCertFile, a.cfg.TLSKeyFile)
 }

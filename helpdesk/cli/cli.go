@@ -30,10 +30,11 @@ Usage:
   helpdesk demo [-addr 127.0.0.1:8080] [-data-dir .data] [-duo-addr 127.0.0.1:8443] [-preconfigure]
       Build the plugin, start the Duo simulator and the helpdesk, seed demo logins.
   helpdesk serve [-addr 127.0.0.1:8080] [-data-dir .data] [-plugin-dir DIR] [-base-url URL]
-                 [-allow-unverified-plugin] [-tls-cert FILE -tls-key FILE]
+                 [-allow-unverified-plugin] [-tls-cert FILE -tls-key FILE] [-metrics-addr 127.0.0.1:9464]
       Run the helpdesk. Environment: HELPDESK_ADDR, HELPDESK_DATA_DIR, HELPDESK_PLUGIN_DIR,
-      HELPDESK_BASE_URL, HELPDESK_ALLOW_UNVERIFIED_PLUGIN, HELPDESK_TLS_CERT, HELPDESK_TLS_KEY
-      (flags win). DUO_PLUGIN_* variables reach the plugin process.
+      HELPDESK_BASE_URL, HELPDESK_ALLOW_UNVERIFIED_PLUGIN, HELPDESK_TLS_CERT, HELPDESK_TLS_KEY,
+      HELPDESK_METRICS_ADDR (flags win). DUO_PLUGIN_* variables reach the plugin process.
+      With a metrics address, GET /metrics there serves Prometheus metrics (off by default).
   helpdesk plugins status -data-dir DIR
       Show whether the Duo Security plugin is installed and active.
   helpdesk plugins deactivate -data-dir DIR
@@ -152,6 +153,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"run a plugin binary whose manifest has no sha256 (development only)")
 	tlsCert := fs.String("tls-cert", env("HELPDESK_TLS_CERT", ""), "PEM certificate file: serve HTTPS (with -tls-key)")
 	tlsKey := fs.String("tls-key", env("HELPDESK_TLS_KEY", ""), "PEM private key file for -tls-cert")
+	metricsAddr := fs.String("metrics-addr", env("HELPDESK_METRICS_ADDR", ""), "listen address of GET /metrics for Prometheus, like 127.0.0.1:9464 (off when empty)")
 	lf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -173,6 +175,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		AllowUnverifiedPlugin: *unverified,
 		TLSCertFile:           *tlsCert,
 		TLSKeyFile:            *tlsKey,
+		MetricsAddr:           *metricsAddr,
 		Logger:                log,
 	})
 	if err != nil {
