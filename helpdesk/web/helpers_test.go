@@ -56,6 +56,17 @@ type fakePlugin struct {
 	status func() (contract.StatusResponse, error)
 	// update, when set, answers UpdateSettings instead of saving.
 	update func(req contract.UpdateSettingsRequest) (contract.UpdateSettingsResponse, error)
+	logins contract.LoginCounts
+	// statesAsked are the GetOperatorStates requests, in order.
+	statesAsked []contract.GetOperatorStatesRequest
+	// unlock answers UnlockOperator when set; unlocks are the requests.
+	unlock  func(req contract.UnlockOperatorRequest) (contract.UnlockOperatorResponse, error)
+	unlocks []contract.UnlockOperatorRequest
+	// listEvents and export answer the authentication log's calls;
+	// listed are ListAuthEvents's requests.
+	listEvents func(req contract.ListAuthEventsRequest) (contract.ListAuthEventsResponse, error)
+	listed     []contract.ListAuthEventsRequest
+	export     func(ctx context.Context, req contract.ExportAuthEventsRequest, send func(contract.ExportChunk) error) error
 }
 
 func newFakePlugin() *fakePlugin {
@@ -108,7 +119,7 @@ func (f *fakePlugin) Status(context.Context, contract.StatusRequest) (contract.S
 	f.count("Status")
 	f.mu.Lock()
 	status := f.status
-	resp := contract.StatusResponse{Active: f.active, Duo: f.health}
+	resp := contract.StatusResponse{Active: f.active, Duo: f.health, Logins: f.logins}
 	f.mu.Unlock()
 	if status != nil {
 		return status()
@@ -144,13 +155,18 @@ func (f *fakePlugin) GetOperatorStates(_ context.Context, req contract.GetOperat
 	f.count("GetOperatorStates")
 	f.mu.Lock()
 	fn := f.states
+	f.statesAsked = append(f.statesAsked, req)
 	f.mu.Unlock()
 	if fn != nil {
 		return fn(req)
 	}
+	// As the contract says: the ids first, then the operators.
 	var out contract.GetOperatorStatesResponse
 	for _, id := range req.OperatorIDs {
 		out.States = append(out.States, contract.OperatorState{OperatorID: id})
+	}
+	for _, op := range req.Operators {
+		out.States = append(out.States, contract.OperatorState{OperatorID: op.ID})
 	}
 	return out, nil
 }
@@ -495,5 +511,38 @@ var errBoom = errors.New("boom")
 
 func (f *fakePlugin) UnlockOperator(_ context.Context, req contract.UnlockOperatorRequest) (contract.UnlockOperatorResponse, error) {
 	f.count("UnlockOperator")
+	f.saw(req.Actor)
+	f.mu.Lock()
+	f.unlocks = append(f.unlocks, req)
+	fn := f.unlock
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(req)
+	}
 	return contract.UnlockOperatorResponse{State: contract.OperatorState{OperatorID: req.Operator.ID}}, nil
+}
+
+func (f *fakePlugin) ListAuthEvents(_ context.Context, req contract.ListAuthEventsRequest) (contract.ListAuthEventsResponse, error) {
+	f.count("ListAuthEvents")
+	f.saw(req.Actor)
+	f.mu.Lock()
+	f.listed = append(f.listed, req)
+	fn := f.listEvents
+	f.mu.Unlock()
+	if fn == nil {
+		return contract.ListAuthEventsResponse{}, nil
+	}
+	return fn(req)
+}
+
+func (f *fakePlugin) ExportAuthEvents(ctx context.Context, req contract.ExportAuthEventsRequest, send func(contract.ExportChunk) error) error {
+	f.count("ExportAuthEvents")
+	f.saw(req.Actor)
+	f.mu.Lock()
+	fn := f.export
+	f.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return fn(ctx, req, send)
 }
