@@ -156,5 +156,9 @@ func (s *Server) handleUnlockOperator(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("operator unlocked", "operator_id", op.ID, "actor", s.actor(r).Username)
 	s.flash(r, flashSuccess, s.tr(r, "oplist.unlocked_flash", "Name", op.Username))
+	if r.PostForm.Get("back") == "operator" {
+		redirect(w, r, operatorsPath+"/"+strconv.FormatInt(op.ID, 10))
+		return
+	}
 	redirect(w, r, operatorsPath)
 }

@@ -38,6 +38,8 @@ type operatorData struct {
 	// limits the form to what the help desk may issue.
 	CannotIssue string
 	HelpDesk    bool
+	// CanUnlock: the Unlock button is offered while the operator is locked.
+	CanUnlock bool
 	// Unread says why the operator's state and bypass codes are missing:
 	// reading them failed after a code was issued, which is shown anyway.
 	Unread string
@@ -76,7 +78,8 @@ func (s *Server) handleOperator(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) newOperatorData(r *http.Request, op store.Operator) operatorData {
 	viewer := currentOperator(r)
-	return operatorData{Op: op, Now: s.cfg.Now(), CannotIssue: s.whyNoBypassCode(r, *viewer, op), HelpDesk: viewer.Role == store.RoleHelpDesk}
+	return operatorData{Op: op, Now: s.cfg.Now(), CannotIssue: s.whyNoBypassCode(r, *viewer, op), HelpDesk: viewer.Role == store.RoleHelpDesk,
+		CanUnlock: mayUnlock(viewer, op)}
 }
 
 // readOperatorData reads what the operator's page shows from the plugin:

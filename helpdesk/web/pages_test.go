@@ -681,3 +681,44 @@ func TestAccountEnforcedDuo(t *testing.T) {
 		t.Fatalf("enforced: self-disable offered, or no note:\n%s", element(c.last, "account-duo"))
 	}
 }
+
+// One operator's page: service account, why Duo is asked, the lockout
+// with Unlock (back to this page), failed attempts and the log link.
+func TestOperatorPagePolicy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.activate()
+	bob := operatorID(t, e, "bob")
+	id, _ := strconv.ParseInt(bob, 10, 64)
+	if err := e.st.SetServiceAccount(t.Context(), id, true); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.set(func(f *fakePlugin) {
+		f.states = statesBy(map[string]contract.OperatorState{"bob": {Requirement: contract.RequirementExempt, Locked: true,
+			LockedAt: time.Date(2026, 11, 28, 9, 0, 0, 0, time.Local), FailedAttempts: 4}})
+	})
+	a := e.client()
+	a.signedIn("admin")
+	a.get("/admin/operators/" + bob)
+	for id, want := range map[string]string{
+		"service-account": "yes", "duo-state": "Exempt", "locked": "Locked", "failed-attempts": "Failed attempts: 4", "operator-log": "Sign-in events",
+	} {
+		if got := text(a.last, id); !strings.HasPrefix(got, want) {
+			t.Errorf("#%s = %q, want it to begin %q", id, got, want)
+		}
+	}
+	resp := a.postForm("/admin/operators/"+bob+"/unlock", url.Values{"back": {"operator"}})
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/admin/operators/"+bob {
+		t.Fatalf("unlock from the operator's page: %d %s", resp.StatusCode, loc)
+	}
+	// The help desk sees no Unlock for an admin, nor the log link.
+	h := e.client()
+	h.signedIn("helen")
+	e.fake.set(func(f *fakePlugin) {
+		f.states = statesBy(map[string]contract.OperatorState{"admin": {Locked: true, LockedAt: time.Now()}})
+	})
+	h.get("/admin/operators/" + operatorID(t, e, "admin"))
+	if !strings.Contains(h.last, `id="locked"`) || strings.Contains(h.last, `id="unlock"`) || strings.Contains(h.last, `id="operator-log"`) {
+		t.Fatalf("help desk on an admin's page:\n%s", element(h.last, "lockout"))
+	}
+}
