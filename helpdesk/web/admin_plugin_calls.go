@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
@@ -76,23 +75,15 @@ func (s *Server) callPlugin(r *http.Request, call func(ctx context.Context, p pl
 // enforced or exempt for them.
 func (s *Server) operatorStates(ctx context.Context, r *http.Request, p plugins.Plugin, ops ...store.Operator) ([]contract.OperatorState, error) {
 	who := make([]contract.Operator, len(ops))
-	ids := make([]string, len(ops))
 	for i, op := range ops {
-		who[i], ids[i] = pluginOperator(op), strconv.FormatInt(op.ID, 10)
+		who[i] = pluginOperator(op)
 	}
-	// TRANSITION (until the policy branch's plugin is on main): the ids too,
-	// for a plugin that does not read Operators yet; one that does answers
-	// the ids first, then the operators, so the last len(ops) states are
-	// the ones asked for in both cases.
-	res, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{OperatorIDs: ids, Operators: who, Actor: s.actor(r)})
+	res, err := p.GetOperatorStates(ctx, contract.GetOperatorStatesRequest{Operators: who, Actor: s.actor(r)})
 	if err != nil {
 		return nil, err
 	}
-	switch len(res.States) {
-	case len(ops):
+	if len(res.States) == len(ops) {
 		return res.States, nil
-	case 2 * len(ops):
-		return res.States[len(ops):], nil
 	}
 	return nil, fmt.Errorf("the plugin answered for %d operators, asked for %d", len(res.States), len(ops))
 }
