@@ -722,3 +722,36 @@ func TestOperatorPagePolicy(t *testing.T) {
 		t.Fatalf("help desk on an admin's page:\n%s", element(h.last, "lockout"))
 	}
 }
+
+// The new pages speak German to a German browser: the Log page, its
+// errors, the Operators page's lockout and the live status.
+func TestNewPagesInGerman(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.activate()
+	e.fake.set(func(f *fakePlugin) {
+		f.states = statesBy(map[string]contract.OperatorState{"bob": {Locked: true, LockedAt: time.Now(), FailedAttempts: 3},
+			"alice": {Requirement: contract.RequirementEnforcedAll}})
+		f.health = contract.DuoHealth{Checked: true, OK: true, CheckedAt: time.Now(), Latency: 20 * time.Millisecond}
+	})
+	a := e.client()
+	a.lang = "de-DE,de;q=0.9"
+	a.signedIn("admin")
+	a.get("/admin/log?from=gestern")
+	if got := text(a.last, "log-error"); got != "Das Von-Datum ist kein Datum: Verwenden Sie die Form JJJJ-MM-TT." {
+		t.Errorf("German log error: %q", got)
+	}
+	if !strings.Contains(a.last, "Authentifizierungsprotokoll") || text(a.last, "nav-log") != "Protokoll" {
+		t.Error("the Log page is not in German")
+	}
+	a.get("/admin/operators")
+	for id, want := range map[string]string{"locked-bob": "Gesperrt", "failed-bob": "Fehlversuche: 3", "duo-state-alice": "Erzwungen", "unlock-bob": "Entsperren"} {
+		if got := text(a.last, id); got != want {
+			t.Errorf("#%s = %q, want %q", id, got, want)
+		}
+	}
+	a.get("/admin/plugins")
+	if got := text(a.last, "live-latency"); got != "20 ms" || !strings.Contains(a.last, "Live-Status") {
+		t.Errorf("German live status: latency %q", got)
+	}
+}

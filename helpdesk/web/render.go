@@ -80,7 +80,7 @@ const css = `*{box-sizing:border-box}` +
 	`.note{border-left:4px solid #d4a72c;background:#fff8e1;padding:10px 14px;border-radius:4px;margin:12px 0}` +
 	`.qr{border:1px solid #d8dee4;border-radius:6px;margin:8px 0}` +
 	`.filters{display:flex;flex-wrap:wrap;gap:4px 16px}.filters .field{min-width:150px}.filters label{margin-top:0}` +
-	`.table-scroll{overflow-x:auto}#log-events td{font-size:13px}`
+	`#log-events td{font-size:13px}`
 
 var cssHash = func() string {
 	sum := sha256.Sum256([]byte(css))
