@@ -26,7 +26,7 @@ func TestBrowserNarrowScreen(t *testing.T) {
 	admin.login("admin", "admin-narrow-pass")
 	f.setUpDuo(admin, "alice")
 	admin.do("narrow viewport", chromedp.EmulateViewport(390, 844))
-	for _, path := range []string{"/", "/admin/operators", "/admin/plugins", "/account", "/admin/outbox"} {
+	for _, path := range []string{"/", "/admin/operators", "/admin/plugins", "/account", "/admin/outbox", "/admin/log"} {
 		admin.open(path)
 		if w := query(admin, "scroll width", documentWidth()); w > 390 {
 			admin.fail("%s is %d px wide at a 390 px viewport", path, w)
