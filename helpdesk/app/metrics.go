@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/host"
 )
 
 // The helpdesk's Prometheus metrics, on a listen address of their own
@@ -24,6 +25,8 @@ import (
 type CollectorSource interface {
 	Collector() prometheus.Collector
 }
+
+var _ CollectorSource = (*host.Plugin)(nil)
 
 // pluginCollector asks the running plugin at each scrape: the process may
 // be restarted, or not there at all (then its metrics are simply absent,
