@@ -105,6 +105,11 @@ func (f logFilter) contract() (contract.AuthEventFilter, []string) {
 	return out, bad
 }
 
+// badField is the form field each filter error is about.
+var badField = map[string]string{
+	"authlog.bad_operator": "operator", "authlog.bad_from": "from", "authlog.bad_to": "to", "authlog.from_after_to": "from",
+}
+
 // logRow is one event as the table shows it.
 type logRow struct {
 	contract.AuthEvent
@@ -117,8 +122,11 @@ type logData struct {
 	Filter    logFilter
 	Operators []store.Operator
 	Outcomes  []string
-	// Errors are what is wrong with the filter, in words to show.
+	// Errors are what is wrong with the filter, in words to show; Bad
+	// names the fields at fault (by the message ids' field), for
+	// aria-invalid.
 	Errors []string
+	Bad    map[string]bool
 	// Unavailable: the plugin is not active or did not answer.
 	Unavailable string
 	Rows        []logRow
@@ -147,8 +155,10 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 		names[strconv.FormatInt(op.ID, 10)] = op.Username
 	}
 	filter, bad := f.contract()
+	d.Bad = map[string]bool{}
 	for _, id := range bad {
 		d.Errors = append(d.Errors, s.tr(r, id))
+		d.Bad[badField[id]] = true
 	}
 	status := http.StatusOK
 	if len(d.Errors) > 0 {

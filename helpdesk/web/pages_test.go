@@ -373,8 +373,8 @@ func TestLogPageBadFilters(t *testing.T) {
 		kept              []string
 		asked             bool
 	}{
-		{"an unparseable from", "from=28.11.2026", "The from date is not a date: use the form YYYY-MM-DD.", []string{`name="from" value="28.11.2026"`}, false},
-		{"an unparseable to", "to=yesterday&outcome=denied", "The to date is not a date: use the form YYYY-MM-DD.", []string{`name="to" value="yesterday"`, `name="outcome" value="denied"`}, false},
+		{"an unparseable from", "from=28.11.2026", "The from date is not a date: use the form YYYY-MM-DD.", []string{`name="from" value="28.11.2026" aria-invalid="true"`}, false},
+		{"an unparseable to", "to=yesterday&outcome=denied", "The to date is not a date: use the form YYYY-MM-DD.", []string{`name="to" value="yesterday" aria-invalid="true"`, `name="outcome" value="denied"`}, false},
 		{"from after to", "from=2026-11-28&to=2026-11-01", "The from date is after the to date.", []string{`name="from" value="2026-11-28"`, `name="to" value="2026-11-01"`}, false},
 		{"an operator not in the list", "operator=alice", "The operator must be one of the list.", []string{`<option value="alice" selected>alice</option>`}, false},
 		{"an unknown outcome", "outcome=nope&kind=login.begin", `The plugin refused this filter: unknown outcome "nope"`, []string{`name="outcome" value="nope"`, `name="kind" value="login.begin"`}, true},
@@ -482,6 +482,20 @@ func TestLogExport(t *testing.T) {
 			t.Fatalf("%s: flash %q", tc.name, text(a.last, "flash"))
 		}
 	}
+	// The plugin inactive: back to the Log page, saying so.
+	if err := e.mgr.Deactivate(t.Context(), contract.Actor{ID: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := a.get("/admin/log/export?format=csv"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("an export while inactive: %d", resp.StatusCode)
+	} else {
+		a.get(resp.Header.Get("Location"))
+		if got := text(a.last, "flash"); !strings.Contains(got, "not active") {
+			t.Fatalf("an export while inactive: flash %q", got)
+		}
+	}
+	e.activate()
+	a.get("/admin/log?format=csv&from=soon")
 	if !strings.Contains(text(a.last, "log-error"), "The from date is not a date") || !strings.Contains(a.last, `value="soon"`) {
 		t.Fatalf("an export with a bad date does not come back to the page's error:\n%s", element(a.last, "log-filter"))
 	}
