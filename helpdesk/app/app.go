@@ -258,20 +258,30 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if a.cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", a.cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("helpdesk: metrics: listen on %s: %w", a.cfg.MetricsAddr, err)
-		}
-		a.log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
-		go func() {
-			if err := a.serveMetrics(hctx, mln); err != nil {
-				a.log.Error("metrics server stopped", "error", err)
-			}
-		}()
+	if err := a.StartMetrics(hctx); err != nil {
+		return err
 	}
 	go a.RunBackground(hctx)
 	return ServeHTTP(ctx, ln, NewHTTPServer(a.web.Handler(), a.log), a.cfg.TLSCertFile, a.cfg.TLSKeyFile)
+}
+
+// StartMetrics serves /metrics on Config.MetricsAddr, if set, until ctx
+// ends. It fails at once when it cannot listen there.
+func (a *App) StartMetrics(ctx context.Context) error {
+	if a.cfg.MetricsAddr == "" {
+		return nil
+	}
+	mln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("helpdesk: metrics: listen on %s: %w", a.cfg.MetricsAddr, err)
+	}
+	a.log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
+	go func() {
+		if err := a.serveMetrics(ctx, mln); err != nil {
+			a.log.Error("metrics server stopped", "error", err)
+		}
+	}()
+	return nil
 }
 
 // ServeHTTP runs srv on ln (with TLS when both files are set) until ctx

@@ -27,7 +27,7 @@ import (
 const usage = `helpdesk — the reference helpdesk for the Duo Security plugin
 
 Usage:
-  helpdesk demo [-addr 127.0.0.1:8080] [-data-dir .data] [-duo-addr 127.0.0.1:8443] [-preconfigure]
+  helpdesk demo [-addr 127.0.0.1:8080] [-data-dir .data] [-duo-addr 127.0.0.1:8443] [-preconfigure] [-metrics-addr ADDR]
       Build the plugin, start the Duo simulator and the helpdesk, seed demo logins.
   helpdesk serve [-addr 127.0.0.1:8080] [-data-dir .data] [-plugin-dir DIR] [-base-url URL]
                  [-allow-unverified-plugin] [-tls-cert FILE -tls-key FILE] [-metrics-addr 127.0.0.1:9464]
@@ -196,6 +196,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	duoAddr := fs.String("duo-addr", demo.DefaultDuoAddr, "Duo simulator listen address")
 	dataDir := fs.String("data-dir", demo.DefaultDataDir, "data directory")
 	pre := fs.Bool("preconfigure", false, "activate the plugin and save the simulator's credentials in its settings")
+	metricsAddr := fs.String("metrics-addr", env("HELPDESK_METRICS_ADDR", ""), "listen address of GET /metrics for Prometheus, like 127.0.0.1:9464 (off when empty)")
 	lf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -204,7 +205,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	return demo.Run(ctx, demo.Config{Addr: *addr, DuoAddr: *duoAddr, DataDir: *dataDir, Preconfigure: *pre, Logger: log, Out: stdout})
+	return demo.Run(ctx, demo.Config{Addr: *addr, DuoAddr: *duoAddr, DataDir: *dataDir, Preconfigure: *pre, MetricsAddr: *metricsAddr, Logger: log, Out: stdout})
 }
 
 // openStore opens an existing helpdesk database; it refuses to create one

@@ -59,7 +59,9 @@ type Config struct {
 	// credentials in its settings, so that only the per-operator toggles
 	// are left to do.
 	Preconfigure bool
-	Logger       *slog.Logger
+	// MetricsAddr, if set, serves Prometheus metrics there (app.Config).
+	MetricsAddr string
+	Logger      *slog.Logger
 	// Out receives the banner with the URL, the logins and the simulator's
 	// credentials.
 	Out io.Writer
@@ -148,6 +150,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer sim.Close()
 	defer a.Close()
 	handler.set(a.Handler())
+	if err := a.StartMetrics(ctx); err != nil {
+		fmt.Fprintf(cfg.Out, "\n!!! %v: the demo runs without /metrics.\n", err)
+	}
 	go a.RunBackground(ctx)
 	preconfigured := false
 	if cfg.Preconfigure {
@@ -199,8 +204,9 @@ func prepare(ctx context.Context, cfg Config, dataDir, baseURL string) (*app.App
 		PluginDir: bundleDir,
 		BaseURL:   baseURL,
 		// The simulator's CA may be trusted only in this test mode.
-		PluginEnv: []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true"},
-		Logger:    log,
+		PluginEnv:   []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true"},
+		MetricsAddr: cfg.MetricsAddr,
+		Logger:      log,
 	})
 	if err != nil {
 		_ = sim.Close()

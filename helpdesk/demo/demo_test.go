@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -44,9 +45,10 @@ func TestDemo(t *testing.T) {
 		<-release
 		return pluginbuild.Bundle(ctx, root, dir)
 	}
+	metricsAddr := freeAddr(t)
 	go func() {
 		done <- Run(ctx, Config{
-			Addr: "127.0.0.1:0", DuoAddr: "127.0.0.1:0", DataDir: dataDir, Preconfigure: true,
+			Addr: "127.0.0.1:0", DuoAddr: "127.0.0.1:0", DataDir: dataDir, Preconfigure: true, MetricsAddr: metricsAddr,
 			Out: out, BcryptCost: bcrypt.MinCost, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: build,
 		})
 	}()
@@ -150,4 +152,25 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("Plugins page lacks %q:\n%s", want, plugins)
 		}
 	}
+	// -metrics-addr: the plugin's metrics, through the SDK, apart from the site.
+	resp, err = hc.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("-metrics-addr %s: %v", metricsAddr, err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "duo_plugin_up 1") {
+		t.Fatalf("/metrics on %s lacks duo_plugin_up 1:\n%.2000s", metricsAddr, metrics)
+	}
+}
+
+// freeAddr is a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
