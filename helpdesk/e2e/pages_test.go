@@ -50,7 +50,8 @@ func TestBrowserLockoutAndUnlock(t *testing.T) {
 	defer f.done()
 	f.seed("admin", adminPassword, store.RoleAdmin)
 	f.seed("alice", alicePassword, store.RoleAgent)
-	admin, alice := f.newTab("admin"), f.newTab("alice")
+	f.seed("helen", helenPassword, store.RoleHelpDesk)
+	admin, alice, helen := f.newTab("admin"), f.newTab("alice"), f.newTab("helen")
 	hd := f.hdHost
 	admin.login("admin", adminPassword)
 	f.setUpDuo(admin, "alice")
@@ -88,7 +89,8 @@ func TestBrowserLockoutAndUnlock(t *testing.T) {
 	}
 	alice.shot("locked-sign-in")
 
-	// The admin sees it and unlocks her.
+	// The admin sees it; helen of the help desk unlocks her (an agent),
+	// and is offered no Unlock for the admin.
 	admin.open("/admin/operators")
 	if got := admin.text("locked-alice"); got != "Locked" {
 		admin.fail("alice's lockout on the Operators page: %q", got)
@@ -98,10 +100,14 @@ func TestBrowserLockoutAndUnlock(t *testing.T) {
 	}
 	admin.want([]string{"unlock-alice", "locked-since-alice", "log-alice"}, []string{"unlock-admin"})
 	admin.shot("operators-locked")
-	admin.click("unlock-alice")
-	if msg := admin.text("flash"); !strings.HasPrefix(msg, "alice is unlocked") {
-		admin.fail("after unlocking: %q", msg)
+	helen.login("helen", helenPassword)
+	helen.open("/admin/operators")
+	helen.want([]string{"unlock-alice"}, []string{"unlock-admin", "unlock-helen"})
+	helen.click("unlock-alice")
+	if msg := helen.text("flash"); !strings.HasPrefix(msg, "alice is unlocked") {
+		helen.fail("after unlocking: %q", msg)
 	}
+	admin.open("/admin/operators")
 	if got := admin.text("locked-alice"); got != "not locked" {
 		admin.fail("alice after the unlock: %q", got)
 	}
