@@ -9,6 +9,7 @@
 # to measure an older tree the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3} # README: the patched toolchain
 rounds=${1:-1}
 port=18080
 cmd=${HELPDESK_CMD:-./helpdesk/cmd/helpdesk}

@@ -3,6 +3,7 @@
 # Needs protoc (Debian: apt-get install -y protobuf-compiler).
 # Usage: scripts/genproto.sh [OUTPUT_DIR]   (default: the repository itself)
 set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3} # README: the patched toolchain
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root}
 bin=$(mktemp -d)
