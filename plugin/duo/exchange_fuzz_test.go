@@ -78,7 +78,7 @@ func (s idTokenSpec) valid() bool {
 	return s.alg%4 == 0 && s.key%3 == 0 && s.aud%6 <= 1 && s.iss%4 == 0 && s.exp%4 != 1 && s.exp%4 != 2 && s.user%5 == 0
 }
 
-func (s idTokenSpec) build(t *testing.T, issuer string, now time.Time) string {
+func (s idTokenSpec) build(t testing.TB, issuer string, now time.Time) string {
 	claims := jwt.MapClaims{"auth_result": map[string]any{"result": "allow", "status": "allow"}, "iat": now.Unix()}
 	switch s.aud % 6 {
 	case 0:
@@ -187,7 +187,7 @@ func FuzzExchangeIDToken(f *testing.F) {
 	f.Add(uint8(0), uint8(0), uint8(0), uint8(0), uint8(0), uint8(1), "") // username in another case
 	// Raw tokens: the valid one re-signed as none, and malformed ones.
 	now := time.Now()
-	good := valid.build(&testing.T{}, issuer, now)
+	good := valid.build(f, issuer, now)
 	parts := strings.Split(good, ".")
 	f.Add(uint8(0), uint8(0), uint8(0), uint8(0), uint8(0), uint8(0), good)
 	f.Add(uint8(0), uint8(0), uint8(0), uint8(0), uint8(0), uint8(0), `eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.`+parts[1]+`.`)
