@@ -40,8 +40,8 @@ type Manifest struct {
 
 // Executable is one platform's plugin binary.
 type Executable struct {
-	// Path is relative to the manifest's directory, with forward slashes,
-	// and may not leave it.
+	// Path is relative to the manifest's directory, with forward slashes
+	// only, and may not leave it: no ':', no element "..".
 	Path string `json:"path"`
 	// SHA256 is the hex SHA-256 of the file. Start verifies the binary
 	// against it and refuses to run a binary without one unless
@@ -104,16 +104,26 @@ func LoadManifest(path string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read plugin manifest: %w", err)
 	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, &ManifestError{Path: path, Problems: []ManifestProblem{{Message: describeJSONError(data, err)}}}
-	}
-	m.Dir = filepath.Dir(abs)
-	if err := m.Validate(); err != nil {
+	m, err := parseManifest(data)
+	if err != nil {
 		var me *ManifestError
 		if errors.As(err, &me) {
 			me.Path = path
 		}
+		return nil, err
+	}
+	m.Dir = filepath.Dir(abs)
+	return m, nil
+}
+
+// parseManifest decodes and validates the bytes of a plugin.json; errors
+// are *ManifestError without a Path.
+func parseManifest(data []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, &ManifestError{Problems: []ManifestProblem{{Message: describeJSONError(data, err)}}}
+	}
+	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	return &m, nil
@@ -193,7 +203,7 @@ func (m *Manifest) Validate() error {
 		switch {
 		case e.Path == "":
 			add(field+".path", "required")
-		case !filepath.IsLocal(filepath.FromSlash(e.Path)):
+		case !inBundle(e.Path):
 			add(field+".path", "%q must be a relative path inside the plugin's directory", e.Path)
 		}
 		if e.SHA256 != "" {
@@ -265,6 +275,17 @@ func (m *Manifest) Validate() error {
 		return &ManifestError{Problems: probs}
 	}
 	return nil
+}
+
+// inBundle reports whether an executable's path names a file inside the
+// bundle on every platform, whichever one validates the manifest: forward
+// slashes only (a backslash is a separator on Windows), no volume (a ':'
+// would be a drive on Windows), no element "..", even one that would come
+// back inside, and local by filepath.IsLocal.
+func inBundle(p string) bool {
+	return !strings.ContainsAny(p, "\\:\x00") &&
+		!slices.Contains(strings.Split(p, "/"), "..") &&
+		filepath.IsLocal(filepath.FromSlash(p))
 }
 
 // clone returns a deep copy, so that a caller changing its manifest cannot

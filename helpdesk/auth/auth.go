@@ -177,10 +177,44 @@ func VerifyTOTP(secret, code string, now time.Time, lastStep int64) (int64, bool
 	return matched, ok == 1
 }
 
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// percentDecode decodes every valid %XX escape of s and leaves anything
+// else as it is, as a lenient browser or proxy would.
+func percentDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(fromHex(s[i+1])<<4 | fromHex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func fromHex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
 // SafeNext returns next if it is a local path to send the operator to after
 // signing in, and "" otherwise. A local path starts with a single "/" and
 // has no "//" at its start, no backslash, no control character, no scheme
-// and no host.
+// and no host, also once percent-decoded (any number of times).
 func SafeNext(next string) string {
 	if next == "" || len(next) > 2048 || next[0] != '/' {
 		return ""
@@ -188,19 +222,29 @@ func SafeNext(next string) string {
 	if strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') {
 		return ""
 	}
-	for _, r := range next {
-		if r < 0x20 || r == 0x7f {
-			return ""
-		}
+	if strings.ContainsFunc(next, isControl) {
+		return ""
 	}
 	u, err := url.Parse(next)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return ""
 	}
-	// A percent-encoded slash or backslash right after the first "/" is
-	// decoded by some proxies and browsers into "//" or "/\".
-	if p := u.EscapedPath(); len(p) > 1 && (p[1] == '/' || strings.HasPrefix(strings.ToLower(p[1:]), "%2f") || strings.HasPrefix(strings.ToLower(p[1:]), "%5c")) {
-		return ""
+	// Browsers and proxies may percent-decode the path, once or more, drop
+	// tabs and newlines and read a backslash as a slash: "/%09/evil" or
+	// "/%252F/evil" would then be "//evil". So every decoding must still
+	// start with a single "/" and hold no backslash or control character.
+	for d, i := next, 0; i < 8; i++ {
+		if strings.HasPrefix(d, "//") || strings.ContainsRune(d, '\\') || strings.ContainsFunc(d, isControl) {
+			return ""
+		}
+		dd := percentDecode(d)
+		if dd == d {
+			break
+		}
+		if i == 7 { // Still decoding after eight rounds: not a plain path.
+			return ""
+		}
+		d = dd
 	}
 	return next
 }

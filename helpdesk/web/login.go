@@ -438,17 +438,16 @@ func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	log := s.log.With("operator_id", op.ID, "username", op.Username)
 
-	q := r.URL.Query()
-	// One value each, or the request is refused: with repeats, which one
-	// counts would depend on who reads it (RFC 6749 §3.1).
-	for _, k := range []string{"state", "duo_code", "code", "error"} {
-		if len(q[k]) > 1 {
-			log.Warn("sign-in refused: the Duo callback repeats a parameter", "parameter", k)
-			s.renderRefused(w, r, http.StatusBadRequest, msgDuoRefused)
-			return
-		}
+	cb, err := parseDuoCallback(r.URL.RawQuery)
+	if err != nil {
+		// Only the parameter's name is logged, never a value.
+		var ce *callbackError
+		errors.As(err, &ce)
+		log.Warn("sign-in refused: the Duo callback's query is malformed", "problem", ce.Problem, "parameter", ce.Parameter)
+		s.renderRefused(w, r, http.StatusBadRequest, msgDuoRefused)
+		return
 	}
-	if e := q.Get("error"); e != "" {
+	if e := cb.Error; e != "" {
 		// Only the short error code is logged; the description is Duo's
 		// text and stays out of the log.
 		if len(e) > 64 {
@@ -464,8 +463,8 @@ func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
 		res, err = p.CompleteLogin(ctx, contract.CompleteLoginRequest{
 			Operator:      pluginOperator(op),
 			SessionState:  ses.DuoState.Reveal(),
-			CallbackState: q.Get("state"),
-			DuoCode:       q.Get("duo_code"),
+			CallbackState: cb.State,
+			DuoCode:       cb.DuoCode,
 			Client:        clientInfo(r),
 		})
 		return err

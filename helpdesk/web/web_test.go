@@ -452,6 +452,12 @@ func TestDuoCallback(t *testing.T) {
 		{"repeated state", allowAll, "?duo_code=c&state=" + state + "&state=" + state, 400, 0},
 		{"repeated duo_code", allowAll, "?duo_code=c&duo_code=d&state=" + state, 400, 0},
 		{"repeated error", allowAll, "?error=a&error=b&state=" + state, 400, 0},
+		{"repeat spelt differently", allowAll, "?duo_code=c&state=" + state + "&st%61te=x", 400, 0},
+		{"any parameter repeated", allowAll, "?duo_code=c&state=" + state + "&x=1&x=2", 400, 0},
+		// url.Values would drop the pair that does not decode and see one state.
+		{"repeat hidden by a pair that does not decode", allowAll, "?duo_code=c&state=" + state + "&state=%zz", 400, 0},
+		{"no duo_code", allowAll, "?state=" + state, 400, 0},
+		{"empty state", allowAll, "?duo_code=c&state=", 400, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

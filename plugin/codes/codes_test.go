@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 	"github.com/helpdesk-duo/duo-plugin/internal/secret/secrettest"
 )
 
@@ -316,11 +318,36 @@ func TestHasher(t *testing.T) {
 	}
 }
 
+// parseOracle normalises typed as the documentation of Parse says, written
+// out independently: drop every space and dash people type (the list in the
+// package doc), fold ASCII A-Z; ok when CodeLen characters remain that are
+// all in BackupAlphabet or all digits. Anything else (a character outside
+// both alphabets, "ſ", a full-width digit) makes it refuse.
+func parseOracle(typed string) (string, bool) {
+	var b strings.Builder
+	for _, r := range typed {
+		if strings.ContainsRune(" \t-\u00a0\u2010\u2011\u2012\u2013\u2014\u2212\u202f\u2009\u3000", r) {
+			continue
+		}
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		if !strings.ContainsRune(BackupAlphabet+bypassAlphabet, r) {
+			return "", false
+		}
+		b.WriteRune(r)
+	}
+	s := b.String()
+	return s, len(s) == CodeLen && (only(s, BackupAlphabet) || only(s, bypassAlphabet))
+}
+
 // FuzzParse: whatever is typed, Parse either refuses it or returns a code
 // of CodeLen symbols of the alphabets it claims, that parses back to itself
-// from its shown form, and never panics.
+// from its shown form, and never panics. It accepts exactly the inputs that
+// are a code once spaces and dashes are dropped and case folded (up to
+// maxTyped bytes): a character outside the alphabets is always refused.
 func FuzzParse(f *testing.F) {
-	for _, seed := range []string{"abcde-fghjk", "01234-56789", "ABCDE FGHJK", "", "-", "abcde\u2013fghjk", "ſ", "\xff", strings.Repeat("9", 64)} {
+	for _, seed := range []string{"abcde-fghjk", "01234-56789", "ABCDE FGHJK", "", "-", "abcde\u2013fghjk", "ſ", "\xff", strings.Repeat("9", 64), "ABCDE\u3000fghj\u212a", "01234-5678a", "abcde_fghjk", "abcde-fghjkk"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, typed string) {
@@ -328,6 +355,9 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("Parse(%q): error %v is not ErrMalformed", typed, err)
+			}
+			if want, ok := parseOracle(typed); ok && len(typed) <= maxTyped {
+				t.Fatalf("Parse(%q) refused a code that normalises to %q", typed, want)
 			}
 			return
 		}
@@ -345,9 +375,101 @@ func FuzzParse(f *testing.F) {
 		if err != nil || again != c {
 			t.Fatalf("Parse(Shown()) of %q = %q, %v", typed, again.canonical.Reveal(), err)
 		}
+		// What was accepted is exactly what is left of the input once the
+		// separators are dropped and ASCII upper case folded.
+		if want, ok := parseOracle(typed); !ok || want != canonical {
+			t.Fatalf("Parse(%q) = %q, but the input normalises to %q (valid %v)", typed, canonical, want, ok)
+		}
 		// Normalising is idempotent and ignores case.
 		if up, err := Parse(strings.ToUpper(canonical)); err != nil || up != c {
 			t.Fatalf("upper case of %q parses to %q, %v", canonical, up.canonical.Reveal(), err)
+		}
+	})
+}
+
+// codeFrom makes a code of the kind asked for from fuzzed bytes, the way
+// random does from crypto/rand (each byte picks a symbol).
+func codeFrom(b []byte, bypass bool) Code {
+	alphabet := BackupAlphabet
+	if bypass {
+		alphabet = bypassAlphabet
+	}
+	out := make([]byte, CodeLen)
+	for i := range out {
+		var x byte
+		if len(b) > 0 {
+			x = b[i%len(b)] + byte(i/len(b))
+		}
+		out[i] = alphabet[int(x)%len(alphabet)]
+	}
+	return Code{canonical: secret.Value(string(out)), backup: !bypass, bypass: bypass}
+}
+
+// FuzzCodeRoundTrip: a generated code parses back from its shown form, and
+// from every way people retype it (upper case, spaces or other dashes
+// instead of the dash, no dash, spaces around), to the same canonical code
+// of the kind it was made as (a backup code of digits 2-9 only may also be
+// read as a bypass code: the store tries both).
+func FuzzCodeRoundTrip(f *testing.F) {
+	f.Add([]byte("0123456789"), false)
+	f.Add([]byte{0xff, 0, 31, 30}, false)
+	f.Add([]byte{9, 8, 7}, true)
+	f.Add([]byte{}, true)
+	f.Fuzz(func(t *testing.T, b []byte, bypass bool) {
+		c := codeFrom(b, bypass)
+		shown := c.Shown()
+		want := c.canonical.Reveal()
+		for _, typed := range []string{
+			shown, strings.ToUpper(shown), strings.ReplaceAll(shown, "-", " "),
+			strings.ReplaceAll(shown, "-", "\u2013"), strings.ReplaceAll(shown, "-", ""),
+			" \t" + shown + "\u00a0", shown[:2] + " " + shown[2:],
+		} {
+			got, err := Parse(typed)
+			if err != nil || got.canonical.Reveal() != want {
+				t.Fatalf("Parse(%q) of the code %q = %q, %v", typed, want, got.canonical.Reveal(), err)
+			}
+			if (bypass && !got.MayBeBypass()) || (!bypass && !got.MayBeBackup()) {
+				t.Fatalf("Parse(%q) lost the code's kind (bypass %v): backup %v bypass %v", typed, bypass, got.MayBeBackup(), got.MayBeBypass())
+			}
+			if again, err := Parse(got.Shown()); err != nil || again != got {
+				t.Fatalf("Parse(Shown()) of %q differs: %v", want, err)
+			}
+		}
+	})
+}
+
+// FuzzParseToken: ParseToken accepts exactly the unpadded base64url
+// encodings of TokenBytes bytes (one spelling each: no padding, no other
+// alphabet, no stray bits) and returns them unchanged; a token made from any
+// TokenBytes bytes parses back to the same bytes. Never panics.
+func FuzzParseToken(f *testing.F) {
+	f.Add("", []byte{})
+	f.Add(strings.Repeat("A", 43), bytes.Repeat([]byte{0xff}, TokenBytes))
+	f.Add(strings.Repeat("A", 42)+"B", []byte("0123456789abcdef0123456789abcdef"))
+	f.Add(strings.Repeat("_", 43), []byte{1})
+	f.Add(strings.Repeat("+", 43), []byte{2})
+	f.Add(strings.Repeat("A", 43)+"=", []byte{3})
+	f.Fuzz(func(t *testing.T, s string, b []byte) {
+		tok, err := ParseToken(s)
+		raw, decErr := base64.RawURLEncoding.DecodeString(s)
+		canonical := decErr == nil && len(raw) == TokenBytes && base64.RawURLEncoding.EncodeToString(raw) == s
+		switch {
+		case err != nil && !errors.Is(err, ErrMalformed):
+			t.Fatalf("ParseToken(%q): error %v is not ErrMalformed", s, err)
+		case err != nil && canonical:
+			t.Fatalf("ParseToken(%q) refused the encoding of %d bytes: %v", s, TokenBytes, err)
+		case err == nil && !canonical:
+			t.Fatalf("ParseToken(%q) accepted what is not the one encoding of %d bytes", s, TokenBytes)
+		case err == nil && (tok.Encoded() != s || !bytes.Equal(tok.raw(), raw)):
+			t.Fatalf("ParseToken(%q) changed the token", s)
+		}
+		if len(b) < TokenBytes {
+			return
+		}
+		enc := base64.RawURLEncoding.EncodeToString(b[:TokenBytes])
+		back, err := ParseToken(enc)
+		if err != nil || !bytes.Equal(back.raw(), b[:TokenBytes]) || back.Encoded() != enc {
+			t.Fatalf("a token made from %x does not parse back: %v", b[:TokenBytes], err)
 		}
 	})
 }

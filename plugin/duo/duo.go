@@ -222,15 +222,25 @@ func (c *client) AuthURL(username, state string) (string, error) {
 	return c.duo.CreateAuthURL(username, state)
 }
 
+// ErrNoExpiry is returned for an id_token without an expiry (exp), which the
+// Duo library would accept.
+var ErrNoExpiry = errors.New("duo token exchange: the id_token has no expiry")
+
 // Exchange implements Client: the code for Duo's verdict on username. The
-// library verifies the id_token (signature, issuer, audience, expiry and
-// preferred_username); the verdict itself is in Result.Allowed.
+// library verifies the id_token (signature, issuer, audience, expiry if
+// present, and preferred_username); Exchange refuses a token without an
+// expiry; the verdict itself is in Result.Allowed.
 func (c *client) Exchange(ctx context.Context, code, username string) (*Result, error) {
 	tok, err := withContext(ctx, func() (*duouniversal.TokenResponse, error) {
 		return c.duo.ExchangeAuthorizationCodeFor2faResult(code, username)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("duo token exchange: %w", err)
+	}
+	// The library checks exp only when the token has one; Duo always sends
+	// one, and a token without it would be good for ever.
+	if tok.ExpiresAt == 0 {
+		return nil, ErrNoExpiry
 	}
 	return &Result{
 		Username: tok.PreferredUsername,

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/secure/precis"
 )
 
 // seeds are the inputs of the tables below, reused as FuzzCanonical seeds.
@@ -337,6 +339,45 @@ func FuzzCanonical(f *testing.F) {
 		}
 		if !same(in, out) || !same(out, in) {
 			t.Fatalf("same(%+q, %+q) = false for a name and its canonical form", in, out)
+		}
+		// PRECIS itself says the name and its canonical form are the same
+		// username.
+		if !precis.UsernameCaseMapped.Compare(in, out) {
+			t.Fatalf("precis.UsernameCaseMapped.Compare(%+q, %+q) = false for a name and its canonical form", in, out)
+		}
+	})
+}
+
+// FuzzCanonicalCollisions: two names Canonical accepts get the same
+// canonical name exactly when PRECIS (UsernameCaseMapped.Compare) says they
+// are the same username, and a name Canonical refuses is never the same
+// username as one it accepts. So the collisions Canonical makes are exactly
+// RFC 8265's equalities, no more (two people merged) and no fewer (one
+// person twice); the unique index on operators.duo_username then refuses
+// the second operator who maps to a taken name.
+func FuzzCanonicalCollisions(f *testing.F) {
+	for _, p := range [][2]string{
+		{"Kelly", "\u212Aelly"}, {"alice", "ALICE"}, {"\uff21\uff2c\uff29\uff23\uff25", "alice"},
+		{"\u0130nci", "Inci"}, {"Stra\u00dfe", "strasse"}, {"\u1e9e", "\u00df"},
+		{"\u039f\u0394\u03a5\u03a3\u03a3\u0395\u03a5\u03a3", "\u03bf\u03b4\u03c5\u03c3\u03c3\u03b5\u03c5\u03c2"},
+		{"a\u0301", "\u00e1"}, {"alice", "alice\u00a0"}, {"\u0915\u094d\u200d", "\u0915\u094d"},
+		{"\u2126", "\u03c9"}, {"bob", "b\u200bob"}, {"", ""},
+	} {
+		f.Add(p[0], p[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ca, errA := Canonical(a)
+		cb, errB := Canonical(b)
+		precisSame := precis.UsernameCaseMapped.Compare(a, b)
+		switch {
+		case errA == nil && errB == nil:
+			if (ca == cb) != precisSame {
+				t.Fatalf("Canonical(%+q) = %+q, Canonical(%+q) = %+q, but PRECIS Compare = %v", a, ca, b, cb, precisSame)
+			}
+		case (errA == nil) != (errB == nil):
+			if precisSame {
+				t.Fatalf("PRECIS says %+q and %+q are the same username, but Canonical accepts one (%v, %v)", a, b, errA, errB)
+			}
 		}
 	})
 }
