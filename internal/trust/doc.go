@@ -15,6 +15,12 @@
 //   - 3  TestCase03ReplayedCallbackDenied
 //   - 4  TestCase04ConcurrentCallbacksOneAllow
 //   - 9  TestCase09HealthCheckFailingDeniesGenerically
+//   - 10 TestCase10TokenEndpointNeverAnswers (the code exchange;
+//     internal/integration.TestTimeoutsNest covers BeginLogin's health
+//     check in both fail modes)
+//   - 12 TestCase12PluginCrashInsideBeginLogin
+//   - 15 TestCase15RedeemedBackupCodeRefused
+//   - 16 TestCase16ParallelRedemptionsOneSuccess
 //
-// Remaining: 5–8, 10–39 (see the issue).
+// Remaining: 5–8, 11, 13, 14, 17–39 (see the issue).
 package trust
