@@ -14,6 +14,9 @@
 //   - 2  TestCase02StateOfAnotherOperatorDenied
 //   - 3  TestCase03ReplayedCallbackDenied
 //   - 4  TestCase04ConcurrentCallbacksOneAllow
+//   - 6  TestCase06ForgedIDTokensDenied (duosim.SetTokenFault)
+//   - 7  TestCase07PreferredUsernameMismatchDenied
+//     (duosim.SetClaimedUsername)
 //   - 9  TestCase09HealthCheckFailingDeniesGenerically
 //   - 10 TestCase10TokenEndpointNeverAnswers (the code exchange;
 //     internal/integration.TestTimeoutsNest covers BeginLogin's health
@@ -22,5 +25,5 @@
 //   - 15 TestCase15RedeemedBackupCodeRefused
 //   - 16 TestCase16ParallelRedemptionsOneSuccess
 //
-// Remaining: 5–8, 11, 13, 14, 17–39 (see the issue).
+// Remaining: 5, 8, 11, 13, 14, 17–39 (see the issue).
 package trust
