@@ -6,7 +6,9 @@
 // ListAuthEvents as an admin), with its precise reason.
 //
 // Like internal/integration, the suite uses only the SDK, the contract and
-// the simulator, never the plugin's packages (internal/layout checks it).
+// the simulator, never the plugin's packages (internal/layout checks it);
+// the storage cases open the plugin's database file from outside with the
+// SQLite driver, as another process would.
 //
 // Cases covered (numbers are the issue's):
 //
@@ -14,6 +16,8 @@
 //   - 2  TestCase02StateOfAnotherOperatorDenied
 //   - 3  TestCase03ReplayedCallbackDenied
 //   - 4  TestCase04ConcurrentCallbacksOneAllow
+//   - 5  TestCase05ExpiredStateDeniedAndPurged (about a minute: the
+//     plugin's clock is the real one, its sweep runs once a minute)
 //   - 6  TestCase06ForgedIDTokensDenied (duosim.SetTokenFault)
 //   - 7  TestCase07PreferredUsernameMismatchDenied
 //     (duosim.SetClaimedUsername)
@@ -22,8 +26,12 @@
 //     internal/integration.TestTimeoutsNest covers BeginLogin's health
 //     check in both fail modes)
 //   - 12 TestCase12PluginCrashInsideBeginLogin
+//   - 13 TestCase13OperatorFlagUnreadableEnforcesDuo (in WAL mode a
+//     writer never blocks the flag's read, so the test takes the table
+//     away; a held write lock is case 29)
 //   - 15 TestCase15RedeemedBackupCodeRefused
 //   - 16 TestCase16ParallelRedemptionsOneSuccess
+//   - 29 TestCase29WriteLockHeldLoginRefused
 //
-// Remaining: 5, 8, 11, 13, 14, 17–39 (see the issue).
+// Remaining: 8, 11, 14, 17–28, 30–39 (see the issue).
 package trust
