@@ -21,10 +21,12 @@
 //   - 6  TestCase06ForgedIDTokensDenied (duosim.SetTokenFault)
 //   - 7  TestCase07PreferredUsernameMismatchDenied
 //     (duosim.SetClaimedUsername)
+//   - 8  TestCase08UsernamesCanonicalOrRefused
 //   - 9  TestCase09HealthCheckFailingDeniesGenerically
 //   - 10 TestCase10TokenEndpointNeverAnswers (the code exchange;
 //     internal/integration.TestTimeoutsNest covers BeginLogin's health
 //     check in both fail modes)
+//   - 11 TestCase11PluginKilledBetweenRedirectAndCallback
 //   - 12 TestCase12PluginCrashInsideBeginLogin
 //   - 13 TestCase13OperatorFlagUnreadableEnforcesDuo (in WAL mode a
 //     writer never blocks the flag's read, so the test takes the table
@@ -33,5 +35,5 @@
 //   - 16 TestCase16ParallelRedemptionsOneSuccess
 //   - 29 TestCase29WriteLockHeldLoginRefused
 //
-// Remaining: 8, 11, 14, 17–28, 30–39 (see the issue).
+// Remaining: 14, 17–28, 30–39 (see the issue).
 package trust

@@ -99,3 +99,57 @@ func TestCase12PluginCrashInsideBeginLogin(t *testing.T) {
 		t.Fatalf("BeginLogin after the restart = %+v, want REDIRECT", res)
 	}
 }
+
+// Case 11: the plugin killed between Duo's redirect and the callback.
+// While it is down the host's CompleteLogin fails with ErrUnavailable (a
+// deny); after the restart the pending login, kept in the database, works
+// exactly once: the callback is ALLOWED, and again is state_already_used.
+func TestCase11PluginKilledBetweenRedirectAndCallback(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{sim: duosim.Config{Scripted: true}, tweak: func(o *host.Options) {
+		o.PingInterval = 100 * time.Millisecond
+		// Long enough that the test sees the plugin down before it is
+		// back.
+		o.RestartBackoffMin = 2 * time.Second
+		o.RestartBackoffMax = 2 * time.Second
+	}}, alice)
+	e.setUpCodes(alice)
+	b := e.redirect(alice)
+	q := e.browser(b.RedirectURL)
+	callback := func() (contract.CompleteLoginResponse, error) {
+		return e.p.CompleteLogin(ctxT(t), contract.CompleteLoginRequest{Operator: alice, SessionState: b.State,
+			CallbackState: q.Get("state"), DuoCode: q.Get("duo_code"), Client: client})
+	}
+
+	pid := e.p.State().PID
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Until(t, 10*time.Second, "the host to notice the plugin died", func() bool {
+		return e.p.State().Phase != host.PhaseRunning
+	})
+	res, err := callback()
+	if err == nil || !errors.Is(err, host.ErrUnavailable) || res.Decision == contract.DecisionAllowed {
+		t.Fatalf("the callback while the plugin is down = %+v, %v; want an error matching host.ErrUnavailable", res, err)
+	}
+
+	waitfor.Until(t, 15*time.Second, "the plugin restarted and was activated again", func() bool {
+		st := e.p.State()
+		if st.Phase != host.PhaseRunning || st.PID == pid {
+			return false
+		}
+		s, err := e.p.Status(ctxT(t), contract.StatusRequest{})
+		return err == nil && s.Active
+	})
+	before := e.sim.Stats().TokenExchanges
+	if res := e.complete(alice, b.State, q.Get("state"), q.Get("duo_code")); res.Decision != contract.DecisionAllowed {
+		t.Fatalf("the callback after the restart = %+v, want ALLOWED (once)", res)
+	}
+	e.wantLastEvent(alice, "login.complete", "allowed", "")
+	res = e.complete(alice, b.State, q.Get("state"), q.Get("duo_code"))
+	wantDenied(t, "the callback again", res.Decision, res.Reason, res.Message, contract.LoginReasonStateUsed)
+	e.wantLastEvent(alice, "login.complete", "denied", contract.LoginReasonStateUsed)
+	if n := e.sim.Stats().TokenExchanges - before; n != 1 {
+		t.Fatalf("Duo saw %d token exchanges after the restart, want 1", n)
+	}
+}
