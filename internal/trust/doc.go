@@ -33,10 +33,11 @@
 //     away; a held write lock is case 29)
 //   - 15 TestCase15RedeemedBackupCodeRefused
 //   - 16 TestCase16ParallelRedemptionsOneSuccess
+//   - 17 TestCase17FailuresPastThresholdLock
 //   - 18 TestCase18CodesStoredOnlyAsHashes (the database's bytes hold no
 //     code; crypto/rand checked on the source, not statistically)
 //   - 23 TestCase23ClientSecretNeverReturnedAndEncrypted
 //   - 29 TestCase29WriteLockHeldLoginRefused
 //
-// Remaining: 14, 17, 19–22, 24–28, 30–39 (see the issue).
+// Remaining: 14, 19–22, 24–28, 30–39 (see the issue).
 package trust
