@@ -44,6 +44,9 @@
 // partly proven elsewhere and should get a test here that names its case:
 // internal/integration.TestTimeoutsNest (38's timeout half),
 // TestFailOpenOnlyWhenDuoIsUnreachable (38's fail-open half),
-// TestKilledMidRedemption (30, without the 1,000 kills), and the secrecy
-// checks of internal/integration's closeAndCheckLogs (22).
+// TestKilledMidRedemption (30, without the 1,000 kills), the secrecy
+// checks of internal/integration's closeAndCheckLogs (22),
+// TestChecksumMismatchIsRefused (25, the SDK's half),
+// TestPluginSpeaksNothingBeforeHandshake (24) and TestPluginExitsWhenHostDies
+// (27); TestKilledPluginFailsClosedAndComesBack overlaps case 11 here.
 package trust
