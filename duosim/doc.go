@@ -78,6 +78,14 @@
 //	_, err := client.HealthCheck() // with WithHTTPClient(sim.HTTPClient(300*time.Millisecond))
 //	// err is a net.Error whose Timeout() is true; sim.Stats().Held == 1
 //
+// # Tokens a real Duo never sends
+//
+// For tests of a client's token validation, SetTokenFault makes a user's
+// id_tokens wrong in one way (a bad signature, another aud or iss, an exp
+// long past, alg "none", HS256), and SetClaimedUsername makes them name
+// another user, exactly as given, in preferred_username; the verdict is
+// the user's Outcome, so a scripted allow is refused only by validation.
+//
 // # Logging
 //
 // Config.Logger gets one record per request outcome with the client id and

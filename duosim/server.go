@@ -57,6 +57,10 @@ type Server struct {
 	usersMu  sync.Mutex
 	outcomes map[string]Outcome
 	enrolled map[string]struct{}
+	// tokenFaults and claimedNames are the tests' tweaks of id_tokens
+	// (tokenfault.go); nil until one is set.
+	tokenFaults  map[string]TokenFault
+	claimedNames map[string]string
 
 	jtiMu sync.Mutex
 	jtis  *expiringMap[[32]byte, struct{}]

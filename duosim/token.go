@@ -151,6 +151,10 @@ func (s *Server) idToken(app App, g grant, issuer string, now time.Time) (string
 	if g.outcome == OutcomeWrongUser {
 		username = wrongUsername(username)
 	}
+	fault, claimed := s.tokenTweaks(g.username)
+	if claimed != "" {
+		username = claimed
+	}
 	jti, err := randomToken(36)
 	if err != nil {
 		return "", fmt.Errorf("generate jti: %w", err)
@@ -209,7 +213,7 @@ func (s *Server) idToken(app App, g grant, issuer string, now time.Time) (string
 	if g.nonce != "" {
 		claims["nonce"] = g.nonce
 	}
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS512, claims).SignedString([]byte(app.ClientSecret.Reveal()))
+	signed, err := signIDToken(claims, app.ClientSecret.Reveal(), fault, now)
 	if err != nil {
 		return "", fmt.Errorf("sign id_token: %w", err)
 	}

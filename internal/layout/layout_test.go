@@ -220,36 +220,39 @@ func TestRulesMatchAsTheyShould(t *testing.T) {
 	}
 }
 
-// The tests through the real binary drive the plugin as a vendor would:
-// through the SDK and the contract, never the plugin's packages.
+// The tests through the real binary (internal/integration and the trust
+// suite, internal/trust) drive the plugin as a vendor would: through the
+// SDK and the contract, never the plugin's packages.
 func TestBoundaryTestsUseOnlyTheSDK(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command("go", "list", "-test", "-json=ImportPath,Imports", module+"/internal/integration")
-	cmd.Dir = "../.."
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(out)))
-	checked := 0
-	for {
-		var p struct {
-			ImportPath string
-			Imports    []string
+	for _, pkg := range []string{"internal/integration", "internal/trust"} {
+		cmd := exec.Command("go", "list", "-test", "-json=ImportPath,Imports", module+"/"+pkg)
+		cmd.Dir = "../.."
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
 		}
-		if err := dec.Decode(&p); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		checked++
-		for _, imp := range p.Imports {
-			if r, ok := rel(imp); ok && inAny(r, pluginSide) {
-				t.Errorf("%s imports %s: boundary tests must use only the SDK and the contract", p.ImportPath, imp)
+		dec := json.NewDecoder(strings.NewReader(string(out)))
+		checked := 0
+		for {
+			var p struct {
+				ImportPath string
+				Imports    []string
+			}
+			if err := dec.Decode(&p); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			checked++
+			for _, imp := range p.Imports {
+				if r, ok := rel(imp); ok && inAny(r, pluginSide) {
+					t.Errorf("%s imports %s: boundary tests must use only the SDK and the contract", p.ImportPath, imp)
+				}
 			}
 		}
-	}
-	if checked == 0 {
-		t.Fatal("go list found no package in internal/integration")
+		if checked == 0 {
+			t.Fatalf("go list found no package in %s", pkg)
+		}
 	}
 }
