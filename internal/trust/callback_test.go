@@ -2,7 +2,6 @@ package trust
 
 import (
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
@@ -118,35 +117,10 @@ func TestCase04ConcurrentCallbacksOneAllow(t *testing.T) {
 	eventsBefore := len(e.events(alice, "login.complete"))
 
 	const n = 20
-	results := make([]contract.CompleteLoginResponse, n)
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			results[i], errs[i] = e.p.CompleteLogin(ctxT(t), contract.CompleteLoginRequest{Operator: alice,
-				SessionState: b.State, CallbackState: q.Get("state"), DuoCode: q.Get("duo_code"), Client: client})
-		})
-	}
-	close(start)
-	wg.Wait()
-	allowed, used := 0, 0
-	for i, r := range results {
-		switch {
-		case errs[i] != nil:
-			t.Fatalf("CompleteLogin %d: %v", i, errs[i])
-		case r.Decision == contract.DecisionAllowed:
-			allowed++
-		case r.Decision == contract.DecisionDenied && r.Reason == contract.LoginReasonStateUsed:
-			used++
-		default:
-			t.Fatalf("CompleteLogin %d = %+v, want ALLOWED or DENIED %s", i, r, contract.LoginReasonStateUsed)
-		}
-	}
-	if allowed != 1 || used != n-1 {
-		t.Fatalf("%d allowed and %d denied state_already_used of %d, want 1 and %d", allowed, used, n, n-1)
-	}
+	oneWins(t, "CompleteLogin", n, contract.LoginReasonStateUsed, func() (contract.CompleteLoginResponse, error) {
+		return e.p.CompleteLogin(ctxT(t), contract.CompleteLoginRequest{Operator: alice,
+			SessionState: b.State, CallbackState: q.Get("state"), DuoCode: q.Get("duo_code"), Client: client})
+	})
 	if x := e.sim.Stats().TokenExchanges - before; x != 1 {
 		t.Fatalf("Duo saw %d token exchanges for %d callbacks with one state, want 1", x, n)
 	}

@@ -1,7 +1,6 @@
 package trust
 
 import (
-	"sync"
 	"testing"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
@@ -34,34 +33,9 @@ func TestCase16ParallelRedemptionsOneSuccess(t *testing.T) {
 	before := len(e.events(alice, "login.code"))
 
 	const n = 50
-	results := make([]contract.CompleteLoginResponse, n)
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			results[i], errs[i] = e.p.RedeemCode(ctxT(t), contract.RedeemCodeRequest{Operator: alice, Code: code, Client: client})
-		})
-	}
-	close(start)
-	wg.Wait()
-	allowed, used := 0, 0
-	for i, r := range results {
-		switch {
-		case errs[i] != nil:
-			t.Fatalf("RedeemCode %d: %v", i, errs[i])
-		case r.Decision == contract.DecisionAllowed:
-			allowed++
-		case r.Decision == contract.DecisionDenied && r.Reason == contract.LoginReasonCodeUsed:
-			used++
-		default:
-			t.Fatalf("RedeemCode %d = %+v, want ALLOWED or DENIED %s", i, r, contract.LoginReasonCodeUsed)
-		}
-	}
-	if allowed != 1 || used != n-1 {
-		t.Fatalf("%d allowed and %d denied code_used of %d redemptions of one code, want 1 and %d", allowed, used, n, n-1)
-	}
+	oneWins(t, "RedeemCode", n, contract.LoginReasonCodeUsed, func() (contract.CompleteLoginResponse, error) {
+		return e.p.RedeemCode(ctxT(t), contract.RedeemCodeRequest{Operator: alice, Code: code, Client: client})
+	})
 	evs := e.events(alice, "login.code")
 	if len(evs)-before != n {
 		t.Fatalf("%d login.code events for %d redemptions", len(evs)-before, n)

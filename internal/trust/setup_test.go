@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,5 +260,39 @@ func wantDenied(t *testing.T, what string, d contract.LoginDecision, got contrac
 	}
 	if msg == "" || strings.Contains(msg, string(want)) {
 		t.Fatalf("%s: message for the browser %q is empty or leaks the reason", what, msg)
+	}
+}
+
+// oneWins makes call n times at once and checks that exactly one is
+// ALLOWED and every other DENIED with loser.
+func oneWins(t *testing.T, what string, n int, loser contract.LoginReason, call func() (contract.CompleteLoginResponse, error)) {
+	t.Helper()
+	results := make([]contract.CompleteLoginResponse, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			results[i], errs[i] = call()
+		})
+	}
+	close(start)
+	wg.Wait()
+	allowed, lost := 0, 0
+	for i, r := range results {
+		switch {
+		case errs[i] != nil:
+			t.Fatalf("%s %d: %v", what, i, errs[i])
+		case r.Decision == contract.DecisionAllowed:
+			allowed++
+		case r.Decision == contract.DecisionDenied && r.Reason == loser:
+			lost++
+		default:
+			t.Fatalf("%s %d = %+v, want ALLOWED or DENIED %s", what, i, r, loser)
+		}
+	}
+	if allowed != 1 || lost != n-1 {
+		t.Fatalf("%s %d times at once: %d allowed and %d denied %s, want 1 and %d", what, n, allowed, lost, loser, n-1)
 	}
 }
