@@ -163,12 +163,14 @@ func timeLeft(ctx context.Context) time.Duration {
 
 // duoContext bounds a call to Duo: at most the configured Duo timeout, and
 // never past the host's deadline less a reserve to decide, audit and
-// answer (a tenth of what is left, between 100 ms and 1 s).
+// answer (a fifth of what is left, between 250 ms and 1 s: deciding takes
+// a durable audit write, which a loaded machine's fsync can stretch to
+// hundreds of milliseconds; a tenth, at least 100 ms, was seen too short).
 func (p *Plugin) duoContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	d := p.cfg.Runtime.DuoTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
-		reserve := min(max(left/10, 100*time.Millisecond), time.Second)
+		reserve := min(max(left/5, 250*time.Millisecond), time.Second)
 		d = min(d, left-reserve)
 	}
 	return context.WithTimeout(ctx, d)
