@@ -113,7 +113,6 @@ func (s *SQLite) ReplaceBackupCodes(ctx context.Context, operatorID string, code
 	return out, err
 }
 
-
 // redeemCode is RedeemCode inside tx.
 func redeemCode(ctx context.Context, tx *sql.Tx, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error) {
 	var out Redemption
