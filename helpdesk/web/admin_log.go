@@ -307,16 +307,19 @@ func (s *Server) handleLogExport(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	started := false
+	start := func() {
+		started = true
+		h := w.Header()
+		h.Set("Content-Type", ft.contentType)
+		h.Set("Content-Disposition", `attachment; filename="auth-log-`+s.cfg.Now().UTC().Format("20060102-150405")+"."+ft.ext+`"`)
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+	}
 	var bytes int64
 	err = p.ExportAuthEvents(r.Context(), contract.ExportAuthEventsRequest{Filter: filter, Format: ft.format, Actor: s.actor(r)},
 		func(c contract.ExportChunk) error {
 			if !started {
-				started = true
-				h := w.Header()
-				h.Set("Content-Type", ft.contentType)
-				h.Set("Content-Disposition", `attachment; filename="auth-log-`+s.cfg.Now().UTC().Format("20060102-150405")+"."+ft.ext+`"`)
-				h.Set("X-Content-Type-Options", "nosniff")
-				w.WriteHeader(http.StatusOK)
+				start()
 			}
 			// A long export outlives the server's write timeout: each
 			// chunk gets a minute of its own.
@@ -331,9 +334,7 @@ func (s *Server) handleLogExport(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil && !started:
 		// Nothing at all (not even a header row): an empty file.
-		w.Header().Set("Content-Type", ft.contentType)
-		w.Header().Set("Content-Disposition", `attachment; filename="auth-log-`+s.cfg.Now().UTC().Format("20060102-150405")+"."+ft.ext+`"`)
-		w.WriteHeader(http.StatusOK)
+		start()
 	case err == nil:
 		s.log.Info("auth log exported", "operator_id", op.ID, "format", ft.ext, "bytes", bytes)
 	case !started:

@@ -160,14 +160,16 @@ func authorize(r request, d settings.Duo) contract.Text {
 		}
 		return contract.Say(contract.TextAccessOwnAccountOnly, who...)
 	case selfDisable:
-		switch {
-		case !self:
+		if !self {
 			return contract.Say(contract.TextAccessToggleOthers, who...)
-		case r.enable:
+		}
+		if r.enable {
 			return contract.TextAccessEnableAdminOnly.Text()
-		case checkSetEnabled(role, self, r, d).ID != "":
-			return checkSetEnabled(role, self, r, d)
-		case !d.AllowSelfDisable:
+		}
+		if why := checkSetEnabled(role, self, r, d); why.ID != "" {
+			return why
+		}
+		if !d.AllowSelfDisable {
 			return contract.Say(contract.TextAccessSelfDisableOff, "setting", fieldName(settings.KeyAllowSelfDisable))
 		}
 		return allowed
