@@ -84,16 +84,10 @@ const recentFactor = 10 * time.Minute
 // turns into a lasting set, and a reset landing meanwhile is never undone.
 // A refusal is audited.
 func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error) {
-	if err := validateOperator(req.Operator); err != nil {
-		return contract.RegenerateBackupCodesResponse{}, err
-	}
 	op := req.Operator
 	var out contract.RegenerateBackupCodesResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.actOn(ctx, op, request{call: callRegenerateBackupCodes, actor: req.Actor}, func(a *activeState) error {
 		now := p.now()
-		if err := p.permit(ctx, a, request{call: callRegenerateBackupCodes, actor: req.Actor, targets: []string{op.ID}}); err != nil {
-			return err
-		}
 		n := a.duo.Load().BackupCodeCount
 		shown, hashes, err := newBackupCodes(a, op.ID, n)
 		if err != nil {

@@ -27,47 +27,41 @@ const maxBypassDraws = 3
 
 // IssueBypassCode implements contract.Recovery.
 func (p *Plugin) IssueBypassCode(ctx context.Context, req contract.IssueBypassCodeRequest) (contract.IssueBypassCodeResponse, error) {
-	if err := validateOperator(req.Operator); err != nil {
-		return contract.IssueBypassCodeResponse{}, err
-	}
 	uses, lifetime, err := bypassRequest(req.Uses, req.LifetimeSeconds)
 	if err != nil {
 		return contract.IssueBypassCodeResponse{}, err
 	}
 	op := req.Operator
 	var out contract.IssueBypassCodeResponse
-	err = p.withActive(func(a *activeState) error {
-		now := p.now()
-		if err := p.permit(ctx, a, request{call: callIssueBypassCode, actor: req.Actor, targets: []string{op.ID},
-			uses: uses, lifetime: lifetime, targetRole: req.OperatorRole}); err != nil {
-			return err
-		}
-		for range maxBypassDraws {
-			code, err := codes.NewBypassCode()
-			if err != nil {
-				return internalError("issue bypass code: draw a code", err)
+	err = p.actOn(ctx, op, request{call: callIssueBypassCode, actor: req.Actor, uses: uses, lifetime: lifetime, targetRole: req.OperatorRole},
+		func(a *activeState) error {
+			now := p.now()
+			for range maxBypassDraws {
+				code, err := codes.NewBypassCode()
+				if err != nil {
+					return internalError("issue bypass code: draw a code", err)
+				}
+				id, err := newBypassID()
+				if err != nil {
+					return internalError("issue bypass code: draw an id", err)
+				}
+				b := contract.BypassCode{ID: id, OperatorID: op.ID, IssuedBy: req.Actor.String(), IssuedAt: now, UsesLeft: uses, ExpiresAt: now.Add(lifetime)}
+				ev := by(store.Event{At: now, Kind: "bypass_code.issued", OperatorID: op.ID, Outcome: "ok", Notice: contract.NoticeBypassCodeIssued,
+					Detail: fmt.Sprintf("bypass code %s: %s within %s", id, plural(int(uses), "use"), hours(lifetime))}, req.Actor)
+				err = a.store.IssueBypassCode(ctx, op, b, a.codes.Code(codes.PurposeBypassCode, op.ID, code), ev)
+				if errors.Is(err, store.ErrDuplicate) {
+					continue
+				}
+				if err != nil {
+					return storageError("issue bypass code", err)
+				}
+				p.log.Info("bypass code issued", "operator_id", op.ID, "bypass_code_id", id, "uses", uses, "lifetime", lifetime.String(),
+					"actor", req.Actor.String(), "role", req.Actor.Role.String())
+				out = contract.IssueBypassCodeResponse{Code: code.Shown(), BypassCode: b}
+				return nil
 			}
-			id, err := newBypassID()
-			if err != nil {
-				return internalError("issue bypass code: draw an id", err)
-			}
-			b := contract.BypassCode{ID: id, OperatorID: op.ID, IssuedBy: req.Actor.String(), IssuedAt: now, UsesLeft: uses, ExpiresAt: now.Add(lifetime)}
-			ev := by(store.Event{At: now, Kind: "bypass_code.issued", OperatorID: op.ID, Outcome: "ok", Notice: contract.NoticeBypassCodeIssued,
-				Detail: fmt.Sprintf("bypass code %s: %s within %s", id, plural(int(uses), "use"), hours(lifetime))}, req.Actor)
-			err = a.store.IssueBypassCode(ctx, op, b, a.codes.Code(codes.PurposeBypassCode, op.ID, code), ev)
-			if errors.Is(err, store.ErrDuplicate) {
-				continue
-			}
-			if err != nil {
-				return storageError("issue bypass code", err)
-			}
-			p.log.Info("bypass code issued", "operator_id", op.ID, "bypass_code_id", id, "uses", uses, "lifetime", lifetime.String(),
-				"actor", req.Actor.String(), "role", req.Actor.Role.String())
-			out = contract.IssueBypassCodeResponse{Code: code.Shown(), BypassCode: b}
-			return nil
-		}
-		return internalError("issue bypass code", fmt.Errorf("%d drawn codes all collided with stored ones", maxBypassDraws))
-	})
+			return internalError("issue bypass code", fmt.Errorf("%d drawn codes all collided with stored ones", maxBypassDraws))
+		})
 	return out, err
 }
 

@@ -13,15 +13,9 @@ import (
 // SetOperatorEnabled implements contract.Operators: Duo on or off for one
 // operator, recording who did it.
 func (p *Plugin) SetOperatorEnabled(ctx context.Context, req contract.SetOperatorEnabledRequest) (contract.SetOperatorEnabledResponse, error) {
-	if err := validateOperator(req.Operator); err != nil {
-		return contract.SetOperatorEnabledResponse{}, err
-	}
 	var out contract.SetOperatorEnabledResponse
-	err := p.withActive(func(a *activeState) error {
-		if err := p.permit(ctx, a, request{call: callSetOperatorEnabled, actor: req.Actor, targets: []string{req.Operator.ID}, enable: req.Enabled,
-			targetRole: req.Operator.Role, targetServiceAccount: req.Operator.ServiceAccount}); err != nil {
-			return err
-		}
+	err := p.actOn(ctx, req.Operator, request{call: callSetOperatorEnabled, actor: req.Actor, enable: req.Enabled,
+		targetRole: req.Operator.Role, targetServiceAccount: req.Operator.ServiceAccount}, func(a *activeState) error {
 		kind, notice := "operator.disabled", contract.NoticeDuoDisabled
 		if req.Enabled {
 			kind, notice = "operator.enabled", contract.NoticeDuoEnabled
@@ -49,9 +43,6 @@ func withLow(a *activeState, st contract.OperatorState) contract.OperatorState {
 // its canonical form (RFC 8265); one another operator already resolves to
 // is refused.
 func (p *Plugin) SetOperatorAlias(ctx context.Context, req contract.SetOperatorAliasRequest) (contract.SetOperatorAliasResponse, error) {
-	if err := validateOperator(req.Operator); err != nil {
-		return contract.SetOperatorAliasResponse{}, err
-	}
 	alias := ""
 	if req.DuoAlias != "" {
 		var err error
@@ -60,10 +51,7 @@ func (p *Plugin) SetOperatorAlias(ctx context.Context, req contract.SetOperatorA
 		}
 	}
 	var out contract.SetOperatorAliasResponse
-	err := p.withActive(func(a *activeState) error {
-		if err := p.permit(ctx, a, request{call: callSetOperatorAlias, actor: req.Actor, targets: []string{req.Operator.ID}}); err != nil {
-			return err
-		}
+	err := p.actOn(ctx, req.Operator, request{call: callSetOperatorAlias, actor: req.Actor}, func(a *activeState) error {
 		ev := by(store.Event{At: p.now(), Kind: "operator.alias", OperatorID: req.Operator.ID, Outcome: "ok"}, req.Actor)
 		st, err := a.store.SetOperatorAlias(ctx, req.Operator, alias, ev)
 		var taken *store.DuoUsernameTakenError

@@ -235,15 +235,9 @@ func checkUnlock(role contract.Role, _ bool, r request, _ settings.Duo) contract
 // still answers), audited with the actor; a notice tells the operator when
 // a lock in force was lifted.
 func (p *Plugin) UnlockOperator(ctx context.Context, req contract.UnlockOperatorRequest) (contract.UnlockOperatorResponse, error) {
-	if err := validateOperator(req.Operator); err != nil {
-		return contract.UnlockOperatorResponse{}, err
-	}
 	op := req.Operator
 	var out contract.UnlockOperatorResponse
-	err := p.withActive(func(a *activeState) error {
-		if err := p.permit(ctx, a, request{call: callUnlockOperator, actor: req.Actor, targets: []string{op.ID}, targetRole: op.Role}); err != nil {
-			return err
-		}
+	err := p.actOn(ctx, op, request{call: callUnlockOperator, actor: req.Actor, targetRole: op.Role}, func(a *activeState) error {
 		now := p.now()
 		st, err := a.store.UnlockOperator(ctx, op, func(before store.Lock) store.Event {
 			ev := by(store.Event{At: now, Kind: "operator.unlocked", OperatorID: op.ID, Outcome: "ok"}, req.Actor)

@@ -17,16 +17,10 @@ import (
 
 // CreateRecoveryLink implements contract.Recovery.
 func (p *Plugin) CreateRecoveryLink(ctx context.Context, req contract.CreateRecoveryLinkRequest) (contract.CreateRecoveryLinkResponse, error) {
-	if err := validateOperator(req.Operator); err != nil {
-		return contract.CreateRecoveryLinkResponse{}, err
-	}
 	op := req.Operator
 	var out contract.CreateRecoveryLinkResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.actOn(ctx, op, request{call: callCreateRecoveryLink, actor: req.Actor}, func(a *activeState) error {
 		now := p.now()
-		if err := p.permit(ctx, a, request{call: callCreateRecoveryLink, actor: req.Actor, targets: []string{op.ID}}); err != nil {
-			return err
-		}
 		token, err := codes.NewToken()
 		if err != nil {
 			return internalError("create recovery link: draw a token", err)

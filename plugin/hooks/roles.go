@@ -275,3 +275,19 @@ func (p *Plugin) permit(ctx context.Context, a *activeState, r request) error {
 	e.Text = refusal
 	return e
 }
+
+// actOn runs fn for a call about one operator: the operator is checked,
+// the plugin must be active, and the access rules must allow r, whose
+// target is the operator.
+func (p *Plugin) actOn(ctx context.Context, op contract.Operator, r request, fn func(a *activeState) error) error {
+	if err := validateOperator(op); err != nil {
+		return err
+	}
+	r.targets = []string{op.ID}
+	return p.withActive(func(a *activeState) error {
+		if err := p.permit(ctx, a, r); err != nil {
+			return err
+		}
+		return fn(a)
+	})
+}
