@@ -127,7 +127,7 @@ func (s *SQLite) LoadSettings(ctx context.Context) (Settings, error) {
 
 // SaveSettings implements Store.
 func (s *SQLite) SaveSettings(ctx context.Context, st Settings, resetDerivedDuoUsernames bool, ev Event) error {
-	return s.tx(ctx, "save settings", func(tx *sql.Tx) error {
+	return s.tx(ctx, "save settings", func(tx *txn) error {
 		at := ev.At.Unix()
 		for k, v := range st.Values {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?)
@@ -192,7 +192,7 @@ func unixOrZero(v sql.NullInt64) time.Time {
 
 // upsertOperator makes sure the operator's row exists with the latest
 // username and e-mail the host sent.
-func upsertOperator(ctx context.Context, tx *sql.Tx, op contract.Operator, ev Event) error {
+func upsertOperator(ctx context.Context, tx *txn, op contract.Operator, ev Event) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO operators (id, username, email, changed_by, changed_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET username = excluded.username, email = excluded.email`,
 		op.ID, op.Username, op.Email, ev.Actor, ev.At.Unix())
@@ -201,7 +201,7 @@ func upsertOperator(ctx context.Context, tx *sql.Tx, op contract.Operator, ev Ev
 
 // claimDuoUsername makes name the operator's Duo username ("" releases
 // it). The unique index refuses a name another operator holds.
-func claimDuoUsername(ctx context.Context, tx *sql.Tx, operatorID, name string) error {
+func claimDuoUsername(ctx context.Context, tx *txn, operatorID, name string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE operators SET duo_username = NULLIF(?, '') WHERE id = ?`, name, operatorID)
 	if sqlitedb.IsUniqueViolation(err) {
 		var holder string
@@ -213,7 +213,7 @@ func claimDuoUsername(ctx context.Context, tx *sql.Tx, operatorID, name string) 
 	return err
 }
 
-func getOperator(ctx context.Context, q *sql.Tx, id string) (contract.OperatorState, error) {
+func getOperator(ctx context.Context, q *txn, id string) (contract.OperatorState, error) {
 	st, err := scanOperator(q.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, ErrNotFound
@@ -223,7 +223,7 @@ func getOperator(ctx context.Context, q *sql.Tx, id string) (contract.OperatorSt
 
 // SetOperatorEnabled implements Store.
 func (s *SQLite) SetOperatorEnabled(ctx context.Context, op contract.Operator, enabled bool, ev Event) (contract.OperatorState, error) {
-	return s.updateOperator(ctx, "set operator enabled", op, ev, func(tx *sql.Tx) error {
+	return s.updateOperator(ctx, "set operator enabled", op, ev, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `UPDATE operators SET enabled = ? WHERE id = ?`, boolInt(enabled), op.ID)
 		return err
 	})
@@ -231,7 +231,7 @@ func (s *SQLite) SetOperatorEnabled(ctx context.Context, op contract.Operator, e
 
 // SetOperatorAlias implements Store.
 func (s *SQLite) SetOperatorAlias(ctx context.Context, op contract.Operator, alias string, ev Event) (contract.OperatorState, error) {
-	return s.updateOperator(ctx, "set operator alias", op, ev, func(tx *sql.Tx) error {
+	return s.updateOperator(ctx, "set operator alias", op, ev, func(tx *txn) error {
 		if err := claimDuoUsername(ctx, tx, op.ID, alias); err != nil {
 			return err
 		}
@@ -242,9 +242,9 @@ func (s *SQLite) SetOperatorAlias(ctx context.Context, op contract.Operator, ali
 
 // updateOperator creates the operator's row if needed, applies change,
 // records who made it and when, and writes ev, in one transaction.
-func (s *SQLite) updateOperator(ctx context.Context, what string, op contract.Operator, ev Event, change func(*sql.Tx) error) (contract.OperatorState, error) {
+func (s *SQLite) updateOperator(ctx context.Context, what string, op contract.Operator, ev Event, change func(*txn) error) (contract.OperatorState, error) {
 	var out contract.OperatorState
-	err := s.tx(ctx, what, func(tx *sql.Tx) error {
+	err := s.tx(ctx, what, func(tx *txn) error {
 		if err := upsertOperator(ctx, tx, op, ev); err != nil {
 			return err
 		}
@@ -321,7 +321,7 @@ func (s *SQLite) ListEnabled(ctx context.Context, afterID string, limit int) ([]
 
 // CreatePendingLogin implements Store.
 func (s *SQLite) CreatePendingLogin(ctx context.Context, p PendingLogin, ev Event) error {
-	return s.tx(ctx, "create pending login", func(tx *sql.Tx) error {
+	return s.tx(ctx, "create pending login", func(tx *txn) error {
 		if err := claimDuoUsername(ctx, tx, p.OperatorID, p.DuoUsername); err != nil {
 			return err
 		}
@@ -382,7 +382,7 @@ func (s *SQLite) LookupPendingLogin(ctx context.Context, stateHash []byte) (Pend
 
 // RecordLogin implements Store.
 func (s *SQLite) RecordLogin(ctx context.Context, operatorID string, at time.Time, ev Event) error {
-	return s.tx(ctx, "record login", func(tx *sql.Tx) error {
+	return s.tx(ctx, "record login", func(tx *txn) error {
 		if err := noteSecondFactor(ctx, tx, operatorID, at, true, true); err != nil {
 			return err
 		}
@@ -395,7 +395,7 @@ func (s *SQLite) RecordLogin(ctx context.Context, operatorID string, at time.Tim
 // in. With byDuo, Duo vouched for them: the first time (or the first since
 // a reset) is their enrolment, noted with its notice by a second UPDATE
 // that only that sign-in makes.
-func noteSecondFactor(ctx context.Context, tx *sql.Tx, operatorID string, at time.Time, login, byDuo bool) error {
+func noteSecondFactor(ctx context.Context, tx *txn, operatorID string, at time.Time, login, byDuo bool) error {
 	if err := refuseIfLocked(ctx, tx, operatorID, at); err != nil {
 		return err
 	}
@@ -419,7 +419,7 @@ func noteSecondFactor(ctx context.Context, tx *sql.Tx, operatorID string, at tim
 }
 
 // execCount runs a statement and returns how many rows it changed.
-func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+func execCount(ctx context.Context, tx *txn, query string, args ...any) (int64, error) {
 	res, err := tx.ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
@@ -442,7 +442,7 @@ func (s *SQLite) AppendEvent(ctx context.Context, ev Event) error {
 	if err := appendEvent(ctx, s.db, ev); err != nil {
 		return fmt.Errorf("append event: %w", err)
 	}
-	s.deliver(&written{events: []Event{ev}})
+	s.deliver([]Event{ev})
 	return nil
 }
 
@@ -452,8 +452,8 @@ func appendEvent(ctx context.Context, q interface {
 	_, err := q.ExecContext(ctx, `INSERT INTO audit_events (at, kind, operator_id, actor, actor_id, actor_role, client_ip, user_agent, outcome, reason, detail, notice)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ev.At.Unix(), ev.Kind, ev.OperatorID, ev.Actor, ev.ActorID, ev.ActorRole, ev.ClientIP, ev.UserAgent, ev.Outcome, ev.Reason, ev.Detail, string(ev.Notice))
-	if err == nil {
-		noteWritten(q, ev)
+	if tx, ok := q.(*txn); ok && err == nil {
+		tx.events = append(tx.events, ev)
 	}
 	return err
 }
@@ -468,16 +468,20 @@ func (s *SQLite) Events(ctx context.Context, afterID int64, limit int) ([]EventR
 	return out, nil
 }
 
-func (s *SQLite) tx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+// txn is a write transaction and the audit events written in it, which
+// reach the observer only once committed.
+type txn struct {
+	*sql.Tx
+	events []Event
+}
+
+func (s *SQLite) tx(ctx context.Context, what string, fn func(*txn) error) error {
 	defer s.writing()()
-	tx, err := s.db.BeginTx(ctx, nil)
+	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", what, err)
 	}
-	// Events written in the transaction reach the observer only once
-	// they are committed.
-	w := s.watch(tx)
-	defer s.unwatch(tx)
+	tx := &txn{Tx: sqlTx}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return fmt.Errorf("%s: %w", what, err)
@@ -485,7 +489,7 @@ func (s *SQLite) tx(ctx context.Context, what string, fn func(*sql.Tx) error) er
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%s: commit: %w", what, err)
 	}
-	s.deliver(w)
+	s.deliver(tx.events)
 	return nil
 }
 

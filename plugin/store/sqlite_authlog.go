@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
@@ -248,52 +247,12 @@ func (s *SQLite) yieldToWriters(ctx context.Context) error {
 // shared.
 func (s *SQLite) ObserveEvents(fn func(Event)) { s.observer = fn }
 
-// written collects the events one transaction writes, for the observer.
-type written struct {
-	mu     sync.Mutex
-	events []Event
-}
-
-// inTx maps each watched *sql.Tx to its *written. appendEvent takes any
-// executor, so this is how it finds the transaction's list without every
-// caller passing one.
-var inTx sync.Map
-
-func (s *SQLite) watch(tx *sql.Tx) *written {
-	if s.observer == nil {
-		return nil
-	}
-	w := &written{}
-	inTx.Store(tx, w)
-	return w
-}
-
-func (s *SQLite) unwatch(tx *sql.Tx) {
-	if s.observer != nil {
-		inTx.Delete(tx)
-	}
-}
-
-// noteWritten records ev against its transaction, if watched.
-func noteWritten(q any, ev Event) {
-	tx, ok := q.(*sql.Tx)
-	if !ok {
-		return
-	}
-	if v, ok := inTx.Load(tx); ok {
-		w := v.(*written)
-		w.mu.Lock()
-		w.events = append(w.events, ev)
-		w.mu.Unlock()
-	}
-}
-
 // deliver hands committed events to the observer.
-func (s *SQLite) deliver(w *written) {
-	if w == nil || s.observer == nil {
+func (s *SQLite) deliver(events []Event) {
+	if s.observer == nil {
 		return
 	}
-	for _, ev := range w.events {
+	for _, ev := range events {
 		s.observer(ev)
 	}
 }

@@ -78,7 +78,7 @@ var countFailure = `UPDATE operators SET
 
 // recordFailure counts one failure of op at now inside tx, and writes the
 // denial ev and, when it locks, the event lock builds.
-func recordFailure(ctx context.Context, tx *sql.Tx, op contract.Operator, l Lockout, now time.Time, ev Event, lock func(Failure) Event) (Failure, error) {
+func recordFailure(ctx context.Context, tx *txn, op contract.Operator, l Lockout, now time.Time, ev Event, lock func(Failure) Event) (Failure, error) {
 	if l.Threshold < 1 {
 		return Failure{}, fmt.Errorf("lockout threshold %d: want at least 1", l.Threshold)
 	}
@@ -111,7 +111,7 @@ func recordFailure(ctx context.Context, tx *sql.Tx, op contract.Operator, l Lock
 // force at now: every write that records a success calls it first, in its
 // transaction, so no success is recorded for a locked operator, even one
 // whose lock landed while the success was under way.
-func refuseIfLocked(ctx context.Context, tx *sql.Tx, operatorID string, now time.Time) error {
+func refuseIfLocked(ctx context.Context, tx *txn, operatorID string, now time.Time) error {
 	var locked bool
 	err := tx.QueryRowContext(ctx, `SELECT `+lockedAt("?2")+` FROM operators WHERE id = ?1`, operatorID, now.Unix()).Scan(&locked)
 	switch {
@@ -128,7 +128,7 @@ func refuseIfLocked(ctx context.Context, tx *sql.Tx, operatorID string, now time
 // RecordFailure implements PolicyStore.
 func (s *SQLite) RecordFailure(ctx context.Context, op contract.Operator, l Lockout, ev Event, lock func(Failure) Event) (Failure, error) {
 	var f Failure
-	err := s.tx(ctx, "record failure", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "record failure", func(tx *txn) error {
 		var err error
 		f, err = recordFailure(ctx, tx, op, l, ev.At, ev, lock)
 		return err
@@ -149,7 +149,7 @@ func (s *SQLite) RedeemCodeCounted(ctx context.Context, op contract.Operator, ba
 		f       Failure
 		refusal error
 	)
-	err := s.tx(ctx, "redeem code", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "redeem code", func(tx *txn) error {
 		if err := refuseIfLocked(ctx, tx, op.ID, now); err != nil {
 			return err
 		}
@@ -173,7 +173,7 @@ func (s *SQLite) RedeemCodeCounted(ctx context.Context, op contract.Operator, ba
 
 // AddOperator implements PolicyStore.
 func (s *SQLite) AddOperator(ctx context.Context, op contract.Operator, at time.Time) error {
-	return s.tx(ctx, "add operator", func(tx *sql.Tx) error {
+	return s.tx(ctx, "add operator", func(tx *txn) error {
 		return upsertOperator(ctx, tx, op, Event{At: at})
 	})
 }
@@ -181,7 +181,7 @@ func (s *SQLite) AddOperator(ctx context.Context, op contract.Operator, at time.
 // UnlockOperator implements PolicyStore.
 func (s *SQLite) UnlockOperator(ctx context.Context, op contract.Operator, ev func(before Lock) Event) (contract.OperatorState, error) {
 	var out contract.OperatorState
-	err := s.tx(ctx, "unlock operator", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "unlock operator", func(tx *txn) error {
 		var before Lock
 		err := tx.QueryRowContext(ctx, `SELECT `+lockColumns+` FROM operators WHERE id = ?`, op.ID).Scan(before.dest()...)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {

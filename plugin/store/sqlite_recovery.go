@@ -22,7 +22,7 @@ func (s *SQLite) CreateBackupCodeTicket(ctx context.Context, t BackupCodeTicket,
 		}
 		joined.Write(h)
 	}
-	return s.tx(ctx, "create backup code ticket", func(tx *sql.Tx) error {
+	return s.tx(ctx, "create backup code ticket", func(tx *txn) error {
 		if err := noteSecondFactor(ctx, tx, t.OperatorID, t.CreatedAt, false, true); err != nil {
 			return err
 		}
@@ -45,7 +45,7 @@ func (s *SQLite) CreateBackupCodeTicket(ctx context.Context, t BackupCodeTicket,
 // conditional DELETE … RETURNING: a confirmed set leaves no copy of its
 // hashes behind, and of concurrent confirmations one wins.
 func (s *SQLite) ConfirmBackupCodes(ctx context.Context, ticketHash []byte, operatorID string, now time.Time, ev Event) error {
-	return s.tx(ctx, "confirm backup codes", func(tx *sql.Tx) error {
+	return s.tx(ctx, "confirm backup codes", func(tx *txn) error {
 		var joined []byte
 		err := tx.QueryRowContext(ctx, `DELETE FROM backup_code_tickets WHERE ticket_hash = ? AND operator_id = ? AND expires_at > ? RETURNING code_hashes`,
 			ticketHash, operatorID, now.Unix()).Scan(&joined)
@@ -70,7 +70,7 @@ func (s *SQLite) ConfirmBackupCodes(ctx context.Context, ticketHash []byte, oper
 }
 
 // replaceBackupCodes makes hashes the operator's whole set, issued now.
-func replaceBackupCodes(ctx context.Context, tx *sql.Tx, operatorID string, hashes [][]byte, now time.Time) error {
+func replaceBackupCodes(ctx context.Context, tx *txn, operatorID string, hashes [][]byte, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM backup_codes WHERE operator_id = ?`, operatorID); err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func replaceBackupCodes(ctx context.Context, tx *sql.Tx, operatorID string, hash
 // ReplaceBackupCodes implements RecoveryStore.
 func (s *SQLite) ReplaceBackupCodes(ctx context.Context, operatorID string, codeHashes [][]byte, factorSince, now time.Time, ev Event) (contract.OperatorState, error) {
 	var out contract.OperatorState
-	err := s.tx(ctx, "replace backup codes", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "replace backup codes", func(tx *txn) error {
 		var factor, issued sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT second_factor_at, backup_codes_issued_at FROM operators WHERE id = ?`, operatorID).Scan(&factor, &issued)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -114,7 +114,7 @@ func (s *SQLite) ReplaceBackupCodes(ctx context.Context, operatorID string, code
 }
 
 // redeemCode is RedeemCode inside tx.
-func redeemCode(ctx context.Context, tx *sql.Tx, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error) {
+func redeemCode(ctx context.Context, tx *txn, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error) {
 	var out Redemption
 	err := func() error {
 		backupErr, bypassErr := ErrNotFound, ErrNotFound
@@ -149,7 +149,7 @@ func redeemCode(ctx context.Context, tx *sql.Tx, operatorID string, backupHash, 
 
 // redeemBackupCode spends one of the operator's backup codes with one
 // conditional UPDATE, or says why not (ErrNotFound, ErrUsed).
-func redeemBackupCode(ctx context.Context, tx *sql.Tx, operatorID string, codeHash []byte, now time.Time) error {
+func redeemBackupCode(ctx context.Context, tx *txn, operatorID string, codeHash []byte, now time.Time) error {
 	n, err := execCount(ctx, tx, `UPDATE backup_codes SET used_at = ? WHERE operator_id = ? AND code_hash = ? AND used_at IS NULL`,
 		now.Unix(), operatorID, codeHash)
 	if err != nil || n == 1 {
@@ -168,7 +168,7 @@ func redeemBackupCode(ctx context.Context, tx *sql.Tx, operatorID string, codeHa
 
 // noteCodeLogin records a sign-in by a code: the second factor's time and
 // the login in one UPDATE, and its event.
-func noteCodeLogin(ctx context.Context, tx *sql.Tx, operatorID string, now time.Time, ev Event) error {
+func noteCodeLogin(ctx context.Context, tx *txn, operatorID string, now time.Time, ev Event) error {
 	if err := noteSecondFactor(ctx, tx, operatorID, now, true, false); err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func scanBypass(sc sqlitedb.Scanner) (contract.BypassCode, error) {
 // redeemBypassCode takes one use of the operator's bypass code with one
 // conditional UPDATE (uses left, unexpired, unrevoked) and returns it as
 // it is after the use, or says why not.
-func redeemBypassCode(ctx context.Context, tx *sql.Tx, operatorID string, codeHash []byte, now time.Time) (contract.BypassCode, error) {
+func redeemBypassCode(ctx context.Context, tx *txn, operatorID string, codeHash []byte, now time.Time) (contract.BypassCode, error) {
 	b, err := scanBypass(tx.QueryRowContext(ctx, `UPDATE bypass_codes SET uses_left = uses_left - 1
 		WHERE operator_id = ? AND code_hash = ? AND uses_left > 0 AND expires_at > ? AND revoked_at IS NULL
 		RETURNING `+bypassColumns, operatorID, codeHash, now.Unix()))
@@ -208,7 +208,7 @@ func redeemBypassCode(ctx context.Context, tx *sql.Tx, operatorID string, codeHa
 // explainBypass says why a bypass code could not be used: revoked wins
 // over expired, which wins over used up, as that is what the admin did
 // last or what the operator can least fix.
-func explainBypass(ctx context.Context, tx *sql.Tx, operatorID string, codeHash []byte, now time.Time) error {
+func explainBypass(ctx context.Context, tx *txn, operatorID string, codeHash []byte, now time.Time) error {
 	b, err := scanBypass(tx.QueryRowContext(ctx, `SELECT `+bypassColumns+` FROM bypass_codes WHERE operator_id = ? AND code_hash = ?`, operatorID, codeHash))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -227,7 +227,7 @@ func explainBypass(ctx context.Context, tx *sql.Tx, operatorID string, codeHash 
 
 // IssueBypassCode implements RecoveryStore.
 func (s *SQLite) IssueBypassCode(ctx context.Context, op contract.Operator, b contract.BypassCode, codeHash []byte, ev Event) error {
-	err := s.tx(ctx, "issue bypass code", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "issue bypass code", func(tx *txn) error {
 		if err := upsertOperator(ctx, tx, op, ev); err != nil {
 			return err
 		}
@@ -256,7 +256,7 @@ func (s *SQLite) ListBypassCodes(ctx context.Context, operatorID string) ([]cont
 // RevokeBypassCode implements RecoveryStore.
 func (s *SQLite) RevokeBypassCode(ctx context.Context, operatorID, id string, now time.Time, ev Event) (contract.BypassCode, error) {
 	var out contract.BypassCode
-	err := s.tx(ctx, "revoke bypass code", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "revoke bypass code", func(tx *txn) error {
 		b, err := scanBypass(tx.QueryRowContext(ctx, `UPDATE bypass_codes SET revoked_at = ? WHERE id = ? AND operator_id = ? AND revoked_at IS NULL
 			RETURNING `+bypassColumns, now.Unix(), id, operatorID))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -278,7 +278,7 @@ func (s *SQLite) RevokeBypassCode(ctx context.Context, operatorID, id string, no
 
 // CreateRecoveryLink implements RecoveryStore.
 func (s *SQLite) CreateRecoveryLink(ctx context.Context, op contract.Operator, l RecoveryLink, ev Event) error {
-	return s.tx(ctx, "create recovery link", func(tx *sql.Tx) error {
+	return s.tx(ctx, "create recovery link", func(tx *txn) error {
 		if err := upsertOperator(ctx, tx, op, ev); err != nil {
 			return err
 		}
@@ -292,7 +292,7 @@ func (s *SQLite) CreateRecoveryLink(ctx context.Context, op contract.Operator, l
 
 // RedeemRecoveryLink implements RecoveryStore.
 func (s *SQLite) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, operatorID string, now time.Time, ev Event) error {
-	return s.tx(ctx, "redeem recovery link", func(tx *sql.Tx) error {
+	return s.tx(ctx, "redeem recovery link", func(tx *txn) error {
 		if err := refuseIfLocked(ctx, tx, operatorID, now); err != nil {
 			return err
 		}

@@ -800,7 +800,7 @@ func TestReplaceBackupCodesRefusals(t *testing.T) {
 // apart from the counting.
 func (s *SQLite) RedeemCode(ctx context.Context, operatorID string, backupHash, bypassHash []byte, now time.Time, ev func(Redemption) Event) (Redemption, error) {
 	var out Redemption
-	err := s.tx(ctx, "redeem code", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "redeem code", func(tx *txn) error {
 		var err error
 		out, err = redeemCode(ctx, tx, operatorID, backupHash, bypassHash, now, ev)
 		return err
