@@ -151,7 +151,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	outcomes := make(map[string]Outcome, len(cfg.Outcomes))
 	for user, o := range cfg.Outcomes {
 		if !o.valid() {
-			errs = append(errs, fmt.Errorf("Outcomes[%q]: unknown outcome %q", user, string(o)))
+			errs = append(errs, fmt.Errorf("config field Outcomes[%q]: unknown outcome %q", user, string(o)))
 		}
 		outcomes[user] = o
 	}

@@ -50,7 +50,7 @@ func recoveryLinkCmd(ctx context.Context, args []string, stdout, stderr io.Write
 	defer st.Close()
 	rec, err := st.Plugin(ctx, plugins.ID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (!rec.Installed || !rec.Active)) {
-		return errors.New("Duo Security is not installed and active in this helpdesk, so no second factor needs recovering")
+		return errors.New("the Duo Security plugin is not installed and active in this helpdesk, so no second factor needs recovering")
 	}
 	if err != nil {
 		return err

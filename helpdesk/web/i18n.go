@@ -22,11 +22,6 @@ func (s *Server) loc(r *http.Request) *i18n.Localizer { return s.cat.ForRequest(
 // tr is message id in the request's language, with name, value pairs.
 func (s *Server) tr(r *http.Request, id string, kv ...any) string { return s.loc(r).T(id, kv...) }
 
-// trn is message id in the plural form for count.
-func (s *Server) trn(r *http.Request, id string, count int, kv ...any) string {
-	return s.loc(r).N(id, count, kv...)
-}
-
 // localizePluginText is how the helpdesk shows a text the plugin wrote: by
 // its id, from the helpdesk's catalogue in the reader's language, with its
 // arguments; def, the plugin's own English, for English readers and when
