@@ -26,7 +26,7 @@ import (
 // GOTOOLCHAIN.
 const Patched = "go1.27.3"
 
-func TestCIUsesThePatchedToolchain(t *testing.T) {
+func TestCase39BuiltWithThePatchedToolchain(t *testing.T) {
 	got := runtime.Version()
 	older := semver.Compare("v"+strings.TrimPrefix(got, "go"), "v"+strings.TrimPrefix(Patched, "go")) < 0
 	switch {
@@ -51,9 +51,9 @@ func TestScriptsNameThePatchedToolchain(t *testing.T) {
 	}
 }
 
-// TestCIRunsEveryGate reads .ci/run's commands (comments dropped) for each
+// TestCase34CIRunsEveryGate reads .ci/run's commands (comments dropped) for each
 // gate of case 34 and 39, in the order that makes a failure cheapest.
-func TestCIRunsEveryGate(t *testing.T) {
+func TestCase34CIRunsEveryGate(t *testing.T) {
 	b, err := os.ReadFile("../../.ci/run")
 	if err != nil {
 		t.Fatal(err)
