@@ -2,6 +2,7 @@ package trust
 
 import (
 	"bytes"
+	"fmt"
 	"go/parser"
 	"go/token"
 	"os"
@@ -78,26 +79,56 @@ func TestCase23ClientSecretNeverReturnedAndEncrypted(t *testing.T) {
 	}
 }
 
-// Case 18 (in part): the database holds only hashes of the backup codes:
-// no code, in any form an operator may type it, is in its bytes on disk.
-// The other half of the case, codes drawn from crypto/rand, is checked on
-// the source: no package of the plugin's imports math/rand, and
-// plugin/codes imports crypto/rand.
+// Case 18: the database holds only hashes of every secret a login or a
+// recovery hands out: backup codes (in every form an operator may type
+// them), the ticket that confirms them, a bypass code, a recovery-link
+// token and a pending login's state; none is in its bytes on disk (main
+// file and WAL). The other half of the case, codes drawn from crypto/rand,
+// is checked on the source: no package of the plugin's imports math/rand,
+// and plugin/codes imports crypto/rand.
 func TestCase18CodesStoredOnlyAsHashes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envConfig{sim: duosim.Config{Scripted: true}}, alice)
-	codes := e.setUpCodes(alice)
+	e := newEnv(t, envConfig{sim: duosim.Config{Scripted: true}}, alice, bob)
+	ctx := ctxT(t)
+	b := e.redirect(alice)
+	q := e.browser(b.RedirectURL)
+	first := e.complete(alice, b.State, q.Get("state"), q.Get("duo_code"))
+	if first.Decision != contract.DecisionConfirmBackupCodes {
+		t.Fatalf("first Duo login = %+v, want CONFIRM_BACKUP_CODES", first)
+	}
+	if c := e.confirm(alice, first.BackupCodesTicket); c.Decision != contract.DecisionAllowed {
+		t.Fatalf("confirm = %+v", c)
+	}
+	codes := first.BackupCodes
 	if res := e.redeem(alice, codes[0]); res.Decision != contract.DecisionAllowed {
 		t.Fatalf("redeem = %+v", res)
 	}
-	files := e.rawFiles(`alice`) // her Duo username is stored in the clear
-	for _, c := range codes {
+	bypass, err := e.p.IssueBypassCode(ctx, contract.IssueBypassCodeRequest{Operator: bob, Uses: 1, LifetimeSeconds: 3600, Actor: admin, OperatorRole: contract.RoleAgent})
+	if err != nil {
+		t.Fatalf("IssueBypassCode: %v", err)
+	}
+	link, err := e.p.CreateRecoveryLink(ctx, contract.CreateRecoveryLinkRequest{Operator: bob, Actor: admin})
+	if err != nil {
+		t.Fatalf("CreateRecoveryLink: %v", err)
+	}
+	pending := e.redirect(bob) // a state left pending
+
+	secrets := map[string]string{"backup-code ticket": first.BackupCodesTicket, "bypass code": bypass.Code,
+		"recovery-link token": link.Token, "login state": pending.State}
+	for i, c := range codes {
 		bare := strings.ReplaceAll(c, "-", "")
-		for _, form := range []string{c, bare, strings.ToUpper(c), strings.ToUpper(bare)} {
-			for name, b := range files {
-				if bytes.Contains(b, []byte(form)) {
-					t.Fatalf("%s holds a backup code in the clear", name)
-				}
+		for j, form := range []string{c, bare, strings.ToUpper(c), strings.ToUpper(bare)} {
+			secrets[fmt.Sprintf("backup code %d (form %d)", i, j)] = form
+		}
+	}
+	files := e.rawFiles(`alice`) // her Duo username is stored in the clear
+	for what, v := range secrets {
+		if len(v) < 8 {
+			t.Fatalf("%s %q is too short to search for", what, v)
+		}
+		for name, b := range files {
+			if bytes.Contains(b, []byte(v)) {
+				t.Errorf("%s holds a %s in the clear", name, what)
 			}
 		}
 	}
