@@ -2,16 +2,21 @@ package trust
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
+	"github.com/helpdesk-duo/duo-plugin/internal/waitfor"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -184,6 +189,121 @@ func TestCase37ExecutableOutsideBundleOrSwappedIsRefused(t *testing.T) {
 		t.Logf("%d launches: %d started the genuine binary, %d refused the impostor", launches, started, refused)
 		if started == 0 || refused == 0 {
 			t.Fatalf("the swaps never met a launch (%d started, %d refused): the test proved nothing", started, refused)
+		}
+	})
+}
+
+// rewriteManifest edits the bundle's plugin.json entry for this platform.
+func rewriteManifest(t *testing.T, path string, edit func(exe map[string]any)) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m["executables"].(map[string]any)[pluginbuild.Target()].(map[string]any))
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tamper appends a byte to the bundle's binary: still a working
+// executable, no longer the one the manifest's sha256 names.
+func tamper(t *testing.T, manifest string) {
+	t.Helper()
+	f, err := os.OpenFile(pluginBinary(manifest), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Case 25: a binary that does not match the manifest's sha256 never runs.
+// At start, host.Start refuses it (ErrChecksumMismatch; ErrUnverified
+// when the manifest has no sha256 at all), so the host has no plugin and
+// its logins fail closed (the reference helpdesk's half, and what its
+// Plugins page says, is helpdesk/web's TestCase25ChecksumMismatchShownAndLoginsRefused).
+// At a restart (the binary replaced while the plugin ran, then the process
+// died) the SDK refuses it for good: the plugin goes PhaseFailed, saying
+// why, and the login calls answer ErrUnavailable with no decision, never
+// NOT_REQUIRED, until the host starts a plugin again.
+func TestCase25ChecksumMismatchRefusedAndLoginsFailClosed(t *testing.T) {
+	t.Parallel()
+	atStart := []struct {
+		name   string
+		tamper func(t *testing.T, manifest string)
+		want   error
+	}{
+		{"manifest sha256 differs", func(t *testing.T, manifest string) {
+			rewriteManifest(t, manifest, func(exe map[string]any) { exe["sha256"] = strings.Repeat("ab", 32) })
+		}, host.ErrChecksumMismatch},
+		{"binary tampered after bundling", tamper, host.ErrChecksumMismatch},
+		{"no checksum, not allowed", func(t *testing.T, manifest string) {
+			rewriteManifest(t, manifest, func(exe map[string]any) { delete(exe, "sha256") })
+		}, host.ErrUnverified},
+	}
+	for _, tc := range atStart {
+		t.Run("at start: "+tc.name, func(t *testing.T) {
+			t.Parallel()
+			manifest := pluginbuild.ForTest(t)
+			tc.tamper(t, manifest)
+			p, err := startBundle(t, manifest)
+			if err == nil {
+				_ = p.Close()
+				t.Fatal("Start succeeded")
+			}
+			if !errors.Is(err, tc.want) || p != nil {
+				t.Fatalf("Start = %v, %v; want no plugin and %v", p, err, tc.want)
+			}
+		})
+	}
+
+	t.Run("at restart", func(t *testing.T) {
+		t.Parallel()
+		var manifest string
+		e := newEnv(t, envConfig{sim: duosim.Config{Scripted: true}, failMode: "open", tweak: func(o *host.Options) {
+			manifest = o.ManifestPath
+			o.PingInterval = 100 * time.Millisecond
+			o.RestartBackoffMin = 50 * time.Millisecond
+		}}, alice)
+		e.redirect(alice)
+		tamper(t, manifest)
+		pid := e.p.State().PID
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitfor.Until(t, 10*time.Second, "the SDK gives up on the tampered binary", func() bool {
+			return e.p.State().Phase == host.PhaseFailed
+		})
+		if st := e.p.State(); !strings.Contains(st.LastError, "does not match the sha256 in the manifest") {
+			t.Fatalf("state %+v does not say why the plugin is not running", st)
+		}
+		ctx := ctxT(t)
+		// Even with fail_mode open: the plugin is not there to decide.
+		res, err := e.p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: alice, Client: client})
+		if !errors.Is(err, host.ErrUnavailable) || contract.ReasonOf(err) != contract.ReasonPluginUnavailable ||
+			!reflect.DeepEqual(res, contract.BeginLoginResponse{}) {
+			t.Fatalf("BeginLogin = %+v, %v (reason %q); want ErrUnavailable and no decision", res, err, contract.ReasonOf(err))
+		}
+		cres, err := e.p.CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: alice, SessionState: "s", CallbackState: "s", DuoCode: "c", Client: client})
+		if !errors.Is(err, host.ErrUnavailable) || !reflect.DeepEqual(cres, contract.CompleteLoginResponse{}) {
+			t.Fatalf("CompleteLogin = %+v, %v; want ErrUnavailable and no decision", cres, err)
+		}
+		rres, err := e.p.RedeemCode(ctx, contract.RedeemCodeRequest{Operator: alice, Code: "12345678", Client: client})
+		if !errors.Is(err, host.ErrUnavailable) || !reflect.DeepEqual(rres, contract.CompleteLoginResponse{}) {
+			t.Fatalf("RedeemCode = %+v, %v; want ErrUnavailable and no decision", rres, err)
 		}
 	})
 }
