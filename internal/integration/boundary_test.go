@@ -1,17 +1,10 @@
 package integration
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -167,71 +160,5 @@ func TestKilledPluginFailsClosedAndComesBack(t *testing.T) {
 			}
 			wantDenied(t, "second callback after restart", e.complete(alice, b.State, q.Get("state"), q.Get("duo_code")), contract.LoginReasonStateUsed)
 		})
-	}
-}
-
-const (
-	hostHelperEnv      = "DUO_TEST_HOST_HELPER_MANIFEST"
-	hostHelperDataEnv  = "DUO_TEST_HOST_HELPER_DATA"
-	hostHelperPIDLabel = "plugin-pid="
-)
-
-// runHostHelper is a minimal host in its own process: it starts the plugin,
-// activates it, prints the plugin's PID and waits to be killed.
-func runHostHelper() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	p, err := host.Start(ctx, host.Options{ManifestPath: os.Getenv(hostHelperEnv)})
-	if err != nil {
-		fmt.Println("error:", err)
-		os.Exit(1)
-	}
-	// The host's own start-up activation acts as the system.
-	system := contract.Actor{ID: "host", Username: "host", Role: contract.RoleSystem}
-	if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: os.Getenv(hostHelperDataEnv), Actor: system}); err != nil {
-		fmt.Println("error:", err)
-		os.Exit(1)
-	}
-	cancel()
-	fmt.Printf("%s%d\n", hostHelperPIDLabel, p.State().PID)
-	time.Sleep(time.Minute)
-	os.Exit(0)
-}
-
-// TestPluginExitsWhenHostDies kills a host process with SIGKILL (no chance
-// to stop its plugin) and checks that the orphaned plugin exits by itself
-// within 5 s and leaves its database closed cleanly.
-func TestPluginExitsWhenHostDies(t *testing.T) {
-	t.Parallel()
-	manifest := pluginbuild.ForTest(t)
-	dir := filepath.Join(t.TempDir(), "plugin-data")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), hostHelperEnv+"="+manifest, hostHelperDataEnv+"="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, hostHelperPIDLabel) {
-		_ = cmd.Process.Kill()
-		t.Fatalf("host helper said %q, %v", line, err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, hostHelperPIDLabel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
-
-	waitfor.Until(t, 5*time.Second, fmt.Sprintf("orphaned plugin (pid %d) exits", pid), func() bool {
-		return syscall.Kill(pid, 0) != nil
-	})
-	// The store was closed: no WAL left to replay.
-	if fi, err := os.Stat(filepath.Join(dir, "duo.db-wal")); err == nil && fi.Size() > 0 {
-		t.Fatalf("WAL of %d bytes left behind: the plugin did not close its database", fi.Size())
 	}
 }

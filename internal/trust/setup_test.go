@@ -27,6 +27,11 @@ import (
 // over TLS, and the SDK.
 
 func TestMain(m *testing.M) {
+	// This binary also plays two other processes: the host of case 27
+	// and the impostor of case 37.
+	if manifest := os.Getenv(hostHelperEnv); manifest != "" {
+		runHostHelper(manifest)
+	}
 	if marker := os.Getenv(impostorEnv); marker != "" {
 		runImpostor(marker)
 	}
