@@ -167,9 +167,11 @@ func TestCase28HungPluginCallsAndCloseReturnInTime(t *testing.T) {
 		t.Helper()
 		start := time.Now()
 		f()
-		if took := time.Since(start); took > limit+slack {
-			t.Fatalf("%s took %v; its bound is %v", what, took.Round(time.Millisecond), limit)
+		took := time.Since(start)
+		if took > limit+slack {
+			t.Errorf("%s took %v; its bound is %v", what, took.Round(time.Millisecond), limit)
 		}
+		t.Logf("%s took %v (bound %v)", what, took.Round(time.Millisecond), limit)
 	}
 	stop := func(t *testing.T, pid int) {
 		t.Helper()
@@ -183,7 +185,7 @@ func TestCase28HungPluginCallsAndCloseReturnInTime(t *testing.T) {
 	failsClosed := func(t *testing.T, what string, d contract.LoginDecision, err error) {
 		t.Helper()
 		if !errors.Is(err, host.ErrUnavailable) || d != contract.DecisionUnspecified {
-			t.Fatalf("%s on the hung plugin = decision %v, error %v; want ErrUnavailable and no decision", what, d, err)
+			t.Errorf("%s on the hung plugin = decision %v, error %v; want ErrUnavailable and no decision", what, d, err)
 		}
 	}
 
@@ -197,54 +199,75 @@ func TestCase28HungPluginCallsAndCloseReturnInTime(t *testing.T) {
 		pid := e.p.State().PID
 		stop(t, pid)
 
-		within(t, "BeginLogin without a deadline of its own", callTimeout, func() {
-			res, err := e.p.BeginLogin(context.Background(), contract.BeginLoginRequest{Operator: alice, Client: client})
-			failsClosed(t, "BeginLogin", res.Decision, err)
+		// All at once, while the hung process is still the current one:
+		// the first call to time out makes the supervisor ping it, which
+		// takes another CallTimeout before it is declared down.
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			within(t, "BeginLogin without a deadline of its own", callTimeout, func() {
+				res, err := e.p.BeginLogin(context.Background(), contract.BeginLoginRequest{Operator: alice, Client: client})
+				failsClosed(t, "BeginLogin", res.Decision, err)
+			})
 		})
-		within(t, "CompleteLogin with the caller's 300 ms", 300*time.Millisecond, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			defer cancel()
-			res, err := e.p.CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: alice, SessionState: "s", CallbackState: "s", DuoCode: "c", Client: client})
-			failsClosed(t, "CompleteLogin", res.Decision, err)
+		wg.Go(func() {
+			within(t, "CompleteLogin with the caller's 300 ms", 300*time.Millisecond, func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				defer cancel()
+				res, err := e.p.CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: alice, SessionState: "s", CallbackState: "s", DuoCode: "c", Client: client})
+				failsClosed(t, "CompleteLogin", res.Decision, err)
+			})
 		})
-		within(t, "five logins at once", callTimeout, func() {
-			var wg sync.WaitGroup
-			for range 5 {
-				wg.Go(func() {
+		for i := range 5 {
+			wg.Go(func() {
+				within(t, fmt.Sprintf("RedeemCode %d of 5 at once", i+1), callTimeout, func() {
 					res, err := e.p.RedeemCode(context.Background(), contract.RedeemCodeRequest{Operator: alice, Code: "12345678", Client: client})
 					failsClosed(t, "RedeemCode", res.Decision, err)
 				})
-			}
-			wg.Wait()
+			})
+		}
+		wg.Go(func() {
+			within(t, "Status", callTimeout, func() {
+				if _, err := e.p.Status(context.Background(), contract.StatusRequest{}); !errors.Is(err, host.ErrUnavailable) {
+					t.Errorf("Status on the hung plugin: %v; want ErrUnavailable", err)
+				}
+			})
 		})
-		within(t, "Status", callTimeout, func() {
-			if _, err := e.p.Status(context.Background(), contract.StatusRequest{}); !errors.Is(err, host.ErrUnavailable) {
-				t.Fatalf("Status on the hung plugin: %v; want ErrUnavailable", err)
-			}
+		wg.Go(func() {
+			within(t, "ExportAuthEvents with the caller's 300 ms", 300*time.Millisecond, func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				defer cancel()
+				err := e.p.ExportAuthEvents(ctx, contract.ExportAuthEventsRequest{Actor: admin},
+					func(contract.ExportChunk) error { return nil })
+				if err == nil {
+					t.Error("ExportAuthEvents from the hung plugin succeeded")
+				}
+			})
 		})
-		within(t, "ExportAuthEvents with the caller's 300 ms", 300*time.Millisecond, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			defer cancel()
-			err := e.p.ExportAuthEvents(ctx, contract.ExportAuthEventsRequest{Actor: admin},
-				func(contract.ExportChunk) error { return nil })
-			if err == nil {
-				t.Fatal("ExportAuthEvents from the hung plugin succeeded")
-			}
-		})
-		within(t, "a metrics scrape", min(host.DefaultMetricsTimeout, callTimeout), func() {
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(e.p.Collector())
-			families, err := reg.Gather()
-			if err != nil {
-				t.Fatalf("scrape: %v", err)
-			}
-			for _, f := range families {
-				if f.GetName() == "duo_plugin_up" && len(f.GetMetric()) == 1 && f.GetMetric()[0].GetGauge().GetValue() == 0 {
+		wg.Go(func() {
+			within(t, "a metrics scrape", min(host.DefaultMetricsTimeout, callTimeout), func() {
+				reg := prometheus.NewRegistry()
+				reg.MustRegister(e.p.Collector())
+				families, err := reg.Gather()
+				if err != nil {
+					t.Errorf("scrape: %v", err)
 					return
 				}
-			}
-			t.Fatalf("the scrape of the hung plugin has no duo_plugin_up 0: %v", families)
+				for _, f := range families {
+					if f.GetName() == "duo_plugin_up" && len(f.GetMetric()) == 1 && f.GetMetric()[0].GetGauge().GetValue() == 0 {
+						return
+					}
+				}
+				t.Errorf("the scrape of the hung plugin has no duo_plugin_up 0: %v", families)
+			})
 		})
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		// Close meets the hung process itself, not a replacement.
+		if st := e.p.State(); st.Phase != host.PhaseRunning || st.PID != pid {
+			t.Fatalf("before Close the state is %+v; want the hung process (pid %d) still current", st, pid)
+		}
 		within(t, "Close", shutdownTimeout+time.Second, func() { _ = e.p.Close() })
 		if running(pid) {
 			t.Fatalf("the hung plugin (pid %d) still runs after Close", pid)
@@ -252,6 +275,23 @@ func TestCase28HungPluginCallsAndCloseReturnInTime(t *testing.T) {
 		if ph := e.p.State().Phase; ph != host.PhaseClosed {
 			t.Fatalf("phase after Close = %v", ph)
 		}
+	})
+
+	t.Run("Close while the supervisor disposes of it", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envConfig{sim: duosim.Config{Scripted: true}, tweak: func(o *host.Options) {
+			o.CallTimeout = callTimeout
+			o.ShutdownTimeout = shutdownTimeout
+			o.PingInterval = 100 * time.Millisecond
+			o.RestartBackoffMin = 5 * time.Second // the restart waits: Close meets the disposal
+		}}, alice)
+		pid := e.p.State().PID
+		stop(t, pid)
+		waitfor.Until(t, 2*callTimeout+5*time.Second, "the supervisor finds the plugin hung", func() bool {
+			return e.p.State().Phase != host.PhaseRunning
+		})
+		within(t, "Close", shutdownTimeout+time.Second, func() { _ = e.p.Close() })
+		waitfor.Until(t, 2*time.Second, "the hung process is gone", func() bool { return !running(pid) })
 	})
 
 	t.Run("the supervisor replaces it", func(t *testing.T) {
