@@ -1,13 +1,17 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -25,6 +29,9 @@ type instance struct {
 	rpc    *plugin.GRPCClient // go-plugin's connection: gRPC, the only protocol the SDK allows
 	plugin contract.Plugin
 	proc   *os.Process // nil for an in-process test connection
+	// cleanup removes the private copy of the executable; nil for an
+	// in-process test connection.
+	cleanup func()
 }
 
 // PID is the process id, or 0 without a process.
@@ -62,6 +69,9 @@ func (in *instance) Kill(timeout time.Duration) error {
 	if in.client == nil {
 		return nil
 	}
+	if in.cleanup != nil {
+		defer in.cleanup()
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -89,6 +99,56 @@ func (in *instance) Kill(timeout time.Duration) error {
 	}
 }
 
+// verifiedCopy copies the executable at path into a directory of its own
+// that only this user can write, hashing what it copies, and returns the
+// copy's path and a func that removes it. It fails with
+// ErrChecksumMismatch when the bytes copied do not match the manifest's
+// sha256 (nil only with AllowUnverified). Hashing the file at path and then
+// executing path, as go-plugin's SecureConfig does, leaves a window in which
+// the file can be swapped; the copy is both the file hashed and the file
+// run. The directory is under os.TempDir ($TMPDIR on Unix), which must
+// allow executing (not a noexec mount).
+func (p *Plugin) verifiedCopy(path string) (exe string, cleanup func(), err error) {
+	src, err := os.Open(path)
+	if err != nil {
+		return "", nil, sentinelError(ErrNoExecutable, "open plugin executable: %v", err)
+	}
+	defer src.Close()
+	dir, err := os.MkdirTemp("", "duo-plugin-")
+	if err != nil {
+		return "", nil, fmt.Errorf("private copy of the plugin executable: %w", err)
+	}
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	exe = filepath.Join(dir, filepath.Base(path))
+	h := sha256.New()
+	// The read lock of ForkLock keeps any fork out while the copy is open
+	// for writing: a child forked meanwhile would inherit the descriptor
+	// until its own exec, and executing the copy would then fail with
+	// ETXTBSY ("text file busy").
+	syscall.ForkLock.RLock()
+	err = func() error {
+		dst, err := os.OpenFile(exe, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.MultiWriter(dst, h), src); err != nil {
+			_ = dst.Close()
+			return err
+		}
+		return dst.Close()
+	}()
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("private copy of the plugin executable %s: %w", path, err)
+	}
+	if p.checksum != nil && !bytes.Equal(h.Sum(nil), p.checksum) {
+		cleanup()
+		return "", nil, sentinelError(ErrChecksumMismatch, "plugin executable %s does not match the sha256 in the manifest; refusing to run it", path)
+	}
+	return exe, cleanup, nil
+}
+
 // launch asks the host whether the plugin should be active, starts a new
 // plugin process, verified against the manifest's sha256, dispenses the
 // contract's client and brings it to the host's answer. path is the
@@ -110,26 +170,24 @@ func (p *Plugin) launch(ctx context.Context, path string) (*instance, error) {
 		}
 	}
 
+	// The file executed is a private copy, hashed as it is written: a binary
+	// swapped in the bundle after the check can never be the one that runs.
+	exe, cleanup, err := p.verifiedCopy(path)
+	if err != nil {
+		return nil, err
+	}
 	// exec.Command, not CommandContext: the process must outlive ctx, which
 	// only bounds the start.
-	cmd := exec.Command(path)
+	cmd := exec.Command(exe)
 	// go-plugin appends the host environment after Cmd.Env, where it would
 	// override Options.Env on duplicate keys; build the environment here, with
 	// SkipHostEnv, so that Options.Env wins.
 	cmd.Env = append(os.Environ(), p.opts.Env...)
 
-	var secure *plugin.SecureConfig
-	if len(p.checksum) > 0 {
-		// A fresh hash per launch: SecureConfig.Check writes into Hash, so a
-		// reused one would accumulate and never match again.
-		secure = &plugin.SecureConfig{Checksum: p.checksum, Hash: sha256.New()}
-	}
-
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  contract.Handshake,
 		VersionedPlugins: contract.VersionedPlugins(nil, nil),
 		Cmd:              cmd,
-		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     p.opts.StartTimeout,
@@ -158,16 +216,19 @@ func (p *Plugin) launch(ctx context.Context, path string) (*instance, error) {
 		go func() {
 			<-ch
 			client.Kill()
+			cleanup()
 		}()
 		return nil, fmt.Errorf("start plugin %s: %w", path, context.Cause(ctx))
 	}
 	// cmd.Process was set by the goroutine above, before it sent on ch.
-	in := &instance{client: client, proc: cmd.Process}
+	in := &instance{client: client, proc: cmd.Process, cleanup: cleanup}
+	if runtime.GOOS != "windows" {
+		// The running process keeps its image; Windows refuses to remove
+		// it until the process exits, so there Kill removes it.
+		cleanup()
+	}
 	if s.err != nil {
 		_ = in.Kill(p.opts.ShutdownTimeout)
-		if errors.Is(s.err, plugin.ErrChecksumsDoNotMatch) {
-			return nil, sentinelError(ErrChecksumMismatch, "plugin executable %s does not match the sha256 in the manifest; refusing to run it", path)
-		}
 		return nil, fmt.Errorf("start plugin %s: %w", path, s.err)
 	}
 	// AllowedProtocols holds gRPC only, so go-plugin hands out its gRPC client.

@@ -1,6 +1,8 @@
 package host
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -140,5 +142,54 @@ func TestManifestExecutableSymlinks(t *testing.T) {
 				t.Fatalf("Executable = %q, %q, %v; want %q, %q", path, sum, err, tc.wantPath, testSHA)
 			}
 		})
+	}
+}
+
+// TestVerifiedCopyIsTheFileRun: launch runs a private copy, hashed as it is
+// written. The bundle's file changed after the copy leaves the copy as it
+// was checked; a copy that does not match is refused and removed; without
+// a checksum (AllowUnverified) the file is copied as it is.
+func TestVerifiedCopyIsTheFileRun(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the copies go, to see that none is left
+	bundle := t.TempDir()
+	genuine := []byte("#!/bin/sh\necho genuine\n")
+	path := writeFile(t, bundle, "bin/duo-plugin", genuine, 0o755)
+	sum := sha256.Sum256(genuine)
+	p := &Plugin{checksum: sum[:]}
+
+	exe, cleanup, err := p.verifiedCopy(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(exe) != "duo-plugin" || !strings.HasPrefix(exe, tmp) {
+		t.Fatalf("copy at %s; want duo-plugin under %s", exe, tmp)
+	}
+	writeFile(t, bundle, "bin/duo-plugin", []byte("#!/bin/sh\necho impostor\n"), 0o755)
+	if got, err := os.ReadFile(exe); err != nil || !bytes.Equal(got, genuine) {
+		t.Fatalf("the copy holds %q, %v after the bundle's file changed; want the checked bytes", got, err)
+	}
+	for _, f := range []string{exe, filepath.Dir(exe)} {
+		if fi, err := os.Stat(f); err != nil || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o700) {
+			t.Fatalf("%s: %v, %v; want mode 0700, only this user may write or swap it", f, fi.Mode(), err)
+		}
+	}
+	cleanup()
+
+	if _, _, err := p.verifiedCopy(path); !errors.Is(err, ErrChecksumMismatch) {
+		t.Fatalf("copy of the changed file: %v; want ErrChecksumMismatch", err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Fatalf("left behind in the temporary directory: %v", left)
+	}
+
+	unverified := &Plugin{}
+	exe, cleanup, err = unverified.verifiedCopy(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	if got, _ := os.ReadFile(exe); !strings.Contains(string(got), "impostor") {
+		t.Fatalf("without a checksum the copy holds %q; want the file as it is", got)
 	}
 }

@@ -156,9 +156,9 @@ type Plugin struct {
 // launches it, brings it to Options.Activation, and starts supervising it.
 // ctx bounds the first launch only; the plugin runs until Close.
 //
-// The checksum is checked just before each launch (and each restart), from
-// the file that is then executed: install the bundle where only the host's
-// administrator can write, or the file could be swapped in between.
+// The checksum is checked at each launch (and each restart) on a private
+// copy of the executable, made under os.TempDir, and that copy is what
+// runs: a file swapped in the bundle once it is checked never runs.
 func Start(ctx context.Context, opts Options) (*Plugin, error) {
 	opts = opts.withDefaults()
 	log := opts.Logger.With("plugin", "duo")

@@ -337,6 +337,11 @@ type envOpts struct {
 	web      func(*web.Config)
 	manifest string // the bundle's plugin.json; testManifest when empty
 	startErr error  // the plugin process does not start
+	// start, when set, starts the plugin instead of the fake (startErr
+	// is then unused); bundle holds more files of the bundle, by their
+	// path in it, written executable.
+	start  plugins.StartFunc
+	bundle map[string]string
 }
 
 const password = "correct horse battery"
@@ -363,18 +368,31 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err := os.WriteFile(filepath.Join(bundle, "plugin.json"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	for name, content := range o.bundle {
+		path := filepath.Join(bundle, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	fake := newFakePlugin()
+	start := o.start
+	if start == nil {
+		start = func(context.Context, string, plugins.Activation) (plugins.Plugin, error) {
+			if o.startErr != nil {
+				return nil, o.startErr
+			}
+			return fake, nil
+		}
+	}
 	logged := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logged, nil))
 	mgr, err := plugins.New(plugins.Config{
 		Store: st, BundleDir: bundle, DataDir: filepath.Join(dir, "plugin-data"),
 		CallbackURL: "http://helpdesk.test" + web.CallbackPath, Logger: log,
-		Start: func(context.Context, string, plugins.Activation) (plugins.Plugin, error) {
-			if o.startErr != nil {
-				return nil, o.startErr
-			}
-			return fake, nil
-		},
+		Start: start,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,14 +1,25 @@
 package web_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
+	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
+
+// processAlert is the Plugins page's alert that the process is not running.
+var processAlert = regexp.MustCompile(`(?s)<div class="alert" id="process-alert">.*?</div>`)
 
 var processState = regexp.MustCompile(`(?s)<dd id="process-state">(.*?)</dd>`)
 
@@ -84,5 +95,51 @@ func TestPluginsPageNeverRunningBesideAnError(t *testing.T) {
 	c.get("/admin/plugins")
 	if m := processState.FindStringSubmatch(c.last); m == nil || strings.Contains(m[1], "running") || !strings.Contains(m[1], "not answering") {
 		t.Errorf("process state of a silent process: %q", m)
+	}
+}
+
+// TestCase25ChecksumMismatchShownAndLoginsRefused is the reference
+// helpdesk's half of trust case 25 (internal/trust has the SDK's): a
+// bundle whose executable does not match the manifest's sha256 is refused
+// by the real SDK, the Plugins page says why, and with the plugin active
+// every sign-in that needs Duo is refused.
+func TestCase25ChecksumMismatchShownAndLoginsRefused(t *testing.T) {
+	const executable = "#!/bin/sh\necho 'must never run' >&2\nexit 1\n"
+	sum := sha256.Sum256([]byte("another binary"))
+	manifest := fmt.Sprintf(`{"id":"duo-security","name":"Duo Security","version":"0.1.0","protocol_version":1,
+"executables":{%q:{"path":"bin/duo-plugin","sha256":%q}},
+"settings_schema":[{"key":"client_id","display_name":"Client ID","type":"text","required":true}]}`,
+		runtime.GOOS+"-"+runtime.GOARCH, hex.EncodeToString(sum[:]))
+	e := newEnv(t, envOpts{manifest: manifest, bundle: map[string]string{"bin/duo-plugin": executable},
+		start: plugins.SDKStarter(host.Options{StartTimeout: 5 * time.Second})})
+	if err := e.mgr.StartError(); !errors.Is(err, host.ErrChecksumMismatch) {
+		t.Fatalf("StartError = %v; want host.ErrChecksumMismatch", err)
+	}
+	// An administrator signed in before; the record says active (as after
+	// a restart of the helpdesk).
+	a := e.client()
+	a.signedIn("admin")
+	if err := e.st.SetPluginActive(t.Context(), plugins.ID, true, "test"); err != nil {
+		t.Fatal(err)
+	}
+	a.get("/admin/plugins")
+	alert := processAlert.FindString(a.last)
+	for _, want := range []string{
+		"The plugin process is not running",
+		"does not match the sha256 in the manifest; refusing to run it",
+		"every sign-in is refused",
+	} {
+		if !strings.Contains(alert, want) {
+			t.Errorf("the Plugins page's alert lacks %q:\n%s", want, a.last)
+		}
+	}
+
+	c := e.client()
+	resp := c.login("alice", password, "")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(c.last, web.MsgFailClosed) {
+		t.Fatalf("sign-in with the plugin refused: status %d:\n%s", resp.StatusCode, c.last)
+	}
+	if resp := c.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatal("signed in although the plugin could not ask Duo")
 	}
 }

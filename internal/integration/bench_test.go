@@ -39,7 +39,9 @@ type bareClients struct {
 }
 
 // startBare starts the bare plugin with plain go-plugin: AutoMTLS, gRPC,
-// checksum verified, exactly like the SDK but with nothing around it.
+// checksum verified (by go-plugin, on the file it then executes; the SDK
+// instead hashes a private copy as it writes it and runs that copy), with
+// nothing around it.
 func startBare(b *testing.B) (*plugin.Client, bareClients) {
 	b.Helper()
 	exe, err := pluginbuild.Binary(barePackage)

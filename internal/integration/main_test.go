@@ -24,10 +24,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(hostHelperEnv) != "" {
-		runHostHelper()
-		return
-	}
 	// Build before any test runs: on a cold machine the build takes what it
 	// takes, and no test's own deadline may be spent waiting for it.
 	if err := pluginbuild.Prepare(); err != nil {

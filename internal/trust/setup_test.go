@@ -27,6 +27,14 @@ import (
 // over TLS, and the SDK.
 
 func TestMain(m *testing.M) {
+	// This binary also plays two other processes: the host of case 27
+	// and the impostor of case 37.
+	if manifest := os.Getenv(hostHelperEnv); manifest != "" {
+		runHostHelper(manifest)
+	}
+	if marker := os.Getenv(impostorEnv); marker != "" {
+		runImpostor(marker)
+	}
 	// Build before any test runs, so that no test's deadline is spent on it.
 	if err := pluginbuild.Prepare(); err != nil {
 		fmt.Fprintf(os.Stderr, "trust: cannot build the plugin bundle, so no test can run: %v\n", err)
