@@ -106,15 +106,15 @@ func (in *instance) Kill(timeout time.Duration) error {
 // sha256 (nil only with AllowUnverified). Hashing the file at path and then
 // executing path, as go-plugin's SecureConfig does, leaves a window in which
 // the file can be swapped; the copy is both the file hashed and the file
-// run. The directory is under os.TempDir ($TMPDIR on Unix), which must
-// allow executing (not a noexec mount).
+// run. The directory is under Options.ExecDir, which must allow executing
+// (not a noexec mount).
 func (p *Plugin) verifiedCopy(path string) (exe string, cleanup func(), err error) {
 	src, err := os.Open(path)
 	if err != nil {
 		return "", nil, sentinelError(ErrNoExecutable, "open plugin executable: %v", err)
 	}
 	defer src.Close()
-	dir, err := os.MkdirTemp("", "duo-plugin-")
+	dir, err := os.MkdirTemp(p.opts.ExecDir, "duo-plugin-")
 	if err != nil {
 		return "", nil, fmt.Errorf("private copy of the plugin executable: %w", err)
 	}

@@ -148,7 +148,8 @@ func TestManifestExecutableSymlinks(t *testing.T) {
 // TestVerifiedCopyIsTheFileRun: launch runs a private copy, hashed as it is
 // written. The bundle's file changed after the copy leaves the copy as it
 // was checked; a copy that does not match is refused and removed; without
-// a checksum (AllowUnverified) the file is copied as it is.
+// a checksum (AllowUnverified) the file is copied as it is; Options.ExecDir
+// says where the copies go.
 func TestVerifiedCopyIsTheFileRun(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp) // where the copies go, to see that none is left
@@ -183,12 +184,16 @@ func TestVerifiedCopyIsTheFileRun(t *testing.T) {
 		t.Fatalf("left behind in the temporary directory: %v", left)
 	}
 
-	unverified := &Plugin{}
+	execDir := t.TempDir() // Options.ExecDir, for a host whose /tmp is noexec
+	unverified := &Plugin{opts: Options{ExecDir: execDir}}
 	exe, cleanup, err = unverified.verifiedCopy(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cleanup()
+	if !strings.HasPrefix(exe, execDir+string(filepath.Separator)) {
+		t.Fatalf("copy at %s; want it under Options.ExecDir %s", exe, execDir)
+	}
 	if got, _ := os.ReadFile(exe); !strings.Contains(string(got), "impostor") {
 		t.Fatalf("without a checksum the copy holds %q; want the file as it is", got)
 	}

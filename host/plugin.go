@@ -41,6 +41,13 @@ type Options struct {
 	// present is always verified.
 	AllowUnverified bool
 
+	// ExecDir is where the SDK writes the private copy of the plugin
+	// executable it verifies and runs (each launch in a new subdirectory
+	// only this user can read, removed once the process has started). It
+	// must be on a file system that allows executing. Default os.TempDir()
+	// ($TMPDIR on Unix); set it when /tmp is mounted noexec.
+	ExecDir string
+
 	// HostVersion is the helpdesk's semantic version. If set, Start refuses a
 	// plugin whose min_host_version is newer (ErrHostTooOld).
 	HostVersion string
