@@ -180,7 +180,7 @@ func VerifyTOTP(secret, code string, now time.Time, lastStep int64) (int64, bool
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // notASCII: a lookalike slash (U+FF0F, U+2215, U+29F5…) turns into "/" or
-// "\\" under the Unicode normalisation (NFKC) that some proxies and servers
+// "\" under the Unicode normalisation (NFKC) that some proxies and servers
 // apply, so "/\uFF0Fevil.example" may be read as "//evil.example". The
 // helpdesk's own paths are ASCII, so a next that is not loses nothing.
 func notASCII(r rune) bool { return r >= 0x80 }

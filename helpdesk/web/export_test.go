@@ -5,6 +5,9 @@ type Route struct {
 	Pattern string
 	// Access is "open", "sign-in", "signed-in", "staff" or "admin".
 	Access string
+	// Query and Form: the parameters a sign-in route takes, and where;
+	// Repeat: those that may come more than once.
+	Query, Form, Repeat []string
 }
 
 // Routes is every route the server registers, from its one table.
@@ -13,7 +16,8 @@ func Routes() []Route {
 		accessStaff: "staff", accessAdmin: "admin"}
 	var out []Route
 	for _, rt := range (&Server{}).routeTable() {
-		out = append(out, Route{Pattern: rt.pattern, Access: names[rt.access]})
+		out = append(out, Route{Pattern: rt.pattern, Access: names[rt.access],
+			Query: rt.params.query, Form: rt.params.form, Repeat: rt.params.repeat})
 	}
 	return out
 }

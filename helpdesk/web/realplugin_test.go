@@ -61,12 +61,14 @@ func newRealEnv(t *testing.T) *realEnv {
 	a, err := app.New(ctx, app.Config{
 		Addr: ln.Addr().String(), DataDir: dir, PluginDir: filepath.Dir(manifest),
 		BaseURL:   "http://" + ln.Addr().String(),
-		PluginEnv: []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true"},
+		PluginEnv: []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true", "DUO_PLUGIN_HEALTH_CACHE_TTL=0s"},
 		// A stopped plugin stays stopped.
 		PluginOptions: func(o *host.Options) { o.MaxRestarts = -1 },
 		Getenv:        func(string) string { return "" },
 		BcryptCost:    bcrypt.MinCost,
 		Logger:        slog.New(slog.NewTextHandler(logged, nil)),
+		// The tests make many wrong attempts on purpose.
+		Web: func(c *web.Config) { c.UserFailureLimit, c.IPFailureLimit = 1000, 1000 },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +98,7 @@ func newRealEnv(t *testing.T) *realEnv {
 	p := e.plugin()
 	res, err := p.UpdateSettings(e.ctx(), contract.UpdateSettingsRequest{Actor: realAdmin, Values: map[string]string{
 		"client_id": duoApp.ClientID, "client_secret": duoApp.ClientSecret.Reveal(),
-		"api_hostname": sim.APIHost(), "ca_file": sim.CAFile()}})
+		"api_hostname": sim.APIHost(), "ca_file": sim.CAFile(), "lockout_threshold": "100"}})
 	if err != nil || !res.Saved || !res.Duo.OK {
 		t.Fatalf("UpdateSettings = %+v, %v", res, err)
 	}
