@@ -86,10 +86,18 @@ var case14Routes = map[string]routeClass{
 var driveValues = map[string]string{
 	"username": "alice", "password": password, "next": "/", "code": "abcde-fghjk", "saved": "yes",
 	"token": "bogus-recovery-token", "state": "forged-state-0123456789abcdef", "duo_code": "forged-duo-code",
+	"subject": "pwned", "requester": "x", "enabled": "false", "alias": "someone-else", "confirm": "duo-security",
+	"uses": "5", "hours": "24", "skip_duo_check": "on",
 }
 
-// drive sends rt the parameters it takes (only those, each once), with the
-// session's CSRF token on a POST, as alice's browser.
+// accountFields are what the account and admin forms take, all sent to
+// each of their routes: a route that forgot its check would act on them.
+var accountFields = []string{"password", "code", "subject", "requester", "enabled", "alias", "confirm", "uses", "hours", "skip_duo_check"}
+
+// drive sends rt the parameters it takes (a sign-in route only those,
+// each once; any other the account and admin forms' fields), with the
+// session's CSRF token on a POST (override's csrf_token, else read from a
+// page), as alice's browser. override replaces values by name.
 func (e *realEnv) drive(c *client, rt web.Route, override map[string]string) *http.Response {
 	e.t.Helper()
 	method, path, ok := strings.Cut(rt.Pattern, " ")
@@ -115,8 +123,16 @@ func (e *realEnv) drive(c *client, rt web.Route, override map[string]string) *ht
 		}
 		return c.get(path)
 	}
-	form := url.Values{"csrf_token": {sessionCSRF(c)}}
-	for _, k := range rt.Form {
+	csrf := override["csrf_token"]
+	if csrf == "" {
+		csrf = sessionCSRF(c)
+	}
+	form := url.Values{"csrf_token": {csrf}}
+	names := rt.Form
+	if rt.Access != "sign-in" {
+		names = accountFields
+	}
+	for _, k := range names {
 		form.Set(k, value(k))
 	}
 	return c.post(path, form)
