@@ -232,16 +232,31 @@ func (e *realEnv) passwordThenDuo(c *client, name, next string) string {
 // sign-in lands.
 func (e *realEnv) signInWithDuo(c *client, name, next string) *http.Response {
 	e.t.Helper()
+	resp, _ := e.signInWithDuoCodes(c, name, next)
+	return resp
+}
+
+// shownCodes are the backup codes on the page c shows.
+func shownCodes(c *client) []string {
+	var codes []string
+	for _, m := range regexp.MustCompile(`name="code" value="([^"]+)"`).FindAllStringSubmatch(c.last, -1) {
+		codes = append(codes, m[1])
+	}
+	return codes
+}
+
+// signInWithDuoCodes is signInWithDuo, and the first backup codes it
+// confirmed, if any.
+func (e *realEnv) signInWithDuoCodes(c *client, name, next string) (*http.Response, []string) {
+	e.t.Helper()
 	resp := c.get(e.passwordThenDuo(c, name, next))
+	var codes []string
 	if resp.StatusCode == http.StatusOK && strings.Contains(c.last, `action="/login/backup-codes"`) {
-		form := url.Values{"saved": {"yes"}}
-		for _, m := range regexp.MustCompile(`name="code" value="([^"]+)"`).FindAllStringSubmatch(c.last, -1) {
-			form.Add("code", m[1])
-		}
-		resp = c.postForm("/login/backup-codes", form)
+		codes = shownCodes(c)
+		resp = c.postForm("/login/backup-codes", url.Values{"saved": {"yes"}, "code": codes})
 	}
 	if resp.StatusCode != http.StatusSeeOther {
 		e.t.Fatalf("sign-in of %s with Duo: %d\n%s", name, resp.StatusCode, c.last)
 	}
-	return resp
+	return resp, codes
 }
