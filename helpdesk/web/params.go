@@ -40,8 +40,9 @@ func (p params) check(r *http.Request) *paramProblem {
 		if r.URL.RawQuery != "" {
 			return &paramProblem{Parameter: p.known(firstKey(q)), Problem: "a form's parameters belong in its body, not in the query"}
 		}
-		// The CSRF middleware parsed the body already; parse again to
-		// see an error it ignored.
+		// The CSRF middleware parsed the body already, and refused it if
+		// it did not parse (ParseForm's error leaves it no token); a
+		// second ParseForm only reports an error when it is the first.
 		if err := r.ParseForm(); err != nil {
 			return &paramProblem{Problem: "the body does not parse"}
 		}
