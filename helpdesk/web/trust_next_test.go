@@ -61,6 +61,12 @@ var hiddenNext = regexp.MustCompile(`name="next" value="([^"]*)"`)
 func TestCase21OffSiteNextLandsOnTheHelpdesk(t *testing.T) {
 	t.Parallel()
 	e := newRealEnv(t)
+	// The check can fail.
+	for _, off := range []string{"//evil.example", `/\evil.example`, "https://evil.example", "/%2F%2Fevil.example", "/%EF%BC%8Fevil.example", "/\t/evil.example"} {
+		if onSite(e.base, off) {
+			t.Fatalf("onSite(%q) = true", off)
+		}
+	}
 	// The first sign-in sets up the backup codes; the rest are plain.
 	e.signInWithDuo(e.client(), "alice", "")
 
@@ -109,7 +115,29 @@ func TestCase21OffSiteNextLandsOnTheHelpdesk(t *testing.T) {
 		}
 	}
 
-	// The link a signed-out visitor of a page is sent to keeps it local too.
+	// The sign-in link a signed-out visitor of a page is sent to carries
+	// the page as next; odd pages stay on the helpdesk too.
+	for _, page := range []string{
+		"/account?x=%0d%0aLocation:%20//evil.example", "/admin/operators/%2F%2Fevil.example",
+		"/admin/operators/%5Cevil.example", "/admin/log?kind=%EF%BC%8F%EF%BC%8Fevil.example", "/account?next=https://evil.example",
+	} {
+		c := e.client()
+		resp := c.get(page)
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || err != nil || loc.Path != "/login" {
+			t.Fatalf("signed-out %s: %d %q, want the sign-in page", page, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		next := loc.Query().Get("next")
+		if next != "" && !onSite(e.base, next) {
+			t.Errorf("signed-out %s: the sign-in link carries next %q", page, next)
+		}
+		resp = e.signInWithDuo(c, "alice", next)
+		if got := resp.Header.Get("Location"); !onSite(e.base, got) {
+			t.Errorf("signed in from %s: sent to %q, off the helpdesk", page, got)
+		}
+	}
+
+	// The page a signed-out visitor asked for is where they land.
 	c := e.client()
 	resp := c.get("/account?back=" + url.QueryEscape("//evil.example"))
 	loc, _ := url.Parse(resp.Header.Get("Location"))
