@@ -152,7 +152,8 @@ func sessionCSRF(c *client) string {
 }
 
 // Case 14: every route of the reference helpdesk is in one table, and each
-// is classified here (an unclassified route fails). Each is then driven as
+// is classified here (an unclassified route fails). No route takes basic
+// authentication (there is no API, and no remember-me). Each is driven as
 // alice (Duo on, and the built-in TOTP method set up too) with her right
 // password and wrong second factors: from a Duo step under way, with Duo
 // down (fail closed), and with the plugin process killed. No request
@@ -218,6 +219,25 @@ func TestCase14EveryRouteGoesThroughThePlugin(t *testing.T) {
 		}
 		if r := c.get("/account"); r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("%s: after %s the browser opens /account: %d", state, rt.Pattern, r.StatusCode)
+		}
+	}
+
+	// 0. No API or basic authentication: the right password in an
+	// Authorization header opens nothing.
+	for _, rt := range routes {
+		if rt.Access == "open" || rt.Access == "sign-in" {
+			continue
+		}
+		c := e.client()
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		path = strings.NewReplacer("{$}", "", "{id}", strconv.FormatInt(e.ops["admin"].ID, 10), "{code}", "b1").Replace(path)
+		req, _ := http.NewRequest(method, e.base+path, nil)
+		req.SetBasicAuth("admin", password)
+		if resp := c.do(req); resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s with the admin's password as basic authentication: %d, want a redirect to sign in (GET) or 403 (no CSRF token)", rt.Pattern, resp.StatusCode)
+		}
+		if n := e.authenticatedSessions("admin"); n != 0 {
+			t.Fatalf("%s with basic authentication left the admin %d authenticated sessions", rt.Pattern, n)
 		}
 	}
 
