@@ -179,6 +179,12 @@ func VerifyTOTP(secret, code string, now time.Time, lastStep int64) (int64, bool
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
+// notASCII: a lookalike slash (U+FF0F, U+2215, U+29F5…) turns into "/" or
+// "\" under the Unicode normalisation (NFKC) that some proxies and servers
+// apply, so "/\uFF0Fevil.example" may be read as "//evil.example". The
+// helpdesk's own paths are ASCII, so a next that is not loses nothing.
+func notASCII(r rune) bool { return r >= 0x80 }
+
 // percentDecode decodes every valid %XX escape of s and leaves anything
 // else as it is, as a lenient browser or proxy would.
 func percentDecode(s string) string {
@@ -213,8 +219,9 @@ func fromHex(c byte) byte {
 
 // SafeNext returns next if it is a local path to send the operator to after
 // signing in, and "" otherwise. A local path starts with a single "/" and
-// has no "//" at its start, no backslash, no control character, no scheme
-// and no host, also once percent-decoded (any number of times).
+// has no "//" at its start, no backslash, no control character, nothing but
+// ASCII, no scheme and no host, also once percent-decoded (any number of
+// times).
 func SafeNext(next string) string {
 	if next == "" || len(next) > 2048 || next[0] != '/' {
 		return ""
@@ -234,7 +241,7 @@ func SafeNext(next string) string {
 	// "/%252F/evil" would then be "//evil". So every decoding must still
 	// start with a single "/" and hold no backslash or control character.
 	for d, i := next, 0; i < 8; i++ {
-		if strings.HasPrefix(d, "//") || strings.ContainsRune(d, '\\') || strings.ContainsFunc(d, isControl) {
+		if strings.HasPrefix(d, "//") || strings.ContainsRune(d, '\\') || strings.ContainsFunc(d, isControl) || strings.ContainsFunc(d, notASCII) {
 			return ""
 		}
 		dd := percentDecode(d)

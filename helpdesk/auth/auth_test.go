@@ -30,6 +30,12 @@ func TestSafeNext(t *testing.T) {
 		{"/%5Cevil.example", false},
 		{"/a\nb", false},
 		{"/a\tb", false},
+		// Lookalike slashes, raw or encoded (NFKC folds some to "/").
+		{"/\uff0fevil.example", false},
+		{"/\u2215\u2215evil.example", false},
+		{"/%EF%BC%8F%EF%BC%8Fevil.example", false},
+		{"/%25EF%25BC%258Fevil.example", false},
+		{"/tickets?q=%C3%BC", false},
 		{"/" + strings.Repeat("a", 3000), false},
 	} {
 		if got := SafeNext(tc.in); (got == tc.in && got != "") != tc.safe {

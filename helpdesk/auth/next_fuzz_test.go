@@ -57,8 +57,8 @@ func browserViews(next string) []string {
 // uses its default) or a local path: it starts with a single "/" (not "//"
 // or "/\"), has no control character, and under any decoding a browser
 // might apply (percent-decoding, repeatedly; tabs and newlines stripped;
-// backslashes as slashes) it still starts with a single "/" and has neither
-// scheme nor host. A path it keeps is returned unchanged, and keeping is
+// backslashes as slashes) it still starts with a single "/", is ASCII (no
+// lookalike slash) and has neither scheme nor host. A path it keeps is returned unchanged, and keeping is
 // stable.
 func FuzzSafeNext(f *testing.F) {
 	for _, seed := range []string{
@@ -66,7 +66,7 @@ func FuzzSafeNext(f *testing.F) {
 		"/%2F/evil.example", "/%5Cevil.example", "/%09/evil.example", "/%0a/evil.example",
 		"/%252F/evil.example", "https://evil.example/", "/\t/evil.example",
 		"javascript:alert(1)", "/a/../..//evil.example", "/%2e%2e/%2fevil", "",
-		"/tickets?next=//evil.example", "/é", "/\u2215evil.example",
+		"/tickets?next=//evil.example", "/é", "/\u2215evil.example", "/%EF%BC%8Fevil.example",
 	} {
 		f.Add(seed)
 	}
@@ -90,6 +90,9 @@ func FuzzSafeNext(f *testing.F) {
 			}
 		}
 		for _, v := range browserViews(out) {
+			if strings.ContainsFunc(v, func(r rune) bool { return r >= 0x80 }) {
+				t.Fatalf("SafeNext(%q) = %q, which a browser may read as %q: not ASCII (lookalike slashes)", next, out, v)
+			}
 			if v == "" || v[0] != '/' || (len(v) > 1 && v[1] == '/') {
 				t.Fatalf("SafeNext(%q) = %q, which a browser may read as %q: not a single leading /", next, out, v)
 			}

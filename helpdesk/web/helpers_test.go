@@ -438,15 +438,17 @@ func (e *env) activate() {
 // client is one browser: a cookie jar, no automatic redirects.
 type client struct {
 	t    *testing.T
-	e    *env
+	base string // the helpdesk's URL
 	hc   *http.Client
 	last string // body of the last response
 	lang string // Accept-Language of every request, if set
 }
 
-func (e *env) client() *client {
+func (e *env) client() *client { return newClient(e.t, e.srv.URL) }
+
+func newClient(t *testing.T, base string) *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{t: e.t, e: e, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &client{t: t, base: base, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}}
 }
@@ -468,13 +470,13 @@ func (c *client) do(req *http.Request) *http.Response {
 
 func (c *client) get(path string) *http.Response {
 	c.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, c.e.srv.URL+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, c.base+path, nil)
 	return c.do(req)
 }
 
 func (c *client) post(path string, form url.Values) *http.Response {
 	c.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, c.e.srv.URL+path, strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return c.do(req)
 }
@@ -499,7 +501,7 @@ func (c *client) csrf() string {
 }
 
 func (c *client) sessionCookie() string {
-	u, _ := url.Parse(c.e.srv.URL)
+	u, _ := url.Parse(c.base)
 	for _, ck := range c.hc.Jar.Cookies(u) {
 		if ck.Name == web.CookieName(false) {
 			return ck.Value

@@ -410,10 +410,23 @@ func (s *Server) handleTOTP(w http.ResponseWriter, r *http.Request) {
 	s.signIn(w, r, op, ses.NextPath)
 }
 
-// handleDuoCallback is where Duo sends the operator back. The pending
-// session is used once, whatever the outcome; only an ALLOWED answer from
-// the plugin signs the operator in.
+// handleDuoCallback is where Duo sends the operator back. A query that is
+// not Duo's (malformed, repeated, without state and code or an error) is
+// refused before the pending session is looked at: it is not Duo speaking,
+// and a link on another site could otherwise end the sign-in under way.
+// Any other answer uses the pending session once, whatever the outcome;
+// only an ALLOWED answer from the plugin signs the operator in.
 func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
+	cb, err := parseDuoCallback(r.URL.RawQuery)
+	if err != nil {
+		// Only the parameter's name is logged, never a value.
+		var ce *callbackError
+		errors.As(err, &ce)
+		s.log.Warn("duo callback refused: its query is malformed; the sign-in under way, if any, is kept",
+			"problem", ce.Problem, "parameter", ce.Parameter, "client_ip", clientIP(r))
+		s.renderRefused(w, r, http.StatusBadRequest, msgDuoRefused)
+		return
+	}
 	ses := pendingSession(r, store.FactorDuo)
 	if ses == nil {
 		s.log.Info("duo callback without a pending Duo sign-in", "client_ip", clientIP(r))
@@ -438,15 +451,6 @@ func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	log := s.log.With("operator_id", op.ID, "username", op.Username)
 
-	cb, err := parseDuoCallback(r.URL.RawQuery)
-	if err != nil {
-		// Only the parameter's name is logged, never a value.
-		var ce *callbackError
-		errors.As(err, &ce)
-		log.Warn("sign-in refused: the Duo callback's query is malformed", "problem", ce.Problem, "parameter", ce.Parameter)
-		s.renderRefused(w, r, http.StatusBadRequest, msgDuoRefused)
-		return
-	}
 	if e := cb.Error; e != "" {
 		// Only the short error code is logged; the description is Duo's
 		// text and stays out of the log.

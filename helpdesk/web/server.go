@@ -159,63 +159,117 @@ func CallbackURL(base *url.URL) string {
 	return u.String()
 }
 
+// access is who may use a route, and so which checks wrap its handler.
+// Every route says one; the tests read the table and drive each route by
+// its access.
+type access int
+
+const (
+	// accessOpen: anyone (the health check, signing out, the not-found
+	// page). Such a route never signs anyone in.
+	accessOpen access = iota
+	// accessSignIn: a step of signing in (the forms, Duo's callback, a
+	// recovery link): anyone, with its parameters checked first
+	// (route.params). Only these routes start an authenticated session,
+	// each through the plugin's answer while the plugin is active.
+	accessSignIn
+	// accessSignedIn: an authenticated session (requireAuth).
+	accessSignedIn
+	// accessStaff: admins and the help desk.
+	accessStaff
+	// accessAdmin: admins.
+	accessAdmin
+)
+
+// route is one entry of the route table.
+type route struct {
+	pattern string
+	access  access
+	handler http.HandlerFunc
+	// params, for accessSignIn routes: where each parameter may be.
+	params params
+}
+
+// routeTable is every route the server registers, in one list: the one
+// place a page is added, so a test can see each of them.
+func (s *Server) routeTable() []route {
+	const pp = "/admin/plugins/" + plugins.ID
+	next := params{query: []string{"next"}}
+	none := params{}
+	return []route{
+		{"GET /healthz", accessOpen, s.handleHealthz, none},
+		{"GET /{$}", accessSignedIn, s.handleHome, none},
+		{"POST /tickets", accessSignedIn, s.handleCreateTicket, none},
+		{"POST /tickets/{id}/close", accessSignedIn, s.handleCloseTicket, none},
+
+		{"GET /login", accessSignIn, s.handleLoginForm, next},
+		{"POST /login", accessSignIn, s.handleLogin, params{form: []string{"username", "password", "next"}}},
+		{"GET /login/totp", accessSignIn, s.handleTOTPForm, none},
+		{"POST /login/totp", accessSignIn, s.handleTOTP, params{form: []string{"code"}}},
+		// Duo's callback: its query is read by parseDuoCallback.
+		{"GET " + CallbackPath, accessSignIn, s.handleDuoCallback, params{query: []string{"state", "duo_code", "error", "error_description"}}},
+		{"GET /login/code", accessSignIn, s.handleCodeForm, none},
+		{"POST /login/code", accessSignIn, s.handleCode, params{form: []string{"code"}}},
+		{"GET /login/backup-codes", accessSignIn, s.handleBackupCodesForm, none},
+		// The codes come back, one field each, to be shown again.
+		{"POST /login/backup-codes", accessSignIn, s.handleConfirmBackupCodes, params{form: []string{"saved", "code"}, repeat: []string{"code"}}},
+		{"GET " + RecoverPath, accessSignIn, s.handleRecoverForm, params{query: []string{"token"}}},
+		{"POST " + RecoverPath, accessSignIn, s.handleRecover, params{form: []string{"token", "username", "password"}}},
+		{"POST /logout", accessOpen, s.handleLogout, none},
+
+		{"GET /account", accessSignedIn, s.handleAccount, none},
+		{"POST /account/totp/setup", accessSignedIn, s.handleTOTPSetup, none},
+		{"POST /account/totp/confirm", accessSignedIn, s.handleTOTPConfirm, none},
+		{"POST /account/totp/remove", accessSignedIn, s.handleTOTPRemove, none},
+		{"POST /account/backup-codes", accessSignedIn, s.handleRegenerateBackupCodes, none},
+		{"POST /account/duo/disable", accessSignedIn, s.handleDisableOwnDuo, none},
+
+		{"GET /admin/plugins", accessAdmin, s.handlePlugins, none},
+		{"POST " + pp + "/activate", accessAdmin, s.handleActivate, none},
+		{"POST " + pp + "/deactivate", accessAdmin, s.handleDeactivate, none},
+		{"POST " + pp + "/restart", accessAdmin, s.handleRestart, none},
+		{"POST " + pp + "/check", accessAdmin, s.handleCheckDuo, none},
+		{"GET " + pp + "/settings", accessAdmin, s.handleSettingsForm, none},
+		{"POST " + pp + "/settings", accessAdmin, s.handleSaveSettings, none},
+		{"GET " + pp + "/uninstall", accessAdmin, s.handleUninstallForm, none},
+		{"POST " + pp + "/uninstall", accessAdmin, s.handleUninstall, none},
+		{"GET /admin/operators", accessStaff, s.handleOperators, none},
+		{"GET /admin/operators/{id}", accessStaff, s.handleOperator, none},
+		{"POST /admin/operators/{id}/bypass", accessStaff, s.handleIssueBypassCode, none},
+		{"POST /admin/operators/{id}/bypass/{code}/revoke", accessStaff, s.handleRevokeBypassCode, none},
+		{"POST /admin/operators/{id}/unlock", accessStaff, s.handleUnlockOperator, none},
+		{"GET " + logPath, accessAdmin, s.handleLog, none},
+		{"GET " + logPath + "/export", accessAdmin, s.handleLogExport, none},
+		{"GET /admin/operators/{id}/recovery-link", accessAdmin, s.handleRecoveryLinkForm, none},
+		{"POST /admin/operators/{id}/recovery-link", accessAdmin, s.handleSendRecoveryLink, none},
+		{"GET /admin/outbox", accessAdmin, s.handleOutbox, none},
+		{"POST /admin/operators/{id}/duo", accessAdmin, s.handleSetOperatorDuo, none},
+		{"POST /admin/operators/{id}/alias", accessAdmin, s.handleSetOperatorAlias, none},
+
+		{"/", accessOpen, s.handleNotFound, none},
+	}
+}
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	auth := s.requireAuth
-	admin := func(h http.HandlerFunc) http.Handler { return s.requireAuth(s.requireRole(adminRole, h)) }
-	staff := func(h http.HandlerFunc) http.Handler { return s.requireAuth(s.requireRole(staffRole, h)) }
-
-	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.Handle("GET /{$}", auth(http.HandlerFunc(s.handleHome)))
-	mux.Handle("POST /tickets", auth(http.HandlerFunc(s.handleCreateTicket)))
-	mux.Handle("POST /tickets/{id}/close", auth(http.HandlerFunc(s.handleCloseTicket)))
-
-	mux.HandleFunc("GET /login", s.handleLoginForm)
-	mux.HandleFunc("POST /login", s.handleLogin)
-	mux.HandleFunc("GET /login/totp", s.handleTOTPForm)
-	mux.HandleFunc("POST /login/totp", s.handleTOTP)
-	mux.HandleFunc("GET "+CallbackPath, s.handleDuoCallback)
-	mux.HandleFunc("GET /login/code", s.handleCodeForm)
-	mux.HandleFunc("POST /login/code", s.handleCode)
-	mux.HandleFunc("GET /login/backup-codes", s.handleBackupCodesForm)
-	mux.HandleFunc("POST /login/backup-codes", s.handleConfirmBackupCodes)
-	mux.HandleFunc("POST /logout", s.handleLogout)
-
-	mux.Handle("GET /account", auth(http.HandlerFunc(s.handleAccount)))
-	mux.Handle("POST /account/totp/setup", auth(http.HandlerFunc(s.handleTOTPSetup)))
-	mux.Handle("POST /account/totp/confirm", auth(http.HandlerFunc(s.handleTOTPConfirm)))
-	mux.Handle("POST /account/totp/remove", auth(http.HandlerFunc(s.handleTOTPRemove)))
-	mux.Handle("POST /account/backup-codes", auth(http.HandlerFunc(s.handleRegenerateBackupCodes)))
-	mux.Handle("POST /account/duo/disable", auth(http.HandlerFunc(s.handleDisableOwnDuo)))
-
-	const pp = "/admin/plugins/" + plugins.ID
-	mux.Handle("GET /admin/plugins", admin(s.handlePlugins))
-	mux.Handle("POST "+pp+"/activate", admin(s.handleActivate))
-	mux.Handle("POST "+pp+"/deactivate", admin(s.handleDeactivate))
-	mux.Handle("POST "+pp+"/restart", admin(s.handleRestart))
-	mux.Handle("POST "+pp+"/check", admin(s.handleCheckDuo))
-	mux.Handle("GET "+pp+"/settings", admin(s.handleSettingsForm))
-	mux.Handle("POST "+pp+"/settings", admin(s.handleSaveSettings))
-	mux.Handle("GET "+pp+"/uninstall", admin(s.handleUninstallForm))
-	mux.Handle("POST "+pp+"/uninstall", admin(s.handleUninstall))
-	mux.Handle("GET /admin/operators", staff(s.handleOperators))
-	mux.Handle("GET /admin/operators/{id}", staff(s.handleOperator))
-	mux.Handle("POST /admin/operators/{id}/bypass", staff(s.handleIssueBypassCode))
-	mux.Handle("POST /admin/operators/{id}/bypass/{code}/revoke", staff(s.handleRevokeBypassCode))
-	mux.Handle("POST /admin/operators/{id}/unlock", staff(s.handleUnlockOperator))
-	mux.Handle("GET "+logPath, admin(s.handleLog))
-	mux.Handle("GET "+logPath+"/export", admin(s.handleLogExport))
-	mux.Handle("GET /admin/operators/{id}/recovery-link", admin(s.handleRecoveryLinkForm))
-	mux.Handle("POST /admin/operators/{id}/recovery-link", admin(s.handleSendRecoveryLink))
-	mux.Handle("GET /admin/outbox", admin(s.handleOutbox))
-	mux.HandleFunc("GET "+RecoverPath, s.handleRecoverForm)
-	mux.HandleFunc("POST "+RecoverPath, s.handleRecover)
-	mux.Handle("POST /admin/operators/{id}/duo", admin(s.handleSetOperatorDuo))
-	mux.Handle("POST /admin/operators/{id}/alias", admin(s.handleSetOperatorAlias))
-
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.renderError(w, r, http.StatusNotFound, "error.not_found", "error.not_found_text")
-	})
+	for _, rt := range s.routeTable() {
+		var h http.Handler
+		switch rt.access {
+		case accessOpen:
+			h = rt.handler
+		case accessSignIn:
+			h = s.checkParams(rt.params, rt.handler)
+		case accessSignedIn:
+			h = s.requireAuth(rt.handler)
+		case accessStaff:
+			h = s.requireAuth(s.requireRole(staffRole, rt.handler))
+		case accessAdmin:
+			h = s.requireAuth(s.requireRole(adminRole, rt.handler))
+		default:
+			panic("web: route " + rt.pattern + " has no access")
+		}
+		mux.Handle(rt.pattern, h)
+	}
 
 	var h http.Handler = mux
 	h = s.csrf(h)
@@ -225,6 +279,10 @@ func (s *Server) routes() http.Handler {
 	h = s.logRequests(h)
 	h = securityHeaders(h)
 	return h
+}
+
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	s.renderError(w, r, http.StatusNotFound, "error.not_found", "error.not_found_text")
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
