@@ -11,7 +11,9 @@ type duoCallback struct {
 	State   string
 	DuoCode string
 	// Error is Duo's short error code when Duo sends the operator back
-	// without a code (denied, cancelled…); State and DuoCode are then empty.
+	// without a code (denied, cancelled…); DuoCode is then empty, and State
+	// is the state the error came with, if any (RFC 6749 §4.1.2.1 says an
+	// error carries the request's state).
 	Error string
 }
 
@@ -37,8 +39,9 @@ func (e *callbackError) Error() string {
 //   - a query without exactly one non-empty state and one non-empty
 //     duo_code, unless it carries Duo's error instead.
 //
-// A query with an "error" parameter is returned with Error set (never empty)
-// and no state or code: the caller refuses the sign-in.
+// A query with an "error" parameter is returned with Error set (never empty),
+// its state if any and no code: the caller ends the sign-in only if that
+// state is the sign-in's own.
 func parseDuoCallback(rawQuery string) (duoCallback, error) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
@@ -54,7 +57,7 @@ func parseDuoCallback(rawQuery string) (duoCallback, error) {
 		if e == "" {
 			e = "unspecified"
 		}
-		return duoCallback{Error: e}, nil
+		return duoCallback{Error: e, State: q.Get("state")}, nil
 	}
 	c := duoCallback{State: q.Get("state"), DuoCode: q.Get("duo_code")}
 	if c.State == "" || c.DuoCode == "" {

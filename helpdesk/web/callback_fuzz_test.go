@@ -76,8 +76,8 @@ func FuzzDuoCallbackQuery(f *testing.F) {
 			return
 		}
 		if c.Error != "" {
-			if len(values["error"]) != 1 || c.State != "" || c.DuoCode != "" {
-				t.Fatalf("parseDuoCallback(%q) = %+v: a Duo error without exactly one error parameter, or with a code", raw, c)
+			if len(values["error"]) != 1 || c.DuoCode != "" || c.State != url.Values(values).Get("state") {
+				t.Fatalf("parseDuoCallback(%q) = %+v: a Duo error without exactly one error parameter, with a code, or with another state", raw, c)
 			}
 			return
 		}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -414,8 +415,10 @@ func (s *Server) handleTOTP(w http.ResponseWriter, r *http.Request) {
 // not Duo's (malformed, repeated, without state and code or an error) is
 // refused before the pending session is looked at: it is not Duo speaking,
 // and a link on another site could otherwise end the sign-in under way.
-// Any other answer uses the pending session once, whatever the outcome;
-// only an ALLOWED answer from the plugin signs the operator in.
+// Neither is Duo's error without the sign-in's own state: a link can carry
+// ?error= as easily as a malformed query. Any other answer uses the
+// pending session once, whatever the outcome; only an ALLOWED answer from
+// the plugin signs the operator in.
 func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
 	cb, err := parseDuoCallback(r.URL.RawQuery)
 	if err != nil {
@@ -431,6 +434,12 @@ func (s *Server) handleDuoCallback(w http.ResponseWriter, r *http.Request) {
 	if ses == nil {
 		s.log.Info("duo callback without a pending Duo sign-in", "client_ip", clientIP(r))
 		s.renderRefused(w, r, http.StatusBadRequest, msgExpired)
+		return
+	}
+	if cb.Error != "" && subtle.ConstantTimeCompare([]byte(cb.State), []byte(ses.DuoState.Reveal())) != 1 {
+		s.log.Warn("duo callback refused: an error without this sign-in's state; the sign-in under way is kept",
+			"operator_id", ses.OperatorID, "client_ip", clientIP(r))
+		s.renderRefused(w, r, http.StatusBadRequest, msgDuoRefused)
 		return
 	}
 	taken, err := s.st.TakeSession(r.Context(), ses.IDHash)

@@ -478,6 +478,22 @@ func TestDuoCallback(t *testing.T) {
 		})
 	}
 
+	// A link on another site can send ?error= as easily as Duo: without the
+	// sign-in's own state it is refused and the sign-in under way is kept.
+	t.Run("an error without this sign-in's state", func(t *testing.T) {
+		t.Parallel()
+		_, c := start(t, allowAll)
+		for _, q := range []string{"?error=access_denied", "?error=access_denied&state=", "?error=access_denied&state=someone-elses-state"} {
+			if resp := c.get(web.CallbackPath + q); resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("%s: %d, want 400", q, resp.StatusCode)
+			}
+		}
+		resp := c.get(web.CallbackPath + "?duo_code=the-code&state=" + state)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+			t.Fatalf("Duo's own callback after the forged errors: %d %s; want the sign-in kept", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+
 	t.Run("another browser", func(t *testing.T) {
 		t.Parallel()
 		e, _ := start(t, func(contract.CompleteLoginRequest) (contract.CompleteLoginResponse, error) {
