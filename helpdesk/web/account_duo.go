@@ -66,8 +66,11 @@ func (s *Server) handleDisableOwnDuo(w http.ResponseWriter, r *http.Request) {
 	op := currentOperator(r)
 	if !s.withActivePlugin(w, r, m("fail.self_disable"), accountPath, func(ctx context.Context, p plugins.Plugin) error {
 		_, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: pluginOperator(*op), Enabled: false, Actor: s.actor(r)})
-		if contract.ReasonOf(err) == contract.ReasonPermission {
+		switch contract.ReasonOf(err) {
+		case contract.ReasonPermission:
 			return operatorMessage("account.self_disable_refused", err)
+		case contract.ReasonReauthenticate:
+			return operatorMessage("account.reauthenticate_disable", err)
 		}
 		return err
 	}) {

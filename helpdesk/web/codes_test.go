@@ -232,3 +232,38 @@ func TestFirstBackupCodesAreNotShownTwice(t *testing.T) {
 		})
 	}
 }
+
+// Turning one's own Duo off refused: the operator reads what to do about
+// it (sign in again, or it is enforced), never the plugin's words for
+// admins.
+func TestSelfDisableRefusalsSayWhatToDo(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		reason contract.ErrorReason
+		want   string
+	}{
+		{contract.ReasonReauthenticate, "to turn Duo off, sign out and sign in again"},
+		{contract.ReasonPermission, "does not let operators turn Duo off"},
+	} {
+		t.Run(string(tc.reason), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{})
+			e.activate()
+			e.fake.set(func(f *fakePlugin) {
+				f.setEnabled = func(contract.SetOperatorEnabledRequest) (contract.SetOperatorEnabledResponse, error) {
+					return contract.SetOperatorEnabledResponse{}, contract.Errorf(tc.reason, "plugin words for admins")
+				}
+			})
+			c := e.client()
+			c.signedIn("alice")
+			c.get("/account")
+			if resp := c.postForm("/account/duo/disable", url.Values{"password": {password}}); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("disable: %d", resp.StatusCode)
+			}
+			c.get("/account")
+			if strings.Contains(c.last, "plugin words for admins") || !strings.Contains(c.last, tc.want) {
+				t.Fatalf("refusal shown as:\n%s", c.last)
+			}
+		})
+	}
+}

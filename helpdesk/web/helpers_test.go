@@ -40,7 +40,9 @@ type fakePlugin struct {
 	confirm func(req contract.ConfirmBackupCodesRequest) (contract.CompleteLoginResponse, error)
 	recover func(req contract.RedeemRecoveryLinkRequest) (contract.CompleteLoginResponse, error)
 	regen   func(req contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error)
-	issued  []contract.IssueBypassCodeRequest
+	// setEnabled answers SetOperatorEnabled; nil sets the toggle as asked.
+	setEnabled func(req contract.SetOperatorEnabledRequest) (contract.SetOperatorEnabledResponse, error)
+	issued     []contract.IssueBypassCodeRequest
 	// states and listCodes, when set, answer GetOperatorStates and
 	// ListBypassCodes instead of the defaults.
 	states    func(req contract.GetOperatorStatesRequest) (contract.GetOperatorStatesResponse, error)
@@ -148,6 +150,12 @@ func (f *fakePlugin) CheckDuo(context.Context, contract.CheckDuoRequest) (contra
 
 func (f *fakePlugin) SetOperatorEnabled(_ context.Context, req contract.SetOperatorEnabledRequest) (contract.SetOperatorEnabledResponse, error) {
 	f.count("SetOperatorEnabled")
+	f.mu.Lock()
+	fn := f.setEnabled
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(req)
+	}
 	return contract.SetOperatorEnabledResponse{State: contract.OperatorState{OperatorID: req.Operator.ID, Enabled: req.Enabled}}, nil
 }
 

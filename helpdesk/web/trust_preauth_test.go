@@ -89,7 +89,9 @@ func sameSecurity(a, b snapshot) string {
 // sign-in page for a GET), and nothing changed in the helpdesk or the
 // plugin. The operators did sign in with Duo minutes before, and
 // allow_self_disable is on, so the plugin itself would have let alice
-// regenerate her codes or turn her Duo off had the helpdesk asked.
+// regenerate her codes or turn her Duo off had the helpdesk asked (it
+// refuses both for an operator with no second factor in the last ten
+// minutes: carol, below).
 func TestCase20PasswordOnlySessionCannotChangeSecurity(t *testing.T) {
 	t.Parallel()
 	e := newRealEnv(t)
@@ -175,8 +177,8 @@ func TestCase20PasswordOnlySessionCannotChangeSecurity(t *testing.T) {
 	// password and never a second factor (carol): the contract cannot
 	// tell a password-only session from a signed-in one (the host vouches
 	// for the actor), but new backup codes need a second factor within
-	// ten minutes and a set to replace, and turning Duo off is refused
-	// while it is enforced for her.
+	// ten minutes and a set to replace, and turning Duo off needs one too
+	// and is refused while it is enforced for her.
 	ctx := e.ctx()
 	if _, err := e.app.Store().CreateOperator(ctx, store.NewOperator{Username: "carol", Email: "carol@example.com", Role: store.RoleAgent, PasswordHash: "x"}); err != nil {
 		t.Fatal(err)
@@ -200,6 +202,15 @@ func TestCase20PasswordOnlySessionCannotChangeSecurity(t *testing.T) {
 	}
 	if ev := e.events("carol")[0]; ev.Kind != "backup_codes.regenerate_refused" || ev.Outcome != "denied" || ev.Reason != string(contract.ReasonOf(err)) {
 		t.Fatalf("carol's refused regeneration is audited as %s %s %s", ev.Kind, ev.Outcome, ev.Reason)
+	}
+	// allow_self_disable is on and nothing is enforced, yet without a
+	// second factor within ten minutes she may not turn her Duo off.
+	_, err = p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: carol, Enabled: false, Actor: carolActor})
+	if contract.ReasonOf(err) != contract.ReasonReauthenticate {
+		t.Fatalf("carol turning her Duo off, password only: %v, want REAUTHENTICATE", err)
+	}
+	if ev := e.events("carol")[0]; ev.Kind != "operator.disable_refused" || ev.Outcome != "denied" || ev.Reason != string(contract.ReasonReauthenticate) {
+		t.Fatalf("carol's refused self-disable is audited as %s %s %s", ev.Kind, ev.Outcome, ev.Reason)
 	}
 	if _, err := p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Actor: realAdmin, Values: map[string]string{
 		"client_id": duoApp.ClientID, "client_secret": duoApp.ClientSecret.Reveal(), "api_hostname": e.sim.APIHost(),

@@ -239,7 +239,7 @@ func TestConcurrentWrongCodesLockOnceThroughTheBinary(t *testing.T) {
 
 // TestSelfDisableRefusedWhileEnforcedThroughTheBinary: an agent may turn
 // their own Duo off (allow_self_disable) only while it is not enforced
-// for them.
+// for them, and soon after a second factor.
 func TestSelfDisableRefusedWhileEnforcedThroughTheBinary(t *testing.T) {
 	t.Parallel()
 	me := contract.Operator{ID: agent.ID, Username: agent.Username, Role: contract.RoleAgent}
@@ -251,6 +251,15 @@ func TestSelfDisableRefusedWhileEnforcedThroughTheBinary(t *testing.T) {
 		t.Fatalf("self-disable while enforced: %v, want PERMISSION_DENIED naming the enforcement", err)
 	}
 	e.set(map[string]string{"enforce_role_agent": "false"})
+	// Not enforced any more, but turning one's own Duo off also needs a
+	// second factor within the last ten minutes.
+	_, err = e.p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: me, Enabled: false, Actor: agent})
+	if contract.ReasonOf(err) != contract.ReasonReauthenticate {
+		t.Fatalf("self-disable without a recent second factor: %v, want REAUTHENTICATE", err)
+	}
+	if res := e.loginAs(me); res.Decision != contract.DecisionAllowed {
+		t.Fatalf("Duo login = %+v", res)
+	}
 	res, err := e.p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: me, Enabled: false, Actor: agent})
 	if err != nil || res.State.Enabled || res.State.Requirement != contract.RequirementOff {
 		t.Fatalf("self-disable once not enforced = %+v, %v", res, err)

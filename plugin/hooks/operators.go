@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/plugin/duousername"
 	"github.com/helpdesk-duo/duo-plugin/plugin/store"
@@ -11,7 +12,9 @@ import (
 )
 
 // SetOperatorEnabled implements contract.Operators: Duo on or off for one
-// operator, recording who did it.
+// operator, recording who did it. Operators turning their own Duo off must
+// have proved their second factor within recentFactor, checked in the
+// write (else REAUTHENTICATE, audited as operator.disable_refused).
 func (p *Plugin) SetOperatorEnabled(ctx context.Context, req contract.SetOperatorEnabledRequest) (contract.SetOperatorEnabledResponse, error) {
 	var out contract.SetOperatorEnabledResponse
 	err := p.actOn(ctx, req.Operator, request{call: callSetOperatorEnabled, actor: req.Actor, enable: req.Enabled,
@@ -20,8 +23,24 @@ func (p *Plugin) SetOperatorEnabled(ctx context.Context, req contract.SetOperato
 		if req.Enabled {
 			kind, notice = "operator.enabled", contract.NoticeDuoEnabled
 		}
-		ev := by(store.Event{At: p.now(), Kind: kind, OperatorID: req.Operator.ID, Outcome: "ok", Notice: notice}, req.Actor)
-		st, err := a.store.SetOperatorEnabled(ctx, req.Operator, req.Enabled, ev)
+		now := p.now()
+		ev := by(store.Event{At: now, Kind: kind, OperatorID: req.Operator.ID, Outcome: "ok", Notice: notice}, req.Actor)
+		var st contract.OperatorState
+		var err error
+		if self := req.Actor.ID != "" && req.Actor.ID == req.Operator.ID; self && !req.Enabled {
+			// Like new backup codes: someone who finds a signed-in session,
+			// or a host that calls for a password-only one, must not be
+			// able to take the second factor away.
+			st, err = a.store.DisableOwn(ctx, req.Operator, now.Add(-recentFactor), ev)
+		} else {
+			st, err = a.store.SetOperatorEnabled(ctx, req.Operator, req.Enabled, ev)
+		}
+		if errors.Is(err, store.ErrFactorNotRecent) {
+			refusal := contract.Errorf(contract.ReasonReauthenticate, "sign in again first: you can turn your own Duo off only within %d minutes of signing in with Duo or a code", int(recentFactor/time.Minute))
+			p.audit(ctx, a, by(store.Event{At: now, Kind: "operator.disable_refused", OperatorID: req.Operator.ID, Outcome: "denied",
+				Reason: string(refusal.Reason), Detail: refusal.Message}, req.Actor))
+			return refusal
+		}
 		if err != nil {
 			return storageError("set operator enabled", err)
 		}

@@ -298,9 +298,24 @@ func TestAgentActsOnTheirOwnAccount(t *testing.T) {
 	if res, err := e.p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: map[string]string{"allow_self_disable": "true"}, SkipDuoCheck: true, Actor: admin}); err != nil || !res.Saved {
 		t.Fatalf("UpdateSettings = %+v, %v", res, err)
 	}
+	// Turning one's own Duo off needs a second factor within the last ten
+	// minutes, checked by the plugin whatever the host's session says.
+	if _, err := e.p.SetOperatorEnabled(ctx, off); contract.ReasonOf(err) != contract.ReasonReauthenticate {
+		t.Fatalf("self-disable without a recent second factor: %v, want REAUTHENTICATE", err)
+	}
+	if got := e.events("operator.disable_refused"); len(got) != 1 || got[0].Reason != string(contract.ReasonReauthenticate) || got[0].Actor != "user-8" {
+		t.Fatalf("refusal audited as %+v", got)
+	}
+	e.login(ctx, me)
+	e.clk.Add(recentFactor + time.Second)
+	if _, err := e.p.SetOperatorEnabled(ctx, off); contract.ReasonOf(err) != contract.ReasonReauthenticate {
+		t.Fatalf("self-disable just past the window: %v, want REAUTHENTICATE", err)
+	}
+	e.login(ctx, me)
+	e.clk.Add(recentFactor - time.Second)
 	st, err := e.p.SetOperatorEnabled(ctx, off)
 	if err != nil || st.State.Enabled || st.State.ChangedBy != "user-8" {
-		t.Fatalf("self-disable while the setting is on = %+v, %v", st, err)
+		t.Fatalf("self-disable while the setting is on, within the window = %+v, %v", st, err)
 	}
 	on := off
 	on.Enabled = true

@@ -229,6 +229,22 @@ func (s *SQLite) SetOperatorEnabled(ctx context.Context, op contract.Operator, e
 	})
 }
 
+// DisableOwn implements Store.
+func (s *SQLite) DisableOwn(ctx context.Context, op contract.Operator, factorSince time.Time, ev Event) (contract.OperatorState, error) {
+	return s.updateOperator(ctx, "disable own Duo", op, ev, func(tx *txn) error {
+		var enabled bool
+		var factor sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT enabled, second_factor_at FROM operators WHERE id = ?`, op.ID).Scan(&enabled, &factor); err != nil {
+			return err
+		}
+		if enabled && (!factor.Valid || unixOrZero(factor).Before(factorSince)) {
+			return ErrFactorNotRecent
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE operators SET enabled = 0 WHERE id = ?`, op.ID)
+		return err
+	})
+}
+
 // SetOperatorAlias implements Store.
 func (s *SQLite) SetOperatorAlias(ctx context.Context, op contract.Operator, alias string, ev Event) (contract.OperatorState, error) {
 	return s.updateOperator(ctx, "set operator alias", op, ev, func(tx *txn) error {

@@ -161,6 +161,12 @@ type Store interface {
 	// SetOperatorEnabled creates the operator's row if needed, records who
 	// changed it and when, and writes ev in the same transaction.
 	SetOperatorEnabled(ctx context.Context, op contract.Operator, enabled bool, ev Event) (contract.OperatorState, error)
+	// DisableOwn is SetOperatorEnabled(false) for operators turning their
+	// own Duo off: while their toggle is on, it fails with
+	// ErrFactorNotRecent and changes nothing unless they proved their second
+	// factor at or after factorSince (checked in the transaction that
+	// writes).
+	DisableOwn(ctx context.Context, op contract.Operator, factorSince time.Time, ev Event) (contract.OperatorState, error)
 	// SetOperatorAlias sets (or clears, with "") the operator's Duo username
 	// alias, which must be canonical. The operator then holds it as their
 	// Duo username; an alias another operator holds fails with a
