@@ -42,7 +42,7 @@ var (
 	// Duo username; see *DuoUsernameTakenError.
 	ErrDuoUsernameTaken = errors.New("duo username taken by another operator")
 	// ErrFactorNotRecent means the operator has not proved their second
-	// factor recently enough for what they asked.
+	// factor with Duo recently enough for what they asked.
 	ErrFactorNotRecent = errors.New("second factor not proved recently enough")
 	// ErrNoBackupCodes means the operator has no set of backup codes to
 	// replace.
