@@ -19,6 +19,10 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
+// MigrationError means a migration failed and was rolled back: the
+// database stays at the schema version it names.
+type MigrationError = sqlitedb.MigrationError
+
 // Sentinel errors callers branch on.
 var (
 	// ErrSchemaTooNew means the database was migrated by a newer plugin.
