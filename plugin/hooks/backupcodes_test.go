@@ -189,4 +189,10 @@ func TestBypassCodeDoesNotSetUpBackupCodes(t *testing.T) {
 	if res := e.duoLogin(ctx, alice); res.Decision != contract.DecisionConfirmBackupCodes {
 		t.Fatalf("Duo login after a bypass code = %+v, want CONFIRM_BACKUP_CODES", res)
 	}
+	// Signed in with Duo, but the first set not confirmed: nothing to
+	// replace yet.
+	_, err = e.p.RegenerateBackupCodes(ctx, contract.RegenerateBackupCodesRequest{Operator: alice, Actor: actor(alice.ID, contract.RoleAgent)})
+	if contract.ReasonOf(err) != contract.ReasonNoBackupCodes || !strings.Contains(err.Error(), "no backup codes to replace") {
+		t.Fatalf("regenerate before the first set is confirmed: %v", err)
+	}
 }
