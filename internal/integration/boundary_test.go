@@ -12,6 +12,7 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 	"github.com/helpdesk-duo/duo-plugin/internal/waitfor"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
@@ -45,7 +46,7 @@ func TestMissingChecksumAllowedInDevelopmentMode(t *testing.T) {
 	}
 	// The SDK's own warning (no @module: not forwarded from the plugin).
 	const warning = "STARTING AN UNVERIFIED PLUGIN BINARY: the manifest has no sha256 and AllowUnverified is set. Never do this in production."
-	if !logged(s.logs.String(), func(l logRecord) bool { return l.Level == "WARN" && l.Module == "" && l.Msg == warning }) {
+	if !testlog.Logged(s.logs.String(), func(l testlog.Record) bool { return l.Level == "WARN" && l.Module == "" && l.Msg == warning }) {
 		t.Fatalf("no WARN %q from the SDK in the log:\n%s", warning, s.logs.String())
 	}
 }

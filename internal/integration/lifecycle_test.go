@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -215,8 +216,8 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Logf("close: %v", err)
 	}
-	checkLogsHoldNoSecret(t, "first process", s.logs.String(), testSecret)
-	checkLogsHoldNoSecret(t, "second process", s2.logs.String(), testSecret)
+	testlog.CheckNoSecret(t, "first process", s.logs.String(), testSecret)
+	testlog.CheckNoSecret(t, "second process", s2.logs.String(), testSecret)
 }
 
 // TestBadInputIsRefusedAndLosesNothing: each invalid input gets a specific

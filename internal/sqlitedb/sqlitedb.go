@@ -88,10 +88,36 @@ func migrate(ctx context.Context, db *sql.DB, o Options) error {
 			ErrSchemaTooNew, current, o.Owner, target, o.Owner)
 	}
 	if _, err := p.Up(ctx); err != nil {
+		var pe *goose.PartialError
+		if errors.As(err, &pe) && pe.Failed != nil && pe.Failed.Source != nil {
+			kept := max(current, 0)
+			for _, r := range pe.Applied {
+				kept = max(kept, r.Source.Version)
+			}
+			return &MigrationError{Failed: pe.Failed.Source.Version, Kept: kept, Err: pe.Err}
+		}
 		return fmt.Errorf("migrations: apply: %w", err)
 	}
 	return nil
 }
+
+// MigrationError means a migration failed. Each runs in its own
+// transaction, so the failed one was rolled back whole and the database is
+// at schema version Kept: the migrations before it, and nothing of it.
+type MigrationError struct {
+	Failed int64 // the version of the migration that failed
+	Kept   int64 // the schema version the database is at
+	Err    error
+}
+
+// Summary says what happened, without the cause.
+func (e *MigrationError) Summary() string {
+	return fmt.Sprintf("migration %d failed and was rolled back; the database stays at schema version %d", e.Failed, e.Kept)
+}
+
+func (e *MigrationError) Error() string { return "migrations: " + e.Summary() + ": " + e.Err.Error() }
+
+func (e *MigrationError) Unwrap() error { return e.Err }
 
 // LatestVersion is the version the embedded migrations lead to.
 func LatestVersion(o Options) (int64, error) {

@@ -59,6 +59,47 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
+// activateRequest is the host's activation of the plugin on dataDir.
+func activateRequest(dataDir string) contract.ActivateRequest {
+	return contract.ActivateRequest{Host: contract.HostInfo{Name: "trust"}, CallbackURL: callbackURL, DataDir: dataDir, Actor: admin}
+}
+
+// startPlugin starts the real plugin through the SDK, its log (and the
+// SDK's) at debug level in the returned buffer, and closes it when the
+// test ends. With record, the host's record says the plugin is active
+// with it, so every process the SDK starts is activated (and one that
+// cannot be stays inactive); without, it starts inactive.
+func startPlugin(t *testing.T, record *contract.ActivateRequest, tweak func(*host.Options)) (*host.Plugin, *testlog.Buffer) {
+	t.Helper()
+	logs := &testlog.Buffer{}
+	opts := host.Options{
+		ManifestPath: pluginbuild.ForTest(t),
+		Logger:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Env: []string{"DUO_PLUGIN_LOG_LEVEL=debug", "DUO_PLUGIN_DUO_TIMEOUT=2s",
+			"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true", "DUO_PLUGIN_HEALTH_CACHE_TTL=0s"},
+		CallTimeout: 10 * time.Second,
+	}
+	if record != nil {
+		req := *record
+		opts.Activation = func(context.Context) (contract.ActivateRequest, bool, error) { return req, true, nil }
+	}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := host.Start(sctx, opts)
+	if err != nil {
+		t.Fatalf("host.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Logf("close plugin: %v", err)
+		}
+	})
+	return p, logs
+}
+
 // env is one plugin process, activated against its own simulator, with
 // the settings saved and checked with Duo.
 type env struct {
@@ -85,33 +126,9 @@ func newEnv(t *testing.T, cfg envConfig, ops ...contract.Operator) *env {
 		cfg.sim.SlowDelay = 10 * time.Second
 	}
 	sim := duosim.StartTest(t, cfg.sim)
-	logs := &testlog.Buffer{}
 	dataDir := filepath.Join(t.TempDir(), "plugin-data")
-	req := contract.ActivateRequest{Host: contract.HostInfo{Name: "trust"}, CallbackURL: callbackURL, DataDir: dataDir, Actor: admin}
-	opts := host.Options{
-		ManifestPath: pluginbuild.ForTest(t),
-		Logger:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Env: []string{"DUO_PLUGIN_LOG_LEVEL=debug", "DUO_PLUGIN_DUO_TIMEOUT=2s",
-			"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true", "DUO_PLUGIN_HEALTH_CACHE_TTL=0s"},
-		CallTimeout: 10 * time.Second,
-		// The host's record: active with req from the start, so a
-		// restarted process is activated again.
-		Activation: func(context.Context) (contract.ActivateRequest, bool, error) { return req, true, nil },
-	}
-	if cfg.tweak != nil {
-		cfg.tweak(&opts)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	p, err := host.Start(sctx, opts)
-	if err != nil {
-		t.Fatalf("host.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Logf("close plugin: %v", err)
-		}
-	})
+	req := activateRequest(dataDir)
+	p, logs := startPlugin(t, &req, cfg.tweak)
 	if act, err := p.Activate(ctx, req); err != nil || !act.Status.Active {
 		t.Fatalf("Activate = %+v, %v", act, err)
 	}

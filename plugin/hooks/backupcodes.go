@@ -70,15 +70,19 @@ func (p *Plugin) ConfirmBackupCodes(ctx context.Context, req contract.ConfirmBac
 	})
 }
 
-// recentFactor is how soon after proving their second factor an operator
-// may replace their backup codes: someone who finds a signed-in session
-// must not be able to mint themselves a fresh set.
+// recentFactor is how soon after signing in with Duo an operator may
+// replace their backup codes: someone who finds a signed-in session must
+// not be able to mint themselves a fresh set. A sign-in by a backup or
+// bypass code is not enough: one code someone saw, or a bypass code the
+// help desk handed out for an hour, would become a lasting set, and the
+// operator's own codes would stop working.
 const recentFactor = 10 * time.Minute
 
 // RegenerateBackupCodes implements contract.Recovery: a new set at once,
-// for the operator themselves, soon after they proved their second factor.
-// The store refuses, in the transaction that would replace the set, an
-// operator who has not proved their second factor within recentFactor
+// for the operator themselves, soon after they signed in with Duo. The
+// host's word that the actor is the operator is not enough: the store
+// refuses, in the transaction that would replace the set, an operator Duo
+// has not vouched for within recentFactor
 // (REAUTHENTICATE), or who has no set yet (NO_BACKUP_CODES): only Duo's
 // first success sets codes up, so a bypass code or a recovery link never
 // turns into a lasting set, and a reset landing meanwhile is never undone.
@@ -99,7 +103,7 @@ func (p *Plugin) RegenerateBackupCodes(ctx context.Context, req contract.Regener
 		var refusal *contract.Error
 		switch {
 		case errors.Is(err, store.ErrFactorNotRecent):
-			refusal = contract.Errorf(contract.ReasonReauthenticate, "sign in again first: backup codes can be replaced only within %d minutes of signing in with Duo or a code", int(recentFactor/time.Minute))
+			refusal = contract.Errorf(contract.ReasonReauthenticate, "sign in with Duo again first: backup codes can be replaced only within %d minutes of signing in with Duo (a backup or bypass code is not enough)", int(recentFactor/time.Minute))
 		case errors.Is(err, store.ErrNoBackupCodes):
 			refusal = contract.Errorf(contract.ReasonNoBackupCodes, "there are no backup codes to replace yet: the first set is issued at the operator's first sign-in with Duo")
 		case err != nil:

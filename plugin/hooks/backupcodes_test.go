@@ -140,16 +140,16 @@ func TestRegenerateBackupCodes(t *testing.T) {
 		t.Fatalf("RegenerateBackupCodes = %+v, %v", res, err)
 	}
 	wantLogin(t, "an old code", e.redeem(alice, old[0]), contract.DecisionDenied, contract.LoginReasonCodeWrong)
-	// Signing in with a code is a second factor too: it allows another
-	// regeneration; 11 minutes later, it no longer does.
-	wantLogin(t, "a new code", e.redeem(alice, res.BackupCodes[0]), contract.DecisionAllowed, "")
+	// 11 minutes after her Duo sign-in she may not, even right after
+	// signing in with a code: only Duo vouches for a new set.
 	e.clk.Add(recentFactor + time.Minute)
+	wantLogin(t, "a new code", e.redeem(alice, res.BackupCodes[0]), contract.DecisionAllowed, "")
 	_, err = regen(self)
-	if contract.ReasonOf(err) != contract.ReasonReauthenticate || !strings.Contains(err.Error(), "sign in again first") {
-		t.Fatalf("regenerate 11 minutes after signing in: %v", err)
+	if contract.ReasonOf(err) != contract.ReasonReauthenticate || !strings.Contains(err.Error(), "sign in with Duo again first") {
+		t.Fatalf("regenerate 11 minutes after signing in with Duo, just after a code: %v", err)
 	}
 	if got := e.events("backup_codes.regenerate_refused"); len(got) != 1 || got[0].Reason != string(contract.ReasonReauthenticate) ||
-		got[0].ActorID != alice.ID || !strings.Contains(got[0].Detail, "sign in again first") {
+		got[0].ActorID != alice.ID || !strings.Contains(got[0].Detail, "sign in with Duo again first") {
 		t.Fatalf("refusal audited as %+v", got)
 	}
 	// Few codes left: the state says so.
@@ -165,7 +165,8 @@ func TestRegenerateBackupCodes(t *testing.T) {
 }
 
 // A bypass code signs in without Duo but never sets up backup codes:
-// regenerating from such a session is refused, and the next Duo sign-in
+// regenerating from such a session is refused (only a sign-in with Duo
+// allows it), and the next Duo sign-in
 // still shows the first set.
 func TestBypassCodeDoesNotSetUpBackupCodes(t *testing.T) {
 	t.Parallel()
@@ -179,13 +180,19 @@ func TestBypassCodeDoesNotSetUpBackupCodes(t *testing.T) {
 	}
 	wantLogin(t, "bypass code with no backup codes", e.redeem(alice, issued.Code), contract.DecisionAllowed, "")
 	_, err = e.p.RegenerateBackupCodes(ctx, contract.RegenerateBackupCodesRequest{Operator: alice, Actor: actor(alice.ID, contract.RoleAgent)})
-	if contract.ReasonOf(err) != contract.ReasonNoBackupCodes || !strings.Contains(err.Error(), "no backup codes to replace") {
-		t.Fatalf("regenerate without a set: %v", err)
+	if contract.ReasonOf(err) != contract.ReasonReauthenticate {
+		t.Fatalf("regenerate after a bypass code: %v", err)
 	}
-	if got := e.events("backup_codes.regenerate_refused"); len(got) != 1 || got[0].Reason != string(contract.ReasonNoBackupCodes) || got[0].ActorID != alice.ID {
+	if got := e.events("backup_codes.regenerate_refused"); len(got) != 1 || got[0].Reason != string(contract.ReasonReauthenticate) || got[0].ActorID != alice.ID {
 		t.Fatalf("refusal audited as %+v", got)
 	}
 	if res := e.duoLogin(ctx, alice); res.Decision != contract.DecisionConfirmBackupCodes {
 		t.Fatalf("Duo login after a bypass code = %+v, want CONFIRM_BACKUP_CODES", res)
+	}
+	// Signed in with Duo, but the first set not confirmed: nothing to
+	// replace yet.
+	_, err = e.p.RegenerateBackupCodes(ctx, contract.RegenerateBackupCodesRequest{Operator: alice, Actor: actor(alice.ID, contract.RoleAgent)})
+	if contract.ReasonOf(err) != contract.ReasonNoBackupCodes || !strings.Contains(err.Error(), "no backup codes to replace") {
+		t.Fatalf("regenerate before the first set is confirmed: %v", err)
 	}
 }

@@ -99,6 +99,12 @@ func (p *Plugin) open(ctx context.Context, dir string) (*activeState, error) {
 	if errors.Is(err, store.ErrSchemaTooNew) {
 		return nil, &contract.Error{Reason: contract.ReasonSchemaTooNew, Message: "activate: " + err.Error()}
 	}
+	// A failed migration is refused, never run half-migrated; the message
+	// says which and where the database stays, the cause goes to the log.
+	if me := (*store.MigrationError)(nil); errors.As(err, &me) {
+		return nil, &contract.Error{Reason: contract.ReasonStorage, Cause: err,
+			Message: "activate: open database: " + me.Summary() + "; the plugin stays inactive; see the plugin log for the cause"}
+	}
 	if err != nil {
 		return nil, storageError("activate: open database", err)
 	}

@@ -13,8 +13,9 @@ import (
 
 // SetOperatorEnabled implements contract.Operators: Duo on or off for one
 // operator, recording who did it. Operators turning their own Duo off must
-// have proved their second factor within recentFactor, checked in the
-// write (else REAUTHENTICATE, audited as operator.disable_refused).
+// have signed in with Duo itself within recentFactor, checked in the write
+// (else REAUTHENTICATE, audited as operator.disable_refused), as for new
+// backup codes: one seen code must not become a way to remove Duo.
 func (p *Plugin) SetOperatorEnabled(ctx context.Context, req contract.SetOperatorEnabledRequest) (contract.SetOperatorEnabledResponse, error) {
 	var out contract.SetOperatorEnabledResponse
 	err := p.actOn(ctx, req.Operator, request{call: callSetOperatorEnabled, actor: req.Actor, enable: req.Enabled,
@@ -36,7 +37,7 @@ func (p *Plugin) SetOperatorEnabled(ctx context.Context, req contract.SetOperato
 			st, err = a.store.SetOperatorEnabled(ctx, req.Operator, req.Enabled, ev)
 		}
 		if errors.Is(err, store.ErrFactorNotRecent) {
-			refusal := contract.Errorf(contract.ReasonReauthenticate, "sign in again first: you can turn your own Duo off only within %d minutes of signing in with Duo or a code", int(recentFactor/time.Minute))
+			refusal := contract.Errorf(contract.ReasonReauthenticate, "sign in again with Duo first: you can turn your own Duo off only within %d minutes of signing in with Duo (a backup or bypass code is not enough)", int(recentFactor/time.Minute))
 			p.audit(ctx, a, by(store.Event{At: now, Kind: "operator.disable_refused", OperatorID: req.Operator.ID, Outcome: "denied",
 				Reason: string(refusal.Reason), Detail: refusal.Message}, req.Actor))
 			return refusal

@@ -67,7 +67,8 @@ type RecoveryStore interface {
 	// ReplaceBackupCodes gives the operator a new confirmed set at once
 	// (their old codes stop working, unconfirmed sets are dropped), writes
 	// ev, and returns their state, provided, in the same transaction, that
-	// they proved their second factor at or after factorSince (else
+	// they signed in with Duo at or after factorSince (a code is not
+	// enough: else
 	// ErrFactorNotRecent) and have a set already (else ErrNoBackupCodes),
 	// so that a reset landing meanwhile is never undone.
 	ReplaceBackupCodes(ctx context.Context, operatorID string, codeHashes [][]byte, factorSince, now time.Time, ev Event) (contract.OperatorState, error)

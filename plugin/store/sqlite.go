@@ -234,7 +234,7 @@ func (s *SQLite) DisableOwn(ctx context.Context, op contract.Operator, factorSin
 	return s.updateOperator(ctx, "disable own Duo", op, ev, func(tx *txn) error {
 		var enabled bool
 		var factor sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT enabled, second_factor_at FROM operators WHERE id = ?`, op.ID).Scan(&enabled, &factor); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT enabled, duo_factor_at FROM operators WHERE id = ?`, op.ID).Scan(&enabled, &factor); err != nil {
 			return err
 		}
 		if enabled && (!factor.Valid || unixOrZero(factor).Before(factorSince)) {
@@ -408,8 +408,9 @@ func (s *SQLite) RecordLogin(ctx context.Context, operatorID string, at time.Tim
 
 // noteSecondFactor records, in one UPDATE, that the operator proved their
 // second factor at `at` (Duo or a code) and, with login, that they signed
-// in. With byDuo, Duo vouched for them: the first time (or the first since
-// a reset) is their enrolment, noted with its notice by a second UPDATE
+// in. With byDuo, Duo vouched for them (noted apart, as only that lets them
+// replace their backup codes): the first time (or the first since a reset)
+// is their enrolment, noted with its notice by a second UPDATE
 // that only that sign-in makes.
 func noteSecondFactor(ctx context.Context, tx *txn, operatorID string, at time.Time, login, byDuo bool) error {
 	if err := refuseIfLocked(ctx, tx, operatorID, at); err != nil {
@@ -422,6 +423,7 @@ func noteSecondFactor(ctx context.Context, tx *txn, operatorID string, at time.T
 		_, err := tx.ExecContext(ctx, set+` WHERE id = ?2`, args...)
 		return err
 	}
+	set += `, duo_factor_at = ?1`
 	if n, err := execCount(ctx, tx, set+` WHERE id = ?2 AND enrolled_at IS NOT NULL`, args...); err != nil || n == 1 {
 		return err
 	}

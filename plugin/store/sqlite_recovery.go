@@ -88,7 +88,7 @@ func (s *SQLite) ReplaceBackupCodes(ctx context.Context, operatorID string, code
 	var out contract.OperatorState
 	err := s.tx(ctx, "replace backup codes", func(tx *txn) error {
 		var factor, issued sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT second_factor_at, backup_codes_issued_at FROM operators WHERE id = ?`, operatorID).Scan(&factor, &issued)
+		err := tx.QueryRowContext(ctx, `SELECT duo_factor_at, backup_codes_issued_at FROM operators WHERE id = ?`, operatorID).Scan(&factor, &issued)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -324,7 +324,7 @@ func (s *SQLite) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, opera
 		for _, q := range []string{
 			// The link signs the operator in, but is no second factor: it
 			// never allows RegenerateBackupCodes.
-			`UPDATE operators SET enrolled_at = NULL, second_factor_at = NULL, backup_codes_issued_at = NULL, last_login_at = ?2, ` + resetFailures2 + ` WHERE id = ?1`,
+			`UPDATE operators SET enrolled_at = NULL, second_factor_at = NULL, duo_factor_at = NULL, backup_codes_issued_at = NULL, last_login_at = ?2, ` + resetFailures2 + ` WHERE id = ?1`,
 			`DELETE FROM backup_codes WHERE operator_id = ?1`,
 			`DELETE FROM backup_code_tickets WHERE operator_id = ?1`,
 			`UPDATE bypass_codes SET revoked_at = ?2 WHERE operator_id = ?1 AND revoked_at IS NULL`,

@@ -19,6 +19,10 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
+// MigrationError means a migration failed and was rolled back: the
+// database stays at the schema version it names.
+type MigrationError = sqlitedb.MigrationError
+
 // Sentinel errors callers branch on.
 var (
 	// ErrSchemaTooNew means the database was migrated by a newer plugin.
@@ -42,7 +46,7 @@ var (
 	// Duo username; see *DuoUsernameTakenError.
 	ErrDuoUsernameTaken = errors.New("duo username taken by another operator")
 	// ErrFactorNotRecent means the operator has not proved their second
-	// factor recently enough for what they asked.
+	// factor with Duo recently enough for what they asked.
 	ErrFactorNotRecent = errors.New("second factor not proved recently enough")
 	// ErrNoBackupCodes means the operator has no set of backup codes to
 	// replace.
@@ -163,9 +167,9 @@ type Store interface {
 	SetOperatorEnabled(ctx context.Context, op contract.Operator, enabled bool, ev Event) (contract.OperatorState, error)
 	// DisableOwn is SetOperatorEnabled(false) for operators turning their
 	// own Duo off: while their toggle is on, it fails with
-	// ErrFactorNotRecent and changes nothing unless they proved their second
-	// factor at or after factorSince (checked in the transaction that
-	// writes).
+	// ErrFactorNotRecent and changes nothing unless Duo itself vouched for
+	// them at or after factorSince (a backup or bypass code does not
+	// count), checked in the transaction that writes.
 	DisableOwn(ctx context.Context, op contract.Operator, factorSince time.Time, ev Event) (contract.OperatorState, error)
 	// SetOperatorAlias sets (or clears, with "") the operator's Duo username
 	// alias, which must be canonical. The operator then holds it as their

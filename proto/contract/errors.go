@@ -24,7 +24,7 @@ const (
 	ReasonInternal        ErrorReason = "INTERNAL"              // a bug, or an answer that breaks the contract; details in the logs
 	ReasonPermission      ErrorReason = "PERMISSION_DENIED"     // the actor's role does not allow the call
 	ReasonNotFound        ErrorReason = "NOT_FOUND"             // no such bypass code (for this operator)
-	ReasonReauthenticate  ErrorReason = "REAUTHENTICATE"        // the operator must prove their second factor again first
+	ReasonReauthenticate  ErrorReason = "REAUTHENTICATE"        // the operator must sign in with Duo again first
 	ReasonNoBackupCodes   ErrorReason = "NO_BACKUP_CODES"       // no set to replace: the first comes with the first Duo sign-in
 
 	// Set by the client side, never sent by the plugin.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -51,7 +52,13 @@ func serve[PReq, Req, Resp, PResp any](ctx context.Context, s *grpcServer, metho
 			out, err = zero, statusError(ReasonInternal, internalMessage)
 		}
 	}()
+	start := time.Now()
 	resp, err := call(ctx, from(in))
+	if s.log.IsDebug() {
+		// The method, its time and its error's reason: never the request or
+		// the answer, which carry codes, states and the client secret.
+		s.log.Debug("call served", "method", method, "took", time.Since(start).String(), "reason", string(ReasonOf(err)))
+	}
 	if err != nil {
 		var zero PResp
 		return zero, s.toStatus(method, err)

@@ -95,7 +95,9 @@ type Recovery interface {
 	// Duo. Call it only after a correct password.
 	RedeemCode(ctx context.Context, req RedeemCodeRequest) (CompleteLoginResponse, error)
 	// RegenerateBackupCodes replaces the operator's backup codes at once.
-	// Only the operator, within minutes of a full login.
+	// Only the operator, within minutes of a full login: a sign-in with
+	// Duo, which the plugin itself recorded (a backup or bypass code is not
+	// one); else REAUTHENTICATE.
 	RegenerateBackupCodes(ctx context.Context, req RegenerateBackupCodesRequest) (RegenerateBackupCodesResponse, error)
 	// IssueBypassCode issues a code for one operator (an admin within the
 	// limits the settings set; the help desk within the defaults).
