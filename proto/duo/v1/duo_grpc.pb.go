@@ -457,6 +457,10 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type OperatorsClient interface {
+	// SetOperatorEnabled turns Duo on or off for one operator. Operators
+	// turning their own Duo off: never while it is enforced for them
+	// (PERMISSION_DENIED), and only within 10 minutes of a sign-in with Duo
+	// itself (else REAUTHENTICATE).
 	SetOperatorEnabled(ctx context.Context, in *SetOperatorEnabledRequest, opts ...grpc.CallOption) (*SetOperatorEnabledResponse, error)
 	// GetOperatorStates answers for every id asked; unknown ids are disabled.
 	GetOperatorStates(ctx context.Context, in *GetOperatorStatesRequest, opts ...grpc.CallOption) (*GetOperatorStatesResponse, error)
@@ -530,6 +534,10 @@ func (c *operatorsClient) UnlockOperator(ctx context.Context, in *UnlockOperator
 // All implementations must embed UnimplementedOperatorsServer
 // for forward compatibility.
 type OperatorsServer interface {
+	// SetOperatorEnabled turns Duo on or off for one operator. Operators
+	// turning their own Duo off: never while it is enforced for them
+	// (PERMISSION_DENIED), and only within 10 minutes of a sign-in with Duo
+	// itself (else REAUTHENTICATE).
 	SetOperatorEnabled(context.Context, *SetOperatorEnabledRequest) (*SetOperatorEnabledResponse, error)
 	// GetOperatorStates answers for every id asked; unknown ids are disabled.
 	GetOperatorStates(context.Context, *GetOperatorStatesRequest) (*GetOperatorStatesResponse, error)
@@ -875,8 +883,8 @@ type RecoveryClient interface {
 	// bypass code as many times as it was issued for).
 	RedeemCode(ctx context.Context, in *RedeemCodeRequest, opts ...grpc.CallOption) (*CompleteLoginResponse, error)
 	// RegenerateBackupCodes replaces the operator's backup codes at once.
-	// Only the operator, within minutes of a full login (password and second
-	// factor).
+	// Only the operator, within 10 minutes of a sign-in with Duo itself (a
+	// backup or bypass code is not enough): else REAUTHENTICATE.
 	RegenerateBackupCodes(ctx context.Context, in *RegenerateBackupCodesRequest, opts ...grpc.CallOption) (*RegenerateBackupCodesResponse, error)
 	// IssueBypassCode issues a code for one operator (admin; help desk within
 	// the defaults); the code is returned once and stored hashed.
@@ -1005,8 +1013,8 @@ type RecoveryServer interface {
 	// bypass code as many times as it was issued for).
 	RedeemCode(context.Context, *RedeemCodeRequest) (*CompleteLoginResponse, error)
 	// RegenerateBackupCodes replaces the operator's backup codes at once.
-	// Only the operator, within minutes of a full login (password and second
-	// factor).
+	// Only the operator, within 10 minutes of a sign-in with Duo itself (a
+	// backup or bypass code is not enough): else REAUTHENTICATE.
 	RegenerateBackupCodes(context.Context, *RegenerateBackupCodesRequest) (*RegenerateBackupCodesResponse, error)
 	// IssueBypassCode issues a code for one operator (admin; help desk within
 	// the defaults); the code is returned once and stored hashed.
