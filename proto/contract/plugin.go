@@ -55,6 +55,10 @@ type Settings interface {
 // Operators turns Duo on and off per operator. Valid only while the plugin
 // is active.
 type Operators interface {
+	// SetOperatorEnabled turns Duo on or off for one operator. Operators
+	// turning their own Duo off: never while it is enforced for them
+	// (ReasonPermission), and only within 10 minutes of a sign-in with Duo
+	// itself (else ReasonReauthenticate).
 	SetOperatorEnabled(ctx context.Context, req SetOperatorEnabledRequest) (SetOperatorEnabledResponse, error)
 	// GetOperatorStates answers for every id asked, in order; unknown ids
 	// are disabled.
