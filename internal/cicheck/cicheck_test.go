@@ -13,9 +13,12 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -89,46 +92,17 @@ func TestFuzzScriptFindsEveryTarget(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skipf("!!! no bash to run scripts/fuzz.sh -l: %v", err)
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var want []string
-	fset := token.NewFileSet()
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	for _, fn := range testFuncs(t) {
+		if strings.HasPrefix(fn.decl.Name.Name, "Fuzz") && takesTestingF(fn.decl) {
+			want = append(want, "./"+path.Dir(fn.file)+" "+fn.decl.Name.Name)
 		}
-		if d.IsDir() {
-			if n := d.Name(); path != root && (strings.HasPrefix(n, ".") || n == "testdata" || n == "node_modules") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			return err
-		}
-		for _, decl := range f.Decls {
-			fn, ok := decl.(*ast.FuncDecl)
-			if ok && fn.Recv == nil && strings.HasPrefix(fn.Name.Name, "Fuzz") && takesTestingF(fn) {
-				rel, _ := filepath.Rel(root, filepath.Dir(path))
-				want = append(want, "./"+filepath.ToSlash(rel)+" "+fn.Name.Name)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	slices.Sort(want)
 	if len(want) < 9 {
 		t.Fatalf("found only %d fuzz targets (%q): the walk is broken", len(want), want)
 	}
-	out, err := exec.Command("bash", filepath.Join(root, "scripts/fuzz.sh"), "-l").Output()
+	out, err := exec.Command("bash", "../../scripts/fuzz.sh", "-l").Output()
 	if err != nil {
 		t.Fatalf("scripts/fuzz.sh -l: %v", err)
 	}
@@ -139,6 +113,96 @@ func TestFuzzScriptFindsEveryTarget(t *testing.T) {
 	}
 	if !slices.Equal(pairs, want) {
 		t.Errorf("scripts/fuzz.sh -l lists\n%q\nthe Go parser finds\n%q", pairs, want)
+	}
+}
+
+// testFunc is a top-level function of a _test.go file of the repository.
+type testFunc struct {
+	file string // slash-separated, relative to the repository's root
+	decl *ast.FuncDecl
+}
+
+// testFuncs reads every _test.go file of the repository (not under
+// testdata or a dot directory) with the Go parser and returns its
+// top-level functions.
+func testFuncs(t *testing.T) []testFunc {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []testFunc
+	fset := token.NewFileSet()
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir():
+			if n := d.Name(); p != root && (strings.HasPrefix(n, ".") || n == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		case !strings.HasSuffix(p, "_test.go"):
+			return nil
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil {
+				out = append(out, testFunc{file: filepath.ToSlash(rel), decl: fn})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// trustCases is how many cases the trust suite's issue (10) names.
+const trustCases = 39
+
+// caseTest is a test named for a case of the trust suite: TestCaseNN….
+var caseTest = regexp.MustCompile(`^TestCase(\d\d)[A-Z]`)
+
+// TestEveryTrustCaseHasATest fails for a case of the trust suite without a
+// TestCaseNN… function anywhere in the repository, for a case number the
+// issue does not have, and for a case test internal/trust/doc.go (the
+// suite's index, which docs/SECURITY.md points at) does not list: the
+// suite cannot quietly lose a case, and its index stays true.
+func TestEveryTrustCaseHasATest(t *testing.T) {
+	doc, err := os.ReadFile("../../internal/trust/doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	where := map[int][]testFunc{}
+	for _, fn := range testFuncs(t) {
+		if m := caseTest.FindStringSubmatch(fn.decl.Name.Name); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			where[n] = append(where[n], fn)
+		}
+	}
+	for n := 1; n <= trustCases; n++ {
+		if len(where[n]) == 0 {
+			t.Errorf("trust case %d has no TestCase%02d… test", n, n)
+		}
+		for _, fn := range where[n] {
+			if !strings.Contains(string(doc), fn.decl.Name.Name) {
+				t.Errorf("internal/trust/doc.go does not list %s (%s)", fn.decl.Name.Name, fn.file)
+			}
+		}
+	}
+	for n, fns := range where {
+		if n < 1 || n > trustCases {
+			t.Errorf("%s (%s): the trust suite has no case %d", fns[0].decl.Name.Name, fns[0].file, n)
+		}
 	}
 }
 

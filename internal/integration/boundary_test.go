@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"encoding/json"
 	"errors"
-	"os"
 	"reflect"
 	"syscall"
 	"testing"
@@ -17,29 +15,10 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
-// rewriteManifest edits the bundle's plugin.json in place.
-func rewriteManifest(t *testing.T, path string, edit func(exe map[string]any)) {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	exe := m["executables"].(map[string]any)[pluginbuild.Target()].(map[string]any)
-	edit(exe)
-	out, _ := json.Marshal(m)
-	if err := os.WriteFile(path, out, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestMissingChecksumAllowedInDevelopmentMode(t *testing.T) {
 	t.Parallel()
 	manifest := pluginbuild.ForTest(t)
-	rewriteManifest(t, manifest, func(exe map[string]any) { delete(exe, "sha256") })
+	pluginbuild.EditExecutable(t, manifest, func(exe map[string]any) { delete(exe, "sha256") })
 	s := startPlugin(t, manifest, func(o *host.Options) { o.AllowUnverified = true })
 	if st, err := s.p.Status(ctxT(t), contract.StatusRequest{}); err != nil || st.PluginVersion == "" {
 		t.Fatalf("Status = %+v, %v", st, err)

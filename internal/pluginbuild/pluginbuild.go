@@ -208,3 +208,30 @@ func Cleanup() {
 		}
 	}
 }
+
+// EditExecutable rewrites the bundle's plugin.json in place, letting edit
+// change this platform's executables entry (its "path" and "sha256"): how
+// tests make a manifest that lies or leaves out the checksum.
+func EditExecutable(t testing.TB, manifest string, edit func(exe map[string]any)) {
+	t.Helper()
+	raw, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	exe, ok := m["executables"].(map[string]any)[Target()].(map[string]any)
+	if !ok {
+		t.Fatalf("%s has no executables entry for %s", manifest, Target())
+	}
+	edit(exe)
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(manifest, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -11,8 +11,8 @@
 // the storage cases open the plugin's database file from outside with the
 // SQLite driver, as another process would. The cases about the reference
 // helpdesk's pages live beside its handlers in helpdesk/web, and the
-// cases about CI in internal/cicheck. TestEveryCaseHasATest fails when a
-// case has no test or a test is missing from this list.
+// cases about CI in internal/cicheck, whose TestEveryTrustCaseHasATest
+// fails when a case has no test or a case's test is missing from this list.
 //
 // Cases (numbers are the issue's):
 //

@@ -2,7 +2,6 @@ package trust
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -193,27 +192,6 @@ func TestCase37ExecutableOutsideBundleOrSwappedIsRefused(t *testing.T) {
 	})
 }
 
-// rewriteManifest edits the bundle's plugin.json entry for this platform.
-func rewriteManifest(t *testing.T, path string, edit func(exe map[string]any)) {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	edit(m["executables"].(map[string]any)[pluginbuild.Target()].(map[string]any))
-	out, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, out, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // tamper appends a byte to the bundle's binary: still a working
 // executable, no longer the one the manifest's sha256 names.
 func tamper(t *testing.T, manifest string) {
@@ -247,11 +225,11 @@ func TestCase25ChecksumMismatchRefusedAndLoginsFailClosed(t *testing.T) {
 		want   error
 	}{
 		{"manifest sha256 differs", func(t *testing.T, manifest string) {
-			rewriteManifest(t, manifest, func(exe map[string]any) { exe["sha256"] = strings.Repeat("ab", 32) })
+			pluginbuild.EditExecutable(t, manifest, func(exe map[string]any) { exe["sha256"] = strings.Repeat("ab", 32) })
 		}, host.ErrChecksumMismatch},
 		{"binary tampered after bundling", tamper, host.ErrChecksumMismatch},
 		{"no checksum, not allowed", func(t *testing.T, manifest string) {
-			rewriteManifest(t, manifest, func(exe map[string]any) { delete(exe, "sha256") })
+			pluginbuild.EditExecutable(t, manifest, func(exe map[string]any) { delete(exe, "sha256") })
 		}, host.ErrUnverified},
 	}
 	for _, tc := range atStart {
