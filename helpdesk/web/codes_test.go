@@ -153,31 +153,42 @@ func TestFirstBackupCodesMustBeConfirmed(t *testing.T) {
 	}
 }
 
-// New backup codes refused: the operator reads what to do about it, the
-// log keeps the plugin's reason.
-func TestRegenerateRefusalsSayWhatToDo(t *testing.T) {
+// New backup codes, or one's own Duo off, refused: the operator reads
+// what to do about it, never the plugin's words for admins; the log keeps
+// the plugin's reason.
+func TestAccountRefusalsSayWhatToDo(t *testing.T) {
 	t.Parallel()
+	regen := func(f *fakePlugin, err error) {
+		f.regen = func(contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error) {
+			return contract.RegenerateBackupCodesResponse{}, err
+		}
+	}
+	disable := func(f *fakePlugin, err error) {
+		f.setEnabled = func(contract.SetOperatorEnabledRequest) (contract.SetOperatorEnabledResponse, error) {
+			return contract.SetOperatorEnabledResponse{}, err
+		}
+	}
 	for _, tc := range []struct {
+		path   string
+		refuse func(*fakePlugin, error)
 		reason contract.ErrorReason
 		want   string
 	}{
-		{contract.ReasonReauthenticate, "sign out and sign in again"},
-		{contract.ReasonNoBackupCodes, "no backup codes to replace yet"},
+		{"/account/backup-codes", regen, contract.ReasonReauthenticate, "for new backup codes, sign out and sign in again"},
+		{"/account/backup-codes", regen, contract.ReasonNoBackupCodes, "no backup codes to replace yet"},
+		{"/account/duo/disable", disable, contract.ReasonReauthenticate, "to turn Duo off, sign out and sign in again"},
+		{"/account/duo/disable", disable, contract.ReasonPermission, "does not let operators turn Duo off"},
 	} {
-		t.Run(string(tc.reason), func(t *testing.T) {
+		t.Run(tc.path+" "+string(tc.reason), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOpts{})
 			e.activate()
-			e.fake.set(func(f *fakePlugin) {
-				f.regen = func(contract.RegenerateBackupCodesRequest) (contract.RegenerateBackupCodesResponse, error) {
-					return contract.RegenerateBackupCodesResponse{}, contract.Errorf(tc.reason, "plugin words for admins")
-				}
-			})
+			e.fake.set(func(f *fakePlugin) { tc.refuse(f, contract.Errorf(tc.reason, "plugin words for admins")) })
 			c := e.client()
 			c.signedIn("alice")
 			c.get("/account")
-			if resp := c.postForm("/account/backup-codes", url.Values{"password": {password}}); resp.StatusCode != http.StatusSeeOther {
-				t.Fatalf("regenerate: %d", resp.StatusCode)
+			if resp := c.postForm(tc.path, url.Values{"password": {password}}); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("POST %s: %d", tc.path, resp.StatusCode)
 			}
 			c.get("/account")
 			if !strings.Contains(c.last, tc.want) || strings.Contains(c.last, "plugin words for admins") {
@@ -228,41 +239,6 @@ func TestFirstBackupCodesAreNotShownTwice(t *testing.T) {
 			}
 			if resp := c.get("/"); resp.StatusCode != http.StatusSeeOther {
 				t.Fatal("signed in")
-			}
-		})
-	}
-}
-
-// Turning one's own Duo off refused: the operator reads what to do about
-// it (sign in again, or it is enforced), never the plugin's words for
-// admins.
-func TestSelfDisableRefusalsSayWhatToDo(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		reason contract.ErrorReason
-		want   string
-	}{
-		{contract.ReasonReauthenticate, "to turn Duo off, sign out and sign in again"},
-		{contract.ReasonPermission, "does not let operators turn Duo off"},
-	} {
-		t.Run(string(tc.reason), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t, envOpts{})
-			e.activate()
-			e.fake.set(func(f *fakePlugin) {
-				f.setEnabled = func(contract.SetOperatorEnabledRequest) (contract.SetOperatorEnabledResponse, error) {
-					return contract.SetOperatorEnabledResponse{}, contract.Errorf(tc.reason, "plugin words for admins")
-				}
-			})
-			c := e.client()
-			c.signedIn("alice")
-			c.get("/account")
-			if resp := c.postForm("/account/duo/disable", url.Values{"password": {password}}); resp.StatusCode != http.StatusSeeOther {
-				t.Fatalf("disable: %d", resp.StatusCode)
-			}
-			c.get("/account")
-			if strings.Contains(c.last, "plugin words for admins") || !strings.Contains(c.last, tc.want) {
-				t.Fatalf("refusal shown as:\n%s", c.last)
 			}
 		})
 	}
