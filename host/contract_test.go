@@ -122,7 +122,8 @@ func TestContractLifecycle(t *testing.T) {
 	}
 	want := contract.StatusResponse{
 		Active: true, SchemaVersion: fakeSchema, PluginVersion: fakeVersion,
-		Duo: contract.DuoHealth{Checked: true, OK: true, CheckedAt: fakeTime},
+		Duo:           contract.DuoHealth{Checked: true, OK: true, CheckedAt: fakeTime},
+		ProtocolMinor: contract.ProtocolMinor, // the contract's server adapter says it
 	}
 	if res.Status != want {
 		t.Fatalf("Activate status = %+v, want %+v", res.Status, want)
