@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -62,6 +64,14 @@ func TestOlderPluginLacksServicesAndTheSDKSaysSo(t *testing.T) {
 		return nil
 	})
 	wantUnsupported(t, "ExportAuthEvents", err)
+
+	// The host's metrics say the plugin is up, with no families of its own.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(p.Collector())
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 || mfs[0].GetName() != "duo_plugin_up" || mfs[0].GetMetric()[0].GetGauge().GetValue() != 1 {
+		t.Errorf("metrics of an older plugin = %v, %v; want only duo_plugin_up 1", mfs, err)
+	}
 
 	// The plugin is up and serves the rest of the contract.
 	if _, err := p.Status(ctx, contract.StatusRequest{}); err != nil {
