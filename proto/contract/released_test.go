@@ -9,7 +9,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
 )
@@ -18,8 +21,9 @@ import (
 // proto/duo/v1/released/README.md for how it is made at a release).
 const releasedSet = "../duo/v1/released/v1.binpb"
 
-// releasedFile reads the released descriptor of duo/v1/duo.proto.
-func releasedFile(t *testing.T) *descriptorpb.FileDescriptorProto {
+// releasedSetFiles reads the released descriptor set: duo/v1/duo.proto
+// and what it imports.
+func releasedSetFiles(t *testing.T) []*descriptorpb.FileDescriptorProto {
 	t.Helper()
 	raw, err := os.ReadFile(releasedSet)
 	if err != nil {
@@ -29,7 +33,13 @@ func releasedFile(t *testing.T) *descriptorpb.FileDescriptorProto {
 	if err := proto.Unmarshal(raw, &set); err != nil {
 		t.Fatalf("%s: %v", releasedSet, err)
 	}
-	for _, f := range set.GetFile() {
+	return set.GetFile()
+}
+
+// releasedFile reads the released descriptor of duo/v1/duo.proto.
+func releasedFile(t *testing.T) *descriptorpb.FileDescriptorProto {
+	t.Helper()
+	for _, f := range releasedSetFiles(t) {
 		if f.GetName() == duov1.File_duo_v1_duo_proto.Path() {
 			return f
 		}
@@ -53,6 +63,120 @@ func TestReleasedContractOnlyGrows(t *testing.T) {
 	for _, p := range incompatibilities(releasedFile(t), currentFile()) {
 		t.Errorf("incompatible with the released contract (%s): %s", releasedSet, p)
 	}
+}
+
+// Peers of the last release and of this tree read each other's messages:
+// every message of this tree, filled in, decodes as the released message
+// with each released field's value intact (an older host reads a newer
+// plugin's answers; what it does not know it skips), and the reverse (a
+// newer plugin reads an older host's requests).
+func TestReleasedPeersReadCurrentMessages(t *testing.T) {
+	t.Parallel()
+	files, err := protodesc.NewFiles(&descriptorpb.FileDescriptorSet{File: releasedSetFiles(t)})
+	if err != nil {
+		t.Fatalf("the released descriptor set does not build: %v", err)
+	}
+	released, err := files.FindFileByPath(duov1.File_duo_v1_duo_proto.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := released.Messages()
+	for i := range msgs.Len() {
+		old := msgs.Get(i)
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(old.FullName())
+		if err != nil {
+			t.Errorf("message %s of the release is gone: %v", old.FullName(), err)
+			continue
+		}
+		t.Run(string(old.Name()), func(t *testing.T) {
+			t.Parallel()
+			// This tree's message, read by a peer of the release.
+			n := 0
+			cur := mt.New()
+			fillProto(t, cur, &n)
+			raw, err := proto.Marshal(cur.Interface())
+			if err != nil {
+				t.Fatal(err)
+			}
+			asOld := dynamicpb.NewMessage(old)
+			if err := proto.Unmarshal(raw, asOld); err != nil {
+				t.Fatalf("a peer of the release cannot decode this tree's %s: %v", old.FullName(), err)
+			}
+			sameKnownFields(t, string(old.FullName()), asOld, cur)
+
+			// The release's message, read by this tree.
+			n = 0
+			oldMsg := dynamicpb.NewMessage(old)
+			fillProto(t, oldMsg, &n)
+			if raw, err = proto.Marshal(oldMsg); err != nil {
+				t.Fatal(err)
+			}
+			asCur := mt.New()
+			if err := proto.Unmarshal(raw, asCur.Interface()); err != nil {
+				t.Fatalf("this tree cannot decode the release's %s: %v", old.FullName(), err)
+			}
+			sameKnownFields(t, string(old.FullName()), oldMsg, asCur)
+		})
+	}
+}
+
+// sameKnownFields checks that every field of old's descriptor (the
+// release's) holds the same value in old and cur, matched by number.
+func sameKnownFields(t *testing.T, path string, old, cur protoreflect.Message) {
+	t.Helper()
+	fields := old.Descriptor().Fields()
+	for i := range fields.Len() {
+		ofd := fields.Get(i)
+		cfd := cur.Descriptor().Fields().ByNumber(ofd.Number())
+		where := path + "." + string(ofd.Name())
+		if cfd == nil {
+			t.Errorf("%s: no field %d in this tree", where, ofd.Number())
+			continue
+		}
+		ov, cv := old.Get(ofd), cur.Get(cfd)
+		switch {
+		case ofd.IsList():
+			ol, cl := ov.List(), cv.List()
+			if ol.Len() != cl.Len() {
+				t.Errorf("%s: %d elements, want %d", where, ol.Len(), cl.Len())
+				continue
+			}
+			for j := range ol.Len() {
+				if ofd.Kind() == protoreflect.MessageKind {
+					sameKnownFields(t, fmt.Sprintf("%s[%d]", where, j), ol.Get(j).Message(), cl.Get(j).Message())
+				} else if !sameScalar(ofd, ol.Get(j), cl.Get(j)) {
+					t.Errorf("%s[%d] = %v, want %v", where, j, ol.Get(j), cl.Get(j))
+				}
+			}
+		case ofd.IsMap():
+			om, cm := ov.Map(), cv.Map()
+			if om.Len() != cm.Len() {
+				t.Errorf("%s: %d entries, want %d", where, om.Len(), cm.Len())
+			}
+			om.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+				if !cm.Has(k) || !sameScalar(ofd.MapValue(), v, cm.Get(k)) {
+					t.Errorf("%s[%v] = %v, want %v", where, k, v, cm.Get(k))
+				}
+				return true
+			})
+		case ofd.Kind() == protoreflect.MessageKind:
+			sameKnownFields(t, where, ov.Message(), cv.Message())
+		default:
+			if !sameScalar(ofd, ov, cv) {
+				t.Errorf("%s = %v, want %v", where, ov, cv)
+			}
+		}
+	}
+}
+
+func sameScalar(fd protoreflect.FieldDescriptor, a, b protoreflect.Value) bool {
+	if fd.Kind() == protoreflect.EnumKind {
+		return a.Enum() == b.Enum()
+	}
+	if fd.Kind() == protoreflect.BytesKind {
+		return string(a.Bytes()) == string(b.Bytes())
+	}
+	return a.Interface() == b.Interface()
 }
 
 // The minor version grows with the contract: a proto that differs from the
