@@ -12,7 +12,10 @@ import (
 )
 
 // Feature is a part of the contract that a plugin older than this SDK may
-// lack: a gRPC service of helpdesk.duo.v1.
+// lack: a gRPC service of helpdesk.duo.v1. An RPC or field added to a
+// service the plugin has is known by the minor version it reports
+// (contract.StatusResponse.ProtocolMinor); such an RPC called regardless
+// fails with ErrUnsupported.
 type Feature string
 
 // Features a host may ask about with Supports. A call of a feature the

@@ -8,6 +8,10 @@
 // test-only build tags (proto/contract/served.go): duotest_older poses as a
 // plugin of protocol 1.0 without the AuthLog and Metrics services, and
 // duotest_protocol2 speaks only protocol 2.
+//
+// What goes wrong in an upgrade is the trust suite's: a failed migration is
+// rolled back and the plugin refuses to run half-migrated (case 31), and a
+// database of a newer release is refused, never downgraded (case 32).
 package upgrade
 
 import (
