@@ -122,7 +122,8 @@ func TestContractLifecycle(t *testing.T) {
 	}
 	want := contract.StatusResponse{
 		Active: true, SchemaVersion: fakeSchema, PluginVersion: fakeVersion,
-		Duo: contract.DuoHealth{Checked: true, OK: true, CheckedAt: fakeTime},
+		Duo:           contract.DuoHealth{Checked: true, OK: true, CheckedAt: fakeTime},
+		ProtocolMinor: contract.ProtocolMinor, // the contract's server adapter says it
 	}
 	if res.Status != want {
 		t.Fatalf("Activate status = %+v, want %+v", res.Status, want)
@@ -829,6 +830,7 @@ func TestFromCall(t *testing.T) {
 		{name: "not a contract error", parent: context.Background(), err: io.ErrUnexpectedEOF, wantUnavail: true, wantReason: contract.ReasonPluginUnavailable, wantIs: io.ErrUnexpectedEOF},
 		{name: "refusal", parent: context.Background(), err: refusal, wantReason: contract.ReasonInactive, wantSame: true},
 		{name: "answer without a reason", parent: context.Background(), err: noReason, wantReason: contract.ReasonUnknown, wantSame: true},
+		{name: "an rpc an older plugin does not serve", parent: context.Background(), err: contract.Errorf(contract.ReasonUnimplemented, "unknown service"), wantReason: contract.ReasonUnimplemented, wantIs: ErrUnsupported},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

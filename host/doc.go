@@ -28,5 +28,14 @@
 //	  Allowed → logged in
 //	  anything else, or an error → refuse the login
 //
+// Versions. The SDK speaks protocol contract.ProtocolVersion (the major,
+// checked in go-plugin's handshake: a plugin that speaks no major the SDK
+// offers is refused at Start with ErrIncompatibleProtocol) and knows the
+// RPCs of minor contract.ProtocolMinor. A plugin reports its minor in
+// StatusResponse.ProtocolMinor. A plugin older than the SDK lacks the RPCs
+// added since: Supports says so ahead, and their calls fail with
+// ErrUnsupported, never a panic and never a login let through. A newer
+// plugin's additions are simply not called.
+//
 // contract.ReasonOf names the reason of any error of this package.
 package host

@@ -40,6 +40,27 @@ var ErrNoExecutable = errors.New("no usable plugin executable")
 // Options.HostVersion.
 var ErrHostTooOld = errors.New("host version is older than the plugin's min_host_version")
 
+// ErrUnsupported means the plugin does not serve the call: it is older than
+// the contract this SDK was built with (its RPC answered Unimplemented).
+// The plugin is up and every other call works; contract.ReasonOf names such
+// an error contract.ReasonUnimplemented. Treat it as the feature being
+// absent (Plugin.Supports asks ahead); on the login path, as deny, like any
+// error.
+var ErrUnsupported = errors.New("duo plugin does not support this call")
+
+// ErrIncompatibleProtocol means the plugin speaks no major version of the
+// contract this SDK offers (contract.ProtocolVersion): Start refuses it.
+// Install a plugin built for this protocol, or a host SDK built for the
+// plugin's.
+var ErrIncompatibleProtocol = errors.New("duo plugin speaks another protocol version")
+
+// unsupportedError is a *contract.Error that matches ErrUnsupported.
+type unsupportedError struct{ err *contract.Error }
+
+func (e *unsupportedError) Error() string        { return ErrUnsupported.Error() + ": " + e.err.Error() }
+func (e *unsupportedError) Is(target error) bool { return target == ErrUnsupported }
+func (e *unsupportedError) Unwrap() error        { return e.err }
+
 // unavailableError is a *contract.Error that matches ErrUnavailable: the
 // host's fail-closed reading of a call that never got a plugin's answer.
 type unavailableError struct{ err *contract.Error }
@@ -53,8 +74,9 @@ func unavailable(reason contract.ErrorReason, msg string, cause error) error {
 }
 
 // fromCall maps what the contract's client returned. Transport failures
-// become ErrUnavailable (fail closed); the caller's own cancellation is
-// reported as such; the plugin's refusals (*contract.Error) pass through.
+// become ErrUnavailable (fail closed); an RPC the plugin does not serve
+// becomes ErrUnsupported; the caller's own cancellation is reported as
+// such; the plugin's refusals (*contract.Error) pass through.
 func fromCall(parent context.Context, err error) error {
 	var ce *contract.Error
 	if !errors.As(err, &ce) {
@@ -63,6 +85,8 @@ func fromCall(parent context.Context, err error) error {
 	switch ce.Reason {
 	case contract.ReasonPluginUnavailable, contract.ReasonDeadline:
 		return &unavailableError{err: ce}
+	case contract.ReasonUnimplemented:
+		return &unsupportedError{err: ce}
 	case contract.ReasonCanceled:
 		// The contract's client reports CANCELED only once the call's own
 		// context has ended; that context also ends at CallTimeout, so it

@@ -219,3 +219,26 @@ func (l *exampleLifecycle) Uninstall(_ context.Context, req contract.UninstallRe
 	const dir = "/var/lib/helpdesk/plugins/duo-security"
 	return contract.UninstallResponse{Removed: []string{dir + "/duo.db", dir + "/secret.key"}}, nil
 }
+
+// Offer the authentication log only when the plugin serves it: a plugin
+// older than the SDK may not. Calling regardless is safe too: the call
+// fails with an error matching host.ErrUnsupported.
+func ExamplePlugin_Supports() {
+	var p *host.Plugin // from host.Start
+	ctx := context.Background()
+
+	ok, err := p.Supports(ctx, host.FeatureAuthLog)
+	switch {
+	case err != nil:
+		slog.Warn("the plugin is down; hide the log page for now", "error", err)
+	case !ok:
+		fmt.Println("this plugin has no authentication log: upgrade it to see one")
+	default:
+		res, err := p.ListAuthEvents(ctx, contract.ListAuthEventsRequest{Actor: contract.Actor{ID: "1", Username: "admin", Role: contract.RoleAdmin}})
+		if errors.Is(err, host.ErrUnsupported) {
+			fmt.Println("this plugin has no authentication log")
+			return
+		}
+		fmt.Printf("%d events\n", len(res.Events))
+	}
+}

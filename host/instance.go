@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +33,8 @@ type instance struct {
 	// cleanup removes the private copy of the executable; nil for an
 	// in-process test connection.
 	cleanup func()
+	// services is what the process serves, for Supports.
+	services services
 }
 
 // PID is the process id, or 0 without a process.
@@ -229,6 +232,10 @@ func (p *Plugin) launch(ctx context.Context, path string) (*instance, error) {
 	}
 	if s.err != nil {
 		_ = in.Kill(p.opts.ShutdownTimeout)
+		if incompatibleProtocol(s.err) {
+			return nil, fmt.Errorf("start plugin %s: %w: this host offers protocol %d (%v)",
+				path, ErrIncompatibleProtocol, contract.ProtocolVersion, s.err)
+		}
 		return nil, fmt.Errorf("start plugin %s: %w", path, s.err)
 	}
 	// AllowedProtocols holds gRPC only, so go-plugin hands out its gRPC client.
@@ -315,4 +322,12 @@ func (p *Plugin) applyActivation(ctx context.Context, in *instance, want activat
 	}
 	p.log.Info("plugin process started and activated, as the host's record says")
 	return nil
+}
+
+// incompatibleProtocol reports whether go-plugin's handshake failed because
+// the plugin answered with a protocol version the host does not offer.
+// go-plugin has no error type for it, only this message; a test through a
+// binary that speaks only protocol 2 keeps the match honest.
+func incompatibleProtocol(err error) bool {
+	return strings.Contains(strings.ToLower(err.Error()), "incompatible api version with plugin")
 }

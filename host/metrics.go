@@ -31,7 +31,8 @@ var upDesc = prometheus.NewDesc("duo_plugin_up", "1 if the Duo plugin process an
 // (GetMetrics) within DefaultMetricsTimeout, emits the families it answers
 // as they are, and adds duo_plugin_up: 1, or 0 when the plugin could not
 // answer (down, restarting, too slow), with none of its families and no
-// error for the scrape. A failing plugin is logged when it starts failing
+// error for the scrape. A plugin too old to serve metrics (ErrUnsupported)
+// is up: duo_plugin_up 1 and nothing else. A failing plugin is logged when it starts failing
 // and when it answers again, not at every scrape.
 //
 // The collector is unchecked: Describe sends nothing, as the families are
@@ -52,6 +53,8 @@ type collector struct {
 	timeout time.Duration
 	logf    func(msg string, args ...any)
 	down    atomic.Bool // the last scrape failed: log only changes
+	// unsupported: the plugin answered Unimplemented (logged once).
+	unsupported atomic.Bool
 }
 
 // Describe sends nothing: an unchecked collector.
@@ -62,6 +65,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	metrics, err := c.scrape(ctx)
+	if errors.Is(err, ErrUnsupported) {
+		// A plugin older than this SDK: it is up, and has no metrics to give.
+		if !c.unsupported.Swap(true) {
+			c.logf("duo plugin does not serve metrics (it is older than the host's SDK); reporting only duo_plugin_up", "error", err)
+		}
+		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
+		return
+	}
 	if err != nil {
 		if !c.down.Swap(true) {
 			c.logf("duo plugin metrics unavailable; reporting duo_plugin_up 0 until it answers", "error", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -95,5 +96,29 @@ duo_plugin_up 0
 	}
 	if len(logged) != 2 {
 		t.Fatalf("logged %q, want one line when it failed and one when it came back", logged)
+	}
+}
+
+// A plugin older than the SDK, without the Metrics service: it is up, with
+// no families, and that is logged once, not at every scrape.
+func TestCollectorOfAPluginWithoutMetrics(t *testing.T) {
+	t.Parallel()
+	src := &metricsSource{reg: prometheus.NewRegistry()}
+	src.fail(fmt.Errorf("get metrics: %w", &unsupportedError{err: contract.Errorf(contract.ReasonUnimplemented, "unknown service")}))
+	var logged []string
+	c := &collector{source: src, timeout: time.Second, logf: func(msg string, _ ...any) { logged = append(logged, msg) }}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	for range 3 {
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP duo_plugin_up 1 if the Duo plugin process answered this scrape's GetMetrics, else 0.
+# TYPE duo_plugin_up gauge
+duo_plugin_up 1
+`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(logged) != 1 {
+		t.Fatalf("logged %q, want one line", logged)
 	}
 }

@@ -247,7 +247,7 @@ func Start(ctx context.Context, opts Options) (*Plugin, error) {
 
 // permanentLaunchError reports launch failures that no restart fixes.
 func permanentLaunchError(err error) bool {
-	return errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrNoExecutable)
+	return errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrNoExecutable) || errors.Is(err, ErrIncompatibleProtocol)
 }
 
 // Manifest returns a copy of the manifest the plugin was started from.

@@ -225,7 +225,7 @@ func TestRulesMatchAsTheyShould(t *testing.T) {
 // SDK and the contract, never the plugin's packages.
 func TestBoundaryTestsUseOnlyTheSDK(t *testing.T) {
 	t.Parallel()
-	for _, pkg := range []string{"internal/integration", "internal/trust"} {
+	for _, pkg := range []string{"internal/integration", "internal/trust", "internal/upgrade"} {
 		cmd := exec.Command("go", "list", "-test", "-json=ImportPath,Imports", module+"/"+pkg)
 		cmd.Dir = "../.."
 		out, err := cmd.Output()

@@ -56,9 +56,18 @@ func Target() string { return runtime.GOOS + "-" + runtime.GOARCH }
 // Bundle builds the plugin from root into outDir and writes
 // outDir/plugin.json. It returns the manifest's path.
 func Bundle(ctx context.Context, root, outDir string) (string, error) {
+	return bundle(ctx, root, outDir, "")
+}
+
+// bundle is Bundle with build tags (comma-separated; "" for none).
+func bundle(ctx context.Context, root, outDir, tags string) (string, error) {
 	rel := filepath.Join("bin", Target(), "duo-plugin")
 	bin := filepath.Join(outDir, rel)
-	if err := goBuild(ctx, root, "./plugin/cmd/duo-plugin", bin); err != nil {
+	var flags []string
+	if tags != "" {
+		flags = []string{"-tags", tags}
+	}
+	if err := goBuild(ctx, root, "./plugin/cmd/duo-plugin", bin, flags...); err != nil {
 		return "", err
 	}
 	sum, err := fileSHA256(bin)
@@ -98,9 +107,11 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// goBuild builds the main package pkg (relative to root) into out.
-func goBuild(ctx context.Context, root, pkg, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+// goBuild builds the main package pkg (relative to root) into out, with
+// extra flags for go build.
+func goBuild(ctx context.Context, root, pkg, out string, flags ...string) error {
+	args := append(append([]string{"build"}, flags...), "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("pluginbuild: go build %s: %w\n%s", pkg, err, b)
@@ -165,7 +176,33 @@ func Binary(pkg string) (string, error) {
 // sharedBundle builds the shared test bundle once per process and returns
 // its manifest's path.
 func sharedBundle() (string, error) {
-	return once("bundle", Bundle)
+	return sharedTaggedBundle("")
+}
+
+// sharedTaggedBundle is sharedBundle built with tags.
+func sharedTaggedBundle(tags string) (string, error) {
+	return once("bundle "+tags, func(ctx context.Context, root, dir string) (string, error) {
+		return bundle(ctx, root, dir, tags)
+	})
+}
+
+// PrepareTagged builds, once per process, a bundle of the plugin built
+// with the build tags tags (comma-separated), such as the contract's
+// test-only duotest_older and duotest_protocol2, which make the binary
+// pose as another plugin. Call it from TestMain before m.Run.
+func PrepareTagged(tags string) error {
+	_, err := sharedTaggedBundle(tags)
+	return err
+}
+
+// ForTestTagged is ForTest for the bundle built with tags (PrepareTagged).
+func ForTestTagged(t testing.TB, tags string) string {
+	t.Helper()
+	manifest, err := sharedTaggedBundle(tags)
+	if err != nil {
+		t.Fatalf("build plugin with tags %q: %v", tags, err)
+	}
+	return copyBundle(t, manifest)
 }
 
 // Prepare builds the shared test bundle, once per process. Call it from
@@ -185,6 +222,13 @@ func ForTest(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("build plugin: %v", err)
 	}
+	return copyBundle(t, manifest)
+}
+
+// copyBundle copies the bundle of manifest into t.TempDir() and returns
+// the copy's manifest.
+func copyBundle(t testing.TB, manifest string) string {
+	t.Helper()
 	dst := t.TempDir()
 	if err := os.CopyFS(dst, os.DirFS(filepath.Dir(manifest))); err != nil {
 		t.Fatalf("copy plugin bundle: %v", err)

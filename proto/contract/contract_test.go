@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
+
 	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
 )
 
@@ -31,6 +34,25 @@ func TestProtocolVersionMatchesProtoPackage(t *testing.T) {
 	vp := VersionedPlugins(nil, nil)
 	if _, ok := vp[ProtocolVersion][PluginName]; !ok || len(vp) != 1 {
 		t.Fatalf("VersionedPlugins = %v, want exactly version %d with %q", vp, ProtocolVersion, PluginName)
+	}
+}
+
+// The minor version lives in the proto's file option protocol_minor and in
+// ProtocolMinor; they must agree, and the plugin must report it.
+func TestProtocolMinorMatchesProtoOption(t *testing.T) {
+	t.Parallel()
+	opts := duov1.File_duo_v1_duo_proto.Options().(*descriptorpb.FileOptions)
+	if !proto.HasExtension(opts, duov1.E_ProtocolMinor) {
+		t.Fatal("duo.proto has no option (protocol_minor)")
+	}
+	if got := proto.GetExtension(opts, duov1.E_ProtocolMinor).(uint32); got != ProtocolMinor {
+		t.Fatalf("duo.proto's protocol_minor = %d, contract.ProtocolMinor = %d", got, ProtocolMinor)
+	}
+	if servedMinor != ProtocolMinor {
+		t.Fatalf("a release build serves minor %d, want %d (built with a duotest_ tag?)", servedMinor, ProtocolMinor)
+	}
+	if got := toprotoServedStatus(StatusResponse{}).GetProtocolMinor(); got != ProtocolMinor {
+		t.Fatalf("the server adapter reports minor %d, want %d", got, ProtocolMinor)
 	}
 }
 

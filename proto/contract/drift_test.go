@@ -299,6 +299,10 @@ func checkSameNames(t *testing.T, where string, gv reflect.Value, m protoreflect
 			if got := pv.Bool(); got != fv.Bool() {
 				t.Errorf("%s.%s = %t lands in %s as %t", where, sf.Name, fv.Bool(), fd.Name(), got)
 			}
+		case fd.Kind() == protoreflect.Uint32Kind:
+			if got := pv.Uint(); got != fv.Uint() {
+				t.Errorf("%s.%s = %d lands in %s as %d", where, sf.Name, fv.Uint(), fd.Name(), got)
+			}
 		default:
 			if got := pv.Int(); got != fv.Int() {
 				t.Errorf("%s.%s = %d lands in %s as %d", where, sf.Name, fv.Int(), fd.Name(), got)
@@ -335,6 +339,8 @@ func fillGo(v reflect.Value, n *int) {
 		v.SetBool(true)
 	case reflect.Int32, reflect.Int64, reflect.Int:
 		v.SetInt(int64(*n))
+	case reflect.Uint32:
+		v.SetUint(uint64(*n))
 	case reflect.Slice:
 		s := reflect.MakeSlice(v.Type(), 2, 2)
 		for i := range 2 {
@@ -398,6 +404,8 @@ func scalar(t *testing.T, fd protoreflect.FieldDescriptor, n *int) protoreflect.
 		return protoreflect.ValueOfInt32(int32(*n))
 	case protoreflect.Int64Kind:
 		return protoreflect.ValueOfInt64(int64(1_700_000_000 + *n*1000))
+	case protoreflect.Uint32Kind:
+		return protoreflect.ValueOfUint32(uint32(*n))
 	case protoreflect.BytesKind:
 		return protoreflect.ValueOfBytes(fmt.Appendf(nil, "%s-%d", fd.Name(), *n))
 	case protoreflect.EnumKind:

@@ -31,6 +31,7 @@ const (
 	ReasonPluginUnavailable ErrorReason = "PLUGIN_UNAVAILABLE" // the plugin process is down or unreachable
 	ReasonDeadline          ErrorReason = "DEADLINE_EXCEEDED"  // the call took too long
 	ReasonCanceled          ErrorReason = "CANCELED"           // the caller cancelled the call
+	ReasonUnimplemented     ErrorReason = "UNIMPLEMENTED"      // the plugin does not serve this RPC: it is older than the host's contract
 	ReasonUnknown           ErrorReason = "UNKNOWN"            // an error without a reason
 )
 
@@ -98,6 +99,8 @@ func (r ErrorReason) code() codes.Code {
 		return codes.DeadlineExceeded
 	case ReasonCanceled:
 		return codes.Canceled
+	case ReasonUnimplemented:
+		return codes.Unimplemented
 	default:
 		return codes.Internal
 	}
@@ -113,6 +116,10 @@ func reasonForCode(c codes.Code) ErrorReason {
 		return ReasonDeadline
 	case codes.Canceled:
 		return ReasonCanceled
+	case codes.Unimplemented:
+		// gRPC's own answer for a service or method the server does not
+		// register: a plugin older than this contract.
+		return ReasonUnimplemented
 	default:
 		return ReasonUnknown
 	}

@@ -76,7 +76,8 @@ func fromprotoDuoHealth(h *duov1.DuoHealth) DuoHealth {
 
 func fromprotoStatusResponse(s *duov1.StatusResponse) StatusResponse {
 	return StatusResponse{Active: s.GetActive(), SchemaVersion: s.GetSchemaVersion(), Configured: s.GetConfigured(),
-		PluginVersion: s.GetPluginVersion(), Duo: fromprotoDuoHealth(s.GetDuo()), Logins: fromprotoLoginCounts(s.GetLogins())}
+		PluginVersion: s.GetPluginVersion(), Duo: fromprotoDuoHealth(s.GetDuo()), Logins: fromprotoLoginCounts(s.GetLogins()),
+		ProtocolMinor: s.GetProtocolMinor()}
 }
 
 func fromprotoGetSettingsRequest(r *duov1.GetSettingsRequest) GetSettingsRequest {

@@ -28,7 +28,8 @@ type grpcClient struct {
 // NewGRPCClient returns a Plugin speaking to a plugin served on c. Its
 // errors are *Error: the plugin's reason when it gave one, else
 // ReasonPluginUnavailable, ReasonDeadline or ReasonCanceled for transport
-// failures and ReasonUnknown for anything else.
+// failures, ReasonUnimplemented for an RPC the plugin does not serve (it is
+// older than this contract) and ReasonUnknown for anything else.
 func NewGRPCClient(c grpc.ClientConnInterface) Plugin {
 	return &grpcClient{
 		lifecycle: duov1.NewLifecycleClient(c),

@@ -103,7 +103,7 @@ func statusErrorText(reason ErrorReason, msg string, t Text) error {
 }
 
 func (s *grpcServer) Activate(ctx context.Context, r *duov1.ActivateRequest) (*duov1.ActivateResponse, error) {
-	return serve(ctx, s, "Activate", r, fromprotoActivateRequest, s.impl.Activate, toprotoActivateResponse)
+	return serve(ctx, s, "Activate", r, fromprotoActivateRequest, s.impl.Activate, toprotoServedActivate)
 }
 
 func (s *grpcServer) Deactivate(ctx context.Context, r *duov1.DeactivateRequest) (*duov1.DeactivateResponse, error) {
@@ -115,7 +115,7 @@ func (s *grpcServer) Uninstall(ctx context.Context, r *duov1.UninstallRequest) (
 }
 
 func (s *grpcServer) Status(ctx context.Context, r *duov1.StatusRequest) (*duov1.StatusResponse, error) {
-	return serve(ctx, s, "Status", r, fromprotoStatusRequest, s.impl.Status, toprotoStatusResponse)
+	return serve(ctx, s, "Status", r, fromprotoStatusRequest, s.impl.Status, toprotoServedStatus)
 }
 
 func (s *grpcServer) GetSettings(ctx context.Context, r *duov1.GetSettingsRequest) (*duov1.GetSettingsResponse, error) {

@@ -12,7 +12,15 @@ import (
 
 // ProtocolVersion is the major version of the wire contract. It must match
 // the version in the proto package name (helpdesk.duo.v1); a test checks.
+// go-plugin's handshake refuses a plugin that speaks no major the host offers.
 const ProtocolVersion = 1
+
+// ProtocolMinor is the minor version of the wire contract: it grows by one
+// with each release that adds to the contract (fields, messages, enum values,
+// RPCs, services), and is never lowered. It must match the proto's file
+// option protocol_minor; a test checks. The plugin reports it in
+// StatusResponse.ProtocolMinor (a plugin of protocol 1.0 reports 0).
+const ProtocolMinor = 1
 
 // PluginName is the key of the plugin in go-plugin's plugin set.
 const PluginName = "duo"
@@ -25,7 +33,7 @@ const PluginID = "duo-security"
 // not a secret: it only stops the plugin binary from being run by hand and
 // waiting forever for a host.
 var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  ProtocolVersion,
+	ProtocolVersion:  servedMajor,
 	MagicCookieKey:   "HELPDESK_DUO_PLUGIN",
 	MagicCookieValue: "7d3f1b7e-duo-security-plugin",
 }
@@ -50,8 +58,10 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	duov1.RegisterOperatorsServer(s, srv)
 	duov1.RegisterLoginServer(s, srv)
 	duov1.RegisterRecoveryServer(s, srv)
-	duov1.RegisterAuthLogServer(s, srv)
-	duov1.RegisterMetricsServer(s, srv)
+	if servesAll {
+		duov1.RegisterAuthLogServer(s, srv)
+		duov1.RegisterMetricsServer(s, srv)
+	}
 	return nil
 }
 
@@ -66,6 +76,6 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 // on the host side.
 func VersionedPlugins(impl Plugin, log hclog.Logger) map[int]plugin.PluginSet {
 	return map[int]plugin.PluginSet{
-		ProtocolVersion: {PluginName: &GRPCPlugin{Impl: impl, Logger: log}},
+		servedMajor: {PluginName: &GRPCPlugin{Impl: impl, Logger: log}},
 	}
 }

@@ -144,6 +144,10 @@ type StatusResponse struct {
 	Duo           DuoHealth
 	// Logins counts the last 24 hours; zero while inactive.
 	Logins LoginCounts
+	// ProtocolMinor is the minor version of the protocol the plugin speaks
+	// (ProtocolMinor of its build), set by the contract's server adapter:
+	// 0 from a plugin of protocol 1.0, which predates the field.
+	ProtocolMinor uint32
 }
 
 // GetSettingsRequest is the argument of Settings.GetSettings.

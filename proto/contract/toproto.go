@@ -87,7 +87,20 @@ func toprotoDuoHealth(h DuoHealth) *duov1.DuoHealth {
 
 func toprotoStatusResponse(s StatusResponse) *duov1.StatusResponse {
 	return &duov1.StatusResponse{Active: s.Active, SchemaVersion: s.SchemaVersion, Configured: s.Configured,
-		PluginVersion: s.PluginVersion, Duo: toprotoDuoHealth(s.Duo), Logins: toprotoLoginCounts(s.Logins)}
+		PluginVersion: s.PluginVersion, Duo: toprotoDuoHealth(s.Duo), Logins: toprotoLoginCounts(s.Logins),
+		ProtocolMinor: s.ProtocolMinor}
+}
+
+// toprotoServedActivate is the server's: see toprotoServedStatus.
+func toprotoServedActivate(r ActivateResponse) *duov1.ActivateResponse {
+	return &duov1.ActivateResponse{Status: toprotoServedStatus(r.Status)}
+}
+
+// toprotoServedStatus is the server's: the minor version the plugin speaks
+// is the contract's, whatever its implementation filled in.
+func toprotoServedStatus(s StatusResponse) *duov1.StatusResponse {
+	s.ProtocolMinor = servedMinor
+	return toprotoStatusResponse(s)
 }
 
 func toprotoGetSettingsRequest(r GetSettingsRequest) *duov1.GetSettingsRequest {

@@ -1,8 +1,13 @@
 // The contract between a helpdesk (the host) and the Duo Security plugin.
 //
-// Protocol version 1. The major version is part of the package name and of
+// Protocol version 1.1. The major version is part of the package name and of
 // go-plugin's VersionedPlugins; a released version is never changed
-// incompatibly: fields and RPCs are only added, never renumbered or removed.
+// incompatibly: fields, messages, enum values, RPCs and services are only
+// added, never renamed, renumbered, retyped or removed (a removed field's
+// number and name are reserved). Each release that adds something raises the
+// minor version (protocol_minor below, contract.ProtocolMinor in Go); a host
+// learns a plugin's from Status. A test compares this file with the last
+// released descriptor set (released/v1.binpb) and names what would break.
 //
 // User-facing problems (a setting that fails validation, a login that Duo
 // denies) travel inside responses. gRPC status codes are kept for failures of
@@ -20,6 +25,7 @@ package duov1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	descriptorpb "google.golang.org/protobuf/types/descriptorpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1065,7 +1071,11 @@ type StatusResponse struct {
 	PluginVersion string     `protobuf:"bytes,4,opt,name=plugin_version,json=pluginVersion,proto3" json:"plugin_version,omitempty"`
 	Duo           *DuoHealth `protobuf:"bytes,5,opt,name=duo,proto3" json:"duo,omitempty"`
 	// The last 24 hours; zero while inactive.
-	Logins        *LoginCounts `protobuf:"bytes,6,opt,name=logins,proto3" json:"logins,omitempty"`
+	Logins *LoginCounts `protobuf:"bytes,6,opt,name=logins,proto3" json:"logins,omitempty"`
+	// The minor version of the protocol the plugin speaks (the file option
+	// protocol_minor of the proto it was built from). Added in 1.1: a plugin
+	// of protocol 1.0 leaves it 0.
+	ProtocolMinor uint32 `protobuf:"varint,7,opt,name=protocol_minor,json=protocolMinor,proto3" json:"protocol_minor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1140,6 +1150,13 @@ func (x *StatusResponse) GetLogins() *LoginCounts {
 		return x.Logins
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetProtocolMinor() uint32 {
+	if x != nil {
+		return x.ProtocolMinor
+	}
+	return 0
 }
 
 type GetSettingsRequest struct {
@@ -4104,11 +4121,30 @@ func (x *GetMetricsResponse) GetFamilies() []byte {
 	return nil
 }
 
+var file_duo_v1_duo_proto_extTypes = []protoimpl.ExtensionInfo{
+	{
+		ExtendedType:  (*descriptorpb.FileOptions)(nil),
+		ExtensionType: (*uint32)(nil),
+		Field:         51001,
+		Name:          "helpdesk.duo.v1.protocol_minor",
+		Tag:           "varint,51001,opt,name=protocol_minor",
+		Filename:      "duo/v1/duo.proto",
+	},
+}
+
+// Extension fields to descriptorpb.FileOptions.
+var (
+	// 50000-99999: the range protobuf leaves to an organisation's own options.
+	//
+	// optional uint32 protocol_minor = 51001;
+	E_ProtocolMinor = &file_duo_v1_duo_proto_extTypes[0]
+)
+
 var File_duo_v1_duo_proto protoreflect.FileDescriptor
 
 const file_duo_v1_duo_proto_rawDesc = "" +
 	"\n" +
-	"\x10duo/v1/duo.proto\x12\x0fhelpdesk.duo.v1\"n\n" +
+	"\x10duo/v1/duo.proto\x12\x0fhelpdesk.duo.v1\x1a google/protobuf/descriptor.proto\"n\n" +
 	"\x05Actor\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x0e\n" +
@@ -4160,7 +4196,7 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\aallowed\x18\x02 \x01(\x03R\aallowed\x12\x16\n" +
 	"\x06denied\x18\x03 \x01(\x03R\x06denied\x12\x1b\n" +
 	"\tfail_open\x18\x04 \x01(\x03R\bfailOpen\x12\x16\n" +
-	"\x06exempt\x18\x05 \x01(\x03R\x06exempt\"\xfa\x01\n" +
+	"\x06exempt\x18\x05 \x01(\x03R\x06exempt\"\xa1\x02\n" +
 	"\x0eStatusResponse\x12\x16\n" +
 	"\x06active\x18\x01 \x01(\bR\x06active\x12%\n" +
 	"\x0eschema_version\x18\x02 \x01(\x03R\rschemaVersion\x12\x1e\n" +
@@ -4169,7 +4205,8 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"configured\x12%\n" +
 	"\x0eplugin_version\x18\x04 \x01(\tR\rpluginVersion\x12,\n" +
 	"\x03duo\x18\x05 \x01(\v2\x1a.helpdesk.duo.v1.DuoHealthR\x03duo\x124\n" +
-	"\x06logins\x18\x06 \x01(\v2\x1c.helpdesk.duo.v1.LoginCountsR\x06logins\"B\n" +
+	"\x06logins\x18\x06 \x01(\v2\x1c.helpdesk.duo.v1.LoginCountsR\x06logins\x12%\n" +
+	"\x0eprotocol_minor\x18\a \x01(\rR\rprotocolMinor\"B\n" +
 	"\x12GetSettingsRequest\x12,\n" +
 	"\x05actor\x18\x01 \x01(\v2\x16.helpdesk.duo.v1.ActorR\x05actor\"\xac\x02\n" +
 	"\x13GetSettingsResponse\x12H\n" +
@@ -4458,7 +4495,8 @@ const file_duo_v1_duo_proto_rawDesc = "" +
 	"\x10ExportAuthEvents\x12(.helpdesk.duo.v1.ExportAuthEventsRequest\x1a\x1c.helpdesk.duo.v1.ExportChunk0\x012`\n" +
 	"\aMetrics\x12U\n" +
 	"\n" +
-	"GetMetrics\x12\".helpdesk.duo.v1.GetMetricsRequest\x1a#.helpdesk.duo.v1.GetMetricsResponseB7Z5github.com/helpdesk-duo/duo-plugin/proto/duo/v1;duov1b\x06proto3"
+	"GetMetrics\x12\".helpdesk.duo.v1.GetMetricsRequest\x1a#.helpdesk.duo.v1.GetMetricsResponse:H\n" +
+	"\x0eprotocol_minor\x12\x1c.google.protobuf.FileOptions\x18\xb9\x8e\x03 \x01(\rR\rprotocolMinor\x88\x01\x01B;\xc8\xf3\x18\x01Z5github.com/helpdesk-duo/duo-plugin/proto/duo/v1;duov1b\x06proto3"
 
 var (
 	file_duo_v1_duo_proto_rawDescOnce sync.Once
@@ -4545,6 +4583,7 @@ var file_duo_v1_duo_proto_goTypes = []any{
 	nil,                                   // 67: helpdesk.duo.v1.GetSettingsResponse.ValuesEntry
 	nil,                                   // 68: helpdesk.duo.v1.GetSettingsResponse.SecretSetEntry
 	nil,                                   // 69: helpdesk.duo.v1.UpdateSettingsRequest.ValuesEntry
+	(*descriptorpb.FileOptions)(nil),      // 70: google.protobuf.FileOptions
 }
 var file_duo_v1_duo_proto_depIdxs = []int32{
 	0,  // 0: helpdesk.duo.v1.Actor.role:type_name -> helpdesk.duo.v1.Role
@@ -4617,62 +4656,63 @@ var file_duo_v1_duo_proto_depIdxs = []int32{
 	59, // 67: helpdesk.duo.v1.ExportAuthEventsRequest.filter:type_name -> helpdesk.duo.v1.AuthEventFilter
 	3,  // 68: helpdesk.duo.v1.ExportAuthEventsRequest.format:type_name -> helpdesk.duo.v1.ExportFormat
 	4,  // 69: helpdesk.duo.v1.ExportAuthEventsRequest.actor:type_name -> helpdesk.duo.v1.Actor
-	8,  // 70: helpdesk.duo.v1.Lifecycle.Activate:input_type -> helpdesk.duo.v1.ActivateRequest
-	10, // 71: helpdesk.duo.v1.Lifecycle.Deactivate:input_type -> helpdesk.duo.v1.DeactivateRequest
-	12, // 72: helpdesk.duo.v1.Lifecycle.Uninstall:input_type -> helpdesk.duo.v1.UninstallRequest
-	14, // 73: helpdesk.duo.v1.Lifecycle.Status:input_type -> helpdesk.duo.v1.StatusRequest
-	18, // 74: helpdesk.duo.v1.Settings.GetSettings:input_type -> helpdesk.duo.v1.GetSettingsRequest
-	20, // 75: helpdesk.duo.v1.Settings.UpdateSettings:input_type -> helpdesk.duo.v1.UpdateSettingsRequest
-	23, // 76: helpdesk.duo.v1.Settings.CheckDuo:input_type -> helpdesk.duo.v1.CheckDuoRequest
-	26, // 77: helpdesk.duo.v1.Operators.SetOperatorEnabled:input_type -> helpdesk.duo.v1.SetOperatorEnabledRequest
-	28, // 78: helpdesk.duo.v1.Operators.GetOperatorStates:input_type -> helpdesk.duo.v1.GetOperatorStatesRequest
-	30, // 79: helpdesk.duo.v1.Operators.ListEnabledOperators:input_type -> helpdesk.duo.v1.ListEnabledOperatorsRequest
-	32, // 80: helpdesk.duo.v1.Operators.SetOperatorAlias:input_type -> helpdesk.duo.v1.SetOperatorAliasRequest
-	34, // 81: helpdesk.duo.v1.Operators.UnlockOperator:input_type -> helpdesk.duo.v1.UnlockOperatorRequest
-	37, // 82: helpdesk.duo.v1.Login.BeginLogin:input_type -> helpdesk.duo.v1.BeginLoginRequest
-	39, // 83: helpdesk.duo.v1.Login.CompleteLogin:input_type -> helpdesk.duo.v1.CompleteLoginRequest
-	41, // 84: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:input_type -> helpdesk.duo.v1.ConfirmBackupCodesRequest
-	42, // 85: helpdesk.duo.v1.Recovery.RedeemCode:input_type -> helpdesk.duo.v1.RedeemCodeRequest
-	43, // 86: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:input_type -> helpdesk.duo.v1.RegenerateBackupCodesRequest
-	46, // 87: helpdesk.duo.v1.Recovery.IssueBypassCode:input_type -> helpdesk.duo.v1.IssueBypassCodeRequest
-	48, // 88: helpdesk.duo.v1.Recovery.ListBypassCodes:input_type -> helpdesk.duo.v1.ListBypassCodesRequest
-	50, // 89: helpdesk.duo.v1.Recovery.RevokeBypassCode:input_type -> helpdesk.duo.v1.RevokeBypassCodeRequest
-	52, // 90: helpdesk.duo.v1.Recovery.CreateRecoveryLink:input_type -> helpdesk.duo.v1.CreateRecoveryLinkRequest
-	54, // 91: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:input_type -> helpdesk.duo.v1.RedeemRecoveryLinkRequest
-	56, // 92: helpdesk.duo.v1.Recovery.ListNotices:input_type -> helpdesk.duo.v1.ListNoticesRequest
-	60, // 93: helpdesk.duo.v1.AuthLog.ListAuthEvents:input_type -> helpdesk.duo.v1.ListAuthEventsRequest
-	62, // 94: helpdesk.duo.v1.AuthLog.ExportAuthEvents:input_type -> helpdesk.duo.v1.ExportAuthEventsRequest
-	64, // 95: helpdesk.duo.v1.Metrics.GetMetrics:input_type -> helpdesk.duo.v1.GetMetricsRequest
-	9,  // 96: helpdesk.duo.v1.Lifecycle.Activate:output_type -> helpdesk.duo.v1.ActivateResponse
-	11, // 97: helpdesk.duo.v1.Lifecycle.Deactivate:output_type -> helpdesk.duo.v1.DeactivateResponse
-	13, // 98: helpdesk.duo.v1.Lifecycle.Uninstall:output_type -> helpdesk.duo.v1.UninstallResponse
-	17, // 99: helpdesk.duo.v1.Lifecycle.Status:output_type -> helpdesk.duo.v1.StatusResponse
-	19, // 100: helpdesk.duo.v1.Settings.GetSettings:output_type -> helpdesk.duo.v1.GetSettingsResponse
-	22, // 101: helpdesk.duo.v1.Settings.UpdateSettings:output_type -> helpdesk.duo.v1.UpdateSettingsResponse
-	24, // 102: helpdesk.duo.v1.Settings.CheckDuo:output_type -> helpdesk.duo.v1.CheckDuoResponse
-	27, // 103: helpdesk.duo.v1.Operators.SetOperatorEnabled:output_type -> helpdesk.duo.v1.SetOperatorEnabledResponse
-	29, // 104: helpdesk.duo.v1.Operators.GetOperatorStates:output_type -> helpdesk.duo.v1.GetOperatorStatesResponse
-	31, // 105: helpdesk.duo.v1.Operators.ListEnabledOperators:output_type -> helpdesk.duo.v1.ListEnabledOperatorsResponse
-	33, // 106: helpdesk.duo.v1.Operators.SetOperatorAlias:output_type -> helpdesk.duo.v1.SetOperatorAliasResponse
-	35, // 107: helpdesk.duo.v1.Operators.UnlockOperator:output_type -> helpdesk.duo.v1.UnlockOperatorResponse
-	38, // 108: helpdesk.duo.v1.Login.BeginLogin:output_type -> helpdesk.duo.v1.BeginLoginResponse
-	40, // 109: helpdesk.duo.v1.Login.CompleteLogin:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	40, // 110: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	40, // 111: helpdesk.duo.v1.Recovery.RedeemCode:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	44, // 112: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:output_type -> helpdesk.duo.v1.RegenerateBackupCodesResponse
-	47, // 113: helpdesk.duo.v1.Recovery.IssueBypassCode:output_type -> helpdesk.duo.v1.IssueBypassCodeResponse
-	49, // 114: helpdesk.duo.v1.Recovery.ListBypassCodes:output_type -> helpdesk.duo.v1.ListBypassCodesResponse
-	51, // 115: helpdesk.duo.v1.Recovery.RevokeBypassCode:output_type -> helpdesk.duo.v1.RevokeBypassCodeResponse
-	53, // 116: helpdesk.duo.v1.Recovery.CreateRecoveryLink:output_type -> helpdesk.duo.v1.CreateRecoveryLinkResponse
-	40, // 117: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:output_type -> helpdesk.duo.v1.CompleteLoginResponse
-	57, // 118: helpdesk.duo.v1.Recovery.ListNotices:output_type -> helpdesk.duo.v1.ListNoticesResponse
-	61, // 119: helpdesk.duo.v1.AuthLog.ListAuthEvents:output_type -> helpdesk.duo.v1.ListAuthEventsResponse
-	63, // 120: helpdesk.duo.v1.AuthLog.ExportAuthEvents:output_type -> helpdesk.duo.v1.ExportChunk
-	65, // 121: helpdesk.duo.v1.Metrics.GetMetrics:output_type -> helpdesk.duo.v1.GetMetricsResponse
-	96, // [96:122] is the sub-list for method output_type
-	70, // [70:96] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
+	70, // 70: helpdesk.duo.v1.protocol_minor:extendee -> google.protobuf.FileOptions
+	8,  // 71: helpdesk.duo.v1.Lifecycle.Activate:input_type -> helpdesk.duo.v1.ActivateRequest
+	10, // 72: helpdesk.duo.v1.Lifecycle.Deactivate:input_type -> helpdesk.duo.v1.DeactivateRequest
+	12, // 73: helpdesk.duo.v1.Lifecycle.Uninstall:input_type -> helpdesk.duo.v1.UninstallRequest
+	14, // 74: helpdesk.duo.v1.Lifecycle.Status:input_type -> helpdesk.duo.v1.StatusRequest
+	18, // 75: helpdesk.duo.v1.Settings.GetSettings:input_type -> helpdesk.duo.v1.GetSettingsRequest
+	20, // 76: helpdesk.duo.v1.Settings.UpdateSettings:input_type -> helpdesk.duo.v1.UpdateSettingsRequest
+	23, // 77: helpdesk.duo.v1.Settings.CheckDuo:input_type -> helpdesk.duo.v1.CheckDuoRequest
+	26, // 78: helpdesk.duo.v1.Operators.SetOperatorEnabled:input_type -> helpdesk.duo.v1.SetOperatorEnabledRequest
+	28, // 79: helpdesk.duo.v1.Operators.GetOperatorStates:input_type -> helpdesk.duo.v1.GetOperatorStatesRequest
+	30, // 80: helpdesk.duo.v1.Operators.ListEnabledOperators:input_type -> helpdesk.duo.v1.ListEnabledOperatorsRequest
+	32, // 81: helpdesk.duo.v1.Operators.SetOperatorAlias:input_type -> helpdesk.duo.v1.SetOperatorAliasRequest
+	34, // 82: helpdesk.duo.v1.Operators.UnlockOperator:input_type -> helpdesk.duo.v1.UnlockOperatorRequest
+	37, // 83: helpdesk.duo.v1.Login.BeginLogin:input_type -> helpdesk.duo.v1.BeginLoginRequest
+	39, // 84: helpdesk.duo.v1.Login.CompleteLogin:input_type -> helpdesk.duo.v1.CompleteLoginRequest
+	41, // 85: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:input_type -> helpdesk.duo.v1.ConfirmBackupCodesRequest
+	42, // 86: helpdesk.duo.v1.Recovery.RedeemCode:input_type -> helpdesk.duo.v1.RedeemCodeRequest
+	43, // 87: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:input_type -> helpdesk.duo.v1.RegenerateBackupCodesRequest
+	46, // 88: helpdesk.duo.v1.Recovery.IssueBypassCode:input_type -> helpdesk.duo.v1.IssueBypassCodeRequest
+	48, // 89: helpdesk.duo.v1.Recovery.ListBypassCodes:input_type -> helpdesk.duo.v1.ListBypassCodesRequest
+	50, // 90: helpdesk.duo.v1.Recovery.RevokeBypassCode:input_type -> helpdesk.duo.v1.RevokeBypassCodeRequest
+	52, // 91: helpdesk.duo.v1.Recovery.CreateRecoveryLink:input_type -> helpdesk.duo.v1.CreateRecoveryLinkRequest
+	54, // 92: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:input_type -> helpdesk.duo.v1.RedeemRecoveryLinkRequest
+	56, // 93: helpdesk.duo.v1.Recovery.ListNotices:input_type -> helpdesk.duo.v1.ListNoticesRequest
+	60, // 94: helpdesk.duo.v1.AuthLog.ListAuthEvents:input_type -> helpdesk.duo.v1.ListAuthEventsRequest
+	62, // 95: helpdesk.duo.v1.AuthLog.ExportAuthEvents:input_type -> helpdesk.duo.v1.ExportAuthEventsRequest
+	64, // 96: helpdesk.duo.v1.Metrics.GetMetrics:input_type -> helpdesk.duo.v1.GetMetricsRequest
+	9,  // 97: helpdesk.duo.v1.Lifecycle.Activate:output_type -> helpdesk.duo.v1.ActivateResponse
+	11, // 98: helpdesk.duo.v1.Lifecycle.Deactivate:output_type -> helpdesk.duo.v1.DeactivateResponse
+	13, // 99: helpdesk.duo.v1.Lifecycle.Uninstall:output_type -> helpdesk.duo.v1.UninstallResponse
+	17, // 100: helpdesk.duo.v1.Lifecycle.Status:output_type -> helpdesk.duo.v1.StatusResponse
+	19, // 101: helpdesk.duo.v1.Settings.GetSettings:output_type -> helpdesk.duo.v1.GetSettingsResponse
+	22, // 102: helpdesk.duo.v1.Settings.UpdateSettings:output_type -> helpdesk.duo.v1.UpdateSettingsResponse
+	24, // 103: helpdesk.duo.v1.Settings.CheckDuo:output_type -> helpdesk.duo.v1.CheckDuoResponse
+	27, // 104: helpdesk.duo.v1.Operators.SetOperatorEnabled:output_type -> helpdesk.duo.v1.SetOperatorEnabledResponse
+	29, // 105: helpdesk.duo.v1.Operators.GetOperatorStates:output_type -> helpdesk.duo.v1.GetOperatorStatesResponse
+	31, // 106: helpdesk.duo.v1.Operators.ListEnabledOperators:output_type -> helpdesk.duo.v1.ListEnabledOperatorsResponse
+	33, // 107: helpdesk.duo.v1.Operators.SetOperatorAlias:output_type -> helpdesk.duo.v1.SetOperatorAliasResponse
+	35, // 108: helpdesk.duo.v1.Operators.UnlockOperator:output_type -> helpdesk.duo.v1.UnlockOperatorResponse
+	38, // 109: helpdesk.duo.v1.Login.BeginLogin:output_type -> helpdesk.duo.v1.BeginLoginResponse
+	40, // 110: helpdesk.duo.v1.Login.CompleteLogin:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	40, // 111: helpdesk.duo.v1.Recovery.ConfirmBackupCodes:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	40, // 112: helpdesk.duo.v1.Recovery.RedeemCode:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	44, // 113: helpdesk.duo.v1.Recovery.RegenerateBackupCodes:output_type -> helpdesk.duo.v1.RegenerateBackupCodesResponse
+	47, // 114: helpdesk.duo.v1.Recovery.IssueBypassCode:output_type -> helpdesk.duo.v1.IssueBypassCodeResponse
+	49, // 115: helpdesk.duo.v1.Recovery.ListBypassCodes:output_type -> helpdesk.duo.v1.ListBypassCodesResponse
+	51, // 116: helpdesk.duo.v1.Recovery.RevokeBypassCode:output_type -> helpdesk.duo.v1.RevokeBypassCodeResponse
+	53, // 117: helpdesk.duo.v1.Recovery.CreateRecoveryLink:output_type -> helpdesk.duo.v1.CreateRecoveryLinkResponse
+	40, // 118: helpdesk.duo.v1.Recovery.RedeemRecoveryLink:output_type -> helpdesk.duo.v1.CompleteLoginResponse
+	57, // 119: helpdesk.duo.v1.Recovery.ListNotices:output_type -> helpdesk.duo.v1.ListNoticesResponse
+	61, // 120: helpdesk.duo.v1.AuthLog.ListAuthEvents:output_type -> helpdesk.duo.v1.ListAuthEventsResponse
+	63, // 121: helpdesk.duo.v1.AuthLog.ExportAuthEvents:output_type -> helpdesk.duo.v1.ExportChunk
+	65, // 122: helpdesk.duo.v1.Metrics.GetMetrics:output_type -> helpdesk.duo.v1.GetMetricsResponse
+	97, // [97:123] is the sub-list for method output_type
+	71, // [71:97] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	70, // [70:71] is the sub-list for extension extendee
 	0,  // [0:70] is the sub-list for field type_name
 }
 
@@ -4688,13 +4728,14 @@ func file_duo_v1_duo_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_duo_v1_duo_proto_rawDesc), len(file_duo_v1_duo_proto_rawDesc)),
 			NumEnums:      4,
 			NumMessages:   66,
-			NumExtensions: 0,
+			NumExtensions: 1,
 			NumServices:   7,
 		},
 		GoTypes:           file_duo_v1_duo_proto_goTypes,
 		DependencyIndexes: file_duo_v1_duo_proto_depIdxs,
 		EnumInfos:         file_duo_v1_duo_proto_enumTypes,
 		MessageInfos:      file_duo_v1_duo_proto_msgTypes,
+		ExtensionInfos:    file_duo_v1_duo_proto_extTypes,
 	}.Build()
 	File_duo_v1_duo_proto = out.File
 	file_duo_v1_duo_proto_goTypes = nil

@@ -1,8 +1,13 @@
 // The contract between a helpdesk (the host) and the Duo Security plugin.
 //
-// Protocol version 1. The major version is part of the package name and of
+// Protocol version 1.1. The major version is part of the package name and of
 // go-plugin's VersionedPlugins; a released version is never changed
-// incompatibly: fields and RPCs are only added, never renumbered or removed.
+// incompatibly: fields, messages, enum values, RPCs and services are only
+// added, never renamed, renumbered, retyped or removed (a removed field's
+// number and name are reserved). Each release that adds something raises the
+// minor version (protocol_minor below, contract.ProtocolMinor in Go); a host
+// learns a plugin's from Status. A test compares this file with the last
+// released descriptor set (released/v1.binpb) and names what would break.
 //
 // User-facing problems (a setting that fails validation, a login that Duo
 // denies) travel inside responses. gRPC status codes are kept for failures of
