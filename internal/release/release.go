@@ -274,19 +274,33 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 	if _, err := host.LoadManifest(mp); err != nil {
 		return Result{}, fmt.Errorf("release: the manifest written does not load: %w", err)
 	}
-	sig := host.SignManifest(cfg.Key, manifest)
-	pub := cfg.Key.Public().(ed25519.PublicKey)
-	keyID, err := host.VerifyManifest(manifest, sig, []ed25519.PublicKey{pub})
+	keyID, err := Sign(dir, cfg.Key)
 	if err != nil {
-		return Result{}, fmt.Errorf("release: own signature: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, host.SignatureFile), sig, 0o644); err != nil {
 		return Result{}, fmt.Errorf("release: %w", err)
 	}
 	if err := WriteArchive(dir, archive); err != nil {
 		return Result{}, fmt.Errorf("release: %w", err)
 	}
 	return Result{ID: meta.ID, Version: version, Dir: dir, Archive: archive, Manifest: manifest, KeyID: keyID}, nil
+}
+
+// Sign signs the plugin.json of the bundle in dir with key, writes the
+// signature beside it (host.SignatureFile), checks it as a host will, and
+// returns the key's id.
+func Sign(dir string, key ed25519.PrivateKey) (string, error) {
+	manifest, err := os.ReadFile(filepath.Join(dir, "plugin.json"))
+	if err != nil {
+		return "", err
+	}
+	sig := host.SignManifest(key, manifest)
+	keyID, err := host.VerifyManifest(manifest, sig, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)})
+	if err != nil {
+		return "", fmt.Errorf("own signature: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, host.SignatureFile), sig, 0o644); err != nil {
+		return "", err
+	}
+	return keyID, nil
 }
 
 // WriteArchive writes dir as a .tar.gz whose entries are under dir's base
