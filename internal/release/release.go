@@ -192,8 +192,8 @@ type Result struct {
 // Build builds, writes, signs and archives one release. It refuses to
 // overwrite a bundle or archive that exists, and checks what it wrote the
 // way a host will: the manifest with host.LoadManifest, the signature with
-// host.VerifyManifest.
-func Build(ctx context.Context, cfg Config) (Result, error) {
+// host.VerifyManifest. A failed build removes what it wrote.
+func Build(ctx context.Context, cfg Config) (res Result, err error) {
 	if len(cfg.Key) != ed25519.PrivateKeySize {
 		return Result{}, errors.New("release: no signing key")
 	}
@@ -212,7 +212,10 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 	if version == "" {
 		version = meta.Version
 	}
-	if strings.HasPrefix(version, "v") || !semver.IsValid("v"+version) {
+	// Full MAJOR.MINOR.PATCH, as host validation wants: semver alone
+	// accepts the shorthand v1.0.
+	sv, _, _ := strings.Cut("v"+version, "+")
+	if strings.HasPrefix(version, "v") || !semver.IsValid("v"+version) || semver.Canonical(sv) != sv {
 		return Result{}, fmt.Errorf("release: version %q is not a semantic version like 1.2.3 (no leading v)", version)
 	}
 	paths, err := Paths(raw)
@@ -246,6 +249,12 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("release: %w", err)
 	}
+	defer func() {
+		if err != nil { // no half-written release left to mistake for one
+			_ = os.RemoveAll(dir)
+			_ = os.Remove(archive)
+		}
+	}()
 
 	exes := make(map[string]host.Executable, len(platforms))
 	for _, p := range platforms {
