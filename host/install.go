@@ -95,6 +95,12 @@ func Install(ctx context.Context, src, root string, trusted []ed25519.PublicKey)
 	if len(trusted) == 0 {
 		return fail(sentinelError(ErrBadSignature, "no trusted keys: an install must verify the bundle's signature"))
 	}
+	// The source first: a bundle that is not there changes nothing, not
+	// even the creation of root.
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fail(err)
+	}
 	rels := filepath.Join(root, releasesDir)
 	if err := os.MkdirAll(rels, 0o755); err != nil {
 		return fail(err)
@@ -121,10 +127,7 @@ func Install(ctx context.Context, src, root string, trusted []ed25519.PublicKey)
 		}
 	}()
 
-	fi, err := os.Stat(src)
 	switch {
-	case err != nil:
-		return fail(err)
 	case fi.IsDir():
 		err = copyBundleDir(ctx, src, staging)
 	default:

@@ -411,14 +411,19 @@ func keysOf(m map[string]string) []string {
 	})
 }
 
-// An install held by another (or left by a crash) is refused and named; a
-// pointer that names no release is an error, not "nothing installed".
+// A missing bundle changes nothing, not even the root; an install held by
+// another (or left by a crash) is refused and named; a pointer that names
+// no release is an error, not "nothing installed".
 func TestInstallLockAndPointer(t *testing.T) {
 	t.Parallel()
 	pub, priv := newKey(t)
 	root := t.TempDir()
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
+	never := filepath.Join(root, "never")
+	if _, err := Install(context.Background(), filepath.Join(root, "no-such.tar.gz"), never, []ed25519.PublicKey{pub}); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Install of a missing bundle: %v", err)
+	}
+	if _, err := os.Stat(never); !os.IsNotExist(err) {
+		t.Fatalf("a missing bundle created the install root: %v", err)
 	}
 	lock := filepath.Join(root, "install.lock")
 	if err := os.WriteFile(lock, nil, 0o600); err != nil {
