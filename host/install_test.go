@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -149,13 +150,7 @@ func archive(t *testing.T, entries []entry) string {
 func (b testBundle) entries(t *testing.T, top string, extra ...entry) []entry {
 	t.Helper()
 	files := b.files(t)
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range files {
-			if !yield(n) {
-				return
-			}
-		}
-	})
+	names := slices.Sorted(maps.Keys(files))
 	out := []entry{{name: top + "/", typ: tar.TypeDir}, {name: top + "/bin/", typ: tar.TypeDir}}
 	for _, n := range names {
 		out = append(out, entry{name: top + "/" + n, data: files[n]})
@@ -376,7 +371,7 @@ func TestInstallRefuses(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.wantMsg) {
 				t.Errorf("Install error = %q, want it to contain %q", err, tc.wantMsg)
 			}
-			if after := snapshot(t, root); !mapsEqual(before, after) {
+			if after := snapshot(t, root); !maps.Equal(before, after) {
 				t.Errorf("a refused install changed the root:\nbefore %v\nafter  %v", keysOf(before), keysOf(after))
 			}
 			if cur, err := CurrentManifest(root); err != nil || cur != prev.ManifestPath {
@@ -389,27 +384,7 @@ func TestInstallRefuses(t *testing.T) {
 	}
 }
 
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-func keysOf(m map[string]string) []string {
-	return slices.Sorted(func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-}
+func keysOf(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
 
 // A missing bundle changes nothing, not even the root; an install held by
 // another (or left by a crash) is refused and named; a pointer that names

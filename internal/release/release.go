@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -222,13 +223,7 @@ func Build(ctx context.Context, cfg Config) (res Result, err error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("release: %w", err)
 	}
-	platforms := slices.Sorted(func(yield func(string) bool) {
-		for k := range paths {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	platforms := slices.Sorted(maps.Keys(paths))
 	if len(cfg.Platforms) > 0 {
 		for _, p := range cfg.Platforms {
 			if _, ok := paths[p]; !ok {
