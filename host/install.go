@@ -272,7 +272,16 @@ func checkBundle(dir string, trusted []ed25519.PublicKey) (*Manifest, string, er
 	if m.ID != contract.PluginID {
 		return nil, "", fmt.Errorf("%w: the bundle is for plugin %q, not %q", ErrBadBundle, m.ID, contract.PluginID)
 	}
-	// This platform's binary must be there, signed and intact.
+	// This platform's binary must be there, signed and intact. An archive
+	// repacked on a system without execute bits loses them; the bit is
+	// set here, where the manifest says which file is the binary (and the
+	// checksum below says it is the right one).
+	if e, ok := m.Executables[runtime.GOOS+"-"+runtime.GOARCH]; ok {
+		p := filepath.Join(dir, filepath.FromSlash(e.Path))
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+			_ = os.Chmod(p, 0o755)
+		}
+	}
 	if _, sum, err := m.Executable(runtime.GOOS, runtime.GOARCH); err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrBadBundle, err)
 	} else if sum == "" {

@@ -104,6 +104,7 @@ type entry struct {
 	typ  byte
 	data []byte
 	link string
+	mode int64 // 0 for 0755 (directories and the binary) or 0644
 }
 
 // archive writes entries as a .tar.gz.
@@ -119,6 +120,9 @@ func archive(t *testing.T, entries []entry) string {
 		}
 		if e.typ == tar.TypeDir || e.name == binPath || strings.HasSuffix(e.name, "/"+binPath) {
 			hdr.Mode = 0o755
+		}
+		if e.mode != 0 {
+			hdr.Mode = e.mode
 		}
 		if hdr.Typeflag != tar.TypeReg {
 			hdr.Size = 0
@@ -242,6 +246,23 @@ func TestInstall(t *testing.T) {
 			t.Fatalf("installed executable: %q %q %v", exe, sum, err)
 		}
 	}
+	// An archive repacked where files have no execute bit still installs
+	// a binary that runs.
+	noExec := testBundle{version: "1.3.0", key: priv}.entries(t, "repacked")
+	for i := range noExec {
+		if noExec[i].typ == 0 {
+			noExec[i].mode = 0o644
+		}
+	}
+	got, err := Install(ctx, archive(t, noExec), root, trusted)
+	if err != nil {
+		t.Fatalf("Install of a bundle without execute bits: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(got.Dir, filepath.FromSlash(binPath))); err != nil || runtime.GOOS != "windows" && fi.Mode().Perm() != 0o755 {
+		t.Fatalf("installed binary: %v, %v; want mode 0755", fi.Mode(), err)
+	}
+	dirs = append(dirs, got.Dir)
+
 	// The current release and the one before are kept; older ones go.
 	entries, err := os.ReadDir(filepath.Join(root, "releases"))
 	if err != nil {
@@ -251,7 +272,7 @@ func TestInstall(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if want := []string{filepath.Base(dirs[1]), filepath.Base(dirs[2])}; !slices.Equal(names, want) {
+	if want := []string{filepath.Base(dirs[2]), filepath.Base(dirs[3])}; !slices.Equal(names, want) {
 		t.Fatalf("releases/ holds %v, want %v (the current one and the previous one)", names, want)
 	}
 	if _, err := os.Stat(filepath.Join(root, "install.lock")); !os.IsNotExist(err) {

@@ -307,11 +307,25 @@ func Sign(dir string, key ed25519.PrivateKey) (string, error) {
 	return keyID, nil
 }
 
-// WriteArchive writes dir as a .tar.gz whose entries are under dir's base
-// name: sorted, regular files and directories only, modes 0755 (directories
-// and executables) or 0644, owner 0, time zero, and no name or time in the
-// gzip header, so that the same tree always gives the same bytes.
+// WriteArchive writes the bundle in dir as a .tar.gz whose entries are
+// under dir's base name: sorted, regular files and directories only, modes
+// 0755 (directories and the executables dir/plugin.json names) or 0644,
+// owner 0, time zero, and no name or time in the gzip header, so that the
+// same tree always gives the same bytes, whatever the file modes of the
+// system that built it (Windows has no execute bit).
 func WriteArchive(dir, archive string) (err error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "plugin.json"))
+	if err != nil {
+		return err
+	}
+	paths, err := Paths(raw)
+	if err != nil {
+		return err
+	}
+	executable := map[string]bool{}
+	for _, p := range paths {
+		executable[p] = true
+	}
 	f, err := os.OpenFile(archive, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
@@ -351,7 +365,7 @@ func WriteArchive(dir, archive string) (err error) {
 				return err
 			}
 			hdr.Typeflag, hdr.Size, hdr.Mode = tar.TypeReg, fi.Size(), 0o644
-			if fi.Mode()&0o111 != 0 || strings.HasSuffix(name, ".exe") {
+			if executable[filepath.ToSlash(rel)] {
 				hdr.Mode = 0o755
 			}
 			if err := tw.WriteHeader(hdr); err != nil {
