@@ -23,7 +23,15 @@ type Manifest struct {
 	SettingsSchema  []contract.SettingField `json:"settings_schema"`
 }
 
-// Embedded is the manifest built into this binary. plugin.json is part of
+// stampedVersion is set by a release build (cmd/duo-release) with
+// -ldflags "-X github.com/helpdesk-duo/duo-plugin.stampedVersion=1.2.3" to
+// the version written in the release's plugin.json, so that the binary
+// reports the version its bundle's manifest names. Empty in every other
+// build, which reports plugin.json's version.
+var stampedVersion string
+
+// Embedded is the manifest built into this binary (its version stamped by
+// a release build). plugin.json is part of
 // the source, so a malformed one fails every test and every start at once.
 var Embedded = mustParse(manifestJSON)
 
@@ -31,6 +39,9 @@ func mustParse(raw []byte) Manifest {
 	var m Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
 		panic(fmt.Sprintf("embedded plugin.json: %v", err))
+	}
+	if stampedVersion != "" {
+		m.Version = stampedVersion
 	}
 	if m.ID != contract.PluginID || m.ProtocolVersion != contract.ProtocolVersion || m.Version == "" || len(m.SettingsSchema) == 0 {
 		panic(fmt.Sprintf("embedded plugin.json: id %q, protocol %d, version %q, %d settings: does not describe this plugin",

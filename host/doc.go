@@ -37,5 +37,13 @@
 // ErrUnsupported, never a panic and never a login let through. A newer
 // plugin's additions are simply not called.
 //
+// Releases are signed: with Options.TrustedKeys (the vendor's pinned
+// ed25519 keys, ParsePublicKeys), Start runs only a manifest whose
+// plugin.json.sig verifies under one of them (ErrBadSignature otherwise),
+// and the binary's sha256 from that manifest is still checked at every
+// launch. Install unpacks and verifies a release bundle in a fresh directory
+// of an install root and switches to it atomically; CurrentManifest names
+// the manifest to start.
+//
 // contract.ReasonOf names the reason of any error of this package.
 package host

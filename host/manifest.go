@@ -100,6 +100,11 @@ func LoadManifest(path string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read plugin manifest: %w", err)
 	}
+	return manifestFromBytes(path, data)
+}
+
+// manifestFromBytes parses and validates data, read from path.
+func manifestFromBytes(path string, data []byte) (*Manifest, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("read plugin manifest: %w", err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -308,5 +309,26 @@ func TestRepositoryManifestLoads(t *testing.T) {
 	}
 	if keys["client_secret"] != contract.SettingSecret {
 		t.Errorf("client_secret has type %q, want %q", keys["client_secret"], contract.SettingSecret)
+	}
+}
+
+// The repository's plugin.json, the one every release starts from, is valid
+// for the SDK and lists the six platforms a release builds, Windows with
+// its .exe.
+func TestRepositoryManifest(t *testing.T) {
+	t.Parallel()
+	m, err := LoadManifest("../plugin.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"darwin-amd64", "darwin-arm64", "linux-amd64", "linux-arm64", "windows-amd64", "windows-arm64"}
+	if got := sortedKeys(m.Executables); !slices.Equal(got, want) {
+		t.Fatalf("executables = %v, want %v", got, want)
+	}
+	for key, e := range m.Executables {
+		goos, _, _ := strings.Cut(key, "-")
+		if wantPath := "bin/" + key + "/duo-plugin"; goos == "windows" && e.Path != wantPath+".exe" || goos != "windows" && e.Path != wantPath {
+			t.Errorf("executables[%s].path = %q", key, e.Path)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -35,6 +36,16 @@ type Options struct {
 	ManifestPath string
 	// Manifest is an already loaded manifest; Start validates it again.
 	Manifest *Manifest
+
+	// TrustedKeys are the release keys the vendor pins (ParsePublicKeys
+	// reads them). When set, Start needs ManifestPath and refuses, with an
+	// error matching ErrBadSignature, a manifest whose signature (the file
+	// ManifestPath + ".sig") is missing, malformed, made by another key or
+	// does not verify; the manifest's bytes are verified and then parsed,
+	// never read twice. The executable's sha256 from that manifest is still
+	// checked at every launch. Pin a key once and every release signed with
+	// it is accepted, without pinning a checksum per release.
+	TrustedKeys []ed25519.PublicKey
 
 	// AllowUnverified lets Start run a binary whose manifest entry has no
 	// sha256. Development only: Start logs a loud warning. A sha256 that is
@@ -157,7 +168,8 @@ type Plugin struct {
 	closeErr  error
 }
 
-// Start loads and validates the manifest, picks the executable for this
+// Start loads and validates the manifest (and, with Options.TrustedKeys,
+// verifies its signature: ErrBadSignature), picks the executable for this
 // platform, verifies its SHA-256 against the manifest (ErrChecksumMismatch;
 // ErrUnverified when the manifest has none and AllowUnverified is not set),
 // launches it, brings it to Options.Activation, and starts supervising it.
@@ -174,6 +186,9 @@ func Start(ctx context.Context, opts Options) (*Plugin, error) {
 	switch {
 	case opts.Manifest != nil && opts.ManifestPath != "":
 		return nil, errors.New("start duo plugin: set Options.ManifestPath or Options.Manifest, not both")
+	case opts.Manifest != nil && len(opts.TrustedKeys) > 0:
+		return nil, fmt.Errorf("start duo plugin: %w", sentinelError(ErrBadSignature,
+			"Options.TrustedKeys needs Options.ManifestPath: a loaded Manifest carries no signature to verify"))
 	case opts.Manifest != nil:
 		if err := opts.Manifest.Validate(); err != nil {
 			return nil, fmt.Errorf("start duo plugin: %w", err)
@@ -181,7 +196,7 @@ func Start(ctx context.Context, opts Options) (*Plugin, error) {
 		m = opts.Manifest.clone()
 	case opts.ManifestPath != "":
 		var err error
-		if m, err = LoadManifest(opts.ManifestPath); err != nil {
+		if m, err = readSignedManifest(opts.ManifestPath, opts.TrustedKeys); err != nil {
 			return nil, fmt.Errorf("start duo plugin: %w", err)
 		}
 	default:

@@ -56,6 +56,10 @@ var rules = []rule{
 		why: "the embedded manifest is the plugin's: it never knows its host's code"},
 	{room: "settings", never: []string{"host", "helpdesk", "duosim"},
 		why: "the settings are the plugin's"},
+	{room: "internal/release", never: []string{"plugin", "settings", "migrations", root, "helpdesk", "duosim"},
+		why: "the release builder runs the go command on the plugin and signs with the SDK's formats; it links none of the plugin"},
+	{room: "cmd/duo-release", only: []string{"internal/release", "host", "proto", "internal/defaults"},
+		why: "the release command is internal/release's thin main"},
 	{room: "migrations", never: []string{"host", "helpdesk"},
 		why: "the schema is the plugin's"},
 }

@@ -2,8 +2,8 @@
 // host can load: bin/<os>-<arch>/duo-plugin and a plugin.json whose
 // executable entry carries the binary's sha256. Tests use it to launch the
 // real plugin (and Binary for other commands, such as the benchmarks' bare
-// plugin); the demo uses it to build what it runs. It is internal: a vendor
-// builds a bundle as the README says, with go build and sha256sum.
+// plugin); the demo uses it to build what it runs. Releases are built by
+// internal/release (cmd/duo-release), which writes the same manifest.
 //
 // It builds with the go command's default flags, the ones `go run` and
 // `go test` use, so that every package the command that called it already
@@ -14,12 +14,8 @@ package pluginbuild
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -27,84 +23,62 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/release"
 )
 
 // RepoRoot returns the directory of the module's go.mod, searching up from
 // the working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "plugin.json")); err == nil {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("pluginbuild: no go.mod with plugin.json above the working directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return release.RepoRoot() }
 
 // Target is the manifest key for this machine, e.g. linux-amd64.
 func Target() string { return runtime.GOOS + "-" + runtime.GOARCH }
 
 // Bundle builds the plugin from root into outDir and writes
-// outDir/plugin.json. It returns the manifest's path.
+// outDir/plugin.json, listing this machine's binary alone, at the path the
+// repository's plugin.json names for it. It returns the manifest's path.
+// The manifest is written as a release's is (release.Manifest); the binary
+// is built with the default flags, not a release's.
 func Bundle(ctx context.Context, root, outDir string) (string, error) {
 	return bundle(ctx, root, outDir, "")
 }
 
 // bundle is Bundle with build tags (comma-separated; "" for none).
 func bundle(ctx context.Context, root, outDir, tags string) (string, error) {
-	rel := filepath.Join("bin", Target(), "duo-plugin")
-	bin := filepath.Join(outDir, rel)
-	var flags []string
-	if tags != "" {
-		flags = []string{"-tags", tags}
-	}
-	if err := goBuild(ctx, root, "./plugin/cmd/duo-plugin", bin, flags...); err != nil {
-		return "", err
-	}
-	sum, err := fileSHA256(bin)
-	if err != nil {
-		return "", err
-	}
 	raw, err := os.ReadFile(filepath.Join(root, "plugin.json"))
 	if err != nil {
 		return "", fmt.Errorf("pluginbuild: %w", err)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return "", fmt.Errorf("pluginbuild: plugin.json: %w", err)
-	}
-	m["executables"] = map[string]any{Target(): map[string]string{"path": filepath.ToSlash(rel), "sha256": sum}}
-	out, err := json.MarshalIndent(m, "", "  ")
+	paths, err := release.Paths(raw)
 	if err != nil {
+		return "", fmt.Errorf("pluginbuild: %w", err)
+	}
+	rel, ok := paths[Target()]
+	if !ok {
+		return "", fmt.Errorf("pluginbuild: plugin.json has no executable for %s", Target())
+	}
+	bin := filepath.Join(outDir, filepath.FromSlash(rel))
+	var flags []string
+	if tags != "" {
+		flags = []string{"-tags", tags}
+	}
+	if err := goBuild(ctx, root, release.MainPackage, bin, flags...); err != nil {
 		return "", err
 	}
+	sum, err := release.FileSHA256(bin)
+	if err != nil {
+		return "", fmt.Errorf("pluginbuild: %w", err)
+	}
+	out, err := release.Manifest(raw, "", map[string]host.Executable{Target(): {Path: rel, SHA256: sum}})
+	if err != nil {
+		return "", fmt.Errorf("pluginbuild: %w", err)
+	}
 	path := filepath.Join(outDir, "plugin.json")
-	if err := os.WriteFile(path, append(out, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(path, out, 0o644); err != nil {
 		return "", fmt.Errorf("pluginbuild: %w", err)
 	}
 	return path, nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("pluginbuild: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("pluginbuild: %w", err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // goBuild builds the main package pkg (relative to root) into out, with
