@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -32,7 +33,9 @@ func TestMain(m *testing.M) {
 		runTestPlugin()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pluginbuild.Cleanup() // the examples' bundle (example_support_test.go)
+	os.Exit(code)
 }
 
 func runTestPlugin() {
