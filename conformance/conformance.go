@@ -225,8 +225,9 @@ func (k *kit) toDuo(t testing.TB, b *Browser, op operator, next string) (*url.UR
 
 // atDuo plays the operator at Duo's prompt: it enrols a device when
 // asked, then approves (or denies), and returns Duo's redirect back to
-// the helpdesk (nil when Duo does not come back, as after a deny).
-func (k *kit) atDuo(t testing.TB, b *Browser, authURL *url.URL, approve bool) *url.URL {
+// the helpdesk, or nil when Duo does not come back (after a deny, or when
+// Duo shows an error page), with Duo's last answer.
+func (k *kit) atDuo(t testing.TB, b *Browser, authURL *url.URL, approve bool) (*url.URL, *Page) {
 	t.Helper()
 	p, err := b.Get(authURL.String())
 	if err != nil {
@@ -234,14 +235,11 @@ func (k *kit) atDuo(t testing.TB, b *Browser, authURL *url.URL, approve bool) *u
 	}
 	for range 3 {
 		if p.Redirected() {
-			return p.Location()
-		}
-		if p.Status != http.StatusOK {
-			t.Fatalf("at Duo: %s", p)
+			return p.Location(), p
 		}
 		form, ok := p.Form("/frame/prompt")
-		if !ok {
-			return nil // a terminal page: denied, or Duo unavailable
+		if p.Status != http.StatusOK || !ok {
+			return nil, p // a terminal page: denied, an error, or Duo unavailable
 		}
 		action := "deny"
 		switch {
@@ -255,7 +253,18 @@ func (k *kit) atDuo(t testing.TB, b *Browser, authURL *url.URL, approve bool) *u
 		}
 	}
 	t.Fatalf("at Duo: no answer after enrolling and approving: %s", p)
-	return nil
+	return nil, nil
+}
+
+// approveAtDuo is atDuo approving; it fails the test unless Duo sends the
+// browser back.
+func (k *kit) approveAtDuo(t testing.TB, b *Browser, authURL *url.URL) *url.URL {
+	t.Helper()
+	back, p := k.atDuo(t, b, authURL, true)
+	if back == nil {
+		t.Fatalf("Duo did not send the browser back after approving (is the request to Duo the plugin's RedirectURL, unchanged?); Duo answered %s", p)
+	}
+	return back
 }
 
 // callback asks for Duo's redirect back at the helpdesk, follows the
@@ -313,10 +322,7 @@ func (k *kit) signedIn(t testing.TB, b *Browser) bool {
 func (k *kit) signInWithDuo(t testing.TB, b *Browser, op operator, next string) ([]string, []*Page) {
 	t.Helper()
 	authURL, _ := k.toDuo(t, b, op, next)
-	back := k.atDuo(t, b, authURL, true)
-	if back == nil {
-		t.Fatalf("Duo did not send %s back after approving", op.username)
-	}
+	back := k.approveAtDuo(t, b, authURL)
 	codes, pages := k.callback(t, b, back)
 	if !k.signedIn(t, b) {
 		t.Fatalf("%s approved at Duo and is not signed in; after the callback the helpdesk answered %s", op.username, pages[len(pages)-1])

@@ -43,7 +43,7 @@ func duoDeniedAtPrompt(t *testing.T, k *kit) {
 	op := k.newOperator(t, "deniedprompt", true, duosim.OutcomeInteractive)
 	b := k.browser()
 	authURL, p := k.toDuo(t, b, op, "")
-	if back := k.atDuo(t, b, authURL, false); back != nil {
+	if back, _ := k.atDuo(t, b, authURL, false); back != nil {
 		t.Fatalf("the simulator came back after a deny: %s", redact(back.String()))
 	}
 	k.refused(t, b, "after the password and a deny at Duo's prompt", p)
@@ -57,10 +57,7 @@ func duoDeniedInToken(t *testing.T, k *kit) {
 		op := k.newOperator(t, "deniedtoken", true, outcome)
 		b := k.browser()
 		authURL, _ := k.toDuo(t, b, op, "")
-		back := k.atDuo(t, b, authURL, true)
-		if back == nil {
-			t.Fatalf("the simulator scripted with %s did not come back", outcome)
-		}
+		back := k.approveAtDuo(t, b, authURL)
 		_, pages := k.callback(t, b, back)
 		k.refused(t, b, "Duo's callback carrying a "+string(outcome), pages[len(pages)-1])
 	}
@@ -84,10 +81,7 @@ func callbackReplayed(t *testing.T, k *kit) {
 	op := k.enrolled(t, "replay")
 	b := k.browser()
 	authURL, _ := k.toDuo(t, b, op, "")
-	back := k.atDuo(t, b, authURL, true)
-	if back == nil {
-		t.Fatal("Duo did not come back after approving")
-	}
+	back := k.approveAtDuo(t, b, authURL)
 	copyOfSession := b.Clone()
 	_, pages := k.callback(t, b, back)
 	if !k.signedIn(t, b) {
@@ -130,10 +124,7 @@ func callbackOtherSession(t *testing.T, k *kit) {
 	} {
 		victim := k.browser()
 		authURL, _ := k.toDuo(t, victim, alice, "")
-		back := k.atDuo(t, victim, authURL, true)
-		if back == nil {
-			t.Fatal("Duo did not come back after approving")
-		}
+		back := k.approveAtDuo(t, victim, authURL)
 		attacker := k.browser()
 		k.toDuo(t, attacker, c.attacker, "")
 		p, err := attacker.Get(back.String())
@@ -170,10 +161,7 @@ func repeatedParameters(t *testing.T, k *kit) {
 	for _, v := range variants {
 		b := k.browser()
 		authURL, _ := k.toDuo(t, b, op, "")
-		back := k.atDuo(t, b, authURL, true)
-		if back == nil {
-			t.Fatal("Duo did not come back after approving")
-		}
+		back := k.approveAtDuo(t, b, authURL)
 		q := back.Query()
 		if q.Get("state") == "" || q.Get("duo_code") == "" {
 			t.Fatalf("Duo's callback has no state or duo_code: %s", redact(back.String()))
@@ -304,7 +292,7 @@ func duoUnreachable(t *testing.T, k *kit) {
 		t.Fatal(err)
 	}
 	if authURL, ok := b.DuoLink(followed); ok {
-		if back := k.atDuo(t, b, authURL, true); back != nil {
+		if back, _ := k.atDuo(t, b, authURL, true); back != nil {
 			_, pages := k.callback(t, b, back)
 			followed = pages[len(pages)-1]
 		}
@@ -329,7 +317,7 @@ func pluginDown(t *testing.T, k *kit) {
 		t.Fatal(err)
 	}
 	if authURL, ok := b.DuoLink(followed); ok {
-		if back := k.atDuo(t, b, authURL, true); back != nil {
+		if back, _ := k.atDuo(t, b, authURL, true); back != nil {
 			_, pages := k.callback(t, b, back)
 			followed = pages[len(pages)-1]
 		}

@@ -89,7 +89,9 @@ func newMinimal(t *testing.T, bug string) *minimal {
 			return contract.ActivateRequest{CallbackURL: srv.URL + "/duo/callback", DataDir: dataDir,
 				Actor: contract.Actor{ID: "system", Role: contract.RoleSystem}}, true, nil
 		},
-		Env:         []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true", "DUO_PLUGIN_HEALTH_CACHE_TTL=0s"},
+		// The default health cache: DuoUnreachable then meets a plugin that
+		// still believes Duo healthy, and a Duo that answers with an error page.
+		Env:         []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true"},
 		MaxRestarts: -1, // StopPlugin's kill is for good
 		Logger:      slog.New(slog.DiscardHandler),
 	})
