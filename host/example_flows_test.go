@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -230,7 +231,7 @@ func ExamplePlugin_RegenerateBackupCodes() {
 }
 
 // Supervision: the host watches the plugin's phase (for its status page
-// and alerts) with OnStateChange or State, and every call made while the
+// and alerts) with Options.OnStateChange or State, and every call made while the
 // plugin is not running fails at once with an error matching
 // host.ErrUnavailable: a login that needs Duo is then refused, never let
 // through on the password alone.
@@ -243,6 +244,19 @@ func ExamplePlugin_State() {
 	env.close() // the plugin is closed (a crash that was given up on reads the same)
 	fmt.Println("phase:", p.State().Phase)
 
+	// Options.OnStateChange saw every phase, in order (newExampleEnv's
+	// sends each State to env.states).
+	for closed := false; !closed; {
+		select {
+		case s := <-env.states:
+			fmt.Println("OnStateChange:", s.Phase)
+			closed = s.Phase == host.PhaseClosed
+		case <-time.After(10 * time.Second):
+			fmt.Println("OnStateChange: no closed phase")
+			closed = true
+		}
+	}
+
 	_, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: exampleAlice, Client: exampleClient})
 	switch {
 	case errors.Is(err, host.ErrUnavailable):
@@ -253,5 +267,8 @@ func ExamplePlugin_State() {
 	// Output:
 	// phase: running
 	// phase: closed
+	// OnStateChange: starting
+	// OnStateChange: running
+	// OnStateChange: closed
 	// sign-in refused: two-factor authentication is unavailable PLUGIN_UNAVAILABLE
 }
