@@ -178,7 +178,7 @@ func (h *minimal) routes() http.Handler {
 	mux.HandleFunc("POST /login/backup-codes", h.confirmCodes)
 	mux.HandleFunc("POST /login/code", h.code)
 	mux.HandleFunc("GET /account", func(w http.ResponseWriter, r *http.Request) {
-		if s := h.session(r); s == nil || !s.signedIn {
+		if _, now := h.session(r); !now.signedIn {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
@@ -188,14 +188,20 @@ func (h *minimal) routes() http.Handler {
 	return mux
 }
 
-func (h *minimal) session(r *http.Request) *session {
+// session is the browser's session (nil for none), and a copy of it read
+// under the lock.
+func (h *minimal) session(r *http.Request) (*session, session) {
 	c, err := r.Cookie("sid")
 	if err != nil {
-		return nil
+		return nil, session{}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.sessions[c.Value]
+	s := h.sessions[c.Value]
+	if s == nil {
+		return nil, session{}
+	}
+	return s, *s
 }
 
 // start gives the browser a new session.
@@ -212,6 +218,7 @@ func (h *minimal) start(w http.ResponseWriter, s *session) {
 func (h *minimal) signIn(w http.ResponseWriter, r *http.Request, s *session) {
 	h.mu.Lock()
 	s.signedIn, s.state, s.ticket = true, "", ""
+	next := s.next
 	h.mu.Unlock()
 	if h.bug != "keep-session" {
 		if c, err := r.Cookie("sid"); err == nil {
@@ -221,7 +228,6 @@ func (h *minimal) signIn(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		h.start(w, s)
 	}
-	next := s.next
 	if h.bug != "open-next" && (!strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) || strings.Contains(next, "%")) {
 		next = "/"
 	}
@@ -265,17 +271,16 @@ func (h *minimal) callback(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad callback", http.StatusBadRequest)
 		return
 	}
-	s := h.session(r)
-	if s == nil || s.state == "" {
+	s, now := h.session(r)
+	if s == nil || now.state == "" {
 		refuse(w)
 		return
 	}
 	h.mu.Lock()
-	state := s.state
 	s.state = "" // one callback per state
 	h.mu.Unlock()
-	res, err := h.p.CompleteLogin(r.Context(), contract.CompleteLoginRequest{Operator: operator(s.user),
-		SessionState: state, CallbackState: q.Get("state"), DuoCode: q.Get("duo_code")})
+	res, err := h.p.CompleteLogin(r.Context(), contract.CompleteLoginRequest{Operator: operator(now.user),
+		SessionState: now.state, CallbackState: q.Get("state"), DuoCode: q.Get("duo_code")})
 	h.finish(w, r, s, res, err)
 }
 
@@ -299,24 +304,24 @@ func (h *minimal) finish(w http.ResponseWriter, r *http.Request, s *session, res
 }
 
 func (h *minimal) confirmCodes(w http.ResponseWriter, r *http.Request) {
-	s := h.session(r)
-	if s == nil || s.ticket == "" {
+	s, now := h.session(r)
+	if s == nil || now.ticket == "" {
 		refuse(w)
 		return
 	}
-	res, err := h.p.ConfirmBackupCodes(r.Context(), contract.ConfirmBackupCodesRequest{Operator: operator(s.user), Ticket: s.ticket})
+	res, err := h.p.ConfirmBackupCodes(r.Context(), contract.ConfirmBackupCodesRequest{Operator: operator(now.user), Ticket: now.ticket})
 	h.finish(w, r, s, res, err)
 }
 
 // code takes a backup code instead of Duo, in a sign-in whose password
 // was right and which waits for Duo.
 func (h *minimal) code(w http.ResponseWriter, r *http.Request) {
-	s := h.session(r)
-	if s == nil || s.state == "" {
+	s, now := h.session(r)
+	if s == nil || now.state == "" {
 		refuse(w)
 		return
 	}
-	res, err := h.p.RedeemCode(r.Context(), contract.RedeemCodeRequest{Operator: operator(s.user), Code: r.PostFormValue("code")})
+	res, err := h.p.RedeemCode(r.Context(), contract.RedeemCodeRequest{Operator: operator(now.user), Code: r.PostFormValue("code")})
 	h.finish(w, r, s, res, err)
 }
 
