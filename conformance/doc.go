@@ -34,8 +34,9 @@
 // plugin, which the kit does not start again; it is last.
 //
 // A failure says which journey, which step, what was expected and what the
-// vendor's site answered (status, Location, the start of the page), never
-// a secret: the kit prints no state, code or password.
+// vendor's site answered (status, path, where it redirects, the start of
+// the page's text). It never prints a query string, where states, Duo's
+// codes and tokens travel, nor a password.
 //
 // The reference helpdesk runs the kit in CI (helpdesk/web's
 // TestConformanceKit); docs/VENDOR.md shows how to wire it.
