@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -18,7 +17,7 @@ import (
 
 // The test binary doubles as a plugin, as in go-plugin's own tests: when
 // envTestPlugin is set, TestMain serves the fake below instead of running
-// tests.
+// tests (ServeFakeIfAsked).
 const (
 	envTestPlugin     = "HOST_SDK_TEST_PLUGIN"          // "1": serve the fake
 	envMarkerDir      = "HOST_SDK_TEST_MARKER_DIR"      // write a file named by the pid on start
@@ -27,12 +26,16 @@ const (
 	envPluginVersion  = "HOST_SDK_TEST_PLUGIN_VERSION"  // the fake's plugin_version
 )
 
-func TestMain(m *testing.M) {
+// ServeFakeIfAsked serves the fake and exits when this test binary was
+// started as the plugin (envTestPlugin); TestMain (main_test.go) calls it
+// first. It is exported for TestMain, which lives in the external test
+// package: that one may import internal/pluginbuild, which imports this
+// package.
+func ServeFakeIfAsked() {
 	if os.Getenv(envTestPlugin) == "1" {
 		runTestPlugin()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
 }
 
 func runTestPlugin() {

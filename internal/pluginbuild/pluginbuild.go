@@ -187,6 +187,12 @@ func Prepare() error {
 	return err
 }
 
+// Shared returns the shared test bundle's manifest, built once per
+// process (by Prepare, or now), for code without a testing.TB, such as
+// runnable examples. It is read-only: a test that tampers with a bundle
+// takes its own copy with ForTest. Cleanup removes it.
+func Shared() (string, error) { return sharedBundle() }
+
 // ForTest returns a fresh copy of the shared bundle (built by Prepare, or
 // now) in t.TempDir(), so a test may tamper with its copy. The shared
 // build is removed by Cleanup (call it from TestMain after m.Run).
