@@ -177,6 +177,11 @@ type Config struct {
 	Platforms []string
 	// Progress, if set, is told of each platform as its build starts.
 	Progress func(platform string)
+	// NoArchive writes the bundle directory only, no .tar.gz (Result's
+	// Archive is then ""): for tests that compare builds, where compressing
+	// tens of megabytes under the race detector would take minutes.
+	// WriteArchive is deterministic on its own.
+	NoArchive bool
 }
 
 // Result is what Build wrote.
@@ -282,7 +287,9 @@ func Build(ctx context.Context, cfg Config) (res Result, err error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("release: %w", err)
 	}
-	if err := WriteArchive(dir, archive); err != nil {
+	if cfg.NoArchive {
+		archive = ""
+	} else if err := WriteArchive(dir, archive); err != nil {
 		return Result{}, fmt.Errorf("release: %w", err)
 	}
 	return Result{ID: meta.ID, Version: version, Dir: dir, Archive: archive, Manifest: manifest, KeyID: keyID}, nil
@@ -338,7 +345,10 @@ func WriteArchive(dir, archive string) (err error) {
 			_ = os.Remove(archive)
 		}
 	}()
-	gz, err := gzip.NewWriterLevel(f, gzip.BestCompression)
+	// The default level: on the 33 MB development binary it gave 18.3 MB in
+	// 0.37 s, against 18.1 MB in 4.5 s at BestCompression (and 8 s against
+	// 1 min 46 s under the race detector, where the tests archive bundles).
+	gz, err := gzip.NewWriterLevel(f, gzip.DefaultCompression)
 	if err != nil {
 		return err
 	}
