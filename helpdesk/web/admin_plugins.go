@@ -32,13 +32,13 @@ type pluginView struct {
 	// The process, from host.Plugin.State, read again after the Status
 	// call: a process that died meanwhile is never shown as running.
 	// Phase is a message id (plugins.phase.*).
-	Running    bool
-	Phase      string
-	PID        int
-	Restarts   int
-	LastError  string
-	Since      time.Time
-	StartErr   string
+	Running   bool
+	Phase     string
+	PID       int
+	Restarts  int
+	LastError string
+	Since     time.Time
+	StartErr  string
 	// StartWhy, a message id, says in words why Start refused the bundle
 	// (a signature that does not verify, nothing installed, a binary that
 	// does not match); StartErr is the SDK's detail.
