@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -110,9 +111,15 @@ func TestSignedReleaseOfAnotherKeyShownAndLoginsRefused(t *testing.T) {
 // the AuthLog service (the real binary built with duotest_older), behind
 // the Log page. The page says, in the reader's language, that this plugin
 // keeps no log and should be upgraded, with 200 rather than an outage; a
-// download says the same; and the plugin still signs people in.
+// download says the same; the plugin still signs people in; and /metrics
+// has it up, with no scrape error.
 func TestOlderPluginLogPageSaysUpgrade(t *testing.T) {
 	e := newRealEnvOf(t, pluginbuild.ForTestTagged(t, "duotest_older"))
+	rec := httptest.NewRecorder()
+	e.app.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, "\nduo_plugin_up 1\n") || strings.Contains(body, "duo_plugin_logins_total") {
+		t.Errorf("/metrics with an older plugin: %d, want 200 with duo_plugin_up 1 and no plugin metrics:\n%.800s", rec.Code, body)
+	}
 	unavailable := regexp.MustCompile(`(?s)<div class="alert" id="log-unavailable">(.*?)</div>`)
 	for _, tc := range []struct{ lang, want string }{
 		{"", "This version of the Duo Security plugin does not keep an authentication log. Upgrade the plugin"},
