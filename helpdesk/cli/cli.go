@@ -283,6 +283,11 @@ func pluginsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "Plugin:   Duo Security (%s) %s\n", rec.ID, rec.Version)
 		fmt.Fprintf(stdout, "State:    %s\n", state)
 		fmt.Fprintf(stdout, "Bundle:   %s\n", rec.BundleDir)
+		// An install root (plugins install): the release the next start
+		// runs, when serve pins the release keys.
+		if mp, err := host.CurrentManifest(rec.BundleDir); err == nil {
+			fmt.Fprintf(stdout, "Release:  %s (signed; run by serve -plugin-keys)\n", filepath.Dir(mp))
+		}
 		fmt.Fprintf(stdout, "Data:     %s\n", rec.DataDir)
 		fmt.Fprintf(stdout, "Changed:  %s by %s\n", rec.UpdatedAt.Local().Format(time.RFC3339), rec.UpdatedBy)
 		return nil

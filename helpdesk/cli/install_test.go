@@ -136,6 +136,9 @@ func TestPluginsInstallSignedRelease(t *testing.T) {
 	if got := a.Plugins().Release(); got != filepath.Dir(installed) {
 		t.Fatalf("Release() = %q, want %q", got, filepath.Dir(installed))
 	}
+	if code, out, _ := run(t, "", "plugins", "status", "-data-dir", dir); code != 0 || !strings.Contains(out, "Release:  "+filepath.Dir(installed)) {
+		t.Fatalf("plugins status: %d\n%s", code, out)
+	}
 
 	// An install while the helpdesk runs: the running plugin keeps its
 	// release until its next start, which runs the new one.
