@@ -288,16 +288,26 @@ func (m *Manager) startLocked(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
 	defer cancel()
 	p, err := m.cfg.Start(sctx, path, m.activation)
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if err != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
 		m.startErr = fmt.Errorf("start plugin: %w", err)
 		m.log.Error("duo plugin did not start", "error", err)
 		return m.startErr
 	}
+	man, merr := host.LoadManifest(path)
+	m.mu.Lock()
 	m.p, m.startErr = p, nil
-	if man, err := host.LoadManifest(path); err == nil {
+	if merr == nil {
 		m.manifest = man
+	}
+	m.mu.Unlock()
+	// A release installed since the helpdesk started runs now: the record
+	// names its version (the release the SDK verified and started).
+	if m.cfg.InstallRoot && merr == nil {
+		if err := m.cfg.Store.MarkPluginInstalled(ctx, ID, m.cfg.BundleDir, m.cfg.DataDir, man.Version, "helpdesk (plugin started)"); err != nil {
+			m.log.Warn("recording the started release's version", "error", err)
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -369,12 +370,12 @@ func TestInstallRootStartsTheCurrentReleaseAtEachStart(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	root := filepath.Join(dir, "plugins", ID)
-	release := func(name string) string {
+	release := func(name, version string) string {
 		d := filepath.Join(root, "releases", name)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(d, ManifestFile), []byte(manifest), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(d, ManifestFile), []byte(strings.Replace(manifest, `"0.1.0"`, `"`+version+`"`, 1)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		// What host.Install's switch leaves: current names the release.
@@ -412,7 +413,7 @@ func TestInstallRootStartsTheCurrentReleaseAtEachStart(t *testing.T) {
 		t.Fatalf("StartError = %v after %d starts; want host.ErrNotInstalled and none", err, len(paths))
 	}
 
-	first := release("0.1.0-aaaa")
+	first := release("0.1.0-aaaa", "0.1.0")
 	m = newManager()
 	if err := m.Init(ctx); err != nil {
 		t.Fatal(err)
@@ -420,7 +421,7 @@ func TestInstallRootStartsTheCurrentReleaseAtEachStart(t *testing.T) {
 	if len(paths) != 1 || paths[0] != filepath.Join(first, ManifestFile) || m.Release() != first || m.StartError() != nil {
 		t.Fatalf("started %q, Release %q, StartError %v; want %s", paths, m.Release(), m.StartError(), first)
 	}
-	second := release("0.1.0-bbbb")
+	second := release("0.2.0-bbbb", "0.2.0")
 	if m.Release() != first {
 		t.Fatalf("Release() = %q before a restart; want %q", m.Release(), first)
 	}
@@ -429,5 +430,8 @@ func TestInstallRootStartsTheCurrentReleaseAtEachStart(t *testing.T) {
 	}
 	if len(paths) != 2 || paths[1] != filepath.Join(second, ManifestFile) || m.Release() != second {
 		t.Fatalf("after Restart: started %q, Release %q; want %s", paths, m.Release(), second)
+	}
+	if rec, err := m.Record(ctx); err != nil || rec.Version != "0.2.0" || m.Manifest().Version != "0.2.0" {
+		t.Fatalf("after Restart: record %+v, %v, manifest %+v; want version 0.2.0", rec, err, m.Manifest())
 	}
 }
