@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,9 +52,16 @@ type Config struct {
 	Addr string
 	// DataDir holds helpdesk.db and the plugin's data directory.
 	DataDir string
-	// PluginDir is the plugin bundle directory (with plugin.json). Default
-	// DataDir/plugins/duo-security.
+	// PluginDir is the plugin bundle directory (with plugin.json), or with
+	// PluginKeys the install root that `helpdesk plugins install` fills.
+	// Default DataDir/plugins/duo-security (DefaultBundleDir).
 	PluginDir string
+	// PluginKeys are the pinned release keys (host.ParsePublicKeys). When
+	// set, the helpdesk runs only signed releases: each start of the
+	// plugin runs PluginDir's current release (host.CurrentManifest), and
+	// the SDK refuses it unless one of these keys signed it. Unset, it
+	// runs the unsigned bundle in PluginDir (the demo, development).
+	PluginKeys []ed25519.PublicKey
 	// AllowUnverifiedPlugin lets the SDK run a plugin binary whose manifest
 	// has no sha256. Development only.
 	AllowUnverifiedPlugin bool
@@ -176,6 +184,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			Logger:          cfg.Logger,
 			Env:             cfg.PluginEnv,
 			CallTimeout:     cfg.PluginCallTimeout,
+			TrustedKeys:     cfg.PluginKeys,
 		}
 		if cfg.PluginOptions != nil {
 			cfg.PluginOptions(&opts)
@@ -185,6 +194,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.plugins, err = plugins.New(plugins.Config{
 		Store:       st,
 		BundleDir:   cfg.PluginDir,
+		InstallRoot: len(cfg.PluginKeys) > 0,
 		DataDir:     PluginDataDir(cfg.DataDir),
 		CallbackURL: web.CallbackURL(base),
 		Host:        contract.HostInfo{Name: Name, Version: Version},

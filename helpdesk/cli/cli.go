@@ -1,11 +1,12 @@
 // Package cli is the reference helpdesk's command line: serve, demo,
-// plugins status|deactivate (the break-glass switch) and user add. The
+// plugins install|status|deactivate (the break-glass switch) and user add. The
 // command in helpdesk/cmd/helpdesk only calls Main.
 package cli
 
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/demo"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/host"
 )
 
 const usage = `helpdesk — the reference helpdesk for the Duo Security plugin
@@ -29,12 +32,19 @@ const usage = `helpdesk — the reference helpdesk for the Duo Security plugin
 Usage:
   helpdesk demo [-addr 127.0.0.1:8080] [-data-dir .data] [-duo-addr 127.0.0.1:8443] [-preconfigure] [-metrics-addr ADDR]
       Build the plugin, start the Duo simulator and the helpdesk, seed demo logins.
-  helpdesk serve [-addr 127.0.0.1:8080] [-data-dir .data] [-plugin-dir DIR] [-base-url URL]
+  helpdesk serve [-addr 127.0.0.1:8080] [-data-dir .data] [-plugin-dir DIR] [-plugin-keys FILE] [-base-url URL]
                  [-allow-unverified-plugin] [-tls-cert FILE -tls-key FILE] [-metrics-addr 127.0.0.1:9464]
       Run the helpdesk. Environment: HELPDESK_ADDR, HELPDESK_DATA_DIR, HELPDESK_PLUGIN_DIR,
-      HELPDESK_BASE_URL, HELPDESK_ALLOW_UNVERIFIED_PLUGIN, HELPDESK_TLS_CERT, HELPDESK_TLS_KEY,
-      HELPDESK_METRICS_ADDR (flags win). DUO_PLUGIN_* variables reach the plugin process.
-      With a metrics address, GET /metrics there serves Prometheus metrics (off by default).
+      HELPDESK_PLUGIN_KEYS, HELPDESK_BASE_URL, HELPDESK_ALLOW_UNVERIFIED_PLUGIN, HELPDESK_TLS_CERT,
+      HELPDESK_TLS_KEY, HELPDESK_METRICS_ADDR (flags win). DUO_PLUGIN_* variables reach the plugin process.
+      With -plugin-keys (a file of "duo-plugin-ed25519 <base64>" lines, the pinned release keys) it
+      runs only the signed release "plugins install" put in the plugin dir; without, the unsigned
+      bundle there (the demo's). With a metrics address, GET /metrics there serves Prometheus
+      metrics (off by default).
+  helpdesk plugins install [-keys FILE] [-data-dir DIR] [-plugin-dir DIR] ARCHIVE
+      Verify a signed release (duo-security-X.Y.Z.tar.gz, or its directory) against the pinned keys
+      (-keys, default HELPDESK_PLUGIN_KEYS) and make it the plugin dir's current release. A refused
+      bundle changes nothing. It runs from the plugin's next start (restart the helpdesk).
   helpdesk plugins status -data-dir DIR
       Show whether the Duo Security plugin is installed and active.
   helpdesk plugins deactivate -data-dir DIR
@@ -147,7 +157,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	addr := fs.String("addr", env("HELPDESK_ADDR", "127.0.0.1:8080"), "listen address")
 	dataDir := fs.String("data-dir", env("HELPDESK_DATA_DIR", demo.DefaultDataDir), "data directory (helpdesk.db, plugin data)")
-	pluginDir := fs.String("plugin-dir", env("HELPDESK_PLUGIN_DIR", ""), "plugin bundle directory with plugin.json (default DATA/plugins/duo-security)")
+	pluginDir := fs.String("plugin-dir", env("HELPDESK_PLUGIN_DIR", ""), "plugin bundle directory with plugin.json, or with -plugin-keys the install root (default DATA/plugins/duo-security)")
+	keysFile := fs.String("plugin-keys", env("HELPDESK_PLUGIN_KEYS", ""), "file of pinned release keys: run only signed releases installed with `helpdesk plugins install`")
 	baseURL := fs.String("base-url", env("HELPDESK_BASE_URL", ""), "external URL of the helpdesk (default http://ADDR)")
 	unverified := fs.Bool("allow-unverified-plugin", env("HELPDESK_ALLOW_UNVERIFIED_PLUGIN", "") == "true",
 		"run a plugin binary whose manifest has no sha256 (development only)")
@@ -162,6 +173,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var keys []ed25519.PublicKey
+	if *keysFile != "" {
+		if keys, err = readKeys(*keysFile); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
@@ -171,6 +188,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Addr:                  ln.Addr().String(),
 		DataDir:               *dataDir,
 		PluginDir:             *pluginDir,
+		PluginKeys:            keys,
 		BaseURL:               *baseURL,
 		AllowUnverifiedPlugin: *unverified,
 		TLSCertFile:           *tlsCert,
@@ -225,15 +243,18 @@ func openStore(ctx context.Context, dataDir string) (*store.Store, error) {
 
 func pluginsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: helpdesk plugins status|deactivate|recovery-link -data-dir DIR\n")
+		fmt.Fprint(stderr, "usage: helpdesk plugins install|status|deactivate|recovery-link -data-dir DIR\n")
 		return errUsage
 	}
 	sub := args[0]
-	if sub == "recovery-link" {
+	switch sub {
+	case "recovery-link":
 		return recoveryLinkCmd(ctx, args[1:], stdout, stderr)
+	case "install":
+		return installCmd(ctx, args[1:], stdout, stderr)
 	}
 	if sub != "status" && sub != "deactivate" {
-		fmt.Fprintf(stderr, "helpdesk plugins: unknown command %q (want status, deactivate or recovery-link)\n", sub)
+		fmt.Fprintf(stderr, "helpdesk plugins: unknown command %q (want install, status, deactivate or recovery-link)\n", sub)
 		return errUsage
 	}
 	fs := newFlags("plugins "+sub, stderr)
@@ -262,6 +283,11 @@ func pluginsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "Plugin:   Duo Security (%s) %s\n", rec.ID, rec.Version)
 		fmt.Fprintf(stdout, "State:    %s\n", state)
 		fmt.Fprintf(stdout, "Bundle:   %s\n", rec.BundleDir)
+		// An install root (plugins install): the release the next start
+		// runs, when serve pins the release keys.
+		if mp, err := host.CurrentManifest(rec.BundleDir); err == nil {
+			fmt.Fprintf(stdout, "Release:  %s (signed; run by serve -plugin-keys)\n", filepath.Dir(mp))
+		}
 		fmt.Fprintf(stdout, "Data:     %s\n", rec.DataDir)
 		fmt.Fprintf(stdout, "Changed:  %s by %s\n", rec.UpdatedAt.Local().Format(time.RFC3339), rec.UpdatedBy)
 		return nil
@@ -386,5 +412,66 @@ func serviceAccountCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 	} else {
 		fmt.Fprintf(stdout, "%s is now a service account. It skips Duo only while the plugin's setting \"Let service accounts sign in without Duo\" is on.\n", op.Username)
 	}
+	return nil
+}
+
+// readKeys reads a file of pinned release keys (host.ParsePublicKeys).
+func readKeys(path string) ([]ed25519.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin keys: %w", err)
+	}
+	keys, err := host.ParsePublicKeys(data)
+	if err != nil {
+		return nil, fmt.Errorf("plugin keys %s: %w", path, err)
+	}
+	return keys, nil
+}
+
+// installCmd installs a signed release into the install root that serve
+// runs with -plugin-keys. It needs no helpdesk database and may run while
+// the helpdesk does: the running plugin keeps its release until its next
+// start.
+func installCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("plugins install", stderr)
+	keysFile := fs.String("keys", env("HELPDESK_PLUGIN_KEYS", ""), "file of pinned release keys (\"duo-plugin-ed25519 <base64>\" lines)")
+	dataDir := fs.String("data-dir", env("HELPDESK_DATA_DIR", demo.DefaultDataDir), "the helpdesk's data directory")
+	pluginDir := fs.String("plugin-dir", env("HELPDESK_PLUGIN_DIR", ""), "the install root (default DATA/plugins/duo-security)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprint(stderr, "usage: helpdesk plugins install [-keys FILE] [-data-dir DIR] [-plugin-dir DIR] ARCHIVE\n")
+		return errUsage
+	}
+	if *keysFile == "" {
+		return errors.New("plugins install: -keys (or HELPDESK_PLUGIN_KEYS) is required: a release is installed only if a pinned key signed it")
+	}
+	keys, err := readKeys(*keysFile)
+	if err != nil {
+		return err
+	}
+	root := *pluginDir
+	if root == "" {
+		root = app.DefaultBundleDir(*dataDir)
+	}
+	if root, err = filepath.Abs(root); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	inst, err := host.Install(cctx, fs.Arg(0), root, keys)
+	if err != nil {
+		// The SDK's message says what failed; Install changed nothing.
+		return fmt.Errorf("%w\nNothing was changed: the installed release, if any, stays current", err)
+	}
+	fmt.Fprintf(stdout, "Installed Duo Security %s (signed by key %s) in %s.\n", inst.Version, inst.KeyID, inst.Dir)
+	if inst.Previous != "" {
+		fmt.Fprintf(stdout, "The previous release is kept in %s.\n", inst.Previous)
+	}
+	fmt.Fprintf(stdout, "It runs from the plugin's next start: restart the helpdesk (serve -plugin-keys %s -plugin-dir %s).\n", *keysFile, root)
 	return nil
 }

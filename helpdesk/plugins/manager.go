@@ -73,8 +73,15 @@ func SDKStarter(opts host.Options) StartFunc {
 type Config struct {
 	Store *store.Store
 	// BundleDir is the plugin bundle: a directory with plugin.json and the
-	// executables it names. Uninstall removes it.
+	// executables it names, or, with InstallRoot, an install root that
+	// host.Install fills. Uninstall removes it.
 	BundleDir string
+	// InstallRoot says BundleDir is an install root (host.Install's
+	// layout: releases/ and the current pointer): every start of the
+	// process runs the current release (host.CurrentManifest, read again
+	// at each start, so an install takes effect at the next start). The
+	// StartFunc must verify the release's signature (host.Options.TrustedKeys).
+	InstallRoot bool
 	// DataDir is the directory the plugin owns for its database and key.
 	// Uninstall removes it.
 	DataDir string
@@ -123,6 +130,7 @@ type Manager struct {
 	mu       sync.RWMutex
 	p        Plugin
 	manifest *host.Manifest
+	release  string // with InstallRoot, the release directory last started (or tried)
 	startErr error
 }
 
@@ -155,7 +163,35 @@ func (m *Manager) BundleDir() string { return m.cfg.BundleDir }
 // DataDir is the plugin's data directory.
 func (m *Manager) DataDir() string { return m.cfg.DataDir }
 
-func (m *Manager) manifestPath() string { return filepath.Join(m.cfg.BundleDir, ManifestFile) }
+// InstallRoot reports whether BundleDir is an install root of signed
+// releases (Config.InstallRoot).
+func (m *Manager) InstallRoot() bool { return m.cfg.InstallRoot }
+
+// Release is, with an install root, the directory of the release the
+// plugin was last started from (or that failed to start), "" before any
+// or for a development bundle.
+func (m *Manager) Release() string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.release
+}
+
+// manifestPath is the manifest to start: the bundle's, or the install
+// root's current release's (an error matching host.ErrNotInstalled when
+// nothing was installed).
+func (m *Manager) manifestPath() (string, error) {
+	if !m.cfg.InstallRoot {
+		return filepath.Join(m.cfg.BundleDir, ManifestFile), nil
+	}
+	p, err := host.CurrentManifest(m.cfg.BundleDir)
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	m.release = filepath.Dir(p)
+	m.mu.Unlock()
+	return p, nil
+}
 
 // startActor is the actor of the activations the SDK makes when it starts
 // or restarts the process: no administrator did them, and the audit log
@@ -171,7 +207,14 @@ func (m *Manager) Init(ctx context.Context) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
 
-	man, merr := host.LoadManifest(m.manifestPath())
+	// With an install root, the manifest read here is the current
+	// release's, unverified: it only names the version for the record.
+	// Start verifies its signature before anything runs.
+	path, merr := m.manifestPath()
+	var man *host.Manifest
+	if merr == nil {
+		man, merr = host.LoadManifest(path)
+	}
 	switch {
 	case merr == nil:
 		if man.ID != ID {
@@ -234,19 +277,37 @@ func (m *Manager) startLocked(ctx context.Context) error {
 	if old != nil {
 		_ = old.Close()
 	}
-	sctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
-	defer cancel()
-	p, err := m.cfg.Start(sctx, m.manifestPath(), m.activation)
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	path, err := m.manifestPath()
 	if err != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
 		m.startErr = fmt.Errorf("start plugin: %w", err)
 		m.log.Error("duo plugin did not start", "error", err)
 		return m.startErr
 	}
+	sctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
+	defer cancel()
+	p, err := m.cfg.Start(sctx, path, m.activation)
+	if err != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.startErr = fmt.Errorf("start plugin: %w", err)
+		m.log.Error("duo plugin did not start", "error", err)
+		return m.startErr
+	}
+	man, merr := host.LoadManifest(path)
+	m.mu.Lock()
 	m.p, m.startErr = p, nil
-	if man, err := host.LoadManifest(m.manifestPath()); err == nil {
+	if merr == nil {
 		m.manifest = man
+	}
+	m.mu.Unlock()
+	// A release installed since the helpdesk started runs now: the record
+	// names its version (the release the SDK verified and started).
+	if m.cfg.InstallRoot && merr == nil {
+		if err := m.cfg.Store.MarkPluginInstalled(ctx, ID, m.cfg.BundleDir, m.cfg.DataDir, man.Version, "helpdesk (plugin started)"); err != nil {
+			m.log.Warn("recording the started release's version", "error", err)
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -352,5 +353,85 @@ func TestRemoveDirRefusesTheObvious(t *testing.T) {
 		if err := removeDir(d); err == nil {
 			t.Errorf("removeDir(%q) did not refuse", d)
 		}
+	}
+}
+
+// With an install root, each start runs the current release, read again at
+// that start: an install (a new current pointer) takes effect at the next
+// start, and a root with nothing installed is a start error matching
+// host.ErrNotInstalled, never a fall back to another bundle.
+func TestInstallRootStartsTheCurrentReleaseAtEachStart(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "helpdesk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	root := filepath.Join(dir, "plugins", ID)
+	release := func(name, version string) string {
+		d := filepath.Join(root, "releases", name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, ManifestFile), []byte(strings.Replace(manifest, `"0.1.0"`, `"`+version+`"`, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// What host.Install's switch leaves: current names the release.
+		if err := os.WriteFile(filepath.Join(root, "current"), []byte(name+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	var paths []string
+	r := &rig{st: st}
+	start := func(ctx context.Context, p string, a Activation) (Plugin, error) {
+		paths = append(paths, p)
+		return r.start(ctx, p, a)
+	}
+	newManager := func() *Manager {
+		m, err := New(Config{Store: st, BundleDir: root, InstallRoot: true, DataDir: filepath.Join(dir, "data"),
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Start: start})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Close() })
+		return m
+	}
+
+	// Nothing installed yet, but the record says installed (an admin
+	// removed the root): a start error that says so.
+	if err := st.MarkPluginInstalled(ctx, ID, root, filepath.Join(dir, "data"), "0.1.0", "test"); err != nil {
+		t.Fatal(err)
+	}
+	m := newManager()
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.StartError(); !errors.Is(err, host.ErrNotInstalled) || len(paths) != 0 {
+		t.Fatalf("StartError = %v after %d starts; want host.ErrNotInstalled and none", err, len(paths))
+	}
+
+	first := release("0.1.0-aaaa", "0.1.0")
+	m = newManager()
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 1 || paths[0] != filepath.Join(first, ManifestFile) || m.Release() != first || m.StartError() != nil {
+		t.Fatalf("started %q, Release %q, StartError %v; want %s", paths, m.Release(), m.StartError(), first)
+	}
+	second := release("0.2.0-bbbb", "0.2.0")
+	if m.Release() != first {
+		t.Fatalf("Release() = %q before a restart; want %q", m.Release(), first)
+	}
+	if err := m.Restart(ctx, Actor{ID: "1", Username: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 2 || paths[1] != filepath.Join(second, ManifestFile) || m.Release() != second {
+		t.Fatalf("after Restart: started %q, Release %q; want %s", paths, m.Release(), second)
+	}
+	if rec, err := m.Record(ctx); err != nil || rec.Version != "0.2.0" || m.Manifest().Version != "0.2.0" {
+		t.Fatalf("after Restart: record %+v, %v, manifest %+v; want version 0.2.0", rec, err, m.Manifest())
 	}
 }

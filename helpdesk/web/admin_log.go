@@ -11,6 +11,7 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/plugins"
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/store"
+	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -180,6 +181,10 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errPluginInactive):
 		d.Unavailable = s.tr(r, "authlog.inactive")
+	case errors.Is(err, host.ErrUnsupported):
+		// A plugin older than the SDK, without the AuthLog service: not
+		// an outage, so a page that says what to do rather than a 503.
+		d.Unavailable = s.tr(r, "authlog.unsupported")
 	case contract.ReasonOf(err) == contract.ReasonInvalidArgument:
 		// The plugin's own words: what it refused in the filter (an
 		// unknown outcome, a range it cannot take, a stale page token).
@@ -338,9 +343,12 @@ func (s *Server) handleLogExport(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		s.log.Info("auth log exported", "operator_id", op.ID, "format", ft.ext, "bytes", bytes)
 	case !started:
-		if contract.ReasonOf(err) == contract.ReasonInvalidArgument {
+		switch {
+		case errors.Is(err, host.ErrUnsupported):
+			s.flash(r, flashError, s.tr(r, "authlog.unsupported"))
+		case contract.ReasonOf(err) == contract.ReasonInvalidArgument:
 			s.flash(r, flashError, s.tr(r, "authlog.refused", "Message", s.pluginMessage(r, err)))
-		} else {
+		default:
 			s.flashPluginError(r, m("authlog.export_what"), err)
 		}
 		redirect(w, r, back)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -31,14 +32,23 @@ type pluginView struct {
 	// The process, from host.Plugin.State, read again after the Status
 	// call: a process that died meanwhile is never shown as running.
 	// Phase is a message id (plugins.phase.*).
-	Running    bool
-	Phase      string
-	PID        int
-	Restarts   int
-	LastError  string
-	Since      time.Time
-	StartErr   string
+	Running   bool
+	Phase     string
+	PID       int
+	Restarts  int
+	LastError string
+	Since     time.Time
+	StartErr  string
+	// StartWhy, a message id, says in words why Start refused the bundle
+	// (a signature that does not verify, nothing installed, a binary that
+	// does not match); StartErr is the SDK's detail.
+	StartWhy   string
 	CanRestart bool
+
+	// Signed: the helpdesk runs only signed releases from an install root
+	// (pinned keys); Release is the one it last started, by its directory.
+	Signed  bool
+	Release string
 
 	// From the plugin's Status; StatusErr when it did not answer. An
 	// inactive plugin answers Status.Active=false and reports neither its
@@ -64,6 +74,10 @@ func (s *Server) pluginView(ctx context.Context) (pluginView, error) {
 		Installed: rec.Installed, ID: plugins.ID, Name: "Duo Security", Version: rec.Version,
 		BundleDir: s.plugins.BundleDir(), DataDir: s.plugins.DataDir(),
 		Active: rec.Active, UpdatedAt: rec.UpdatedAt, UpdatedBy: rec.UpdatedBy,
+		Signed: s.plugins.InstallRoot(),
+	}
+	if r := s.plugins.Release(); r != "" {
+		v.Release = filepath.Base(r)
 	}
 	if !rec.Installed {
 		return v, nil
@@ -77,6 +91,7 @@ func (s *Server) pluginView(ctx context.Context) (pluginView, error) {
 		v.CanRestart = true
 		if se := s.plugins.StartError(); se != nil {
 			v.StartErr = se.Error()
+			v.StartWhy = startRefusal(se)
 		}
 		return v, nil
 	}
@@ -98,6 +113,20 @@ func (s *Server) pluginView(ctx context.Context) (pluginView, error) {
 		}
 	}
 	return v, nil
+}
+
+// startRefusal names, as a message id, why Start refused the bundle, or ""
+// for another failure (the SDK's text says it then).
+func startRefusal(err error) string {
+	switch {
+	case errors.Is(err, host.ErrBadSignature):
+		return "plugins.refused_signature"
+	case errors.Is(err, host.ErrNotInstalled):
+		return "plugins.refused_not_installed"
+	case errors.Is(err, host.ErrChecksumMismatch):
+		return "plugins.refused_checksum"
+	}
+	return ""
 }
 
 // phaseIDs names each phase of the SDK's State on the page.

@@ -350,6 +350,10 @@ type envOpts struct {
 	// path in it, written executable.
 	start  plugins.StartFunc
 	bundle map[string]string
+	// installRoot, when set, is an install root (host.Install's layout)
+	// the manager runs the current release of; manifest and bundle are
+	// then unused.
+	installRoot string
 }
 
 const password = "correct horse battery"
@@ -385,6 +389,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 			t.Fatal(err)
 		}
 	}
+	if o.installRoot != "" {
+		bundle = o.installRoot
+	}
 	fake := newFakePlugin()
 	start := o.start
 	if start == nil {
@@ -398,7 +405,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	logged := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logged, nil))
 	mgr, err := plugins.New(plugins.Config{
-		Store: st, BundleDir: bundle, DataDir: filepath.Join(dir, "plugin-data"),
+		Store: st, BundleDir: bundle, InstallRoot: o.installRoot != "", DataDir: filepath.Join(dir, "plugin-data"),
 		CallbackURL: "http://helpdesk.test" + web.CallbackPath, Logger: log,
 		Start: start,
 	})

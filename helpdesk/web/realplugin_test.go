@@ -49,9 +49,15 @@ var realAdmin = contract.Actor{ID: "0", Username: "system", Role: contract.RoleA
 
 func newRealEnv(t *testing.T) *realEnv {
 	t.Helper()
+	return newRealEnvOf(t, pluginbuild.ForTest(t))
+}
+
+// newRealEnvOf is newRealEnv with the plugin bundle of manifest (one built
+// with test-only tags, say).
+func newRealEnvOf(t *testing.T, manifest string) *realEnv {
+	t.Helper()
 	ctx := t.Context()
 	sim := duosim.StartTest(t, duosim.Config{Scripted: true})
-	manifest := pluginbuild.ForTest(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
