@@ -25,6 +25,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -56,17 +57,13 @@ func Target() string { return runtime.GOOS + "-" + runtime.GOARCH }
 // Bundle builds the plugin from root into outDir and writes
 // outDir/plugin.json. It returns the manifest's path.
 func Bundle(ctx context.Context, root, outDir string) (string, error) {
-	return bundle(ctx, root, outDir, "")
+	return bundle(ctx, root, outDir)
 }
 
-// bundle is Bundle with build tags (comma-separated; "" for none).
-func bundle(ctx context.Context, root, outDir, tags string) (string, error) {
+// bundle is Bundle with extra go build flags.
+func bundle(ctx context.Context, root, outDir string, flags ...string) (string, error) {
 	rel := filepath.Join("bin", Target(), "duo-plugin")
 	bin := filepath.Join(outDir, rel)
-	var flags []string
-	if tags != "" {
-		flags = []string{"-tags", tags}
-	}
 	if err := goBuild(ctx, root, "./plugin/cmd/duo-plugin", bin, flags...); err != nil {
 		return "", err
 	}
@@ -166,10 +163,23 @@ func once(key string, run func(ctx context.Context, root, dir string) (string, e
 // "./internal/bareplugin") once per process and returns the binary's path.
 // Call it from TestMain before m.Run, so that no test's own deadline runs
 // while it compiles; Cleanup removes it.
-func Binary(pkg string) (string, error) {
-	return once("binary "+pkg, func(ctx context.Context, root, dir string) (string, error) {
+func Binary(pkg string) (string, error) { return BinaryWithFlags(pkg) }
+
+// StrippedFlags build without the symbol table, DWARF and file-system
+// paths, as a size-conscious release would. The benchmarks build the
+// plugin and their floor both ways; -trimpath recompiles every dependency
+// once (then the build cache has them), which is why tests do not use it.
+var StrippedFlags = []string{"-trimpath", "-ldflags=-s -w"}
+
+// BinaryWithFlags is Binary built with extra go build flags.
+func BinaryWithFlags(pkg string, flags ...string) (string, error) {
+	key := "binary " + pkg
+	if len(flags) > 0 {
+		key += " " + strings.Join(flags, " ")
+	}
+	return once(key, func(ctx context.Context, root, dir string) (string, error) {
 		out := filepath.Join(dir, path.Base(pkg))
-		return out, goBuild(ctx, root, pkg, out)
+		return out, goBuild(ctx, root, pkg, out, flags...)
 	})
 }
 
@@ -181,8 +191,17 @@ func sharedBundle() (string, error) {
 
 // sharedTaggedBundle is sharedBundle built with tags.
 func sharedTaggedBundle(tags string) (string, error) {
-	return once("bundle "+tags, func(ctx context.Context, root, dir string) (string, error) {
-		return bundle(ctx, root, dir, tags)
+	var flags []string
+	if tags != "" {
+		flags = []string{"-tags", tags}
+	}
+	return flaggedBundle(flags...)
+}
+
+// flaggedBundle is sharedBundle built with extra go build flags.
+func flaggedBundle(flags ...string) (string, error) {
+	return once("bundle "+strings.Join(flags, " "), func(ctx context.Context, root, dir string) (string, error) {
+		return bundle(ctx, root, dir, flags...)
 	})
 }
 
@@ -201,6 +220,25 @@ func ForTestTagged(t testing.TB, tags string) string {
 	manifest, err := sharedTaggedBundle(tags)
 	if err != nil {
 		t.Fatalf("build plugin with tags %q: %v", tags, err)
+	}
+	return copyBundle(t, manifest)
+}
+
+// PrepareWithFlags builds, once per process, a bundle of the plugin built
+// with extra go build flags (such as StrippedFlags). Call it from TestMain
+// before m.Run.
+func PrepareWithFlags(flags ...string) error {
+	_, err := flaggedBundle(flags...)
+	return err
+}
+
+// ForTestWithFlags is ForTest for the bundle built with flags
+// (PrepareWithFlags).
+func ForTestWithFlags(t testing.TB, flags ...string) string {
+	t.Helper()
+	manifest, err := flaggedBundle(flags...)
+	if err != nil {
+		t.Fatalf("build plugin with flags %q: %v", flags, err)
 	}
 	return copyBundle(t, manifest)
 }
