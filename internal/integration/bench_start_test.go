@@ -132,3 +132,35 @@ func BenchmarkColdStartVsBare(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoginRSS: the plugin's resident set after 300 warm-up logins
+// and after b.N more (run it with -benchtime 2000x or more): what the
+// plugin keeps grows only within bounded caches (one Duo client, one
+// health result, SQLite's page cache), not with the number of logins.
+func BenchmarkLoginRSS(b *testing.B) {
+	login, p := loginBenchPlugin(b)
+	pid := p.State().PID
+	for range 300 {
+		login()
+	}
+	before, err := procKB(pid, "VmRSS")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		login()
+	}
+	after, err := procKB(pid, "VmRSS")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hwm, err := procKB(pid, "VmHWM")
+	if err != nil {
+		b.Fatal(err)
+	}
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+	b.ReportMetric(mib(before), "rss-warm-MiB")
+	b.ReportMetric(mib(after), "rss-after-MiB")
+	b.ReportMetric(mib(hwm), "hwm-MiB")
+	b.ReportMetric(mib(after-before)*1000/float64(b.N), "growth-MiB/1000-logins")
+}

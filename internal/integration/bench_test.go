@@ -116,7 +116,7 @@ func copyHashed(src, dst string, sum []byte) error {
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
+		if _, err := io.CopyBuffer(io.MultiWriter(out, h), in, make([]byte, 1<<20)); err != nil {
 			_ = out.Close()
 			return err
 		}
@@ -310,6 +310,12 @@ func benchSim(b *testing.B) (*duosim.Server, *http.Client) {
 // loginBench starts the simulator and the real plugin, configured, with
 // alice enabled, and returns a function that runs one whole login.
 func loginBench(b *testing.B) func() {
+	login, _ := loginBenchPlugin(b)
+	return login
+}
+
+// loginBenchPlugin is loginBench, also returning the plugin.
+func loginBenchPlugin(b *testing.B) (func(), *host.Plugin) {
 	sim, hc := benchSim(b)
 	ctx := context.Background()
 	p := startActive(b)
@@ -347,7 +353,7 @@ func loginBench(b *testing.B) func() {
 		if res := login(); res.Decision != contract.DecisionAllowed {
 			b.Fatalf("%+v", res)
 		}
-	}
+	}, p
 }
 
 // startActive starts the real plugin through the SDK, quiet, activated on
