@@ -61,9 +61,11 @@ func (f EventFilter) listQuery(lo, hi int64, limit int) (string, []any) {
 	switch {
 	case f.OperatorID != "":
 	case len(f.Outcomes) > 0:
-		col, idx, vals, arm.Outcomes = "outcome", "audit_events_outcome", f.Outcomes, nil
+		col, idx, vals = "outcome", "audit_events_outcome", f.Outcomes
+		arm.Outcomes = nil
 	case len(f.Kinds) > 0:
-		col, idx, vals, arm.Kinds = "kind", "audit_events_kind", f.Kinds, nil
+		col, idx, vals = "kind", "audit_events_kind", f.Kinds
+		arm.Kinds = nil
 	}
 	if col == "" {
 		where, args := f.where(lo, hi)
