@@ -72,6 +72,7 @@ type Stats struct {
 type counters struct {
 	healthChecks, authorizes, promptActions, tokenExchanges atomic.Int64
 	codesIssued, tokensIssued, denials, evictions, held     atomic.Int64
+	connections                                             atomic.Int64
 	failures                                                map[FailureReason]*atomic.Int64 // read-only after construction
 }
 
@@ -105,3 +106,9 @@ func (s *Server) Stats() Stats {
 	}
 	return st
 }
+
+// Connections returns how many TCP connections (each one a TLS handshake)
+// the server has accepted since Start, whoever opened them: a client that
+// keeps its connections alive opens none once warm. It is not part of
+// Stats, whose snapshots tests compare whole.
+func (s *Server) Connections() int64 { return s.stats.connections.Load() }

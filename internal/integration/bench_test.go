@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,28 +40,52 @@ type bareClients struct {
 	login     duov1.LoginClient
 }
 
-// startBare starts the bare plugin with plain go-plugin: AutoMTLS, gRPC,
-// checksum verified (by go-plugin, on the file it then executes; the SDK
-// instead hashes a private copy as it writes it and runs that copy), with
-// nothing around it.
+// startBare starts the default build of the bare plugin (startBareExe).
 func startBare(b *testing.B) (*plugin.Client, bareClients) {
 	b.Helper()
 	exe, err := pluginbuild.Binary(barePackage)
 	if err != nil {
 		b.Fatal(err)
 	}
+	c, cl, _ := startBareExe(b, exe, bareSum(b, exe))
+	return c, cl
+}
+
+// bareSum is the sha256 of exe, the bare plugin's "manifest" checksum.
+func bareSum(b *testing.B, exe string) []byte {
+	b.Helper()
 	raw, err := os.ReadFile(exe)
 	if err != nil {
 		b.Fatal(err)
 	}
 	sum := sha256.Sum256(raw)
+	return sum[:]
+}
+
+// startBareExe starts the bare plugin at exe with plain go-plugin:
+// AutoMTLS, gRPC, nothing around it, and the SDK's checksum policy, so
+// the floor pays what the SDK pays: a private copy of the executable,
+// hashed as it is written (host/instance.go verifiedCopy), run, and
+// removed once started. It returns the client, the raw clients and the
+// process id.
+func startBareExe(b *testing.B, exe string, sum []byte) (*plugin.Client, bareClients, int) {
+	b.Helper()
+	dir, err := os.MkdirTemp("", "bare-plugin-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	cp := filepath.Join(dir, filepath.Base(exe))
+	if err := copyHashed(exe, cp, sum); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(cp)
 	c := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  contract.Handshake,
 		VersionedPlugins: contract.VersionedPlugins(nil, nil),
-		Cmd:              exec.Command(exe),
+		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		SecureConfig:     &plugin.SecureConfig{Checksum: sum[:], Hash: sha256.New()},
 		Logger:           hclog.NewNullLogger(),
 	})
 	rpc, err := c.Client()
@@ -72,7 +98,38 @@ func startBare(b *testing.B) (*plugin.Client, bareClients) {
 		c.Kill()
 		b.Fatalf("go-plugin client is %T, want *plugin.GRPCClient", rpc)
 	}
-	return c, bareClients{lifecycle: duov1.NewLifecycleClient(gc.Conn), login: duov1.NewLoginClient(gc.Conn)}
+	return c, bareClients{lifecycle: duov1.NewLifecycleClient(gc.Conn), login: duov1.NewLoginClient(gc.Conn)}, cmd.Process.Pid
+}
+
+// copyHashed copies src to a new executable dst, hashing what it copies,
+// and fails unless the hash is sum: what the SDK does before each start.
+func copyHashed(src, dst string, sum []byte) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	h := sha256.New()
+	syscall.ForkLock.RLock() // as the SDK does: no child inherits the open copy
+	err = func() error {
+		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
+		if err != nil {
+			return err
+		}
+		if _, err := io.CopyBuffer(io.MultiWriter(out, h), in, make([]byte, 1<<20)); err != nil {
+			_ = out.Close()
+			return err
+		}
+		return out.Close()
+	}()
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(h.Sum(nil), sum) {
+		return fmt.Errorf("%s: checksum mismatch", src)
+	}
+	return nil
 }
 
 // percentiles reports p50 and p99 of the samples as benchmark metrics.
@@ -253,6 +310,12 @@ func benchSim(b *testing.B) (*duosim.Server, *http.Client) {
 // loginBench starts the simulator and the real plugin, configured, with
 // alice enabled, and returns a function that runs one whole login.
 func loginBench(b *testing.B) func() {
+	login, _ := loginBenchPlugin(b)
+	return login
+}
+
+// loginBenchPlugin is loginBench, also returning the plugin.
+func loginBenchPlugin(b *testing.B) (func(), *host.Plugin) {
 	sim, hc := benchSim(b)
 	ctx := context.Background()
 	p := startActive(b)
@@ -290,7 +353,7 @@ func loginBench(b *testing.B) func() {
 		if res := login(); res.Decision != contract.DecisionAllowed {
 			b.Fatalf("%+v", res)
 		}
-	}
+	}, p
 }
 
 // startActive starts the real plugin through the SDK, quiet, activated on

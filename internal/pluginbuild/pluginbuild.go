@@ -21,6 +21,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -41,11 +42,11 @@ func Target() string { return runtime.GOOS + "-" + runtime.GOARCH }
 // The manifest is written as a release's is (release.Manifest); the binary
 // is built with the default flags, not a release's.
 func Bundle(ctx context.Context, root, outDir string) (string, error) {
-	return bundle(ctx, root, outDir, "")
+	return bundle(ctx, root, outDir)
 }
 
-// bundle is Bundle with build tags (comma-separated; "" for none).
-func bundle(ctx context.Context, root, outDir, tags string) (string, error) {
+// bundle is Bundle with extra go build flags.
+func bundle(ctx context.Context, root, outDir string, flags ...string) (string, error) {
 	raw, err := os.ReadFile(filepath.Join(root, "plugin.json"))
 	if err != nil {
 		return "", fmt.Errorf("pluginbuild: %w", err)
@@ -59,10 +60,6 @@ func bundle(ctx context.Context, root, outDir, tags string) (string, error) {
 		return "", fmt.Errorf("pluginbuild: plugin.json has no executable for %s", Target())
 	}
 	bin := filepath.Join(outDir, filepath.FromSlash(rel))
-	var flags []string
-	if tags != "" {
-		flags = []string{"-tags", tags}
-	}
 	if err := goBuild(ctx, root, release.MainPackage, bin, flags...); err != nil {
 		return "", err
 	}
@@ -140,10 +137,23 @@ func once(key string, run func(ctx context.Context, root, dir string) (string, e
 // "./internal/bareplugin") once per process and returns the binary's path.
 // Call it from TestMain before m.Run, so that no test's own deadline runs
 // while it compiles; Cleanup removes it.
-func Binary(pkg string) (string, error) {
-	return once("binary "+pkg, func(ctx context.Context, root, dir string) (string, error) {
+func Binary(pkg string) (string, error) { return BinaryWithFlags(pkg) }
+
+// StrippedFlags build without the symbol table, DWARF and file-system
+// paths, as a size-conscious release would. The benchmarks build the
+// plugin and their floor both ways; -trimpath recompiles every dependency
+// once (then the build cache has them), which is why tests do not use it.
+var StrippedFlags = []string{"-trimpath", "-ldflags=-s -w"}
+
+// BinaryWithFlags is Binary built with extra go build flags.
+func BinaryWithFlags(pkg string, flags ...string) (string, error) {
+	key := "binary " + pkg
+	if len(flags) > 0 {
+		key += " " + strings.Join(flags, " ")
+	}
+	return once(key, func(ctx context.Context, root, dir string) (string, error) {
 		out := filepath.Join(dir, path.Base(pkg))
-		return out, goBuild(ctx, root, pkg, out)
+		return out, goBuild(ctx, root, pkg, out, flags...)
 	})
 }
 
@@ -155,8 +165,17 @@ func sharedBundle() (string, error) {
 
 // sharedTaggedBundle is sharedBundle built with tags.
 func sharedTaggedBundle(tags string) (string, error) {
-	return once("bundle "+tags, func(ctx context.Context, root, dir string) (string, error) {
-		return bundle(ctx, root, dir, tags)
+	var flags []string
+	if tags != "" {
+		flags = []string{"-tags", tags}
+	}
+	return flaggedBundle(flags...)
+}
+
+// flaggedBundle is sharedBundle built with extra go build flags.
+func flaggedBundle(flags ...string) (string, error) {
+	return once("bundle "+strings.Join(flags, " "), func(ctx context.Context, root, dir string) (string, error) {
+		return bundle(ctx, root, dir, flags...)
 	})
 }
 
@@ -175,6 +194,25 @@ func ForTestTagged(t testing.TB, tags string) string {
 	manifest, err := sharedTaggedBundle(tags)
 	if err != nil {
 		t.Fatalf("build plugin with tags %q: %v", tags, err)
+	}
+	return copyBundle(t, manifest)
+}
+
+// PrepareWithFlags builds, once per process, a bundle of the plugin built
+// with extra go build flags (such as StrippedFlags). Call it from TestMain
+// before m.Run.
+func PrepareWithFlags(flags ...string) error {
+	_, err := flaggedBundle(flags...)
+	return err
+}
+
+// ForTestWithFlags is ForTest for the bundle built with flags
+// (PrepareWithFlags).
+func ForTestWithFlags(t testing.TB, flags ...string) string {
+	t.Helper()
+	manifest, err := flaggedBundle(flags...)
+	if err != nil {
+		t.Fatalf("build plugin with flags %q: %v", flags, err)
 	}
 	return copyBundle(t, manifest)
 }

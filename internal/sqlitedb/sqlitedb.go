@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
@@ -49,8 +51,14 @@ func DSN(path, synchronous string) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Open opens (or creates) the database at path and migrates it.
+// Open opens (or creates) the database at path and migrates it. A new
+// database is built whole and then put in place (createNew).
 func Open(ctx context.Context, path string, o Options) (*sql.DB, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := createNew(ctx, path, o); err != nil {
+			return nil, err
+		}
+	}
 	db, err := sql.Open("sqlite", DSN(path, o.Synchronous))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -64,6 +72,75 @@ func Open(ctx context.Context, path string, o Options) (*sql.DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// createNew builds a new database at path in one piece: the migrations
+// are applied, each in its own transaction as always, to a temporary file
+// beside path with no sync per commit (synchronous OFF, the rollback
+// journal in memory), then the file is switched to WAL, synced once and
+// linked into place, and the directory synced. With synchronous=FULL every
+// migration's commit would cost its own fsyncs (most of a new data
+// directory's activation). A crash leaves either no database at path (the
+// next Open starts again) or a whole one, never a half-migrated one; the
+// link does not replace a database another process created meanwhile (that
+// one is then opened and migrated as usual). A failed migration leaves
+// nothing at path.
+func createNew(ctx context.Context, path string, o Options) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".new-*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_ = f.Close()
+	defer func() {
+		for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
+			_ = os.Remove(tmp + suffix)
+		}
+	}()
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(MEMORY)", "synchronous(OFF)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+tmp+"?"+q.Encode())
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	err = migrate(ctx, db, o)
+	if me := (*MigrationError)(nil); errors.As(err, &me) {
+		me.Kept = 0 // nothing of the new file is kept
+	}
+	if err == nil {
+		if _, err = db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+			err = fmt.Errorf("create %s: WAL: %w", path, err)
+		}
+	}
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("create %s: %w", path, cerr)
+	}
+	if err != nil {
+		return err
+	}
+	if err := syncPath(tmp); err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := syncPath(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("create %s: sync directory: %w", path, err)
+	}
+	return nil
+}
+
+// syncPath flushes a file or directory to stable storage.
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 func provider(db *sql.DB, o Options) (*goose.Provider, error) {

@@ -62,14 +62,26 @@ type Client interface {
 	Exchange(ctx context.Context, code, username string) (*Result, error)
 }
 
-// Factory builds Clients for settings and reuses them (and their
-// connection pools) while the settings do not change.
+// Factory builds Clients for settings and reuses them while the settings
+// do not change. Every client it builds, and its health checks, share one
+// HTTP client (one keep-alive pool and TLS session cache) per trust
+// setting: credentials travel in each request, not in the connection, so
+// a change of credentials or redirect URI keeps the warm connections, and
+// steady logins and health checks open no new ones.
 type Factory struct {
 	rt settings.Runtime
 
 	mu     sync.Mutex
 	key    [32]byte
 	cached *client
+	shared *sharedHTTP
+}
+
+// sharedHTTP is the HTTP client for one trust setting (the test CA file,
+// or "" for Duo's pinned roots).
+type sharedHTTP struct {
+	caFile string
+	http   *http.Client
 }
 
 // NewFactory returns a Factory for the process's runtime configuration.
@@ -83,25 +95,52 @@ func (f *Factory) Client(d settings.Duo, redirectURI string) (Client, error) {
 	if f.cached != nil && f.key == key {
 		return f.cached, nil
 	}
-	c, err := newClient(f.rt, d, redirectURI)
+	if !d.Complete() {
+		return nil, ErrIncomplete
+	}
+	if f.shared == nil || f.shared.caFile != d.CAFile {
+		hc, err := NewHTTPClient(f.rt, d)
+		if err != nil {
+			return nil, err
+		}
+		if f.shared != nil {
+			f.shared.http.CloseIdleConnections()
+		}
+		f.shared = &sharedHTTP{caFile: d.CAFile, http: hc}
+	}
+	c, err := newClientWith(f.shared.http, d, redirectURI)
 	if err != nil {
 		return nil, err
-	}
-	if f.cached != nil {
-		f.cached.http.CloseIdleConnections()
 	}
 	f.key, f.cached = key, c
 	return c, nil
 }
 
-// Check runs Duo's health check with d, on a client of its own (the
-// settings checked may not be the saved ones).
+// Check runs Duo's health check with d (the settings checked may not be
+// the saved ones). It uses the shared connections when d trusts what the
+// saved settings trust, and a client of its own otherwise.
 func (f *Factory) Check(ctx context.Context, d settings.Duo) error {
-	c, err := newClient(f.rt, d, "https://localhost/duo-health-check")
+	if !d.Complete() {
+		return ErrIncomplete
+	}
+	f.mu.Lock()
+	var hc *http.Client
+	if f.shared != nil && f.shared.caFile == d.CAFile {
+		hc = f.shared.http
+	}
+	f.mu.Unlock()
+	if hc == nil {
+		own, err := NewHTTPClient(f.rt, d)
+		if err != nil {
+			return err
+		}
+		defer own.CloseIdleConnections()
+		hc = own
+	}
+	c, err := newClientWith(hc, d, "https://localhost/duo-health-check")
 	if err != nil {
 		return err
 	}
-	defer c.http.CloseIdleConnections()
 	return c.HealthCheck(ctx)
 }
 
@@ -113,9 +152,10 @@ func Fingerprint(d settings.Duo, redirectURI string) [32]byte {
 
 type client struct {
 	duo  *duouniversal.Client
-	http *http.Client
+	http *http.Client // shared with the Factory's other clients
 }
 
+// newClient builds a client with an HTTP client of its own.
 func newClient(rt settings.Runtime, d settings.Duo, redirectURI string) (*client, error) {
 	if !d.Complete() {
 		return nil, ErrIncomplete
@@ -124,6 +164,10 @@ func newClient(rt settings.Runtime, d settings.Duo, redirectURI string) (*client
 	if err != nil {
 		return nil, err
 	}
+	return newClientWith(hc, d, redirectURI)
+}
+
+func newClientWith(hc *http.Client, d settings.Duo, redirectURI string) (*client, error) {
 	dc, err := duouniversal.NewClient(d.ClientID, d.ClientSecret.Reveal(), d.APIHostname, redirectURI, duouniversal.WithHTTPClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("duo: %w", err)
@@ -158,7 +202,9 @@ func NewHTTPClient(rt settings.Runtime, d settings.Duo) (*http.Client, error) {
 	}
 	dialer := &tls.Dialer{
 		NetDialer: &net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second},
-		Config:    &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		// The session cache lets a connection Duo closed (idle, or a
+		// restart behind its load balancer) resume without a full handshake.
+		Config: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(64)},
 	}
 	tr := &http.Transport{
 		DialContext: func(context.Context, string, string) (net.Conn, error) {
