@@ -156,6 +156,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.stats.connections.Add(1)
+			}
+		},
 	}
 	go func() {
 		s.serveDone <- s.srv.ServeTLS(ln, "", "")

@@ -64,6 +64,10 @@ type Stats struct {
 	// Evictions counts replay-cache, code and prompt entries dropped before
 	// their expiry because a size bound was reached.
 	Evictions int64
+	// Connections counts connections accepted (TCP, before the TLS
+	// handshake): with keep-alive clients it stays flat in steady state, so
+	// its growth is the clients' new TLS connections.
+	Connections int64
 	// Failures counts refused requests by reason; reasons that never
 	// occurred are absent.
 	Failures map[FailureReason]int64
@@ -72,6 +76,7 @@ type Stats struct {
 type counters struct {
 	healthChecks, authorizes, promptActions, tokenExchanges atomic.Int64
 	codesIssued, tokensIssued, denials, evictions, held     atomic.Int64
+	connections                                             atomic.Int64
 	failures                                                map[FailureReason]*atomic.Int64 // read-only after construction
 }
 
@@ -96,6 +101,7 @@ func (s *Server) Stats() Stats {
 		Denials:        s.stats.denials.Load(),
 		Held:           s.stats.held.Load(),
 		Evictions:      s.stats.evictions.Load(),
+		Connections:    s.stats.connections.Load(),
 		Failures:       make(map[FailureReason]int64),
 	}
 	for r, n := range s.stats.failures {
