@@ -20,8 +20,8 @@ func medianOf(rs []run, f func(run) float64) float64 {
 	return median(xs)
 }
 
-func p50(r run) float64 { return float64(r.p(0.50)) }
-func p99(r run) float64 { return float64(r.p(0.99)) }
+func p50(r run) float64  { return float64(r.p(0.50)) }
+func p99(r run) float64  { return float64(r.p(0.99)) }
 func tput(r run) float64 { return r.perSec() }
 
 // phaseNotRequired: BeginLogin for operators without Duo through the SDK
