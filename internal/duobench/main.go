@@ -70,13 +70,14 @@ func main() {
 	loadCallers := flag.Int("c", 16, "load role: concurrent clients")
 	loadFor := flag.Duration("d", 5*time.Second, "load role: how long")
 	loadUser := flag.String("user", "", "load role: username prefix")
+	loadWant := flag.Int("want", 0, "load role: the sign-in POST's expected status")
 	flag.Parse()
 	var err error
 	switch *role {
 	case "sim":
 		err = serveSim()
 	case "load":
-		err = serveLoad(*loadURL, *loadUser, *loadCallers, *loadFor)
+		err = serveLoad(*loadURL, *loadUser, *loadCallers, *loadFor, *loadWant)
 	case "":
 		o := opts{quick: *quick, rounds: *rounds, cpuprofile: *cpuprofile, phases: strings.Split(*phases, ",")}
 		if o.quick {
