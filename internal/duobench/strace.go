@@ -60,10 +60,15 @@ func countFsyncs(pid int, work func() error) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// strace -c's summary: % time, seconds, usecs/call, calls, [errors,]
-	// syscall; the last field names the call.
+	return parseStraceSummary(string(b))
+}
+
+// parseStraceSummary adds up the calls of fsync and fdatasync in strace
+// -c's summary (columns: % time, seconds, usecs/call, calls, [errors,]
+// syscall).
+func parseStraceSummary(summary string) (int, error) {
 	n := 0
-	for line := range strings.Lines(string(b)) {
+	for line := range strings.Lines(summary) {
 		f := strings.Fields(line)
 		if len(f) < 5 || (f[len(f)-1] != "fsync" && f[len(f)-1] != "fdatasync") {
 			continue
