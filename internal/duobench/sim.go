@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
@@ -136,13 +138,25 @@ func (s *simProc) client() *http.Client {
 }
 
 // browser follows an authorize URL on the scripted simulator, as the
-// operator's browser would, and returns the callback's query.
-type browser struct{ hc *http.Client }
+// operator's browser would, and returns the callback's query. It counts
+// the connections it opens, so that the simulator's count can be split
+// between the browsers and the plugin.
+type browser struct {
+	hc    *http.Client
+	dials *atomic.Int64
+}
 
 func newBrowser(s *simProc) browser {
 	hc := s.client()
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return browser{hc: hc}
+	dials := new(atomic.Int64)
+	tr := hc.Transport.(*http.Transport)
+	var d net.Dialer
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}
+	return browser{hc: hc, dials: dials}
 }
 
 func (b browser) approve(authURL string) (url.Values, error) {
