@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -76,6 +77,38 @@ func drive(callers int, d time.Duration, limit int, op func(caller int) error) (
 	elapsed := time.Since(start)
 	slices.Sort(all)
 	return run{lat: all, ops: len(all), elapsed: elapsed}, firstEr
+}
+
+// failures counts the calls that failed where one failure must not end
+// the run (a call past the SDK's deadline under load is a figure, not a
+// broken harness), and keeps the first error to show.
+type failures struct {
+	n     atomic.Int64
+	mu    sync.Mutex
+	first error
+}
+
+// tolerate wraps op: its errors are counted in f, not returned.
+func (f *failures) tolerate(op func(int) error) func(int) error {
+	return func(c int) error {
+		if err := op(c); err != nil {
+			if f.n.Add(1) == 1 {
+				f.mu.Lock()
+				f.first = err
+				f.mu.Unlock()
+			}
+		}
+		return nil
+	}
+}
+
+func (f *failures) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.first == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%d, the first: %v", f.n.Load(), f.first)
 }
 
 func median(xs []float64) float64 {
