@@ -155,12 +155,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		IdleTimeout:       60 * time.Second, // Duo drops idle connections after about a minute
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		ConnState: func(_ net.Conn, st http.ConnState) {
 			if st == http.StateNew {
 				s.stats.connections.Add(1)
 			}
 		},
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	go func() {
 		s.serveDone <- s.srv.ServeTLS(ln, "", "")

@@ -80,7 +80,12 @@ func TestUnresponsiveTripsClientTimeout(t *testing.T) {
 			} else {
 				want.TokenExchanges++
 			}
-			if got := f.sim.Stats(); !reflect.DeepEqual(got, want) {
+			got := f.sim.Stats()
+			// Whether the call opened a connection depends on the shared
+			// transport's idle pool; TestStatsCountAcceptedConnections
+			// checks the count.
+			want.Connections = got.Connections
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Stats = %+v, want %+v", got, want)
 			}
 

@@ -5,12 +5,15 @@
 // instrumented (ten times slower). Use it only on a database no plugin has
 // open.
 //
-//	logseed -db DATA_DIR/duo.db -n 1000000 -base 1700000000
+//	logseed -db DATA_DIR/duo.db -n 1000000 -base 1700000000 [-operators 100000]
 //
 // Event i (from 1) is at base+i, of operator op-(i%1000), kind login.begin
 // (odd) or login.complete (even), outcome denied (reason duo_denied) when
 // i%10 == 0, else allowed, from 198.51.100.(i%250) with user agent
-// "Mozilla/5.0 (seed i)".
+// "Mozilla/5.0 (seed i)". With -operators M, operators seed-op-1 …
+// seed-op-M (username seed-user-j) are added too, Duo enabled, with no
+// Duo username claimed yet: what a large helpdesk's Operators page pages
+// through.
 package main
 
 import (
@@ -27,16 +30,17 @@ func main() {
 	path := flag.String("db", "", "the plugin's database file (migrated)")
 	n := flag.Int("n", 0, "how many events")
 	base := flag.Int64("base", 0, "Unix time of event 0")
+	operators := flag.Int("operators", 0, "how many Duo-enabled operators to add")
 	flag.Parse()
-	if err := seed(*path, *n, *base); err != nil {
+	if err := seed(*path, *n, *base, *operators); err != nil {
 		fmt.Fprintf(os.Stderr, "logseed: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func seed(path string, n int, base int64) error {
-	if path == "" || n <= 0 {
-		return fmt.Errorf("need -db and -n > 0")
+func seed(path string, n int, base int64, operators int) error {
+	if path == "" || n <= 0 || operators < 0 {
+		return fmt.Errorf("need -db, -n > 0 and -operators >= 0")
 	}
 	// A seed need not survive power loss, and a large cache keeps the
 	// indexes in memory while the rows go in.
@@ -55,5 +59,16 @@ func seed(path string, n int, base int64) error {
 		return fmt.Errorf("seed %d events: %w", n, err)
 	}
 	fmt.Printf("seeded %d events in %s\n", n, time.Since(start).Round(time.Millisecond))
+	if operators == 0 {
+		return nil
+	}
+	start = time.Now()
+	_, err = db.Exec(`WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM seq WHERE i < ?)
+		INSERT INTO operators (id, username, email, enabled, changed_by, changed_at)
+		SELECT 'seed-op-' || i, 'seed-user-' || i, 'seed-user-' || i || '@example.com', 1, 'logseed', ? + i FROM seq`, operators, base)
+	if err != nil {
+		return fmt.Errorf("seed %d operators: %w", operators, err)
+	}
+	fmt.Printf("seeded %d operators in %s\n", operators, time.Since(start).Round(time.Millisecond))
 	return nil
 }

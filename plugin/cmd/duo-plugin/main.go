@@ -22,6 +22,12 @@ func main() {
 		os.Exit(1)
 	}
 	log := process.NewLogger(rt, os.Stderr)
+	stopProfile, err := process.StartCPUProfile()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "duo-plugin: %v\n", err)
+		os.Exit(1)
+	}
+	defer stopProfile()
 	process.Serve(hooks.New(hooks.Config{
 		Runtime: rt,
 		Store:   store.SQLiteBackend{},

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/duosecurity/duo_universal_golang/duouniversal"
+
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
+)
+
+// phaseFullLogin: a whole Duo login (BeginLogin, the browser at the
+// scripted simulator, CompleteLogin) through the SDK and the real plugin
+// (A) against Duo's own Go client making the same Duo calls (B), both
+// against one simulator in a process of its own; then the plugin's fsyncs
+// per login (strace), new connections to Duo in steady state, and its
+// memory after many logins.
+func phaseFullLogin(ctx context.Context, e *env, o opts, rep *report) error {
+	sim, err := startSim()
+	if err != nil {
+		return err
+	}
+	defer sim.close()
+	var extra []string
+	if o.cpuprofile != "" {
+		extra = append(extra, "DUO_PLUGIN_PPROF_DIR="+o.cpuprofile)
+	}
+	p, err := e.startActive(ctx, "", extra...)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	pid := p.State().PID
+	if res, err := p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: map[string]string{"client_id": sim.info.ClientID,
+		"client_secret": sim.info.ClientSecret, "api_hostname": sim.info.APIHost, "ca_file": sim.info.CAFile}, Actor: admin}); err != nil || !res.Saved {
+		return fmt.Errorf("settings: %+v %v", res, err)
+	}
+	idleRSS, _, _ := memory(pid)
+	br := newBrowser(sim)
+	callers := []int{1, 16, 32}
+	maxC := callers[len(callers)-1]
+	ops := make([]contract.Operator, maxC)
+	login := func(c int) (contract.CompleteLoginResponse, error) {
+		op := ops[c]
+		begin, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: op, Client: contract.ClientInfo{IP: "203.0.113.7", UserAgent: "duobench"}})
+		if err != nil || begin.Decision != contract.DecisionRedirect {
+			return contract.CompleteLoginResponse{}, fmt.Errorf("BeginLogin: %+v %v", begin, err)
+		}
+		q, err := br.approve(begin.RedirectURL)
+		if err != nil {
+			return contract.CompleteLoginResponse{}, err
+		}
+		return p.CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: op, SessionState: begin.State,
+			CallbackState: q.Get("state"), DuoCode: q.Get("duo_code"), Client: contract.ClientInfo{IP: "203.0.113.7", UserAgent: "duobench"}})
+	}
+	for c := range ops {
+		ops[c] = contract.Operator{ID: fmt.Sprintf("duo-%d", c), Username: fmt.Sprintf("duo-user-%d", c)}
+		if _, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: ops[c], Enabled: true, Actor: admin}); err != nil {
+			return err
+		}
+		// The first sign-in sets up backup codes: not what is measured.
+		first, err := login(c)
+		if err != nil || first.Decision != contract.DecisionConfirmBackupCodes {
+			return fmt.Errorf("first login: %+v %v", first, err)
+		}
+		if res, err := p.ConfirmBackupCodes(ctx, contract.ConfirmBackupCodesRequest{Operator: ops[c], Ticket: first.BackupCodesTicket}); err != nil || res.Decision != contract.DecisionAllowed {
+			return fmt.Errorf("confirm: %+v %v", res, err)
+		}
+	}
+	sdk := func(c int) error {
+		res, err := login(c)
+		if err == nil && res.Decision != contract.DecisionAllowed {
+			err = fmt.Errorf("CompleteLogin: %+v", res)
+		}
+		return err
+	}
+	raw, err := duouniversal.NewClient(sim.info.ClientID, sim.info.ClientSecret, sim.info.APIHost, callbackURL, duouniversal.WithHTTPClient(sim.client()))
+	if err != nil {
+		return err
+	}
+	floor := func(c int) error {
+		user := fmt.Sprintf("raw-user-%d", c)
+		state, err := raw.GenerateState()
+		if err != nil {
+			return err
+		}
+		u, err := raw.CreateAuthURL(user, state)
+		if err != nil {
+			return err
+		}
+		q, err := br.approve(u)
+		if err != nil {
+			return err
+		}
+		tok, err := raw.ExchangeAuthorizationCodeFor2faResult(q.Get("duo_code"), user)
+		if err == nil && tok.AuthResult.Result != "allow" {
+			err = fmt.Errorf("raw client: %+v", tok.AuthResult)
+		}
+		return err
+	}
+	// Past the set-up, a login that fails (a call past the SDK's 5 s
+	// deadline under load, say) is counted and reported, not fatal.
+	var sdkFails, floorFails failures
+	strictSDK := sdk
+	sdk, floor = sdkFails.tolerate(sdk), floorFails.tolerate(floor)
+	for _, f := range []func(int) error{sdk, floor} {
+		if _, err := drive(maxC, 500*time.Millisecond, 0, f); err != nil {
+			return err
+		}
+	}
+	meter := cpuMeter{pids: map[string]int{"plugin": pid, "host": 0, "simulator": sim.pid()}}
+	type cpuRun map[string]time.Duration // CPU per login by process
+	measure := func(c int, f func(int) error) (run, cpuRun, error) {
+		before := meter.read()
+		r, err := drive(c, o.window, 0, f)
+		per := cpuRun{}
+		for k, v := range since(before, meter.read()) {
+			if r.ops > 0 {
+				per[k] = v / time.Duration(r.ops)
+			}
+		}
+		return r, per, err
+	}
+	res := map[int]*pair{}
+	cpuA, cpuB := map[string][]float64{}, map[string][]float64{}
+	for _, c := range callers {
+		res[c] = &pair{}
+	}
+	for round := range o.rounds {
+		for _, c := range callers {
+			a, ca, err := measure(c, sdk)
+			if err != nil {
+				return err
+			}
+			b, cb, err := measure(c, floor)
+			if err != nil {
+				return err
+			}
+			res[c].a, res[c].b = append(res[c].a, a), append(res[c].b, b)
+			if c == maxC {
+				for k, v := range ca {
+					cpuA[k] = append(cpuA[k], float64(v))
+				}
+				for k, v := range cb {
+					cpuB[k] = append(cpuB[k], float64(v))
+				}
+			}
+			fmt.Printf("  round %d, %2d callers: SDK %s p50 %s, raw client %s p50 %s\n", round+1, c, perSec(a.perSec()), ms(a.p(0.5)), perSec(b.perSec()), ms(b.p(0.5)))
+		}
+	}
+	for _, c := range callers {
+		r := res[c]
+		name := fmt.Sprintf("2. Full Duo login, %d caller(s)", c)
+		at, bt := medianOf(r.a, tput), medianOf(r.b, tput)
+		x := row{figure: name + ": logins/s", value: perSec(at), floor: perSec(bt), ratio: at / bt}
+		if c == 32 {
+			x.goal, x.pass = "≥ 0.8×", verdict(x.ratio >= 0.8)
+		}
+		rep.add(x)
+		a50, b50 := medianOf(r.a, p50), medianOf(r.b, p50)
+		rep.add(row{figure: name + ": p50", value: ms(durOf(a50)), floor: ms(durOf(b50)), ratio: a50 / b50})
+		a99, b99 := medianOf(r.a, p99), medianOf(r.b, p99)
+		x = row{figure: name + ": p99", value: ms(durOf(a99)), floor: ms(durOf(b99)), ratio: a99 / b99}
+		if c == 32 {
+			x.goal, x.pass = "≤ 2×", verdict(x.ratio <= 2)
+		}
+		rep.add(x)
+	}
+	var sumA, sumB float64
+	for _, k := range []string{"plugin", "host", "simulator"} {
+		a, b := median(cpuA[k]), median(cpuB[k])
+		sumA, sumB = sumA+a, sumB+b
+		x := row{figure: fmt.Sprintf("2. CPU per login at %d callers: %s process", maxC, k), value: ms(durOf(a))}
+		switch k {
+		case "plugin":
+			x.floor = "(none: no plugin)"
+		case "host":
+			x.figure += " (SDK or raw client, and browsers)"
+			x.floor, x.ratio = ms(durOf(b)), a/b
+		default:
+			x.floor, x.ratio = ms(durOf(b)), a/b
+		}
+		rep.add(x)
+	}
+	rep.add(row{figure: fmt.Sprintf("2. CPU per login at %d callers: all processes", maxC), value: ms(durOf(sumA)), floor: ms(durOf(sumB)), ratio: sumA / sumB})
+
+	// New connections to Duo in steady state: every caller's connection is
+	// open by now; count what a further window at maxC callers adds, less
+	// the browsers' own (the raw client is idle meanwhile).
+	before, err := sim.stats()
+	if err != nil {
+		return err
+	}
+	browserBefore := br.dials.Load()
+	steady, err := drive(maxC, o.steady, 0, sdk)
+	if err != nil {
+		return err
+	}
+	after, err := sim.stats()
+	if err != nil {
+		return err
+	}
+	browserNew := br.dials.Load() - browserBefore
+	pluginNew := after.Connections - before.Connections - browserNew
+	perMin := float64(pluginNew) / steady.elapsed.Minutes()
+	rep.add(row{figure: fmt.Sprintf("3. Plugin's new TLS connections to Duo per minute, steady state (%d callers, %s, %d logins; browsers opened %d)", maxC, o.steady, steady.ops, browserNew),
+		value: fmt.Sprintf("%.1f", perMin), goal: "0", pass: verdict(pluginNew == 0)})
+
+	// fsyncs per login, on the real binary.
+	n := o.fsyncLogins
+	count, err := countFsyncs(pid, func() error {
+		_, err := drive(1, 0, n, strictSDK)
+		return err
+	})
+	if err != nil {
+		fmt.Printf("  fsync count: %v\n", err)
+	} else {
+		per := float64(count) / float64(n)
+		rep.add(row{figure: fmt.Sprintf("3. fsyncs per full login (strace, %d logins)", n), value: fmt.Sprintf("%.2f", per), goal: "≤ 2", pass: verdict(per <= 2)})
+	}
+
+	// Memory after many logins.
+	done := 0
+	for c := range res {
+		for _, r := range res[c].a {
+			done += r.ops
+		}
+	}
+	done += steady.ops + n
+	if rest := o.rssLogins - done; rest > 0 {
+		start := time.Now()
+		if _, err := drive(16, 0, rest, sdk); err != nil {
+			return err
+		}
+		fmt.Printf("  %d more logins in %s\n", rest, time.Since(start).Round(time.Second))
+		done = o.rssLogins
+	}
+	rss, hwm, err := memory(pid)
+	if err != nil {
+		return err
+	}
+	rep.add(row{figure: "2. Failed logins in this phase: SDK", value: fmt.Sprint(sdkFails.n.Load()), floor: fmt.Sprint(floorFails.n.Load())})
+	fmt.Printf("  failed SDK logins: %s; failed raw-client logins: %s\n", &sdkFails, &floorFails)
+	rep.add(row{figure: fmt.Sprintf("4. Plugin RSS after %d logins (floor: its RSS when configured, before logins)", done), value: mib(rss), floor: mib(idleRSS), ratio: float64(rss) / float64(idleRSS)})
+	rep.add(row{figure: fmt.Sprintf("4. Plugin peak RSS (VmHWM) after %d logins", done), value: mib(hwm)})
+	return nil
+}

@@ -1,0 +1,37 @@
+package process
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+)
+
+// EnvPprofDir names a directory where the process writes a CPU profile of
+// its whole life, cpu-<pid>.pprof, when it exits after the host closed it
+// (not when it is killed). Off when unset. It is a measurement hook for the
+// benchmarks (internal/duobench -cpuprofile), not a setting: it is read
+// directly, like DUO_PLUGIN_CONFIG, and never from a config file.
+const EnvPprofDir = "DUO_PLUGIN_PPROF_DIR"
+
+// StartCPUProfile starts the CPU profile EnvPprofDir asks for and returns
+// the function that stops it and closes the file; without the variable it
+// does nothing.
+func StartCPUProfile() (stop func(), err error) {
+	dir := os.Getenv(EnvPprofDir)
+	if dir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("cpu-%d.pprof", os.Getpid())))
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
+}
