@@ -66,6 +66,21 @@ func Open(ctx context.Context, path string, o Options) (*sql.DB, error) {
 	return db, nil
 }
 
+// OpenReader opens a pool of connections to the database at path, which
+// Open has created and migrated, for reading: with query_only set, a write
+// through it fails rather than contend with the writer.
+func OpenReader(ctx context.Context, path string, o Options) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", DSN(path, o.Synchronous)+"&_pragma=query_only(ON)")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
 func provider(db *sql.DB, o Options) (*goose.Provider, error) {
 	return goose.NewProvider(goose.DialectSQLite3, db, o.Migrations,
 		goose.WithTableName(o.MigrationsTable),

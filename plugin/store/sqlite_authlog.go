@@ -211,12 +211,15 @@ func (s *SQLite) PruneEvents(ctx context.Context, before time.Time, batch int) (
 	if err := s.yieldToWriters(ctx); err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM audit_events WHERE id IN
-		(SELECT id FROM audit_events INDEXED BY audit_events_at WHERE at < ? LIMIT ?)`, before.Unix(), batch)
-	if err != nil {
-		return 0, fmt.Errorf("prune events: %w", err)
-	}
-	return res.RowsAffected()
+	// Relaxed: what a power cut takes back is deleted again next time.
+	var n int64
+	err := s.write(ctx, "prune events", relaxed, func(tx *txn) error {
+		var err error
+		n, err = execCount(ctx, tx, `DELETE FROM audit_events WHERE id IN
+			(SELECT id FROM audit_events INDEXED BY audit_events_at WHERE at < ? LIMIT ?)`, before.Unix(), batch)
+		return err
+	})
+	return n, err
 }
 
 // maxYield bounds how long background work waits for other writes, so a

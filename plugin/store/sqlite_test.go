@@ -95,7 +95,7 @@ func TestNewerSchemaRefusedAndUntouched(t *testing.T) {
 	t.Parallel()
 	s, path := openTemp(t)
 	ctx := context.Background()
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO `+MigrationsTable+` (version_id, is_applied) VALUES (9999, 1)`); err != nil {
+	if _, err := s.execForTest(ctx, `INSERT INTO `+MigrationsTable+` (version_id, is_applied) VALUES (9999, 1)`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SetOperatorEnabled(ctx, contract.Operator{ID: "1", Username: "alice"}, true, ev("x")); err != nil {
