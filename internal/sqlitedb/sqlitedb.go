@@ -68,9 +68,14 @@ func Open(ctx context.Context, path string, o Options) (*sql.DB, error) {
 
 // OpenReader opens a pool of connections to the database at path, which
 // Open has created and migrated, for reading: with query_only set, a write
-// through it fails rather than contend with the writer.
+// through it fails rather than contend with the writer, and a transaction
+// begins deferred (a read transaction takes no write lock).
 func OpenReader(ctx context.Context, path string, o Options) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", DSN(path, o.Synchronous)+"&_pragma=query_only(ON)")
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(ON)", "query_only(ON)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
