@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -43,7 +44,15 @@ func (SQLiteBackend) Open(ctx context.Context, dataDir string) (Store, error) {
 // it (write-ahead log, shared memory, rollback journal).
 func (SQLiteBackend) Remove(dataDir string) ([]string, error) {
 	var removed []string
-	for _, name := range []string{DBFile, DBFile + "-wal", DBFile + "-shm", DBFile + "-journal"} {
+	spooled, err := spoolGens(filepath.Join(dataDir, DBFile))
+	if err != nil {
+		return nil, err
+	}
+	names := []string{DBFile, DBFile + "-wal", DBFile + "-shm", DBFile + "-journal"}
+	for _, g := range spooled {
+		names = append(names, DBFile+spoolSuffix+strconv.FormatUint(uint64(g), 10))
+	}
+	for _, name := range names {
 		path := filepath.Join(dataDir, name)
 		switch err := os.Remove(path); {
 		case err == nil:
@@ -65,6 +74,8 @@ type SQLite struct {
 	// wdb holds the write connection, which w owns.
 	wdb *sql.DB
 	w   *writer
+	// spool holds relaxed events until the writer imports them.
+	spool *spool
 	// toggle is OperatorToggle's query, prepared once (on each read
 	// connection as it is first used).
 	toggle *sql.Stmt
@@ -115,6 +126,10 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	if s.w, err = newWriter(ctx, wdb); err != nil {
 		return fail(err)
 	}
+	if err := s.openSpool(ctx, path); err != nil {
+		_ = s.w.close()
+		return fail(err)
+	}
 	return s, nil
 }
 
@@ -126,7 +141,8 @@ func LatestSchemaVersion() (int64, error) { return sqlitedb.LatestVersion(dbOpti
 
 // Close runs the writes already queued, then closes the database.
 func (s *SQLite) Close() error {
-	werr := s.w.close()
+	serr := s.closeSpool()
+	werr := errors.Join(serr, s.w.close())
 	_ = s.toggle.Close()
 	return errors.Join(werr, s.wdb.Close(), s.db.Close())
 }
@@ -524,23 +540,37 @@ func (s *SQLite) AppendEvent(ctx context.Context, ev Event) error {
 	return s.tx(ctx, "append event", func(tx *txn) error { return appendEvent(ctx, tx, ev) })
 }
 
-// AppendEventRelaxed implements Store.
+// AppendEventRelaxed implements Store: the event is spooled (spool.go), or,
+// when the spool cannot take it, written by a relaxed write.
 func (s *SQLite) AppendEventRelaxed(ctx context.Context, ev Event) error {
+	if s.spoolEvent(ev) {
+		s.deliver([]Event{ev})
+		return nil
+	}
 	return s.write(ctx, "append event", relaxed, func(tx *txn) error { return appendEvent(ctx, tx, ev) })
 }
 
 func appendEvent(ctx context.Context, tx *txn, ev Event) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, kind, operator_id, actor, actor_id, actor_role, client_ip, user_agent, outcome, reason, detail, notice)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.At.Unix(), ev.Kind, ev.OperatorID, ev.Actor, ev.ActorID, ev.ActorRole, ev.ClientIP, ev.UserAgent, ev.Outcome, ev.Reason, ev.Detail, string(ev.Notice))
+	err := insertEvent(ctx, tx, ev)
 	if err == nil {
 		tx.events = append(tx.events, ev)
 	}
 	return err
 }
 
+// insertEvent writes ev's row (appendEvent without telling the observer).
+func insertEvent(ctx context.Context, tx *txn, ev Event) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, kind, operator_id, actor, actor_id, actor_role, client_ip, user_agent, outcome, reason, detail, notice)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.At.Unix(), ev.Kind, ev.OperatorID, ev.Actor, ev.ActorID, ev.ActorRole, ev.ClientIP, ev.UserAgent, ev.Outcome, ev.Reason, ev.Detail, string(ev.Notice))
+	return err
+}
+
 // Events implements Store.
 func (s *SQLite) Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error) {
+	if err := s.flushSpool(ctx); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
 	out, err := sqlitedb.Query(ctx, s.db, scanEvent,
 		`SELECT `+eventColumns+` FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {

@@ -30,6 +30,10 @@ func scanEvent(sc sqlitedb.Scanner) (EventRecord, error) {
 // the covering index audit_events_at, and the at bounds are checked again
 // on every row (ids follow insertion, times follow the clock).
 func (s *SQLite) ListEvents(ctx context.Context, f EventFilter, limit int, beforeID int64) ([]EventRecord, error) {
+	// Every event written before this call, spooled ones included.
+	if err := s.flushSpool(ctx); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
 	if limit <= 0 {
 		return nil, fmt.Errorf("list events: limit %d", limit)
 	}
@@ -53,6 +57,10 @@ func (s *SQLite) ListEvents(ctx context.Context, f EventFilter, limit int, befor
 // (no transaction is held between batches), so WAL checkpoints and
 // writers are never held up by a slow reader.
 func (s *SQLite) EachEvent(ctx context.Context, f EventFilter, batch int, fn func(EventRecord) error) error {
+	// Every event written before this call, spooled ones included.
+	if err := s.flushSpool(ctx); err != nil {
+		return fmt.Errorf("export events: %w", err)
+	}
 	if batch <= 0 {
 		batch = 1000
 	}
@@ -176,6 +184,10 @@ var countLoginsQuery = `SELECT outcome, COUNT(*) FROM audit_events INDEXED BY au
 
 // CountLogins implements AuthLogStore, through audit_events_at.
 func (s *SQLite) CountLogins(ctx context.Context, since time.Time) (map[string]int64, error) {
+	// Every event written before this call, spooled ones included.
+	if err := s.flushSpool(ctx); err != nil {
+		return nil, fmt.Errorf("count logins: %w", err)
+	}
 	type row struct {
 		outcome string
 		n       int64
