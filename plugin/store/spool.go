@@ -43,6 +43,11 @@ import (
 // spoolSuffix names the spool's files: DBFile + spoolSuffix + gen.
 const spoolSuffix = "-events."
 
+// spoolMax bounds the events waiting for an import: past it, the caller
+// that spools imports them itself (so an import is one short transaction,
+// and the spool never grows faster than the writer drains it).
+const spoolMax = 512
+
 // spoolDelay is how long an import waits after the first spooled event, to
 // take the ones that follow into the same transaction.
 const spoolDelay = 5 * time.Millisecond
@@ -173,7 +178,7 @@ func (s *SQLite) importSpooled(ctx context.Context, gen uint32, evs []Event) err
 
 // spoolEvent appends ev to the spool; false when the spool cannot take it
 // (the caller then writes it through the writer).
-func (s *SQLite) spoolEvent(ev Event) bool {
+func (s *SQLite) spoolEvent(ctx context.Context, ev Event) bool {
 	line, err := json.Marshal(ev)
 	if err != nil {
 		return false
@@ -181,6 +186,13 @@ func (s *SQLite) spoolEvent(ev Event) bool {
 	line = append(line, '\n')
 	p := s.spool
 	p.mu.Lock()
+	if len(p.pending) >= spoolMax {
+		p.mu.Unlock()
+		if s.flushSpool(ctx) != nil {
+			return false
+		}
+		p.mu.Lock()
+	}
 	if p.broken != nil || p.f == nil {
 		p.mu.Unlock()
 		return false

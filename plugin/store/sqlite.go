@@ -543,7 +543,7 @@ func (s *SQLite) AppendEvent(ctx context.Context, ev Event) error {
 // AppendEventRelaxed implements Store: the event is spooled (spool.go), or,
 // when the spool cannot take it, written by a relaxed write.
 func (s *SQLite) AppendEventRelaxed(ctx context.Context, ev Event) error {
-	if s.spoolEvent(ev) {
+	if s.spoolEvent(ctx, ev) {
 		s.deliver([]Event{ev})
 		return nil
 	}
