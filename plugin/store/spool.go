@@ -52,14 +52,22 @@ const spoolMax = 512
 // take the ones that follow into the same transaction.
 const spoolDelay = 5 * time.Millisecond
 
+// spooled is one generation's events.
+type spooled struct {
+	gen uint32
+	evs []Event
+}
+
 type spool struct {
 	base string // the database's path; files are base+spoolSuffix+gen
 
-	mu      sync.Mutex // guards f, gen, pending; held across each write(2)
+	mu      sync.Mutex // guards f, gen, pending, waiting; held across each write(2)
 	f       *os.File
 	gen     uint32
-	pending []Event
-	broken  error // set when a new file cannot be made: events go to the writer
+	pending []Event // in f, not yet imported
+	// waiting are generations switched away from whose import failed (the
+	// writer could not write): the next import tries them first, in order.
+	waiting []spooled
 
 	importMu sync.Mutex // one import at a time, in order of generation
 	kick     chan struct{}
@@ -189,11 +197,11 @@ func (s *SQLite) spoolEvent(ctx context.Context, ev Event) bool {
 	if len(p.pending) >= spoolMax {
 		p.mu.Unlock()
 		if s.flushSpool(ctx) != nil {
-			return false
+			return false // the writer cannot write: the caller tries it
 		}
 		p.mu.Lock()
 	}
-	if p.broken != nil || p.f == nil {
+	if p.f == nil {
 		p.mu.Unlock()
 		return false
 	}
@@ -211,37 +219,45 @@ func (s *SQLite) spoolEvent(ctx context.Context, ev Event) bool {
 	return true
 }
 
-// flushSpool imports every event spooled so far.
+// flushSpool imports every event spooled so far. The import is not
+// cancelled with ctx (a reader's): events of a generation switched away
+// from must be imported, or they would stay invisible until the next open.
 func (s *SQLite) flushSpool(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
 	p := s.spool
 	p.importMu.Lock()
 	defer p.importMu.Unlock()
 	p.mu.Lock()
-	if len(p.pending) == 0 || p.f == nil {
-		p.mu.Unlock()
-		return nil
+	var old *os.File
+	if len(p.pending) > 0 && p.f != nil {
+		// Switch: appends go to the next generation while this one is
+		// imported.
+		next, err := createSpool(p.spoolFile(p.gen + 1))
+		if err != nil {
+			p.mu.Unlock()
+			return err
+		}
+		old = p.f
+		p.waiting = append(p.waiting, spooled{gen: p.gen, evs: p.pending})
+		p.f, p.gen, p.pending = next, p.gen+1, nil
 	}
-	// Rotate: appends go to the next generation while this one is
-	// imported.
-	old, gen, evs := p.f, p.gen, p.pending
-	next, err := createSpool(p.spoolFile(gen + 1))
-	if err != nil {
-		p.mu.Unlock()
-		return err
-	}
-	p.f, p.gen, p.pending = next, gen+1, nil
+	todo := p.waiting
 	p.mu.Unlock()
-	_ = old.Close()
-	if err := s.importSpooled(ctx, gen, evs); err != nil {
-		// The file stays: the next open imports it. Until then, relaxed
-		// events go through the writer.
-		p.mu.Lock()
-		p.broken = err
-		p.mu.Unlock()
-		return err
+	if old != nil {
+		_ = old.Close()
 	}
-	if err := os.Remove(p.spoolFile(gen)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("spool: %w", err)
+	for _, g := range todo {
+		if err := s.importSpooled(ctx, g.gen, g.evs); err != nil {
+			// It stays waiting, in its file, for the next import (or
+			// the next open).
+			return err
+		}
+		p.mu.Lock()
+		p.waiting = p.waiting[1:]
+		p.mu.Unlock()
+		if err := os.Remove(p.spoolFile(g.gen)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("spool: %w", err)
+		}
 	}
 	return nil
 }
