@@ -111,3 +111,42 @@ func TestSpoolLeftByACrashImportedOnce(t *testing.T) {
 		}
 	}
 }
+
+// An import the writer cannot write leaves its generation waiting, in its
+// file and in memory, and the next import writes it, once, before what
+// was spooled after it.
+func TestSpoolImportFailureRetried(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	ctx := context.Background()
+	if _, err := s.execForTest(ctx, `CREATE TRIGGER refuse BEFORE INSERT ON audit_events WHEN NEW.kind = 'refused'
+		BEGIN SELECT RAISE(ABORT, 'refused for the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendEventRelaxed(ctx, ev("refused")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Events(ctx, 0, 100); err == nil {
+		t.Fatal("Events imported an event the database refuses")
+	}
+	if err := s.AppendEventRelaxed(ctx, ev("after")); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(path + spoolSuffix + "*"); len(left) < 2 {
+		t.Fatalf("spool files %v: the refused generation's file is gone", left)
+	}
+	if _, err := s.execForTest(ctx, `DROP TRIGGER refuse`); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Events(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind)
+	}
+	if len(kinds) != 2 || kinds[0] != "refused" || kinds[1] != "after" {
+		t.Fatalf("events %v, want [refused after]", kinds)
+	}
+}
