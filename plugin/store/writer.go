@@ -213,7 +213,11 @@ func (w *writer) runTx(live []*job, durable bool) error {
 			}
 		}
 		tx := &txn{w: w, ctx: ctx}
-		if err := j.fn(tx); err != nil {
+		if err, panicked := runJob(j.fn, tx); panicked {
+			// The job stopped half way: nothing of the batch can stand.
+			j.err = err
+			return w.abort(ctx, err)
+		} else if err != nil {
 			j.err = err
 			failed++
 			if len(live) > 1 {
@@ -245,6 +249,17 @@ func (w *writer) runTx(live []*job, durable bool) error {
 		w.fsyncs.Add(1)
 	}
 	return nil
+}
+
+// runJob runs fn, turning a panic into an error (the writer goroutine
+// must outlive a bug in one write, as the gRPC handlers do).
+func runJob(fn func(*txn) error, tx *txn) (err error, panicked bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			err, panicked = fmt.Errorf("write panicked: %v", r), true
+		}
+	}()
+	return fn(tx), false
 }
 
 // abort rolls the transaction back (it may be gone already) and returns

@@ -135,3 +135,27 @@ func TestWriterConcurrentWritesAndClose(t *testing.T) {
 		t.Fatalf("AppendEvent after Close: %v, want errClosed", err)
 	}
 }
+
+// A write that panics fails its batch, not the process: the writer goes
+// on with the next.
+func TestWriterSurvivesAPanickingJob(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	err := s.tx(ctx, "panic", func(tx *txn) error {
+		if err := appendEvent(ctx, tx, ev("half.done")); err != nil {
+			return err
+		}
+		panic("a bug")
+	})
+	if err == nil {
+		t.Fatal("a panicking write succeeded")
+	}
+	if err := s.AppendEvent(ctx, ev("next")); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Events(ctx, 0, 10)
+	if err != nil || len(evs) != 1 || evs[0].Kind != "next" {
+		t.Fatalf("events %+v, %v; want only the next write's", evs, err)
+	}
+}
