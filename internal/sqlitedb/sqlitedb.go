@@ -143,6 +143,26 @@ func syncPath(path string) error {
 	return f.Sync()
 }
 
+// OpenReader opens a pool of connections to the database at path, which
+// Open has created and migrated, for reading: with query_only set, a write
+// through it fails rather than contend with the writer, and a transaction
+// begins deferred (a read transaction takes no write lock).
+func OpenReader(ctx context.Context, path string, o Options) (*sql.DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(ON)", "query_only(ON)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
 func provider(db *sql.DB, o Options) (*goose.Provider, error) {
 	return goose.NewProvider(goose.DialectSQLite3, db, o.Migrations,
 		goose.WithTableName(o.MigrationsTable),

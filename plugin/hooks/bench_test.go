@@ -29,3 +29,30 @@ func BenchmarkLoginInProcess(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBeginLoginNotRequiredInProcess: BeginLogin for an operator
+// without Duo on the hooks themselves (the toggle read, the relaxed audit
+// write), serial and with 16 callers, to split the SDK figure.
+func BenchmarkBeginLoginNotRequiredInProcess(b *testing.B) {
+	ctx := context.Background()
+	e := newEnv(b, duosim.StartTest(b, duosim.Config{Scripted: true}), settings.Runtime{DuoTimeout: 5 * time.Second, HealthCacheTTL: 30 * time.Second}, nil)
+	req := contract.BeginLoginRequest{Operator: contract.Operator{ID: "2", Username: "bob"}}
+	call := func() {
+		if res, err := e.p.BeginLogin(ctx, req); err != nil || res.Decision != contract.DecisionNotRequired {
+			b.Errorf("%+v %v", res, err)
+		}
+	}
+	b.Run("callers=1", func(b *testing.B) {
+		for b.Loop() {
+			call()
+		}
+	})
+	b.Run("callers=16", func(b *testing.B) {
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				call()
+			}
+		})
+	})
+}

@@ -105,12 +105,12 @@ func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Ope
 	case contract.RequirementExempt:
 		ev.Outcome, ev.Reason = "exempt", string(contract.LoginReasonExempt)
 		ev.Detail = fmt.Sprintf("service account: Duo skipped (the setting %q is on)", fieldName(settings.KeyAllowExemption))
-		p.audit(ctx, a, ev)
+		p.auditRelaxed(ctx, a, ev)
 		p.log.Info("service account exempt from Duo", "operator_id", op.ID)
 		return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired, Reason: contract.LoginReasonExempt}, nil
 	case contract.RequirementOff:
 		ev.Outcome = "not_required"
-		p.audit(ctx, a, ev)
+		p.auditRelaxed(ctx, a, ev)
 		return contract.BeginLoginResponse{Decision: contract.DecisionNotRequired}, nil
 	default:
 		ev.Detail = "Duo required: " + req.String()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -39,6 +41,40 @@ func BenchmarkConsumePendingLogin(b *testing.B) {
 		b.StartTimer()
 		if _, err := s.ConsumePendingLogin(ctx, h[:], "a", now); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNotRequiredStore: what the store does for a login Duo is not
+// required for, split: the toggle read (the read pool, a prepared
+// statement) and the relaxed audit write (the writer's queue, a
+// synchronous=NORMAL commit shared by the callers queued together), with
+// 1 and 16 callers.
+func BenchmarkNotRequiredStore(b *testing.B) {
+	ctx := context.Background()
+	for _, callers := range []int{1, 16} {
+		for _, step := range []struct {
+			name string
+			fn   func(*SQLite) error
+		}{
+			{"toggle", func(s *SQLite) error { _, err := s.OperatorToggle(ctx, "a"); return err }},
+			{"relaxed-event", func(s *SQLite) error { return s.AppendEventRelaxed(ctx, ev("login.begin")) }},
+			{"durable-event", func(s *SQLite) error { return s.AppendEvent(ctx, ev("login.begin")) }},
+		} {
+			b.Run(fmt.Sprintf("%s/callers=%d", step.name, callers), func(b *testing.B) {
+				s, _ := openTemp(b)
+				b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := step.fn(s); err != nil {
+							b.Error(err)
+						}
+					}
+				})
+				all, durable := s.Commits()
+				b.ReportMetric(float64(all)/float64(b.N), "commits/op")
+				b.ReportMetric(float64(durable)/float64(b.N), "fsyncs/op")
+			})
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -43,7 +44,15 @@ func (SQLiteBackend) Open(ctx context.Context, dataDir string) (Store, error) {
 // it (write-ahead log, shared memory, rollback journal).
 func (SQLiteBackend) Remove(dataDir string) ([]string, error) {
 	var removed []string
-	for _, name := range []string{DBFile, DBFile + "-wal", DBFile + "-shm", DBFile + "-journal"} {
+	spooled, err := spoolGens(filepath.Join(dataDir, DBFile))
+	if err != nil {
+		return nil, err
+	}
+	names := []string{DBFile, DBFile + "-wal", DBFile + "-shm", DBFile + "-journal"}
+	for _, g := range spooled {
+		names = append(names, DBFile+spoolSuffix+strconv.FormatUint(uint64(g), 10))
+	}
+	for _, name := range names {
 		path := filepath.Join(dataDir, name)
 		switch err := os.Remove(path); {
 		case err == nil:
@@ -58,7 +67,18 @@ func (SQLiteBackend) Remove(dataDir string) ([]string, error) {
 
 // SQLite is the Store on one SQLite file.
 type SQLite struct {
+	// db is the pool of read connections (WAL: a reader never waits for
+	// the writer, nor the writer for a reader). Every write goes through
+	// w, on the one write connection.
 	db *sql.DB
+	// wdb holds the write connection, which w owns.
+	wdb *sql.DB
+	w   *writer
+	// spool holds relaxed events until the writer imports them.
+	spool *spool
+	// toggle is OperatorToggle's query, prepared once (on each read
+	// connection as it is first used).
+	toggle *sql.Stmt
 	// observer, set once before the store is shared, sees every event
 	// written, after its commit (ObserveEvents).
 	observer func(Event)
@@ -73,19 +93,64 @@ var _ Store = (*SQLite)(nil)
 // foreign keys, synchronous=FULL, BEGIN IMMEDIATE) and applies the embedded
 // migrations, each in its own transaction. A database migrated by a newer
 // plugin is refused with ErrSchemaTooNew and left untouched.
+//
+// It keeps one write connection, which one goroutine owns (writer.go), and
+// a pool of read connections.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
-	db, err := sqlitedb.Open(ctx, path, dbOptions)
+	wdb, err := sqlitedb.Open(ctx, path, dbOptions)
 	if err != nil {
 		return nil, err
 	}
-	return &SQLite{db: db}, nil
+	// One write connection: the store's writes queue in Go, in order,
+	// never in SQLite's busy handler.
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	db, err := sqlitedb.OpenReader(ctx, path, dbOptions)
+	if err != nil {
+		_ = wdb.Close()
+		return nil, err
+	}
+	// Enough idle readers that concurrent logins do not open and close
+	// connections (each open runs the DSN's pragmas).
+	db.SetMaxIdleConns(readers)
+	db.SetMaxOpenConns(readers)
+	s := &SQLite{db: db, wdb: wdb}
+	fail := func(err error) (*SQLite, error) {
+		_ = db.Close()
+		_ = wdb.Close()
+		return nil, err
+	}
+	if s.toggle, err = db.PrepareContext(ctx, toggleQuery); err != nil {
+		return fail(fmt.Errorf("prepare: %w", err))
+	}
+	if s.w, err = newWriter(ctx, wdb); err != nil {
+		return fail(err)
+	}
+	if err := s.openSpool(ctx, path); err != nil {
+		_ = s.w.close()
+		return fail(err)
+	}
+	return s, nil
 }
+
+// readers bounds the read pool.
+const readers = 8
 
 // LatestSchemaVersion is the version the embedded migrations lead to.
 func LatestSchemaVersion() (int64, error) { return sqlitedb.LatestVersion(dbOptions) }
 
-// Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+// Close runs the writes already queued, then closes the database.
+func (s *SQLite) Close() error {
+	serr := s.closeSpool()
+	werr := errors.Join(serr, s.w.close())
+	_ = s.toggle.Close()
+	return errors.Join(werr, s.wdb.Close(), s.db.Close())
+}
+
+// Commits says how many transactions the writer committed, and how many
+// of them were durable (synchronous=FULL: one fsync of the WAL each,
+// checkpoints aside). For benchmarks and tests.
+func (s *SQLite) Commits() (all, durable int64) { return s.w.commits.Load(), s.w.fsyncs.Load() }
 
 // SchemaVersion implements Store.
 func (s *SQLite) SchemaVersion(ctx context.Context) (int64, error) {
@@ -307,13 +372,15 @@ func (s *SQLite) OperatorStates(ctx context.Context, ids []string) (map[string]c
 	return out, nil
 }
 
+const toggleQuery = `SELECT enabled, duo_alias, ` + lockColumns + ` FROM operators WHERE id = ?`
+
 // OperatorToggle implements Store.
 func (s *SQLite) OperatorToggle(ctx context.Context, operatorID string) (Toggle, error) {
 	var (
 		t       Toggle
 		enabled int
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT enabled, duo_alias, `+lockColumns+` FROM operators WHERE id = ?`, operatorID).
+	err := s.toggle.QueryRowContext(ctx, operatorID).
 		Scan(append([]any{&enabled, &t.DuoAlias}, t.Lock.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Toggle{}, nil
@@ -336,8 +403,15 @@ func (s *SQLite) ListEnabled(ctx context.Context, afterID string, limit int) ([]
 }
 
 // CreatePendingLogin implements Store.
+//
+// Its commit is relaxed (synchronous=NORMAL): nothing in it is consumed or
+// spent, so losing it to a power cut (never to a crash of the process)
+// only makes that login start again: its callback finds no pending login
+// and is denied, the Duo username is claimed again at the next login, and
+// the log misses the redirect. The consume that follows is durable and
+// syncs the WAL up to and including it.
 func (s *SQLite) CreatePendingLogin(ctx context.Context, p PendingLogin, ev Event) error {
-	return s.tx(ctx, "create pending login", func(tx *txn) error {
+	return s.write(ctx, "create pending login", relaxed, func(tx *txn) error {
 		if err := claimDuoUsername(ctx, tx, p.OperatorID, p.DuoUsername); err != nil {
 			return err
 		}
@@ -359,17 +433,22 @@ func (s *SQLite) ConsumePendingLogin(ctx context.Context, stateHash []byte, oper
 		created, expires int64
 		issued           sql.NullInt64
 	)
-	defer s.writing()()
-	err := s.db.QueryRowContext(ctx, `UPDATE pending_logins SET used_at = ?
-		WHERE state_hash = ? AND operator_id = ? AND used_at IS NULL AND expires_at > ?
-		RETURNING state_hash, operator_id, duo_username, created_at, expires_at,
-			(SELECT backup_codes_issued_at FROM operators WHERE operators.id = pending_logins.operator_id)`,
-		now.Unix(), stateHash, operatorID, now.Unix()).Scan(&p.StateHash, &p.OperatorID, &p.DuoUsername, &created, &expires, &issued)
-	if errors.Is(err, sql.ErrNoRows) {
-		return p, ErrConsumed
+	err := s.tx(ctx, "consume pending login", func(tx *txn) error {
+		err := tx.QueryRowContext(ctx, `UPDATE pending_logins SET used_at = ?
+			WHERE state_hash = ? AND operator_id = ? AND used_at IS NULL AND expires_at > ?
+			RETURNING state_hash, operator_id, duo_username, created_at, expires_at,
+				(SELECT backup_codes_issued_at FROM operators WHERE operators.id = pending_logins.operator_id)`,
+			now.Unix(), stateHash, operatorID, now.Unix()).Scan(&p.StateHash, &p.OperatorID, &p.DuoUsername, &created, &expires, &issued)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrConsumed
+		}
+		return err
+	})
+	if errors.Is(err, ErrConsumed) {
+		return ConsumedLogin{}, ErrConsumed
 	}
 	if err != nil {
-		return p, fmt.Errorf("consume pending login: %w", err)
+		return ConsumedLogin{}, err
 	}
 	p.CreatedAt = time.Unix(created, 0).UTC()
 	p.ExpiresAt = time.Unix(expires, 0).UTC()
@@ -447,37 +526,51 @@ func execCount(ctx context.Context, tx *txn, query string, args ...any) (int64, 
 
 // DeleteExpiredPendingLogins implements Store.
 func (s *SQLite) DeleteExpiredPendingLogins(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM pending_logins WHERE expires_at <= ?`, now.Unix())
-	if err != nil {
-		return 0, fmt.Errorf("delete expired pending logins: %w", err)
-	}
-	return res.RowsAffected()
+	var n int64
+	err := s.write(ctx, "delete expired pending logins", relaxed, func(tx *txn) error {
+		var err error
+		n, err = execCount(ctx, tx, `DELETE FROM pending_logins WHERE expires_at <= ?`, now.Unix())
+		return err
+	})
+	return n, err
 }
 
 // AppendEvent implements Store.
 func (s *SQLite) AppendEvent(ctx context.Context, ev Event) error {
-	defer s.writing()()
-	if err := appendEvent(ctx, s.db, ev); err != nil {
-		return fmt.Errorf("append event: %w", err)
-	}
-	s.deliver([]Event{ev})
-	return nil
+	return s.tx(ctx, "append event", func(tx *txn) error { return appendEvent(ctx, tx, ev) })
 }
 
-func appendEvent(ctx context.Context, q interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, ev Event) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO audit_events (at, kind, operator_id, actor, actor_id, actor_role, client_ip, user_agent, outcome, reason, detail, notice)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.At.Unix(), ev.Kind, ev.OperatorID, ev.Actor, ev.ActorID, ev.ActorRole, ev.ClientIP, ev.UserAgent, ev.Outcome, ev.Reason, ev.Detail, string(ev.Notice))
-	if tx, ok := q.(*txn); ok && err == nil {
+// AppendEventRelaxed implements Store: the event is spooled (spool.go), or,
+// when the spool cannot take it, written by a relaxed write.
+func (s *SQLite) AppendEventRelaxed(ctx context.Context, ev Event) error {
+	if s.spoolEvent(ctx, ev) {
+		s.deliver([]Event{ev})
+		return nil
+	}
+	return s.write(ctx, "append event", relaxed, func(tx *txn) error { return appendEvent(ctx, tx, ev) })
+}
+
+func appendEvent(ctx context.Context, tx *txn, ev Event) error {
+	err := insertEvent(ctx, tx, ev)
+	if err == nil {
 		tx.events = append(tx.events, ev)
 	}
 	return err
 }
 
+// insertEvent writes ev's row (appendEvent without telling the observer).
+func insertEvent(ctx context.Context, tx *txn, ev Event) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, kind, operator_id, actor, actor_id, actor_role, client_ip, user_agent, outcome, reason, detail, notice)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.At.Unix(), ev.Kind, ev.OperatorID, ev.Actor, ev.ActorID, ev.ActorRole, ev.ClientIP, ev.UserAgent, ev.Outcome, ev.Reason, ev.Detail, string(ev.Notice))
+	return err
+}
+
 // Events implements Store.
 func (s *SQLite) Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error) {
+	if err := s.flushSpool(ctx); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
 	out, err := sqlitedb.Query(ctx, s.db, scanEvent,
 		`SELECT `+eventColumns+` FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
@@ -486,28 +579,27 @@ func (s *SQLite) Events(ctx context.Context, afterID int64, limit int) ([]EventR
 	return out, nil
 }
 
-// txn is a write transaction and the audit events written in it, which
-// reach the observer only once committed.
-type txn struct {
-	*sql.Tx
-	events []Event
+// Durability of a write (writer.go).
+const (
+	durable = true  // synchronous=FULL: the commit survives power loss
+	relaxed = false // synchronous=NORMAL: it survives the process dying
+)
+
+// tx runs fn as one durable write: in the writer's transaction, committed
+// with synchronous=FULL before it returns.
+func (s *SQLite) tx(ctx context.Context, what string, fn func(*txn) error) error {
+	return s.write(ctx, what, durable, fn)
 }
 
-func (s *SQLite) tx(ctx context.Context, what string, fn func(*txn) error) error {
+// write runs fn as one write of the writer (writer.go) and hands the
+// events it wrote to the observer once committed.
+func (s *SQLite) write(ctx context.Context, what string, durable bool, fn func(*txn) error) error {
 	defer s.writing()()
-	sqlTx, err := s.db.BeginTx(ctx, nil)
+	events, err := s.w.do(ctx, durable, fn)
 	if err != nil {
-		return fmt.Errorf("%s: begin: %w", what, err)
-	}
-	tx := &txn{Tx: sqlTx}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", what, err)
-	}
-	s.deliver(tx.events)
+	s.deliver(events)
 	return nil
 }
 

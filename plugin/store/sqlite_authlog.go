@@ -31,6 +31,10 @@ func scanEvent(sc sqlitedb.Scanner) (EventRecord, error) {
 // the covering index audit_events_at, and the at bounds are checked again
 // on every row (ids follow insertion, times follow the clock).
 func (s *SQLite) ListEvents(ctx context.Context, f EventFilter, limit int, beforeID int64) ([]EventRecord, error) {
+	// Every event written before this call, spooled ones included.
+	if err := s.flushSpool(ctx); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
 	if limit <= 0 {
 		return nil, fmt.Errorf("list events: limit %d", limit)
 	}
@@ -87,6 +91,10 @@ func (f EventFilter) listQuery(lo, hi int64, limit int) (string, []any) {
 // (no transaction is held between batches), so WAL checkpoints and
 // writers are never held up by a slow reader.
 func (s *SQLite) EachEvent(ctx context.Context, f EventFilter, batch int, fn func(EventRecord) error) error {
+	// Every event written before this call, spooled ones included.
+	if err := s.flushSpool(ctx); err != nil {
+		return fmt.Errorf("export events: %w", err)
+	}
 	if batch <= 0 {
 		batch = 1000
 	}
@@ -210,6 +218,10 @@ var countLoginsQuery = `SELECT outcome, COUNT(*) FROM audit_events INDEXED BY au
 
 // CountLogins implements AuthLogStore, through audit_events_at.
 func (s *SQLite) CountLogins(ctx context.Context, since time.Time) (map[string]int64, error) {
+	// Every event written before this call, spooled ones included.
+	if err := s.flushSpool(ctx); err != nil {
+		return nil, fmt.Errorf("count logins: %w", err)
+	}
 	type row struct {
 		outcome string
 		n       int64
@@ -245,12 +257,15 @@ func (s *SQLite) PruneEvents(ctx context.Context, before time.Time, batch int) (
 	if err := s.yieldToWriters(ctx); err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM audit_events WHERE id IN
-		(SELECT id FROM audit_events INDEXED BY audit_events_at WHERE at < ? LIMIT ?)`, before.Unix(), batch)
-	if err != nil {
-		return 0, fmt.Errorf("prune events: %w", err)
-	}
-	return res.RowsAffected()
+	// Relaxed: what a power cut takes back is deleted again next time.
+	var n int64
+	err := s.write(ctx, "prune events", relaxed, func(tx *txn) error {
+		var err error
+		n, err = execCount(ctx, tx, `DELETE FROM audit_events WHERE id IN
+			(SELECT id FROM audit_events INDEXED BY audit_events_at WHERE at < ? LIMIT ?)`, before.Unix(), batch)
+		return err
+	})
+	return n, err
 }
 
 // maxYield bounds how long background work waits for other writes, so a

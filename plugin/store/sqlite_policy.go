@@ -173,7 +173,8 @@ func (s *SQLite) RedeemCodeCounted(ctx context.Context, op contract.Operator, ba
 
 // AddOperator implements PolicyStore.
 func (s *SQLite) AddOperator(ctx context.Context, op contract.Operator, at time.Time) error {
-	return s.tx(ctx, "add operator", func(tx *txn) error {
+	// Relaxed: a row lost to a power cut is created again at the next login.
+	return s.write(ctx, "add operator", relaxed, func(tx *txn) error {
 		return upsertOperator(ctx, tx, op, Event{At: at})
 	})
 }

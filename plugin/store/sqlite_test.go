@@ -45,14 +45,23 @@ func TestOpenAppliesPragmasAndMigrations(t *testing.T) {
 		{"synchronous", "2"}, // FULL
 		{"busy_timeout", "10000"},
 	}
+	// On the write connection, in a durable write.
 	for _, p := range pragmas {
 		var got string
-		if err := s.db.QueryRowContext(ctx, "PRAGMA "+p.name).Scan(&got); err != nil {
+		if err := s.tx(ctx, "pragma", func(tx *txn) error { return tx.QueryRowContext(ctx, "PRAGMA "+p.name).Scan(&got) }); err != nil {
 			t.Fatalf("PRAGMA %s: %v", p.name, err)
 		}
 		if got != p.want {
 			t.Errorf("PRAGMA %s = %q, want %q", p.name, got, p.want)
 		}
+	}
+	// The read pool reads only.
+	var queryOnly string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA query_only").Scan(&queryOnly); err != nil || queryOnly != "1" {
+		t.Errorf("PRAGMA query_only on the read pool = %q, %v; want 1", queryOnly, err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM settings`); err == nil {
+		t.Error("a write through the read pool succeeded")
 	}
 	v, err := s.SchemaVersion(ctx)
 	if err != nil {
@@ -95,7 +104,7 @@ func TestNewerSchemaRefusedAndUntouched(t *testing.T) {
 	t.Parallel()
 	s, path := openTemp(t)
 	ctx := context.Background()
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO `+MigrationsTable+` (version_id, is_applied) VALUES (9999, 1)`); err != nil {
+	if _, err := s.execForTest(ctx, `INSERT INTO `+MigrationsTable+` (version_id, is_applied) VALUES (9999, 1)`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SetOperatorEnabled(ctx, contract.Operator{ID: "1", Username: "alice"}, true, ev("x")); err != nil {

@@ -207,7 +207,16 @@ type Store interface {
 	// DeleteExpiredPendingLogins removes rows that expired before now.
 	DeleteExpiredPendingLogins(ctx context.Context, now time.Time) (int64, error)
 
+	// AppendEvent writes ev durably (it survives power loss) before it
+	// returns.
 	AppendEvent(ctx context.Context, ev Event) error
+	// AppendEventRelaxed writes ev before it returns, in a commit that
+	// survives the plugin process dying but not necessarily power loss
+	// (SQLite WAL with synchronous=NORMAL: the last commits before a power
+	// cut may be lost, never one before a durable commit). Only for events
+	// that record no change of state, such as a login Duo was not required
+	// for; concurrent ones share one commit.
+	AppendEventRelaxed(ctx context.Context, ev Event) error
 	// Events returns up to limit events with id > afterID, oldest first.
 	Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error)
 

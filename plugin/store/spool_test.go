@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// A relaxed event is in the log for every reader after the call returns,
+// and lands there once, even across a close and reopen.
+func TestSpooledEventsReadBackOnce(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	ctx := context.Background()
+	for range 3 {
+		if err := s.AppendEventRelaxed(ctx, ev("login.begin")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := s.Events(ctx, 0, 100)
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("Events right after = %d, %v; want 3", len(evs), err)
+	}
+	if err := s.AppendEventRelaxed(ctx, ev("login.begin")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if evs, err := s2.Events(ctx, 0, 100); err != nil || len(evs) != 4 {
+		t.Fatalf("after reopen: %d events, %v; want 4", len(evs), err)
+	}
+	if left, _ := filepath.Glob(path + spoolSuffix + "*"); len(left) != 1 {
+		t.Fatalf("spool files after reopen: %v, want the one being written", left)
+	}
+}
+
+// What a killed process left spooled is imported at the next open,
+// exactly once: a generation imported before the kill (its file not yet
+// deleted) is not imported again, a later one is, and a torn last line is
+// skipped.
+func TestSpoolLeftByACrashImportedOnce(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	ctx := context.Background()
+	if err := s.AppendEventRelaxed(ctx, ev("before.crash")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.flushSpool(ctx); err != nil { // generation 1 imported
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	line := func(kind string) string {
+		b, err := json.Marshal(Event{At: time.Unix(1_700_000_000, 0), Kind: kind, Outcome: "not_required"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b) + "\n"
+	}
+	var imported int64
+	s3, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s3.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&imported); err != nil {
+		t.Fatal(err)
+	}
+	if err := s3.Close(); err != nil {
+		t.Fatal(err)
+	}
+	write := func(gen int64, body string) {
+		if err := os.WriteFile(path+spoolSuffix+strconv.FormatInt(gen, 10), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(imported, line("already.imported"))                            // the kill came between the commit and the delete
+	write(imported+1, line("spooled.1")+line("spooled.2")+`{"Kind":"to`) // torn by a power cut
+	write(imported+2, line("spooled.3"))
+
+	s2, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	evs, err := s2.Events(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind)
+	}
+	want := []string{"before.crash", "spooled.1", "spooled.2", "spooled.3"}
+	if len(kinds) != len(want) {
+		t.Fatalf("events %v, want %v", kinds, want)
+	}
+	for i := range want {
+		if kinds[i] != want[i] {
+			t.Fatalf("events %v, want %v", kinds, want)
+		}
+	}
+}
+
+// An import the writer cannot write leaves its generation waiting, in its
+// file and in memory, and the next import writes it, once, before what
+// was spooled after it.
+func TestSpoolImportFailureRetried(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	ctx := context.Background()
+	if _, err := s.execForTest(ctx, `CREATE TRIGGER refuse BEFORE INSERT ON audit_events WHEN NEW.kind = 'refused'
+		BEGIN SELECT RAISE(ABORT, 'refused for the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendEventRelaxed(ctx, ev("refused")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Events(ctx, 0, 100); err == nil {
+		t.Fatal("Events imported an event the database refuses")
+	}
+	if err := s.AppendEventRelaxed(ctx, ev("after")); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(path + spoolSuffix + "*"); len(left) < 2 {
+		t.Fatalf("spool files %v: the refused generation's file is gone", left)
+	}
+	if _, err := s.execForTest(ctx, `DROP TRIGGER refuse`); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Events(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind)
+	}
+	if len(kinds) != 2 || kinds[0] != "refused" || kinds[1] != "after" {
+		t.Fatalf("events %v, want [refused after]", kinds)
+	}
+}
