@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/filehash"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -295,7 +295,7 @@ func checkBundle(dir string, trusted []ed25519.PublicKey) (*Manifest, string, er
 		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		got, err := fileSHA256(p)
+		got, err := filehash.SHA256(p)
 		if err != nil {
 			return nil, "", fmt.Errorf("%w: executables[%s]: %w", ErrBadBundle, key, err)
 		}
@@ -305,19 +305,6 @@ func checkBundle(dir string, trusted []ed25519.PublicKey) (*Manifest, string, er
 		}
 	}
 	return m, keyID, nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func randomHex(n int) string {

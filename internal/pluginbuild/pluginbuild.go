@@ -26,6 +26,7 @@ import (
 	"testing"
 
 	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/filehash"
 	"github.com/helpdesk-duo/duo-plugin/internal/release"
 )
 
@@ -63,7 +64,7 @@ func bundle(ctx context.Context, root, outDir string, flags ...string) (string, 
 	if err := goBuild(ctx, root, release.MainPackage, bin, flags...); err != nil {
 		return "", err
 	}
-	sum, err := release.FileSHA256(bin)
+	sum, err := filehash.SHA256(bin)
 	if err != nil {
 		return "", fmt.Errorf("pluginbuild: %w", err)
 	}

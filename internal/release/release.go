@@ -18,9 +18,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +37,7 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/filehash"
 )
 
 // Module is the plugin's module path; VersionVar the variable a release
@@ -106,20 +105,6 @@ func BuildBinary(ctx context.Context, root, goos, goarch, version, out string) e
 		return fmt.Errorf("go build %s for %s-%s: %w\n%s", MainPackage, goos, goarch, err, b)
 	}
 	return nil
-}
-
-// FileSHA256 is the hex SHA-256 of the file at p.
-func FileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Paths returns the executables' paths the repository's plugin.json (raw)
@@ -266,7 +251,7 @@ func Build(ctx context.Context, cfg Config) (res Result, err error) {
 		if err := BuildBinary(ctx, cfg.Root, goos, goarch, version, bin); err != nil {
 			return Result{}, fmt.Errorf("release: %w", err)
 		}
-		sum, err := FileSHA256(bin)
+		sum, err := filehash.SHA256(bin)
 		if err != nil {
 			return Result{}, fmt.Errorf("release: %w", err)
 		}
