@@ -10,12 +10,18 @@ import (
 )
 
 // Case 33: after logins and codes, Uninstall (deactivated first) removes
-// the database with its -wal and -shm files, the key file, and the data
-// directory itself: nothing of the codes or the secret stays on disk.
+// the database with its -wal and -shm files, the event spool, the key
+// file, and the data directory itself: nothing of the codes or the secret
+// stays on disk.
 func TestCase33UninstallLeavesNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envConfig{sim: duosim.Config{Scripted: true}}, alice)
 	e.setUpCodes(alice)
+	// bob needs no Duo: his login's audit row goes through the event spool
+	// (duo.db-events.*), which must go too.
+	if b := e.begin(bob); b.Decision != contract.DecisionNotRequired {
+		t.Fatalf("BeginLogin(bob) = %+v, want NOT_REQUIRED", b)
+	}
 	ctx := ctxT(t)
 	present := 0
 	for _, name := range []string{"duo.db", "duo.db-wal", "duo.db-shm", "secrets.key"} {
