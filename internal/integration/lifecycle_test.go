@@ -5,11 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/plugindb"
 	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
@@ -75,7 +75,7 @@ func TestLifecycleAcrossDeactivateAndRestart(t *testing.T) {
 	wantReason(t, "SetOperatorEnabled while inactive", err, contract.ReasonInactive)
 
 	st = activate(t, p, dir)
-	latest := latestMigration(t)
+	latest := plugindb.LatestMigration(t)
 	if !st.Active || st.SchemaVersion != latest || st.Configured || st.PluginVersion == "" {
 		t.Fatalf("Status after activate = %+v (latest schema %d)", st, latest)
 	}
@@ -331,26 +331,4 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// latestMigration is the highest number among the migration files, read
-// from the source tree: the SDK's side of the boundary knows the plugin
-// only as a binary and its files, never its packages.
-func latestMigration(t *testing.T) int64 {
-	t.Helper()
-	entries, err := os.ReadDir("../../migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var latest int64
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		if n, err := strconv.ParseInt(num, 10, 64); ok && err == nil && strings.HasSuffix(e.Name(), ".sql") {
-			latest = max(latest, n)
-		}
-	}
-	if latest == 0 {
-		t.Fatal("no numbered migration files in ../../migrations")
-	}
-	return latest
 }

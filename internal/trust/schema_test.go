@@ -14,33 +14,9 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
+	"github.com/helpdesk-duo/duo-plugin/internal/plugindb"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
-
-// migrationsTable is goose's version table in the plugin's database
-// (plugin/store.MigrationsTable), as another tool would see it.
-const migrationsTable = "schema_migrations"
-
-// openDB opens the SQLite file at path from outside the plugin.
-func openDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-// schemaVersion is the highest applied version in goose's table.
-func schemaVersion(t *testing.T, db *sql.DB) int64 {
-	t.Helper()
-	var v int64
-	if err := db.QueryRowContext(ctxT(t), `SELECT COALESCE(MAX(version_id), 0) FROM `+migrationsTable+` WHERE is_applied`).Scan(&v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
 
 // schemaOf describes every object of the database and every table's
 // columns: what a migration changes.
@@ -150,8 +126,8 @@ func TestCase32OlderPluginRefusesNewerSchema(t *testing.T) {
 	}
 
 	path := filepath.Join(e.dataDir, "duo.db")
-	db := openDB(t, path)
-	if _, err := db.ExecContext(ctxT(t), `INSERT INTO `+migrationsTable+` (version_id, is_applied) VALUES (?, 1)`, known+1); err != nil {
+	db := plugindb.Open(t, path)
+	if _, err := db.ExecContext(ctxT(t), `INSERT INTO `+plugindb.MigrationsTable+` (version_id, is_applied) VALUES (?, 1)`, known+1); err != nil {
 		t.Fatal(err)
 	}
 	db.Close() // checkpoints the WAL into the file, whose bytes are compared below
@@ -187,12 +163,12 @@ func TestCase32OlderPluginRefusesNewerSchema(t *testing.T) {
 		}
 	}
 
-	db = openDB(t, path)
+	db = plugindb.Open(t, path)
 	wantIntegrityOK(t, db)
-	if v := schemaVersion(t, db); v != known+1 {
+	if v := plugindb.SchemaVersion(ctxT(t), t, db); v != known+1 {
 		t.Fatalf("schema version %d after the refusal, want %d", v, known+1)
 	}
-	if _, err := db.ExecContext(ctxT(t), `DELETE FROM `+migrationsTable+` WHERE version_id = ?`, known+1); err != nil {
+	if _, err := db.ExecContext(ctxT(t), `DELETE FROM `+plugindb.MigrationsTable+` WHERE version_id = ?`, known+1); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -298,11 +274,11 @@ func TestCase31FailedMigrationRolledBackAndRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dataDir, "duo.db")
-	db := openDB(t, path)
+	db := plugindb.Open(t, path)
 	ctx := ctxT(t)
 	for _, q := range []string{`PRAGMA journal_mode = WAL`,
-		`CREATE TABLE ` + migrationsTable + ` (id INTEGER PRIMARY KEY AUTOINCREMENT, version_id INTEGER NOT NULL, is_applied INTEGER NOT NULL, tstamp TIMESTAMP DEFAULT (datetime('now')))`,
-		`INSERT INTO ` + migrationsTable + ` (version_id, is_applied) VALUES (0, 1)`} {
+		`CREATE TABLE ` + plugindb.MigrationsTable + ` (id INTEGER PRIMARY KEY AUTOINCREMENT, version_id INTEGER NOT NULL, is_applied INTEGER NOT NULL, tstamp TIMESTAMP DEFAULT (datetime('now')))`,
+		`INSERT INTO ` + plugindb.MigrationsTable + ` (version_id, is_applied) VALUES (0, 1)`} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +287,7 @@ func TestCase31FailedMigrationRolledBackAndRefused(t *testing.T) {
 		if _, err := db.ExecContext(ctx, m.sql); err != nil {
 			t.Fatalf("apply %s from outside: %v", m.name, err)
 		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO `+migrationsTable+` (version_id, is_applied) VALUES (?, 1)`, m.version); err != nil {
+		if _, err := db.ExecContext(ctx, `INSERT INTO `+plugindb.MigrationsTable+` (version_id, is_applied) VALUES (?, 1)`, m.version); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -339,7 +315,7 @@ func TestCase31FailedMigrationRolledBackAndRefused(t *testing.T) {
 		t.Fatalf("the plugin's log does not name the cause (%q already exists):\n%s", stray, l)
 	}
 
-	if v := schemaVersion(t, db); v != kept {
+	if v := plugindb.SchemaVersion(ctxT(t), t, db); v != kept {
 		t.Fatalf("schema version %d after the failed migration, want %d", v, kept)
 	}
 	if got := schemaOf(t, db); got != schema {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/plugindb"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -20,12 +21,7 @@ import (
 // second connection to the same file, the plugin still running).
 func (e *env) openPluginDB() *sql.DB {
 	e.t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dataDir, "duo.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { db.Close() })
-	return db
+	return plugindb.Open(e.t, filepath.Join(e.dataDir, "duo.db"))
 }
 
 // wantStorageError fails unless err is the plugin's storage failure,

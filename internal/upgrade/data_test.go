@@ -14,6 +14,7 @@ import (
 	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
+	"github.com/helpdesk-duo/duo-plugin/internal/plugindb"
 	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
@@ -66,8 +67,8 @@ func testUpgrade(t *testing.T, fixture string) {
 	dataDir := copyFixture(t, fixture)
 	dbPath := filepath.Join(dataDir, "duo.db")
 
-	db := openDB(t, dbPath)
-	if got := schemaVersion(t, db); got != want.SchemaVersion {
+	db := plugindb.Open(t, dbPath)
+	if got := plugindb.SchemaVersion(ctxT(t), t, db); got != want.SchemaVersion {
 		t.Fatalf("the fixture is at schema %d, its expected.json says %d", got, want.SchemaVersion)
 	}
 	// The current plugin prunes the log by age (log_retention_days, 365 by
@@ -93,8 +94,8 @@ func testUpgrade(t *testing.T, fixture string) {
 	ctx := ctxT(t)
 
 	st := activate(t, p, dataDir)
-	if latest := latestMigration(t); st.SchemaVersion != latest || schemaVersion(t, db) != latest {
-		t.Fatalf("after Activate: Status.SchemaVersion %d, database at %d; want %d (every migration applied)", st.SchemaVersion, schemaVersion(t, db), latest)
+	if latest := plugindb.LatestMigration(t); st.SchemaVersion != latest || plugindb.SchemaVersion(ctxT(t), t, db) != latest {
+		t.Fatalf("after Activate: Status.SchemaVersion %d, database at %d; want %d (every migration applied)", st.SchemaVersion, plugindb.SchemaVersion(ctxT(t), t, db), latest)
 	}
 
 	// Settings: every one the release saved, and the secret still set.
@@ -212,28 +213,6 @@ func copyFixture(t *testing.T, fixture string) string {
 	return dir
 }
 
-// openDB opens the SQLite file at path from outside the plugin.
-func openDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-// schemaVersion is the highest applied version in goose's table
-// (plugin/store.MigrationsTable).
-func schemaVersion(t *testing.T, db *sql.DB) int64 {
-	t.Helper()
-	var v int64
-	if err := db.QueryRowContext(ctxT(t), `SELECT COALESCE(MAX(version_id), 0) FROM schema_migrations WHERE is_applied`).Scan(&v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // auditRows reads the first schema's columns of every log row, by id.
 func auditRows(t *testing.T, db *sql.DB) map[int64]string {
 	t.Helper()
@@ -255,25 +234,4 @@ func auditRows(t *testing.T, db *sql.DB) map[int64]string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// latestMigration is the highest number among the migration files, read
-// from the source tree (the SDK's side knows the plugin only as files).
-func latestMigration(t *testing.T) int64 {
-	t.Helper()
-	entries, err := os.ReadDir("../../migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var latest int64
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		if n, err := strconv.ParseInt(num, 10, 64); ok && err == nil && strings.HasSuffix(e.Name(), ".sql") {
-			latest = max(latest, n)
-		}
-	}
-	if latest == 0 {
-		t.Fatal("no numbered migration files in ../../migrations")
-	}
-	return latest
 }
