@@ -285,6 +285,15 @@ func duoUnreachable(t *testing.T, k *kit) {
 	op := k.newOperator(t, "duodown", true, duosim.OutcomeInteractive)
 	k.h.Duo.SetHealthy(false)
 	defer k.h.Duo.SetHealthy(true)
+	k.wantRefusedAfterPassword(t, op, "Duo unreachable, fail closed")
+}
+
+// wantRefusedAfterPassword signs op in with the right password in a new
+// browser and follows wherever the helpdesk sends it (to a Duo that may
+// answer with an error page, and back), and fails unless the sign-in ends
+// refused.
+func (k *kit) wantRefusedAfterPassword(t *testing.T, op operator, what string) {
+	t.Helper()
 	b := k.browser()
 	p := k.password(t, b, op, "")
 	followed, err := b.Follow(p)
@@ -297,7 +306,7 @@ func duoUnreachable(t *testing.T, k *kit) {
 			followed = pages[len(pages)-1]
 		}
 	}
-	k.refused(t, b, "Duo unreachable, fail closed", followed)
+	k.refused(t, b, what, followed)
 }
 
 // The plugin process stopped: an operator Duo is on for is refused; the
@@ -310,17 +319,5 @@ func pluginDown(t *testing.T, k *kit) {
 	if err := k.h.StopPlugin(t.Context()); err != nil {
 		t.Fatalf("StopPlugin: %v", err)
 	}
-	b := k.browser()
-	p := k.password(t, b, op, "")
-	followed, err := b.Follow(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if authURL, ok := b.DuoLink(followed); ok {
-		if back, _ := k.atDuo(t, b, authURL, true); back != nil {
-			_, pages := k.callback(t, b, back)
-			followed = pages[len(pages)-1]
-		}
-	}
-	k.refused(t, b, "the plugin down", followed)
+	k.wantRefusedAfterPassword(t, op, "the plugin down")
 }
