@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/duosecurity/duo_universal_golang/duouniversal"
 
-	"github.com/helpdesk-duo/duo-plugin/host"
-	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
 )
@@ -49,16 +46,7 @@ func parallelBench(b *testing.B, callers int, call func()) {
 // with 16 callers.
 func BenchmarkSDKBeginLoginNotRequiredParallel(b *testing.B) {
 	ctx := context.Background()
-	p, err := host.Start(ctx, host.Options{ManifestPath: pluginbuild.ForTest(b), Logger: quietLogger(),
-		Env: []string{"DUO_PLUGIN_LOG_LEVEL=warn"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d"), CallbackURL: callbackURL, Actor: admin}); err != nil {
-		b.Fatal(err)
-	}
-	req := contract.BeginLoginRequest{Operator: contract.Operator{ID: "1", Username: "alice"}, Client: contract.ClientInfo{IP: "203.0.113.7"}}
+	p, req := notRequiredPlugin(b)
 	parallelBench(b, 16, func() {
 		res, err := p.BeginLogin(ctx, req)
 		if err != nil || res.Decision != contract.DecisionNotRequired {

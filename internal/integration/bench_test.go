@@ -243,16 +243,7 @@ func BenchmarkBareGoPluginRoundTrip(b *testing.B) {
 // audit row written). BenchmarkBareGoPluginBeginLogin is its floor.
 func BenchmarkSDKBeginLoginNotRequired(b *testing.B) {
 	ctx := context.Background()
-	p, err := host.Start(ctx, host.Options{ManifestPath: pluginbuild.ForTest(b), Logger: quietLogger(),
-		Env: []string{"DUO_PLUGIN_LOG_LEVEL=warn"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d"), CallbackURL: callbackURL, Actor: admin}); err != nil {
-		b.Fatal(err)
-	}
-	req := contract.BeginLoginRequest{Operator: contract.Operator{ID: "1", Username: "alice"}, Client: contract.ClientInfo{IP: "203.0.113.7"}}
+	p, req := notRequiredPlugin(b)
 	samples := make([]time.Duration, 0, 10000)
 	for b.Loop() {
 		start := time.Now()
@@ -470,4 +461,22 @@ func BenchmarkLoginRawDuoClient(b *testing.B) {
 		samples = append(samples, time.Since(start))
 	}
 	percentiles(b, samples)
+}
+
+// notRequiredPlugin starts the real plugin through the SDK, activated on a
+// new data directory, and the BeginLogin request of an operator without
+// Duo; the plugin is closed when the benchmark ends.
+func notRequiredPlugin(b *testing.B) (*host.Plugin, contract.BeginLoginRequest) {
+	b.Helper()
+	ctx := context.Background()
+	p, err := host.Start(ctx, host.Options{ManifestPath: pluginbuild.ForTest(b), Logger: quietLogger(),
+		Env: []string{"DUO_PLUGIN_LOG_LEVEL=warn"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Close() })
+	if _, err := p.Activate(ctx, contract.ActivateRequest{DataDir: filepath.Join(b.TempDir(), "d"), CallbackURL: callbackURL, Actor: admin}); err != nil {
+		b.Fatal(err)
+	}
+	return p, contract.BeginLoginRequest{Operator: contract.Operator{ID: "1", Username: "alice"}, Client: contract.ClientInfo{IP: "203.0.113.7"}}
 }
