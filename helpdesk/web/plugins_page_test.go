@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"regexp"
 	"runtime"
@@ -115,31 +116,35 @@ func TestCase25ChecksumMismatchShownAndLoginsRefused(t *testing.T) {
 	if err := e.mgr.StartError(); !errors.Is(err, host.ErrChecksumMismatch) {
 		t.Fatalf("StartError = %v; want host.ErrChecksumMismatch", err)
 	}
-	// An administrator signed in before; the record says active (as after
-	// a restart of the helpdesk).
+	wantBundleRefused(t, e, "does not match the sha256 in the manifest; refusing to run it")
+}
+
+// wantBundleRefused checks a helpdesk whose plugin bundle the SDK refused
+// to start: with the record saying active (as after a restart), the
+// Plugins page's alert says the process is not running, why (each of
+// whys), and that every sign-in is refused; and alice's sign-in is refused
+// with the fail-closed message. It returns the Plugins page.
+func wantBundleRefused(t *testing.T, e *env, whys ...string) string {
+	t.Helper()
 	a := e.client()
 	a.signedIn("admin")
 	if err := e.st.SetPluginActive(t.Context(), plugins.ID, true, "test"); err != nil {
 		t.Fatal(err)
 	}
 	a.get("/admin/plugins")
-	alert := processAlert.FindString(a.last)
-	for _, want := range []string{
-		"The plugin process is not running",
-		"does not match the sha256 in the manifest; refusing to run it",
-		"every sign-in is refused",
-	} {
+	alert := html.UnescapeString(processAlert.FindString(a.last))
+	for _, want := range append(append([]string{"The plugin process is not running"}, whys...), "every sign-in is refused") {
 		if !strings.Contains(alert, want) {
-			t.Errorf("the Plugins page's alert lacks %q:\n%s", want, a.last)
+			t.Errorf("the Plugins page's alert lacks %q:\n%s", want, alert)
 		}
 	}
-
 	c := e.client()
 	resp := c.login("alice", password, "")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(c.last, web.MsgFailClosed) {
-		t.Fatalf("sign-in with the plugin refused: status %d:\n%s", resp.StatusCode, c.last)
+		t.Fatalf("sign-in with the bundle refused: status %d:\n%s", resp.StatusCode, c.last)
 	}
 	if resp := c.get("/"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatal("signed in although the plugin could not ask Duo")
 	}
+	return a.last
 }
