@@ -49,7 +49,7 @@ func parseDuoCallback(rawQuery string) (duoCallback, error) {
 	}
 	for k, vs := range q {
 		if len(vs) > 1 {
-			return duoCallback{}, &callbackError{Parameter: k, Problem: "a parameter is repeated"}
+			return duoCallback{}, &callbackError{Parameter: callbackParameter(k), Problem: "a parameter is repeated"}
 		}
 	}
 	if vs, ok := q["error"]; ok {
@@ -64,4 +64,14 @@ func parseDuoCallback(rawQuery string) (duoCallback, error) {
 		return duoCallback{}, &callbackError{Problem: "state or duo_code is missing"}
 	}
 	return c, nil
+}
+
+// callbackParameter is name if it is one of Duo's callback parameters,
+// else "": only names of the protocol reach the log, never a sender's text.
+func callbackParameter(name string) string {
+	switch name {
+	case "state", "duo_code", "code", "error", "error_description":
+		return name
+	}
+	return ""
 }
