@@ -199,16 +199,8 @@ func ForTestTagged(t testing.TB, tags string) string {
 	return copyBundle(t, manifest)
 }
 
-// PrepareWithFlags builds, once per process, a bundle of the plugin built
-// with extra go build flags (such as StrippedFlags). Call it from TestMain
-// before m.Run.
-func PrepareWithFlags(flags ...string) error {
-	_, err := flaggedBundle(flags...)
-	return err
-}
-
-// ForTestWithFlags is ForTest for the bundle built with flags
-// (PrepareWithFlags).
+// ForTestWithFlags is ForTest for a bundle of the plugin built with extra
+// go build flags (such as StrippedFlags), built once per process.
 func ForTestWithFlags(t testing.TB, flags ...string) string {
 	t.Helper()
 	manifest, err := flaggedBundle(flags...)
