@@ -9,6 +9,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 )
 
@@ -61,7 +62,7 @@ func TestHelpDeskRoleMigrationKeepsData(t *testing.T) {
 
 	// Every reference still resolves, to the same operator as before.
 	type ref struct{ table, key, username string }
-	refs, err := sqlitedb.Query(ctx, st.db, func(sc sqlitedb.Scanner) (ref, error) {
+	refs, err := sqldb.Query(ctx, st.db, func(sc sqldb.Scanner) (ref, error) {
 		var r ref
 		return r, sc.Scan(&r.table, &r.key, &r.username)
 	}, `SELECT 'sessions', hex(s.id_hash), o.username FROM sessions s JOIN operators o ON o.id = s.operator_id
@@ -71,7 +72,7 @@ func TestHelpDeskRoleMigrationKeepsData(t *testing.T) {
 	if err != nil || !slices.Equal(refs, wantRefs) {
 		t.Fatalf("references to operators after the migration = %v, %v; want %v", refs, err, wantRefs)
 	}
-	dangling, err := sqlitedb.Query(ctx, st.db, func(sc sqlitedb.Scanner) (string, error) {
+	dangling, err := sqldb.Query(ctx, st.db, func(sc sqldb.Scanner) (string, error) {
 		var table string
 		var rowid, parent, fkid any
 		return table, sc.Scan(&table, &rowid, &parent, &fkid)

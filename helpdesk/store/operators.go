@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/secret"
+	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 )
 
@@ -70,7 +71,7 @@ type NewOperator struct {
 
 const operatorColumns = `id, username, email, display_name, role, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at, service_account`
 
-func scanOperator(row sqlitedb.Scanner) (Operator, error) {
+func scanOperator(row sqldb.Scanner) (Operator, error) {
 	var o Operator
 	var hash, totpSecret string
 	var confirmed, service int
@@ -139,7 +140,7 @@ func (s *Store) OperatorByUsername(ctx context.Context, username string) (Operat
 
 // ListOperators returns every operator, by username.
 func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
-	out, err := sqlitedb.Query(ctx, s.db, scanOperator, `SELECT `+operatorColumns+` FROM operators ORDER BY username`)
+	out, err := sqldb.Query(ctx, s.db, scanOperator, `SELECT `+operatorColumns+` FROM operators ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("list operators: %w", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
+	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
 )
 
 // OutboxMail is one message kept in the outbox instead of being mailed:
@@ -37,7 +37,7 @@ func (s *Store) ListOutbox(ctx context.Context, limit int) ([]OutboxMail, error)
 	if limit <= 0 {
 		limit = -1 // SQLite's "no limit"
 	}
-	out, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (OutboxMail, error) {
+	out, err := sqldb.Query(ctx, s.db, func(sc sqldb.Scanner) (OutboxMail, error) {
 		var m OutboxMail
 		var at int64
 		err := sc.Scan(&m.ID, &at, &m.To, &m.Subject, &m.Text)

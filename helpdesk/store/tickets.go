@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
+	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
 )
 
 // Ticket is a customer request.
@@ -40,7 +40,7 @@ func (s *Store) CloseTicket(ctx context.Context, id int64) error {
 
 // ListTickets returns the newest tickets first, at most limit.
 func (s *Store) ListTickets(ctx context.Context, limit int) ([]Ticket, error) {
-	out, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (Ticket, error) {
+	out, err := sqldb.Query(ctx, s.db, func(sc sqldb.Scanner) (Ticket, error) {
 		var t Ticket
 		var created int64
 		err := sc.Scan(&t.ID, &t.Subject, &t.Requester, &t.Status, &t.CreatedBy, &created)

@@ -17,13 +17,18 @@ import (
 	"path/filepath"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
 	"modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrSchemaTooNew means the database was migrated by newer code; it is
 // left untouched.
-var ErrSchemaTooNew = errors.New("database schema is newer than this program")
+var ErrSchemaTooNew = sqldb.ErrSchemaTooNew
+
+// MigrationError means a migration failed and was rolled back.
+type MigrationError = sqldb.MigrationError
 
 // Options say how to open and migrate one database.
 type Options struct {
@@ -163,58 +168,13 @@ func OpenReader(ctx context.Context, path string, o Options) (*sql.DB, error) {
 	return db, nil
 }
 
-func provider(db *sql.DB, o Options) (*goose.Provider, error) {
-	return goose.NewProvider(goose.DialectSQLite3, db, o.Migrations,
-		goose.WithTableName(o.MigrationsTable),
-		goose.WithDisableGlobalRegistry(true),
-	)
+func (o Options) migrations() sqldb.Migrations {
+	return sqldb.Migrations{Dialect: goose.DialectSQLite3, FS: o.Migrations, Table: o.MigrationsTable, Owner: o.Owner}
 }
 
 func migrate(ctx context.Context, db *sql.DB, o Options) error {
-	p, err := provider(db, o)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	// On a new file goose reports version -1 with an error; that is fine.
-	current, target, err := p.GetVersions(ctx)
-	if err != nil && current != -1 {
-		return fmt.Errorf("migrations: read schema version: %w", err)
-	}
-	if current > target {
-		return fmt.Errorf("%w: the database is at schema version %d and this %s knows up to %d; install the newer %s again or restore a backup",
-			ErrSchemaTooNew, current, o.Owner, target, o.Owner)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		var pe *goose.PartialError
-		if errors.As(err, &pe) && pe.Failed != nil && pe.Failed.Source != nil {
-			kept := max(current, 0)
-			for _, r := range pe.Applied {
-				kept = max(kept, r.Source.Version)
-			}
-			return &MigrationError{Failed: pe.Failed.Source.Version, Kept: kept, Err: pe.Err}
-		}
-		return fmt.Errorf("migrations: apply: %w", err)
-	}
-	return nil
+	return sqldb.Migrate(ctx, db, o.migrations())
 }
-
-// MigrationError means a migration failed. Each runs in its own
-// transaction, so the failed one was rolled back whole and the database is
-// at schema version Kept: the migrations before it, and nothing of it.
-type MigrationError struct {
-	Failed int64 // the version of the migration that failed
-	Kept   int64 // the schema version the database is at
-	Err    error
-}
-
-// Summary says what happened, without the cause.
-func (e *MigrationError) Summary() string {
-	return fmt.Sprintf("migration %d failed and was rolled back; the database stays at schema version %d", e.Failed, e.Kept)
-}
-
-func (e *MigrationError) Error() string { return "migrations: " + e.Summary() + ": " + e.Err.Error() }
-
-func (e *MigrationError) Unwrap() error { return e.Err }
 
 // LatestVersion is the version the embedded migrations lead to.
 func LatestVersion(o Options) (int64, error) {
@@ -223,46 +183,7 @@ func LatestVersion(o Options) (int64, error) {
 		return 0, err
 	}
 	defer db.Close()
-	p, err := provider(db, o)
-	if err != nil {
-		return 0, err
-	}
-	srcs := p.ListSources()
-	if len(srcs) == 0 {
-		return 0, errors.New("no migrations embedded")
-	}
-	return srcs[len(srcs)-1].Version, nil
-}
-
-// Query runs a query and scans every row with scan, closing the rows. An
-// empty result is a nil slice. It is the one row loop of the project's
-// stores.
-func Query[T any](ctx context.Context, q Querier, scan func(Scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-// Querier is what *sql.DB and *sql.Tx have in common for reading.
-type Querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// Scanner is what *sql.Row and *sql.Rows have in common, so one scan
-// function serves a single-row query and a Query.
-type Scanner interface {
-	Scan(dest ...any) error
+	return sqldb.LatestVersion(db, o.migrations())
 }
 
 // IsUniqueViolation reports whether err is SQLite refusing a row that

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 	"github.com/helpdesk-duo/duo-plugin/migrations"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -168,15 +169,15 @@ func (s *SQLite) LoadSettings(ctx context.Context) (Settings, error) {
 		k string
 		v []byte
 	}
-	scan := func(sc sqlitedb.Scanner) (kv, error) {
+	scan := func(sc sqldb.Scanner) (kv, error) {
 		var r kv
 		return r, sc.Scan(&r.k, &r.v)
 	}
-	values, err := sqlitedb.Query(ctx, s.db, scan, `SELECT key, value FROM settings`)
+	values, err := sqldb.Query(ctx, s.db, scan, `SELECT key, value FROM settings`)
 	if err != nil {
 		return Settings{}, fmt.Errorf("load settings: %w", err)
 	}
-	secrets, err := sqlitedb.Query(ctx, s.db, scan, `SELECT key, ciphertext FROM secrets`)
+	secrets, err := sqldb.Query(ctx, s.db, scan, `SELECT key, ciphertext FROM secrets`)
 	if err != nil {
 		return Settings{}, fmt.Errorf("load secrets: %w", err)
 	}
@@ -225,7 +226,7 @@ const operatorColumns = `id, username, email, enabled, duo_alias, enrolled_at, l
 	(SELECT COUNT(*) FROM backup_codes b WHERE b.operator_id = operators.id AND b.used_at IS NULL), backup_codes_issued_at,
 	` + lockColumns
 
-func scanOperator(sc sqlitedb.Scanner) (contract.OperatorState, error) {
+func scanOperator(sc sqldb.Scanner) (contract.OperatorState, error) {
 	var (
 		st                          contract.OperatorState
 		enabled                     int
@@ -361,7 +362,7 @@ func (s *SQLite) OperatorStates(ctx context.Context, ids []string) (map[string]c
 			args[i] = id
 		}
 		q := `SELECT ` + operatorColumns + ` FROM operators WHERE id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
-		found, err := sqlitedb.Query(ctx, s.db, scanOperator, q, args...)
+		found, err := sqldb.Query(ctx, s.db, scanOperator, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("operator states: %w", err)
 		}
@@ -394,7 +395,7 @@ func (s *SQLite) OperatorToggle(ctx context.Context, operatorID string) (Toggle,
 
 // ListEnabled implements Store.
 func (s *SQLite) ListEnabled(ctx context.Context, afterID string, limit int) ([]contract.OperatorState, error) {
-	out, err := sqlitedb.Query(ctx, s.db, scanOperator,
+	out, err := sqldb.Query(ctx, s.db, scanOperator,
 		`SELECT `+operatorColumns+` FROM operators WHERE enabled = 1 AND id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list enabled operators: %w", err)
@@ -571,7 +572,7 @@ func (s *SQLite) Events(ctx context.Context, afterID int64, limit int) ([]EventR
 	if err := s.flushSpool(ctx); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	out, err := sqlitedb.Query(ctx, s.db, scanEvent,
+	out, err := sqldb.Query(ctx, s.db, scanEvent,
 		`SELECT `+eventColumns+` FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)

@@ -8,13 +8,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
+	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
 )
 
 // eventColumns are read FROM audit_events for an EventRecord (scanEvent).
 const eventColumns = `id, at, kind, operator_id, actor, actor_id, actor_role, client_ip, user_agent, outcome, reason, detail, notice`
 
-func scanEvent(sc sqlitedb.Scanner) (EventRecord, error) {
+func scanEvent(sc sqldb.Scanner) (EventRecord, error) {
 	var (
 		r  EventRecord
 		at int64
@@ -46,7 +46,7 @@ func (s *SQLite) ListEvents(ctx context.Context, f EventFilter, limit int, befor
 		hi = min(hi, beforeID-1)
 	}
 	q, args := f.listQuery(lo, hi, limit)
-	out, err := sqlitedb.Query(ctx, s.db, scanEvent, q, args...)
+	out, err := sqldb.Query(ctx, s.db, scanEvent, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -231,7 +231,7 @@ func (s *SQLite) CountLogins(ctx context.Context, since time.Time) (map[string]i
 	for _, k := range LoginKinds {
 		args = append(args, k)
 	}
-	rows, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (row, error) {
+	rows, err := sqldb.Query(ctx, s.db, func(sc sqldb.Scanner) (row, error) {
 		var r row
 		return r, sc.Scan(&r.outcome, &r.n)
 	}, q, args...)

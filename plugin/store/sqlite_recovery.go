@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -177,7 +178,7 @@ func noteCodeLogin(ctx context.Context, tx *txn, operatorID string, now time.Tim
 
 const bypassColumns = `id, operator_id, issued_by, issued_at, uses_left, expires_at, revoked_at`
 
-func scanBypass(sc sqlitedb.Scanner) (contract.BypassCode, error) {
+func scanBypass(sc sqldb.Scanner) (contract.BypassCode, error) {
 	var (
 		b               contract.BypassCode
 		issued, expires int64
@@ -245,7 +246,7 @@ func (s *SQLite) IssueBypassCode(ctx context.Context, op contract.Operator, b co
 
 // ListBypassCodes implements RecoveryStore.
 func (s *SQLite) ListBypassCodes(ctx context.Context, operatorID string) ([]contract.BypassCode, error) {
-	out, err := sqlitedb.Query(ctx, s.db, scanBypass,
+	out, err := sqldb.Query(ctx, s.db, scanBypass,
 		`SELECT `+bypassColumns+` FROM bypass_codes WHERE operator_id = ? ORDER BY issued_at DESC, rowid DESC`, operatorID)
 	if err != nil {
 		return nil, fmt.Errorf("list bypass codes: %w", err)
@@ -341,7 +342,7 @@ func (s *SQLite) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, opera
 
 // Notices implements RecoveryStore.
 func (s *SQLite) Notices(ctx context.Context, afterID int64, limit int) ([]contract.Notice, error) {
-	out, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (contract.Notice, error) {
+	out, err := sqldb.Query(ctx, s.db, func(sc sqldb.Scanner) (contract.Notice, error) {
 		var (
 			n                    contract.Notice
 			at                   int64

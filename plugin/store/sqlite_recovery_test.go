@@ -15,6 +15,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 	"github.com/helpdesk-duo/duo-plugin/migrations"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -666,7 +667,7 @@ func TestExpiredSetsGoWithTheNextOne(t *testing.T) {
 	}
 	tickets := func() []string {
 		t.Helper()
-		ops, err := sqlitedb.Query(ctx, s.db, func(sc sqlitedb.Scanner) (string, error) {
+		ops, err := sqldb.Query(ctx, s.db, func(sc sqldb.Scanner) (string, error) {
 			var op string
 			return op, sc.Scan(&op)
 		}, `SELECT operator_id FROM backup_code_tickets ORDER BY operator_id`)

@@ -1,0 +1,2 @@
+-- +goose Up
+ALTER TABLE things ADD COLUMN made_at BIGINT NOT NULL DEFAULT 0;
