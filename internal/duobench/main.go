@@ -6,7 +6,7 @@
 // the issue's goal. It is a benchmark, not a test: nothing runs it under
 // go test.
 //
-//	go run ./internal/duobench [-quick] [-rounds 3] [-cpuprofile DIR] [-phases 1,2,4,5,6]
+//	go run ./internal/duobench [-quick] [-rounds 3] [-cpuprofile DIR] [-phases 1,2,4,5,6] [-postgres URL]
 //
 // The phases (docs/BENCHMARKS.md has a run's table):
 //
@@ -26,6 +26,11 @@
 //     operators, pages of the log, a full streamed export.
 //  6. The reference helpdesk's login POST → redirect to Duo, under load
 //     from another process, against its own sign-in page.
+//  7. Scale-out (issue 13): whole Duo logins at 32 callers through two
+//     plugin processes on one PostgreSQL database (begun on one, completed
+//     on the other) against one plugin on SQLite, and one on PostgreSQL.
+//     Needs a server (-postgres URL or DUO_TEST_POSTGRES_URL); run it
+//     with -phases 7, or add it to the list.
 //
 // -cpuprofile DIR has the plugin of phase 2 write its CPU profile there
 // (DUO_PLUGIN_PPROF_DIR), read with go tool pprof.
@@ -57,6 +62,7 @@ type opts struct {
 	cpuprofile  string
 	phases      []string
 	loadFor     time.Duration
+	postgres    string // phase 7's server: a URL whose role may create databases
 }
 
 func main() {
@@ -64,7 +70,8 @@ func main() {
 	quick := flag.Bool("quick", false, "short windows and small data: about 2–3 minutes")
 	rounds := flag.Int("rounds", 3, "rounds of alternating measurements; medians are reported")
 	cpuprofile := flag.String("cpuprofile", "", "directory for the plugin's CPU profile during the full-login phase")
-	phases := flag.String("phases", "1,2,4,5,6", "phases to run (3 runs within 1 and 2)")
+	phases := flag.String("phases", "1,2,4,5,6", "phases to run (3 runs within 1 and 2; 7 needs PostgreSQL)")
+	postgres := flag.String("postgres", os.Getenv("DUO_TEST_POSTGRES_URL"), "phase 7: a PostgreSQL server whose role may create databases (default $DUO_TEST_POSTGRES_URL)")
 	markdown := flag.String("markdown", "", "also write the table as Markdown to this file")
 	loadURL := flag.String("url", "", "load role: helpdesk base URL")
 	loadCallers := flag.Int("c", 16, "load role: concurrent clients")
@@ -79,7 +86,7 @@ func main() {
 	case "load":
 		err = serveLoad(*loadURL, *loadUser, *loadCallers, *loadFor, *loadWant)
 	case "":
-		o := opts{quick: *quick, rounds: *rounds, cpuprofile: *cpuprofile, phases: strings.Split(*phases, ",")}
+		o := opts{quick: *quick, rounds: *rounds, cpuprofile: *cpuprofile, phases: strings.Split(*phases, ","), postgres: *postgres}
 		if o.quick {
 			o.window, o.steady, o.starts, o.fsyncLogins, o.rssLogins, o.events, o.operators, o.loadFor = time.Second, 5*time.Second, 3, 100, 3000, 100_000, 10_000, 2*time.Second
 		} else {
@@ -143,6 +150,7 @@ func bench(o opts, markdownPath string) error {
 		{"4", "Cold start and idle memory", phaseColdStart},
 		{"5", fmt.Sprintf("%d operators, %d audit events", o.operators, o.events), phaseData},
 		{"6", "Reference helpdesk: login POST → redirect, under load", phaseHelpdesk},
+		{"7", "Scale-out: two plugins on one PostgreSQL vs one on SQLite", phaseScaleOut},
 	} {
 		if !slices.Contains(o.phases, ph.id) {
 			continue

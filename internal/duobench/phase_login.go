@@ -7,6 +7,7 @@ import (
 
 	"github.com/duosecurity/duo_universal_golang/duouniversal"
 
+	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -32,49 +33,15 @@ func phaseFullLogin(ctx context.Context, e *env, o opts, rep *report) error {
 	}
 	defer p.Close()
 	pid := p.State().PID
-	if res, err := p.UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: map[string]string{"client_id": sim.info.ClientID,
-		"client_secret": sim.info.ClientSecret, "api_hostname": sim.info.APIHost, "ca_file": sim.info.CAFile}, Actor: admin}); err != nil || !res.Saved {
-		return fmt.Errorf("settings: %+v %v", res, err)
-	}
 	idleRSS, _, _ := memory(pid)
 	br := newBrowser(sim)
 	callers := []int{1, 16, 32}
 	maxC := callers[len(callers)-1]
-	ops := make([]contract.Operator, maxC)
-	login := func(c int) (contract.CompleteLoginResponse, error) {
-		op := ops[c]
-		begin, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: op, Client: contract.ClientInfo{IP: "203.0.113.7", UserAgent: "duobench"}})
-		if err != nil || begin.Decision != contract.DecisionRedirect {
-			return contract.CompleteLoginResponse{}, fmt.Errorf("BeginLogin: %+v %v", begin, err)
-		}
-		q, err := br.approve(begin.RedirectURL)
-		if err != nil {
-			return contract.CompleteLoginResponse{}, err
-		}
-		return p.CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: op, SessionState: begin.State,
-			CallbackState: q.Get("state"), DuoCode: q.Get("duo_code"), Client: contract.ClientInfo{IP: "203.0.113.7", UserAgent: "duobench"}})
-	}
-	for c := range ops {
-		ops[c] = contract.Operator{ID: fmt.Sprintf("duo-%d", c), Username: fmt.Sprintf("duo-user-%d", c)}
-		if _, err := p.SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: ops[c], Enabled: true, Actor: admin}); err != nil {
-			return err
-		}
-		// The first sign-in sets up backup codes: not what is measured.
-		first, err := login(c)
-		if err != nil || first.Decision != contract.DecisionConfirmBackupCodes {
-			return fmt.Errorf("first login: %+v %v", first, err)
-		}
-		if res, err := p.ConfirmBackupCodes(ctx, contract.ConfirmBackupCodesRequest{Operator: ops[c], Ticket: first.BackupCodesTicket}); err != nil || res.Decision != contract.DecisionAllowed {
-			return fmt.Errorf("confirm: %+v %v", res, err)
-		}
-	}
-	sdk := func(c int) error {
-		res, err := login(c)
-		if err == nil && res.Decision != contract.DecisionAllowed {
-			err = fmt.Errorf("CompleteLogin: %+v", res)
-		}
+	rig, err := newLoginRig(ctx, sim, br, []*host.Plugin{p}, maxC)
+	if err != nil {
 		return err
 	}
+	sdk := func(c int) error { return rig.allowed(ctx, c) }
 	raw, err := duouniversal.NewClient(sim.info.ClientID, sim.info.ClientSecret, sim.info.APIHost, callbackURL, duouniversal.WithHTTPClient(sim.client()))
 	if err != nil {
 		return err
@@ -242,7 +209,70 @@ func phaseFullLogin(ctx context.Context, e *env, o opts, rep *report) error {
 	}
 	rep.add(row{figure: "2. Failed logins in this phase: SDK", value: fmt.Sprint(sdkFails.n.Load()), floor: fmt.Sprint(floorFails.n.Load())})
 	fmt.Printf("  failed SDK logins: %s; failed raw-client logins: %s\n", &sdkFails, &floorFails)
-	rep.add(row{figure: fmt.Sprintf("4. Plugin RSS after %d logins (floor: its RSS when configured, before logins)", done), value: mib(rss), floor: mib(idleRSS), ratio: float64(rss) / float64(idleRSS)})
+	rep.add(row{figure: fmt.Sprintf("4. Plugin RSS after %d logins (floor: its RSS when active, before settings and logins)", done), value: mib(rss), floor: mib(idleRSS), ratio: float64(rss) / float64(idleRSS)})
 	rep.add(row{figure: fmt.Sprintf("4. Plugin peak RSS (VmHWM) after %d logins", done), value: mib(hwm)})
 	return nil
+}
+
+// loginRig signs operators in with Duo through one or more plugin
+// processes: caller c begins on plugin c and completes on the next one, as
+// a round-robin load balancer would send the callback to the next
+// instance.
+type loginRig struct {
+	ps  []*host.Plugin
+	ops []contract.Operator
+	br  browser
+}
+
+// newLoginRig saves the simulator's settings through the first plugin
+// (the others share its store, or there are none), enables n operators
+// and signs each in once: the first sign-in sets up backup codes, which is
+// not what is measured.
+func newLoginRig(ctx context.Context, sim *simProc, br browser, ps []*host.Plugin, n int) (*loginRig, error) {
+	if res, err := ps[0].UpdateSettings(ctx, contract.UpdateSettingsRequest{Values: map[string]string{"client_id": sim.info.ClientID,
+		"client_secret": sim.info.ClientSecret, "api_hostname": sim.info.APIHost, "ca_file": sim.info.CAFile}, Actor: admin}); err != nil || !res.Saved {
+		return nil, fmt.Errorf("settings: %+v %v", res, err)
+	}
+	r := &loginRig{ps: ps, ops: make([]contract.Operator, n), br: br}
+	for c := range r.ops {
+		r.ops[c] = contract.Operator{ID: fmt.Sprintf("duo-%d", c), Username: fmt.Sprintf("duo-user-%d", c)}
+		if _, err := ps[0].SetOperatorEnabled(ctx, contract.SetOperatorEnabledRequest{Operator: r.ops[c], Enabled: true, Actor: admin}); err != nil {
+			return nil, err
+		}
+		first, err := r.login(ctx, c)
+		if err != nil || first.Decision != contract.DecisionConfirmBackupCodes {
+			return nil, fmt.Errorf("first login: %+v %v", first, err)
+		}
+		if res, err := r.plugin(c, 1).ConfirmBackupCodes(ctx, contract.ConfirmBackupCodesRequest{Operator: r.ops[c], Ticket: first.BackupCodesTicket}); err != nil || res.Decision != contract.DecisionAllowed {
+			return nil, fmt.Errorf("confirm: %+v %v", res, err)
+		}
+	}
+	return r, nil
+}
+
+// plugin is the plugin caller c's step-th call of a login goes to.
+func (r *loginRig) plugin(c, step int) *host.Plugin { return r.ps[(c+step)%len(r.ps)] }
+
+// login is one whole Duo login of caller c's operator.
+func (r *loginRig) login(ctx context.Context, c int) (contract.CompleteLoginResponse, error) {
+	op, client := r.ops[c], contract.ClientInfo{IP: "203.0.113.7", UserAgent: "duobench"}
+	begin, err := r.plugin(c, 0).BeginLogin(ctx, contract.BeginLoginRequest{Operator: op, Client: client})
+	if err != nil || begin.Decision != contract.DecisionRedirect {
+		return contract.CompleteLoginResponse{}, fmt.Errorf("BeginLogin: %+v %v", begin, err)
+	}
+	q, err := r.br.approve(begin.RedirectURL)
+	if err != nil {
+		return contract.CompleteLoginResponse{}, err
+	}
+	return r.plugin(c, 1).CompleteLogin(ctx, contract.CompleteLoginRequest{Operator: op, SessionState: begin.State,
+		CallbackState: q.Get("state"), DuoCode: q.Get("duo_code"), Client: client})
+}
+
+// allowed is login, failing unless Duo's answer let the operator in.
+func (r *loginRig) allowed(ctx context.Context, c int) error {
+	res, err := r.login(ctx, c)
+	if err == nil && res.Decision != contract.DecisionAllowed {
+		err = fmt.Errorf("CompleteLogin: %+v", res)
+	}
+	return err
 }

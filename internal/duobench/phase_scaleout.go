@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/helpdesk-duo/duo-plugin/host"
+)
+
+// phaseScaleOut (issue 13): whole Duo logins at 32 callers through two
+// plugin processes sharing one PostgreSQL database (each login begun on
+// one and completed on the other, as behind a round-robin load balancer)
+// against one plugin process on SQLite, and one on PostgreSQL, in
+// alternating rounds against one simulator. It needs a PostgreSQL server
+// whose role may create databases (-postgres, or DUO_TEST_POSTGRES_URL:
+// scripts/postgres-for-tests.sh); without one it says so and measures
+// nothing.
+func phaseScaleOut(ctx context.Context, e *env, o opts, rep *report) error {
+	if o.postgres == "" {
+		fmt.Println("  skipped: no PostgreSQL server (-postgres URL or DUO_TEST_POSTGRES_URL)")
+		return nil
+	}
+	dbURL, drop, err := scratchDatabase(ctx, o.postgres)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	var key [32]byte
+	_, _ = rand.Read(key[:])
+	pgEnv := []string{"DUO_PLUGIN_DATABASE_URL=" + dbURL, "DUO_PLUGIN_SECRETS_KEY=" + base64.StdEncoding.EncodeToString(key[:])}
+
+	sim, err := startSim()
+	if err != nil {
+		return err
+	}
+	defer sim.close()
+	br := newBrowser(sim)
+	const callers = 32
+	start := func(n int, env ...string) ([]*host.Plugin, error) {
+		var ps []*host.Plugin
+		for range n {
+			p, err := e.startActive(ctx, "", env...)
+			if err != nil {
+				return ps, err
+			}
+			ps = append(ps, p)
+		}
+		return ps, nil
+	}
+	type side struct {
+		name string
+		rig  *loginRig
+		runs []run
+	}
+	var sides []*side
+	for _, s := range []struct {
+		name string
+		n    int
+		env  []string
+	}{
+		{"two plugins on one PostgreSQL", 2, append(pgEnv[:2:2], "DUO_PLUGIN_DATABASE_SCHEMA=duo_two")},
+		{"one plugin on SQLite", 1, nil},
+		{"one plugin on PostgreSQL", 1, append(pgEnv[:2:2], "DUO_PLUGIN_DATABASE_SCHEMA=duo_one")},
+	} {
+		ps, err := start(s.n, s.env...)
+		for _, p := range ps {
+			defer p.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		rig, err := newLoginRig(ctx, sim, br, ps, callers)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		sides = append(sides, &side{name: s.name, rig: rig})
+	}
+	var fails failures
+	for _, sd := range sides {
+		if _, err := drive(callers, 500*time.Millisecond, 0, fails.tolerate(func(c int) error { return sd.rig.allowed(ctx, c) })); err != nil {
+			return err
+		}
+	}
+	for round := range o.rounds {
+		line := fmt.Sprintf("  round %d, %d callers:", round+1, callers)
+		for _, sd := range sides {
+			r, err := drive(callers, o.window, 0, fails.tolerate(func(c int) error { return sd.rig.allowed(ctx, c) }))
+			if err != nil {
+				return err
+			}
+			sd.runs = append(sd.runs, r)
+			line += fmt.Sprintf(" %s %s p99 %s;", sd.name, perSec(r.perSec()), ms(r.p(0.99)))
+		}
+		fmt.Println(line)
+	}
+	floor := sides[1]
+	ft, f99 := medianOf(floor.runs, tput), medianOf(floor.runs, p99)
+	for _, sd := range sides {
+		name := fmt.Sprintf("7. Full Duo login, %d callers, %s", callers, sd.name)
+		t, q := medianOf(sd.runs, tput), medianOf(sd.runs, p99)
+		x := row{figure: name + ": logins/s", value: perSec(t)}
+		y := row{figure: name + ": p99", value: ms(durOf(q))}
+		if sd != floor {
+			x.floor, x.ratio = perSec(ft), t/ft
+			y.floor, y.ratio = ms(durOf(f99)), q/f99
+		}
+		rep.add(x)
+		rep.add(y)
+	}
+	rep.add(row{figure: "7. Failed logins in this phase", value: fmt.Sprint(fails.n.Load())})
+	return nil
+}
+
+// scratchDatabase creates a database of its own on the server at admin
+// and returns its URL and the function that drops it.
+func scratchDatabase(ctx context.Context, admin string) (string, func(), error) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "duobench_" + hex.EncodeToString(b[:])
+	exec := func(stmt string) error {
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			return fmt.Errorf("postgresql: %w", err)
+		}
+		defer func() { _ = conn.Close(ctx) }()
+		_, err = conn.Exec(ctx, stmt)
+		return err
+	}
+	if err := exec("CREATE DATABASE " + name); err != nil {
+		return "", nil, fmt.Errorf("create the benchmark's database: %w", err)
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	return u.String(), func() { _ = exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") }, nil
+}
