@@ -16,12 +16,15 @@ package lbtest
 
 import (
 	"bytes"
+	"encoding/csv"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -29,6 +32,7 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/testlog"
+	"github.com/helpdesk-duo/duo-plugin/internal/waitfor"
 )
 
 // Header names the backend that served a response (ServerName).
@@ -54,6 +58,7 @@ type Balancer struct {
 	Addr string
 
 	t       testing.TB
+	socket  string
 	cmd     *exec.Cmd
 	log     *testlog.Buffer
 	done    chan struct{}
@@ -95,6 +100,7 @@ func Binary(t testing.TB) string {
 var config = template.Must(template.New("haproxy.cfg").Parse(`global
 	log stderr format raw local0 info
 	maxconn 512
+	stats socket {{.Socket}} mode 600 level user
 
 defaults
 	mode http
@@ -142,12 +148,21 @@ func Start(t testing.TB, backends []string, opts Options) *Balancer {
 		opts.HealthPath = "/healthz"
 	}
 	data := struct {
-		HealthPath, Header string
-		Servers            []server
+		HealthPath, Header, Socket string
+		Servers                    []server
 	}{HealthPath: opts.HealthPath, Header: Header}
 	for i, addr := range backends {
 		data.Servers = append(data.Servers, server{ServerName(i), addr})
 	}
+	// The runtime API's socket, in a directory with a short name: a unix
+	// socket's path has at most 107 bytes, and t.TempDir's hold the test's
+	// name.
+	sockDir, err := os.MkdirTemp("", "lbtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
+	data.Socket = filepath.Join(sockDir, "haproxy.sock")
 	var cfg bytes.Buffer
 	if err := config.Execute(&cfg, data); err != nil {
 		t.Fatal(err)
@@ -172,10 +187,11 @@ func Start(t testing.TB, backends []string, opts Options) *Balancer {
 	defer lnFile.Close()
 
 	b := &Balancer{
-		Addr: ln.Addr().String(),
-		t:    t,
-		log:  &testlog.Buffer{},
-		done: make(chan struct{}),
+		Addr:   ln.Addr().String(),
+		t:      t,
+		socket: data.Socket,
+		log:    &testlog.Buffer{},
+		done:   make(chan struct{}),
 	}
 	b.URL = "http://" + b.Addr
 	// -db: stay in the foreground, one process, no daemon.
@@ -223,6 +239,56 @@ func (b *Balancer) waitReady(cfgPath string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// States asks HAProxy's runtime API what it thinks of each backend now:
+// ServerName → "UP" (in the rotation) or "DOWN" (out of it), the first
+// word of "show stat"'s status: its "UP 1/2" (up, not yet confirmed by a
+// check, or one failure from down) is "UP", its "DOWN 1/1" "DOWN".
+func (b *Balancer) States(t testing.TB) map[string]string {
+	t.Helper()
+	conn, err := net.DialTimeout("unix", b.socket, 5*time.Second)
+	if err != nil {
+		t.Fatalf("haproxy runtime API: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, "show stat\n"); err != nil {
+		t.Fatalf("haproxy runtime API: %v", err)
+	}
+	raw, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("haproxy runtime API: %v", err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(raw), "# "))).ReadAll()
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("haproxy runtime API: show stat: %v\n%s", err, raw)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	states := map[string]string{}
+	for _, r := range rows[1:] {
+		if len(r) > col["status"] && r[col["pxname"]] == "helpdesks" && r[col["svname"]] != "BACKEND" {
+			state, _, _ := strings.Cut(r[col["status"]], " ")
+			states[r[col["svname"]]] = state
+		}
+	}
+	return states
+}
+
+// WaitState waits until HAProxy holds backend i (ServerName) to be in
+// state ("UP", "DOWN"), and returns how long that took; it fails the test
+// after timeout.
+func (b *Balancer) WaitState(t testing.TB, i int, state string, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	name := ServerName(i)
+	waitfor.Until(t, timeout, "haproxy to hold "+name+" "+state, func() bool {
+		return b.States(t)[name] == state
+	})
+	return time.Since(start)
 }
 
 // Log is what HAProxy has logged so far.

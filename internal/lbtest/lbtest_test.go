@@ -58,6 +58,9 @@ func TestRoundRobinThenFailover(t *testing.T) {
 	b0 := backend(t, "zero", &checks0)
 	b1 := backend(t, "one", &checks1)
 	lb := Start(t, []string{b0.Listener.Addr().String(), b1.Listener.Addr().String()}, Options{})
+	if got := lb.States(t); len(got) != 2 || got[ServerName(0)] != "UP" || got[ServerName(1)] != "UP" {
+		t.Fatalf("states at start %v, want both UP", got)
+	}
 
 	// One client connection: keep-alive, at most one idle connection.
 	tr := &http.Transport{MaxIdleConns: 1, MaxConnsPerHost: 1}
@@ -108,10 +111,14 @@ func TestRoundRobinThenFailover(t *testing.T) {
 		}
 	}
 	t.Logf("20 requests after a backend died all served by the living one, in %v", time.Since(died).Round(time.Millisecond))
-	waitfor.Until(t, 5*time.Second, "haproxy to log "+ServerName(1)+" DOWN", func() bool {
-		return strings.Contains(lb.Log(), ServerName(1)+" is DOWN")
-	})
+	lb.WaitState(t, 1, "DOWN", 5*time.Second)
 	t.Logf("%s marked DOWN %v after it died", ServerName(1), time.Since(died).Round(time.Millisecond))
+	if !strings.Contains(lb.Log(), ServerName(1)+" is DOWN") {
+		t.Errorf("haproxy's log does not say %s is DOWN:\n%s", ServerName(1), lb.Log())
+	}
+	if got := lb.States(t); got[ServerName(0)] != "UP" {
+		t.Errorf("states %v, want %s UP", got, ServerName(0))
+	}
 }
 
 // TestAllDownAnswers503: with its only backend gone, the balancer answers
@@ -131,5 +138,11 @@ func TestAllDownAnswers503(t *testing.T) {
 	if status, _, _ := get(t, ctx, client, lb.URL+"/"); status != http.StatusServiceUnavailable {
 		t.Fatalf("with the only backend dead: status %d, want 503", status)
 	}
-	t.Logf("503 after %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("503 after %v before the checks noticed (a retry on the same server waits out timeout connect)", time.Since(start).Round(time.Millisecond))
+	lb.WaitState(t, 0, "DOWN", 5*time.Second)
+	start = time.Now()
+	if status, _, _ := get(t, ctx, client, lb.URL+"/"); status != http.StatusServiceUnavailable {
+		t.Fatalf("with the only backend DOWN: status %d, want 503", status)
+	}
+	t.Logf("503 after %v once it is DOWN", time.Since(start).Round(time.Millisecond))
 }
