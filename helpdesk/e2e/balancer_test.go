@@ -36,6 +36,9 @@ func TestHelpdeskProcessBehindBalancer(t *testing.T) {
 	admin.click("login")
 	admin.at(lb.Addr, pluginsPath)
 	admin.signedInAs("admin")
+	if admin.servedBy != lbtest.ServerName(0) {
+		admin.fail("page served by %q, want %s", admin.servedBy, lbtest.ServerName(0))
+	}
 	admin.click("activate")
 	admin.want([]string{"deactivate", "settings"}, []string{"activate"})
 	admin.shot("activated-through-balancer")

@@ -95,8 +95,10 @@ func Binary(t testing.TB) string {
 //     yet) is sent to another server; only connection failures are
 //     retried (retry-on's default), never a request a backend has begun
 //     to answer, so a POST is never sent twice;
-//   - timeout connect 500 ms (loopback), client and server 60 s (a sign-in
-//     waits on Duo; a browser journey idles between steps), keep-alive 10 s.
+//   - timeout connect 500 ms (loopback); client 60 s (a browser journey
+//     idles between steps); server 70 s, beyond the helpdesk's own write
+//     timeout (60 s), so that the helpdesk's limits decide, not ours;
+//     keep-alive 10 s.
 var config = template.Must(template.New("haproxy.cfg").Parse(`global
 	log stderr format raw local0 info
 	maxconn 512
@@ -111,7 +113,7 @@ defaults
 	retries 2
 	timeout connect 500ms
 	timeout client 60s
-	timeout server 60s
+	timeout server 70s
 	timeout http-request 10s
 	timeout http-keep-alive 10s
 	timeout queue 2s
