@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/helpdesk-duo/duo-plugin/helpdesk/web"
+	"github.com/helpdesk-duo/duo-plugin/internal/lbtest"
 )
 
 // findChromium returns a Chromium or Chrome binary. Without one the browser
@@ -88,6 +89,9 @@ type tab struct {
 	ctx  context.Context
 	base string
 	fx   *fixture
+	// servedBy is the last page's lbtest.Header (X-Served-By): which
+	// backend behind a balancer served it ("" without one).
+	servedBy string
 }
 
 const stepTimeout = 30 * time.Second
@@ -128,6 +132,7 @@ func (b *tab) open(target string) int64 {
 	if err != nil {
 		b.fail("open %s: %v", target, err)
 	}
+	b.servedBy = headerValue(resp.Headers, lbtest.Header)
 	b.checkA11y()
 	return resp.Status
 }
@@ -143,9 +148,23 @@ func (b *tab) click(id string) int64 {
 	}
 	b.checkA11y()
 	if resp == nil {
+		b.servedBy = ""
 		return 0
 	}
+	b.servedBy = headerValue(resp.Headers, lbtest.Header)
 	return resp.Status
+}
+
+// headerValue is the header name of h, whatever its case (HAProxy sends
+// header names in lower case), or "".
+func headerValue(h network.Headers, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			s, _ := v.(string)
+			return s
+		}
+	}
+	return ""
 }
 
 // acceptLanguage makes every later request of the tab send header as its

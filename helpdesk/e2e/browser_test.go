@@ -22,9 +22,16 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// Build the plugin before any test's clock runs; a build error is
-	// reported by every test that needs the plugin (pluginbuild.ForTest).
+	// Build the plugin and the helpdesk command (side by side) before any
+	// test's clock runs; a build error is reported by every test that needs
+	// them (pluginbuild.ForTest, helpdeskBinary).
+	built := make(chan struct{})
+	go func() {
+		defer close(built)
+		_, _ = helpdeskBinary()
+	}()
 	_ = pluginbuild.Prepare()
+	<-built
 	code := m.Run()
 	pluginbuild.Cleanup()
 	os.Exit(code)

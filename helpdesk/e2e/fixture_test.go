@@ -36,10 +36,15 @@ type fixture struct {
 	// bundleDir is the plugin bundle the helpdesk loads.
 	bundleDir string
 	artifacts string
-	logPath   string
-	logFile   *os.File
-	browser   context.Context
-	nshots    int
+	// tmp is the test's temporary directory (t.TempDir()).
+	tmp     string
+	logPath string // the in-process helpdesk's log
+	logFile *os.File
+	// logPaths are every log the secrecy check reads: the in-process
+	// helpdesk's, or each helpdesk process's (hdProc).
+	logPaths []string
+	browser  context.Context
+	nshots   int
 	// a11yChecked are the helpdesk paths axe-core has checked.
 	a11yChecked map[string]bool
 	// secrets are what the log must never contain, by name.
@@ -52,13 +57,9 @@ type namedSecret struct{ name, value string }
 // them when the test ends.
 func startFixture(t *testing.T) *fixture {
 	t.Helper()
-	chromium := findChromium(t)
-	f := &fixture{t: t, began: time.Now()}
+	f := startWorld(t)
 	ctx := t.Context()
-	f.artifacts = artifactsDir(t)
-	t.Logf("screenshots and the helpdesk log go to %s", f.artifacts)
-	tmp := t.TempDir()
-	f.dataDir = filepath.Join(tmp, "data")
+	f.dataDir = filepath.Join(f.tmp, "data")
 
 	// Everything the helpdesk and the plugin log, to check for secrets at
 	// the end.
@@ -68,21 +69,9 @@ func startFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.logFile = logFile
+	f.logPaths = append(f.logPaths, f.logPath)
 	t.Cleanup(func() { _ = logFile.Close() })
 	logger := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug}))
-
-	f.sim, err = duosim.Start(ctx, duosim.Config{CAFile: filepath.Join(tmp, "duo-ca.pem")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.sim.Close() })
-	f.duoApp = f.sim.Apps()[0]
-	f.simHost = f.sim.APIHost()
-	f.secret("client secret", f.duoApp.ClientSecret.Reveal())
-
-	manifest := pluginbuild.ForTest(t)
-	f.bundleDir = filepath.Dir(manifest)
-	t.Logf("plugin bundle ready after %v", time.Since(f.began).Round(time.Millisecond))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -94,7 +83,7 @@ func startFixture(t *testing.T) *fixture {
 		DataDir:   f.dataDir,
 		PluginDir: f.bundleDir,
 		BaseURL:   "http://" + f.hdHost,
-		PluginEnv: []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true", "DUO_PLUGIN_LOG_LEVEL=debug"},
+		PluginEnv: pluginEnv,
 		// A killed plugin stays down until an admin restarts it, so the
 		// fail-closed step sees it down.
 		PluginOptions: func(o *host.Options) { o.MaxRestarts = -1 },
@@ -117,9 +106,42 @@ func startFixture(t *testing.T) *fixture {
 			t.Errorf("serve: %v", err)
 		}
 	})
+	return f
+}
+
+// pluginEnv is what the plugin gets from the e2e helpdesks: the
+// simulator's host (a loopback address) allowed as Duo's API host, and
+// every line it logs, for the secrecy check.
+var pluginEnv = []string{"DUO_PLUGIN_ALLOW_TEST_DUO_HOST=true", "DUO_PLUGIN_LOG_LEVEL=debug"}
+
+// startWorld starts what every fixture has around its helpdesk(s): the
+// simulator, a copy of the plugin bundle, Chromium and the artifacts
+// directory, all stopped when the test ends. The caller starts the
+// helpdesk and sets hdHost, the host:port the tabs browse.
+func startWorld(t *testing.T) *fixture {
+	t.Helper()
+	chromium := findChromium(t)
+	f := &fixture{t: t, began: time.Now()}
+	f.artifacts = artifactsDir(t)
+	t.Logf("screenshots and the helpdesk log go to %s", f.artifacts)
+	f.tmp = t.TempDir()
+
+	var err error
+	f.sim, err = duosim.Start(t.Context(), duosim.Config{CAFile: filepath.Join(f.tmp, "duo-ca.pem")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.sim.Close() })
+	f.duoApp = f.sim.Apps()[0]
+	f.simHost = f.sim.APIHost()
+	f.secret("client secret", f.duoApp.ClientSecret.Reveal())
+
+	manifest := pluginbuild.ForTest(t)
+	f.bundleDir = filepath.Dir(manifest)
+	t.Logf("plugin bundle ready after %v", time.Since(f.began).Round(time.Millisecond))
 
 	// Trust the simulator's certificate, and only it.
-	f.browser = startBrowser(t, chromium, filepath.Join(tmp, "chromium-profile"),
+	f.browser = startBrowser(t, chromium, filepath.Join(f.tmp, "chromium-profile"),
 		chromedp.Flag("ignore-certificate-errors-spki-list", f.sim.SPKIHash()))
 	return f
 }
@@ -197,15 +219,21 @@ func (f *fixture) setUpDuo(admin *tab, users ...string) {
 	}
 }
 
-// checkLog fails the test if the helpdesk's log (its own lines and the
-// plugin's) holds any secret the test saw, or a query string that carries
+// checkLog fails the test if the helpdesk's logs (its own lines and the
+// plugin's; every process's, when they are processes) hold any secret the test saw, or a query string that carries
 // one.
 func (f *fixture) checkLog() {
 	f.t.Helper()
-	_ = f.logFile.Sync()
-	logged, err := os.ReadFile(f.logPath)
-	if err != nil {
-		f.t.Fatal(err)
+	if f.logFile != nil {
+		_ = f.logFile.Sync()
+	}
+	var logged []byte
+	for _, p := range f.logPaths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		logged = append(logged, b...)
 	}
 	// The check means something only if the plugin's own lines reached
 	// this log (go-plugin forwards them under its module name).
