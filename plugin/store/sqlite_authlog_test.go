@@ -135,7 +135,7 @@ func TestListEventsQueryPlans(t *testing.T) {
 	}
 	opFilter := EventFilter{OperatorID: "op-1"}
 	opWhere, opArgs := opFilter.where(1, maxID)
-	if p := plan(`SELECT `+eventColumns+` FROM `+opFilter.from()+` WHERE `+opWhere+` ORDER BY id DESC LIMIT 50`, opArgs...); !strings.Contains(p, "audit_events_operator") || strings.Contains(p, "TEMP B-TREE") {
+	if p := plan(`SELECT `+eventColumns+` FROM `+opFilter.from(sqlite)+` WHERE `+opWhere+` ORDER BY id DESC LIMIT 50`, opArgs...); !strings.Contains(p, "audit_events_operator") || strings.Contains(p, "TEMP B-TREE") {
 		t.Errorf("operator filter plan = %q, want audit_events_operator and no sort", p)
 	}
 	if p := plan(`SELECT MIN(id), MAX(id) FROM audit_events INDEXED BY audit_events_at WHERE at >= ? AND at < ?`, 1, 2); !strings.Contains(p, "COVERING INDEX audit_events_at") {
@@ -149,7 +149,7 @@ func TestListEventsQueryPlans(t *testing.T) {
 		t.Errorf("unfiltered plan = %q, want a primary-key range and no sort", p)
 	}
 	for _, f := range []EventFilter{{Outcomes: []string{"denied", "locked"}}, {Kinds: []string{"login.begin", "plugin.activated"}, From: time.Unix(1, 0)}} {
-		q, args := f.listQuery(1, 500, 50)
+		q, args := f.listQuery(sqlite, 1, 500, 50)
 		p := plan(q, args...)
 		want := "audit_events_outcome"
 		if len(f.Outcomes) == 0 {
@@ -164,7 +164,7 @@ func TestListEventsQueryPlans(t *testing.T) {
 	for _, k := range LoginKinds {
 		countArgs = append(countArgs, k)
 	}
-	if p := plan(countLoginsQuery, countArgs...); !strings.Contains(p, "audit_events_at") {
+	if p := plan(countLoginsQuery(sqlite), countArgs...); !strings.Contains(p, "audit_events_at") {
 		t.Errorf("count plan = %q, want audit_events_at", p)
 	}
 }
