@@ -81,7 +81,9 @@ func OpenPostgres(ctx context.Context, url secret.Value, schema string) (*DB, er
 
 // LatestPostgresSchemaVersion is the version the embedded PostgreSQL
 // migrations lead to.
-func LatestPostgresSchemaVersion() (int64, error) { return pgdb.LatestVersion(pgOptions(DefaultSchema)) }
+func LatestPostgresSchemaVersion() (int64, error) {
+	return pgdb.LatestVersion(pgOptions(DefaultSchema))
+}
 
 // PostgreSQL runs every write as a transaction of its own at SERIALIZABLE,
 // so that the store's read-then-write jobs keep, across instances, the

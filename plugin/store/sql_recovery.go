@@ -321,17 +321,21 @@ func (s *DB) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, operatorI
 			return ErrConsumed
 		}
 		// The reset: nothing of the old second factor keeps working.
-		for _, q := range []string{
+		id, at := []any{operatorID}, []any{operatorID, now.Unix()} // PostgreSQL wants exactly the arguments used
+		for _, st := range []struct {
+			q    string
+			args []any
+		}{
 			// The link signs the operator in, but is no second factor: it
 			// never allows RegenerateBackupCodes.
-			`UPDATE operators SET enrolled_at = NULL, second_factor_at = NULL, duo_factor_at = NULL, backup_codes_issued_at = NULL, last_login_at = ?2, ` + resetFailures2 + ` WHERE id = ?1`,
-			`DELETE FROM backup_codes WHERE operator_id = ?1`,
-			`DELETE FROM backup_code_tickets WHERE operator_id = ?1`,
-			`UPDATE bypass_codes SET revoked_at = ?2 WHERE operator_id = ?1 AND revoked_at IS NULL`,
+			{`UPDATE operators SET enrolled_at = NULL, second_factor_at = NULL, duo_factor_at = NULL, backup_codes_issued_at = NULL, last_login_at = ?2, ` + resetFailures2 + ` WHERE id = ?1`, at},
+			{`DELETE FROM backup_codes WHERE operator_id = ?1`, id},
+			{`DELETE FROM backup_code_tickets WHERE operator_id = ?1`, id},
+			{`UPDATE bypass_codes SET revoked_at = ?2 WHERE operator_id = ?1 AND revoked_at IS NULL`, at},
 			// Other links were sent for the same loss, which is now mended.
-			`UPDATE recovery_links SET used_at = ?2 WHERE operator_id = ?1 AND used_at IS NULL`,
+			{`UPDATE recovery_links SET used_at = ?2 WHERE operator_id = ?1 AND used_at IS NULL`, at},
 		} {
-			if _, err := tx.ExecContext(ctx, q, operatorID, now.Unix()); err != nil {
+			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
 				return err
 			}
 		}

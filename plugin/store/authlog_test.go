@@ -36,75 +36,77 @@ func ids(rs []EventRecord) []int64 {
 
 func TestListEventsFilters(t *testing.T) {
 	t.Parallel()
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	base := time.Unix(1_700_000_000, 0)
-	seedEvents(t, s, 100, base)
-	// want computes the expected ids, newest first, from the seed's rules.
-	want := func(keep func(i int) bool) []int64 {
-		var out []int64
-		for i := 100; i >= 1; i-- {
-			if keep(i) {
-				out = append(out, int64(i))
+	forEachBackend(t, func(t *testing.T, s *DB) {
+		ctx := context.Background()
+		base := time.Unix(1_700_000_000, 0)
+		seedEvents(t, s, 100, base)
+		// want computes the expected ids, newest first, from the seed's rules.
+		want := func(keep func(i int) bool) []int64 {
+			var out []int64
+			for i := 100; i >= 1; i-- {
+				if keep(i) {
+					out = append(out, int64(i))
+				}
 			}
+			return out
 		}
-		return out
-	}
-	tests := []struct {
-		name string
-		f    EventFilter
-		keep func(i int) bool
-	}{
-		{"everything", EventFilter{}, func(int) bool { return true }},
-		{"operator", EventFilter{OperatorID: "op-1"}, func(i int) bool { return i%3 == 1 }},
-		{"kind", EventFilter{Kinds: []string{"login.complete"}}, func(i int) bool { return i%2 == 0 }},
-		{"two kinds", EventFilter{Kinds: []string{"login.complete", "login.begin"}}, func(int) bool { return true }},
-		{"outcome", EventFilter{Outcomes: []string{"denied"}}, func(i int) bool { return i%4 == 0 }},
-		{"from", EventFilter{From: base.Add(90 * time.Second)}, func(i int) bool { return i >= 90 }},
-		{"to (exclusive)", EventFilter{To: base.Add(10 * time.Second)}, func(i int) bool { return i < 10 }},
-		{"range and operator and outcome", EventFilter{OperatorID: "op-2", Outcomes: []string{"allowed"}, From: base.Add(20 * time.Second), To: base.Add(50 * time.Second)},
-			func(i int) bool { return i%3 == 2 && i%4 != 0 && i >= 20 && i < 50 }},
-		{"empty range", EventFilter{From: base.Add(time.Hour)}, func(int) bool { return false }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			// Pages of 7, keyset on id: together exactly the expected ids.
-			var got []int64
-			before := int64(0)
-			for range 100 {
-				page, err := s.ListEvents(ctx, tc.f, 7, before)
-				if err != nil {
-					t.Fatal(err)
+		tests := []struct {
+			name string
+			f    EventFilter
+			keep func(i int) bool
+		}{
+			{"everything", EventFilter{}, func(int) bool { return true }},
+			{"operator", EventFilter{OperatorID: "op-1"}, func(i int) bool { return i%3 == 1 }},
+			{"kind", EventFilter{Kinds: []string{"login.complete"}}, func(i int) bool { return i%2 == 0 }},
+			{"two kinds", EventFilter{Kinds: []string{"login.complete", "login.begin"}}, func(int) bool { return true }},
+			{"outcome", EventFilter{Outcomes: []string{"denied"}}, func(i int) bool { return i%4 == 0 }},
+			{"from", EventFilter{From: base.Add(90 * time.Second)}, func(i int) bool { return i >= 90 }},
+			{"to (exclusive)", EventFilter{To: base.Add(10 * time.Second)}, func(i int) bool { return i < 10 }},
+			{"range and operator and outcome", EventFilter{OperatorID: "op-2", Outcomes: []string{"allowed"}, From: base.Add(20 * time.Second), To: base.Add(50 * time.Second)},
+				func(i int) bool { return i%3 == 2 && i%4 != 0 && i >= 20 && i < 50 }},
+			{"empty range", EventFilter{From: base.Add(time.Hour)}, func(int) bool { return false }},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				// Pages of 7, keyset on id: together exactly the expected ids.
+				var got []int64
+				before := int64(0)
+				for range 100 {
+					page, err := s.ListEvents(ctx, tc.f, 7, before)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, ids(page)...)
+					if len(page) < 7 {
+						break
+					}
+					before = page[len(page)-1].ID
 				}
-				got = append(got, ids(page)...)
-				if len(page) < 7 {
-					break
+				if w := want(tc.keep); !slices.Equal(got, w) {
+					t.Fatalf("ids = %v\nwant %v", got, w)
 				}
-				before = page[len(page)-1].ID
-			}
-			if w := want(tc.keep); !slices.Equal(got, w) {
-				t.Fatalf("ids = %v\nwant %v", got, w)
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 func TestListEventsReadsUserAgent(t *testing.T) {
 	t.Parallel()
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	e := ev("login.begin")
-	e.UserAgent, e.ClientIP, e.OperatorID = "Mozilla/5.0 (X11)", "198.51.100.7", "op"
-	if err := s.AppendEvent(ctx, e); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.ListEvents(ctx, EventFilter{}, 10, 0)
-	if err != nil || len(got) != 1 {
-		t.Fatalf("ListEvents = %v, %v", got, err)
-	}
-	if got[0].UserAgent != e.UserAgent || got[0].ClientIP != e.ClientIP {
-		t.Fatalf("event = %+v", got[0])
-	}
+	forEachBackend(t, func(t *testing.T, s *DB) {
+		ctx := context.Background()
+		e := ev("login.begin")
+		e.UserAgent, e.ClientIP, e.OperatorID = "Mozilla/5.0 (X11)", "198.51.100.7", "op"
+		if err := s.AppendEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ListEvents(ctx, EventFilter{}, 10, 0)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("ListEvents = %v, %v", got, err)
+		}
+		if got[0].UserAgent != e.UserAgent || got[0].ClientIP != e.ClientIP {
+			t.Fatalf("event = %+v", got[0])
+		}
+	})
 }
 
 // The filters that matter use their index, and nothing pages by OFFSET.
@@ -171,27 +173,28 @@ func TestListEventsQueryPlans(t *testing.T) {
 
 func TestEachEventOldestFirstInBatches(t *testing.T) {
 	t.Parallel()
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	base := time.Unix(1_700_000_000, 0)
-	seedEvents(t, s, 2500, base)
-	var got []int64
-	err := s.EachEvent(ctx, EventFilter{From: base.Add(1001 * time.Second)}, 300, func(r EventRecord) error {
-		got = append(got, r.ID)
-		if len(got) == 1 {
-			// Written during the export: after its end, so not in it.
-			if err := s.AppendEvent(ctx, Event{At: base.Add(5000 * time.Second), Kind: "login.begin"}); err != nil {
-				t.Errorf("write during export: %v", err)
+	forEachBackend(t, func(t *testing.T, s *DB) {
+		ctx := context.Background()
+		base := time.Unix(1_700_000_000, 0)
+		seedEvents(t, s, 2500, base)
+		var got []int64
+		err := s.EachEvent(ctx, EventFilter{From: base.Add(1001 * time.Second)}, 300, func(r EventRecord) error {
+			got = append(got, r.ID)
+			if len(got) == 1 {
+				// Written during the export: after its end, so not in it.
+				if err := s.AppendEvent(ctx, Event{At: base.Add(5000 * time.Second), Kind: "login.begin"}); err != nil {
+					t.Errorf("write during export: %v", err)
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		if len(got) != 1500 || got[0] != 1001 || got[len(got)-1] != 2500 || !slices.IsSorted(got) {
+			t.Fatalf("exported %d ids from %d to %d (sorted %v)", len(got), got[0], got[len(got)-1], slices.IsSorted(got))
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1500 || got[0] != 1001 || got[len(got)-1] != 2500 || !slices.IsSorted(got) {
-		t.Fatalf("exported %d ids from %d to %d (sorted %v)", len(got), got[0], got[len(got)-1], slices.IsSorted(got))
-	}
 }
 
 // A reader that goes away stops the export at once, and leaves nothing
@@ -229,92 +232,95 @@ func TestEachEventStopsAndReleases(t *testing.T) {
 
 func TestPruneEventsInBatches(t *testing.T) {
 	t.Parallel()
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	base := time.Unix(1_700_000_000, 0)
-	seedEvents(t, s, 1200, base)
-	cut := base.Add(1001 * time.Second) // events 1..1000 are older
-	var total int64
-	for i := 0; ; i++ {
-		n, err := s.PruneEvents(ctx, cut, 300)
+	forEachBackend(t, func(t *testing.T, s *DB) {
+		ctx := context.Background()
+		base := time.Unix(1_700_000_000, 0)
+		seedEvents(t, s, 1200, base)
+		cut := base.Add(1001 * time.Second) // events 1..1000 are older
+		var total int64
+		for i := 0; ; i++ {
+			n, err := s.PruneEvents(ctx, cut, 300)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n > 300 {
+				t.Fatalf("batch %d deleted %d rows, more than 300", i, n)
+			}
+			total += n
+			if n == 0 {
+				break
+			}
+		}
+		left, err := s.ListEvents(ctx, EventFilter{}, 500, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n > 300 {
-			t.Fatalf("batch %d deleted %d rows, more than 300", i, n)
+		if total != 1000 || len(left) != 200 || left[len(left)-1].ID != 1001 {
+			t.Fatalf("pruned %d, %d left from id %d", total, len(left), left[len(left)-1].ID)
 		}
-		total += n
-		if n == 0 {
-			break
-		}
-	}
-	left, err := s.ListEvents(ctx, EventFilter{}, 500, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if total != 1000 || len(left) != 200 || left[len(left)-1].ID != 1001 {
-		t.Fatalf("pruned %d, %d left from id %d", total, len(left), left[len(left)-1].ID)
-	}
+	})
 }
 
 func TestCountLogins(t *testing.T) {
 	t.Parallel()
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	now := time.Unix(1_700_000_000, 0)
-	for i, e := range []Event{
-		{At: now, Kind: "login.complete", Outcome: "allowed"},
-		{At: now, Kind: "login.code", Outcome: "allowed"},
-		{At: now, Kind: "login.begin", Outcome: "denied"},
-		{At: now, Kind: "login.begin", Outcome: "allowed_without_duo"},
-		{At: now, Kind: "login.begin", Outcome: "redirect"},
-		{At: now, Kind: "settings.updated", Outcome: "ok"},
-		{At: now, Kind: "permission.denied", Outcome: "denied"},                // not a login
-		{At: now.Add(-25 * time.Hour), Kind: "login.begin", Outcome: "denied"}, // too old
-	} {
-		if err := s.AppendEvent(ctx, e); err != nil {
-			t.Fatalf("event %d: %v", i, err)
+	forEachBackend(t, func(t *testing.T, s *DB) {
+		ctx := context.Background()
+		now := time.Unix(1_700_000_000, 0)
+		for i, e := range []Event{
+			{At: now, Kind: "login.complete", Outcome: "allowed"},
+			{At: now, Kind: "login.code", Outcome: "allowed"},
+			{At: now, Kind: "login.begin", Outcome: "denied"},
+			{At: now, Kind: "login.begin", Outcome: "allowed_without_duo"},
+			{At: now, Kind: "login.begin", Outcome: "redirect"},
+			{At: now, Kind: "settings.updated", Outcome: "ok"},
+			{At: now, Kind: "permission.denied", Outcome: "denied"},                // not a login
+			{At: now.Add(-25 * time.Hour), Kind: "login.begin", Outcome: "denied"}, // too old
+		} {
+			if err := s.AppendEvent(ctx, e); err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
 		}
-	}
-	got, err := s.CountLogins(ctx, now.Add(-24*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]int64{"allowed": 2, "denied": 1, "allowed_without_duo": 1, "redirect": 1}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("CountLogins = %v, want %v", got, want)
-	}
+		got, err := s.CountLogins(ctx, now.Add(-24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int64{"allowed": 2, "denied": 1, "allowed_without_duo": 1, "redirect": 1}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("CountLogins = %v, want %v", got, want)
+		}
+	})
 }
 
 // The observer sees each event once it is committed, from AppendEvent and
 // from a transaction alike, and never one rolled back.
 func TestObserverSeesCommittedEvents(t *testing.T) {
 	t.Parallel()
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	for _, id := range []string{"a", "b"} {
-		if _, err := s.SetOperatorEnabled(ctx, contract.Operator{ID: id, Username: id}, true, ev("operator.enabled")); err != nil {
+	forEachBackend(t, func(t *testing.T, s *DB) {
+		ctx := context.Background()
+		for _, id := range []string{"a", "b"} {
+			if _, err := s.SetOperatorEnabled(ctx, contract.Operator{ID: id, Username: id}, true, ev("operator.enabled")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var seen []string
+		s.ObserveEvents(func(e Event) { seen = append(seen, e.Kind+"/"+e.Outcome) })
+		if err := s.AppendEvent(ctx, Event{At: time.Now(), Kind: "login.begin", Outcome: "not_required"}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	var seen []string
-	s.ObserveEvents(func(e Event) { seen = append(seen, e.Kind+"/"+e.Outcome) })
-	if err := s.AppendEvent(ctx, Event{At: time.Now(), Kind: "login.begin", Outcome: "not_required"}); err != nil {
-		t.Fatal(err)
-	}
-	p := PendingLogin{StateHash: []byte("s1"), OperatorID: "a", DuoUsername: "shared", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}
-	if err := s.CreatePendingLogin(ctx, p, Event{At: time.Now(), Kind: "login.begin", Outcome: "redirect"}); err != nil {
-		t.Fatal(err)
-	}
-	// Another operator claiming the same Duo username rolls back: unseen.
-	p.StateHash, p.OperatorID = []byte("s2"), "b"
-	if err := s.CreatePendingLogin(ctx, p, Event{At: time.Now(), Kind: "login.begin", Outcome: "rolled_back"}); err == nil {
-		t.Fatal("a taken Duo username was claimed")
-	}
-	want := []string{"login.begin/not_required", "login.begin/redirect"}
-	if !slices.Equal(seen, want) {
-		t.Fatalf("observed %v, want %v", seen, want)
-	}
+		p := PendingLogin{StateHash: []byte("s1"), OperatorID: "a", DuoUsername: "shared", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}
+		if err := s.CreatePendingLogin(ctx, p, Event{At: time.Now(), Kind: "login.begin", Outcome: "redirect"}); err != nil {
+			t.Fatal(err)
+		}
+		// Another operator claiming the same Duo username rolls back: unseen.
+		p.StateHash, p.OperatorID = []byte("s2"), "b"
+		if err := s.CreatePendingLogin(ctx, p, Event{At: time.Now(), Kind: "login.begin", Outcome: "rolled_back"}); err == nil {
+			t.Fatal("a taken Duo username was claimed")
+		}
+		want := []string{"login.begin/not_required", "login.begin/redirect"}
+		if !slices.Equal(seen, want) {
+			t.Fatalf("observed %v, want %v", seen, want)
+		}
+	})
 }
 
 // Pruning starts no batch while another write of the store is in flight
