@@ -77,15 +77,9 @@ func (p *Plugin) open(ctx context.Context, dir string) (*activeState, error) {
 	if p.cfg.Store == nil {
 		return nil, internalError("activate: no store backend configured", errors.New("hooks.Config.Store is nil"))
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, storageError("activate: create data directory", err)
-	}
-	key, created, err := secretbox.LoadOrCreateKey(filepath.Join(dir, KeyFile))
+	key, err := p.secretsKey(dir)
 	if err != nil {
-		return nil, storageError("activate: secrets key", err)
-	}
-	if created {
-		p.log.Info("created secrets key", "path", filepath.Join(dir, KeyFile))
+		return nil, err
 	}
 	box, err := secretbox.New(key)
 	if err != nil {
@@ -126,6 +120,32 @@ func (p *Plugin) open(ctx context.Context, dir string) (*activeState, error) {
 	a.duo.Store(&d)
 	a.rev.Store(rev)
 	return a, nil
+}
+
+// secretsKey is the key that seals the client secret and keys the hashes
+// of codes. On a shared PostgreSQL store every instance must use the same
+// one: it comes from the runtime configuration (DUO_PLUGIN_SECRETS_KEY),
+// and the data directory is neither created nor read. With SQLite it is
+// KeyFile in the data directory, created on first activation.
+func (p *Plugin) secretsKey(dir string) ([]byte, error) {
+	if p.cfg.Runtime.Shared() {
+		key, err := p.cfg.Runtime.SecretsKeyBytes()
+		if err != nil {
+			return nil, invalid("activate: secrets key: %v", err)
+		}
+		return key, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, storageError("activate: create data directory", err)
+	}
+	key, created, err := secretbox.LoadOrCreateKey(filepath.Join(dir, KeyFile))
+	if err != nil {
+		return nil, storageError("activate: secrets key", err)
+	}
+	if created {
+		p.log.Info("created secrets key", "path", filepath.Join(dir, KeyFile))
+	}
+	return key, nil
 }
 
 // loadSettings reads the stored settings and the revision they are at.

@@ -103,9 +103,9 @@ type activeState struct {
 	// another instance on a shared store saved settings. reload serializes
 	// the reloads and this process's own saves, so duo and rev always
 	// change together and never go back.
-	rev    atomic.Int64
-	reload sync.Mutex
-	pageKey     []byte                       // signs the auth log's page tokens (authlog.go)
+	rev     atomic.Int64
+	reload  sync.Mutex
+	pageKey []byte // signs the auth log's page tokens (authlog.go)
 
 	// bg ends when deactivation starts: background work (retention) and
 	// exports stop on it; wg waits for both before the store closes.
