@@ -2,10 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/binary"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/pgdb"
@@ -116,7 +117,7 @@ func (s *DB) pgWrite(ctx context.Context, durable bool, fn func(*txn) error) ([]
 			return events, err
 		}
 		s.retries.Add(1)
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := backoff/2 + jitter(backoff/2)
 		backoff = min(2*backoff, pgMaxBackoff)
 		select {
 		case <-ctx.Done():
@@ -124,6 +125,16 @@ func (s *DB) pgWrite(ctx context.Context, durable bool, fn func(*txn) error) ([]
 		case <-time.After(wait):
 		}
 	}
+}
+
+// jitter is a random duration in [0, d]. From crypto/rand: the plugin
+// uses no other source of randomness (trust case 18).
+func jitter(d time.Duration) time.Duration {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil || d <= 0 {
+		return d
+	}
+	return time.Duration(binary.LittleEndian.Uint64(b[:]) % uint64(d+1))
 }
 
 // pgTx runs fn once in its own transaction.
