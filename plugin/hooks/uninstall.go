@@ -32,7 +32,7 @@ func (p *Plugin) Uninstall(ctx context.Context, req contract.UninstallRequest) (
 			dir = alt
 		}
 	}
-	if dir == "" {
+	if dir == "" && !p.cfg.Runtime.Shared() {
 		return contract.UninstallResponse{}, invalid("uninstall: no data directory known: the host must send the one it activated the plugin with")
 	}
 	if p.cfg.Store == nil {
