@@ -1,17 +1,21 @@
 package settings
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 )
 
 // Environment variables read by LoadRuntime. Each but EnvConfig is
@@ -33,7 +37,28 @@ const (
 	EnvHealthCacheTTL = "DUO_PLUGIN_HEALTH_CACHE_TTL"
 	// EnvAllowTestDuoHost turns on test mode: any API host and a custom CA.
 	EnvAllowTestDuoHost = "DUO_PLUGIN_ALLOW_TEST_DUO_HOST"
+	// EnvDatabaseURL names a PostgreSQL database (postgres:// or
+	// postgresql:// URL) that every instance of the plugin shares; empty
+	// keeps the store in SQLite in the data directory. It may hold a
+	// password: it is never logged nor put in an error.
+	EnvDatabaseURL = "DUO_PLUGIN_DATABASE_URL"
+	// EnvDatabaseSchema is the PostgreSQL schema of the plugin's tables
+	// (default duo_plugin): lower-case letters, digits and _.
+	EnvDatabaseSchema = "DUO_PLUGIN_DATABASE_SCHEMA"
+	// EnvSecretsKey is the key that seals the stored client secret and
+	// keys the hashes of codes: base64 of 32 random bytes, the same for
+	// every instance. Required with EnvDatabaseURL, refused without it
+	// (SQLite keeps its key in the file secrets.key in the data
+	// directory).
+	EnvSecretsKey = "DUO_PLUGIN_SECRETS_KEY"
 )
+
+// DefaultDatabaseSchema is the PostgreSQL schema used unless
+// EnvDatabaseSchema names another.
+const DefaultDatabaseSchema = "duo_plugin"
+
+// SecretsKeySize is the length of the secrets key in bytes.
+const SecretsKeySize = 32
 
 // envPrefix is what viper puts before a key's upper-cased name to find its
 // environment variable.
@@ -65,6 +90,15 @@ type Runtime struct {
 	// AllowTestDuoHost is the explicit test/simulator switch, default false:
 	// see ValidateOptions.AllowTestHost.
 	AllowTestDuoHost bool `mapstructure:"allow_test_duo_host"`
+	// DatabaseURL names the PostgreSQL database every instance shares;
+	// unset keeps the store in SQLite in the data directory.
+	DatabaseURL secret.Value `mapstructure:"database_url"`
+	// DatabaseSchema is the PostgreSQL schema of the plugin's tables.
+	DatabaseSchema string `mapstructure:"database_schema"`
+	// SecretsKey is the base64 of the SecretsKeySize-byte key (see
+	// EnvSecretsKey); set exactly when DatabaseURL is. SecretsKeyBytes
+	// decodes it.
+	SecretsKey secret.Value `mapstructure:"secrets_key"`
 	// ConfigFile is the config file that was read, or "" if none. It is not
 	// a key: a config file cannot name itself.
 	ConfigFile string `mapstructure:"-"`
@@ -73,6 +107,37 @@ type Runtime struct {
 // ValidateOptions returns the options Apply must use in this process.
 func (r Runtime) ValidateOptions() ValidateOptions {
 	return ValidateOptions{AllowTestHost: r.AllowTestDuoHost}
+}
+
+// Shared reports whether the store is a PostgreSQL database shared by
+// every instance (DatabaseURL set) rather than SQLite in the data
+// directory.
+func (r Runtime) Shared() bool { return r.DatabaseURL.IsSet() }
+
+// SecretsKeyBytes decodes SecretsKey; LoadRuntime has checked it.
+func (r Runtime) SecretsKeyBytes() ([]byte, error) {
+	key, err := decodeSecretsKey(r.SecretsKey.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvSecretsKey, err)
+	}
+	return key, nil
+}
+
+// decodeSecretsKey reads base64 (standard, padded or not) of exactly
+// SecretsKeySize bytes. Its errors never quote the value.
+func decodeSecretsKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		key, err = base64.RawStdEncoding.DecodeString(s)
+	}
+	if err != nil {
+		return nil, errors.New("is not base64; make one with: head -c 32 /dev/urandom | base64")
+	}
+	if len(key) != SecretsKeySize {
+		return nil, fmt.Errorf("decodes to %d bytes, want %d; make one with: head -c 32 /dev/urandom | base64", len(key), SecretsKeySize)
+	}
+	return key, nil
 }
 
 // runtimeKey ties a config-file key to its environment variable and the
@@ -101,6 +166,9 @@ var runtimeKeys = []runtimeKey{
 	{key: "duo_timeout", env: EnvDuoTimeout, kind: kindDuration, example: "10s"},
 	{key: "health_cache_ttl", env: EnvHealthCacheTTL, kind: kindDuration, example: "30s"},
 	{key: "allow_test_duo_host", env: EnvAllowTestDuoHost, kind: kindBool},
+	{key: "database_url", env: EnvDatabaseURL, kind: kindString},
+	{key: "database_schema", env: EnvDatabaseSchema, kind: kindString},
+	{key: "secrets_key", env: EnvSecretsKey, kind: kindString},
 }
 
 var (
@@ -116,6 +184,7 @@ func DefaultRuntime() Runtime {
 		LogFormat:      "json",
 		DuoTimeout:     10 * time.Second,
 		HealthCacheTTL: 30 * time.Second,
+		DatabaseSchema: DefaultDatabaseSchema,
 	}
 }
 
@@ -133,7 +202,8 @@ func (e *RuntimeError) Error() string {
 // LoadRuntime builds the plugin process's configuration from the process
 // environment. Precedence, lowest first: defaults; the config file named by
 // DUO_PLUGIN_CONFIG, whose keys are data_dir, log_level, log_format,
-// duo_timeout, health_cache_ttl and allow_test_duo_host; the DUO_PLUGIN_*
+// duo_timeout, health_cache_ttl, allow_test_duo_host, database_url,
+// database_schema and secrets_key; the DUO_PLUGIN_*
 // variables. An empty variable or an empty string in the file counts as
 // unset.
 //
@@ -158,6 +228,9 @@ func LoadRuntime() (Runtime, error) {
 	v.SetDefault("duo_timeout", def.DuoTimeout)
 	v.SetDefault("health_cache_ttl", def.HealthCacheTTL)
 	v.SetDefault("allow_test_duo_host", def.AllowTestDuoHost)
+	v.SetDefault("database_url", string(def.DatabaseURL))
+	v.SetDefault("database_schema", def.DatabaseSchema)
+	v.SetDefault("secrets_key", string(def.SecretsKey))
 
 	// The file's name is read directly: it must be known before viper reads
 	// anything, and it is not itself a setting.
@@ -214,7 +287,7 @@ func whereFrom(v *viper.Viper, k runtimeKey, cfg string) string {
 	case v.InConfig(k.key):
 		return fmt.Sprintf("%s in config file %q", k.key, cfg)
 	default:
-		return k.key + " (default)"
+		return k.env + " (not set)"
 	}
 }
 
@@ -313,9 +386,34 @@ func validateRuntime(r *Runtime, key string) string {
 		if r.HealthCacheTTL < 0 || r.HealthCacheTTL > MaxHealthCacheTTL {
 			return fmt.Sprintf("%s is out of range; use 0s (no caching) to %s", r.HealthCacheTTL, MaxHealthCacheTTL)
 		}
+	case "database_url":
+		// Never quoted: it may hold a password.
+		u := r.DatabaseURL.Reveal()
+		if u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			return "is not a PostgreSQL URL; use postgres://user:password@host:5432/database"
+		}
+	case "database_schema":
+		if !validSchema.MatchString(r.DatabaseSchema) {
+			return fmt.Sprintf("%.64q is not a schema name; use lower-case letters, digits and _, not starting with a digit, at most 63", r.DatabaseSchema)
+		}
+	case "secrets_key":
+		switch {
+		case r.Shared() && !r.SecretsKey.IsSet():
+			return "is required with " + EnvDatabaseURL + ": every instance must seal and hash with the same key; make one with: head -c 32 /dev/urandom | base64"
+		case !r.Shared() && r.SecretsKey.IsSet():
+			return "is only used with " + EnvDatabaseURL + "; with SQLite the key is the file secrets.key in the data directory: unset it"
+		case r.SecretsKey.IsSet():
+			if _, err := decodeSecretsKey(r.SecretsKey.Reveal()); err != nil {
+				return err.Error()
+			}
+		}
 	}
 	return ""
 }
+
+// validSchema is pgdb.ValidSchema's rule (a test keeps them in step):
+// a name that never needs quoting.
+var validSchema = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 var durationType = reflect.TypeFor[time.Duration]()
 

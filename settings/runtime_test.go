@@ -2,6 +2,7 @@ package settings
 
 import (
 	"errors"
+	"github.com/helpdesk-duo/duo-plugin/internal/pgdb"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -71,14 +72,14 @@ allow_test_duo_host = false
 		f(&r)
 		return r
 	}
-	fromYAML := Runtime{DataDir: "/srv/duo", LogLevel: "debug", LogFormat: "text", DuoTimeout: 20 * time.Second,
+	fromYAML := Runtime{DatabaseSchema: DefaultDatabaseSchema, DataDir: "/srv/duo", LogLevel: "debug", LogFormat: "text", DuoTimeout: 20 * time.Second,
 		HealthCacheTTL: time.Minute, AllowTestDuoHost: true, ConfigFile: yamlAll}
 	tests := []struct {
 		name    string
 		environ []string
 		want    Runtime
 	}{
-		{"defaults", nil, Runtime{LogLevel: "info", LogFormat: "json", DuoTimeout: 10 * time.Second, HealthCacheTTL: 30 * time.Second}},
+		{"defaults", nil, Runtime{DatabaseSchema: DefaultDatabaseSchema, LogLevel: "info", LogFormat: "json", DuoTimeout: 10 * time.Second, HealthCacheTTL: 30 * time.Second}},
 		{"unrelated variables", []string{"LOG_LEVEL=debug", "DUO_PLUGIN_UNKNOWN=x", "DUO_PLUGIN_LOG=debug"}, def},
 
 		// environment over defaults, each key
@@ -100,9 +101,9 @@ allow_test_duo_host = false
 
 		// file over defaults, each key and each format
 		{"yaml file", []string{"DUO_PLUGIN_CONFIG=" + yamlAll}, fromYAML},
-		{"json file", []string{"DUO_PLUGIN_CONFIG=" + jsonAll}, Runtime{DataDir: "/srv/json", LogLevel: "warn", LogFormat: "text",
+		{"json file", []string{"DUO_PLUGIN_CONFIG=" + jsonAll}, Runtime{DatabaseSchema: DefaultDatabaseSchema, DataDir: "/srv/json", LogLevel: "warn", LogFormat: "text",
 			DuoTimeout: 5 * time.Second, HealthCacheTTL: 0, AllowTestDuoHost: true, ConfigFile: jsonAll}},
-		{"toml file, upper-case extension", []string{"DUO_PLUGIN_CONFIG=" + tomlAll}, Runtime{DataDir: "/srv/toml", LogLevel: "error", LogFormat: "json",
+		{"toml file, upper-case extension", []string{"DUO_PLUGIN_CONFIG=" + tomlAll}, Runtime{DatabaseSchema: DefaultDatabaseSchema, DataDir: "/srv/toml", LogLevel: "error", LogFormat: "json",
 			DuoTimeout: time.Minute, HealthCacheTTL: 10 * time.Minute, ConfigFile: tomlAll}},
 		{"yml file, one key", []string{"DUO_PLUGIN_CONFIG=" + ymlPartial}, with(func(r *Runtime) { r.LogLevel = "trace"; r.ConfigFile = ymlPartial })},
 		{"empty file", []string{"DUO_PLUGIN_CONFIG=" + yamlEmpty}, with(func(r *Runtime) { r.ConfigFile = yamlEmpty })},
@@ -148,7 +149,7 @@ func TestLoadRuntimeErrors(t *testing.T) {
 	badTypes := writeFile(t, "types.json", `{"duo_timeout": true, "allow_test_duo_host": 1, "log_level": {"a": 1}}`)
 	bareTTL := writeFile(t, "bare.yaml", "health_cache_ttl: 5\n")
 	floatTimeout := writeFile(t, "float.json", `{"duo_timeout": 1.5}`)
-	known := " (known keys: data_dir, log_level, log_format, duo_timeout, health_cache_ttl, allow_test_duo_host)"
+	known := " (known keys: data_dir, log_level, log_format, duo_timeout, health_cache_ttl, allow_test_duo_host, database_url, database_schema, secrets_key)"
 	prefix := "runtime configuration: "
 	tests := []struct {
 		name    string
@@ -340,6 +341,76 @@ func TestRuntimeEnvNames(t *testing.T) {
 		}
 		if want := "DUO_PLUGIN_" + strings.ToUpper(k.key); k.env != want {
 			t.Errorf("key %q: env %q, viper reads %q", k.key, k.env, want)
+		}
+	}
+}
+
+func TestLoadRuntimeDatabase(t *testing.T) {
+	const (
+		url = "postgres://duo:hunter2-pw@db.internal:5432/helpdesk"
+		key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // bytes 0…31
+	)
+	ok := []struct {
+		name    string
+		environ []string
+		shared  bool
+		schema  string
+	}{
+		{"sqlite by default", nil, false, DefaultDatabaseSchema},
+		{"postgres with its key", []string{EnvDatabaseURL + "=" + url, EnvSecretsKey + "=" + key}, true, DefaultDatabaseSchema},
+		{"another schema", []string{EnvDatabaseURL + "=" + url, EnvSecretsKey + "=" + key, EnvDatabaseSchema + "=duo_b"}, true, "duo_b"},
+	}
+	for _, tt := range ok {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, tt.environ...)
+			r, err := LoadRuntime()
+			if err != nil {
+				t.Fatalf("LoadRuntime: %v", err)
+			}
+			if r.Shared() != tt.shared || r.DatabaseSchema != tt.schema {
+				t.Fatalf("shared %v, schema %q; want %v, %q", r.Shared(), r.DatabaseSchema, tt.shared, tt.schema)
+			}
+			if tt.shared {
+				k, err := r.SecretsKeyBytes()
+				if err != nil || len(k) != SecretsKeySize || k[31] != 31 {
+					t.Fatalf("SecretsKeyBytes = %v, %v", k, err)
+				}
+			}
+		})
+	}
+	bad := []struct {
+		name, want string
+		environ    []string
+	}{
+		{"postgres without a key", EnvSecretsKey + " (not set): is required with " + EnvDatabaseURL, []string{EnvDatabaseURL + "=" + url}},
+		{"a key without postgres", EnvSecretsKey + ": is only used with " + EnvDatabaseURL, []string{EnvSecretsKey + "=" + key}},
+		{"a short key", EnvSecretsKey + ": decodes to 16 bytes, want 32", []string{EnvDatabaseURL + "=" + url, EnvSecretsKey + "=AAECAwQFBgcICQoLDA0ODw=="}},
+		{"a key not base64", EnvSecretsKey + ": is not base64", []string{EnvDatabaseURL + "=" + url, EnvSecretsKey + "=not base64 at all!"}},
+		{"not a postgres url", EnvDatabaseURL + ": is not a PostgreSQL URL", []string{EnvDatabaseURL + "=mysql://duo:hunter2-pw@db/x", EnvSecretsKey + "=" + key}},
+		{"a schema that needs quoting", EnvDatabaseSchema + `: "Duo-Plugin" is not a schema name`, []string{EnvDatabaseURL + "=" + url, EnvSecretsKey + "=" + key, EnvDatabaseSchema + "=Duo-Plugin"}},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, tt.environ...)
+			_, err := LoadRuntime()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("LoadRuntime: %v; want it to say %q", err, tt.want)
+			}
+			for _, s := range []string{"hunter2-pw", "AAECAwQFBgcICQoLDA0OD"} {
+				if strings.Contains(err.Error(), s) {
+					t.Fatalf("the error shows a secret: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// The settings' rule for a schema name is pgdb's.
+func TestSchemaRuleIsPgdbs(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"duo_plugin", "_x", "a1", "1a", "Duo", "duo-plugin", "", strings.Repeat("a", 63), strings.Repeat("a", 64)} {
+		if got, want := validSchema.MatchString(name), pgdb.ValidSchema(name); got != want {
+			t.Errorf("%q: settings says %v, pgdb says %v", name, got, want)
 		}
 	}
 }

@@ -151,7 +151,7 @@ func LockKey(name string) int64 {
 func Redact(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("%s (SQLSTATE %s)", pe.Message, pe.Code)
+		return serverError{pe}
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
@@ -159,6 +159,15 @@ func Redact(err error) error {
 	}
 	return err
 }
+
+// serverError is what PostgreSQL said, its message and SQLSTATE only (not
+// its detail, which can quote a row's values); it unwraps to the
+// *pgconn.PgError, so IsUniqueViolation and IsRetryable still see it.
+type serverError struct{ pe *pgconn.PgError }
+
+func (e serverError) Error() string { return fmt.Sprintf("%s (SQLSTATE %s)", e.pe.Message, e.pe.Code) }
+
+func (e serverError) Unwrap() error { return e.pe }
 
 // IsUniqueViolation reports whether err is PostgreSQL refusing a row that
 // breaks a UNIQUE constraint or index.

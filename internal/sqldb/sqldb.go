@@ -139,10 +139,11 @@ type Scanner interface {
 // rebound caches Rebind's answers: the stores' queries are constants.
 var rebound sync.Map
 
-// Rebind rewrites the '?' placeholders of query as PostgreSQL's $1, $2, …
-// in order. The stores' queries hold no '?' but placeholders (no string
-// literal, identifier or operator with one), which their tests on both
-// engines keep true.
+// Rebind rewrites the placeholders of query as PostgreSQL's: each '?' as
+// $1, $2, … in order, and a numbered '?N' (SQLite's, for a value used more
+// than once) as $N. The stores' queries hold no '?' but placeholders (no
+// string literal, identifier or operator with one), which their tests on
+// both engines keep true.
 func Rebind(query string) string {
 	if v, ok := rebound.Load(query); ok {
 		return v.(string)
@@ -150,13 +151,23 @@ func Rebind(query string) string {
 	var b strings.Builder
 	b.Grow(len(query) + 8)
 	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		if c != '?' {
+			b.WriteByte(c)
 			continue
 		}
-		b.WriteRune(r)
+		j := i + 1
+		for j < len(query) && query[j] >= '0' && query[j] <= '9' {
+			j++
+		}
+		if j > i+1 {
+			b.WriteString("$" + query[i+1:j])
+			i = j - 1
+			continue
+		}
+		n++
+		b.WriteString("$" + strconv.Itoa(n))
 	}
 	out := b.String()
 	rebound.Store(query, out)

@@ -149,7 +149,7 @@ func (a *activeState) readPageToken(f contract.AuthEventFilter, token string) (i
 // ListAuthEvents implements contract.AuthLog.
 func (p *Plugin) ListAuthEvents(ctx context.Context, req contract.ListAuthEventsRequest) (contract.ListAuthEventsResponse, error) {
 	var out contract.ListAuthEventsResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.withActive(ctx, func(a *activeState) error {
 		if err := p.permit(ctx, a, authLogRequest(callListAuthEvents, req.Actor, req.Filter)); err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ func seedDB(t testing.TB, dataDir string, n int, base time.Time) {
 
 func (e *env) dataDir() string {
 	var dir string
-	_ = e.p.withActive(func(a *activeState) error { dir = a.dataDir; return nil })
+	_ = e.p.withActive(context.Background(), func(a *activeState) error { dir = a.dataDir; return nil })
 	return dir
 }
 
@@ -211,7 +211,7 @@ func TestExportCSVAndJSONLines(t *testing.T) {
 	e := newLogEnv(t)
 	ctx := context.Background()
 	evil := []string{"=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "plain, \"quoted\"\nline"}
-	err := e.p.withActive(func(a *activeState) error {
+	err := e.p.withActive(context.Background(), func(a *activeState) error {
 		for i, v := range evil {
 			if err := a.store.AppendEvent(ctx, store.Event{At: time.Unix(1_700_000_000+int64(i), 0), Kind: "test.evil", OperatorID: "x",
 				Actor: v, UserAgent: v, Outcome: "ok", Detail: v}); err != nil {
@@ -360,7 +360,7 @@ func TestRetentionPrunesWithoutHoldingLogins(t *testing.T) {
 	e.enable(alice)
 	countOld := func() int {
 		var n int
-		err := e.p.withActive(func(a *activeState) error {
+		err := e.p.withActive(context.Background(), func(a *activeState) error {
 			recs, err := a.store.ListEvents(ctx, store.EventFilter{To: time.Now().Add(-300 * 24 * time.Hour)}, 1, 0)
 			n = len(recs)
 			return err

@@ -95,7 +95,7 @@ func (p *Plugin) ListBypassCodes(ctx context.Context, req contract.ListBypassCod
 		return contract.ListBypassCodesResponse{}, invalid("%s", problem)
 	}
 	var out contract.ListBypassCodesResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.withActive(ctx, func(a *activeState) error {
 		if err := p.permit(ctx, a, request{call: callListBypassCodes, actor: req.Actor, targets: []string{req.OperatorID}}); err != nil {
 			return err
 		}
@@ -118,7 +118,7 @@ func (p *Plugin) RevokeBypassCode(ctx context.Context, req contract.RevokeBypass
 		}
 	}
 	var out contract.RevokeBypassCodeResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.withActive(ctx, func(a *activeState) error {
 		now := p.now()
 		if err := p.permit(ctx, a, request{call: callRevokeBypassCode, actor: req.Actor, targets: []string{req.OperatorID}}); err != nil {
 			return err

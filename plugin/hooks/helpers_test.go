@@ -182,7 +182,7 @@ func (e *env) redeem(op contract.Operator, code string) contract.CompleteLoginRe
 func (e *env) events(kind string) []store.EventRecord {
 	e.t.Helper()
 	var out []store.EventRecord
-	err := e.p.withActive(func(a *activeState) error {
+	err := e.p.withActive(context.Background(), func(a *activeState) error {
 		all, err := a.store.Events(context.Background(), 0, 100_000)
 		for _, ev := range all {
 			if kind == "" || ev.Kind == kind {

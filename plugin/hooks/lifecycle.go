@@ -77,15 +77,9 @@ func (p *Plugin) open(ctx context.Context, dir string) (*activeState, error) {
 	if p.cfg.Store == nil {
 		return nil, internalError("activate: no store backend configured", errors.New("hooks.Config.Store is nil"))
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, storageError("activate: create data directory", err)
-	}
-	key, created, err := secretbox.LoadOrCreateKey(filepath.Join(dir, KeyFile))
+	key, err := p.secretsKey(dir)
 	if err != nil {
-		return nil, storageError("activate: secrets key", err)
-	}
-	if created {
-		p.log.Info("created secrets key", "path", filepath.Join(dir, KeyFile))
+		return nil, err
 	}
 	box, err := secretbox.New(key)
 	if err != nil {
@@ -118,33 +112,61 @@ func (p *Plugin) open(ctx context.Context, dir string) (*activeState, error) {
 	}
 	a := &activeState{dataDir: dir, store: st, box: box, codes: hasher, schema: schema, pageKey: pageTokenKey(key)}
 	a.bg, a.stopBG = context.WithCancel(context.WithoutCancel(ctx))
-	d, err := p.loadSettings(ctx, a)
+	d, rev, err := p.loadSettings(ctx, a)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
 	a.duo.Store(&d)
+	a.rev.Store(rev)
 	return a, nil
 }
 
-func (p *Plugin) loadSettings(ctx context.Context, a *activeState) (settings.Duo, error) {
+// secretsKey is the key that seals the client secret and keys the hashes
+// of codes. On a shared PostgreSQL store every instance must use the same
+// one: it comes from the runtime configuration (DUO_PLUGIN_SECRETS_KEY),
+// and the data directory is neither created nor read. With SQLite it is
+// KeyFile in the data directory, created on first activation.
+func (p *Plugin) secretsKey(dir string) ([]byte, error) {
+	if p.cfg.Runtime.Shared() {
+		key, err := p.cfg.Runtime.SecretsKeyBytes()
+		if err != nil {
+			return nil, invalid("activate: secrets key: %v", err)
+		}
+		return key, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, storageError("activate: create data directory", err)
+	}
+	key, created, err := secretbox.LoadOrCreateKey(filepath.Join(dir, KeyFile))
+	if err != nil {
+		return nil, storageError("activate: secrets key", err)
+	}
+	if created {
+		p.log.Info("created secrets key", "path", filepath.Join(dir, KeyFile))
+	}
+	return key, nil
+}
+
+// loadSettings reads the stored settings and the revision they are at.
+func (p *Plugin) loadSettings(ctx context.Context, a *activeState) (settings.Duo, int64, error) {
 	raw, err := a.store.LoadSettings(ctx)
 	if err != nil {
-		return settings.Duo{}, storageError("load settings", err)
+		return settings.Duo{}, 0, storageError("load settings", err)
 	}
 	var clientSecret secret.Value
 	if ct, ok := raw.Secrets[secretName]; ok {
 		plain, err := a.box.Open(secretName, ct)
 		if err != nil {
-			return settings.Duo{}, storageError("load settings: the stored client secret cannot be decrypted with "+KeyFile, err)
+			return settings.Duo{}, 0, storageError("load settings: the stored client secret cannot be decrypted with the secrets key", err)
 		}
 		clientSecret = secret.Value(plain)
 	}
 	d, err := settings.ParseStored(raw.Values, clientSecret)
 	if err != nil {
-		return settings.Duo{}, storageError("load settings", err)
+		return settings.Duo{}, 0, storageError("load settings", err)
 	}
-	return d, nil
+	return d, raw.Revision, nil
 }
 
 // Deactivate implements contract.Lifecycle. It waits for in-flight hooks,
@@ -176,13 +198,17 @@ func (p *Plugin) Deactivate(ctx context.Context, req contract.DeactivateRequest)
 // settings (a rejected submission never changes it).
 func (p *Plugin) Status(ctx context.Context, _ contract.StatusRequest) (contract.StatusResponse, error) {
 	st := contract.StatusResponse{PluginVersion: Version()}
-	_ = p.withActive(func(a *activeState) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if a := p.active; a != nil {
+		// From memory, but up to date when the store answers: a store
+		// that does not must not make Status fail.
+		_ = p.refresh(ctx, a)
 		d := a.duo.Load()
 		st.Active, st.SchemaVersion, st.Configured = true, a.schema, d.Complete()
 		st.Duo, _ = p.health.Last(healthKey(*d))
 		st.Logins = p.loginCounts(ctx, a)
-		return nil
-	})
+	}
 	return st, nil
 }
 

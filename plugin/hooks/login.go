@@ -72,7 +72,7 @@ func (p *Plugin) BeginLogin(ctx context.Context, req contract.BeginLoginRequest)
 		return contract.BeginLoginResponse{}, err
 	}
 	var res contract.BeginLoginResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.withActive(ctx, func(a *activeState) error {
 		var err error
 		res, err = p.beginLogin(ctx, a, req.Operator, req.Client)
 		return err
@@ -200,7 +200,13 @@ func (p *Plugin) sweepExpired(ctx context.Context, a *activeState, now time.Time
 	if now.Unix()-last < 60 || !p.lastSweep.CompareAndSwap(last, now.Unix()) {
 		return
 	}
-	if _, err := a.store.DeleteExpiredPendingLogins(ctx, now); err != nil {
+	// One instance at a time sweeps a shared store; the others skip it
+	// without waiting (store.Store.Exclusive).
+	_, err := a.store.Exclusive(ctx, "sweep expired pending logins", func(ctx context.Context) error {
+		_, err := a.store.DeleteExpiredPendingLogins(ctx, now)
+		return err
+	})
+	if err != nil {
 		p.log.Warn("sweep expired pending logins", "error", err)
 	}
 }

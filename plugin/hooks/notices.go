@@ -15,7 +15,7 @@ func (p *Plugin) ListNotices(ctx context.Context, req contract.ListNoticesReques
 	}
 	limit := pageSize(req.Limit, defNoticesPage)
 	var out contract.ListNoticesResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.withActive(ctx, func(a *activeState) error {
 		if err := p.permit(ctx, a, request{call: callListNotices, actor: req.Actor}); err != nil {
 			return err
 		}

@@ -113,7 +113,7 @@ func (p *Plugin) GetOperatorStates(ctx context.Context, req contract.GetOperator
 		ids[i] = op.ID
 	}
 	var out contract.GetOperatorStatesResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.withActive(ctx, func(a *activeState) error {
 		if err := p.permit(ctx, a, request{call: callGetOperatorStates, actor: req.Actor, targets: ids}); err != nil {
 			return err
 		}
@@ -139,7 +139,7 @@ func (p *Plugin) ListEnabledOperators(ctx context.Context, req contract.ListEnab
 		return contract.ListEnabledOperatorsResponse{}, invalid("invalid page token")
 	}
 	var out contract.ListEnabledOperatorsResponse
-	err = p.withActive(func(a *activeState) error {
+	err = p.withActive(ctx, func(a *activeState) error {
 		if err := p.permit(ctx, a, request{call: callListEnabledOperators, actor: req.Actor}); err != nil {
 			return err
 		}

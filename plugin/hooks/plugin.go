@@ -98,7 +98,14 @@ type activeState struct {
 	codes       *codes.Hasher                // keyed hashes of codes, tokens and tickets
 	schema      int64                        // migrations run only at activation
 	duo         atomic.Pointer[settings.Duo] // swapped whole on change
-	pageKey     []byte                       // signs the auth log's page tokens (authlog.go)
+	// rev is the settings revision duo was loaded at (store.Store's
+	// SettingsRevision); refresh reloads duo when the store's differs:
+	// another instance on a shared store saved settings. reload serializes
+	// the reloads and this process's own saves, so duo and rev always
+	// change together and never go back.
+	rev     atomic.Int64
+	reload  sync.Mutex
+	pageKey []byte // signs the auth log's page tokens (authlog.go)
 
 	// bg ends when deactivation starts: background work (retention) and
 	// exports stop on it; wg waits for both before the store closes.
@@ -138,14 +145,43 @@ func New(cfg Config) *Plugin {
 func Version() string { return duoplugin.Embedded.Version }
 
 // withActive runs fn while the plugin is active, or fails with
-// ReasonInactive.
-func (p *Plugin) withActive(fn func(a *activeState) error) error {
+// ReasonInactive. fn sees the stored settings as they are now (refresh):
+// a call never decides on settings another instance has replaced. When
+// that cannot be known (the store does not answer), the call fails.
+func (p *Plugin) withActive(ctx context.Context, fn func(a *activeState) error) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.active == nil {
 		return errInactive()
 	}
+	if err := p.refresh(ctx, p.active); err != nil {
+		return err
+	}
 	return fn(p.active)
+}
+
+// refresh reloads a's settings when the stored revision is not the one
+// they were loaded at: one read of one row when nothing changed.
+func (p *Plugin) refresh(ctx context.Context, a *activeState) error {
+	rev, err := a.store.SettingsRevision(ctx)
+	if err != nil {
+		return storageError("read the settings revision", err)
+	}
+	if rev == a.rev.Load() {
+		return nil
+	}
+	a.reload.Lock()
+	defer a.reload.Unlock()
+	if a.rev.Load() == rev {
+		return nil // reloaded meanwhile
+	}
+	d, loaded, err := p.loadSettings(ctx, a)
+	if err != nil {
+		return err
+	}
+	a.duo.Store(&d)
+	a.rev.Store(loaded)
+	return nil
 }
 
 // minFairDuoWait is the shortest wait after which a silent Duo counts as

@@ -86,7 +86,7 @@ func TestRequirement(t *testing.T) {
 // d, at the plugin's now.
 func (e *env) lockNow(op contract.Operator, d time.Duration) {
 	e.t.Helper()
-	err := e.p.withActive(func(a *activeState) error {
+	err := e.p.withActive(context.Background(), func(a *activeState) error {
 		ev := store.Event{At: e.clk.Now(), Kind: "login.code", OperatorID: op.ID, Outcome: "denied"}
 		f, err := a.store.RecordFailure(context.Background(), op, store.Lockout{Threshold: 1, Duration: d}, ev, lockEvent(ev, *a.duo.Load()))
 		if err == nil && !f.JustLocked {

@@ -48,7 +48,7 @@ func (p *Plugin) loginPageCall(ctx context.Context, op contract.Operator, client
 		return contract.CompleteLoginResponse{}, err
 	}
 	var res contract.CompleteLoginResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.withActive(ctx, func(a *activeState) error {
 		ev := store.Event{At: p.now(), Kind: kind, OperatorID: op.ID, ClientIP: client.IP, UserAgent: client.UserAgent}
 		st, err := a.store.OperatorToggle(ctx, op.ID)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 )
 
 // Retention: while the plugin is active, a goroutine deletes audit events
+// (on a store shared by several instances, one instance at a time)
 // older than the log_retention_days setting, shortly after activation and
 // then every retentionEvery. It deletes retentionBatch rows per short
 // transaction (started only when no other write is in flight) and pauses
@@ -51,7 +52,14 @@ func (p *Plugin) retain(a *activeState) {
 			return
 		case <-t.C:
 		}
-		p.prune(a, timing)
+		// One instance at a time prunes a shared store; the others skip
+		// this run without waiting (store.Store.Exclusive).
+		if _, err := a.store.Exclusive(a.bg, "log retention", func(context.Context) error {
+			p.prune(a, timing)
+			return nil
+		}); err != nil && a.bg.Err() == nil {
+			p.log.Warn("auth log retention: not run; retrying at the next run", "error", err)
+		}
 		t.Reset(timing.every)
 	}
 }

@@ -284,7 +284,7 @@ func (p *Plugin) actOn(ctx context.Context, op contract.Operator, r request, fn 
 		return err
 	}
 	r.targets = []string{op.ID}
-	return p.withActive(func(a *activeState) error {
+	return p.withActive(ctx, func(a *activeState) error {
 		if err := p.permit(ctx, a, r); err != nil {
 			return err
 		}

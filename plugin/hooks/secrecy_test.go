@@ -107,7 +107,7 @@ func TestNothingUsableIsStoredOrLogged(t *testing.T) {
 	secrets = append(secrets, live.Code)
 
 	var dir string
-	if err := e.p.withActive(func(a *activeState) error { dir = a.dataDir; return nil }); err != nil {
+	if err := e.p.withActive(ctx, func(a *activeState) error { dir = a.dataDir; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.p.Deactivate(ctx, contract.DeactivateRequest{Actor: admin}); err != nil { // checkpoints the WAL into duo.db

@@ -15,7 +15,7 @@ import (
 // GetSettings implements contract.Settings. The secret never leaves.
 func (p *Plugin) GetSettings(ctx context.Context, req contract.GetSettingsRequest) (contract.GetSettingsResponse, error) {
 	var out contract.GetSettingsResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.withActive(ctx, func(a *activeState) error {
 		if err := p.permit(ctx, a, request{call: callGetSettings, actor: req.Actor}); err != nil {
 			return err
 		}
@@ -32,7 +32,7 @@ func (p *Plugin) GetSettings(ctx context.Context, req contract.GetSettingsReques
 // untouched.
 func (p *Plugin) UpdateSettings(ctx context.Context, req contract.UpdateSettingsRequest) (contract.UpdateSettingsResponse, error) {
 	var res contract.UpdateSettingsResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.withActive(ctx, func(a *activeState) error {
 		if err := p.permit(ctx, a, request{call: callUpdateSettings, actor: req.Actor}); err != nil {
 			return err
 		}
@@ -80,7 +80,12 @@ func (p *Plugin) UpdateSettings(ctx context.Context, req contract.UpdateSettings
 		if policy := policyChanges(changed); len(policy) > 0 {
 			p.audit(ctx, a, by(store.Event{At: ev.At, Kind: "policy.changed", Outcome: "ok", Detail: fieldsDetail(policy)}, req.Actor))
 		}
+		a.reload.Lock()
 		a.duo.Store(&next)
+		// Which revision the save made is not known here: the next call
+		// reads the stored settings again (and any saved after these).
+		a.rev.Store(-1)
+		a.reload.Unlock()
 		if checked {
 			p.health.Put(healthKey(next), res.Duo)
 		}
@@ -116,7 +121,7 @@ func (p *Plugin) duoRefusal(h contract.DuoHealth) contract.FieldError {
 // settings, now, remembered for Status and logins.
 func (p *Plugin) CheckDuo(ctx context.Context, req contract.CheckDuoRequest) (contract.CheckDuoResponse, error) {
 	var out contract.CheckDuoResponse
-	err := p.withActive(func(a *activeState) error {
+	err := p.withActive(ctx, func(a *activeState) error {
 		if err := p.permit(ctx, a, request{call: callCheckDuo, actor: req.Actor}); err != nil {
 			return err
 		}

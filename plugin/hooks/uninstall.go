@@ -10,7 +10,8 @@ import (
 )
 
 // Uninstall implements contract.Lifecycle: the store (through its backend),
-// then the key, then the directory if nothing else is in it. Files the
+// then the key, then the directory if nothing else is in it (on a shared
+// PostgreSQL store: its schema only; the key is not a file). Files the
 // plugin did not write are not the plugin's to delete.
 func (p *Plugin) Uninstall(ctx context.Context, req contract.UninstallRequest) (contract.UninstallResponse, error) {
 	if req.Confirm != contract.PluginID {
@@ -31,7 +32,7 @@ func (p *Plugin) Uninstall(ctx context.Context, req contract.UninstallRequest) (
 			dir = alt
 		}
 	}
-	if dir == "" {
+	if dir == "" && !p.cfg.Runtime.Shared() {
 		return contract.UninstallResponse{}, invalid("uninstall: no data directory known: the host must send the one it activated the plugin with")
 	}
 	if p.cfg.Store == nil {
@@ -43,6 +44,13 @@ func (p *Plugin) Uninstall(ctx context.Context, req contract.UninstallRequest) (
 	}
 	if err != nil {
 		return contract.UninstallResponse{Removed: removed}, storageError("uninstall: remove the database", err)
+	}
+	if p.cfg.Runtime.Shared() {
+		// The store was a PostgreSQL schema, now dropped for every
+		// instance; the key is the runtime configuration's, not a file.
+		p.lastDataDir = dir
+		p.log.Warn("plugin uninstalled: all stored data removed", "removed", len(removed), "actor", req.Actor.String())
+		return contract.UninstallResponse{Removed: removed}, nil
 	}
 	key := filepath.Join(dir, KeyFile)
 	switch err := os.Remove(key); {

@@ -83,7 +83,7 @@ func (p *spool) spoolFile(gen uint32) string {
 
 // openSpool imports what an earlier process left spooled, deletes the
 // imported files and starts the next generation.
-func (s *SQLite) openSpool(ctx context.Context, path string) error {
+func (s *DB) openSpool(ctx context.Context, path string) error {
 	p := &spool{base: path, kick: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
 	var imported int64
 	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&imported); err != nil {
@@ -171,7 +171,7 @@ func readSpool(file string) ([]Event, error) {
 
 // importSpooled inserts gen's events and marks gen imported, in one
 // durable write.
-func (s *SQLite) importSpooled(ctx context.Context, gen uint32, evs []Event) error {
+func (s *DB) importSpooled(ctx context.Context, gen uint32, evs []Event) error {
 	return s.tx(ctx, "import spooled events", func(tx *txn) error {
 		for _, ev := range evs {
 			if err := insertEvent(ctx, tx, ev); err != nil {
@@ -179,14 +179,17 @@ func (s *SQLite) importSpooled(ctx context.Context, gen uint32, evs []Event) err
 			}
 		}
 		// Not a cached statement: the text changes every time.
-		_, err := tx.w.conn.ExecContext(tx.ctx, `PRAGMA user_version = `+strconv.FormatInt(int64(int32(gen)), 10))
+		_, err := tx.x.(*writer).conn.ExecContext(tx.ctx, `PRAGMA user_version = `+strconv.FormatInt(int64(int32(gen)), 10))
 		return err
 	})
 }
 
 // spoolEvent appends ev to the spool; false when the spool cannot take it
 // (the caller then writes it through the writer).
-func (s *SQLite) spoolEvent(ctx context.Context, ev Event) bool {
+func (s *DB) spoolEvent(ctx context.Context, ev Event) bool {
+	if s.spool == nil {
+		return false // PostgreSQL: no spool
+	}
 	line, err := json.Marshal(ev)
 	if err != nil {
 		return false
@@ -222,7 +225,10 @@ func (s *SQLite) spoolEvent(ctx context.Context, ev Event) bool {
 // flushSpool imports every event spooled so far. The import is not
 // cancelled with ctx (a reader's): events of a generation switched away
 // from must be imported, or they would stay invisible until the next open.
-func (s *SQLite) flushSpool(ctx context.Context) error {
+func (s *DB) flushSpool(ctx context.Context) error {
+	if s.spool == nil {
+		return nil // PostgreSQL: every event is in the table
+	}
 	ctx = context.WithoutCancel(ctx)
 	p := s.spool
 	p.importMu.Lock()
@@ -263,7 +269,7 @@ func (s *SQLite) flushSpool(ctx context.Context) error {
 }
 
 // spoolLoop imports spooled events a few milliseconds after they come.
-func (s *SQLite) spoolLoop() {
+func (s *DB) spoolLoop() {
 	p := s.spool
 	defer close(p.exited)
 	for {
@@ -286,7 +292,7 @@ func (s *SQLite) spoolLoop() {
 }
 
 // closeSpool stops the importer and imports what is left.
-func (s *SQLite) closeSpool() error {
+func (s *DB) closeSpool() error {
 	p := s.spool
 	if p == nil {
 		return nil

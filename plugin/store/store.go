@@ -136,9 +136,13 @@ type EventRecord struct {
 type Settings struct {
 	Values  map[string]string
 	Secrets map[string][]byte
+	// Revision is the settings' revision when they were read (see
+	// Store.SettingsRevision); SaveSettings ignores it.
+	Revision int64
 }
 
-// Backend opens and removes the plugin's store for a data directory.
+// Backend opens and removes the plugin's store: SQLiteBackend in a data
+// directory, PostgresBackend in a schema every instance shares.
 type Backend interface {
 	// Open opens (or creates) the store in dataDir and brings its schema up
 	// to date; a schema newer than this plugin fails with ErrSchemaTooNew.
@@ -155,8 +159,13 @@ type Store interface {
 	SchemaVersion(ctx context.Context) (int64, error)
 
 	LoadSettings(ctx context.Context) (Settings, error)
+	// SettingsRevision is a number every SaveSettings raises, in its
+	// transaction: one cheap read tells an instance whether the settings
+	// it holds in memory are still the stored ones (another instance on
+	// the same PostgreSQL store may have saved new ones).
+	SettingsRevision(ctx context.Context) (int64, error)
 	// SaveSettings writes all values and secrets in one transaction, with an
-	// audit event. With resetDerivedDuoUsernames, every operator's Duo
+	// audit event, and raises the settings revision. With resetDerivedDuoUsernames, every operator's Duo
 	// username that came from the account (not an alias) is forgotten, to
 	// be resolved again at their next login: the way names are derived
 	// changed.
@@ -219,6 +228,13 @@ type Store interface {
 	AppendEventRelaxed(ctx context.Context, ev Event) error
 	// Events returns up to limit events with id > afterID, oldest first.
 	Events(ctx context.Context, afterID int64, limit int) ([]EventRecord, error)
+
+	// Exclusive runs fn unless another instance sharing the store is
+	// running work of that name: background work (expiry sweeps, log
+	// retention) that one instance at a time should do. It never waits:
+	// when another holds it, it returns at once with ran false. On a
+	// store only one process opens (SQLite) fn always runs.
+	Exclusive(ctx context.Context, name string, fn func(context.Context) error) (ran bool, err error)
 
 	RecoveryStore
 	PolicyStore

@@ -212,7 +212,7 @@ func (w *writer) runTx(live []*job, durable bool) error {
 				return w.abort(ctx, fmt.Errorf("savepoint: %w", err))
 			}
 		}
-		tx := &txn{w: w, ctx: ctx}
+		tx := &txn{x: w, ctx: ctx}
 		if err, panicked := runJob(j.fn, tx); panicked {
 			// The job stopped half way: nothing of the batch can stand.
 			j.err = err
@@ -294,33 +294,50 @@ func (w *writer) exec(ctx context.Context, query string, args ...any) (sql.Resul
 	return w.conn.ExecContext(ctx, query, args...)
 }
 
-// txn is a job's view of the batch's transaction, and the audit events it
+func (w *writer) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := w.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return w.conn.QueryRowContext(ctx, query, args...)
+}
+
+func (w *writer) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := w.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return w.conn.QueryContext(ctx, query, args...)
+}
+
+// txExec runs statements in one write transaction: SQLite's writer (its
+// batch's transaction, with prepared statements) or a PostgreSQL
+// transaction (pgTx).
+type txExec interface {
+	exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	queryRow(ctx context.Context, query string, args ...any) *sql.Row
+	query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// txn is a job's view of its write transaction, and the audit events it
 // wrote, which reach the observer only once committed. Its methods take a
-// context to read like *sql.Tx's, but run under the batch's: see
-// writer.do.
+// context to read like *sql.Tx's, but run under ctx: on SQLite the
+// batch's (see writer.do), on PostgreSQL the caller's.
 type txn struct {
-	w      *writer
+	x      txExec
 	ctx    context.Context
 	events []Event
 }
 
 // ExecContext runs a statement in the transaction.
 func (t *txn) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
-	return t.w.exec(t.ctx, query, args...)
+	return t.x.exec(t.ctx, query, args...)
 }
 
 // QueryRowContext runs a query for at most one row in the transaction.
 func (t *txn) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
-	if st := t.w.stmt(t.ctx, query); st != nil {
-		return st.QueryRowContext(t.ctx, args...)
-	}
-	return t.w.conn.QueryRowContext(t.ctx, query, args...)
+	return t.x.queryRow(t.ctx, query, args...)
 }
 
 // QueryContext runs a query in the transaction.
 func (t *txn) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := t.w.stmt(t.ctx, query); st != nil {
-		return st.QueryContext(t.ctx, args...)
-	}
-	return t.w.conn.QueryContext(t.ctx, query, args...)
+	return t.x.query(t.ctx, query, args...)
 }

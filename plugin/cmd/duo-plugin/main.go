@@ -28,9 +28,15 @@ func main() {
 		os.Exit(1)
 	}
 	defer stopProfile()
+	// SQLite in the data directory, unless a PostgreSQL database that
+	// every instance shares is configured.
+	var backend store.Backend = store.SQLiteBackend{}
+	if rt.Shared() {
+		backend = store.PostgresBackend{URL: rt.DatabaseURL, Schema: rt.DatabaseSchema}
+	}
 	process.Serve(hooks.New(hooks.Config{
 		Runtime: rt,
-		Store:   store.SQLiteBackend{},
+		Store:   backend,
 		Duo:     duo.NewFactory(rt),
 		Logger:  log,
 	}), log)

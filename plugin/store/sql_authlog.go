@@ -30,7 +30,7 @@ func scanEvent(sc sqldb.Scanner) (EventRecord, error) {
 // (operator_id, id); a time range is turned into an id range once, with
 // the covering index audit_events_at, and the at bounds are checked again
 // on every row (ids follow insertion, times follow the clock).
-func (s *SQLite) ListEvents(ctx context.Context, f EventFilter, limit int, beforeID int64) ([]EventRecord, error) {
+func (s *DB) ListEvents(ctx context.Context, f EventFilter, limit int, beforeID int64) ([]EventRecord, error) {
 	// Every event written before this call, spooled ones included.
 	if err := s.flushSpool(ctx); err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
@@ -45,8 +45,8 @@ func (s *SQLite) ListEvents(ctx context.Context, f EventFilter, limit int, befor
 	if beforeID > 0 {
 		hi = min(hi, beforeID-1)
 	}
-	q, args := f.listQuery(lo, hi, limit)
-	out, err := sqldb.Query(ctx, s.db, scanEvent, q, args...)
+	q, args := f.listQuery(s.dialect, lo, hi, limit)
+	out, err := sqldb.Query(ctx, s.rd, scanEvent, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -58,7 +58,7 @@ func (s *SQLite) ListEvents(ctx context.Context, f EventFilter, limit int, befor
 // events through audit_events_outcome (outcome, id) (or audit_events_kind
 // (kind, id)), at most limit per value, and merges them: a rare value costs
 // a page, not a scan of the whole log.
-func (f EventFilter) listQuery(lo, hi int64, limit int) (string, []any) {
+func (f EventFilter) listQuery(d dialect, lo, hi int64, limit int) (string, []any) {
 	var col, idx string
 	var vals []string
 	arm := f // each arm's filter: its one value replaces the list
@@ -73,15 +73,15 @@ func (f EventFilter) listQuery(lo, hi int64, limit int) (string, []any) {
 	}
 	if col == "" {
 		where, args := f.where(lo, hi)
-		return `SELECT ` + eventColumns + ` FROM ` + f.from() + ` WHERE ` + where + ` ORDER BY id DESC LIMIT ?`, append(args, limit)
+		return `SELECT ` + eventColumns + ` FROM ` + f.from(d) + ` WHERE ` + where + ` ORDER BY id DESC LIMIT ?`, append(args, limit)
 	}
 	where, args := arm.where(lo, hi)
 	vals = slices.Compact(slices.Sorted(slices.Values(vals))) // a repeated value would repeat its rows
 	arms := make([]string, len(vals))
 	all := make([]any, 0, len(vals)*(len(args)+2)+1)
 	for i, v := range vals {
-		arms[i] = `SELECT * FROM (SELECT ` + eventColumns + ` FROM audit_events INDEXED BY ` + idx +
-			` WHERE ` + col + ` = ? AND ` + where + ` ORDER BY id DESC LIMIT ?)`
+		arms[i] = `SELECT * FROM (SELECT ` + eventColumns + ` FROM audit_events` + d.indexedBy(idx) +
+			` WHERE ` + col + ` = ? AND ` + where + ` ORDER BY id DESC LIMIT ?) AS arm`
 		all = append(append(append(all, v), args...), limit)
 	}
 	return strings.Join(arms, " UNION ALL ") + ` ORDER BY id DESC LIMIT ?`, append(all, limit)
@@ -90,7 +90,7 @@ func (f EventFilter) listQuery(lo, hi int64, limit int) (string, []any) {
 // EachEvent implements AuthLogStore. Each batch is its own short read
 // (no transaction is held between batches), so WAL checkpoints and
 // writers are never held up by a slow reader.
-func (s *SQLite) EachEvent(ctx context.Context, f EventFilter, batch int, fn func(EventRecord) error) error {
+func (s *DB) EachEvent(ctx context.Context, f EventFilter, batch int, fn func(EventRecord) error) error {
 	// Every event written before this call, spooled ones included.
 	if err := s.flushSpool(ctx); err != nil {
 		return fmt.Errorf("export events: %w", err)
@@ -105,7 +105,7 @@ func (s *SQLite) EachEvent(ctx context.Context, f EventFilter, batch int, fn fun
 	// The export ends at the newest event when it started: what is
 	// written meanwhile belongs to the next export.
 	if hi == maxID {
-		if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM audit_events`).Scan(&hi); err != nil {
+		if err := s.rd.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM audit_events`).Scan(&hi); err != nil {
 			return fmt.Errorf("export events: newest id: %w", err)
 		}
 	}
@@ -113,7 +113,7 @@ func (s *SQLite) EachEvent(ctx context.Context, f EventFilter, batch int, fn fun
 	buf := make([]EventRecord, 0, batch)
 	for {
 		where, args := f.where(after+1, hi)
-		rows, err := s.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM `+f.from()+` WHERE `+where+` ORDER BY id LIMIT ?`, append(args, batch)...)
+		rows, err := s.rd.QueryContext(ctx, `SELECT `+eventColumns+` FROM `+f.from(s.dialect)+` WHERE `+where+` ORDER BY id LIMIT ?`, append(args, batch)...)
 		if err != nil {
 			return fmt.Errorf("export events: %w", err)
 		}
@@ -151,7 +151,7 @@ const maxID = int64(1<<63 - 1)
 
 // idRange turns the filter's time range into ids: [lo, hi], from the
 // covering index audit_events_at. empty: no event can match.
-func (s *SQLite) idRange(ctx context.Context, f EventFilter) (lo, hi int64, empty bool, err error) {
+func (s *DB) idRange(ctx context.Context, f EventFilter) (lo, hi int64, empty bool, err error) {
 	lo, hi = 1, maxID
 	if f.From.IsZero() && f.To.IsZero() {
 		return lo, hi, false, nil
@@ -165,7 +165,7 @@ func (s *SQLite) idRange(ctx context.Context, f EventFilter) (lo, hi int64, empt
 		conds, args = append(conds, "at < ?"), append(args, f.To.Unix())
 	}
 	var mn, mx sql.NullInt64
-	err = s.db.QueryRowContext(ctx, `SELECT MIN(id), MAX(id) FROM audit_events INDEXED BY audit_events_at WHERE `+strings.Join(conds, " AND "), args...).Scan(&mn, &mx)
+	err = s.rd.QueryRowContext(ctx, `SELECT MIN(id), MAX(id) FROM audit_events`+s.dialect.indexedBy("audit_events_at")+` WHERE `+strings.Join(conds, " AND "), args...).Scan(&mn, &mx)
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("events: time range: %w", err)
 	}
@@ -178,9 +178,9 @@ func (s *SQLite) idRange(ctx context.Context, f EventFilter) (lo, hi int64, empt
 // from names the table and, with an operator filter, the index that
 // serves it: (operator_id, id) gives that operator's events in id order
 // with no sort, whatever statistics the planner has.
-func (f EventFilter) from() string {
+func (f EventFilter) from(d dialect) string {
 	if f.OperatorID != "" {
-		return "audit_events INDEXED BY audit_events_operator"
+		return "audit_events" + d.indexedBy("audit_events_operator")
 	}
 	return "audit_events"
 }
@@ -213,11 +213,13 @@ func (f EventFilter) where(lo, hi int64) (string, []any) {
 }
 
 // countLoginsQuery counts a recent window through audit_events_at.
-var countLoginsQuery = `SELECT outcome, COUNT(*) FROM audit_events INDEXED BY audit_events_at WHERE at >= ? AND kind IN (?` +
-	strings.Repeat(",?", len(LoginKinds)-1) + `) GROUP BY outcome`
+func countLoginsQuery(d dialect) string {
+	return `SELECT outcome, COUNT(*) FROM audit_events` + d.indexedBy("audit_events_at") + ` WHERE at >= ? AND kind IN (?` +
+		strings.Repeat(",?", len(LoginKinds)-1) + `) GROUP BY outcome`
+}
 
 // CountLogins implements AuthLogStore, through audit_events_at.
-func (s *SQLite) CountLogins(ctx context.Context, since time.Time) (map[string]int64, error) {
+func (s *DB) CountLogins(ctx context.Context, since time.Time) (map[string]int64, error) {
 	// Every event written before this call, spooled ones included.
 	if err := s.flushSpool(ctx); err != nil {
 		return nil, fmt.Errorf("count logins: %w", err)
@@ -226,12 +228,12 @@ func (s *SQLite) CountLogins(ctx context.Context, since time.Time) (map[string]i
 		outcome string
 		n       int64
 	}
-	q := countLoginsQuery
+	q := countLoginsQuery(s.dialect)
 	args := []any{since.Unix()}
 	for _, k := range LoginKinds {
 		args = append(args, k)
 	}
-	rows, err := sqldb.Query(ctx, s.db, func(sc sqldb.Scanner) (row, error) {
+	rows, err := sqldb.Query(ctx, s.rd, func(sc sqldb.Scanner) (row, error) {
 		var r row
 		return r, sc.Scan(&r.outcome, &r.n)
 	}, q, args...)
@@ -250,7 +252,7 @@ func (s *SQLite) CountLogins(ctx context.Context, since time.Time) (map[string]i
 // a login's write waits at most for one batch. (SQLite's busy handler is
 // not fair: a writer asleep in it could otherwise miss every gap between
 // batches.)
-func (s *SQLite) PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error) {
+func (s *DB) PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error) {
 	if batch <= 0 {
 		return 0, fmt.Errorf("prune events: batch %d", batch)
 	}
@@ -262,7 +264,7 @@ func (s *SQLite) PruneEvents(ctx context.Context, before time.Time, batch int) (
 	err := s.write(ctx, "prune events", relaxed, func(tx *txn) error {
 		var err error
 		n, err = execCount(ctx, tx, `DELETE FROM audit_events WHERE id IN
-			(SELECT id FROM audit_events INDEXED BY audit_events_at WHERE at < ? LIMIT ?)`, before.Unix(), batch)
+			(SELECT id FROM audit_events`+s.dialect.indexedBy("audit_events_at")+` WHERE at < ? LIMIT ?)`, before.Unix(), batch)
 		return err
 	})
 	return n, err
@@ -273,14 +275,14 @@ func (s *SQLite) PruneEvents(ctx context.Context, before time.Time, batch int) (
 const maxYield = time.Second
 
 // writing notes a write in flight until the returned func is called.
-func (s *SQLite) writing() func() {
+func (s *DB) writing() func() {
 	s.writers.Add(1)
 	return func() { s.writers.Add(-1) }
 }
 
 // yieldToWriters waits while other writes are in flight (at most
 // maxYield).
-func (s *SQLite) yieldToWriters(ctx context.Context) error {
+func (s *DB) yieldToWriters(ctx context.Context) error {
 	deadline := time.Now().Add(maxYield)
 	for s.writers.Load() > 0 && time.Now().Before(deadline) {
 		select {
@@ -294,10 +296,10 @@ func (s *SQLite) yieldToWriters(ctx context.Context) error {
 
 // ObserveEvents implements Observable. Call it once, before the store is
 // shared.
-func (s *SQLite) ObserveEvents(fn func(Event)) { s.observer = fn }
+func (s *DB) ObserveEvents(fn func(Event)) { s.observer = fn }
 
 // deliver hands committed events to the observer.
-func (s *SQLite) deliver(events []Event) {
+func (s *DB) deliver(events []Event) {
 	if s.observer == nil {
 		return
 	}

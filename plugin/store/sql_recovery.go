@@ -9,13 +9,12 @@ import (
 	"time"
 
 	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
-	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 	"github.com/helpdesk-duo/duo-plugin/plugin/codes"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // CreateBackupCodeTicket implements RecoveryStore.
-func (s *SQLite) CreateBackupCodeTicket(ctx context.Context, t BackupCodeTicket, ev Event) error {
+func (s *DB) CreateBackupCodeTicket(ctx context.Context, t BackupCodeTicket, ev Event) error {
 	var joined bytes.Buffer
 	for _, h := range t.CodeHashes {
 		if len(h) != codes.HashLen {
@@ -45,7 +44,7 @@ func (s *SQLite) CreateBackupCodeTicket(ctx context.Context, t BackupCodeTicket,
 // ConfirmBackupCodes implements RecoveryStore. The ticket is spent by one
 // conditional DELETE … RETURNING: a confirmed set leaves no copy of its
 // hashes behind, and of concurrent confirmations one wins.
-func (s *SQLite) ConfirmBackupCodes(ctx context.Context, ticketHash []byte, operatorID string, now time.Time, ev Event) error {
+func (s *DB) ConfirmBackupCodes(ctx context.Context, ticketHash []byte, operatorID string, now time.Time, ev Event) error {
 	return s.tx(ctx, "confirm backup codes", func(tx *txn) error {
 		var joined []byte
 		err := tx.QueryRowContext(ctx, `DELETE FROM backup_code_tickets WHERE ticket_hash = ? AND operator_id = ? AND expires_at > ? RETURNING code_hashes`,
@@ -85,7 +84,7 @@ func replaceBackupCodes(ctx context.Context, tx *txn, operatorID string, hashes 
 }
 
 // ReplaceBackupCodes implements RecoveryStore.
-func (s *SQLite) ReplaceBackupCodes(ctx context.Context, operatorID string, codeHashes [][]byte, factorSince, now time.Time, ev Event) (contract.OperatorState, error) {
+func (s *DB) ReplaceBackupCodes(ctx context.Context, operatorID string, codeHashes [][]byte, factorSince, now time.Time, ev Event) (contract.OperatorState, error) {
 	var out contract.OperatorState
 	err := s.tx(ctx, "replace backup codes", func(tx *txn) error {
 		var factor, issued sql.NullInt64
@@ -227,7 +226,7 @@ func explainBypass(ctx context.Context, tx *txn, operatorID string, codeHash []b
 }
 
 // IssueBypassCode implements RecoveryStore.
-func (s *SQLite) IssueBypassCode(ctx context.Context, op contract.Operator, b contract.BypassCode, codeHash []byte, ev Event) error {
+func (s *DB) IssueBypassCode(ctx context.Context, op contract.Operator, b contract.BypassCode, codeHash []byte, ev Event) error {
 	err := s.tx(ctx, "issue bypass code", func(tx *txn) error {
 		if err := upsertOperator(ctx, tx, op, ev); err != nil {
 			return err
@@ -238,16 +237,16 @@ func (s *SQLite) IssueBypassCode(ctx context.Context, op contract.Operator, b co
 		}
 		return appendEvent(ctx, tx, ev)
 	})
-	if sqlitedb.IsUniqueViolation(err) {
+	if isUniqueViolation(err) {
 		return fmt.Errorf("issue bypass code: %w", ErrDuplicate)
 	}
 	return err
 }
 
 // ListBypassCodes implements RecoveryStore.
-func (s *SQLite) ListBypassCodes(ctx context.Context, operatorID string) ([]contract.BypassCode, error) {
-	out, err := sqldb.Query(ctx, s.db, scanBypass,
-		`SELECT `+bypassColumns+` FROM bypass_codes WHERE operator_id = ? ORDER BY issued_at DESC, rowid DESC`, operatorID)
+func (s *DB) ListBypassCodes(ctx context.Context, operatorID string) ([]contract.BypassCode, error) {
+	out, err := sqldb.Query(ctx, s.rd, scanBypass,
+		`SELECT `+bypassColumns+` FROM bypass_codes WHERE operator_id = ? ORDER BY `+s.dialect.bypassOrder(), operatorID)
 	if err != nil {
 		return nil, fmt.Errorf("list bypass codes: %w", err)
 	}
@@ -255,7 +254,7 @@ func (s *SQLite) ListBypassCodes(ctx context.Context, operatorID string) ([]cont
 }
 
 // RevokeBypassCode implements RecoveryStore.
-func (s *SQLite) RevokeBypassCode(ctx context.Context, operatorID, id string, now time.Time, ev Event) (contract.BypassCode, error) {
+func (s *DB) RevokeBypassCode(ctx context.Context, operatorID, id string, now time.Time, ev Event) (contract.BypassCode, error) {
 	var out contract.BypassCode
 	err := s.tx(ctx, "revoke bypass code", func(tx *txn) error {
 		b, err := scanBypass(tx.QueryRowContext(ctx, `UPDATE bypass_codes SET revoked_at = ? WHERE id = ? AND operator_id = ? AND revoked_at IS NULL
@@ -278,7 +277,7 @@ func (s *SQLite) RevokeBypassCode(ctx context.Context, operatorID, id string, no
 }
 
 // CreateRecoveryLink implements RecoveryStore.
-func (s *SQLite) CreateRecoveryLink(ctx context.Context, op contract.Operator, l RecoveryLink, ev Event) error {
+func (s *DB) CreateRecoveryLink(ctx context.Context, op contract.Operator, l RecoveryLink, ev Event) error {
 	return s.tx(ctx, "create recovery link", func(tx *txn) error {
 		if err := upsertOperator(ctx, tx, op, ev); err != nil {
 			return err
@@ -292,7 +291,7 @@ func (s *SQLite) CreateRecoveryLink(ctx context.Context, op contract.Operator, l
 }
 
 // RedeemRecoveryLink implements RecoveryStore.
-func (s *SQLite) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, operatorID string, now time.Time, ev Event) error {
+func (s *DB) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, operatorID string, now time.Time, ev Event) error {
 	return s.tx(ctx, "redeem recovery link", func(tx *txn) error {
 		if err := refuseIfLocked(ctx, tx, operatorID, now); err != nil {
 			return err
@@ -322,17 +321,21 @@ func (s *SQLite) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, opera
 			return ErrConsumed
 		}
 		// The reset: nothing of the old second factor keeps working.
-		for _, q := range []string{
+		id, at := []any{operatorID}, []any{operatorID, now.Unix()} // PostgreSQL wants exactly the arguments used
+		for _, st := range []struct {
+			q    string
+			args []any
+		}{
 			// The link signs the operator in, but is no second factor: it
 			// never allows RegenerateBackupCodes.
-			`UPDATE operators SET enrolled_at = NULL, second_factor_at = NULL, duo_factor_at = NULL, backup_codes_issued_at = NULL, last_login_at = ?2, ` + resetFailures2 + ` WHERE id = ?1`,
-			`DELETE FROM backup_codes WHERE operator_id = ?1`,
-			`DELETE FROM backup_code_tickets WHERE operator_id = ?1`,
-			`UPDATE bypass_codes SET revoked_at = ?2 WHERE operator_id = ?1 AND revoked_at IS NULL`,
+			{`UPDATE operators SET enrolled_at = NULL, second_factor_at = NULL, duo_factor_at = NULL, backup_codes_issued_at = NULL, last_login_at = ?2, ` + resetFailures2 + ` WHERE id = ?1`, at},
+			{`DELETE FROM backup_codes WHERE operator_id = ?1`, id},
+			{`DELETE FROM backup_code_tickets WHERE operator_id = ?1`, id},
+			{`UPDATE bypass_codes SET revoked_at = ?2 WHERE operator_id = ?1 AND revoked_at IS NULL`, at},
 			// Other links were sent for the same loss, which is now mended.
-			`UPDATE recovery_links SET used_at = ?2 WHERE operator_id = ?1 AND used_at IS NULL`,
+			{`UPDATE recovery_links SET used_at = ?2 WHERE operator_id = ?1 AND used_at IS NULL`, at},
 		} {
-			if _, err := tx.ExecContext(ctx, q, operatorID, now.Unix()); err != nil {
+			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
 				return err
 			}
 		}
@@ -341,8 +344,8 @@ func (s *SQLite) RedeemRecoveryLink(ctx context.Context, tokenHash []byte, opera
 }
 
 // Notices implements RecoveryStore.
-func (s *SQLite) Notices(ctx context.Context, afterID int64, limit int) ([]contract.Notice, error) {
-	out, err := sqldb.Query(ctx, s.db, func(sc sqldb.Scanner) (contract.Notice, error) {
+func (s *DB) Notices(ctx context.Context, afterID int64, limit int) ([]contract.Notice, error) {
+	out, err := sqldb.Query(ctx, s.rd, func(sc sqldb.Scanner) (contract.Notice, error) {
 		var (
 			n                    contract.Notice
 			at                   int64

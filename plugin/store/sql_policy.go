@@ -126,7 +126,7 @@ func refuseIfLocked(ctx context.Context, tx *txn, operatorID string, now time.Ti
 }
 
 // RecordFailure implements PolicyStore.
-func (s *SQLite) RecordFailure(ctx context.Context, op contract.Operator, l Lockout, ev Event, lock func(Failure) Event) (Failure, error) {
+func (s *DB) RecordFailure(ctx context.Context, op contract.Operator, l Lockout, ev Event, lock func(Failure) Event) (Failure, error) {
 	var f Failure
 	err := s.tx(ctx, "record failure", func(tx *txn) error {
 		var err error
@@ -142,7 +142,7 @@ func (s *SQLite) RecordFailure(ctx context.Context, op contract.Operator, l Lock
 // RedeemCodeCounted implements PolicyStore. The lock is checked inside the
 // transaction that tries the code (BEGIN IMMEDIATE: one writer), so no
 // number of concurrent guesses gets more than the threshold tried.
-func (s *SQLite) RedeemCodeCounted(ctx context.Context, op contract.Operator, backupHash, bypassHash []byte, now time.Time, l Lockout,
+func (s *DB) RedeemCodeCounted(ctx context.Context, op contract.Operator, backupHash, bypassHash []byte, now time.Time, l Lockout,
 	ok func(Redemption) Event, deny func(Redemption, error) Event, lock func(Failure) Event) (Redemption, Failure, error) {
 	var (
 		r       Redemption
@@ -172,7 +172,7 @@ func (s *SQLite) RedeemCodeCounted(ctx context.Context, op contract.Operator, ba
 }
 
 // AddOperator implements PolicyStore.
-func (s *SQLite) AddOperator(ctx context.Context, op contract.Operator, at time.Time) error {
+func (s *DB) AddOperator(ctx context.Context, op contract.Operator, at time.Time) error {
 	// Relaxed: a row lost to a power cut is created again at the next login.
 	return s.write(ctx, "add operator", relaxed, func(tx *txn) error {
 		return upsertOperator(ctx, tx, op, Event{At: at})
@@ -180,7 +180,7 @@ func (s *SQLite) AddOperator(ctx context.Context, op contract.Operator, at time.
 }
 
 // UnlockOperator implements PolicyStore.
-func (s *SQLite) UnlockOperator(ctx context.Context, op contract.Operator, ev func(before Lock) Event) (contract.OperatorState, error) {
+func (s *DB) UnlockOperator(ctx context.Context, op contract.Operator, ev func(before Lock) Event) (contract.OperatorState, error) {
 	var out contract.OperatorState
 	err := s.tx(ctx, "unlock operator", func(tx *txn) error {
 		var before Lock

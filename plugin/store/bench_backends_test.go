@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/pgtest"
+)
+
+// BenchmarkLoginPathBackends: the store's part of the login path on each
+// engine, one caller at a time: the reads every login makes (the settings
+// revision, the toggle) and a Duo login's three writes (the pending login,
+// its consume, the recorded success).
+func BenchmarkLoginPathBackends(b *testing.B) {
+	ctx := context.Background()
+	for _, backend := range []string{"sqlite", "postgres"} {
+		open := func(b *testing.B) *DB {
+			if backend == "sqlite" {
+				s, _ := openTemp(b)
+				return s
+			}
+			return openPostgres(b, pgtest.Database(b))
+		}
+		b.Run(backend+"/revision+toggle", func(b *testing.B) {
+			s := open(b)
+			for b.Loop() {
+				if _, err := s.SettingsRevision(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.OperatorToggle(ctx, "a"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(backend+"/create+consume+record", func(b *testing.B) {
+			s := open(b)
+			now := time.Now()
+			var i uint64
+			for b.Loop() {
+				i++
+				var buf [8]byte
+				binary.LittleEndian.PutUint64(buf[:], i)
+				h := sha256.Sum256(buf[:])
+				if err := s.CreatePendingLogin(ctx, PendingLogin{StateHash: h[:], OperatorID: "a", DuoUsername: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, ev("login.begin")); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.ConsumePendingLogin(ctx, h[:], "a", now); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.RecordLogin(ctx, "a", now, ev("login.complete")); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
