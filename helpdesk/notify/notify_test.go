@@ -52,8 +52,8 @@ func (f *fakePlugin) Uninstall(context.Context, contract.UninstallRequest) (cont
 
 type fakePlugins struct{ p *fakePlugin }
 
-func (f fakePlugins) Active(context.Context) (bool, error) { return true, nil }
-func (f fakePlugins) Plugin() (plugins.Plugin, error)      { return f.p, nil }
+func (f fakePlugins) Active(context.Context) (bool, error)          { return true, nil }
+func (f fakePlugins) Ready(context.Context) (plugins.Plugin, error) { return f.p, nil }
 
 // recorder keeps what was mailed; failAt makes that many-th send fail.
 type recorder struct {
