@@ -192,6 +192,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	defer ln.Close()
+	// The helpdesk's own logger is named by app.New; these lines too.
+	clog := log
+	if *instance != "" {
+		clog = log.With("instance", *instance)
+	}
 	a, err := app.New(ctx, app.Config{
 		Addr:                  ln.Addr().String(),
 		DataDir:               *dataDir,
@@ -216,12 +221,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if db.url() != "" {
 			where = "-database-url URL (or HELPDESK_DATABASE_URL)"
 		}
-		log.Warn("no operators yet: add an admin with `helpdesk user add " + where + " -username admin -role admin`")
+		clog.Warn("no operators yet: add an admin with `helpdesk user add " + where + " -username admin -role admin`")
 	}
 	if db.url() != "" {
-		log.Info("helpdesk state in PostgreSQL, schema " + store.PostgresSchema + ", shared with the instances on the same database")
+		clog.Info("helpdesk state in PostgreSQL, schema " + store.PostgresSchema + ", shared with the instances on the same database")
 	}
-	log.Info("helpdesk listening", "url", a.BaseURL())
+	clog.Info("helpdesk listening", "url", a.BaseURL())
 	return a.Serve(ctx, ln)
 }
 

@@ -113,7 +113,7 @@ func TestUninstallWithAnotherInstance(t *testing.T) {
 		in, err := a.st.OtherPluginProcesses(ctx, a.m.InstanceID(), time.Now().Add(-time.Minute))
 		return err == nil && len(in) == 1 && in[0].Name == "b"
 	})
-	if _, err := a.m.Uninstall(ctx, Actor{ID: "1"}, ID); !errors.Is(err, ErrOtherInstances) {
+	if _, err := a.m.Uninstall(ctx, Actor{ID: "1"}, ID); !errors.Is(err, ErrOtherInstances) || err.Error() != ErrOtherInstances.Error()+" (running on b)" {
 		t.Fatalf("uninstall while b runs the plugin: %v; want ErrOtherInstances", err)
 	}
 	if rec, _ := a.m.Record(ctx); !rec.Installed {

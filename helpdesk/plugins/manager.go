@@ -133,6 +133,18 @@ var (
 	ErrOtherInstances = errors.New("another helpdesk instance still runs the plugin: stop the other instances, then uninstall on the last one")
 )
 
+// OtherInstancesError is Uninstall refused because other instances on the
+// same database still run the plugin; it matches ErrOtherInstances.
+type OtherInstancesError struct {
+	Names []string // the instances' names (Config.Instance)
+}
+
+func (e *OtherInstancesError) Error() string {
+	return ErrOtherInstances.Error() + " (running on " + strings.Join(e.Names, ", ") + ")"
+}
+
+func (e *OtherInstancesError) Is(target error) bool { return target == ErrOtherInstances }
+
 type notRunningError struct{}
 
 func (*notRunningError) Error() string        { return "the Duo Security plugin process is not running" }
@@ -556,11 +568,11 @@ func (m *Manager) Uninstall(ctx context.Context, actor Actor, confirm string) ([
 		return nil, fmt.Errorf("uninstall: %w", err)
 	}
 	if len(others) > 0 {
-		names := make([]string, len(others))
-		for i, o := range others {
-			names[i] = o.Name
+		oe := &OtherInstancesError{}
+		for _, o := range others {
+			oe.Names = append(oe.Names, o.Name)
 		}
-		return nil, fmt.Errorf("%w (running on %s)", ErrOtherInstances, strings.Join(names, ", "))
+		return nil, oe
 	}
 	p, err := m.ensureRunningLocked(ctx)
 	if err != nil {

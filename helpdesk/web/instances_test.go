@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -101,6 +102,20 @@ func TestSignInContinuesOnAnotherInstance(t *testing.T) {
 			}
 			if _, err := b.mgr.Reconcile(t.Context()); err != nil || b.fake.Calls("Deactivate") != 1 {
 				t.Fatalf("b's process deactivated %d times (%v); want once", b.fake.Calls("Deactivate"), err)
+			}
+
+			// b says its plugin runs (as its Run does): the admin's
+			// uninstall on a is refused, and the page says where it runs.
+			if err := b.st.ReportInstance(t.Context(), b.mgr.InstanceID(), "helpdesk-b", true); err != nil {
+				t.Fatal(err)
+			}
+			admin := a.client()
+			admin.signedIn("admin")
+			admin.get("/admin/plugins")
+			admin.post("/admin/plugins/duo-security/uninstall", url.Values{"csrf_token": {admin.csrf()}, "confirm": {"duo-security"}})
+			admin.get("/admin/plugins")
+			if !strings.Contains(admin.last, "other helpdesk instances sharing this database (helpdesk-b)") || a.fake.Calls("Uninstall") != 0 {
+				t.Fatalf("uninstall on a while b runs the plugin: Uninstall called %d times; page:\n%s", a.fake.Calls("Uninstall"), admin.last)
 			}
 		})
 	}
