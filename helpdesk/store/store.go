@@ -19,6 +19,8 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/helpdesk-duo/duo-plugin/internal/pgdb"
 	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
 	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
@@ -121,23 +123,46 @@ func (d *db) q(query string) string {
 	return query
 }
 
+// redact drops what a PostgreSQL connection error adds (the server's
+// host, the user and database of the URL); the server's own errors keep
+// their type, which callers branch on (a unique violation).
+func (d *db) redact(err error) error {
+	var ce *pgconn.ConnectError
+	if d.pg && errors.As(err, &ce) {
+		return pgdb.Redact(err)
+	}
+	return err
+}
+
 func (d *db) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return d.DB.ExecContext(ctx, d.q(query), args...)
+	res, err := d.DB.ExecContext(ctx, d.q(query), args...)
+	return res, d.redact(err)
 }
 
 func (d *db) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return d.DB.QueryContext(ctx, d.q(query), args...)
+	rows, err := d.DB.QueryContext(ctx, d.q(query), args...)
+	return rows, d.redact(err)
 }
 
-func (d *db) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return d.DB.QueryRowContext(ctx, d.q(query), args...)
+func (d *db) QueryRowContext(ctx context.Context, query string, args ...any) row {
+	return row{r: d.DB.QueryRowContext(ctx, d.q(query), args...), d: d}
 }
+
+func (d *db) PingContext(ctx context.Context) error { return d.redact(d.DB.PingContext(ctx)) }
+
+// row is *sql.Row with its error redacted like db's.
+type row struct {
+	r *sql.Row
+	d *db
+}
+
+func (r row) Scan(dest ...any) error { return r.d.redact(r.r.Scan(dest...)) }
 
 // BeginTx starts a transaction whose statements are rebound like db's.
 func (d *db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*tx, error) {
 	t, err := d.DB.BeginTx(ctx, opts)
 	if err != nil {
-		return nil, err
+		return nil, d.redact(err)
 	}
 	return &tx{Tx: t, d: d}, nil
 }
@@ -148,7 +173,8 @@ type tx struct {
 }
 
 func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return t.Tx.ExecContext(ctx, t.d.q(query), args...)
+	res, err := t.Tx.ExecContext(ctx, t.d.q(query), args...)
+	return res, t.d.redact(err)
 }
 
 // isUniqueViolation reports whether err is either engine refusing a row
