@@ -390,14 +390,6 @@ func (a *App) RunBackground(ctx context.Context) {
 	go a.notices.Run(ctx)
 	go a.plugins.Run(ctx)
 	a.housekeeping(ctx)
-	if a.notices.Lease != nil {
-		// Let another instance take over the notices at once.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if err := a.store.ReleaseLease(rctx, noticeLease, a.plugins.InstanceID()); err != nil {
-			a.log.Warn("releasing the notices' lease", "error", err)
-		}
-		cancel()
-	}
 }
 
 // Mail is the helpdesk's mail as HELPDESK_SMTP_* configure it: SMTP when
@@ -459,8 +451,16 @@ func (a *App) housekeeping(ctx context.Context) {
 	}
 }
 
-// Close stops the plugin and closes the database.
+// Close stops the plugin and closes the database, giving up the notices'
+// lease first so that another instance takes them over at once.
 func (a *App) Close() {
+	if a.notices != nil && a.notices.Lease != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.store.ReleaseLease(ctx, noticeLease, a.plugins.InstanceID()); err != nil {
+			a.log.Warn("releasing the notices' lease", "error", err)
+		}
+		cancel()
+	}
 	if err := a.plugins.Close(); err != nil {
 		a.log.Warn("closing the plugin", "error", err)
 	}

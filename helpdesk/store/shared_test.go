@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/pgtest"
 )
 
 // Two Store values on one database are two instances behind a load
@@ -174,4 +176,29 @@ func TestInstances(t *testing.T) {
 			t.Fatalf("after b left: %v", got)
 		}
 	})
+}
+
+// Instances starting together on a new PostgreSQL database migrate it
+// once, in turn (pgdb's advisory lock), and all open it.
+func TestPostgresInstancesStartTogether(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Go(func() {
+			s, err := OpenPostgres(t.Context(), url)
+			if err == nil {
+				_, err = s.CreateOperator(t.Context(), NewOperator{Username: "op" + string(rune('a'+i)), Role: RoleAgent, PasswordHash: "h"})
+				_ = s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("instance %d: %v", i, err)
+		}
+	}
 }
