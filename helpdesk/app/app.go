@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,6 +103,43 @@ type Config struct {
 	// Prometheus (the helpdesk's process and the plugin's metrics), apart
 	// from the pages. Off when empty.
 	MetricsAddr string
+	// DatabaseURL, if set, is a PostgreSQL database that several
+	// instances share: the helpdesk's state goes to its schema "helpdesk"
+	// (store.OpenPostgres) instead of DataDir's helpdesk.db, and the
+	// plugin process gets DUO_PLUGIN_DATABASE_URL set to it unless the
+	// environment or PluginEnv already sets one. Never logged, never in an
+	// error.
+	DatabaseURL string
+	// Instance names this instance in the logs (and in the instances
+	// table the plugin manager keeps): which of several served what.
+	// Default the host name.
+	Instance string
+}
+
+// EnvPluginDatabaseURL is the plugin's variable naming its PostgreSQL
+// database.
+const EnvPluginDatabaseURL = "DUO_PLUGIN_DATABASE_URL"
+
+// PluginDatabaseEnv is the environment to add for the plugin process so
+// that it keeps its state in the database at url too: its
+// DUO_PLUGIN_DATABASE_URL, unless url is empty or getenv (nil:
+// os.Getenv) or env already set one, which then wins.
+func PluginDatabaseEnv(url string, env []string, getenv func(string) string) []string {
+	if url == "" {
+		return nil
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if getenv(EnvPluginDatabaseURL) != "" {
+		return nil
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, EnvPluginDatabaseURL+"=") {
+			return nil
+		}
+	}
+	return []string{EnvPluginDatabaseURL + "=" + url}
 }
 
 // App is a configured helpdesk.
@@ -138,6 +176,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Instance != "" {
+		cfg.Logger = cfg.Logger.With("instance", cfg.Instance)
+	}
 	var err error
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("helpdesk: data dir: %w", err)
@@ -170,7 +211,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("helpdesk: create data dir: %w", err)
 	}
-	st, err := store.Open(ctx, DBPath(cfg.DataDir))
+	var st *store.Store
+	if cfg.DatabaseURL != "" {
+		st, err = store.OpenPostgres(ctx, cfg.DatabaseURL)
+	} else {
+		st, err = store.Open(ctx, DBPath(cfg.DataDir))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("helpdesk: %w", err)
 	}
@@ -182,7 +228,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			AllowUnverified: cfg.AllowUnverifiedPlugin,
 			HostVersion:     Version,
 			Logger:          cfg.Logger,
-			Env:             cfg.PluginEnv,
+			Env:             append(slices.Clip(cfg.PluginEnv), PluginDatabaseEnv(cfg.DatabaseURL, cfg.PluginEnv, cfg.Getenv)...),
 			CallTimeout:     cfg.PluginCallTimeout,
 			TrustedKeys:     cfg.PluginKeys,
 		}
@@ -201,6 +247,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Start:       start,
 		Logger:      cfg.Logger,
 		CallTimeout: cfg.PluginCallTimeout,
+		Instance:    cfg.Instance,
 	})
 	if err != nil {
 		_ = st.Close()
@@ -217,7 +264,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if a.mail == nil {
 		a.mail, outbox = mailCfg.Sender(st)
 	}
-	a.notices = &notify.Poller{Plugins: a.plugins, Store: st, Mail: a.mail, Site: Name, Log: cfg.Logger, Interval: cfg.NoticeInterval}
+	a.notices = &notify.Poller{Plugins: a.plugins, Store: st, Mail: a.mail, Site: Name, Log: cfg.Logger, Interval: cfg.NoticeInterval,
+		Timeout: noticeTimeout}
+	if st.Postgres() {
+		// Instances share the notice cursor: one mails at a time.
+		a.notices.Lease = func(ctx context.Context) (bool, error) {
+			return st.TakeLease(ctx, noticeLease, a.plugins.InstanceID(), 2*noticeTimeout)
+		}
+	}
 	wcfg := web.Config{
 		Store: st, Plugins: a.plugins, BaseURL: base, Logger: cfg.Logger,
 		SiteName: Name, BcryptCost: cfg.BcryptCost, PluginCallTimeout: cfg.PluginCallTimeout,
@@ -321,10 +375,20 @@ func ServeHTTP(ctx context.Context, ln net.Listener, srv *http.Server, certFile,
 	return nil
 }
 
+// noticeLease names the lease of mailing notices; noticeTimeout bounds one
+// poll, well within the lease (twice as long), which each poll renews.
+const (
+	noticeLease   = "notices"
+	noticeTimeout = 30 * time.Second
+)
+
 // RunBackground runs what the helpdesk does besides answering pages until
-// ctx ends: the housekeeping, and mailing second-factor notices.
+// ctx ends: the housekeeping, mailing second-factor notices, and keeping
+// the plugin process as the helpdesk's record says (which another instance
+// on the same database may change).
 func (a *App) RunBackground(ctx context.Context) {
 	go a.notices.Run(ctx)
+	go a.plugins.Run(ctx)
 	a.housekeeping(ctx)
 }
 
@@ -387,8 +451,16 @@ func (a *App) housekeeping(ctx context.Context) {
 	}
 }
 
-// Close stops the plugin and closes the database.
+// Close stops the plugin and closes the database, giving up the notices'
+// lease first so that another instance takes them over at once.
 func (a *App) Close() {
+	if a.notices != nil && a.notices.Lease != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.store.ReleaseLease(ctx, noticeLease, a.plugins.InstanceID()); err != nil {
+			a.log.Warn("releasing the notices' lease", "error", err)
+		}
+		cancel()
+	}
 	if err := a.plugins.Close(); err != nil {
 		a.log.Warn("closing the plugin", "error", err)
 	}

@@ -34,9 +34,15 @@ Usage:
       Build the plugin, start the Duo simulator and the helpdesk, seed demo logins.
   helpdesk serve [-addr 127.0.0.1:8080] [-data-dir .data] [-plugin-dir DIR] [-plugin-keys FILE] [-base-url URL]
                  [-allow-unverified-plugin] [-tls-cert FILE -tls-key FILE] [-metrics-addr 127.0.0.1:9464]
+                 [-database-url URL] [-instance NAME]
       Run the helpdesk. Environment: HELPDESK_ADDR, HELPDESK_DATA_DIR, HELPDESK_PLUGIN_DIR,
       HELPDESK_PLUGIN_KEYS, HELPDESK_BASE_URL, HELPDESK_ALLOW_UNVERIFIED_PLUGIN, HELPDESK_TLS_CERT,
-      HELPDESK_TLS_KEY, HELPDESK_METRICS_ADDR (flags win). DUO_PLUGIN_* variables reach the plugin process.
+      HELPDESK_TLS_KEY, HELPDESK_METRICS_ADDR, HELPDESK_DATABASE_URL, HELPDESK_INSTANCE (flags win).
+      DUO_PLUGIN_* variables reach the plugin process.
+      With a database URL (PostgreSQL), several instances behind a load balancer share the
+      helpdesk's state (schema helpdesk) and the plugin's (DUO_PLUGIN_DATABASE_URL is set to the
+      same URL unless already set; the plugin also needs DUO_PLUGIN_SECRETS_KEY, the same on every
+      instance). -instance names this one in the logs.
       With -plugin-keys (a file of "duo-plugin-ed25519 <base64>" lines, the pinned release keys) it
       runs only the signed release "plugins install" put in the plugin dir; without, the unsigned
       bundle there (the demo's). With a metrics address, GET /metrics there serves Prometheus
@@ -45,18 +51,18 @@ Usage:
       Verify a signed release (duo-security-X.Y.Z.tar.gz, or its directory) against the pinned keys
       (-keys, default HELPDESK_PLUGIN_KEYS) and make it the plugin dir's current release. A refused
       bundle changes nothing. It runs from the plugin's next start (restart the helpdesk).
-  helpdesk plugins status -data-dir DIR
+  helpdesk plugins status -data-dir DIR | -database-url URL
       Show whether the Duo Security plugin is installed and active.
-  helpdesk plugins deactivate -data-dir DIR
+  helpdesk plugins deactivate -data-dir DIR | -database-url URL
       Break-glass: mark the plugin inactive in the helpdesk's database, so that
       sign-ins stop requiring Duo. Works while the helpdesk is running.
   helpdesk plugins recovery-link -data-dir DIR -username NAME [-base-url URL]
       Issue a recovery link for an operator who lost their second factor (for
       example the only admin): it is mailed (SMTP, or the outbox) and printed.
-  helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|helpdesk|admin] [-service-account] [-password-stdin]
+  helpdesk user add -data-dir DIR | -database-url URL -username NAME [-email E] [-name N] [-role agent|helpdesk|admin] [-service-account] [-password-stdin]
       Add an operator. Without -password-stdin a random password is generated and printed.
       -service-account marks an API or service account (a program signs in with it).
-  helpdesk user service-account -data-dir DIR -username NAME [-off]
+  helpdesk user service-account -data-dir DIR | -database-url URL -username NAME [-off]
       Mark an operator as a service account (-off: a person again). The Duo plugin lets
       service accounts skip Duo only while its setting allows it.
 
@@ -165,6 +171,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	tlsCert := fs.String("tls-cert", env("HELPDESK_TLS_CERT", ""), "PEM certificate file: serve HTTPS (with -tls-key)")
 	tlsKey := fs.String("tls-key", env("HELPDESK_TLS_KEY", ""), "PEM private key file for -tls-cert")
 	metricsAddr := fs.String("metrics-addr", env("HELPDESK_METRICS_ADDR", ""), "listen address of GET /metrics for Prometheus, like 127.0.0.1:9464 (off when empty)")
+	db := addDatabaseFlag(fs)
+	instance := fs.String("instance", env("HELPDESK_INSTANCE", ""), "name of this instance in the logs, when several share one database (default the host name)")
 	lf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -184,6 +192,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	defer ln.Close()
+	// The helpdesk's own logger is named by app.New; these lines too.
+	clog := log
+	if *instance != "" {
+		clog = log.With("instance", *instance)
+	}
 	a, err := app.New(ctx, app.Config{
 		Addr:                  ln.Addr().String(),
 		DataDir:               *dataDir,
@@ -195,6 +208,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		TLSKeyFile:            *tlsKey,
 		MetricsAddr:           *metricsAddr,
 		Logger:                log,
+		DatabaseURL:           db.url(),
+		Instance:              *instance,
 	})
 	if err != nil {
 		return err
@@ -202,9 +217,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer a.Close()
 	ops, err := a.Store().ListOperators(ctx)
 	if err == nil && len(ops) == 0 {
-		log.Warn("no operators yet: add an admin with `helpdesk user add -data-dir " + *dataDir + " -username admin -role admin`")
+		where := "-data-dir " + *dataDir
+		if db.url() != "" {
+			where = "-database-url URL (or HELPDESK_DATABASE_URL)"
+		}
+		clog.Warn("no operators yet: add an admin with `helpdesk user add " + where + " -username admin -role admin`")
 	}
-	log.Info("helpdesk listening", "url", a.BaseURL())
+	if db.url() != "" {
+		clog.Info("helpdesk state in PostgreSQL, schema " + store.PostgresSchema + ", shared with the instances on the same database")
+	}
+	clog.Info("helpdesk listening", "url", a.BaseURL())
 	return a.Serve(ctx, ln)
 }
 
@@ -226,9 +248,44 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return demo.Run(ctx, demo.Config{Addr: *addr, DuoAddr: *duoAddr, DataDir: *dataDir, Preconfigure: *pre, MetricsAddr: *metricsAddr, Logger: log, Out: stdout})
 }
 
+// EnvDatabaseURL is -database-url's variable.
+const EnvDatabaseURL = "HELPDESK_DATABASE_URL"
+
+// dbFlag is -database-url. Its default, HELPDESK_DATABASE_URL, is read
+// after parsing rather than made the flag's default, so that -help never
+// prints it (it may hold a password).
+type dbFlag struct{ v *string }
+
+func addDatabaseFlag(fs *flag.FlagSet) dbFlag {
+	return dbFlag{fs.String("database-url", "",
+		"PostgreSQL database shared by several instances (schema "+store.PostgresSchema+"; default $"+EnvDatabaseURL+"; prefer the variable: a flag shows in ps)")}
+}
+
+func (d dbFlag) url() string {
+	if *d.v != "" {
+		return *d.v
+	}
+	return strings.TrimSpace(os.Getenv(EnvDatabaseURL))
+}
+
+// where names the helpdesk's database for messages: never the URL.
+func where(dataDir, dbURL string) string {
+	if dbURL != "" {
+		return "the shared PostgreSQL database (schema " + store.PostgresSchema + ")"
+	}
+	return "the helpdesk at " + dataDir
+}
+
 // openStore opens an existing helpdesk database; it refuses to create one
-// (a typo in -data-dir must not look like "nothing installed").
-func openStore(ctx context.Context, dataDir string) (*store.Store, error) {
+// (a typo in -data-dir must not look like "nothing installed"). With a
+// database URL it opens the shared PostgreSQL schema instead (created if
+// need be: an admin seeds a new deployment this way).
+func openStore(ctx context.Context, dataDir, dbURL string) (*store.Store, error) {
+	if dbURL != "" {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return store.OpenPostgres(cctx, dbURL)
+	}
 	if dataDir == "" {
 		return nil, errors.New("-data-dir is required")
 	}
@@ -259,17 +316,18 @@ func pluginsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fs := newFlags("plugins "+sub, stderr)
 	dataDir := fs.String("data-dir", env("HELPDESK_DATA_DIR", ""), "the helpdesk's data directory")
+	db := addDatabaseFlag(fs)
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *dataDir)
+	st, err := openStore(ctx, *dataDir, db.url())
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	rec, err := st.Plugin(ctx, plugins.ID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !rec.Installed) {
-		fmt.Fprintf(stdout, "Duo Security (%s) is not installed in the helpdesk at %s.\n", plugins.ID, *dataDir)
+		fmt.Fprintf(stdout, "Duo Security (%s) is not installed in %s.\n", plugins.ID, where(*dataDir, db.url()))
 		return nil
 	}
 	if err != nil {
@@ -293,7 +351,7 @@ func pluginsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	}
 	if !rec.Active {
-		fmt.Fprintf(stdout, "Duo Security is already inactive in the helpdesk at %s; nothing to do.\n", *dataDir)
+		fmt.Fprintf(stdout, "Duo Security is already inactive in %s; nothing to do.\n", where(*dataDir, db.url()))
 		return nil
 	}
 	by := "shell (break-glass)"
@@ -303,8 +361,8 @@ func pluginsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := st.SetPluginActive(ctx, plugins.ID, false, by); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Duo Security is now INACTIVE in the helpdesk at %s.\n", *dataDir)
-	fmt.Fprintf(stdout, "Sign-ins no longer ask Duo, from the next sign-in on, even while the helpdesk runs;\n")
+	fmt.Fprintf(stdout, "Duo Security is now INACTIVE in %s.\n", where(*dataDir, db.url()))
+	fmt.Fprintf(stdout, "Sign-ins no longer ask Duo, from the next sign-in on, even while the helpdesk runs (every instance on it);\n")
 	fmt.Fprintf(stdout, "operators who set up an authenticator app are still asked for its code.\n")
 	fmt.Fprintf(stdout, "Its settings are kept. Re-activate it on the Plugins page once Duo works again.\n")
 	return nil
@@ -318,7 +376,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if len(args) == 0 || args[0] != "add" {
 		fmt.Fprint(stderr, "usage: helpdesk user add -data-dir DIR -username NAME [-email E] [-name N] [-role agent|helpdesk|admin] [-service-account] [-password-stdin]\n"+
-			"       helpdesk user service-account -data-dir DIR -username NAME [-off]\n")
+			"       helpdesk user service-account -data-dir DIR | -database-url URL -username NAME [-off]\n")
 		return errUsage
 	}
 	fs := newFlags("user add", stderr)
@@ -329,6 +387,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	role := fs.String("role", store.RoleAgent, "agent, helpdesk or admin")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	service := fs.Bool("service-account", false, "an API or service account: a program signs in with it, not a person")
+	db := addDatabaseFlag(fs)
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -356,12 +415,17 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
-		return err
+	var st *store.Store
+	if db.url() != "" {
+		st, err = openStore(ctx, "", db.url())
+	} else {
+		if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		st, err = store.Open(cctx, app.DBPath(*dataDir))
 	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	st, err := store.Open(cctx, app.DBPath(*dataDir))
 	if err != nil {
 		return err
 	}
@@ -389,13 +453,14 @@ func serviceAccountCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 	dataDir := fs.String("data-dir", env("HELPDESK_DATA_DIR", ""), "the helpdesk's data directory")
 	username := fs.String("username", "", "the operator's username")
 	off := fs.Bool("off", false, "mark the operator as a person again")
+	db := addDatabaseFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *username == "" {
 		return errors.New("-username is required")
 	}
-	st, err := openStore(ctx, *dataDir)
+	st, err := openStore(ctx, *dataDir, db.url())
 	if err != nil {
 		return err
 	}

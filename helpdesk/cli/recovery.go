@@ -29,6 +29,7 @@ func recoveryLinkCmd(ctx context.Context, args []string, stdout, stderr io.Write
 	dataDir := fs.String("data-dir", env("HELPDESK_DATA_DIR", ""), "the helpdesk's data directory")
 	username := fs.String("username", "", "the operator who lost their second factor")
 	baseURL := fs.String("base-url", env("HELPDESK_BASE_URL", app.BaseURLFor(env("HELPDESK_ADDR", "127.0.0.1:8080"))), "the helpdesk's external URL, for the link")
+	db := addDatabaseFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func recoveryLinkCmd(ctx context.Context, args []string, stdout, stderr io.Write
 	// A mail configuration error does not stop the link, which is printed
 	// anyway: it is reported where the mail would have gone.
 	mailCfg, mailErr := app.MailFromEnv(os.Getenv)
-	st, err := openStore(ctx, *dataDir)
+	st, err := openStore(ctx, *dataDir, db.url())
 	if err != nil {
 		return err
 	}
@@ -74,6 +75,7 @@ func recoveryLinkCmd(ctx context.Context, args []string, stdout, stderr io.Write
 		ManifestPath: filepath.Join(rec.BundleDir, plugins.ManifestFile),
 		HostVersion:  app.Version,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Env:          app.PluginDatabaseEnv(db.url(), nil, os.Getenv),
 		Activation: func(context.Context) (contract.ActivateRequest, bool, error) {
 			return contract.ActivateRequest{Host: contract.HostInfo{Name: app.Name, Version: app.Version}, DataDir: rec.DataDir, Actor: actor}, true, nil
 		},

@@ -29,7 +29,8 @@ type Store interface {
 // Plugins is where the poller finds the plugin: *plugins.Manager.
 type Plugins interface {
 	Active(ctx context.Context) (bool, error)
-	Plugin() (plugins.Plugin, error)
+	// Ready is the plugin brought to the helpdesk's record.
+	Ready(ctx context.Context) (plugins.Plugin, error)
 }
 
 // Poller mails operators about changes of their second factor.
@@ -41,6 +42,11 @@ type Poller struct {
 	Log      *slog.Logger
 	Interval time.Duration // between polls; default 10s
 	Timeout  time.Duration // bounds one poll; default 30s
+	// Lease, if set, reports whether this instance may poll now: with
+	// several instances sharing the database, the one holding the
+	// notices' lease (store.TakeLease, for longer than Timeout) polls and
+	// the others skip, so that no notice is mailed twice. Nil: always.
+	Lease func(ctx context.Context) (bool, error)
 }
 
 // actor is who asks for the notices: the helpdesk itself.
@@ -76,7 +82,14 @@ func (p *Poller) Once(ctx context.Context) (int, error) {
 	if active, err := p.Plugins.Active(ctx); err != nil || !active {
 		return 0, err
 	}
-	pl, err := p.Plugins.Plugin()
+	if p.Lease != nil {
+		// Several instances on one database: one mails at a time, so that
+		// none mails a notice another is mailing.
+		if held, err := p.Lease(ctx); err != nil || !held {
+			return 0, err
+		}
+	}
+	pl, err := p.Plugins.Ready(ctx)
 	if err != nil {
 		return 0, err
 	}

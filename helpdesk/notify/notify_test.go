@@ -52,8 +52,8 @@ func (f *fakePlugin) Uninstall(context.Context, contract.UninstallRequest) (cont
 
 type fakePlugins struct{ p *fakePlugin }
 
-func (f fakePlugins) Active(context.Context) (bool, error) { return true, nil }
-func (f fakePlugins) Plugin() (plugins.Plugin, error)      { return f.p, nil }
+func (f fakePlugins) Active(context.Context) (bool, error)          { return true, nil }
+func (f fakePlugins) Ready(context.Context) (plugins.Plugin, error) { return f.p, nil }
 
 // recorder keeps what was mailed; failAt makes that many-th send fail.
 type recorder struct {
@@ -277,5 +277,40 @@ func TestAnUninstallDuringAPollKeepsTheReset(t *testing.T) {
 	}
 	if c, err := st.NoticeCursor(ctx); err != nil || c != 0 {
 		t.Fatalf("cursor = %d, %v; want the uninstall's 0", c, err)
+	}
+}
+
+// With several instances on one database, only the lease's holder polls:
+// the other skips without an error, and no notice is mailed twice.
+func TestOnlyTheLeaseHolderMails(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "helpdesk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	alice, err := st.CreateOperator(ctx, store.NewOperator{Username: "alice", Email: "alice@example.com", Role: store.RoleAgent, PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := &fakePlugin{notices: []contract.Notice{
+		{ID: 1, At: time.Unix(1_700_000_000, 0), OperatorID: strconv.FormatInt(alice.ID, 10), Kind: contract.NoticeDuoEnabled},
+	}}
+	rec := &recorder{}
+	poller := func(holder string) *Poller {
+		return &Poller{Plugins: fakePlugins{fp}, Store: st, Mail: rec, Site: "Helpdesk", Log: quiet(),
+			Lease: func(ctx context.Context) (bool, error) { return st.TakeLease(ctx, "notices", holder, time.Minute) }}
+	}
+	a, b := poller("a"), poller("b")
+	if n, err := b.Once(ctx); err != nil || n != 1 {
+		t.Fatalf("b, the first to ask: sent %d, %v; want 1", n, err)
+	}
+	fp.notices = append(fp.notices, contract.Notice{ID: 2, At: time.Unix(1_700_000_001, 0), OperatorID: strconv.FormatInt(alice.ID, 10), Kind: contract.NoticeDuoDisabled})
+	if n, err := a.Once(ctx); err != nil || n != 0 {
+		t.Fatalf("a while b holds the lease: sent %d, %v; want 0, no error", n, err)
+	}
+	if n, err := b.Once(ctx); err != nil || n != 1 || len(rec.sent) != 2 {
+		t.Fatalf("b again: sent %d, %v (%d in all); want 1 (2)", n, err, len(rec.sent))
 	}
 }

@@ -9,17 +9,28 @@
 // down: an active plugin whose process is down fails sign-ins closed), the
 // break-glass command edits it, and the SDK asks it (Options.Activation)
 // whenever it starts or restarts the process. The plugin's own "active" is
-// derived: set by the calls below and by the SDK, never reconciled.
+// derived: set by the calls below and by the SDK.
+//
+// Several helpdesk instances may share the record (one PostgreSQL
+// database), each with a plugin process of its own. An admin's Activate or
+// Deactivate runs on one of them; every other one brings its process to
+// the record before each use (Ready) and every few seconds (Run): it
+// starts and activates it, or deactivates it, or, when the record says
+// uninstalled, closes it. Uninstall refuses while another instance reports
+// a running plugin process (Run reports this instance's).
 package plugins
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +106,14 @@ type Config struct {
 	CallTimeout time.Duration
 	// StartTimeout bounds one launch of the plugin process. Default 30s.
 	StartTimeout time.Duration
+	// Instance names this helpdesk instance (logs, the instances table);
+	// a random suffix keeps two instances of one name apart. Default the
+	// host name.
+	Instance string
+	// ReconcileInterval is how often Run brings the process to the record
+	// and reports this instance. Default 5s. An instance not heard of for
+	// three intervals is taken to be gone.
+	ReconcileInterval time.Duration
 }
 
 // Errors callers branch on.
@@ -109,7 +128,22 @@ var (
 	ErrConfirmation = errors.New("type the plugin id to confirm")
 	// ErrActive: uninstall while active.
 	ErrActive = errors.New("the plugin is active: deactivate it first")
+	// ErrOtherInstances: uninstall while another helpdesk instance on the
+	// same database still runs the plugin.
+	ErrOtherInstances = errors.New("another helpdesk instance still runs the plugin: stop the other instances, then uninstall on the last one")
 )
+
+// OtherInstancesError is Uninstall refused because other instances on the
+// same database still run the plugin; it matches ErrOtherInstances.
+type OtherInstancesError struct {
+	Names []string // the instances' names (Config.Instance)
+}
+
+func (e *OtherInstancesError) Error() string {
+	return ErrOtherInstances.Error() + " (running on " + strings.Join(e.Names, ", ") + ")"
+}
+
+func (e *OtherInstancesError) Is(target error) bool { return target == ErrOtherInstances }
 
 type notRunningError struct{}
 
@@ -127,11 +161,19 @@ type Manager struct {
 	// opMu serialises lifecycle operations.
 	opMu sync.Mutex
 
+	// instanceID is this instance in the instances table and as the
+	// notice lease's holder: Config.Instance and a random suffix.
+	instanceID string
+
 	mu       sync.RWMutex
 	p        Plugin
 	manifest *host.Manifest
 	release  string // with InstallRoot, the release directory last started (or tried)
 	startErr error
+	// procActive is whether the process was last activated (by a call
+	// here or by the SDK from the record) rather than deactivated. After
+	// a failed Deactivate it stays true, so that reconciling tries again.
+	procActive bool
 }
 
 // New returns a Manager; call Init to start the plugin.
@@ -154,8 +196,22 @@ func New(cfg Config) (*Manager, error) {
 	}
 	defaults.Set(&cfg.CallTimeout, 10*time.Second)
 	defaults.Set(&cfg.StartTimeout, 30*time.Second)
-	return &Manager{cfg: cfg, log: cfg.Logger.With("component", "plugins", "plugin_id", ID)}, nil
+	defaults.Set(&cfg.ReconcileInterval, 5*time.Second)
+	if cfg.Instance == "" {
+		cfg.Instance, _ = os.Hostname()
+	}
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return &Manager{
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "plugins", "plugin_id", ID),
+		instanceID: cfg.Instance + "-" + hex.EncodeToString(suffix[:]),
+	}, nil
 }
+
+// InstanceID is this instance's id among those sharing the database: the
+// configured name and a random suffix.
+func (m *Manager) InstanceID() string { return m.instanceID }
 
 // BundleDir is where the plugin's bundle is installed.
 func (m *Manager) BundleDir() string { return m.cfg.BundleDir }
@@ -253,9 +309,14 @@ func (m *Manager) Init(ctx context.Context) error {
 	return nil
 }
 
-// activation is the SDK's Options.Activation: the helpdesk's record.
+// activation is the SDK's Options.Activation: the helpdesk's record. What
+// it answers is what the new process will be (an activation that fails
+// fails the process, whose calls then fail closed).
 func (m *Manager) activation(ctx context.Context) (contract.ActivateRequest, bool, error) {
 	active, err := m.cfg.Store.PluginActive(ctx, ID)
+	m.mu.Lock()
+	m.procActive = err == nil && active
+	m.mu.Unlock()
 	if err != nil || !active {
 		return contract.ActivateRequest{}, false, err
 	}
@@ -272,7 +333,7 @@ func (m *Manager) setStartErr(err error) {
 func (m *Manager) startLocked(ctx context.Context) error {
 	m.mu.Lock()
 	old := m.p
-	m.p = nil
+	m.p, m.procActive = nil, false
 	m.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
@@ -427,6 +488,7 @@ func (m *Manager) Activate(ctx context.Context, actor Actor) (contract.StatusRes
 	if err != nil {
 		return undo(fmt.Errorf("activate: %w", err))
 	}
+	m.setProcActive(true)
 	m.log.Info("duo plugin activated", "actor", actorName(actor))
 	return res.Status, nil
 }
@@ -456,6 +518,7 @@ func (m *Manager) Deactivate(ctx context.Context, actor Actor) error {
 	if _, err := p.Deactivate(cctx, contract.DeactivateRequest{Actor: actor}); err != nil {
 		return fmt.Errorf("deactivate: %w", err)
 	}
+	m.setProcActive(false)
 	return nil
 }
 
@@ -498,6 +561,19 @@ func (m *Manager) Uninstall(ctx context.Context, actor Actor, confirm string) ([
 	if rec.Active {
 		return nil, ErrActive
 	}
+	// The plugin's uninstall deletes what it stored, which with a shared
+	// database is every instance's: none may still be running it.
+	others, err := m.cfg.Store.OtherPluginProcesses(ctx, m.instanceID, time.Now().Add(-3*m.cfg.ReconcileInterval))
+	if err != nil {
+		return nil, fmt.Errorf("uninstall: %w", err)
+	}
+	if len(others) > 0 {
+		oe := &OtherInstancesError{}
+		for _, o := range others {
+			oe.Names = append(oe.Names, o.Name)
+		}
+		return nil, oe
+	}
 	p, err := m.ensureRunningLocked(ctx)
 	if err != nil {
 		return nil, err
@@ -515,7 +591,7 @@ func (m *Manager) Uninstall(ctx context.Context, actor Actor, confirm string) ([
 	}
 	removed := res.Removed
 	m.mu.Lock()
-	m.p, m.manifest, m.startErr = nil, nil, nil
+	m.p, m.manifest, m.startErr, m.procActive = nil, nil, nil, false
 	m.mu.Unlock()
 	if err := p.Close(); err != nil {
 		m.log.Warn("closing the uninstalled plugin", "error", err)
@@ -556,13 +632,19 @@ func removeDir(dir string) error {
 	return nil
 }
 
-// Close stops the plugin process.
+// Close stops the plugin process and removes this instance from the
+// instances table.
 func (m *Manager) Close() error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.CallTimeout)
+	if err := m.cfg.Store.ForgetInstance(ctx, m.instanceID); err != nil {
+		m.log.Warn("removing this instance from the instances table", "error", err)
+	}
+	cancel()
 	m.mu.Lock()
 	p := m.p
-	m.p = nil
+	m.p, m.procActive = nil, false
 	m.startErr = errors.New("the helpdesk is shutting down")
 	m.mu.Unlock()
 	if p == nil {

@@ -119,6 +119,7 @@ func (f *fake) Close() error {
 const manifest = `{"id":"duo-security","name":"Duo Security","version":"0.1.0","protocol_version":1,"executables":{"linux-amd64":{"path":"bin/duo-plugin"}}}`
 
 type rig struct {
+	mu      sync.Mutex // guards started, for tests that run Manager.Run
 	st      *store.Store
 	m       *Manager
 	started []*fake
@@ -162,14 +163,20 @@ func newRig(t *testing.T) *rig {
 // start is the SDK's Start: a new process, activated as the callback says.
 func (r *rig) start(ctx context.Context, _ string, activation Activation) (Plugin, error) {
 	f := &fake{phase: host.PhaseRunning, activation: activation}
+	r.mu.Lock()
 	r.started = append(r.started, f)
+	r.mu.Unlock()
 	if err := f.restart(ctx); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-func (r *rig) current() *fake { return r.started[len(r.started)-1] }
+func (r *rig) current() *fake {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.started[len(r.started)-1]
+}
 
 func TestInitRecordsTheBundleInactive(t *testing.T) {
 	t.Parallel()

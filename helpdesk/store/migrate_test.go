@@ -19,7 +19,7 @@ func TestHelpDeskRoleMigrationKeepsData(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "helpdesk.db")
-	first, err := fs.ReadFile(migrationFiles, "migrations/00001_initial.sql")
+	first, err := fs.ReadFile(migrationFiles, "migrations/sqlite/00001_initial.sql")
 	if err != nil {
 		t.Fatal(err)
 	}

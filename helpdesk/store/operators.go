@@ -10,7 +10,6 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/internal/secret"
 	"github.com/helpdesk-duo/duo-plugin/internal/sqldb"
-	"github.com/helpdesk-duo/duo-plugin/internal/sqlitedb"
 )
 
 // Roles of an operator.
@@ -97,16 +96,15 @@ func (s *Store) CreateOperator(ctx context.Context, n NewOperator) (Operator, er
 	if n.PasswordHash == "" {
 		return Operator{}, errors.New("create operator: password hash is required")
 	}
-	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO operators (username, email, display_name, role, password_hash, created_at, service_account) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		n.Username, strings.TrimSpace(n.Email), strings.TrimSpace(n.DisplayName), n.Role, n.PasswordHash, unix(s.now()), b2i(n.ServiceAccount))
-	if sqlitedb.IsUniqueViolation(err) {
+	// RETURNING (SQLite 3.35+, PostgreSQL): one text for both engines,
+	// where LastInsertId is SQLite's alone.
+	var id int64
+	err := s.db.QueryRowContext(ctx,
+		`INSERT INTO operators (username, email, display_name, role, password_hash, created_at, service_account) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		n.Username, strings.TrimSpace(n.Email), strings.TrimSpace(n.DisplayName), n.Role, n.PasswordHash, unix(s.now()), b2i(n.ServiceAccount)).Scan(&id)
+	if isUniqueViolation(err) {
 		return Operator{}, fmt.Errorf("create operator %q: %w", n.Username, ErrDuplicate)
 	}
-	if err != nil {
-		return Operator{}, fmt.Errorf("create operator %q: %w", n.Username, err)
-	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return Operator{}, fmt.Errorf("create operator %q: %w", n.Username, err)
 	}
@@ -126,9 +124,10 @@ func (s *Store) OperatorByID(ctx context.Context, id int64) (Operator, error) {
 }
 
 // OperatorByUsername returns one operator (usernames compare without
-// regard to case), or ErrNotFound.
+// regard to case: lower() on both engines, which PostgreSQL's unique index
+// on lower(username) serves; usernames are ASCII), or ErrNotFound.
 func (s *Store) OperatorByUsername(ctx context.Context, username string) (Operator, error) {
-	o, err := scanOperator(s.db.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE username = ?`, strings.TrimSpace(username)))
+	o, err := scanOperator(s.db.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE lower(username) = lower(?)`, strings.TrimSpace(username)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Operator{}, fmt.Errorf("operator %q: %w", username, ErrNotFound)
 	}
@@ -140,7 +139,7 @@ func (s *Store) OperatorByUsername(ctx context.Context, username string) (Operat
 
 // ListOperators returns every operator, by username.
 func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
-	out, err := sqldb.Query(ctx, s.db, scanOperator, `SELECT `+operatorColumns+` FROM operators ORDER BY username`)
+	out, err := sqldb.Query(ctx, s.db, scanOperator, `SELECT `+operatorColumns+` FROM operators ORDER BY lower(username)`)
 	if err != nil {
 		return nil, fmt.Errorf("list operators: %w", err)
 	}

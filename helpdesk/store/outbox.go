@@ -34,16 +34,22 @@ func (s *Store) AppendOutbox(ctx context.Context, m OutboxMail) error {
 // ListOutbox returns the newest mails first, at most limit (limit ≤ 0:
 // all of them).
 func (s *Store) ListOutbox(ctx context.Context, limit int) ([]OutboxMail, error) {
-	if limit <= 0 {
-		limit = -1 // SQLite's "no limit"
-	}
-	out, err := sqldb.Query(ctx, s.db, func(sc sqldb.Scanner) (OutboxMail, error) {
+	scan := func(sc sqldb.Scanner) (OutboxMail, error) {
 		var m OutboxMail
 		var at int64
 		err := sc.Scan(&m.ID, &at, &m.To, &m.Subject, &m.Text)
 		m.At = fromUnix(at)
 		return m, err
-	}, `SELECT id, at, "to", subject, text FROM outbox ORDER BY id DESC LIMIT ?`, limit)
+	}
+	const query = `SELECT id, at, "to", subject, text FROM outbox ORDER BY id DESC`
+	var out []OutboxMail
+	var err error
+	if limit > 0 {
+		out, err = sqldb.Query(ctx, s.db, scan, query+` LIMIT ?`, limit)
+	} else {
+		// No LIMIT at all: the engines disagree on how to say "none".
+		out, err = sqldb.Query(ctx, s.db, scan, query)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list the outbox: %w", err)
 	}

@@ -24,12 +24,12 @@ func (s *Store) CreateTicket(ctx context.Context, subject, requester string, by 
 	if by != 0 {
 		creator = by
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO tickets (subject, requester, created_by, created_at) VALUES (?, ?, ?, ?)`,
-		subject, requester, creator, unix(s.now()))
-	if err != nil {
+	var id int64
+	if err := s.db.QueryRowContext(ctx, `INSERT INTO tickets (subject, requester, created_by, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+		subject, requester, creator, unix(s.now())).Scan(&id); err != nil {
 		return 0, fmt.Errorf("create ticket: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // CloseTicket closes an open ticket.

@@ -371,5 +371,5 @@ func (s *Server) exportPlugin(r *http.Request) (plugins.Plugin, error) {
 	if !active {
 		return nil, errPluginInactive
 	}
-	return s.plugins.Plugin()
+	return s.plugins.Ready(r.Context())
 }

@@ -39,7 +39,7 @@ func (s *Server) withActivePlugin(w http.ResponseWriter, r *http.Request, what m
 		redirect(w, r, fallback)
 		return false
 	}
-	p, err := s.plugins.Plugin()
+	p, err := s.plugins.Ready(r.Context())
 	if err != nil {
 		s.flashPluginError(r, m("fail.reach"), err)
 		redirect(w, r, fallback)
@@ -58,9 +58,11 @@ func (s *Server) withActivePlugin(w http.ResponseWriter, r *http.Request, what m
 // callPlugin runs call on the running plugin under the plugin call budget,
 // and says why it could not. It neither checks the helpdesk's record nor
 // answers the request: the sign-in pages refuse on its error (loginCall),
-// and pages that show what they could read show the rest without it.
+// and pages that show what they could read show the rest without it. The
+// plugin comes from Ready: this instance's process brought to the record
+// another instance may have changed.
 func (s *Server) callPlugin(r *http.Request, call func(ctx context.Context, p plugins.Plugin) error) error {
-	p, err := s.plugins.Plugin()
+	p, err := s.plugins.Ready(r.Context())
 	if err != nil {
 		return err
 	}

@@ -244,6 +244,13 @@ func (s *Server) handleUninstall(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, plugins.ErrActive):
 		s.flash(r, flashError, s.tr(r, "uninstall.active"))
+	case errors.Is(err, plugins.ErrOtherInstances):
+		var oe *plugins.OtherInstancesError
+		names := ""
+		if errors.As(err, &oe) {
+			names = strings.Join(oe.Names, ", ")
+		}
+		s.flash(r, flashError, s.tr(r, "uninstall.other_instances", "Names", names))
 	case err != nil && removed == nil:
 		s.flashPluginError(r, m("fail.uninstall"), err)
 	case err != nil:

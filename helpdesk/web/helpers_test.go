@@ -354,6 +354,11 @@ type envOpts struct {
 	// the manager runs the current release of; manifest and bundle are
 	// then unused.
 	installRoot string
+	// open, when set, opens the helpdesk's database instead of a new
+	// SQLite file: another instance's, shared. seeded says its operators
+	// are there already.
+	open   func(t *testing.T) *store.Store
+	seeded bool
 }
 
 const password = "correct horse battery"
@@ -364,11 +369,16 @@ func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(dir, "helpdesk.db"))
-	if err != nil {
-		t.Fatal(err)
+	var st *store.Store
+	if o.open != nil {
+		st = o.open(t)
+	} else {
+		var err error
+		if st, err = store.Open(ctx, filepath.Join(dir, "helpdesk.db")); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
 	}
-	t.Cleanup(func() { _ = st.Close() })
 	bundle := filepath.Join(dir, "bundle")
 	if err := os.MkdirAll(bundle, 0o755); err != nil {
 		t.Fatal(err)
@@ -421,6 +431,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	for _, u := range []struct{ name, role string }{{"admin", store.RoleAdmin}, {"alice", store.RoleAgent}, {"bob", store.RoleAgent}, {"helen", store.RoleHelpDesk}} {
+		if o.seeded {
+			break
+		}
 		if _, err := st.CreateOperator(ctx, store.NewOperator{Username: u.name, Email: u.name + "@example.com", Role: u.role, PasswordHash: string(hash)}); err != nil {
 			t.Fatal(err)
 		}
