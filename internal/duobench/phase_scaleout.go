@@ -82,16 +82,19 @@ func phaseScaleOut(ctx context.Context, e *env, o opts, rep *report) error {
 		}
 		sides = append(sides, &side{name: s.name, rig: rig})
 	}
-	var fails failures
+	fails := map[*side]*failures{}
 	for _, sd := range sides {
-		if _, err := drive(callers, 500*time.Millisecond, 0, fails.tolerate(func(c int) error { return sd.rig.allowed(ctx, c) })); err != nil {
+		fails[sd] = &failures{}
+	}
+	for _, sd := range sides {
+		if _, err := drive(callers, 500*time.Millisecond, 0, fails[sd].tolerate(func(c int) error { return sd.rig.allowed(ctx, c) })); err != nil {
 			return err
 		}
 	}
 	for round := range o.rounds {
 		line := fmt.Sprintf("  round %d, %d callers:", round+1, callers)
 		for _, sd := range sides {
-			r, err := drive(callers, o.window, 0, fails.tolerate(func(c int) error { return sd.rig.allowed(ctx, c) }))
+			r, err := drive(callers, o.window, 0, fails[sd].tolerate(func(c int) error { return sd.rig.allowed(ctx, c) }))
 			if err != nil {
 				return err
 			}
@@ -114,7 +117,10 @@ func phaseScaleOut(ctx context.Context, e *env, o opts, rep *report) error {
 		rep.add(x)
 		rep.add(y)
 	}
-	rep.add(row{figure: "7. Failed logins in this phase", value: fmt.Sprint(fails.n.Load())})
+	for _, sd := range sides {
+		rep.add(row{figure: "7. Failed logins: " + sd.name, value: fmt.Sprint(fails[sd].n.Load())})
+		fmt.Printf("  failed logins, %s: %s\n", sd.name, fails[sd])
+	}
 	return nil
 }
 
