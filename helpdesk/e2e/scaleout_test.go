@@ -227,13 +227,21 @@ func lastServer(reqs []lbRequest, method, path string) string {
 }
 
 // lbLoginServers waits until the balancer has logged, after its first
-// skip requests, a password POST and a Duo callback, and returns the
-// servers of the last of each.
+// skip requests, a password POST and a Duo callback after it, and returns
+// the servers of the last such POST and of the first callback after it.
 func lbLoginServers(t *testing.T, lb *lbtest.Balancer, skip int) (post, callback string) {
 	t.Helper()
 	waitFor(t, 10*time.Second, "the balancer to log the sign-in's requests", func() bool {
 		reqs := lbRequests(lb)[skip:]
-		post, callback = lastServer(reqs, "POST", "/login"), lastServer(reqs, "GET", web.CallbackPath)
+		post, callback = "", ""
+		for _, r := range reqs {
+			switch {
+			case r.method == "POST" && r.path == "/login":
+				post, callback = r.server, ""
+			case post != "" && callback == "" && r.method == "GET" && r.path == web.CallbackPath:
+				callback = r.server
+			}
+		}
 		return post != "" && callback != ""
 	})
 	return post, callback
