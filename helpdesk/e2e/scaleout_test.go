@@ -196,6 +196,11 @@ func TestScaleOutTwoInstances(t *testing.T) {
 		t.Errorf("the survivor's plugin %d is gone", plugins[survivor][0])
 	}
 	t.Logf("pages served: %v", pages)
+	// The balancer logs every request, Duo's callbacks among them, whose
+	// query holds the state and Duo's code: its log keeps the path only.
+	if log := lb.Log(); strings.Contains(log, "duo_code") || strings.Contains(log, "state=") || !strings.Contains(log, "/login/duo") {
+		t.Errorf("the balancer's log holds a callback's query, or no callback at all:\n%s", log)
+	}
 	f.checkLog()
 	f.done()
 }

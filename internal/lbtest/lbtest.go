@@ -107,7 +107,10 @@ var config = template.Must(template.New("haproxy.cfg").Parse(`global
 defaults
 	mode http
 	log global
-	option httplog
+	# httplog's fields, but the request's path without its query string:
+	# Duo's callback carries the sign-in's state and Duo's code there,
+	# which no log may hold (docs/SECURITY.md), the balancer's included.
+	log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq \"%HM %HP %HV\""
 	option dontlognull
 	option redispatch 1
 	retries 2
