@@ -240,16 +240,6 @@ func (p *hdProc) shutdown() {
 	})
 }
 
-// exited reports whether the process has exited.
-func (p *hdProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // pluginsOf returns the process ids of ppid's living children (a
 // helpdesk's: its plugin), from /proc. It fails the test where there is no
 // /proc.
