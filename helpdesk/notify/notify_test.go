@@ -76,15 +76,7 @@ func (r *recorder) Send(_ context.Context, m mail.Message) error {
 func TestNoticesAreMailedOnceInOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "helpdesk.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	alice, err := st.CreateOperator(ctx, store.NewOperator{Username: "alice", Email: "alice@example.com", Role: store.RoleAgent, PasswordHash: "h"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, alice := storeWithAlice(t)
 	noMail, err := st.CreateOperator(ctx, store.NewOperator{Username: "nomail", Role: store.RoleAgent, PasswordHash: "h"})
 	if err != nil {
 		t.Fatal(err)
@@ -241,15 +233,7 @@ func TestNoticesAfterAReinstallAreMailed(t *testing.T) {
 func TestAnUninstallDuringAPollKeepsTheReset(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "helpdesk.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	alice, err := st.CreateOperator(ctx, store.NewOperator{Username: "alice", Email: "alice@example.com", Role: store.RoleAgent, PasswordHash: "h"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, alice := storeWithAlice(t)
 	if err := st.MarkPluginInstalled(ctx, plugins.ID, "/b", "/d", "0.1.0", "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -285,15 +269,7 @@ func TestAnUninstallDuringAPollKeepsTheReset(t *testing.T) {
 func TestOnlyTheLeaseHolderMails(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "helpdesk.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	alice, err := st.CreateOperator(ctx, store.NewOperator{Username: "alice", Email: "alice@example.com", Role: store.RoleAgent, PasswordHash: "h"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, alice := storeWithAlice(t)
 	fp := &fakePlugin{notices: []contract.Notice{
 		{ID: 1, At: time.Unix(1_700_000_000, 0), OperatorID: strconv.FormatInt(alice.ID, 10), Kind: contract.NoticeDuoEnabled},
 	}}
@@ -313,4 +289,20 @@ func TestOnlyTheLeaseHolderMails(t *testing.T) {
 	if n, err := b.Once(ctx); err != nil || n != 1 || len(rec.sent) != 2 {
 		t.Fatalf("b again: sent %d, %v (%d in all); want 1 (2)", n, err, len(rec.sent))
 	}
+}
+
+// storeWithAlice opens a new helpdesk database, closed when the test ends,
+// with the agent alice in it.
+func storeWithAlice(t *testing.T) (*store.Store, store.Operator) {
+	t.Helper()
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "helpdesk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	alice, err := st.CreateOperator(t.Context(), store.NewOperator{Username: "alice", Email: "alice@example.com", Role: store.RoleAgent, PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, alice
 }

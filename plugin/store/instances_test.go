@@ -51,16 +51,7 @@ func TestInstancesRedeemACodeOnce(t *testing.T) {
 	errs := race(20, a, b, func(s *DB) error {
 		return spendBackup(s, "a", code, t0, Event{At: t0, Kind: "login.code"})
 	})
-	wins := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-		case errors.Is(err, ErrUsed):
-		default:
-			t.Fatalf("unexpected error: %v", err)
-		}
-	}
+	wins := winners(t, errs, ErrUsed)
 	if wins != 1 {
 		t.Fatalf("%d of %d redemptions through two instances won, want 1", wins, len(errs))
 	}
@@ -80,16 +71,7 @@ func TestInstancesConsumeAPendingLoginOnce(t *testing.T) {
 		_, err := s.ConsumePendingLogin(ctx, h[:], "a", now)
 		return err
 	})
-	wins := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-		case errors.Is(err, ErrConsumed):
-		default:
-			t.Fatalf("unexpected error: %v", err)
-		}
-	}
+	wins := winners(t, errs, ErrConsumed)
 	if wins != 1 {
 		t.Fatalf("%d of %d consumes through two instances won, want 1", wins, len(errs))
 	}
@@ -199,4 +181,20 @@ func TestInstancesSeeSettingsRevision(t *testing.T) {
 	if err != nil || st.Revision != after || st.Values["api_host"] != "api-1.duosecurity.com" {
 		t.Fatalf("b loads %+v, %v", st, err)
 	}
+}
+
+// winners counts the nil errors of a race; every other must match lost.
+func winners(t *testing.T, errs []error, lost error) int {
+	t.Helper()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case errors.Is(err, lost):
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	return wins
 }

@@ -292,16 +292,7 @@ func TestConcurrentRedemptionsExactlyOnce(t *testing.T) {
 				}
 				close(start)
 				wg.Wait()
-				wins := 0
-				for _, err := range errs {
-					switch {
-					case err == nil:
-						wins++
-					case errors.Is(err, ErrUsed):
-					default:
-						t.Fatalf("unexpected error: %v", err)
-					}
-				}
+				wins := winners(t, errs, ErrUsed)
 				if wins != tt.wins {
 					t.Fatalf("%d of %d redemptions won, want %d", wins, n, tt.wins)
 				}
