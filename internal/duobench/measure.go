@@ -202,3 +202,26 @@ func since(before, after map[string]time.Duration) map[string]time.Duration {
 	}
 	return out
 }
+
+// commandCPU is the CPU time used so far by every process whose command
+// name is comm (PostgreSQL's server runs one process per connection). A
+// process that exits meanwhile takes its share with it: connections here
+// live as long as the pools, so that is rare.
+func commandCPU(comm string) time.Duration {
+	dirs, _ := os.ReadDir("/proc")
+	var sum time.Duration
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(b)) != comm {
+			continue
+		}
+		if c, err := procCPU(pid); err == nil {
+			sum += c
+		}
+	}
+	return sum
+}

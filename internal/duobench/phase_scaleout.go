@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/helpdesk-duo/duo-plugin/host"
 )
@@ -54,12 +55,7 @@ func phaseScaleOut(ctx context.Context, e *env, o opts, rep *report) error {
 		}
 		return ps, nil
 	}
-	type side struct {
-		name string
-		rig  *loginRig
-		runs []run
-	}
-	var sides []*side
+	var sides []*scaleSide
 	for _, s := range []struct {
 		name string
 		n    int
@@ -80,9 +76,9 @@ func phaseScaleOut(ctx context.Context, e *env, o opts, rep *report) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		sides = append(sides, &side{name: s.name, rig: rig})
+		sides = append(sides, &scaleSide{name: s.name, rig: rig, cpu: map[string][]float64{}})
 	}
-	fails := map[*side]*failures{}
+	fails := map[*scaleSide]*failures{}
 	for _, sd := range sides {
 		fails[sd] = &failures{}
 	}
@@ -94,11 +90,15 @@ func phaseScaleOut(ctx context.Context, e *env, o opts, rep *report) error {
 	for round := range o.rounds {
 		line := fmt.Sprintf("  round %d, %d callers:", round+1, callers)
 		for _, sd := range sides {
+			before := sd.cpuNow(sim)
 			r, err := drive(callers, o.window, 0, fails[sd].tolerate(func(c int) error { return sd.rig.allowed(ctx, c) }))
 			if err != nil {
 				return err
 			}
 			sd.runs = append(sd.runs, r)
+			for k, v := range since(before, sd.cpuNow(sim)) {
+				sd.cpu[k] = append(sd.cpu[k], float64(v)/float64(max(r.ops, 1)))
+			}
 			line += fmt.Sprintf(" %s %s p99 %s;", sd.name, perSec(r.perSec()), ms(r.p(0.99)))
 		}
 		fmt.Println(line)
@@ -116,6 +116,20 @@ func phaseScaleOut(ctx context.Context, e *env, o opts, rep *report) error {
 		}
 		rep.add(x)
 		rep.add(y)
+		logins := 0
+		for _, r := range sd.runs {
+			logins += r.ops
+		}
+		if retries, err := storeRetries(sd.rig.ps); err != nil {
+			fmt.Printf("  %s: store retries: %v\n", sd.name, err)
+		} else if sd != floor {
+			rep.add(row{figure: fmt.Sprintf("%s: write transactions run again per login (%d logins)", name, logins), value: fmt.Sprintf("%.4f", retries/float64(max(logins, 1)))})
+		}
+		for _, k := range []string{"plugins", "postgres", "simulator", "host"} {
+			if c := median(sd.cpu[k]); c > 0 || k == "postgres" {
+				rep.add(row{figure: fmt.Sprintf("%s: CPU per login, %s", name, k), value: ms(durOf(c))})
+			}
+		}
 	}
 	for _, sd := range sides {
 		rep.add(row{figure: "7. Failed logins: " + sd.name, value: fmt.Sprint(fails[sd].n.Load())})
@@ -148,4 +162,49 @@ func scratchDatabase(ctx context.Context, admin string) (string, func(), error) 
 	}
 	u.Path = "/" + name
 	return u.String(), func() { _ = exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") }, nil
+}
+
+// scaleSide is one deployment measured in phase 7.
+type scaleSide struct {
+	name string
+	rig  *loginRig
+	runs []run
+	cpu  map[string][]float64 // CPU per login by process, one per round
+}
+
+// cpuNow is the CPU time used so far by the side's plugins, the
+// PostgreSQL server (all of it: the other sides are idle meanwhile), the
+// simulator and this process (the SDK and the browsers).
+func (sd *scaleSide) cpuNow(sim *simProc) map[string]time.Duration {
+	out := map[string]time.Duration{"postgres": commandCPU("postgres"), "host": selfCPU()}
+	for _, p := range sd.rig.ps {
+		c, _ := procCPU(p.State().PID)
+		out["plugins"] += c
+	}
+	out["simulator"], _ = procCPU(sim.pid())
+	return out
+}
+
+// storeRetries sums duo_plugin_store_retries_total over the plugins (their
+// whole lives: the warm-up and set-up included).
+func storeRetries(ps []*host.Plugin) (float64, error) {
+	var sum float64
+	for _, p := range ps {
+		reg := prometheus.NewRegistry()
+		if err := reg.Register(p.Collector()); err != nil {
+			return 0, err
+		}
+		families, err := reg.Gather()
+		if err != nil {
+			return 0, err
+		}
+		for _, f := range families {
+			if f.GetName() == "duo_plugin_store_retries_total" {
+				for _, m := range f.GetMetric() {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum, nil
 }

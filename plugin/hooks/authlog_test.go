@@ -439,6 +439,7 @@ func TestMetricsCountFromEvents(t *testing.T) {
 		`duo_plugin_duo_request_duration_seconds_count{call="token_exchange"}`: 1,
 		`duo_plugin_duo_healthy{}`:                                             1,
 		`duo_plugin_duo_consecutive_failures{}`:                                0,
+		`duo_plugin_store_retries_total{}`:                                     0, // SQLite's one writer never retries
 	}
 	for k, v := range want {
 		if got, ok := families[k]; !ok || got != v {

@@ -110,6 +110,9 @@ func (p *Plugin) open(ctx context.Context, dir string) (*activeState, error) {
 	if o, ok := st.(store.Observable); ok {
 		o.ObserveEvents(p.metrics.observe)
 	}
+	if r, ok := st.(store.Retrier); ok {
+		p.metrics.retried.Store(&r)
+	}
 	a := &activeState{dataDir: dir, store: st, box: box, codes: hasher, schema: schema, pageKey: pageTokenKey(key)}
 	a.bg, a.stopBG = context.WithCancel(context.WithoutCancel(ctx))
 	d, rev, err := p.loadSettings(ctx, a)

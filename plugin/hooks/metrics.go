@@ -3,6 +3,7 @@ package hooks
 import (
 	"bytes"
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,9 @@ type metrics struct {
 	logins      *prometheus.CounterVec
 	redemptions *prometheus.CounterVec
 	duoSeconds  *prometheus.HistogramVec
+	// retried is the active store's count of transactions run again, if
+	// it keeps one (store.Retrier: PostgreSQL).
+	retried atomic.Pointer[store.Retrier]
 }
 
 // Label values of duo_plugin_duo_request_duration_seconds.
@@ -67,7 +71,16 @@ func newMetrics(health *duohealth.Cache) *metrics {
 		h, _ := health.Latest()
 		return float64(h.ConsecutiveFailures)
 	})
-	m.reg.MustRegister(m.logins, m.redemptions, m.duoSeconds, healthy, failures)
+	retries := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "duo_plugin_store_retries_total",
+		Help: "Write transactions run again after PostgreSQL refused to serialize them or broke a deadlock (always 0 on SQLite); a steady rise means instances contend for the same rows.",
+	}, func() float64 {
+		if r := m.retried.Load(); r != nil {
+			return float64((*r).Retries())
+		}
+		return 0
+	})
+	m.reg.MustRegister(m.logins, m.redemptions, m.duoSeconds, healthy, failures, retries)
 	return m
 }
 
