@@ -19,6 +19,9 @@ DO $$ BEGIN
     CREATE ROLE duo_test LOGIN CREATEDB PASSWORD 'duo_test';
   END IF;
 END $$;
+-- DROP DATABASE … WITH (FORCE) at a test's end may meet an autovacuum
+-- worker, which only a member of pg_signal_backend may end.
+GRANT pg_signal_backend TO duo_test;
 SQL
   echo "export DUO_TEST_POSTGRES_URL='postgres://duo_test:duo_test@127.0.0.1:$port/postgres?sslmode=disable'"
   exit 0

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -59,8 +60,10 @@ func Database(t testing.TB) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	name := "duotest_" + hex.EncodeToString(b[:])
-	admin(t, server, "CREATE DATABASE "+name)
-	t.Cleanup(func() { admin(t, server, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	if err := admin(server, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { drop(t, server, name) })
 	u, err := url.Parse(server)
 	if err != nil {
 		t.Fatalf("parse %s: %v", EnvURL, err)
@@ -69,17 +72,33 @@ func Database(t testing.TB) string {
 	return u.String()
 }
 
+// drop removes the test's database, closing the connections still open
+// to it. PostgreSQL may refuse while a process the role may not signal
+// (an autovacuum worker, after a test that wrote much) is connected: it is
+// tried again for a while, and a database left behind is reported, not a
+// failure of the test (the next run's names are new).
+func drop(t testing.TB, server, name string) {
+	var err error
+	for try := range 20 {
+		if err = admin(server, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err == nil {
+			return
+		}
+		time.Sleep(time.Duration(try+1) * 50 * time.Millisecond)
+	}
+	t.Logf("test database %s left behind: %v", name, err)
+}
+
 // admin runs one statement on the server's own database.
-func admin(t testing.TB, server, stmt string) {
-	t.Helper()
+func admin(server, stmt string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
-		t.Fatalf("connect to %s: %v", EnvURL, err)
+		return fmt.Errorf("connect to %s: %w", EnvURL, err)
 	}
 	defer func() { _ = conn.Close(ctx) }()
 	if _, err := conn.Exec(ctx, stmt); err != nil {
-		t.Fatalf("%s: %v", stmt, err)
+		return fmt.Errorf("%s: %w", stmt, err)
 	}
+	return nil
 }
