@@ -13,7 +13,7 @@ if [ "$(id -u)" = 0 ] && command -v pg_lsclusters >/dev/null 2>&1; then
   if [ "$status" != online ]; then
     pg_ctlcluster "$ver" "$name" start >&2
   fi
-  su postgres -c "psql -p $port -v ON_ERROR_STOP=1 -q" >&2 <<'SQL'
+  su postgres -c "PGOPTIONS='-c client_min_messages=warning' psql -p $port -v ON_ERROR_STOP=1 -q" >&2 <<'SQL'
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'duo_test') THEN
     CREATE ROLE duo_test LOGIN CREATEDB PASSWORD 'duo_test';
