@@ -39,6 +39,9 @@ type DB struct {
 	// toggle is OperatorToggle's query, prepared once (on each read
 	// connection as it is first used).
 	toggle *sql.Stmt
+	// revision is SettingsRevision's query, which every hook call runs,
+	// prepared the same way.
+	revision *sql.Stmt
 	// observer, set once before the store is shared, sees every event
 	// written, after its commit (ObserveEvents).
 	observer func(Event)
@@ -62,18 +65,23 @@ func (s *DB) Close() error {
 		err = errors.Join(s.closeSpool(), s.w.close())
 	}
 	_ = s.toggle.Close()
+	_ = s.revision.Close()
 	if s.wdb != nil {
 		err = errors.Join(err, s.wdb.Close())
 	}
 	return errors.Join(err, s.db.Close())
 }
 
-// prepare finishes opening: the read wrapper and the login path's
-// prepared read.
+// prepare finishes opening: the read wrapper and the reads every hook
+// call makes, prepared once (SQLite parses a statement anew otherwise).
 func (s *DB) prepare(ctx context.Context) error {
 	s.rd = reader{db: s.db, d: s.dialect}
 	var err error
 	if s.toggle, err = s.db.PrepareContext(ctx, s.dialect.rebind(toggleQuery)); err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	if s.revision, err = s.db.PrepareContext(ctx, revisionQuery); err != nil {
+		_ = s.toggle.Close()
 		return fmt.Errorf("prepare: %w", err)
 	}
 	return nil
@@ -89,10 +97,12 @@ func (s *DB) SchemaVersion(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
+const revisionQuery = `SELECT revision FROM settings_revision WHERE id = 1`
+
 // SettingsRevision implements Store.
 func (s *DB) SettingsRevision(ctx context.Context) (int64, error) {
 	var rev int64
-	if err := s.rd.QueryRowContext(ctx, `SELECT revision FROM settings_revision WHERE id = 1`).Scan(&rev); err != nil {
+	if err := s.revision.QueryRowContext(ctx).Scan(&rev); err != nil {
 		return 0, fmt.Errorf("settings revision: %w", err)
 	}
 	return rev, nil
