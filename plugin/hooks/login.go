@@ -72,15 +72,17 @@ func (p *Plugin) BeginLogin(ctx context.Context, req contract.BeginLoginRequest)
 		return contract.BeginLoginResponse{}, err
 	}
 	var res contract.BeginLoginResponse
-	err := p.withActive(ctx, func(a *activeState) error {
+	err := p.withActiveToggle(ctx, "begin login", req.Operator.ID, func(a *activeState, st store.Toggle) error {
 		var err error
-		res, err = p.beginLogin(ctx, a, req.Operator, req.Client)
+		res, err = p.beginLogin(ctx, a, req.Operator, st, req.Client)
 		return err
 	})
 	return res, err
 }
 
-func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Operator, client contract.ClientInfo) (contract.BeginLoginResponse, error) {
+// beginLogin decides for op, whose toggle st was read with the settings
+// revision of a's settings.
+func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Operator, st store.Toggle, client contract.ClientInfo) (contract.BeginLoginResponse, error) {
 	ev := store.Event{At: p.now(), Kind: "login.begin", OperatorID: op.ID, ClientIP: client.IP, UserAgent: client.UserAgent}
 	deny := func(reason contract.LoginReason, msg contract.TextID, detail string) (contract.BeginLoginResponse, error) {
 		ev.Outcome, ev.Reason, ev.Detail = "denied", string(reason), detail
@@ -89,12 +91,6 @@ func (p *Plugin) beginLogin(ctx context.Context, a *activeState, op contract.Ope
 		return contract.BeginLoginResponse{Decision: contract.DecisionDenied, Reason: reason, Message: msg.English(), Text: msg.Text()}, nil
 	}
 
-	// An unreadable toggle is an error, which the host treats as deny:
-	// Duo is never skipped because the plugin could not tell.
-	st, err := a.store.OperatorToggle(ctx, op.ID)
-	if err != nil {
-		return contract.BeginLoginResponse{}, storageError("begin login: operator state", err)
-	}
 	// The lockout first, whatever else holds (policy.go).
 	if st.Locked(ev.At) {
 		r := p.refuseLocked(ctx, a, ev, st.Lock)

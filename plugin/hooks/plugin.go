@@ -160,6 +160,29 @@ func (p *Plugin) withActive(ctx context.Context, fn func(a *activeState) error) 
 	return fn(p.active)
 }
 
+// withActiveToggle is withActive for the login path's first step: the
+// operator's toggle and the settings revision come in one read, and the
+// settings are reloaded only when that revision is not theirs, so a call
+// that needs no write reads the store once.
+func (p *Plugin) withActiveToggle(ctx context.Context, call, operatorID string, fn func(a *activeState, st store.Toggle) error) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	a := p.active
+	if a == nil {
+		return errInactive()
+	}
+	// An unreadable toggle is an error, which the host treats as deny:
+	// Duo is never skipped because the plugin could not tell.
+	st, err := a.store.OperatorToggle(ctx, operatorID)
+	if err != nil {
+		return storageError(call+": operator state", err)
+	}
+	if err := p.refreshTo(ctx, a, st.SettingsRevision); err != nil {
+		return err
+	}
+	return fn(a, st)
+}
+
 // refresh reloads a's settings when the stored revision is not the one
 // they were loaded at: one read of one row when nothing changed.
 func (p *Plugin) refresh(ctx context.Context, a *activeState) error {
@@ -167,6 +190,12 @@ func (p *Plugin) refresh(ctx context.Context, a *activeState) error {
 	if err != nil {
 		return storageError("read the settings revision", err)
 	}
+	return p.refreshTo(ctx, a, rev)
+}
+
+// refreshTo reloads a's settings unless they are at revision rev (or
+// newer: another call reloaded them meanwhile).
+func (p *Plugin) refreshTo(ctx context.Context, a *activeState, rev int64) error {
 	if rev == a.rev.Load() {
 		return nil
 	}

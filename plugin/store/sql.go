@@ -338,23 +338,25 @@ func (s *DB) OperatorStates(ctx context.Context, ids []string) (map[string]contr
 	return out, nil
 }
 
-const toggleQuery = `SELECT enabled, duo_alias, ` + lockColumns + ` FROM operators WHERE id = ?`
+// toggleQuery reads the operator's toggle, alias and lock with the
+// settings revision, in one statement: the login path's one read (a row
+// even for an operator never seen).
+const toggleQuery = `SELECT r.revision, o.id IS NOT NULL, o.enabled, o.duo_alias, ` + lockColumns + `
+	FROM settings_revision r LEFT JOIN operators o ON o.id = ? WHERE r.id = 1`
 
 // OperatorToggle implements Store.
 func (s *DB) OperatorToggle(ctx context.Context, operatorID string) (Toggle, error) {
 	var (
 		t       Toggle
 		enabled int
+		alias   sql.NullString
 	)
 	err := s.toggle.QueryRowContext(ctx, operatorID).
-		Scan(append([]any{&enabled, &t.DuoAlias}, t.Lock.dest()...)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Toggle{}, nil
-	}
+		Scan(append([]any{&t.SettingsRevision, &t.Known, &scanInt{&enabled}, &alias}, t.Lock.dest()...)...)
 	if err != nil {
 		return Toggle{}, fmt.Errorf("operator toggle: %w", err)
 	}
-	t.Known, t.Enabled = true, enabled == 1
+	t.Enabled, t.DuoAlias = enabled == 1, alias.String
 	return t, nil
 }
 

@@ -95,6 +95,9 @@ type Toggle struct {
 	Enabled  bool
 	DuoAlias string
 	Lock
+	// SettingsRevision is the settings revision read with the rest
+	// (SettingsRevision), so that the login path reads once.
+	SettingsRevision int64
 }
 
 // PendingLoginInfo explains, after a failed consume, why it failed.
@@ -188,7 +191,8 @@ type Store interface {
 	// OperatorStates answers for every id; ids never seen are disabled.
 	OperatorStates(ctx context.Context, ids []string) (map[string]contract.OperatorState, error)
 	// OperatorToggle reads only what the login path needs of the operator
-	// (it counts no backup codes); an operator never seen is disabled.
+	// (it counts no backup codes), and the settings revision, in one read;
+	// an operator never seen is disabled.
 	OperatorToggle(ctx context.Context, operatorID string) (Toggle, error)
 	// ListEnabled returns up to limit enabled operators with id > afterID,
 	// ordered by id.

@@ -162,6 +162,19 @@ func TestOperatorStatesDefaultDisabled(t *testing.T) {
 				t.Fatalf("OperatorToggle(%s) = %+v, %v; want %+v", id, tg, err, want)
 			}
 		}
+		// The toggle carries the settings revision: the login path's one read.
+		if err := s.SaveSettings(ctx, Settings{Values: map[string]string{"api_host": "api-1.duosecurity.com"}}, false, ev("settings.updated")); err != nil {
+			t.Fatal(err)
+		}
+		rev, err := s.SettingsRevision(ctx)
+		if err != nil || rev == 0 {
+			t.Fatalf("revision after a save: %d, %v", rev, err)
+		}
+		for _, id := range []string{"a", "unknown"} {
+			if tg, err := s.OperatorToggle(ctx, id); err != nil || tg.SettingsRevision != rev {
+				t.Fatalf("OperatorToggle(%s) = %+v, %v; want revision %d", id, tg, err, rev)
+			}
+		}
 	})
 }
 
