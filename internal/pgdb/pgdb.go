@@ -102,13 +102,6 @@ func (o Options) migrations() sqldb.Migrations {
 	return sqldb.Migrations{Dialect: goose.DialectPostgres, FS: o.Migrations, Table: o.MigrationsTable, Owner: o.Owner}
 }
 
-// LatestVersion is the version the migrations lead to.
-func LatestVersion(o Options) (int64, error) {
-	db := stdlib.OpenDB(pgx.ConnConfig{})
-	defer db.Close()
-	return sqldb.LatestVersion(db, o.migrations())
-}
-
 // DropSchema removes schema and everything in it from the database at url;
 // it reports whether there was one.
 func DropSchema(ctx context.Context, url, schema string) (bool, error) {

@@ -80,12 +80,6 @@ func OpenPostgres(ctx context.Context, url secret.Value, schema string) (*DB, er
 	return s, nil
 }
 
-// LatestPostgresSchemaVersion is the version the embedded PostgreSQL
-// migrations lead to.
-func LatestPostgresSchemaVersion() (int64, error) {
-	return pgdb.LatestVersion(pgOptions(DefaultSchema))
-}
-
 // PostgreSQL runs every write as a transaction of its own at SERIALIZABLE,
 // so that the store's read-then-write jobs keep, across instances, the
 // meaning they have under SQLite's one writer: the result is as if the
