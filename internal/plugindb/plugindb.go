@@ -7,10 +7,12 @@
 package plugindb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,9 +49,17 @@ func SchemaVersion(ctx context.Context, t testing.TB, db *sql.DB) int64 {
 	return v
 }
 
-// LatestMigration is the highest number among the migration files of the
-// source tree, found from the test's package directory.
-func LatestMigration(t testing.TB) int64 {
+// Migration is one numbered goose migration of the plugin (SQLite), read
+// from the source tree.
+type Migration struct {
+	Version int64
+	Name    string
+	Up      string // the statements of its Up part
+}
+
+// Migrations reads the plugin's migration files from the source tree,
+// ordered by version.
+func Migrations(t testing.TB) []Migration {
 	t.Helper()
 	root, err := pluginbuild.RepoRoot()
 	if err != nil {
@@ -60,15 +70,31 @@ func LatestMigration(t testing.TB) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var latest int64
+	var out []Migration
 	for _, e := range entries {
 		num, _, ok := strings.Cut(e.Name(), "_")
-		if n, err := strconv.ParseInt(num, 10, 64); ok && err == nil && strings.HasSuffix(e.Name(), ".sql") {
-			latest = max(latest, n)
+		v, err := strconv.ParseInt(num, 10, 64)
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			continue
 		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, _, _ := strings.Cut(string(b), "-- +goose Down")
+		out = append(out, Migration{Version: v, Name: e.Name(), Up: up})
 	}
-	if latest == 0 {
+	if len(out) == 0 {
 		t.Fatalf("no numbered migration files in %s", dir)
 	}
-	return latest
+	slices.SortFunc(out, func(a, b Migration) int { return cmp.Compare(a.Version, b.Version) })
+	return out
+}
+
+// LatestMigration is the highest number among the migration files of the
+// source tree.
+func LatestMigration(t testing.TB) int64 {
+	t.Helper()
+	all := Migrations(t)
+	return all[len(all)-1].Version
 }

@@ -7,13 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
-	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
 	"github.com/helpdesk-duo/duo-plugin/internal/plugindb"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
@@ -178,51 +175,14 @@ func TestCase32OlderPluginRefusesNewerSchema(t *testing.T) {
 	}
 }
 
-// migrationFile is one numbered goose migration of the plugin, read from
-// the source tree (the suite knows the plugin as a binary and its files).
-type migrationFile struct {
-	version int64
-	name    string
-	sql     string
-}
-
-func migrationFiles(t *testing.T) []migrationFile {
-	t.Helper()
-	root, err := pluginbuild.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "migrations")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []migrationFile
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.ParseInt(num, 10, 64)
-		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		up, _, _ := strings.Cut(string(b), "-- +goose Down")
-		out = append(out, migrationFile{version: v, name: e.Name(), sql: up})
-	}
-	slices.SortFunc(out, func(a, b migrationFile) int { return int(a.version - b.version) })
-	return out
-}
-
 // createdLate finds an object a statement creates after at least one
 // other statement of the same migration: a migration that would fail
 // halfway if a table of that name were already there.
 var createStmt = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:UNIQUE\s+)?(?:INDEX|TABLE)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
 
-func createdLate(m migrationFile) string {
+func createdLate(m plugindb.Migration) string {
 	var stmts []string
-	for _, s := range strings.Split(m.sql, ";") {
+	for _, s := range strings.Split(m.Up, ";") {
 		// Drop comment lines, keep the statement.
 		var lines []string
 		for _, l := range strings.Split(s, "\n") {
@@ -256,7 +216,7 @@ func createdLate(m migrationFile) string {
 // to its newest version and serves logins.
 func TestCase31FailedMigrationRolledBackAndRefused(t *testing.T) {
 	t.Parallel()
-	files := migrationFiles(t)
+	files := plugindb.Migrations(t)
 	target, stray := -1, ""
 	for i := len(files) - 1; i >= 0 && target < 0; i-- {
 		if name := createdLate(files[i]); name != "" {
@@ -267,7 +227,7 @@ func TestCase31FailedMigrationRolledBackAndRefused(t *testing.T) {
 		t.Fatal("no migration after the first creates something after another statement: nothing to make fail halfway")
 	}
 	failing := files[target]
-	kept := files[target-1].version
+	kept := files[target-1].Version
 
 	dataDir := filepath.Join(t.TempDir(), "plugin-data")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -284,10 +244,10 @@ func TestCase31FailedMigrationRolledBackAndRefused(t *testing.T) {
 		}
 	}
 	for _, m := range files[:target] {
-		if _, err := db.ExecContext(ctx, m.sql); err != nil {
-			t.Fatalf("apply %s from outside: %v", m.name, err)
+		if _, err := db.ExecContext(ctx, m.Up); err != nil {
+			t.Fatalf("apply %s from outside: %v", m.Name, err)
 		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO `+plugindb.MigrationsTable+` (version_id, is_applied) VALUES (?, 1)`, m.version); err != nil {
+		if _, err := db.ExecContext(ctx, `INSERT INTO `+plugindb.MigrationsTable+` (version_id, is_applied) VALUES (?, 1)`, m.Version); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -295,7 +255,7 @@ func TestCase31FailedMigrationRolledBackAndRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	schema := schemaOf(t, db)
-	t.Logf("the database is at version %d; %s will fail on %q, already a table", kept, failing.name, stray)
+	t.Logf("the database is at version %d; %s will fail on %q, already a table", kept, failing.Name, stray)
 
 	e := &env{t: t, dataDir: dataDir}
 	req := activateRequest(dataDir)
@@ -304,7 +264,7 @@ func TestCase31FailedMigrationRolledBackAndRefused(t *testing.T) {
 	_, err := e.p.Activate(ctx, req)
 	wantReason(t, "Activate with a migration that fails", err, contract.ReasonStorage)
 	msg := err.Error()
-	for _, want := range []string{fmt.Sprintf("migration %d", failing.version), fmt.Sprintf("version %d", kept), "rolled back"} {
+	for _, want := range []string{fmt.Sprintf("migration %d", failing.Version), fmt.Sprintf("version %d", kept), "rolled back"} {
 		if !strings.Contains(msg, want) {
 			t.Fatalf("Activate's refusal %q does not say %q", msg, want)
 		}
@@ -327,8 +287,8 @@ func TestCase31FailedMigrationRolledBackAndRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	act, err := e.p.Activate(ctx, req)
-	if err != nil || !act.Status.Active || act.Status.SchemaVersion != files[len(files)-1].version {
-		t.Fatalf("Activate with the stray table gone = %+v, %v; want active at version %d", act, err, files[len(files)-1].version)
+	if err != nil || !act.Status.Active || act.Status.SchemaVersion != files[len(files)-1].Version {
+		t.Fatalf("Activate with the stray table gone = %+v, %v; want active at version %d", act, err, files[len(files)-1].Version)
 	}
 	if b := e.begin(alice); b.Decision != contract.DecisionNotRequired {
 		t.Fatalf("BeginLogin for an operator Duo is not on for = %+v, want NOT_REQUIRED", b)
