@@ -338,23 +338,22 @@ func (m *Manager) startLocked(ctx context.Context) error {
 	if old != nil {
 		_ = old.Close()
 	}
-	path, err := m.manifestPath()
-	if err != nil {
+	failed := func(err error) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		m.startErr = fmt.Errorf("start plugin: %w", err)
 		m.log.Error("duo plugin did not start", "error", err)
 		return m.startErr
 	}
+	path, err := m.manifestPath()
+	if err != nil {
+		return failed(err)
+	}
 	sctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
 	defer cancel()
 	p, err := m.cfg.Start(sctx, path, m.activation)
 	if err != nil {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.startErr = fmt.Errorf("start plugin: %w", err)
-		m.log.Error("duo plugin did not start", "error", err)
-		return m.startErr
+		return failed(err)
 	}
 	man, merr := host.LoadManifest(path)
 	m.mu.Lock()

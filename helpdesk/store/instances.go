@@ -16,18 +16,10 @@ import (
 // agree to well within ttl.
 func (s *Store) TakeLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	now := s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+	return s.execChanged(ctx, "take lease "+name, `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 		WHERE leases.holder = excluded.holder OR leases.expires_at <= ?`,
 		name, holder, unix(now.Add(ttl)), unix(now))
-	if err != nil {
-		return false, fmt.Errorf("take lease %s: %w", name, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("take lease %s: %w", name, err)
-	}
-	return n == 1, nil
 }
 
 // ReleaseLease gives up holder's lease called name, if it holds it.

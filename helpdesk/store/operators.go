@@ -147,18 +147,26 @@ func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
 }
 
 func (s *Store) execOne(ctx context.Context, what string, query string, args ...any) error {
+	changed, err := s.execChanged(ctx, what, query, args...)
+	if err == nil && !changed {
+		err = fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return err
+}
+
+// execChanged runs one conditional statement and reports whether it
+// changed a row: of callers racing on the same row, exactly one sees true
+// (single-use steps, leases), on either engine.
+func (s *Store) execChanged(ctx context.Context, what string, query string, args ...any) (bool, error) {
 	res, err := s.db.ExecContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return false, fmt.Errorf("%s: %w", what, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return false, fmt.Errorf("%s: %w", what, err)
 	}
-	if n == 0 {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
-	}
-	return nil
+	return n > 0, nil
 }
 
 // SetPassword replaces an operator's password hash.
@@ -197,13 +205,6 @@ func (s *Store) ClearTOTP(ctx context.Context, id int64) error {
 // and reports false when that step (or a later one) was already used: a
 // TOTP code is accepted at most once.
 func (s *Store) UseTOTPStep(ctx context.Context, id int64, step int64) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE operators SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, id, step)
-	if err != nil {
-		return false, fmt.Errorf("use totp step of operator %d: %w", id, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("use totp step of operator %d: %w", id, err)
-	}
-	return n == 1, nil
+	return s.execChanged(ctx, fmt.Sprintf("use totp step of operator %d", id),
+		`UPDATE operators SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, id, step)
 }

@@ -108,15 +108,7 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 // TakeSession deletes the session and reports whether this call was the
 // one that deleted it, so that a pending login is used at most once.
 func (s *Store) TakeSession(ctx context.Context, idHash []byte) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash)
-	if err != nil {
-		return false, fmt.Errorf("take session: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("take session: %w", err)
-	}
-	return n == 1, nil
+	return s.execChanged(ctx, "take session", `DELETE FROM sessions WHERE id_hash = ?`, idHash)
 }
 
 // TouchSession records activity and moves the (idle) expiry.
