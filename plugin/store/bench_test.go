@@ -32,9 +32,7 @@ func BenchmarkConsumePendingLogin(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		i++
-		var buf [8]byte
-		binary.LittleEndian.PutUint64(buf[:], i)
-		h := sha256.Sum256(buf[:])
+		h := stateHash(i)
 		if err := s.CreatePendingLogin(ctx, PendingLogin{StateHash: h[:], OperatorID: "a", DuoUsername: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, ev("login.begin")); err != nil {
 			b.Fatal(err)
 		}
@@ -77,4 +75,11 @@ func BenchmarkNotRequiredStore(b *testing.B) {
 			})
 		}
 	}
+}
+
+// stateHash is the i-th distinct state hash of a benchmark's logins.
+func stateHash(i uint64) [32]byte {
+	var buf [8]byte
+	binary.LittleEndian.PutUint64(buf[:], i)
+	return sha256.Sum256(buf[:])
 }
