@@ -34,6 +34,29 @@ func (m *Manager) Ready(ctx context.Context) (Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.ready(rec)
+}
+
+// ActivePlugin is Active and Ready on one read of the record, for a
+// request that asks the plugin only while the helpdesk uses it: active
+// false (no plugin, no error) when the record says the plugin is not
+// installed and active; otherwise active true, and the plugin or why this
+// instance cannot serve it (the caller fails closed). An error with active
+// false is the record's.
+func (m *Manager) ActivePlugin(ctx context.Context) (p Plugin, active bool, err error) {
+	rec, err := m.Reconcile(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if !rec.Installed || !rec.Active {
+		return nil, false, nil
+	}
+	p, err = m.ready(rec)
+	return p, true, err
+}
+
+// ready is Ready once the record is read.
+func (m *Manager) ready(rec store.PluginRecord) (Plugin, error) {
 	p, err := m.Plugin()
 	if err != nil {
 		return nil, err

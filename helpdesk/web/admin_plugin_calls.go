@@ -29,8 +29,8 @@ func m(id string, kv ...any) msg { return msg{id: id, kv: kv} }
 // redirects to fallback. It reports whether call succeeded. what says what
 // failed ("Could not …").
 func (s *Server) withActivePlugin(w http.ResponseWriter, r *http.Request, what msg, fallback string, call func(ctx context.Context, p plugins.Plugin) error) bool {
-	active, err := s.plugins.Active(r.Context())
-	if err != nil {
+	p, active, err := s.plugins.ActivePlugin(r.Context())
+	if err != nil && !active {
 		s.internalError(w, r, "plugin record", err)
 		return false
 	}
@@ -39,7 +39,6 @@ func (s *Server) withActivePlugin(w http.ResponseWriter, r *http.Request, what m
 		redirect(w, r, fallback)
 		return false
 	}
-	p, err := s.plugins.Ready(r.Context())
 	if err != nil {
 		s.flashPluginError(r, m("fail.reach"), err)
 		redirect(w, r, fallback)
@@ -66,6 +65,11 @@ func (s *Server) callPlugin(r *http.Request, call func(ctx context.Context, p pl
 	if err != nil {
 		return err
 	}
+	return s.callOn(r, p, call)
+}
+
+// callOn runs call on p under the plugin call budget.
+func (s *Server) callOn(r *http.Request, p plugins.Plugin, call func(ctx context.Context, p plugins.Plugin) error) error {
 	ctx, cancel := s.pluginCtx(r)
 	defer cancel()
 	return call(ctx, p)

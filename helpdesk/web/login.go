@@ -202,20 +202,25 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 // operator set it up), else nothing.
 func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, op store.Operator, next string) {
 	log := s.log.With("operator_id", op.ID, "username", op.Username)
-	// Read from the database on every sign-in: a break-glass deactivation
-	// from the shell takes effect at once.
-	active, err := s.plugins.Active(r.Context())
-	if err != nil {
+	// Read from the database on every sign-in, once: a break-glass
+	// deactivation from the shell, or one on another instance, takes
+	// effect at once.
+	pl, active, err := s.plugins.ActivePlugin(r.Context())
+	if err != nil && !active {
 		log.Error("sign-in refused: cannot read whether the Duo plugin is active", "error", err)
 		s.renderRefused(w, r, http.StatusServiceUnavailable, msgFailClosed)
 		return
 	}
 	if active {
 		var res contract.BeginLoginResponse
-		if !s.loginCall(w, r, op, "begin login", func(ctx context.Context, p plugins.Plugin) (err error) {
-			res, err = p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: pluginOperator(op), Client: clientInfo(r)})
-			return err
-		}) {
+		if err == nil {
+			err = s.callOn(r, pl, func(ctx context.Context, p plugins.Plugin) (err error) {
+				res, err = p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: pluginOperator(op), Client: clientInfo(r)})
+				return err
+			})
+		}
+		if err != nil {
+			s.failClosed(w, r, op, "begin login", err)
 			return
 		}
 		switch res.Decision {
