@@ -7,10 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/internal/pgdb"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
@@ -393,7 +394,7 @@ func validateRuntime(r *Runtime, key string) string {
 			return "is not a PostgreSQL URL; use postgres://user:password@host:5432/database"
 		}
 	case "database_schema":
-		if !validSchema.MatchString(r.DatabaseSchema) {
+		if !pgdb.ValidSchema(r.DatabaseSchema) {
 			return fmt.Sprintf("%.64q is not a schema name; use lower-case letters, digits and _, not starting with a digit, at most 63", r.DatabaseSchema)
 		}
 	case "secrets_key":
@@ -410,10 +411,6 @@ func validateRuntime(r *Runtime, key string) string {
 	}
 	return ""
 }
-
-// validSchema is pgdb.ValidSchema's rule (a test keeps them in step):
-// a name that never needs quoting.
-var validSchema = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 var durationType = reflect.TypeFor[time.Duration]()
 

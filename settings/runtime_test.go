@@ -2,7 +2,6 @@ package settings
 
 import (
 	"errors"
-	"github.com/helpdesk-duo/duo-plugin/internal/pgdb"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -402,15 +401,5 @@ func TestLoadRuntimeDatabase(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// The settings' rule for a schema name is pgdb's.
-func TestSchemaRuleIsPgdbs(t *testing.T) {
-	t.Parallel()
-	for _, name := range []string{"duo_plugin", "_x", "a1", "1a", "Duo", "duo-plugin", "", strings.Repeat("a", 63), strings.Repeat("a", 64)} {
-		if got, want := validSchema.MatchString(name), pgdb.ValidSchema(name); got != want {
-			t.Errorf("%q: settings says %v, pgdb says %v", name, got, want)
-		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
-	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,12 +39,20 @@ type Options struct {
 	MaxConns int
 }
 
-var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-
 // ValidSchema reports whether name can be a schema here: lower-case
 // letters, digits and '_', not starting with a digit, at most 63 bytes
 // (PostgreSQL's limit), so it never needs quoting.
-func ValidSchema(name string) bool { return schemaName.MatchString(name) }
+func ValidSchema(name string) bool {
+	if name == "" || len(name) > 63 || ('0' <= name[0] && name[0] <= '9') {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
 
 // Open connects to the database at url (a PostgreSQL URL or keyword/value
 // string), creates o.Schema if needed and migrates it. The URL is never put

@@ -121,3 +121,14 @@ func TestRebind(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestValidSchema(t *testing.T) {
+	for name, want := range map[string]bool{
+		"duo_plugin": true, "_x": true, "a1": true, strings.Repeat("a", 63): true,
+		"1a": false, "Duo": false, "duo-plugin": false, "": false, strings.Repeat("a", 64): false, "duo plugin": false, "dué": false,
+	} {
+		if got := ValidSchema(name); got != want {
+			t.Errorf("ValidSchema(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
