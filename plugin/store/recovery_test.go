@@ -629,11 +629,7 @@ func TestUpgradeFromSchemaTwoKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAt(t, path)
 	latest, err := LatestSchemaVersion()
 	if err != nil {
 		t.Fatal(err)

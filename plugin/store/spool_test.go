@@ -31,11 +31,7 @@ func TestSpooledEventsReadBackOnce(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := openAt(t, path)
 	if evs, err := s2.Events(ctx, 0, 100); err != nil || len(evs) != 4 {
 		t.Fatalf("after reopen: %d events, %v; want 4", len(evs), err)
 	}
@@ -88,11 +84,7 @@ func TestSpoolLeftByACrashImportedOnce(t *testing.T) {
 	write(imported+1, line("spooled.1")+line("spooled.2")+`{"Kind":"to`) // torn by a power cut
 	write(imported+2, line("spooled.3"))
 
-	s2, err := OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := openAt(t, path)
 	evs, err := s2.Events(ctx, 0, 100)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,13 @@ import (
 func openTemp(t testing.TB) (*SQLite, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "duo.db")
+	return openAt(t, path), path
+}
+
+// openAt opens the store at path (again, after a Close), closed when the
+// test ends.
+func openAt(t testing.TB, path string) *SQLite {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := OpenSQLite(ctx, path)
@@ -25,7 +32,7 @@ func openTemp(t testing.TB) (*SQLite, string) {
 		t.Fatalf("OpenSQLite: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return s, path
+	return s
 }
 
 func ev(kind string) Event {
@@ -86,11 +93,7 @@ func TestReopenIsIdempotentAndKeepsData(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := openAt(t, path)
 	got, err := s2.OperatorStates(ctx, []string{"1"})
 	if err != nil {
 		t.Fatal(err)
