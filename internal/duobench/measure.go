@@ -152,11 +152,18 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// memory is VmRSS and VmHWM of pid, in KiB.
-func memory(pid int) (rss, hwm int64, err error) {
+// procMem is a process's memory, in KiB, from /proc/<pid>/status.
+type procMem struct {
+	rss  int64 // VmRSS: resident, including the executable's pages shared with the page cache
+	hwm  int64 // VmHWM: peak VmRSS
+	anon int64 // RssAnon: resident memory of its own (heap, stacks)
+}
+
+// memory reads pid's procMem.
+func memory(pid int) (m procMem, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -168,12 +175,14 @@ func memory(pid int) (rss, hwm int64, err error) {
 		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		switch k {
 		case "VmRSS":
-			rss = n
+			m.rss = n
 		case "VmHWM":
-			hwm = n
+			m.hwm = n
+		case "RssAnon":
+			m.anon = n
 		}
 	}
-	return rss, hwm, sc.Err()
+	return m, sc.Err()
 }
 
 // cpuMeter reads the CPU time of the processes of one measurement.

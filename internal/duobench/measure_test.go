@@ -26,9 +26,9 @@ func TestParseStraceSummary(t *testing.T) {
 
 func TestProcReaders(t *testing.T) {
 	t.Parallel()
-	rss, hwm, err := memory(os.Getpid())
-	if err != nil || rss <= 0 || hwm < rss {
-		t.Fatalf("memory = %d, %d, %v", rss, hwm, err)
+	m, err := memory(os.Getpid())
+	if err != nil || m.rss <= 0 || m.hwm < m.rss || m.anon <= 0 || m.anon > m.rss {
+		t.Fatalf("memory = %+v, %v", m, err)
 	}
 	if _, err := procCPU(os.Getpid()); err != nil {
 		t.Fatal(err)
