@@ -17,9 +17,11 @@
 //     Complete) through the SDK against Duo's own Go client making the
 //     same Duo calls, one simulator process for both, at 1, 16 and 32
 //     callers: logins/s, p50, p99, CPU per login of each process; then
-//     (3) fsyncs per login (strace on the real binary) and new TLS
-//     connections to Duo in steady state (the simulator's count), and (4)
-//     the plugin's RSS after many logins.
+//     (3) fsyncs per login one at a time and 32 in flight (strace on the
+//     real binary) and new TLS connections to Duo in steady state, once
+//     the plugin's pool has warmed (the simulator's count), and (4) the
+//     plugin's memory after many logins, and its growth over the last
+//     10k (quick) or 100k.
 //  4. Cold start through the SDK against the bare server's start with the
 //     same checksum policy; idle RSS of each.
 //  5. With many operators and audit events (internal/logseed): a page of
@@ -88,7 +90,7 @@ func main() {
 	case "":
 		o := opts{quick: *quick, rounds: *rounds, cpuprofile: *cpuprofile, phases: strings.Split(*phases, ","), postgres: *postgres}
 		if o.quick {
-			o.window, o.steady, o.starts, o.fsyncLogins, o.rssLogins, o.events, o.operators, o.loadFor = time.Second, 5*time.Second, 3, 100, 3000, 100_000, 10_000, 2*time.Second
+			o.window, o.steady, o.starts, o.fsyncLogins, o.rssLogins, o.events, o.operators, o.loadFor = time.Second, 5*time.Second, 3, 100, 10_000, 100_000, 10_000, 2*time.Second
 		} else {
 			o.window, o.steady, o.starts, o.fsyncLogins, o.rssLogins, o.events, o.operators, o.loadFor = 3*time.Second, time.Minute, 10, 500, 100_000, 1_000_000, 100_000, 5*time.Second
 		}
