@@ -482,16 +482,41 @@ var ErrNoExpiry = errors.New("duo token exchange: the id_token has no expiry")
 // idTokenClaims are the claims of Duo's id_token that the plugin reads.
 type idTokenClaims struct {
 	jwt.RegisteredClaims
-	PreferredUsername string `json:"preferred_username"`
+	PreferredUsername string
 	AuthResult        struct {
 		Result string `json:"result"`
 		Status string `json:"status"`
-	} `json:"auth_result"`
+	}
 	AuthContext struct {
 		Reason string `json:"reason"`
 		Factor string `json:"factor"`
 		TxID   string `json:"txid"`
-	} `json:"auth_context"`
+	}
+}
+
+// UnmarshalJSON reads each claim from its exact name. encoding/json would
+// match a struct's fields case-insensitively (an "EXP" or "Iss" standing
+// in for exp or iss, or overriding it), where Duo's client, and the JWT
+// rules, read only the exact names.
+func (c *idTokenClaims) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, claim := range [...]struct {
+		name string
+		dst  any
+	}{
+		{"iss", &c.Issuer}, {"aud", &c.Audience}, {"exp", &c.ExpiresAt}, {"iat", &c.IssuedAt}, {"nbf", &c.NotBefore},
+		{"preferred_username", &c.PreferredUsername}, {"auth_result", &c.AuthResult}, {"auth_context", &c.AuthContext},
+	} {
+		if v, ok := raw[claim.name]; ok {
+			if err := json.Unmarshal(v, claim.dst); err != nil {
+				return fmt.Errorf("claim %s: %w", claim.name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Exchange implements Client: the code for Duo's verdict on username. It
