@@ -171,8 +171,9 @@ type client struct {
 	clientID    string
 	secret      []byte // the client secret: signs our assertions, verifies Duo's id_tokens; never logged
 	redirectURI string
-	healthURL   string // https://<host>/oauth/v1/health_check
-	authURL     string // https://<host>/oauth/v1/authorize
+	healthURL   string   // https://<host>/oauth/v1/health_check
+	authURL     *url.URL // https://<host>/oauth/v1/authorize, nil if the host makes no URL
+	authURLErr  error
 	tokenURL    string // https://<host>/oauth/v1/token, also the id_token's issuer
 	apiHostURL  string // https://<host>, the authorize request's audience
 	idToken     *jwt.Parser
@@ -206,13 +207,17 @@ func newClientWith(hc *http.Client, d settings.Duo, redirectURI string) (*client
 		return nil, fmt.Errorf("duo: %w", errClientSecret)
 	}
 	tokenURL := fmt.Sprintf(tokenURLFormat, d.APIHostname)
+	// As Duo's client, an API hostname that makes no URL fails AuthURL
+	// (and the requests), not the client.
+	authURL, authURLErr := url.Parse(fmt.Sprintf(authorizeURLFormat, d.APIHostname))
 	return &client{
 		http:        hc,
 		clientID:    d.ClientID,
 		secret:      []byte(secret),
 		redirectURI: redirectURI,
+		authURL:     authURL,
+		authURLErr:  authURLErr,
 		healthURL:   fmt.Sprintf(healthCheckURLFormat, d.APIHostname),
-		authURL:     fmt.Sprintf(authorizeURLFormat, d.APIHostname),
 		tokenURL:    tokenURL,
 		apiHostURL:  "https://" + d.APIHostname,
 		idToken: jwt.NewParser(
@@ -471,8 +476,12 @@ func (c *client) AuthURL(username, state string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	q := url.Values{"response_type": {"code"}, "client_id": {c.clientID}, "request": {request}}
-	return c.authURL + "?" + q.Encode(), nil
+	if c.authURLErr != nil {
+		return "", c.authURLErr
+	}
+	u := *c.authURL
+	u.RawQuery = url.Values{"response_type": {"code"}, "client_id": {c.clientID}, "request": {request}}.Encode()
+	return u.String(), nil
 }
 
 // ErrNoExpiry is returned for an id_token without an expiry (exp), which the
