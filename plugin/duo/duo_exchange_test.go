@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -286,6 +287,9 @@ func TestExchangeDifferential(t *testing.T) {
 		{"Preferred_Username overriding preferred_username", rawHS512(t, p.issuer, now, `"preferred_username":"bob","Preferred_Username":"alice"`), same, false},
 		{"preferred_username overriding Preferred_Username", rawHS512(t, p.issuer, now, `"Preferred_Username":"bob","preferred_username":"alice"`), same, true},
 		{"Iss overriding a wrong iss", rawHS512(t, p.issuer, now, `"iss":"https://evil.example/oauth/v1/token","Iss":"`+p.issuer+`"`), same, false},
+		{"preferred_uſername (a long s) for preferred_username", rawHS512(t, p.issuer, now, `"preferred_uſername":"alice"`), same, false},
+		{"preferred_username with an escape", rawHS512(t, p.issuer, now, `"preferred_\u0075sername":"alice"`), same, true},
+		{"Preferred_Username with an escape", rawHS512(t, p.issuer, now, `"preferred_username":"bob","preferred_\u0055sername":"alice"`), same, false},
 		{"preferred_username twice, the right one last", rawHS512(t, p.issuer, now, `"preferred_username":"bob","preferred_username":"alice"`), same, true},
 		{"preferred_username twice, the right one first", rawHS512(t, p.issuer, now, `"preferred_username":"alice","preferred_username":"bob"`), same, false},
 		{"EXP for exp", hs512(with(good, map[string]any{"exp": nil, "EXP": now.Add(time.Minute).Unix()})), oursStricter, true},
@@ -643,4 +647,82 @@ func BenchmarkExchange(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestIDTokenNames: idTokenNames are the JSON names of idTokenClaims's
+// top-level fields, so hasNameVariant looks for the variants of each.
+func TestIDTokenNames(t *testing.T) {
+	t.Parallel()
+	var names []string
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if f.Anonymous {
+				walk(f.Type)
+				continue
+			}
+			names = append(names, strings.Split(f.Tag.Get("json"), ",")[0])
+		}
+	}
+	walk(reflect.TypeFor[idTokenClaims]())
+	if !slices.Equal(slices.Sorted(slices.Values(names)), slices.Sorted(slices.Values(idTokenNames[:]))) {
+		t.Fatalf("idTokenClaims's names %v, idTokenNames %v", names, idTokenNames)
+	}
+}
+
+// TestIDTokenClaimsExact: idTokenClaims reads every claim from its exact
+// name only, whether through the one struct decode (no name in another
+// case in the payload) or claim by claim; both ways give the same claims.
+func TestIDTokenClaimsExact(t *testing.T) {
+	t.Parallel()
+	const base = `"aud":"DIFUZZ0000000000CLID","iss":"https://x/oauth/v1/token","exp":1900000000,"iat":1800000000,"sub":"alice","jti":"j",` +
+		`"auth_result":{"result":"allow","status":"allow"},"auth_context":{"reason":"user_approved","factor":"duo_push","txid":"t","user":{"name":"alice"}}`
+	cases := []struct {
+		name    string
+		payload string
+		variant bool   // hasNameVariant must see it
+		user    string // the preferred_username read, "" if none
+		exp     int64  // the exp read, 0 if none
+	}{
+		{"Duo's shape", `{` + base + `,"preferred_username":"alice"}`, false, "alice", 1900000000},
+		{"a user named Aud (a name in another case, as a value: decoded claim by claim)", `{` + base + `,"preferred_username":"alice","alias":"Aud"}`, true, "alice", 1900000000},
+		{"a value in another case is no name", `{` + base + `,"preferred_username":"alice","x":"EXP","y":"Preferred_Username"}`, true, "alice", 1900000000},
+		{"exact names in values", `{` + base + `,"preferred_username":"alice","x":"exp","y":"iss"}`, false, "alice", 1900000000},
+		{"PREFERRED_USERNAME", `{` + base + `,"PREFERRED_USERNAME":"alice"}`, true, "", 1900000000},
+		{"Preferred_Username after", `{` + base + `,"preferred_username":"bob","Preferred_Username":"alice"}`, true, "bob", 1900000000},
+		{"preferredusername (no underscore)", `{` + base + `,"preferredusername":"alice"}`, true, "", 1900000000},
+		{"preferred-username", `{` + base + `,"preferred-username":"alice"}`, true, "", 1900000000},
+		{"EXP", `{"EXP":1,` + base + `,"preferred_username":"alice"}`, true, "alice", 1900000000},
+		{"Exp after exp", `{` + base + `,"preferred_username":"alice","Exp":1}`, true, "alice", 1900000000},
+		{"escaped exact name", `{` + base + `,"preferred_\u0075sername":"alice"}`, true, "alice", 1900000000},
+		{"escaped name in another case", `{` + base + `,"preferred_\u0055sername":"alice"}`, true, "", 1900000000},
+		{"long s (ſ folds to s)", `{` + base + `,"preferred_uſername":"alice"}`, true, "", 1900000000},
+		{"non-ASCII value", `{` + base + `,"preferred_username":"élodie"}`, true, "élodie", 1900000000},
+	}
+	for _, tc := range cases {
+		if got := hasNameVariant([]byte(tc.payload)); got != tc.variant {
+			t.Errorf("%s: hasNameVariant = %v", tc.name, got)
+		}
+		var c idTokenClaims
+		if err := json.Unmarshal([]byte(tc.payload), &c); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		var exp int64
+		if c.ExpiresAt != nil {
+			exp = c.ExpiresAt.Unix()
+		}
+		if c.PreferredUsername != tc.user || exp != tc.exp {
+			t.Errorf("%s: preferred_username %q, exp %d; want %q, %d", tc.name, c.PreferredUsername, exp, tc.user, tc.exp)
+		}
+		// Where no variant is seen, the struct decode reads what the
+		// claim-by-claim decode reads.
+		if !tc.variant {
+			var byName idTokenClaims
+			if err := byName.decodeByName([]byte(tc.payload)); err != nil || !reflect.DeepEqual(byName, c) {
+				t.Errorf("%s: claim by claim %+v (%v), struct %+v", tc.name, byName, err, c)
+			}
+		}
+	}
 }
