@@ -726,3 +726,30 @@ func TestIDTokenClaimsExact(t *testing.T) {
 		}
 	}
 }
+
+// FuzzIDTokenClaimsDecode: wherever idTokenClaims takes the one struct
+// decode (hasNameVariant false), it reads exactly what the claim-by-claim
+// decode by exact names reads, or both refuse the payload.
+func FuzzIDTokenClaimsDecode(f *testing.F) {
+	for _, seed := range []string{
+		`{"aud":"a","iss":"i","exp":1,"iat":2,"nbf":3,"sub":"s","jti":"j","preferred_username":"p","auth_result":{"result":"allow"},"auth_context":{"reason":"r","factor":"f","txid":"t"}}`,
+		`{"aud":["a","b"],"exp":1.5,"preferred_username":"p","x":{"preferred_username":"q"}}`,
+		`{"Exp":1,"exp":2}`, `{"exp":"1"}`, `{"aud":null,"exp":null}`, `{"exp":1,"exp":2}`, `[]`, `null`, `{"a":"b"`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if hasNameVariant(b) {
+			return
+		}
+		var fast, byName idTokenClaims
+		errFast := json.Unmarshal(b, (*idTokenFields)(&fast))
+		errByName := byName.decodeByName(b)
+		if (errFast == nil) != (errByName == nil) {
+			t.Fatalf("%q: struct decode %v, by name %v", b, errFast, errByName)
+		}
+		if errFast == nil && !reflect.DeepEqual(fast, byName) {
+			t.Fatalf("%q: struct decode %+v, by name %+v", b, fast, byName)
+		}
+	})
+}
