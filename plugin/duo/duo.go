@@ -68,8 +68,8 @@ type Result struct {
 	TxID     string
 }
 
-// Allowed reports whether Duo allowed the login. The Go client does not
-// check this; callers must.
+// Allowed reports whether Duo allowed the login. Exchange does not check
+// this (nor does Duo's Go client); callers must.
 func (r *Result) Allowed() bool { return r != nil && r.Result == "allow" }
 
 // Client is one Duo application, as the plugin uses it.
@@ -486,8 +486,8 @@ func (c *client) AuthURL(username, state string) (string, error) {
 	return u.String(), nil
 }
 
-// ErrNoExpiry is returned for an id_token without an expiry (exp), which the
-// Duo library would accept.
+// ErrNoExpiry is returned for an id_token without an expiry (exp, or exp
+// 0), which Duo's Go client would accept.
 var ErrNoExpiry = errors.New("duo token exchange: the id_token has no expiry")
 
 // idTokenClaims are the claims of Duo's id_token that the plugin reads.
@@ -750,8 +750,8 @@ func Diagnose(err error, testMode bool) (contract.DuoFailure, string) {
 	return contract.DuoUnexpected, "Duo's answer could not be understood"
 }
 
-// httpStatus is the status code of a non-200 answer: Duo's Go client
-// reports it as a bare status line ("503 Service Unavailable").
+// httpStatus is the status code of a non-200 answer: post reports it, as
+// Duo's Go client does, as a bare status line ("503 Service Unavailable").
 func httpStatus(err error) int {
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		msg := e.Error()
