@@ -486,8 +486,8 @@ func (c *client) AuthURL(username, state string) (string, error) {
 	return u.String(), nil
 }
 
-// ErrNoExpiry is returned for an id_token without an expiry (exp, or exp
-// 0), which Duo's Go client would accept.
+// ErrNoExpiry is returned for an id_token without an expiry (exp), which
+// Duo's Go client would accept (as it would exp 0, refused here as expired).
 var ErrNoExpiry = errors.New("duo token exchange: the id_token has no expiry")
 
 // idTokenClaims are the claims of Duo's id_token that the plugin reads.
