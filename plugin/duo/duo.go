@@ -23,7 +23,6 @@
 package duo
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -44,7 +43,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -505,30 +503,16 @@ type idTokenClaims struct {
 	} `json:"auth_context"`
 }
 
-// idTokenFields is idTokenClaims without its UnmarshalJSON: encoding/json's
-// own decoding of the fields.
-type idTokenFields idTokenClaims
-
 // idTokenNames are the names of idTokenClaims's top-level fields (a test
 // keeps them in step).
 var idTokenNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "preferred_username", "auth_result", "auth_context"}
 
-// UnmarshalJSON reads each claim from its exact name only. encoding/json
-// matches a struct's fields case-insensitively (an "EXP" or "Iss" would
-// stand in for exp or iss, or override it), where the JWT rules and Duo's
-// client read only exact names. So the one struct decode serves when no
-// string in the payload can be a field's name in another case (Duo's
-// tokens, unless they carry escapes or non-ASCII text); otherwise each
-// claim is decoded from its exact name (about 20 µs more).
+// UnmarshalJSON reads each claim from its exact name only, as the JWT rules
+// and Duo's client do: encoding/json matches a struct's fields
+// case-insensitively, so one struct decode would let an "EXP" or
+// "Preferred_Username" stand in for exp or preferred_username, or override
+// it.
 func (c *idTokenClaims) UnmarshalJSON(b []byte) error {
-	if !hasNameVariant(b) {
-		return json.Unmarshal(b, (*idTokenFields)(c))
-	}
-	return c.decodeByName(b)
-}
-
-// decodeByName decodes each of idTokenNames from that exact name.
-func (c *idTokenClaims) decodeByName(b []byte) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
@@ -543,64 +527,6 @@ func (c *idTokenClaims) decodeByName(b []byte) error {
 		}
 	}
 	return nil
-}
-
-// hasNameVariant reports whether the JSON text b may hold an object name
-// that encoding/json would match to one of idTokenNames without being it:
-// b has an escape or a byte beyond ASCII (so names cannot be read from the
-// bytes as they stand), or a string equal to one of the names once case,
-// '_' and '-' are ignored (the widest matching encoding/json applies) but
-// not equal to it.
-func hasNameVariant(b []byte) bool {
-	for _, ch := range b {
-		if ch == '\\' || ch >= utf8.RuneSelf {
-			return true
-		}
-	}
-	// Without escapes, quotes open and close strings in turn.
-	for rest := b; ; {
-		i := bytes.IndexByte(rest, '"')
-		if i < 0 {
-			return false
-		}
-		rest = rest[i+1:]
-		j := bytes.IndexByte(rest, '"')
-		if j < 0 {
-			return false // not JSON: the decoder refuses it
-		}
-		str := rest[:j]
-		rest = rest[j+1:]
-		for _, name := range idTokenNames {
-			if string(str) != name && foldsTo(str, name) {
-				return true
-			}
-		}
-	}
-}
-
-// foldsTo reports whether the ASCII s equals name (lower case ASCII) once
-// case, '_' and '-' are ignored.
-func foldsTo(s []byte, name string) bool {
-	i := 0
-	for _, ch := range s {
-		if ch == '_' || ch == '-' {
-			continue
-		}
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		for i < len(name) && name[i] == '_' {
-			i++
-		}
-		if i == len(name) || name[i] != ch {
-			return false
-		}
-		i++
-	}
-	for i < len(name) && name[i] == '_' {
-		i++
-	}
-	return i == len(name)
 }
 
 // Exchange implements Client: the code for Duo's verdict on username. It

@@ -650,7 +650,7 @@ func BenchmarkExchange(b *testing.B) {
 }
 
 // TestIDTokenNames: idTokenNames are the JSON names of idTokenClaims's
-// top-level fields, so hasNameVariant looks for the variants of each.
+// top-level fields, so UnmarshalJSON reads every one.
 func TestIDTokenNames(t *testing.T) {
 	t.Parallel()
 	var names []string
@@ -672,8 +672,7 @@ func TestIDTokenNames(t *testing.T) {
 }
 
 // TestIDTokenClaimsExact: idTokenClaims reads every claim from its exact
-// name only, whether through the one struct decode (no name in another
-// case in the payload) or claim by claim; both ways give the same claims.
+// name only.
 func TestIDTokenClaimsExact(t *testing.T) {
 	t.Parallel()
 	const base = `"aud":"DIFUZZ0000000000CLID","iss":"https://x/oauth/v1/token","exp":1900000000,"iat":1800000000,"sub":"alice","jti":"j",` +
@@ -681,29 +680,24 @@ func TestIDTokenClaimsExact(t *testing.T) {
 	cases := []struct {
 		name    string
 		payload string
-		variant bool   // hasNameVariant must see it
 		user    string // the preferred_username read, "" if none
 		exp     int64  // the exp read, 0 if none
 	}{
-		{"Duo's shape", `{` + base + `,"preferred_username":"alice"}`, false, "alice", 1900000000},
-		{"a user named Aud (a name in another case, as a value: decoded claim by claim)", `{` + base + `,"preferred_username":"alice","alias":"Aud"}`, true, "alice", 1900000000},
-		{"a value in another case is no name", `{` + base + `,"preferred_username":"alice","x":"EXP","y":"Preferred_Username"}`, true, "alice", 1900000000},
-		{"exact names in values", `{` + base + `,"preferred_username":"alice","x":"exp","y":"iss"}`, false, "alice", 1900000000},
-		{"PREFERRED_USERNAME", `{` + base + `,"PREFERRED_USERNAME":"alice"}`, true, "", 1900000000},
-		{"Preferred_Username after", `{` + base + `,"preferred_username":"bob","Preferred_Username":"alice"}`, true, "bob", 1900000000},
-		{"preferredusername (no underscore)", `{` + base + `,"preferredusername":"alice"}`, true, "", 1900000000},
-		{"preferred-username", `{` + base + `,"preferred-username":"alice"}`, true, "", 1900000000},
-		{"EXP", `{"EXP":1,` + base + `,"preferred_username":"alice"}`, true, "alice", 1900000000},
-		{"Exp after exp", `{` + base + `,"preferred_username":"alice","Exp":1}`, true, "alice", 1900000000},
-		{"escaped exact name", `{` + base + `,"preferred_\u0075sername":"alice"}`, true, "alice", 1900000000},
-		{"escaped name in another case", `{` + base + `,"preferred_\u0055sername":"alice"}`, true, "", 1900000000},
-		{"long s (ſ folds to s)", `{` + base + `,"preferred_uſername":"alice"}`, true, "", 1900000000},
-		{"non-ASCII value", `{` + base + `,"preferred_username":"élodie"}`, true, "élodie", 1900000000},
+		{"Duo's shape", `{` + base + `,"preferred_username":"alice"}`, "alice", 1900000000},
+		{"names in another case as values", `{` + base + `,"preferred_username":"alice","x":"EXP","y":"Preferred_Username"}`, "alice", 1900000000},
+		{"PREFERRED_USERNAME", `{` + base + `,"PREFERRED_USERNAME":"alice"}`, "", 1900000000},
+		{"Preferred_Username after", `{` + base + `,"preferred_username":"bob","Preferred_Username":"alice"}`, "bob", 1900000000},
+		{"preferredusername (no underscore)", `{` + base + `,"preferredusername":"alice"}`, "", 1900000000},
+		{"preferred-username", `{` + base + `,"preferred-username":"alice"}`, "", 1900000000},
+		{"EXP", `{"EXP":1,` + base + `,"preferred_username":"alice"}`, "alice", 1900000000},
+		{"Exp after exp", `{` + base + `,"preferred_username":"alice","Exp":1}`, "alice", 1900000000},
+		{"only EXP", `{"EXP":1,"preferred_username":"alice"}`, "alice", 0},
+		{"escaped exact name", `{` + base + `,"preferred_\u0075sername":"alice"}`, "alice", 1900000000},
+		{"escaped name in another case", `{` + base + `,"preferred_\u0055sername":"alice"}`, "", 1900000000},
+		{"long s (ſ folds to s)", `{` + base + `,"preferred_uſername":"alice"}`, "", 1900000000},
+		{"non-ASCII value", `{` + base + `,"preferred_username":"élodie"}`, "élodie", 1900000000},
 	}
 	for _, tc := range cases {
-		if got := hasNameVariant([]byte(tc.payload)); got != tc.variant {
-			t.Errorf("%s: hasNameVariant = %v", tc.name, got)
-		}
 		var c idTokenClaims
 		if err := json.Unmarshal([]byte(tc.payload), &c); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
@@ -716,40 +710,5 @@ func TestIDTokenClaimsExact(t *testing.T) {
 		if c.PreferredUsername != tc.user || exp != tc.exp {
 			t.Errorf("%s: preferred_username %q, exp %d; want %q, %d", tc.name, c.PreferredUsername, exp, tc.user, tc.exp)
 		}
-		// Where no variant is seen, the struct decode reads what the
-		// claim-by-claim decode reads.
-		if !tc.variant {
-			var byName idTokenClaims
-			if err := byName.decodeByName([]byte(tc.payload)); err != nil || !reflect.DeepEqual(byName, c) {
-				t.Errorf("%s: claim by claim %+v (%v), struct %+v", tc.name, byName, err, c)
-			}
-		}
 	}
-}
-
-// FuzzIDTokenClaimsDecode: wherever idTokenClaims takes the one struct
-// decode (hasNameVariant false), it reads exactly what the claim-by-claim
-// decode by exact names reads, or both refuse the payload.
-func FuzzIDTokenClaimsDecode(f *testing.F) {
-	for _, seed := range []string{
-		`{"aud":"a","iss":"i","exp":1,"iat":2,"nbf":3,"sub":"s","jti":"j","preferred_username":"p","auth_result":{"result":"allow"},"auth_context":{"reason":"r","factor":"f","txid":"t"}}`,
-		`{"aud":["a","b"],"exp":1.5,"preferred_username":"p","x":{"preferred_username":"q"}}`,
-		`{"Exp":1,"exp":2}`, `{"exp":"1"}`, `{"aud":null,"exp":null}`, `{"exp":1,"exp":2}`, `[]`, `null`, `{"a":"b"`,
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if hasNameVariant(b) {
-			return
-		}
-		var fast, byName idTokenClaims
-		errFast := json.Unmarshal(b, (*idTokenFields)(&fast))
-		errByName := byName.decodeByName(b)
-		if (errFast == nil) != (errByName == nil) {
-			t.Fatalf("%q: struct decode %v, by name %v", b, errFast, errByName)
-		}
-		if errFast == nil && !reflect.DeepEqual(fast, byName) {
-			t.Fatalf("%q: struct decode %+v, by name %+v", b, fast, byName)
-		}
-	})
 }
