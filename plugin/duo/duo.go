@@ -1,34 +1,50 @@
-// Package duo wraps Duo's Go client (duo_universal_golang) for the plugin.
+// Package duo speaks Duo's OIDC protocol (the Universal Prompt's health
+// check, authorize URL and code exchange) for the plugin.
 //
-// The library's default HTTP client pins Duo's root CAs and refuses plain
+// It once wrapped Duo's Go client (duo_universal_golang). It now speaks
+// the protocol itself, with golang-jwt for HS512, because the client's
+// JWT work (lestrrat-go/jwx: parse the id_token, marshal it back to JSON,
+// unmarshal that again; sign through map claims) was about a quarter of
+// the plugin's CPU per login, because the client takes no context (each
+// call ran in a goroutine of its own to be abandoned), and because it
+// accepts an id_token without an expiry, which we require. A differential
+// test (duo_exchange_test.go) pins this package to Duo's client: the same
+// authorize request, and the same verdict on a table of crafted id_tokens
+// and token answers, but for the documented differences.
+//
+// The client's default HTTP client pins Duo's root CAs and refuses plain
 // HTTP, but has no timeout and Go's default of two idle connections per
-// host; passing WithHTTPClient replaces all of that. So this package builds
-// its own transport that keeps the library's rules — the same pinned roots
-// (duo_roots.pem, a copy of the library's bundle; a test checks they agree),
-// TLS only — and adds timeouts and a keep-alive pool sized for concurrent
-// logins. A test/simulator CA is trusted instead only when the settings name
-// one and the process runs with the explicit test switch.
+// host. So this package builds its own transport that keeps the client's
+// rules — the same pinned roots (duo_roots.pem, a copy of the client's
+// bundle; a test checks they agree), TLS only — and adds timeouts and a
+// keep-alive pool sized for concurrent logins. A test/simulator CA is
+// trusted instead only when the settings name one and the process runs
+// with the explicit test switch.
 package duo
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/duosecurity/duo_universal_golang/duouniversal"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	"github.com/helpdesk-duo/duo-plugin/settings"
@@ -50,8 +66,8 @@ type Result struct {
 	TxID     string
 }
 
-// Allowed reports whether Duo allowed the login. The Go client does not
-// check this; callers must.
+// Allowed reports whether Duo allowed the login. Exchange does not check
+// this (nor does Duo's Go client); callers must.
 func (r *Result) Allowed() bool { return r != nil && r.Result == "allow" }
 
 // Client is one Duo application, as the plugin uses it.
@@ -151,8 +167,16 @@ func Fingerprint(d settings.Duo, redirectURI string) [32]byte {
 }
 
 type client struct {
-	duo  *duouniversal.Client
-	http *http.Client // shared with the Factory's other clients
+	http        *http.Client // shared with the Factory's other clients
+	clientID    string
+	secret      []byte // the client secret: signs our assertions, verifies Duo's id_tokens; never logged
+	redirectURI string
+	healthURL   string   // https://<host>/oauth/v1/health_check
+	authURL     *url.URL // https://<host>/oauth/v1/authorize, nil if the host makes no URL
+	authURLErr  error
+	tokenURL    string // https://<host>/oauth/v1/token, also the id_token's issuer
+	apiHostURL  string // https://<host>, the authorize request's audience
+	idToken     *jwt.Parser
 }
 
 // newClient builds a client with an HTTP client of its own.
@@ -167,12 +191,44 @@ func newClient(rt settings.Runtime, d settings.Duo, redirectURI string) (*client
 	return newClientWith(hc, d, redirectURI)
 }
 
+// Duo's credentials have fixed lengths; Duo's Go client refuses others,
+// and so do we.
+var (
+	errClientID     = fmt.Errorf("the Duo client id is invalid (not %d characters)", clientIDLength)
+	errClientSecret = fmt.Errorf("the Duo client secret is invalid (not %d characters)", clientSecretLength)
+)
+
 func newClientWith(hc *http.Client, d settings.Duo, redirectURI string) (*client, error) {
-	dc, err := duouniversal.NewClient(d.ClientID, d.ClientSecret.Reveal(), d.APIHostname, redirectURI, duouniversal.WithHTTPClient(hc))
-	if err != nil {
-		return nil, fmt.Errorf("duo: %w", err)
+	secret := d.ClientSecret.Reveal()
+	switch {
+	case len(d.ClientID) != clientIDLength:
+		return nil, fmt.Errorf("duo: %w", errClientID)
+	case len(secret) != clientSecretLength:
+		return nil, fmt.Errorf("duo: %w", errClientSecret)
 	}
-	return &client{duo: dc, http: hc}, nil
+	tokenURL := fmt.Sprintf(tokenURLFormat, d.APIHostname)
+	// As Duo's client, an API hostname that makes no URL fails AuthURL
+	// (and the requests), not the client.
+	authURL, authURLErr := url.Parse(fmt.Sprintf(authorizeURLFormat, d.APIHostname))
+	return &client{
+		http:        hc,
+		clientID:    d.ClientID,
+		secret:      []byte(secret),
+		redirectURI: redirectURI,
+		authURL:     authURL,
+		authURLErr:  authURLErr,
+		healthURL:   fmt.Sprintf(healthCheckURLFormat, d.APIHostname),
+		tokenURL:    tokenURL,
+		apiHostURL:  "https://" + d.APIHostname,
+		idToken: jwt.NewParser(
+			jwt.WithValidMethods([]string{signingMethod.Alg()}),
+			jwt.WithIssuer(tokenURL),
+			jwt.WithAudience(d.ClientID), // and exactly one audience: Exchange checks
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(allowedSkew),
+		),
+	}, nil
 }
 
 // NewHTTPClient returns the HTTP client used to reach Duo: pinned roots (or
@@ -229,74 +285,335 @@ func NewHTTPClient(rt settings.Runtime, d settings.Duo) (*http.Client, error) {
 	}, nil
 }
 
-// withContext runs fn, returning early if ctx ends first. The library's
-// calls take no context; the HTTP client's timeout bounds fn itself, so
-// the goroutine cannot outlive it by much.
-func withContext[T any](ctx context.Context, fn func() (T, error)) (T, error) {
-	type out struct {
-		v   T
-		err error
+// Duo's OIDC protocol, as Duo's Go client (duo_universal_golang v1.1.0)
+// speaks it; duo_exchange_test.go checks the two agree.
+const (
+	clientIDLength       = 20
+	clientSecretLength   = 40
+	stateLength          = 36 // GenerateState's, and each assertion's jti
+	minStateLength       = 22 // AuthURL's bounds on the state
+	maxStateLength       = 1024
+	expirationTime       = 300 * time.Second // of our assertions and authorize requests
+	allowedSkew          = 60 * time.Second  // clock skew allowed on the id_token's times
+	healthCheckURLFormat = "https://%s/oauth/v1/health_check"
+	authorizeURLFormat   = "https://%s/oauth/v1/authorize"
+	tokenURLFormat       = "https://%s/oauth/v1/token"
+	clientAssertionType  = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+	stateCharacters      = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	maxResponseBytes     = 1 << 20 // Duo's answers are a few kilobytes
+)
+
+// signingMethod is Duo's, for everything: our assertions and authorize
+// requests, and the id_tokens Duo returns.
+var signingMethod = jwt.SigningMethodHS512
+
+// userAgent names this plugin to Duo (Duo's client sends its own name).
+var userAgent = fmt.Sprintf("helpdesk-duo-plugin Go/%s %s/%s", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+
+// randomString returns n characters drawn uniformly from stateCharacters
+// with crypto/rand: bytes of 248 and above (4×62) are drawn again, so
+// every character is equally likely.
+func randomString(n int) (string, error) {
+	out := make([]byte, 0, n)
+	var buf [64]byte
+	for len(out) < n {
+		if _, err := rand.Read(buf[:]); err != nil {
+			return "", err
+		}
+		for _, b := range buf {
+			if int(b) < 4*len(stateCharacters) && len(out) < n {
+				out = append(out, stateCharacters[int(b)%len(stateCharacters)])
+			}
+		}
 	}
-	ch := make(chan out, 1)
-	go func() {
-		v, err := fn()
-		ch <- out{v, err}
-	}()
-	select {
-	case o := <-ch:
-		return o.v, o.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
+	return string(out), nil
+}
+
+// GenerateState implements Client.
+func (c *client) GenerateState() (string, error) { return randomString(stateLength) }
+
+// signOnly gives a claims struct the jwt.Claims methods; golang-jwt needs
+// them to sign, never reads them for that.
+type signOnly struct{}
+
+func (signOnly) GetExpirationTime() (*jwt.NumericDate, error) { return nil, nil }
+func (signOnly) GetIssuedAt() (*jwt.NumericDate, error)       { return nil, nil }
+func (signOnly) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
+func (signOnly) GetIssuer() (string, error)                   { return "", nil }
+func (signOnly) GetSubject() (string, error)                  { return "", nil }
+func (signOnly) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
+
+// assertionClaims authenticate us to the health check and token endpoints
+// (private_key_jwt with the client secret). aud is an array of one, as
+// Duo's client sends it.
+type assertionClaims struct {
+	signOnly
+	Iss string   `json:"iss"`
+	Sub string   `json:"sub"`
+	Aud []string `json:"aud"`
+	Exp int64    `json:"exp"`
+	Jti string   `json:"jti"`
+}
+
+// authorizeClaims are the authorize request (a JWT in the request
+// parameter), claim for claim Duo's client's with use_duo_code_attribute.
+type authorizeClaims struct {
+	signOnly
+	Scope               string   `json:"scope"`
+	RedirectURI         string   `json:"redirect_uri"`
+	ClientID            string   `json:"client_id"`
+	Iss                 string   `json:"iss"`
+	Aud                 []string `json:"aud"`
+	Exp                 int64    `json:"exp"`
+	State               string   `json:"state"`
+	ResponseType        string   `json:"response_type"`
+	DuoUname            string   `json:"duo_uname"`
+	UseDuoCodeAttribute bool     `json:"use_duo_code_attribute"`
+}
+
+func (c *client) sign(claims jwt.Claims) (string, error) {
+	return jwt.NewWithClaims(signingMethod, claims).SignedString(c.secret)
+}
+
+// assertion is a client assertion for the endpoint aud.
+func (c *client) assertion(aud string) (string, error) {
+	jti, err := randomString(stateLength)
+	if err != nil {
+		return "", err
 	}
+	return c.sign(assertionClaims{
+		Iss: c.clientID, Sub: c.clientID, Aud: []string{aud},
+		Exp: time.Now().Add(expirationTime).Unix(), Jti: jti,
+	})
+}
+
+// post sends form to endpoint and returns the body of a 200 answer. Any
+// other status is an error whose text is the bare status line ("503
+// Service Unavailable"), as Duo's client reports it; Diagnose reads it.
+func (c *client) post(ctx context.Context, endpoint string, form url.Values) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes)) // keeps the connection
+		return nil, errors.New(resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxResponseBytes {
+		return nil, fmt.Errorf("the answer exceeds %d bytes", maxResponseBytes)
+	}
+	return body, nil
 }
 
 // HealthCheck implements Client.
 func (c *client) HealthCheck(ctx context.Context) error {
-	_, err := withContext(ctx, func() (*duouniversal.HealthCheckResponse, error) { return c.duo.HealthCheck() })
-	if err != nil {
+	if err := c.healthCheck(ctx); err != nil {
 		return fmt.Errorf("duo health check: %w", err)
 	}
 	return nil
 }
 
-// GenerateState implements Client.
-func (c *client) GenerateState() (string, error) { return c.duo.GenerateState() }
-
-// AuthURL implements Client.
-func (c *client) AuthURL(username, state string) (string, error) {
-	return c.duo.CreateAuthURL(username, state)
+func (c *client) healthCheck(ctx context.Context) error {
+	tok, err := c.assertion(c.healthURL)
+	if err != nil {
+		return err
+	}
+	body, err := c.post(ctx, c.healthURL, url.Values{"client_assertion": {tok}, "client_id": {c.clientID}})
+	if err != nil {
+		return err
+	}
+	var health struct {
+		Stat          string `json:"stat"`
+		Message       string `json:"message"`
+		MessageDetail string `json:"message_detail"`
+	}
+	if err := json.Unmarshal(body, &health); err != nil {
+		return err
+	}
+	if health.Stat != "OK" {
+		return fmt.Errorf("%s: %s", health.Message, health.MessageDetail) // e.g. invalid_client: …, which Diagnose looks for
+	}
+	return nil
 }
 
-// ErrNoExpiry is returned for an id_token without an expiry (exp), which the
-// Duo library would accept.
-var ErrNoExpiry = errors.New("duo token exchange: the id_token has no expiry")
+var (
+	errStateLength = fmt.Errorf("the state must be %d to %d characters long", minStateLength, maxStateLength)
+	errUsername    = errors.New("no Duo username for the authorize request")
+)
 
-// Exchange implements Client: the code for Duo's verdict on username. The
-// library verifies the id_token (signature, issuer, audience, expiry if
-// present, and preferred_username); Exchange refuses a token without an
-// expiry; the verdict itself is in Result.Allowed.
-func (c *client) Exchange(ctx context.Context, code, username string) (*Result, error) {
-	tok, err := withContext(ctx, func() (*duouniversal.TokenResponse, error) {
-		return c.duo.ExchangeAuthorizationCodeFor2faResult(code, username)
+// AuthURL implements Client: Duo's authorize URL for username, carrying
+// state back to the callback.
+func (c *client) AuthURL(username, state string) (string, error) {
+	if len(state) < minStateLength || len(state) > maxStateLength {
+		return "", errStateLength
+	}
+	if username == "" {
+		return "", errUsername
+	}
+	request, err := c.sign(authorizeClaims{
+		Scope:               "openid",
+		RedirectURI:         c.redirectURI,
+		ClientID:            c.clientID,
+		Iss:                 c.clientID,
+		Aud:                 []string{c.apiHostURL},
+		Exp:                 time.Now().Add(expirationTime).Unix(),
+		State:               state,
+		ResponseType:        "code",
+		DuoUname:            username,
+		UseDuoCodeAttribute: true,
 	})
 	if err != nil {
+		return "", err
+	}
+	if c.authURLErr != nil {
+		return "", c.authURLErr
+	}
+	u := *c.authURL
+	u.RawQuery = url.Values{"response_type": {"code"}, "client_id": {c.clientID}, "request": {request}}.Encode()
+	return u.String(), nil
+}
+
+// ErrNoExpiry is returned for an id_token without an expiry (exp), which
+// Duo's Go client would accept (as it would exp 0, refused here as expired).
+var ErrNoExpiry = errors.New("duo token exchange: the id_token has no expiry")
+
+// idTokenClaims are the claims of Duo's id_token that the plugin reads.
+type idTokenClaims struct {
+	jwt.RegisteredClaims
+	PreferredUsername string `json:"preferred_username"`
+	AuthResult        struct {
+		Result string `json:"result"`
+		Status string `json:"status"`
+	} `json:"auth_result"`
+	AuthContext struct {
+		Reason string `json:"reason"`
+		Factor string `json:"factor"`
+		TxID   string `json:"txid"`
+	} `json:"auth_context"`
+}
+
+// idTokenNames are the names of idTokenClaims's top-level fields (a test
+// keeps them in step).
+var idTokenNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "preferred_username", "auth_result", "auth_context"}
+
+// UnmarshalJSON reads each claim from its exact name only, as the JWT rules
+// and Duo's client do: encoding/json matches a struct's fields
+// case-insensitively, so one struct decode would let an "EXP" or
+// "Preferred_Username" stand in for exp or preferred_username, or override
+// it.
+func (c *idTokenClaims) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	dsts := [len(idTokenNames)]any{&c.Issuer, &c.Subject, &c.Audience, &c.ExpiresAt, &c.NotBefore, &c.IssuedAt, &c.ID,
+		&c.PreferredUsername, &c.AuthResult, &c.AuthContext}
+	for i, name := range idTokenNames {
+		if v, ok := raw[name]; ok {
+			if err := json.Unmarshal(v, dsts[i]); err != nil {
+				return fmt.Errorf("claim %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Exchange implements Client: the code for Duo's verdict on username. It
+// verifies the id_token as Duo's client does — HS512 under the client
+// secret, the token endpoint as issuer, the client id as the one
+// audience, the times with a minute of skew, preferred_username — and
+// also requires an expiry. The verdict itself is in Result.Allowed.
+func (c *client) Exchange(ctx context.Context, code, username string) (*Result, error) {
+	res, err := c.exchange(ctx, code, username)
+	if err != nil && !errors.Is(err, ErrNoExpiry) {
 		return nil, fmt.Errorf("duo token exchange: %w", err)
 	}
-	// The library checks exp only when the token has one; Duo always sends
-	// one, and a token without it would be good for ever.
-	if tok.ExpiresAt == 0 {
-		return nil, ErrNoExpiry
+	return res, err
+}
+
+var (
+	errNoCode     = errors.New("missing authorization code")
+	errTokenBody  = errors.New("the answer lacks access_token, id_token, token_type or expires_in")
+	errAudience   = errors.New("the id_token has not exactly one audience") // Duo's client: "didn't receive exactly 1 aud"
+	errWrongUser  = errors.New(`the id_token's preferred_username is not the expected Duo username`)
+	errNoUsername = errors.New("no Duo username to check the id_token against")
+)
+
+func (c *client) exchange(ctx context.Context, code, username string) (*Result, error) {
+	if code == "" {
+		return nil, errNoCode
+	}
+	if username == "" {
+		return nil, errNoUsername
+	}
+	tok, err := c.assertion(c.tokenURL)
+	if err != nil {
+		return nil, err
+	}
+	body, err := c.post(ctx, c.tokenURL, url.Values{
+		"redirect_uri":          {c.redirectURI},
+		"grant_type":            {"authorization_code"},
+		"code":                  {code},
+		"client_id":             {c.clientID},
+		"client_assertion_type": {clientAssertionType},
+		"client_assertion":      {tok},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var answer struct {
+		IDToken     string `json:"id_token"`
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+		TokenType   string `json:"token_type"`
+	}
+	if err := json.Unmarshal(body, &answer); err != nil {
+		return nil, err
+	}
+	if answer.AccessToken == "" || answer.IDToken == "" || answer.ExpiresIn == 0 || answer.TokenType == "" {
+		return nil, errTokenBody
+	}
+	var claims idTokenClaims
+	if _, err := c.idToken.ParseWithClaims(answer.IDToken, &claims, c.key); err != nil {
+		// The MAC held (claims are checked after it): a token without
+		// an expiry would be good for ever.
+		if errors.Is(err, jwt.ErrTokenInvalidClaims) && claims.ExpiresAt == nil {
+			return nil, ErrNoExpiry
+		}
+		return nil, err
+	}
+	// golang-jwt takes aud as a string or an array containing the client
+	// id; Duo's client wants exactly one audience.
+	if len(claims.Audience) != 1 {
+		return nil, errAudience
+	}
+	if claims.PreferredUsername != username {
+		return nil, errWrongUser
 	}
 	return &Result{
-		Username: tok.PreferredUsername,
-		Result:   tok.AuthResult.Result,
-		Status:   tok.AuthResult.Status,
-		Reason:   tok.AuthContext.Reason,
-		Factor:   tok.AuthContext.Factor,
-		TxID:     tok.AuthContext.Txid,
+		Username: claims.PreferredUsername,
+		Result:   claims.AuthResult.Result,
+		Status:   claims.AuthResult.Status,
+		Reason:   claims.AuthContext.Reason,
+		Factor:   claims.AuthContext.Factor,
+		TxID:     claims.AuthContext.TxID,
 	}, nil
 }
+
+// key is the id_token's verification key: the client secret (the parser
+// has already refused any algorithm but HS512).
+func (c *client) key(*jwt.Token) (any, error) { return c.secret, nil }
 
 // IsTimeout reports whether err is Duo not answering in time: the HTTP
 // client's timeout or the caller's deadline.
@@ -359,8 +676,8 @@ func Diagnose(err error, testMode bool) (contract.DuoFailure, string) {
 	return contract.DuoUnexpected, "Duo's answer could not be understood"
 }
 
-// httpStatus is the status code of a non-200 answer: Duo's Go client
-// reports it as a bare status line ("503 Service Unavailable").
+// httpStatus is the status code of a non-200 answer: post reports it, as
+// Duo's Go client does, as a bare status line ("503 Service Unavailable").
 func httpStatus(err error) int {
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		msg := e.Error()

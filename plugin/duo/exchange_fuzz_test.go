@@ -48,9 +48,8 @@ func (e *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// startTokenEndpoint serves e over TLS and returns a plugin client (the
-// wrapper, with the library inside) that trusts it, and the issuer the
-// client must require.
+// startTokenEndpoint serves e over TLS and returns a plugin client that
+// trusts it, and the issuer the client must require.
 func startTokenEndpoint(f *testing.F, e *tokenEndpoint) (*client, string) {
 	srv := httptest.NewTLSServer(e)
 	f.Cleanup(srv.Close)
@@ -151,10 +150,10 @@ func (s idTokenSpec) build(t testing.TB, issuer string, now time.Time) string {
 	return tok
 }
 
-// independentlyValid checks a raw id_token with golang-jwt, not the Duo
-// library's JWT code: HS512 under the client secret, aud the client id, the
-// issuer, an expiry not past (with the library's minute of skew), and the
-// expected preferred_username.
+// independentlyValid checks a raw id_token with golang-jwt's stock map
+// claims, not Exchange's own claims type and checks: HS512 under the client
+// secret, aud the client id, the issuer, an expiry not past (with Duo's
+// minute of skew), and the expected preferred_username.
 func independentlyValid(raw, issuer string) bool {
 	tok, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return []byte(fuzzSecret), nil },
 		jwt.WithValidMethods([]string{"HS512"}), jwt.WithAudience(fuzzClientID), jwt.WithIssuer(issuer),

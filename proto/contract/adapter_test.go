@@ -400,3 +400,21 @@ func TestClosedConnectionIsUnavailable(t *testing.T) {
 func (s *stubPlugin) UnlockOperator(context.Context, UnlockOperatorRequest) (UnlockOperatorResponse, error) {
 	return UnlockOperatorResponse{}, s.err
 }
+
+// TestDuoHealthLatencyRoundsUp: a check under a millisecond crosses the
+// wire as 1 ms, not as 0 (never timed).
+func TestDuoHealthLatencyRoundsUp(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   time.Duration
+		want time.Duration
+	}{
+		{0, 0}, {-time.Second, 0}, {time.Nanosecond, time.Millisecond}, {400 * time.Microsecond, time.Millisecond},
+		{time.Millisecond, time.Millisecond}, {1500 * time.Microsecond, 2 * time.Millisecond}, {3 * time.Second, 3 * time.Second},
+	} {
+		got := fromprotoDuoHealth(toprotoDuoHealth(DuoHealth{Checked: true, OK: true, Latency: tc.in})).Latency
+		if got != tc.want {
+			t.Errorf("latency %v crosses as %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

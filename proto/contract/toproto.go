@@ -82,7 +82,17 @@ func toprotoStatusRequest(StatusRequest) *duov1.StatusRequest { return &duov1.St
 
 func toprotoDuoHealth(h DuoHealth) *duov1.DuoHealth {
 	return &duov1.DuoHealth{Checked: h.Checked, Ok: h.OK, CheckedAtUnix: unixOf(h.CheckedAt), Detail: h.Detail, Failure: string(h.Failure),
-		LatencyMs: h.Latency.Milliseconds(), ConsecutiveFailures: h.ConsecutiveFailures}
+		LatencyMs: latencyMs(h.Latency), ConsecutiveFailures: h.ConsecutiveFailures}
+}
+
+// latencyMs is d in whole milliseconds, rounded up: a check that took
+// under a millisecond (a nearby Duo or simulator, a warm connection) must
+// not read as one that was never timed.
+func latencyMs(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 func toprotoStatusResponse(s StatusResponse) *duov1.StatusResponse {
