@@ -34,9 +34,11 @@ type hotConn struct {
 }
 
 type hotReader struct {
-	free chan *hotConn
-	mu   sync.Mutex // guards n, closed
-	n    int        // connections not yet closed
+	mu sync.Mutex // guards free, n, closed
+	// free is a stack: a read takes the connection used last, whose
+	// caches (SQLite's pages, the CPU's) are the warmest.
+	free []*hotConn
+	n    int // connections not yet closed
 	// closed: Close ran; a connection given back is closed, not kept.
 	closed bool
 }
@@ -44,7 +46,7 @@ type hotReader struct {
 // openHot takes hotConns connections out of db and prepares the hot reads
 // on them.
 func openHot(ctx context.Context, db *sql.DB) (*hotReader, error) {
-	h := &hotReader{free: make(chan *hotConn, hotConns)}
+	h := &hotReader{}
 	for range hotConns {
 		hc, err := newHotConn(ctx, db)
 		if err != nil {
@@ -52,7 +54,7 @@ func openHot(ctx context.Context, db *sql.DB) (*hotReader, error) {
 			return nil, err
 		}
 		h.n++
-		h.free <- hc
+		h.free = append(h.free, hc)
 	}
 	return h, nil
 }
@@ -125,12 +127,15 @@ func (hc *hotConn) query(ctx context.Context, st driver.StmtQueryContext, args [
 
 // get is a free connection, or nil when all are busy or closed.
 func (h *hotReader) get() *hotConn {
-	select {
-	case hc := <-h.free:
-		return hc
-	default:
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := len(h.free)
+	if n == 0 {
 		return nil
 	}
+	hc := h.free[n-1]
+	h.free = h.free[:n-1]
+	return hc
 }
 
 // put gives hc back; after an error that leaves the connection unusable,
@@ -143,7 +148,7 @@ func (h *hotReader) put(hc *hotConn, err error) {
 		h.n--
 		return
 	}
-	h.free <- hc // never blocks: at most h.n are out
+	h.free = append(h.free, hc)
 }
 
 // close closes the free connections and marks the rest to be closed as
@@ -155,15 +160,12 @@ func (h *hotReader) close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
-	for {
-		select {
-		case hc := <-h.free:
-			hc.close()
-			h.n--
-		default:
-			return nil
-		}
+	for _, hc := range h.free {
+		hc.close()
+		h.n--
 	}
+	h.free = nil
+	return nil
 }
 
 // hotToggle is OperatorToggle on a hot connection; ok is false when none
