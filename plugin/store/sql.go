@@ -560,7 +560,9 @@ func (s *DB) AppendEvent(ctx context.Context, ev Event) error {
 // when the spool cannot take it, written by a relaxed write.
 func (s *DB) AppendEventRelaxed(ctx context.Context, ev Event) error {
 	if s.spoolEvent(ctx, ev) {
-		s.deliver([]Event{ev})
+		if s.observer != nil { // deliver's, without a slice per call
+			s.observer(ev)
+		}
 		return nil
 	}
 	return s.write(ctx, "append event", relaxed, func(tx *txn) error { return appendEvent(ctx, tx, ev) })
