@@ -77,29 +77,6 @@ type spool struct {
 	exited   chan struct{}
 }
 
-// importRows is how many events an import inserts with one statement
-// (insertEventRows): one statement's overhead (database/sql, the driver,
-// the statement's start) for many rows.
-const importRows = 32
-
-// insertEventsSQL is the INSERT of importRows events, in order.
-var insertEventsSQL = func() string {
-	row := `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	return `INSERT INTO audit_events (at, kind, operator_id, actor, actor_id, actor_role, client_ip, user_agent, outcome, reason, detail, notice)
-		VALUES ` + strings.Repeat(row+`, `, importRows-1) + row
-}()
-
-// insertEventRows inserts importRows events with one statement; their ids
-// follow their order, as one insertEvent each would give them.
-func insertEventRows(ctx context.Context, tx *txn, evs []Event) error {
-	args := make([]any, 0, 12*len(evs))
-	for _, ev := range evs {
-		args = append(args, ev.At.Unix(), ev.Kind, ev.OperatorID, ev.Actor, ev.ActorID, ev.ActorRole, ev.ClientIP, ev.UserAgent, ev.Outcome, ev.Reason, ev.Detail, string(ev.Notice))
-	}
-	_, err := tx.ExecContext(ctx, insertEventsSQL, args...)
-	return err
-}
-
 // spoolFile names generation gen's file.
 func (p *spool) spoolFile(gen uint32) string {
 	return p.base + spoolSuffix + strconv.FormatUint(uint64(gen), 10)
@@ -197,13 +174,7 @@ func readSpool(file string) ([]Event, error) {
 // durable write.
 func (s *DB) importSpooled(ctx context.Context, gen uint32, evs []Event) error {
 	return s.tx(ctx, "import spooled events", func(tx *txn) error {
-		rest := evs
-		for ; len(rest) >= importRows; rest = rest[importRows:] {
-			if err := insertEventRows(ctx, tx, rest[:importRows]); err != nil {
-				return err
-			}
-		}
-		for _, ev := range rest {
+		for _, ev := range evs {
 			if err := insertEvent(ctx, tx, ev); err != nil {
 				return err
 			}
