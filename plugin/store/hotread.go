@@ -34,11 +34,9 @@ type hotConn struct {
 }
 
 type hotReader struct {
-	mu sync.Mutex // guards free, n, closed
-	// free is a stack: a read takes the connection used last, whose
-	// caches (SQLite's pages, the CPU's) are the warmest.
-	free []*hotConn
-	n    int // connections not yet closed
+	free chan *hotConn
+	mu   sync.Mutex // guards n, closed
+	n    int        // connections not yet closed
 	// closed: Close ran; a connection given back is closed, not kept.
 	closed bool
 }
@@ -46,7 +44,7 @@ type hotReader struct {
 // openHot takes hotConns connections out of db and prepares the hot reads
 // on them.
 func openHot(ctx context.Context, db *sql.DB) (*hotReader, error) {
-	h := &hotReader{}
+	h := &hotReader{free: make(chan *hotConn, hotConns)}
 	for range hotConns {
 		hc, err := newHotConn(ctx, db)
 		if err != nil {
@@ -54,7 +52,7 @@ func openHot(ctx context.Context, db *sql.DB) (*hotReader, error) {
 			return nil, err
 		}
 		h.n++
-		h.free = append(h.free, hc)
+		h.free <- hc
 	}
 	return h, nil
 }
@@ -127,15 +125,12 @@ func (hc *hotConn) query(ctx context.Context, st driver.StmtQueryContext, args [
 
 // get is a free connection, or nil when all are busy or closed.
 func (h *hotReader) get() *hotConn {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := len(h.free)
-	if n == 0 {
+	select {
+	case hc := <-h.free:
+		return hc
+	default:
 		return nil
 	}
-	hc := h.free[n-1]
-	h.free = h.free[:n-1]
-	return hc
 }
 
 // put gives hc back; after an error that leaves the connection unusable,
@@ -148,7 +143,7 @@ func (h *hotReader) put(hc *hotConn, err error) {
 		h.n--
 		return
 	}
-	h.free = append(h.free, hc)
+	h.free <- hc // never blocks: at most h.n are out
 }
 
 // close closes the free connections and marks the rest to be closed as
@@ -160,12 +155,15 @@ func (h *hotReader) close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
-	for _, hc := range h.free {
-		hc.close()
-		h.n--
+	for {
+		select {
+		case hc := <-h.free:
+			hc.close()
+			h.n--
+		default:
+			return nil
+		}
 	}
-	h.free = nil
-	return nil
 }
 
 // hotToggle is OperatorToggle on a hot connection; ok is false when none
