@@ -42,9 +42,6 @@ type DB struct {
 	// revision is SettingsRevision's query, which every hook call runs,
 	// prepared the same way.
 	revision *sql.Stmt
-	// hot runs those two reads on connections of their own, past
-	// database/sql (hotread.go); nil on PostgreSQL.
-	hot *hotReader
 	// observer, set once before the store is shared, sees every event
 	// written, after its commit (ObserveEvents).
 	observer func(Event)
@@ -67,7 +64,6 @@ func (s *DB) Close() error {
 	if s.w != nil {
 		err = errors.Join(s.closeSpool(), s.w.close())
 	}
-	_ = s.hot.close()
 	_ = s.toggle.Close()
 	_ = s.revision.Close()
 	if s.wdb != nil {
@@ -128,14 +124,6 @@ func (s *DB) SettingsRevision(ctx context.Context) (int64, error) {
 	ctx, err := s.hotRead(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("settings revision: %w", err)
-	}
-	if s.hot != nil {
-		if rev, ok, err := s.hotRevision(ctx); ok {
-			if err != nil {
-				return 0, fmt.Errorf("settings revision: %w", err)
-			}
-			return rev, nil
-		}
 	}
 	var rev int64
 	if err := s.revision.QueryRowContext(ctx).Scan(&rev); err != nil {
@@ -385,14 +373,6 @@ func (s *DB) OperatorToggle(ctx context.Context, operatorID string) (Toggle, err
 	ctx, err := s.hotRead(ctx)
 	if err != nil {
 		return Toggle{}, fmt.Errorf("operator toggle: %w", err)
-	}
-	if s.hot != nil {
-		if t, ok, err := s.hotToggle(ctx, operatorID); ok {
-			if err != nil {
-				return Toggle{}, fmt.Errorf("operator toggle: %w", err)
-			}
-			return t, nil
-		}
 	}
 	var (
 		t       Toggle

@@ -80,8 +80,8 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	}
 	// Enough idle readers that concurrent logins do not open and close
 	// connections (each open runs the DSN's pragmas).
-	db.SetMaxIdleConns(readers + hotConns)
-	db.SetMaxOpenConns(readers + hotConns)
+	db.SetMaxIdleConns(readers)
+	db.SetMaxOpenConns(readers)
 	s := &SQLite{dialect: sqlite, db: db, wdb: wdb}
 	fail := func(err error) (*SQLite, error) {
 		_ = db.Close()
@@ -91,28 +91,19 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	if err := s.prepare(ctx); err != nil {
 		return fail(err)
 	}
-	if s.hot, err = openHot(ctx, db); err != nil {
-		_ = s.toggle.Close()
-		_ = s.revision.Close()
-		return fail(err)
-	}
 	if s.w, err = newWriter(ctx, wdb); err != nil {
-		_ = s.hot.close()
 		_ = s.toggle.Close()
-		_ = s.revision.Close()
 		return fail(err)
 	}
 	if err := s.openSpool(ctx, path); err != nil {
 		_ = s.w.close()
-		_ = s.hot.close()
 		_ = s.toggle.Close()
-		_ = s.revision.Close()
 		return fail(err)
 	}
 	return s, nil
 }
 
-// readers bounds the read pool (besides the hot reads' own, hotConns).
+// readers bounds the read pool.
 const readers = 8
 
 // LatestSchemaVersion is the version the embedded migrations lead to.
