@@ -6,6 +6,10 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -43,6 +47,14 @@ func (grpcOnly) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn
 }
 
 func main() {
+	// The same measurement hook as the plugin's (plugin/process.EnvPprofDir,
+	// not imported: the floor carries none of the plugin's code): a CPU
+	// profile of the process's life, written when the client closes it.
+	if dir := os.Getenv("DUO_PLUGIN_PPROF_DIR"); dir != "" {
+		if f, err := os.Create(filepath.Join(dir, fmt.Sprintf("cpu-%d.pprof", os.Getpid()))); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+		}
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  contract.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{contract.ProtocolVersion: {contract.PluginName: grpcOnly{}}},

@@ -34,8 +34,10 @@
 //     Needs a server (-postgres URL or DUO_TEST_POSTGRES_URL); run it
 //     with -phases 7, or add it to the list.
 //
-// -cpuprofile DIR has the plugin of phase 2 write its CPU profile there
-// (DUO_PLUGIN_PPROF_DIR), read with go tool pprof.
+// -cpuprofile DIR has the processes measured write their CPU profiles
+// (DUO_PLUGIN_PPROF_DIR) under it: phase1-plugin and phase1-bare (the
+// plugin and the bare server of phase 1), phase2-plugin; read them with
+// go tool pprof.
 package main
 
 import (
@@ -71,7 +73,7 @@ func main() {
 	role := flag.String("role", "", "internal: sim (the simulator's process) or load (phase 6's load generator)")
 	quick := flag.Bool("quick", false, "short windows and small data: about 2–3 minutes")
 	rounds := flag.Int("rounds", 3, "rounds of alternating measurements; medians are reported")
-	cpuprofile := flag.String("cpuprofile", "", "directory for the plugin's CPU profile during the full-login phase")
+	cpuprofile := flag.String("cpuprofile", "", "directory for the CPU profiles of phase 1's plugin and bare server and phase 2's plugin")
 	phases := flag.String("phases", "1,2,4,5,6", "phases to run (3 runs within 1 and 2; 7 needs PostgreSQL)")
 	postgres := flag.String("postgres", os.Getenv("DUO_TEST_POSTGRES_URL"), "phase 7: a PostgreSQL server whose role may create databases (default $DUO_TEST_POSTGRES_URL)")
 	markdown := flag.String("markdown", "", "also write the table as Markdown to this file")
@@ -177,7 +179,7 @@ func bench(o opts, markdownPath string) error {
 		}
 	}
 	if o.cpuprofile != "" {
-		fmt.Printf("\nplugin CPU profile: go tool pprof -top %s/cpu-*.pprof\n", o.cpuprofile)
+		fmt.Printf("\nCPU profiles: go tool pprof -top %s/<phase1-plugin|phase1-bare|phase2-plugin>/cpu-*.pprof\n", o.cpuprofile)
 	}
 	return nil
 }

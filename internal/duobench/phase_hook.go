@@ -28,12 +28,20 @@ func tput(r run) float64 { return r.perSec() }
 // (A) against the bare go-plugin server's BeginLogin (B), at each number
 // of callers, A and B alternating within every round.
 func phaseNotRequired(ctx context.Context, e *env, o opts, rep *report) error {
-	p, err := e.startActive(ctx, "")
+	pluginEnv, err := o.profileEnv("phase1-plugin")
+	if err != nil {
+		return err
+	}
+	bareEnv, err := o.profileEnv("phase1-bare")
+	if err != nil {
+		return err
+	}
+	p, err := e.startActive(ctx, "", pluginEnv...)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	b, err := e.startBare()
+	b, err := e.startBare(bareEnv...)
 	if err != nil {
 		return err
 	}

@@ -23,9 +23,9 @@ func phaseFullLogin(ctx context.Context, e *env, o opts, rep *report) error {
 		return err
 	}
 	defer sim.close()
-	var extra []string
-	if o.cpuprofile != "" {
-		extra = append(extra, "DUO_PLUGIN_PPROF_DIR="+o.cpuprofile)
+	extra, err := o.profileEnv("phase2-plugin")
+	if err != nil {
+		return err
 	}
 	p, err := e.startActive(ctx, "", extra...)
 	if err != nil {

@@ -73,16 +73,20 @@ type bare struct {
 	login     duov1.LoginClient
 }
 
-func (e *env) startBare() (*bare, error) {
+func (e *env) startBare(extraEnv ...string) (*bare, error) {
 	raw, err := os.ReadFile(e.bare)
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(raw)
+	cmd := exec.Command(e.bare)
+	if len(extraEnv) > 0 {
+		cmd.Env = append(os.Environ(), extraEnv...)
+	}
 	c := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  contract.Handshake,
 		VersionedPlugins: contract.VersionedPlugins(nil, nil),
-		Cmd:              exec.Command(e.bare),
+		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SecureConfig:     &plugin.SecureConfig{Checksum: sum[:], Hash: sha256.New()},
@@ -102,3 +106,17 @@ func (e *env) startBare() (*bare, error) {
 }
 
 func (b *bare) pid() int { return b.c.ReattachConfig().Pid }
+
+// profileEnv is the environment that has a process write its CPU profile
+// into o.cpuprofile/sub (DUO_PLUGIN_PPROF_DIR, which the plugin and the
+// bare plugin both honour), or nothing without -cpuprofile.
+func (o opts) profileEnv(sub string) ([]string, error) {
+	if o.cpuprofile == "" {
+		return nil, nil
+	}
+	dir := filepath.Join(o.cpuprofile, sub)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return []string{"DUO_PLUGIN_PPROF_DIR=" + dir}, nil
+}

@@ -3,6 +3,7 @@ package hooks
 import (
 	"bytes"
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,10 @@ type metrics struct {
 	logins      *prometheus.CounterVec
 	redemptions *prometheus.CounterVec
 	duoSeconds  *prometheus.HistogramVec
+	// loginChildren caches logins' counters by [decision, reason]: a
+	// login step is counted without hashing its labels each time. It
+	// holds no series the vector does not.
+	loginChildren sync.Map
 	// retried is the active store's count of transactions run again, if
 	// it keeps one (store.Retrier: PostgreSQL).
 	retried atomic.Pointer[store.Retrier]
@@ -105,7 +110,7 @@ func (m *metrics) observe(ev store.Event) {
 	if !store.IsOutcome(decision) {
 		decision = "other"
 	}
-	m.logins.WithLabelValues(decision, label(ev.Reason)).Inc()
+	m.loginCounter(decision, label(ev.Reason)).Inc()
 	kind := ""
 	switch {
 	case ev.Kind == "recovery_link.redeem":
@@ -120,6 +125,16 @@ func (m *metrics) observe(ev store.Event) {
 		kind = "unknown" // refused before or without a match: its kind is not known
 	}
 	m.redemptions.WithLabelValues(kind, decision).Inc()
+}
+
+// loginCounter is logins' counter for decision and reason.
+func (m *metrics) loginCounter(decision, reason string) prometheus.Counter {
+	key := [2]string{decision, reason}
+	if c, ok := m.loginChildren.Load(key); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.loginChildren.LoadOrStore(key, m.logins.WithLabelValues(decision, reason))
+	return c.(prometheus.Counter)
 }
 
 // GetMetrics implements contract.Metrics, in every state.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/helpdesk-duo/duo-plugin/plugin/hooks"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -42,9 +43,22 @@ func Serve(p *hooks.Plugin, log hclog.Logger) {
 		HandshakeConfig:  contract.Handshake,
 		VersionedPlugins: contract.VersionedPlugins(p, log),
 		Logger:           log,
-		GRPCServer:       plugin.DefaultGRPCServer,
+		GRPCServer:       grpcServer,
 	})
 	shutdown(log, p)
+}
+
+// streamWorkers is how many goroutines serve calls, kept from one call to
+// the next (grpc.NumStreamWorkers); a call that finds them all busy gets
+// a goroutine of its own, as without workers. A hook call runs SQLite's
+// interpreter (modernc), whose frames are large: on a new goroutine per
+// call its stack grew, by copying, on every call; a worker's stack has
+// grown once (gRPC renews it every 65536 calls).
+const streamWorkers = 32
+
+// grpcServer is go-plugin's default server with stream workers.
+func grpcServer(opts []grpc.ServerOption) *grpc.Server {
+	return plugin.DefaultGRPCServer(append(opts, grpc.NumStreamWorkers(streamWorkers)))
 }
 
 // WatchParent exits the process when the host that started it dies (the

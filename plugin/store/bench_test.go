@@ -56,6 +56,14 @@ func BenchmarkNotRequiredStore(b *testing.B) {
 			fn   func(*SQLite) error
 		}{
 			{"toggle", func(s *SQLite) error { _, err := s.OperatorToggle(ctx, "a"); return err }},
+			// As a hook call reads it: under the host's deadline, which
+			// gRPC turns into a context with a timer.
+			{"toggle-deadline", func(s *SQLite) error {
+				dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				defer cancel()
+				_, err := s.OperatorToggle(dctx, "a")
+				return err
+			}},
 			{"relaxed-event", func(s *SQLite) error { return s.AppendEventRelaxed(ctx, ev("login.begin")) }},
 			{"durable-event", func(s *SQLite) error { return s.AppendEvent(ctx, ev("login.begin")) }},
 		} {

@@ -65,6 +65,7 @@ type spool struct {
 	f       *os.File
 	gen     uint32
 	pending []Event // in f, not yet imported
+	line    []byte  // the buffer each line is encoded in (spoolLine)
 	// waiting are generations switched away from whose import failed (the
 	// writer could not write): the next import tries them first, in order.
 	waiting []spooled
@@ -190,11 +191,6 @@ func (s *DB) spoolEvent(ctx context.Context, ev Event) bool {
 	if s.spool == nil {
 		return false // PostgreSQL: no spool
 	}
-	line, err := json.Marshal(ev)
-	if err != nil {
-		return false
-	}
-	line = append(line, '\n')
 	p := s.spool
 	p.mu.Lock()
 	if len(p.pending) >= spoolMax {
@@ -208,6 +204,12 @@ func (s *DB) spoolEvent(ctx context.Context, ev Event) bool {
 		p.mu.Unlock()
 		return false
 	}
+	line, err := spoolLine(p.line[:0], ev)
+	if err != nil {
+		p.mu.Unlock()
+		return false
+	}
+	p.line = line // kept for the next line: no allocation per event
 	if _, err := p.f.Write(line); err != nil {
 		// A short write leaves a torn line, which the import skips.
 		p.mu.Unlock()

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
 // A relaxed event is in the log for every reader after the call returns,
@@ -142,3 +144,37 @@ func TestSpoolImportFailureRetried(t *testing.T) {
 		t.Fatalf("events %v, want [refused after]", kinds)
 	}
 }
+
+// An import of many events stores each event whole, every field in its
+// column, in the order spooled.
+func TestSpoolImportManyEventsInOrder(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	n := 69
+	var want []Event
+	for i := range n {
+		e := Event{At: time.Unix(1_700_000_000+int64(i), 0).UTC(), Kind: "login.begin", OperatorID: "op-" + strconv.Itoa(i),
+			Actor: "actor " + strconv.Itoa(i), ActorID: "aid-" + strconv.Itoa(i), ActorRole: "role-" + strconv.Itoa(i),
+			ClientIP: "203.0.113." + strconv.Itoa(i%250), UserAgent: "agent \"" + strconv.Itoa(i) + "\"\nline",
+			Outcome: "not_required", Reason: "reason-" + strconv.Itoa(i), Detail: "detail " + strconv.Itoa(i), Notice: contract.NoticeKind("notice-" + contractNotice(i))}
+		want = append(want, e)
+		if err := s.AppendEventRelaxed(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Events(ctx, 0, 1000)
+	if err != nil || len(got) != n {
+		t.Fatalf("Events = %d, %v; want %d", len(got), err, n)
+	}
+	for i, r := range got {
+		if i > 0 && r.ID <= got[i-1].ID {
+			t.Fatalf("ids out of order at %d: %d after %d", i, r.ID, got[i-1].ID)
+		}
+		if r.Event != want[i] {
+			t.Fatalf("event %d:\n got %+v\nwant %+v", i, r.Event, want[i])
+		}
+	}
+}
+
+func contractNotice(i int) string { return strconv.Itoa(i % 3) }

@@ -99,8 +99,32 @@ func (s *DB) SchemaVersion(ctx context.Context) (int64, error) {
 
 const revisionQuery = `SELECT revision FROM settings_revision WHERE id = 1`
 
+// hotRead is the context for the one-row reads every hook call makes
+// (OperatorToggle, SettingsRevision). On SQLite it is ctx without its
+// cancellation, once ctx is checked live: a cancellable context costs each
+// such read two goroutines (database/sql's and the driver's, which watch
+// it to interrupt the statement), more than the read itself. Such a read
+// cannot hang: it reads one row through an index in WAL, where a reader
+// never waits for the writer, and SQLite's busy timeout bounds the rare
+// waits (sqlitedb). Its caller's deadline still holds for the call: the
+// host stops waiting and denies. On PostgreSQL, where a read crosses the
+// network, ctx is kept whole.
+func (s *DB) hotRead(ctx context.Context) (context.Context, error) {
+	if s.dialect != sqlite {
+		return ctx, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 // SettingsRevision implements Store.
 func (s *DB) SettingsRevision(ctx context.Context) (int64, error) {
+	ctx, err := s.hotRead(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("settings revision: %w", err)
+	}
 	var rev int64
 	if err := s.revision.QueryRowContext(ctx).Scan(&rev); err != nil {
 		return 0, fmt.Errorf("settings revision: %w", err)
@@ -346,12 +370,16 @@ const toggleQuery = `SELECT r.revision, o.id IS NOT NULL, o.enabled, o.duo_alias
 
 // OperatorToggle implements Store.
 func (s *DB) OperatorToggle(ctx context.Context, operatorID string) (Toggle, error) {
+	ctx, err := s.hotRead(ctx)
+	if err != nil {
+		return Toggle{}, fmt.Errorf("operator toggle: %w", err)
+	}
 	var (
 		t       Toggle
 		enabled int
 		alias   sql.NullString
 	)
-	err := s.toggle.QueryRowContext(ctx, operatorID).
+	err = s.toggle.QueryRowContext(ctx, operatorID).
 		Scan(append([]any{&t.SettingsRevision, &t.Known, &scanInt{&enabled}, &alias}, t.Lock.dest()...)...)
 	if err != nil {
 		return Toggle{}, fmt.Errorf("operator toggle: %w", err)
@@ -512,7 +540,9 @@ func (s *DB) AppendEvent(ctx context.Context, ev Event) error {
 // when the spool cannot take it, written by a relaxed write.
 func (s *DB) AppendEventRelaxed(ctx context.Context, ev Event) error {
 	if s.spoolEvent(ctx, ev) {
-		s.deliver([]Event{ev})
+		if s.observer != nil { // deliver's, without a slice per call
+			s.observer(ev)
+		}
 		return nil
 	}
 	return s.write(ctx, "append event", relaxed, func(tx *txn) error { return appendEvent(ctx, tx, ev) })
