@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -52,6 +53,25 @@ func TestSpoolLineDecodesAsMarshal(t *testing.T) {
 	checkSpoolLine(t, Event{At: time.Now(), Kind: "k"})                                // local, with a monotonic reading
 	checkSpoolLine(t, Event{At: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})         // json.Marshal's error
 	checkSpoolLine(t, Event{At: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), Kind: "k"}) // likewise
+}
+
+// TestSpoolLineWritesEveryField: a field added to Event is written by
+// spoolLine too, or this fails (the line is written by hand).
+func TestSpoolLineWritesEveryField(t *testing.T) {
+	t.Parallel()
+	ev := Event{At: time.Date(2026, 11, 29, 3, 4, 5, 0, time.UTC)}
+	v := reflect.ValueOf(&ev).Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		switch {
+		case f.Name == "At":
+		case f.Type.Kind() == reflect.String:
+			v.Field(i).SetString("value of " + f.Name)
+		default:
+			t.Fatalf("Event.%s is a %s: teach spoolLine (and this test) to write it", f.Name, f.Type)
+		}
+	}
+	checkSpoolLine(t, ev)
 }
 
 func FuzzSpoolLine(f *testing.F) {
