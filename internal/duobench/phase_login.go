@@ -157,13 +157,13 @@ func phaseFullLogin(ctx context.Context, e *env, o opts, rep *report) error {
 	// machine exceeds the callers now and then (a connection is handed back
 	// to the pool by a goroutine of its own, after the caller has its
 	// answer). So the pool is first warmed at maxC callers, in slices, until
-	// a slice opens none (at most 90 s); then a window at maxC counts what
+	// two in a row open none (at most 90 s); then a window at maxC counts what
 	// steady logins open, less the browsers' own (the raw client is idle).
 	warm, err := warmDuoPool(sim, br, maxC, sdk)
 	if err != nil {
 		return err
 	}
-	rep.add(row{figure: fmt.Sprintf("3. Plugin's new TLS connections to Duo while its pool warmed at %d callers (%s, until a 5 s slice opened none)", maxC, warm.elapsed.Round(time.Second)),
+	rep.add(row{figure: fmt.Sprintf("3. Plugin's new TLS connections to Duo while its pool warmed at %d callers (%s, until two 5 s slices in a row opened none)", maxC, warm.elapsed.Round(time.Second)),
 		value: fmt.Sprint(warm.opened)})
 	steadyNew, steady, browserNew, err := pluginConnections(sim, br, func() (run, error) { return drive(maxC, o.steady, 0, sdk) })
 	if err != nil {
@@ -318,20 +318,21 @@ type poolWarmup struct {
 	elapsed time.Duration
 }
 
-// warmDuoPool drives 5 s slices of logins at callers until one opens no
-// connection to Duo, or 90 s have passed.
+// warmDuoPool drives 5 s slices of logins at callers until two in a row
+// open no connection to Duo, or 90 s have passed.
 func warmDuoPool(sim *simProc, br browser, callers int, op func(int) error) (poolWarmup, error) {
 	var w poolWarmup
 	start := time.Now()
-	for time.Since(start) < 90*time.Second {
+	for quiet := 0; quiet < 2 && time.Since(start) < 90*time.Second; {
 		opened, r, _, err := pluginConnections(sim, br, func() (run, error) { return drive(callers, 5*time.Second, 0, op) })
 		if err != nil {
 			return w, err
 		}
 		w.opened += opened
 		w.logins += r.ops
-		if opened == 0 {
-			break
+		quiet++
+		if opened > 0 {
+			quiet = 0
 		}
 	}
 	w.elapsed = time.Since(start)
