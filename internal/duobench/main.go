@@ -50,6 +50,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/barestart"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
 )
 
@@ -123,13 +124,18 @@ func bench(o opts, markdownPath string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("building the plugin, the bare plugin and logseed…")
+	// The plugin and its floor are built stripped, as releases are
+	// (internal/release): what ships is what is measured.
+	fmt.Println("building the plugin and the bare plugin (stripped, as releases are) and logseed…")
 	e := &env{scratch: scratch}
-	if e.manifest, err = pluginbuild.Bundle(ctx, root, e.dir("bundle")); err != nil {
+	if e.manifest, err = pluginbuild.BundleWithFlags(ctx, root, e.dir("bundle"), pluginbuild.StrippedFlags...); err != nil {
 		return err
 	}
 	defer pluginbuild.Cleanup()
-	if e.bare, err = pluginbuild.Binary("./internal/bareplugin"); err != nil {
+	if e.bare, err = pluginbuild.BinaryWithFlags("./internal/bareplugin", pluginbuild.StrippedFlags...); err != nil {
+		return err
+	}
+	if e.bareSum, err = barestart.Sum(e.bare); err != nil {
 		return err
 	}
 	if e.logseed, err = pluginbuild.Binary("./internal/logseed"); err != nil {

@@ -45,7 +45,7 @@ func phaseNotRequired(ctx context.Context, e *env, o opts, rep *report) error {
 	if err != nil {
 		return err
 	}
-	defer b.c.Kill()
+	defer b.Client.Kill()
 	sdk := func(c int) error {
 		res, err := p.BeginLogin(ctx, contract.BeginLoginRequest{Operator: contract.Operator{ID: fmt.Sprintf("nd-%d", c), Username: fmt.Sprintf("nd-user-%d", c)},
 			Client: contract.ClientInfo{IP: "203.0.113.7", UserAgent: "duobench"}})
@@ -55,7 +55,7 @@ func phaseNotRequired(ctx context.Context, e *env, o opts, rep *report) error {
 		return err
 	}
 	floor := func(c int) error {
-		res, err := b.login.BeginLogin(ctx, &duov1.BeginLoginRequest{Operator: &duov1.Operator{Id: fmt.Sprintf("nd-%d", c), Username: fmt.Sprintf("nd-user-%d", c)},
+		res, err := b.Login.BeginLogin(ctx, &duov1.BeginLoginRequest{Operator: &duov1.Operator{Id: fmt.Sprintf("nd-%d", c), Username: fmt.Sprintf("nd-user-%d", c)},
 			Client: &duov1.ClientInfo{Ip: "203.0.113.7", UserAgent: "duobench"}})
 		if err == nil && res.GetDecision() != duov1.LoginDecision_LOGIN_DECISION_NOT_REQUIRED {
 			err = fmt.Errorf("bare BeginLogin: %v", res.GetDecision())

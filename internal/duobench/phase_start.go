@@ -41,16 +41,16 @@ func phaseColdStart(ctx context.Context, e *env, o opts, rep *report) error {
 			if err != nil {
 				return err
 			}
-			if _, err := b.lifecycle.Status(ctx, &duov1.StatusRequest{}); err != nil {
-				b.c.Kill()
+			if _, err := b.Lifecycle.Status(ctx, &duov1.StatusRequest{}); err != nil {
+				b.Client.Kill()
 				return err
 			}
 			bs = append(bs, time.Since(start))
 			time.Sleep(100 * time.Millisecond)
-			if m, err := memory(b.pid()); err == nil {
+			if m, err := memory(b.PID); err == nil {
 				bro, ba = append(bro, float64(m.rss)), append(ba, float64(m.anon))
 			}
-			b.c.Kill()
+			b.Client.Kill()
 		}
 		slices.Sort(as)
 		slices.Sort(bs)

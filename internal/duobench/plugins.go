@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
-
 	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/barestart"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
-	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
 )
 
 var admin = contract.Actor{ID: "bench-admin", Username: "bench-admin", Role: contract.RoleAdmin}
@@ -27,6 +22,7 @@ const callbackURL = "https://helpdesk.example.com/login/duo/callback"
 type env struct {
 	manifest string // the real plugin's bundle (sha256 in the manifest)
 	bare     string // internal/bareplugin's binary
+	bareSum  []byte // its sha256
 	logseed  string // internal/logseed's binary
 	scratch  string
 	next     int
@@ -64,48 +60,12 @@ func (e *env) startActive(ctx context.Context, dataDir string, extraEnv ...strin
 	return p, nil
 }
 
-// bare is the floor: the do-nothing go-plugin server of the same contract,
-// started with plain go-plugin (AutoMTLS, gRPC, go-plugin's own sha256
-// check of the file it runs), with nothing around it.
-type bare struct {
-	c         *plugin.Client
-	lifecycle duov1.LifecycleClient
-	login     duov1.LoginClient
+// startBare starts the floor: the do-nothing go-plugin server of the
+// same contract, under the SDK's checksum policy (barestart), with
+// nothing around it.
+func (e *env) startBare(extraEnv ...string) (*barestart.Bare, error) {
+	return barestart.Start(e.bare, e.bareSum, extraEnv...)
 }
-
-func (e *env) startBare(extraEnv ...string) (*bare, error) {
-	raw, err := os.ReadFile(e.bare)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(raw)
-	cmd := exec.Command(e.bare)
-	if len(extraEnv) > 0 {
-		cmd.Env = append(os.Environ(), extraEnv...)
-	}
-	c := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  contract.Handshake,
-		VersionedPlugins: contract.VersionedPlugins(nil, nil),
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		SecureConfig:     &plugin.SecureConfig{Checksum: sum[:], Hash: sha256.New()},
-		Logger:           hclog.NewNullLogger(),
-	})
-	rpc, err := c.Client()
-	if err != nil {
-		c.Kill()
-		return nil, err
-	}
-	gc, ok := rpc.(*plugin.GRPCClient)
-	if !ok {
-		c.Kill()
-		return nil, fmt.Errorf("go-plugin client is %T", rpc)
-	}
-	return &bare{c: c, lifecycle: duov1.NewLifecycleClient(gc.Conn), login: duov1.NewLoginClient(gc.Conn)}, nil
-}
-
-func (b *bare) pid() int { return b.c.ReattachConfig().Pid }
 
 // profileEnv is the environment that has a process write its CPU profile
 // into o.cpuprofile/sub (DUO_PLUGIN_PPROF_DIR, which the plugin and the

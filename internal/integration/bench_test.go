@@ -1,28 +1,23 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/duosecurity/duo_universal_golang/duouniversal"
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/helpdesk-duo/duo-plugin/duosim"
 	"github.com/helpdesk-duo/duo-plugin/host"
+	"github.com/helpdesk-duo/duo-plugin/internal/barestart"
 	"github.com/helpdesk-duo/duo-plugin/internal/pluginbuild"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
@@ -54,82 +49,23 @@ func startBare(b *testing.B) (*plugin.Client, bareClients) {
 // bareSum is the sha256 of exe, the bare plugin's "manifest" checksum.
 func bareSum(b *testing.B, exe string) []byte {
 	b.Helper()
-	raw, err := os.ReadFile(exe)
+	sum, err := barestart.Sum(exe)
 	if err != nil {
 		b.Fatal(err)
 	}
-	sum := sha256.Sum256(raw)
-	return sum[:]
+	return sum
 }
 
-// startBareExe starts the bare plugin at exe with plain go-plugin:
-// AutoMTLS, gRPC, nothing around it, and the SDK's checksum policy, so
-// the floor pays what the SDK pays: a private copy of the executable,
-// hashed as it is written (host/instance.go verifiedCopy), run, and
-// removed once started. It returns the client, the raw clients and the
+// startBareExe starts the bare plugin at exe under the SDK's checksum
+// policy (barestart). It returns the client, the raw clients and the
 // process id.
 func startBareExe(b *testing.B, exe string, sum []byte) (*plugin.Client, bareClients, int) {
 	b.Helper()
-	dir, err := os.MkdirTemp("", "bare-plugin-")
+	bs, err := barestart.Start(exe, sum)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	cp := filepath.Join(dir, filepath.Base(exe))
-	if err := copyHashed(exe, cp, sum); err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(cp)
-	c := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  contract.Handshake,
-		VersionedPlugins: contract.VersionedPlugins(nil, nil),
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		Logger:           hclog.NewNullLogger(),
-	})
-	rpc, err := c.Client()
-	if err != nil {
-		c.Kill()
-		b.Fatal(err)
-	}
-	gc, ok := rpc.(*plugin.GRPCClient)
-	if !ok {
-		c.Kill()
-		b.Fatalf("go-plugin client is %T, want *plugin.GRPCClient", rpc)
-	}
-	return c, bareClients{lifecycle: duov1.NewLifecycleClient(gc.Conn), login: duov1.NewLoginClient(gc.Conn)}, cmd.Process.Pid
-}
-
-// copyHashed copies src to a new executable dst, hashing what it copies,
-// and fails unless the hash is sum: what the SDK does before each start.
-func copyHashed(src, dst string, sum []byte) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	h := sha256.New()
-	syscall.ForkLock.RLock() // as the SDK does: no child inherits the open copy
-	err = func() error {
-		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
-		if err != nil {
-			return err
-		}
-		if _, err := io.CopyBuffer(io.MultiWriter(out, h), in, make([]byte, 1<<20)); err != nil {
-			_ = out.Close()
-			return err
-		}
-		return out.Close()
-	}()
-	syscall.ForkLock.RUnlock()
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(h.Sum(nil), sum) {
-		return fmt.Errorf("%s: checksum mismatch", src)
-	}
-	return nil
+	return bs.Client, bareClients{lifecycle: bs.Lifecycle, login: bs.Login}, bs.PID
 }
 
 // percentiles reports p50 and p99 of the samples as benchmark metrics.

@@ -46,6 +46,12 @@ func Bundle(ctx context.Context, root, outDir string) (string, error) {
 	return bundle(ctx, root, outDir)
 }
 
+// BundleWithFlags is Bundle with extra go build flags (StrippedFlags,
+// say, for a release's size).
+func BundleWithFlags(ctx context.Context, root, outDir string, flags ...string) (string, error) {
+	return bundle(ctx, root, outDir, flags...)
+}
+
 // bundle is Bundle with extra go build flags.
 func bundle(ctx context.Context, root, outDir string, flags ...string) (string, error) {
 	raw, err := os.ReadFile(filepath.Join(root, "plugin.json"))
