@@ -3,16 +3,13 @@ package host
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/host/internal/logbridge"
 	"github.com/helpdesk-duo/duo-plugin/host/internal/supervisor"
+	"github.com/helpdesk-duo/duo-plugin/internal/filehash"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -123,31 +121,12 @@ func (p *Plugin) verifiedCopy(path string) (exe string, cleanup func(), err erro
 	}
 	cleanup = func() { _ = os.RemoveAll(dir) }
 	exe = filepath.Join(dir, filepath.Base(path))
-	h := sha256.New()
-	// The read lock of ForkLock keeps any fork out while the copy is open
-	// for writing: a child forked meanwhile would inherit the descriptor
-	// until its own exec, and executing the copy would then fail with
-	// ETXTBSY ("text file busy").
-	syscall.ForkLock.RLock()
-	err = func() error {
-		dst, err := os.OpenFile(exe, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
-		if err != nil {
-			return err
-		}
-		// A large buffer: the executable is tens of MiB, and Go's default
-		// 32 KiB costs two syscalls and a hash call per 32 KiB.
-		if _, err := io.CopyBuffer(io.MultiWriter(dst, h), src, make([]byte, 1<<20)); err != nil {
-			_ = dst.Close()
-			return err
-		}
-		return dst.Close()
-	}()
-	syscall.ForkLock.RUnlock()
+	sum, err := filehash.CopyExecutable(src, exe)
 	if err != nil {
 		cleanup()
 		return "", nil, fmt.Errorf("private copy of the plugin executable %s: %w", path, err)
 	}
-	if p.checksum != nil && !bytes.Equal(h.Sum(nil), p.checksum) {
+	if p.checksum != nil && !bytes.Equal(sum, p.checksum) {
 		cleanup()
 		return "", nil, sentinelError(ErrChecksumMismatch, "plugin executable %s does not match the sha256 in the manifest; refusing to run it", path)
 	}

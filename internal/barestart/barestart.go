@@ -10,15 +10,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/filehash"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 	duov1 "github.com/helpdesk-duo/duo-plugin/proto/duo/v1"
 )
@@ -78,32 +77,19 @@ func Start(exe string, sum []byte, env ...string) (*Bare, error) {
 	return &Bare{Client: c, Lifecycle: duov1.NewLifecycleClient(gc.Conn), Login: duov1.NewLoginClient(gc.Conn), PID: cmd.Process.Pid}, nil
 }
 
-// copyHashed copies src to a new executable dst, hashing what it copies,
-// and fails unless the hash is sum: what the SDK does before each start.
+// copyHashed copies src to a new executable dst as the SDK does
+// (filehash.CopyExecutable), and fails unless its hash is sum.
 func copyHashed(src, dst string, sum []byte) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	h := sha256.New()
-	syscall.ForkLock.RLock() // as the SDK does: no child inherits the open copy
-	err = func() error {
-		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
-		if err != nil {
-			return err
-		}
-		if _, err := io.CopyBuffer(io.MultiWriter(out, h), in, make([]byte, 1<<20)); err != nil {
-			_ = out.Close()
-			return err
-		}
-		return out.Close()
-	}()
-	syscall.ForkLock.RUnlock()
+	got, err := filehash.CopyExecutable(in, dst)
 	if err != nil {
 		return err
 	}
-	if !bytes.Equal(h.Sum(nil), sum) {
+	if !bytes.Equal(got, sum) {
 		return fmt.Errorf("%s: checksum mismatch", src)
 	}
 	return nil
