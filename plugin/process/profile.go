@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 )
 
 // EnvPprofDir names a directory where the process writes a CPU profile of
-// its whole life, cpu-<pid>.pprof, when it exits after the host closed it
-// (not when it is killed). Off when unset. It is a measurement hook for the
+// its whole life, cpu-<pid>.pprof, and a heap profile of what is live at
+// the end, heap-<pid>.pprof, when it exits after the host closed it (not
+// when it is killed). Off when unset. It is a measurement hook for the
 // benchmarks (internal/duobench -cpuprofile), not a setting: it is read
 // directly, like DUO_PLUGIN_CONFIG, and never from a config file.
 const EnvPprofDir = "DUO_PLUGIN_PPROF_DIR"
@@ -33,5 +35,18 @@ func StartCPUProfile() (stop func(), err error) {
 	return func() {
 		pprof.StopCPUProfile()
 		_ = f.Close()
+		writeHeapProfile(dir)
 	}, nil
+}
+
+// writeHeapProfile writes what is live on the heap now (after a GC) into
+// dir, best effort: a measurement, never a reason to fail.
+func writeHeapProfile(dir string) {
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", os.Getpid())))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	_ = pprof.Lookup("heap").WriteTo(f, 0)
 }
