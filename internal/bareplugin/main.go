@@ -6,13 +6,10 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"runtime/pprof"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/helpdesk-duo/duo-plugin/internal/pprofdir"
 	"google.golang.org/grpc"
 
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
@@ -47,13 +44,10 @@ func (grpcOnly) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn
 }
 
 func main() {
-	// The same measurement hook as the plugin's (plugin/process.EnvPprofDir,
-	// not imported: the floor carries none of the plugin's code): a CPU
-	// profile of the process's life, written when the client closes it.
-	if dir := os.Getenv("DUO_PLUGIN_PPROF_DIR"); dir != "" {
-		if f, err := os.Create(filepath.Join(dir, fmt.Sprintf("cpu-%d.pprof", os.Getpid()))); err == nil && pprof.StartCPUProfile(f) == nil {
-			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
-		}
+	// The plugin's measurement hook (DUO_PLUGIN_PPROF_DIR), so that the
+	// floor can be profiled beside it.
+	if stop, err := pprofdir.Start(); err == nil {
+		defer stop()
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  contract.Handshake,

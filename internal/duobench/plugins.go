@@ -10,6 +10,7 @@ import (
 
 	"github.com/helpdesk-duo/duo-plugin/host"
 	"github.com/helpdesk-duo/duo-plugin/internal/barestart"
+	"github.com/helpdesk-duo/duo-plugin/internal/pprofdir"
 	"github.com/helpdesk-duo/duo-plugin/proto/contract"
 )
 
@@ -78,5 +79,5 @@ func (o opts) profileEnv(sub string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return []string{"DUO_PLUGIN_PPROF_DIR=" + dir}, nil
+	return []string{pprofdir.Env + "=" + dir}, nil
 }

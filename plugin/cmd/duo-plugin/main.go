@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/helpdesk-duo/duo-plugin/internal/pprofdir"
 	"github.com/helpdesk-duo/duo-plugin/plugin/duo"
 	"github.com/helpdesk-duo/duo-plugin/plugin/hooks"
 	"github.com/helpdesk-duo/duo-plugin/plugin/process"
@@ -22,7 +23,7 @@ func main() {
 		os.Exit(1)
 	}
 	log := process.NewLogger(rt, os.Stderr)
-	stopProfile, err := process.StartCPUProfile()
+	stopProfile, err := pprofdir.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "duo-plugin: %v\n", err)
 		os.Exit(1)

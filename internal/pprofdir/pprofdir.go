@@ -1,4 +1,8 @@
-package process
+// Package pprofdir is the benchmarks' measurement hook, shared by the
+// plugin and the benchmarks' floor (internal/bareplugin), which carries
+// none of the plugin's code: profiles of a process's life written into the
+// directory an environment variable names.
+package pprofdir
 
 import (
 	"fmt"
@@ -8,19 +12,19 @@ import (
 	"runtime/pprof"
 )
 
-// EnvPprofDir names a directory where the process writes a CPU profile of
+// Env names a directory where the process writes a CPU profile of
 // its whole life, cpu-<pid>.pprof, and a heap profile of what is live at
 // the end, heap-<pid>.pprof, when it exits after the host closed it (not
 // when it is killed). Off when unset. It is a measurement hook for the
 // benchmarks (internal/duobench -cpuprofile), not a setting: it is read
 // directly, like DUO_PLUGIN_CONFIG, and never from a config file.
-const EnvPprofDir = "DUO_PLUGIN_PPROF_DIR"
+const Env = "DUO_PLUGIN_PPROF_DIR"
 
-// StartCPUProfile starts the CPU profile EnvPprofDir asks for and returns
+// Start starts the CPU profile Env asks for and returns
 // the function that stops it and closes the file; without the variable it
 // does nothing.
-func StartCPUProfile() (stop func(), err error) {
-	dir := os.Getenv(EnvPprofDir)
+func Start() (stop func(), err error) {
+	dir := os.Getenv(Env)
 	if dir == "" {
 		return func() {}, nil
 	}
