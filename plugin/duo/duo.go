@@ -38,7 +38,6 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -387,9 +386,18 @@ func (c *client) assertion(aud string) (string, error) {
 	})
 }
 
-// post sends form to endpoint and returns the body of a 200 answer. Any
-// other status is an error whose text is the bare status line ("503
-// Service Unavailable"), as Duo's client reports it; Diagnose reads it.
+// statusError is an answer from Duo other than 200. Its text is the bare
+// status line ("503 Service Unavailable"), as Duo's Go client words it;
+// Diagnose reads its code.
+type statusError struct {
+	code   int
+	status string
+}
+
+func (e *statusError) Error() string { return e.status }
+
+// post sends form to endpoint and returns the body of a 200 answer; any
+// other status is a *statusError.
 func (c *client) post(ctx context.Context, endpoint string, form url.Values) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -404,7 +412,7 @@ func (c *client) post(ctx context.Context, endpoint string, form url.Values) ([]
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes)) // keeps the connection
-		return nil, errors.New(resp.Status)
+		return nil, &statusError{code: resp.StatusCode, status: resp.Status}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
@@ -657,8 +665,8 @@ func Diagnose(err error, testMode bool) (contract.DuoFailure, string) {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return contract.DuoUnreachable, "nothing answers at the API hostname"
 	}
-	if code := httpStatus(err); code != 0 {
-		switch {
+	if se := (*statusError)(nil); errors.As(err, &se) {
+		switch code := se.code; {
 		case code >= 500:
 			return contract.DuoUnreachable, fmt.Sprintf("Duo reported a server error (HTTP %d)", code)
 		case code == 400 || code == 401 || code == 403:
@@ -674,18 +682,4 @@ func Diagnose(err error, testMode bool) (contract.DuoFailure, string) {
 		return contract.DuoUnreachable, "the connection to Duo failed"
 	}
 	return contract.DuoUnexpected, "Duo's answer could not be understood"
-}
-
-// httpStatus is the status code of a non-200 answer: post reports it, as
-// Duo's Go client does, as a bare status line ("503 Service Unavailable").
-func httpStatus(err error) int {
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		msg := e.Error()
-		if len(msg) >= 4 && msg[3] == ' ' {
-			if n, convErr := strconv.Atoi(msg[:3]); convErr == nil && n >= 100 && n <= 599 {
-				return n
-			}
-		}
-	}
-	return 0
 }

@@ -341,9 +341,10 @@ func TestExchangeDifferential(t *testing.T) {
 				t.Errorf("%s: ours %+v, Duo's client %+v", tc.name, *res, want)
 			}
 		case tc.answer.status != 200:
-			// Diagnose reads the bare status line in either error.
-			if got, want := httpStatus(err), httpStatus(libErr); got != tc.answer.status || want != tc.answer.status {
-				t.Errorf("%s: status read from ours %d (%v), Duo's client %d (%v)", tc.name, got, err, want, libErr)
+			// Both errors read as the bare status line; ours carries the code.
+			var se *statusError
+			if !errors.As(err, &se) || se.code != tc.answer.status || se.Error() != libErr.Error() {
+				t.Errorf("%s: ours %v (%#v), Duo's client %v; want status %d", tc.name, err, se, libErr, tc.answer.status)
 			}
 		}
 	}

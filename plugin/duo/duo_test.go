@@ -161,9 +161,10 @@ func TestDiagnoseErrorShapes(t *testing.T) {
 		err     error
 		failure contract.DuoFailure
 	}{
-		{"502 status line", fmt.Errorf("duo health check: %w", errors.New("502 Bad Gateway")), contract.DuoUnreachable},
-		{"401 status line", fmt.Errorf("duo token exchange: %w", errors.New("401 Unauthorized")), contract.DuoCredentialsRejected},
-		{"404 status line", errors.New("404 Not Found"), contract.DuoUnexpected},
+		{"502", fmt.Errorf("duo health check: %w", &statusError{502, "502 Bad Gateway"}), contract.DuoUnreachable},
+		{"401", fmt.Errorf("duo token exchange: %w", &statusError{401, "401 Unauthorized"}), contract.DuoCredentialsRejected},
+		{"404", &statusError{404, "404 Not Found"}, contract.DuoUnexpected},
+		{"a status line in an error's text is no answer from Duo", errors.New("503 Service Unavailable"), contract.DuoUnexpected},
 		{"connection reset", fmt.Errorf("post: %w", syscall.ECONNRESET), contract.DuoUnreachable},
 		{"eof", fmt.Errorf("post: %w", io.EOF), contract.DuoUnreachable},
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), contract.DuoUnreachable},
