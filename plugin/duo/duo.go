@@ -12,10 +12,9 @@
 // authorize request, and the same verdict on a table of crafted id_tokens
 // and token answers, but for the documented differences.
 //
-// The client's default HTTP client pins Duo's root CAs and refuses plain
-// HTTP, but has no timeout and Go's default of two idle connections per
-// host. So this package builds its own transport that keeps the client's
-// rules — the same pinned roots (duo_roots.pem, a copy of the client's
+// Duo's Go client pins Duo's root CAs and refuses plain HTTP, but has no
+// timeout and Go's default of two idle connections per host. This package
+// keeps its rules — the same pinned roots (duo_roots.pem, a copy of its
 // bundle; a test checks they agree), TLS only — and adds timeouts and a
 // keep-alive pool sized for concurrent logins. A test/simulator CA is
 // trusted instead only when the settings name one and the process runs
@@ -331,43 +330,23 @@ func randomString(n int) (string, error) {
 // GenerateState implements Client.
 func (c *client) GenerateState() (string, error) { return randomString(stateLength) }
 
-// signOnly gives a claims struct the jwt.Claims methods; golang-jwt needs
-// them to sign, never reads them for that.
-type signOnly struct{}
-
-func (signOnly) GetExpirationTime() (*jwt.NumericDate, error) { return nil, nil }
-func (signOnly) GetIssuedAt() (*jwt.NumericDate, error)       { return nil, nil }
-func (signOnly) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
-func (signOnly) GetIssuer() (string, error)                   { return "", nil }
-func (signOnly) GetSubject() (string, error)                  { return "", nil }
-func (signOnly) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
-
 // assertionClaims authenticate us to the health check and token endpoints
-// (private_key_jwt with the client secret). aud is an array of one, as
-// Duo's client sends it.
-type assertionClaims struct {
-	signOnly
-	Iss string   `json:"iss"`
-	Sub string   `json:"sub"`
-	Aud []string `json:"aud"`
-	Exp int64    `json:"exp"`
-	Jti string   `json:"jti"`
-}
+// (private_key_jwt with the client secret): iss, sub, aud (an array of
+// one, as Duo's client sends it: golang-jwt's default), exp and jti.
+type assertionClaims = jwt.RegisteredClaims
 
 // authorizeClaims are the authorize request (a JWT in the request
-// parameter), claim for claim Duo's client's with use_duo_code_attribute.
+// parameter), claim for claim Duo's client's with use_duo_code_attribute:
+// iss, aud and exp, and these.
 type authorizeClaims struct {
-	signOnly
-	Scope               string   `json:"scope"`
-	RedirectURI         string   `json:"redirect_uri"`
-	ClientID            string   `json:"client_id"`
-	Iss                 string   `json:"iss"`
-	Aud                 []string `json:"aud"`
-	Exp                 int64    `json:"exp"`
-	State               string   `json:"state"`
-	ResponseType        string   `json:"response_type"`
-	DuoUname            string   `json:"duo_uname"`
-	UseDuoCodeAttribute bool     `json:"use_duo_code_attribute"`
+	jwt.RegisteredClaims
+	Scope               string `json:"scope"`
+	RedirectURI         string `json:"redirect_uri"`
+	ClientID            string `json:"client_id"`
+	State               string `json:"state"`
+	ResponseType        string `json:"response_type"`
+	DuoUname            string `json:"duo_uname"`
+	UseDuoCodeAttribute bool   `json:"use_duo_code_attribute"`
 }
 
 func (c *client) sign(claims jwt.Claims) (string, error) {
@@ -381,8 +360,8 @@ func (c *client) assertion(aud string) (string, error) {
 		return "", err
 	}
 	return c.sign(assertionClaims{
-		Iss: c.clientID, Sub: c.clientID, Aud: []string{aud},
-		Exp: time.Now().Add(expirationTime).Unix(), Jti: jti,
+		Issuer: c.clientID, Subject: c.clientID, Audience: jwt.ClaimStrings{aud},
+		ExpiresAt: jwt.NewNumericDate(time.Now().Add(expirationTime)), ID: jti,
 	})
 }
 
@@ -470,12 +449,13 @@ func (c *client) AuthURL(username, state string) (string, error) {
 		return "", errUsername
 	}
 	request, err := c.sign(authorizeClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: c.clientID, Audience: jwt.ClaimStrings{c.apiHostURL},
+			ExpiresAt: jwt.NewNumericDate(time.Now().Add(expirationTime)),
+		},
 		Scope:               "openid",
 		RedirectURI:         c.redirectURI,
 		ClientID:            c.clientID,
-		Iss:                 c.clientID,
-		Aud:                 []string{c.apiHostURL},
-		Exp:                 time.Now().Add(expirationTime).Unix(),
 		State:               state,
 		ResponseType:        "code",
 		DuoUname:            username,
